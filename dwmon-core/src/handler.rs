@@ -1,0 +1,102 @@
+//! [`CheckHandler`]: where check records and error events go.
+
+use crate::record::Event;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A handler failed to deliver an event. Check records are retried from the store's outbox
+/// with backoff; the message is shown to operators, so never put secrets in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    /// What went wrong.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// A handler error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        HandlerError {
+            message: message.into(),
+        }
+    }
+}
+
+/// Receives every check record and every error event, in ascending `(minute, requirement)`
+/// order per checker. Delivery is at least once: use [`Event::idempotency_key`] to deduplicate.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use dwmon_core::{CheckHandler, Event, HandlerError, Status};
+///
+/// /// Prints only the checks that need attention.
+/// struct PrintBad;
+///
+/// #[async_trait]
+/// impl CheckHandler for PrintBad {
+///     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+///         if event.status() != Status::Good {
+///             println!("{} needs attention ({})", event.checker(), event.idempotency_key());
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// // Or, for simple cases, a closure:
+/// let handler = dwmon_core::handler_fn(|event: &Event| {
+///     println!("{}", event.status());
+///     Ok(())
+/// });
+/// # let _: &dyn CheckHandler = &handler;
+/// ```
+#[async_trait]
+pub trait CheckHandler: Send + Sync {
+    /// Handles one event.
+    ///
+    /// # Errors
+    /// A [`HandlerError`] makes the engine keep the delivery pending and retry it later.
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<T: CheckHandler + ?Sized> CheckHandler for &T {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        (**self).handle(event).await
+    }
+}
+
+#[async_trait]
+impl<T: CheckHandler + ?Sized> CheckHandler for Box<T> {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        (**self).handle(event).await
+    }
+}
+
+#[async_trait]
+impl<T: CheckHandler + ?Sized> CheckHandler for Arc<T> {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        (**self).handle(event).await
+    }
+}
+
+/// A [`CheckHandler`] made from a synchronous closure; see [`handler_fn`].
+#[derive(Debug, Clone)]
+pub struct FnHandler<F>(pub F);
+
+/// Makes a [`CheckHandler`] from a closure `Fn(&Event) -> Result<(), HandlerError>`.
+pub fn handler_fn<F>(f: F) -> FnHandler<F>
+where
+    F: Fn(&Event) -> Result<(), HandlerError> + Send + Sync,
+{
+    FnHandler(f)
+}
+
+#[async_trait]
+impl<F> CheckHandler for FnHandler<F>
+where
+    F: Fn(&Event) -> Result<(), HandlerError> + Send + Sync,
+{
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        (self.0)(event)
+    }
+}

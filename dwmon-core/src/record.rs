@@ -1,0 +1,153 @@
+//! What a cycle produces: check records and error events (SPEC 5), as handed to a
+//! [`CheckHandler`](crate::CheckHandler) and printed by the CLI as JSON lines.
+
+use serde::{Deserialize, Serialize};
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// `MINNUM <= count <= MAXNUM`.
+    Good,
+    /// The count is outside the bounds.
+    Bad,
+    /// The checker could not be evaluated (fetch failed, rows rejected, bad file, ...).
+    Error,
+}
+
+impl Status {
+    /// `GOOD`, `BAD` or `ERROR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Good => "GOOD",
+            Status::Bad => "BAD",
+            Status::Error => "ERROR",
+        }
+    }
+
+    /// Judges a count against inclusive bounds: the pure rule of SPEC 5 step 5.
+    pub fn judge(count: u64, min: u64, max: u64) -> Status {
+        if min <= count && count <= max {
+            Status::Good
+        } else {
+            Status::Bad
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "GOOD" => Ok(Status::Good),
+            "BAD" => Ok(Status::Bad),
+            "ERROR" => Ok(Status::Error),
+            other => Err(format!("unknown status {other:?}")),
+        }
+    }
+}
+
+/// One check of one requirement at one minute (SPEC 5). Field names are fixed: they are the
+/// JSON the CLI prints and the body handlers send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// Checker name (file stem).
+    pub checker: String,
+    /// 0-based index of the requirement line within the checker.
+    pub requirement_index: usize,
+    /// The requirement in canonical text.
+    pub requirement: String,
+    /// The checked minute, epoch seconds (a multiple of 60).
+    pub minute: i64,
+    /// The minute as RFC 3339 with offset in the checker's zone.
+    pub minute_local: String,
+    /// IANA zone name used for the schedule.
+    pub timezone: String,
+    /// The window length `L`.
+    pub lookback_seconds: u64,
+    /// Stored rows with `minute - L <= ts < minute`.
+    pub count: u64,
+    /// `MINNUM`.
+    pub min: u64,
+    /// `MAXNUM`.
+    pub max: u64,
+    /// `GOOD` or `BAD`.
+    pub status: Status,
+    /// The checker's `__EXTRA__` JSON, untouched.
+    pub extra: serde_json::Value,
+}
+
+impl CheckRecord {
+    /// The stable idempotency key `checker/requirement_index/minute` (SPEC 8).
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}/{}", self.checker, self.requirement_index, self.minute)
+    }
+}
+
+/// A checker that could not be evaluated this cycle (status always `ERROR`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    /// Checker name.
+    pub checker: String,
+    /// The cycle minute at which the error happened.
+    pub minute: i64,
+    /// The minute as RFC 3339 in the checker's zone (UTC when unknown).
+    pub minute_local: String,
+    /// IANA zone name.
+    pub timezone: String,
+    /// Always [`Status::Error`].
+    pub status: Status,
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The checker's `__EXTRA__` JSON (`{}` when the file could not be read).
+    pub extra: serde_json::Value,
+}
+
+impl ErrorEvent {
+    /// Key identifying this event: `checker/error/minute`.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/error/{}", self.checker, self.minute)
+    }
+}
+
+/// What a [`CheckHandler`](crate::CheckHandler) receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// A recorded check.
+    Check(CheckRecord),
+    /// A checker that could not be evaluated.
+    Error(ErrorEvent),
+}
+
+impl Event {
+    /// The checker this event is about.
+    pub fn checker(&self) -> &str {
+        match self {
+            Event::Check(c) => &c.checker,
+            Event::Error(e) => &e.checker,
+        }
+    }
+
+    /// The event's status.
+    pub fn status(&self) -> Status {
+        match self {
+            Event::Check(c) => c.status,
+            Event::Error(e) => e.status,
+        }
+    }
+
+    /// Stable idempotency key (see [`CheckRecord::idempotency_key`]).
+    pub fn idempotency_key(&self) -> String {
+        match self {
+            Event::Check(c) => c.idempotency_key(),
+            Event::Error(e) => e.idempotency_key(),
+        }
+    }
+}

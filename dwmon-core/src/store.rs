@@ -1,0 +1,296 @@
+//! [`Store`]: where dwmon keeps first-seen rows, the check log and the delivery outbox.
+
+use crate::record::{CheckRecord, Status};
+use crate::source::Row;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A store operation failed. Every variant says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be opened or created.
+    #[error("cannot open store {path}: {message}")]
+    Open {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The file exists but is not a dwmon store (or not a database at all).
+    #[error("{path} is not a dwmon store: {message}")]
+    NotAStore {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The store was written by a newer dwmon.
+    #[error("store {path} has schema version {found}, but this dwmon supports at most {supported}; upgrade dwmon")]
+    SchemaTooNew {
+        /// Store location.
+        path: String,
+        /// Version found in the store.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// The store cannot be written (read-only file or directory).
+    #[error("store {path} is read-only: {message}")]
+    ReadOnly {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The disk (or the store's size limit) is full; nothing of the operation was written.
+    #[error("store {path} is full: {message}")]
+    Full {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The store stayed locked by another process longer than the busy timeout.
+    #[error("store {path} is busy: {message}")]
+    Busy {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Any other backend failure.
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+/// A check record waiting in the outbox to be delivered to the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDelivery {
+    /// `checker/requirement_index/minute`.
+    pub key: String,
+    /// The record to deliver.
+    pub record: CheckRecord,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Earliest epoch at which to try again.
+    pub next_attempt_at: i64,
+    /// The last handler error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The last check of one requirement, for status views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementStatus {
+    /// Requirement index.
+    pub requirement_index: usize,
+    /// Minute of its last check.
+    pub minute: i64,
+    /// Count at that check.
+    pub count: u64,
+    /// Status of that check.
+    pub status: Status,
+}
+
+/// What a status view shows for one checker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckerStatus {
+    /// Checker name.
+    pub checker: String,
+    /// Largest checked minute, if any.
+    pub last_minute: Option<i64>,
+    /// Last check per requirement, by index.
+    pub requirements: Vec<RequirementStatus>,
+    /// Deliveries not yet acknowledged.
+    pub pending_deliveries: u64,
+    /// Last error `(minute, message)`, if any.
+    pub last_error: Option<(i64, String)>,
+    /// Number of first-seen rows stored.
+    pub stored_rows: u64,
+}
+
+/// Persistence for one or more runners: first-seen rows, the check log, the delivery outbox.
+///
+/// The engine's guarantees (SPEC 5 and 8) rest on three properties every implementation
+/// must have: first-seen inserts keep the first timestamp of a key; `record_checks` is atomic
+/// and idempotent per `(checker, requirement_index, minute)` and enqueues each new record in
+/// the outbox in the same transaction; outbox entries survive restarts until acknowledged.
+///
+/// ```
+/// use dwmon_core::{MemoryStore, Row, Store};
+///
+/// # futures::executor::block_on(async {
+/// let store = MemoryStore::new();
+/// let new = store
+///     .insert_first_seen("backups", &[Row::new("b1", 100), Row::new("b1", 200), Row::new("b2", 160)])
+///     .await?;
+/// assert_eq!(new, 2);
+/// assert_eq!(store.count("backups", 60, 180).await?, 2); // b1 keeps ts 100
+/// # Ok::<(), dwmon_core::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores rows not seen before for `checker`; a key already stored keeps its timestamp and
+    /// a key repeated in `rows` counts once (first occurrence). Returns how many were new.
+    ///
+    /// # Errors
+    /// Any backend failure; nothing of the batch is stored then.
+    async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError>;
+
+    /// Counts stored rows of `checker` with `from <= timestamp < to`, for each window.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn count_windows(
+        &self,
+        checker: &str,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Counts stored rows of `checker` with `from <= timestamp < to`.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn count(&self, checker: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .count_windows(checker, &[(from, to)])
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0))
+    }
+
+    /// The largest minute of any check recorded for `checker`.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Records a cycle's checks for one checker atomically and enqueues each new one for
+    /// delivery. A record whose `(checker, requirement_index, minute)` exists is skipped.
+    /// Returns how many were new.
+    ///
+    /// # Errors
+    /// Any backend failure; then nothing was recorded.
+    async fn record_checks(&self, checker: &str, records: &[CheckRecord])
+        -> Result<u64, StoreError>;
+
+    /// Outbox entries due at `now` (`next_attempt_at <= now`), ordered by checker, minute,
+    /// requirement index; at most `limit`.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn pending_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError>;
+
+    /// Removes a delivered entry from the outbox.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Keeps an entry pending after a failed attempt: increments its attempts and sets when to
+    /// try again.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn defer_delivery(
+        &self,
+        key: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes `checker`'s rows with `timestamp < older_than`; returns how many.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError>;
+
+    /// Remembers the latest error of a checker for status views (`None` clears it).
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn set_last_error(
+        &self,
+        checker: &str,
+        error: Option<(i64, &str)>,
+    ) -> Result<(), StoreError>;
+
+    /// One [`CheckerStatus`] per checker the store knows, by name.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError>;
+
+    /// The most recent checks of `checker`, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn recent_checks(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError>;
+
+    /// Timestamps of `checker`'s stored rows with `from <= timestamp < to`, ascending
+    /// (for histograms and backtests).
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn row_timestamps(&self, checker: &str, from: i64, to: i64)
+        -> Result<Vec<i64>, StoreError>;
+}
+
+macro_rules! forward_store {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: Store + ?Sized> Store for $ty {
+            async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
+                (**self).insert_first_seen(checker, rows).await
+            }
+            async fn count_windows(&self, checker: &str, windows: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
+                (**self).count_windows(checker, windows).await
+            }
+            async fn count(&self, checker: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+                (**self).count(checker, from, to).await
+            }
+            async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+                (**self).last_checked_minute(checker).await
+            }
+            async fn record_checks(&self, checker: &str, records: &[CheckRecord]) -> Result<u64, StoreError> {
+                (**self).record_checks(checker, records).await
+            }
+            async fn pending_deliveries(&self, now: i64, limit: usize) -> Result<Vec<PendingDelivery>, StoreError> {
+                (**self).pending_deliveries(now, limit).await
+            }
+            async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+                (**self).ack_delivery(key).await
+            }
+            async fn defer_delivery(&self, key: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
+                (**self).defer_delivery(key, next_attempt_at, error).await
+            }
+            async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+                (**self).purge(checker, older_than).await
+            }
+            async fn set_last_error(&self, checker: &str, error: Option<(i64, &str)>) -> Result<(), StoreError> {
+                (**self).set_last_error(checker, error).await
+            }
+            async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
+                (**self).status().await
+            }
+            async fn recent_checks(&self, checker: &str, limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
+                (**self).recent_checks(checker, limit).await
+            }
+            async fn row_timestamps(&self, checker: &str, from: i64, to: i64) -> Result<Vec<i64>, StoreError> {
+                (**self).row_timestamps(checker, from, to).await
+            }
+        }
+    )*};
+}
+
+forward_store!(&T, Box<T>, Arc<T>);

@@ -1,0 +1,1 @@
+//! Test helpers: scripted RowGetter, recording CheckHandler.

@@ -1,0 +1,11 @@
+//! Conformance tests, one module per SPEC section (the model is croner's `tests/ocps.rs`).
+//! Each module is table-driven; the tables live in `tests/conformance/`.
+
+#[path = "conformance/spec2_checker_files.rs"]
+mod spec2_checker_files;
+
+#[path = "conformance/spec3_requirements.rs"]
+mod spec3_requirements;
+
+#[path = "conformance/spec4_time.rs"]
+mod spec4_time;

@@ -1,0 +1,1 @@
+//! SPEC section tests (being written).

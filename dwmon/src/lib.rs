@@ -1,0 +1,1 @@
+//! dwmon facade crate.

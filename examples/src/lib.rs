@@ -1,0 +1,1 @@
+//! Examples of organisation binaries built on dwmon; see `examples/`.
