@@ -8,12 +8,14 @@
 //! [`engine::SystemClock`], which only the run loop uses.
 
 pub mod checker_file;
+pub mod convert;
 pub mod engine;
 pub mod handler;
 pub mod memory_store;
 pub mod purger;
 pub mod record;
 pub mod requirement;
+pub mod routing;
 pub mod schedule;
 pub mod source;
 pub mod store;
