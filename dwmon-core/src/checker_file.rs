@@ -5,7 +5,7 @@
 //! `parse_checker(file_name, text)`, `load_dir(dir)`, `LoadReport { checkers, errors }`,
 //! `CheckerFileError { file, line, column, .. }` displaying as `FILE:LINE:COL: message`.
 
-use crate::requirement::Requirement;
+use crate::requirement::{Requirement, RequirementErrorKind};
 use std::path::PathBuf;
 
 /// A parsed checker file.
@@ -34,6 +34,38 @@ impl Checker {
     }
 }
 
+/// What kind of mistake a [`CheckerFileError`] reports, for callers that match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CheckerFileErrorKind {
+    /// The file name is not `NAME.dwmon` with `NAME` of 1-100 characters `[A-Za-z0-9_.-]`.
+    InvalidName,
+    /// The file could not be read.
+    Unreadable,
+    /// The file is not valid UTF-8 (the position is that of the first invalid byte).
+    NotUtf8,
+    /// Non-blank text before the first section marker.
+    TextBeforeFirstSection,
+    /// A `__X__` marker line that is not one of the five sections (markers are case-sensitive).
+    UnknownSection,
+    /// A section given twice.
+    DuplicateSection,
+    /// `__QUERY__` or `__REQUIREMENTS__` is absent.
+    MissingSection,
+    /// `__QUERY__` has no text.
+    EmptyQuery,
+    /// `__SOURCE__` has no name or more than one line.
+    InvalidSource,
+    /// `__EXTRA__` is empty or not valid JSON.
+    InvalidExtra,
+    /// `__TIMEZONE__` is empty, has more than one line, or names an unknown zone.
+    InvalidTimeZone,
+    /// `__REQUIREMENTS__` has no requirement line.
+    NoRequirements,
+    /// A requirement line failed to parse (SPEC 3).
+    Requirement(RequirementErrorKind),
+}
+
 /// A checker file could not be loaded. Displays as `FILE:LINE:COL: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {message}")]
@@ -42,12 +74,13 @@ pub struct CheckerFileError {
     pub file: String,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column (in characters).
     pub column: usize,
-    /// What was expected.
+    /// What kind of mistake it is.
+    pub kind: CheckerFileErrorKind,
+    /// What was wrong and what was expected.
     pub message: String,
 }
-
 /// The result of loading a directory: the good checkers *and* the per-file errors.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
@@ -57,20 +90,564 @@ pub struct LoadReport {
     pub errors: Vec<CheckerFileError>,
 }
 
-/// Parses the text of one checker file named `file_name` (its stem is the checker's name).
-///
-/// # Errors
-/// The first problem found, with line and column.
-pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFileError> {
-    let _ = (file_name, text);
-    todo!("checker file parser")
+/// The file name suffix of checker files.
+pub const EXTENSION: &str = ".dwmon";
+
+/// The longest accepted checker name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// The five sections of a checker file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SectionKind {
+    Query,
+    Requirements,
+    Source,
+    Extra,
+    TimeZone,
 }
 
-/// Loads every `*.dwmon` file in `dir`.
+const SECTIONS: [(&str, SectionKind); 5] = [
+    ("__QUERY__", SectionKind::Query),
+    ("__REQUIREMENTS__", SectionKind::Requirements),
+    ("__SOURCE__", SectionKind::Source),
+    ("__EXTRA__", SectionKind::Extra),
+    ("__TIMEZONE__", SectionKind::TimeZone),
+];
+
+/// One section: where its marker is and its content lines `(line number, text)`.
+struct Section<'a> {
+    marker: &'static str,
+    line: usize,
+    column: usize,
+    lines: Vec<(usize, &'a str)>,
+}
+
+impl<'a> Section<'a> {
+    /// The non-blank content lines.
+    fn non_blank(&self) -> impl Iterator<Item = &(usize, &'a str)> {
+        self.lines
+            .iter()
+            .filter(|(_, text)| !text.trim().is_empty())
+    }
+
+    /// The content as one string, lines joined with `\n`.
+    fn text(&self) -> String {
+        let lines: Vec<&str> = self.lines.iter().map(|(_, text)| *text).collect();
+        lines.join("\n")
+    }
+}
+
+/// Builds errors for one file.
+struct ErrorAt<'a> {
+    file: &'a str,
+}
+
+impl ErrorAt<'_> {
+    fn at(
+        &self,
+        line: usize,
+        column: usize,
+        kind: CheckerFileErrorKind,
+        message: impl Into<String>,
+    ) -> CheckerFileError {
+        CheckerFileError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based column of the first non-blank character of `text`.
+fn indent_column(text: &str) -> usize {
+    text.chars().take_while(|c| c.is_whitespace()).count() + 1
+}
+
+/// If `trimmed` has the shape of a marker line (`__NAME__`), its name.
+fn marker_shape(trimmed: &str) -> Option<&str> {
+    let inner = trimmed.strip_prefix("__")?.strip_suffix("__")?;
+    (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(inner)
+}
+
+/// The checker name for `file_name` (its final path component minus `.dwmon`), if valid.
+fn checker_name(file_name: &str) -> Option<&str> {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    let stem = base.strip_suffix(EXTENSION)?;
+    let valid = !stem.is_empty()
+        && stem.len() <= MAX_NAME_LEN
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    valid.then_some(stem)
+}
+
+/// Parses the text of one checker file named `file_name` (its stem is the checker's name;
+/// a leading directory is ignored). A UTF-8 byte order mark and CRLF line endings are accepted.
+///
+/// ```
+/// let text = "__QUERY__\nSELECT id, ts FROM runs\n__REQUIREMENTS__\n\
+///             CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180\n";
+/// let checker = dwmon_core::parse_checker("new_executions.dwmon", text)?;
+/// assert_eq!(checker.name, "new_executions");
+/// assert_eq!(checker.source, "default");
+/// # Ok::<(), dwmon_core::CheckerFileError>(())
+/// ```
+///
+/// # Errors
+/// The first problem found, with line and column: an invalid name, a misplaced, unknown,
+/// duplicate or missing section, or invalid section content (see [`CheckerFileErrorKind`]).
+pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFileError> {
+    use CheckerFileErrorKind::*;
+    let err = ErrorAt { file: file_name };
+    let name = checker_name(file_name).ok_or_else(|| {
+        err.at(
+            1,
+            1,
+            InvalidName,
+            format!(
+                "invalid checker file name `{file_name}`; expected NAME{EXTENSION} with NAME of 1 to \
+                 {MAX_NAME_LEN} characters from A-Z a-z 0-9 _ . -"
+            ),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+
+    let mut sections: Vec<Section<'_>> = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        let line_number = index + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim();
+        if let Some(marker_name) = marker_shape(trimmed) {
+            let column = indent_column(line);
+            let Some(&(marker, _)) = SECTIONS.iter().find(|(m, _)| *m == trimmed) else {
+                let hint = SECTIONS
+                    .iter()
+                    .find(|(m, _)| m[2..m.len() - 2].eq_ignore_ascii_case(marker_name))
+                    .map_or(String::new(), |(m, _)| {
+                        format!(" (markers are case-sensitive: did you mean {m}?)")
+                    });
+                return Err(err.at(
+                    line_number,
+                    column,
+                    UnknownSection,
+                    format!(
+                        "unknown section marker `{trimmed}`{hint}; expected one of __QUERY__, \
+                         __REQUIREMENTS__, __SOURCE__, __EXTRA__, __TIMEZONE__"
+                    ),
+                ));
+            };
+            if let Some(first) = sections.iter().find(|s| s.marker == marker) {
+                return Err(err.at(
+                    line_number,
+                    column,
+                    DuplicateSection,
+                    format!(
+                        "duplicate {marker} section (first at line {}); each section may appear \
+                         at most once",
+                        first.line
+                    ),
+                ));
+            }
+            sections.push(Section {
+                marker,
+                line: line_number,
+                column,
+                lines: Vec::new(),
+            });
+        } else if let Some(section) = sections.last_mut() {
+            section.lines.push((line_number, line));
+        } else if !trimmed.is_empty() {
+            return Err(err.at(
+                line_number,
+                indent_column(line),
+                TextBeforeFirstSection,
+                "text before the first section; expected a section marker such as __QUERY__",
+            ));
+        }
+    }
+
+    let mut checker = Checker {
+        name: name.to_owned(),
+        path: None,
+        query: String::new(),
+        source: "default".to_owned(),
+        extra: serde_json::Value::Object(serde_json::Map::new()),
+        timezone: None,
+        requirements: Vec::new(),
+    };
+    for section in &sections {
+        let kind = SECTIONS
+            .iter()
+            .find(|(m, _)| *m == section.marker)
+            .map(|&(_, kind)| kind);
+        match kind {
+            Some(SectionKind::Query) => checker.query = parse_query(&err, section)?,
+            Some(SectionKind::Requirements) => {
+                checker.requirements = parse_requirements(&err, section)?;
+            }
+            Some(SectionKind::Source) => checker.source = parse_source(&err, section)?,
+            Some(SectionKind::Extra) => checker.extra = parse_extra(&err, section)?,
+            Some(SectionKind::TimeZone) => checker.timezone = Some(parse_zone(&err, section)?),
+            None => {}
+        }
+    }
+    for required in ["__QUERY__", "__REQUIREMENTS__"] {
+        if !sections.iter().any(|s| s.marker == required) {
+            return Err(err.at(
+                1,
+                1,
+                MissingSection,
+                format!(
+                    "missing {required} section; every checker needs __QUERY__ and __REQUIREMENTS__"
+                ),
+            ));
+        }
+    }
+    Ok(checker)
+}
+
+fn parse_query(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<String, CheckerFileError> {
+    let query = section.text().trim().to_owned();
+    if query.is_empty() {
+        return Err(err.at(
+            section.line,
+            section.column,
+            CheckerFileErrorKind::EmptyQuery,
+            "__QUERY__ section is empty; expected the query text on the lines after it",
+        ));
+    }
+    Ok(query)
+}
+
+fn parse_requirements(
+    err: &ErrorAt<'_>,
+    section: &Section<'_>,
+) -> Result<Vec<Requirement>, CheckerFileError> {
+    let mut requirements = Vec::new();
+    for &(line, text) in section.non_blank() {
+        if text.trim_start().starts_with('#') {
+            continue;
+        }
+        let requirement = Requirement::parse(text).map_err(|e| {
+            err.at(
+                line,
+                e.column,
+                CheckerFileErrorKind::Requirement(e.kind),
+                e.message,
+            )
+        })?;
+        requirements.push(requirement);
+    }
+    if requirements.is_empty() {
+        return Err(err.at(
+            section.line,
+            section.column,
+            CheckerFileErrorKind::NoRequirements,
+            "__REQUIREMENTS__ section has no requirement; expected at least one line such as \
+             `CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600`",
+        ));
+    }
+    Ok(requirements)
+}
+
+/// The single non-blank line of a one-value section, trimmed.
+fn single_line<'a>(
+    err: &ErrorAt<'_>,
+    section: &Section<'a>,
+    kind: CheckerFileErrorKind,
+    what: &str,
+) -> Result<(usize, &'a str), CheckerFileError> {
+    let mut lines = section.non_blank();
+    let Some(&(line, text)) = lines.next() else {
+        return Err(err.at(
+            section.line,
+            section.column,
+            kind,
+            format!("{} section is empty; expected {what}", section.marker),
+        ));
+    };
+    if let Some(&(extra_line, extra_text)) = lines.next() {
+        return Err(err.at(
+            extra_line,
+            indent_column(extra_text),
+            kind,
+            format!(
+                "{} section has more than one line; expected only {what}",
+                section.marker
+            ),
+        ));
+    }
+    Ok((line, text.trim()))
+}
+
+fn parse_source(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<String, CheckerFileError> {
+    let (_, source) = single_line(
+        err,
+        section,
+        CheckerFileErrorKind::InvalidSource,
+        "one source name",
+    )?;
+    Ok(source.to_owned())
+}
+
+fn parse_zone(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<chrono_tz::Tz, CheckerFileError> {
+    let kind = CheckerFileErrorKind::InvalidTimeZone;
+    let (line, zone) = single_line(
+        err,
+        section,
+        kind,
+        "one IANA time zone name such as America/New_York",
+    )?;
+    zone.parse::<chrono_tz::Tz>().map_err(|_| {
+        let column = section
+            .lines
+            .iter()
+            .find(|(l, _)| *l == line)
+            .map_or(1, |(_, text)| indent_column(text));
+        err.at(
+            line,
+            column,
+            kind,
+            format!(
+                "unknown time zone `{zone}`; expected an IANA time zone name such as \
+                 America/New_York or UTC (names are case-sensitive)"
+            ),
+        )
+    })
+}
+
+fn parse_extra(
+    err: &ErrorAt<'_>,
+    section: &Section<'_>,
+) -> Result<serde_json::Value, CheckerFileError> {
+    let kind = CheckerFileErrorKind::InvalidExtra;
+    let text = section.text();
+    if text.trim().is_empty() {
+        return Err(err.at(
+            section.line,
+            section.column,
+            kind,
+            "__EXTRA__ section is empty; expected a JSON value such as {}",
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        // serde_json counts lines from 1 and columns in bytes; map both into the file.
+        let last_non_blank = section.non_blank().last();
+        let (line, column) = match section.lines.get(e.line().saturating_sub(1)) {
+            // An unexpected end is reported just after the last character of the JSON.
+            _ if e.is_eof() => last_non_blank.map_or((section.line, section.column), |&(l, t)| {
+                (l, t.trim_end().chars().count() + 1)
+            }),
+            Some(&(line, line_text)) => {
+                let byte = e.column().saturating_sub(1).min(line_text.len());
+                let chars = line_text
+                    .char_indices()
+                    .take_while(|(i, _)| *i < byte)
+                    .count();
+                (line, chars + 1)
+            }
+            None => (section.line, section.column),
+        };
+        let full = e.to_string();
+        let reason = full
+            .rsplit_once(" at line ")
+            .map_or(full.as_str(), |(reason, _)| reason);
+        err.at(
+            line,
+            column,
+            kind,
+            format!("invalid JSON in __EXTRA__: {reason}; expected a JSON value such as {{}}"),
+        )
+    })
+}
+
+/// Parses the bytes of one checker file: like [`parse_checker`], but invalid UTF-8 is an
+/// error at the line and column of the first invalid byte.
+///
+/// # Errors
+/// As [`parse_checker`], plus [`CheckerFileErrorKind::NotUtf8`].
+pub fn parse_checker_bytes(file_name: &str, bytes: &[u8]) -> Result<Checker, CheckerFileError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_checker(file_name, text),
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+            // The prefix is valid UTF-8 by construction.
+            let column =
+                std::str::from_utf8(&valid[line_start..]).map_or(1, |s| s.chars().count() + 1);
+            Err(CheckerFileError {
+                file: file_name.to_owned(),
+                line,
+                column,
+                kind: CheckerFileErrorKind::NotUtf8,
+                message: "the file is not valid UTF-8; expected UTF-8 text".to_owned(),
+            })
+        }
+    }
+}
+
+/// Loads every `*.dwmon` file directly in `dir` (not recursive), in file name order. Each bad
+/// file (unreadable, not UTF-8, invalid) becomes one entry of [`LoadReport::errors`]; the
+/// others still load.
 ///
 /// # Errors
 /// Only when `dir` itself cannot be read; bad files are reported in [`LoadReport::errors`].
 pub fn load_dir(dir: &std::path::Path) -> std::io::Result<LoadReport> {
-    let _ = dir;
-    todo!("load_dir")
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut report = LoadReport::default();
+    for entry in std::fs::read_dir(dir)? {
+        match entry {
+            Ok(entry) => {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(EXTENSION) {
+                    files.push((name, entry.path()));
+                }
+            }
+            Err(e) => report.errors.push(CheckerFileError {
+                file: dir.display().to_string(),
+                line: 1,
+                column: 1,
+                kind: CheckerFileErrorKind::Unreadable,
+                message: format!("cannot list a directory entry: {e}"),
+            }),
+        }
+    }
+    files.sort();
+    for (name, path) in files {
+        let parsed = std::fs::read(&path)
+            .map_err(|e| CheckerFileError {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+                kind: CheckerFileErrorKind::Unreadable,
+                message: format!("cannot read the file: {e}"),
+            })
+            .and_then(|bytes| parse_checker_bytes(&name, &bytes));
+        match parsed {
+            Ok(mut checker) => {
+                checker.path = Some(path);
+                report.checkers.push(checker);
+            }
+            Err(e) => report.errors.push(e),
+        }
+    }
+    report.checkers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &str =
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
+
+    fn error(file: &str, text: &str) -> (usize, usize, CheckerFileErrorKind, String) {
+        match parse_checker(file, text) {
+            Ok(c) => panic!("expected an error, parsed {c:?}"),
+            Err(e) => (e.line, e.column, e.kind, e.message),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_to_absent_optional_sections() -> Result<(), CheckerFileError> {
+        let c = parse_checker(
+            "a.dwmon",
+            &format!("__QUERY__\n  q  \n__REQUIREMENTS__\n{REQ}\n"),
+        )?;
+        assert_eq!(c.name, "a");
+        assert_eq!(c.query, "q");
+        assert_eq!(c.source, "default");
+        assert_eq!(c.extra, serde_json::json!({}));
+        assert_eq!(c.timezone, None);
+        assert_eq!(c.requirements.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn extra_json_errors_map_into_the_file() {
+        let text = format!(
+            "__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{{\"a\": 1,\n  \"é\": x}}\n"
+        );
+        let (line, column, kind, message) = error("a.dwmon", &text);
+        assert_eq!(
+            (line, column, kind),
+            (7, 8, CheckerFileErrorKind::InvalidExtra)
+        );
+        assert!(
+            message.starts_with("invalid JSON in __EXTRA__: expected value"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unclosed_extra_json_points_at_the_end() {
+        let text = format!("__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{{\"a\": 1\n");
+        let (line, column, kind, _) = error("a.dwmon", &text);
+        assert_eq!(kind, CheckerFileErrorKind::InvalidExtra);
+        assert_eq!((line, column), (6, 8), "line {line} column {column}");
+    }
+
+    #[test]
+    fn invalid_utf8_points_at_the_first_bad_byte() {
+        let bytes = b"__QUERY__\nab\xffc\n";
+        let e = parse_checker_bytes("a.dwmon", bytes).err();
+        assert_eq!(
+            e.map(|e| (e.line, e.column, e.kind)),
+            Some((2, 3, CheckerFileErrorKind::NotUtf8))
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for bad in [
+            "a.txt",
+            ".dwmon",
+            "a b.dwmon",
+            "ä.dwmon",
+            &format!("{}.dwmon", "x".repeat(101)),
+        ] {
+            assert_eq!(error(bad, "").2, CheckerFileErrorKind::InvalidName, "{bad}");
+        }
+        assert_eq!(
+            checker_name(&format!("dir/{}.dwmon", "x".repeat(100))).map(str::len),
+            Some(100)
+        );
+        assert_eq!(checker_name("A-b_c.1.dwmon"), Some("A-b_c.1"));
+    }
+
+    #[test]
+    fn load_dir_returns_good_checkers_and_errors() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = format!("__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n");
+        std::fs::write(dir.path().join("b.dwmon"), &good)?;
+        std::fs::write(dir.path().join("a.dwmon"), &good)?;
+        std::fs::write(dir.path().join("c.dwmon"), "oops\n")?;
+        std::fs::write(dir.path().join("d.dwmon"), b"\xff\xfe")?;
+        std::fs::write(dir.path().join("ignored.txt"), "oops")?;
+        std::fs::create_dir(dir.path().join("sub.dwmon"))?;
+        let report = load_dir(dir.path())?;
+        let names: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(report.checkers[0].path, Some(dir.path().join("a.dwmon")));
+        let errors: Vec<(&str, CheckerFileErrorKind)> = report
+            .errors
+            .iter()
+            .map(|e| (e.file.as_str(), e.kind))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("c.dwmon", CheckerFileErrorKind::TextBeforeFirstSection),
+                ("d.dwmon", CheckerFileErrorKind::NotUtf8),
+                ("sub.dwmon", CheckerFileErrorKind::Unreadable),
+            ]
+        );
+        assert!(load_dir(&dir.path().join("missing")).is_err());
+        Ok(())
+    }
 }

@@ -80,29 +80,699 @@ impl Requirement {
     }
 }
 
-/// A requirement line could not be parsed. `column` is 1-based within the line.
+/// What kind of mistake a [`RequirementError`] reports, for callers that match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequirementErrorKind {
+    /// A token that does not start with a known option name (options are case-sensitive).
+    UnknownOption,
+    /// An option given twice on one line.
+    DuplicateOption,
+    /// A required option (or every day-of-week option) is absent.
+    MissingOption,
+    /// An option that takes a value was given without one (e.g. `MINNUM 5` with a space).
+    MissingValue,
+    /// A flag (`WEEKDAYS`, `WEEKENDS`) followed by text.
+    UnexpectedValue,
+    /// A value that is not valid syntax for its option (stray characters, empty list item, ...).
+    InvalidValue,
+    /// A number outside its option's range, or too large to represent.
+    OutOfRange,
+    /// A range `a-b` with `a > b`.
+    ReversedRange,
+    /// A step `/0`.
+    ZeroStep,
+    /// `MAXNUM` smaller than `MINNUM`.
+    MaxBelowMin,
+}
+
+/// A requirement line could not be parsed. `column` is 1-based within the line (counted in
+/// characters) and points at the offending option; for a missing option it is the column just
+/// after the last non-blank character of the line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column}: {message}")]
 pub struct RequirementError {
     /// 1-based column of the offending option.
     pub column: usize,
-    /// What was expected.
+    /// What kind of mistake it is.
+    pub kind: RequirementErrorKind,
+    /// What was wrong and what was expected.
     pub message: String,
 }
 
-impl Requirement {
-    /// Parses one requirement line.
-    ///
-    /// # Errors
-    /// A [`RequirementError`] naming the column and what was expected.
-    pub fn parse(line: &str) -> Result<Requirement, RequirementError> {
-        let _ = line;
-        todo!("requirement parser")
+/// Largest accepted `MINNUM`/`MAXNUM`: counts are stored as SQL integers (i64).
+pub const MAX_COUNT_BOUND: u64 = i64::MAX as u64;
+
+/// Largest accepted `LOOKBACKSECONDS`: 366 days, which keeps every window and horizon
+/// computation far from overflow.
+pub const MAX_LOOKBACK_SECONDS: u64 = 366 * 24 * 60 * 60;
+
+/// The options of a requirement line. No name is a prefix of another, so a token's option is
+/// the unique name it starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    CheckHours,
+    CheckMinutes,
+    CheckDays,
+    CheckMonths,
+    CheckWeekdays,
+    Weekdays,
+    Weekends,
+    MinNum,
+    MaxNum,
+    LookbackSeconds,
+}
+
+const OPTIONS: [(&str, Opt); 10] = [
+    ("CHECKHOURS", Opt::CheckHours),
+    ("CHECKMINUTES", Opt::CheckMinutes),
+    ("CHECKDAYS", Opt::CheckDays),
+    ("CHECKMONTHS", Opt::CheckMonths),
+    ("CHECKWEEKDAYS", Opt::CheckWeekdays),
+    ("WEEKDAYS", Opt::Weekdays),
+    ("WEEKENDS", Opt::Weekends),
+    ("MINNUM", Opt::MinNum),
+    ("MAXNUM", Opt::MaxNum),
+    ("LOOKBACKSECONDS", Opt::LookbackSeconds),
+];
+
+/// The value domain and names of one cron field.
+struct FieldSpec {
+    option: &'static str,
+    min: u32,
+    max: u32,
+    /// Names (matched case-insensitively) and their values.
+    names: &'static [(&'static str, u32)],
+    /// What a value looks like, for messages.
+    expected: &'static str,
+}
+
+const MONTH_NAMES: [(&str, u32); 12] = [
+    ("JAN", 1),
+    ("FEB", 2),
+    ("MAR", 3),
+    ("APR", 4),
+    ("MAY", 5),
+    ("JUN", 6),
+    ("JUL", 7),
+    ("AUG", 8),
+    ("SEP", 9),
+    ("OCT", 10),
+    ("NOV", 11),
+    ("DEC", 12),
+];
+
+const WEEKDAY_NAMES: [(&str, u32); 7] = [
+    ("SUN", 0),
+    ("MON", 1),
+    ("TUE", 2),
+    ("WED", 3),
+    ("THU", 4),
+    ("FRI", 5),
+    ("SAT", 6),
+];
+
+const MINUTES: FieldSpec = FieldSpec {
+    option: "CHECKMINUTES",
+    min: 0,
+    max: 59,
+    names: &[],
+    expected: "a minute from 0 to 59",
+};
+const HOURS: FieldSpec = FieldSpec {
+    option: "CHECKHOURS",
+    min: 0,
+    max: 23,
+    names: &[],
+    expected: "an hour from 0 to 23",
+};
+const DAYS: FieldSpec = FieldSpec {
+    option: "CHECKDAYS",
+    min: 1,
+    max: 31,
+    names: &[],
+    expected: "a day of the month from 1 to 31",
+};
+const MONTHS: FieldSpec = FieldSpec {
+    option: "CHECKMONTHS",
+    min: 1,
+    max: 12,
+    names: &MONTH_NAMES,
+    expected: "a month from 1 to 12 or JAN-DEC",
+};
+const WEEKDAY_FIELD: FieldSpec = FieldSpec {
+    option: "CHECKWEEKDAYS",
+    min: 0,
+    max: 7,
+    names: &WEEKDAY_NAMES,
+    expected: "a day of the week from 0 to 7 (0 and 7 = Sunday) or SUN-SAT",
+};
+
+/// The day-of-week set of `WEEKDAYS` (Monday-Friday, bit 0 = Sunday).
+const WEEKDAYS_SET: FieldSet = FieldSet(0b011_1110);
+/// The day-of-week set of `WEEKENDS` (Saturday and Sunday).
+const WEEKENDS_SET: FieldSet = FieldSet(0b100_0001);
+/// Every day of the week.
+const ALL_DAYS_SET: FieldSet = FieldSet(0b111_1111);
+
+/// A parse failure inside one option's value; the caller adds the option's column.
+type ValueError = (RequirementErrorKind, String);
+
+fn value_error(kind: RequirementErrorKind, message: String) -> ValueError {
+    (kind, message)
+}
+
+impl FieldSpec {
+    fn syntax_hint(&self) -> String {
+        format!(
+            "expected {}, `*`, a range `a-b`, a step `*/n`, `a-b/n` or `a/n`, or a comma list of these",
+            self.expected
+        )
+    }
+
+    /// Parses a whole cron field: comma-separated items.
+    fn parse(&self, text: &str) -> Result<FieldSet, ValueError> {
+        let mut set = FieldSet(0);
+        for item in text.split(',') {
+            self.parse_item(item, &mut set)?;
+        }
+        Ok(set)
+    }
+
+    /// Parses one list item (`*`, `a`, `a-b`, each optionally `/n`) into `set`.
+    fn parse_item(&self, item: &str, set: &mut FieldSet) -> Result<(), ValueError> {
+        use RequirementErrorKind::*;
+        if item.is_empty() {
+            return Err(value_error(
+                InvalidValue,
+                format!("{}: empty list item; {}", self.option, self.syntax_hint()),
+            ));
+        }
+        let (base, step) = match item.split_once('/') {
+            Some((base, step)) => (base, Some(self.parse_step(step)?)),
+            None => (item, None),
+        };
+        let (lo, hi) = if base == "*" {
+            (self.min, self.max)
+        } else if let Some((a, b)) = base.split_once('-') {
+            let lo = self.parse_value(a, false)?;
+            let hi = self.parse_value(b, lo > 0)?;
+            if lo > hi {
+                return Err(value_error(
+                    ReversedRange,
+                    format!(
+                        "{}: reversed range `{base}`; expected the start <= the end",
+                        self.option
+                    ),
+                ));
+            }
+            (lo, hi)
+        } else {
+            let value = self.parse_value(base, false)?;
+            // `a/n` means from `a` to the field's maximum in steps of `n`.
+            (value, if step.is_some() { self.max } else { value })
+        };
+        let step = step.unwrap_or(1);
+        let mut value = lo;
+        while value <= hi {
+            // Day of week 7 is Sunday, stored as 0.
+            set.insert(if self.max == 7 && value == 7 {
+                0
+            } else {
+                value
+            });
+            value += step;
+        }
+        Ok(())
+    }
+
+    fn parse_step(&self, text: &str) -> Result<u32, ValueError> {
+        use RequirementErrorKind::*;
+        let span = self.max - self.min + 1;
+        let step = parse_digits(text).ok_or_else(|| {
+            value_error(
+                InvalidValue,
+                format!(
+                    "{}: invalid step `/{text}`; expected a number from 1 to {span}",
+                    self.option
+                ),
+            )
+        })?;
+        match step {
+            Some(0) => Err(value_error(
+                ZeroStep,
+                format!(
+                    "{}: step must not be 0; expected a number from 1 to {span}",
+                    self.option
+                ),
+            )),
+            Some(step) if u64::from(span) >= step => Ok(step as u32),
+            _ => Err(value_error(
+                OutOfRange,
+                format!(
+                    "{}: step `/{text}` is out of range; expected a number from 1 to {span}",
+                    self.option
+                ),
+            )),
+        }
+    }
+
+    /// Parses a number or a name. `sunday_is_7` makes the name `SUN` mean 7, so that a range
+    /// like `SAT-SUN` or `MON-SUN` ends on Sunday instead of being reversed.
+    fn parse_value(&self, text: &str, sunday_is_7: bool) -> Result<u32, ValueError> {
+        use RequirementErrorKind::*;
+        match parse_digits(text) {
+            Some(Some(value)) if (u64::from(self.min)..=u64::from(self.max)).contains(&value) => {
+                Ok(value as u32)
+            }
+            Some(_) => Err(value_error(
+                OutOfRange,
+                format!(
+                    "{}: `{text}` is out of range; expected {}",
+                    self.option, self.expected
+                ),
+            )),
+            None => {
+                let named = self
+                    .names
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(text))
+                    .map(|&(_, value)| value);
+                match named {
+                    Some(0) if sunday_is_7 && self.max == 7 => Ok(7),
+                    Some(value) => Ok(value),
+                    None => Err(value_error(
+                        InvalidValue,
+                        format!(
+                            "{}: invalid value `{text}`; {}",
+                            self.option,
+                            self.syntax_hint()
+                        ),
+                    )),
+                }
+            }
+        }
     }
 }
 
+/// `None` when `text` is not a non-empty run of ASCII digits; `Some(None)` when it is but
+/// does not fit in a u64.
+fn parse_digits(text: &str) -> Option<Option<u64>> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().ok())
+}
+
+/// Parses a `MINNUM`/`MAXNUM`/`LOOKBACKSECONDS` integer in `min..=max`.
+fn parse_integer(option: &str, text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
+    let expected = format!("expected an integer from {min} to {max}");
+    match parse_digits(text) {
+        Some(Some(value)) if (min..=max).contains(&value) => Ok(value),
+        Some(_) => Err(value_error(
+            RequirementErrorKind::OutOfRange,
+            format!("{option}: `{text}` is out of range; {expected}"),
+        )),
+        None => Err(value_error(
+            RequirementErrorKind::InvalidValue,
+            format!("{option}: invalid value `{text}`; {expected}"),
+        )),
+    }
+}
+
+/// The whitespace-separated tokens of `line` with their 1-based character columns.
+fn tokens(line: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = line;
+    let mut column = 1;
+    std::iter::from_fn(move || {
+        let skipped = rest.chars().take_while(|c| c.is_whitespace()).count();
+        column += skipped;
+        let start = rest
+            .char_indices()
+            .nth(skipped)
+            .map_or(rest.len(), |(i, _)| i);
+        rest = &rest[start..];
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (token, tail) = rest.split_at(end);
+        let token_column = column;
+        column += token.chars().count();
+        rest = tail;
+        Some((token_column, token))
+    })
+}
+
+/// Everything a line set, before the required-option checks.
+#[derive(Default)]
+struct Options {
+    columns: [Option<usize>; OPTIONS.len()],
+    minutes: Option<FieldSet>,
+    hours: Option<FieldSet>,
+    days: Option<FieldSet>,
+    months: Option<FieldSet>,
+    weekdays: FieldSet,
+    min: Option<u64>,
+    max: Option<u64>,
+    lookback_seconds: Option<u64>,
+}
+
+impl Options {
+    fn apply(&mut self, option: Opt, name: &str, value: &str) -> Result<(), ValueError> {
+        use RequirementErrorKind::*;
+        let is_flag = matches!(option, Opt::Weekdays | Opt::Weekends);
+        if is_flag && !value.is_empty() {
+            return Err(value_error(
+                UnexpectedValue,
+                format!("{name} takes no value, found `{name}{value}`; expected `{name}` alone"),
+            ));
+        }
+        if !is_flag && value.is_empty() {
+            let example = match option {
+                Opt::CheckHours => "CHECKHOURS9-17",
+                Opt::CheckMinutes => "CHECKMINUTES*/20",
+                Opt::CheckDays => "CHECKDAYS1-15",
+                Opt::CheckMonths => "CHECKMONTHSJAN-MAR",
+                Opt::CheckWeekdays => "CHECKWEEKDAYSMON-FRI",
+                Opt::MinNum => "MINNUM5",
+                Opt::MaxNum => "MAXNUM20",
+                _ => "LOOKBACKSECONDS180",
+            };
+            return Err(value_error(
+                MissingValue,
+                format!("{name} needs a value right after it, with no space, e.g. `{example}`"),
+            ));
+        }
+        match option {
+            Opt::CheckHours => self.hours = Some(HOURS.parse(value)?),
+            Opt::CheckMinutes => self.minutes = Some(MINUTES.parse(value)?),
+            Opt::CheckDays => self.days = Some(DAYS.parse(value)?),
+            Opt::CheckMonths => self.months = Some(MONTHS.parse(value)?),
+            Opt::CheckWeekdays => self.weekdays.0 |= WEEKDAY_FIELD.parse(value)?.0,
+            Opt::Weekdays => self.weekdays.0 |= WEEKDAYS_SET.0,
+            Opt::Weekends => self.weekdays.0 |= WEEKENDS_SET.0,
+            Opt::MinNum => self.min = Some(parse_integer(name, value, 0, MAX_COUNT_BOUND)?),
+            Opt::MaxNum => self.max = Some(parse_integer(name, value, 0, MAX_COUNT_BOUND)?),
+            Opt::LookbackSeconds => {
+                self.lookback_seconds = Some(parse_integer(name, value, 1, MAX_LOOKBACK_SECONDS)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Requirement {
+    /// Parses one requirement line, e.g.
+    /// `CHECKHOURS9-17 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180`.
+    ///
+    /// ```
+    /// use dwmon_core::Requirement;
+    ///
+    /// let r = Requirement::parse("CHECKHOURS9-9 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180")?;
+    /// assert!(r.schedule.minutes.contains(40));
+    /// assert_eq!((r.min, r.max, r.lookback_seconds), (5, 20, 180));
+    /// let err = Requirement::parse("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60")
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "column 50: MAXNUM must be >= MINNUM (5 > 2)");
+    /// # Ok::<(), dwmon_core::RequirementError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`RequirementError`] naming the column of the offending option and what was expected.
+    pub fn parse(line: &str) -> Result<Requirement, RequirementError> {
+        let mut options = Options::default();
+        for (column, token) in tokens(line) {
+            let fail = |kind, message| RequirementError {
+                column,
+                kind,
+                message,
+            };
+            let Some(&(name, option)) = OPTIONS.iter().find(|(name, _)| token.starts_with(name))
+            else {
+                return Err(fail(
+                    RequirementErrorKind::UnknownOption,
+                    unknown_option_message(token),
+                ));
+            };
+            let slot = &mut options.columns[option as usize];
+            if let Some(first) = *slot {
+                return Err(fail(
+                    RequirementErrorKind::DuplicateOption,
+                    format!("{name} given twice (first at column {first}); each option may appear at most once"),
+                ));
+            }
+            *slot = Some(column);
+            options
+                .apply(option, name, &token[name.len()..])
+                .map_err(|(kind, message)| fail(kind, message))?;
+        }
+
+        let end_column = line.trim_end().chars().count() + 1;
+        let missing = |what: &str| RequirementError {
+            column: end_column,
+            kind: RequirementErrorKind::MissingOption,
+            message: format!("missing {what}"),
+        };
+        let (Some(hours), Some(minutes)) = (options.hours, options.minutes) else {
+            let name = if options.hours.is_none() {
+                "CHECKHOURS"
+            } else {
+                "CHECKMINUTES"
+            };
+            return Err(missing(&format!(
+                "{name}; every requirement needs CHECKHOURS and CHECKMINUTES"
+            )));
+        };
+        if options.weekdays.is_empty() {
+            return Err(missing(
+                "a day-of-week option; expected at least one of WEEKDAYS, WEEKENDS, CHECKWEEKDAYS",
+            ));
+        }
+        let (Some(min), Some(max), Some(lookback_seconds)) =
+            (options.min, options.max, options.lookback_seconds)
+        else {
+            let name = match (options.min, options.max) {
+                (None, _) => "MINNUM",
+                (_, None) => "MAXNUM",
+                _ => "LOOKBACKSECONDS",
+            };
+            return Err(missing(&format!(
+                "{name}; every requirement needs MINNUM, MAXNUM and LOOKBACKSECONDS"
+            )));
+        };
+        if max < min {
+            return Err(RequirementError {
+                column: options.columns[Opt::MaxNum as usize].unwrap_or(end_column),
+                kind: RequirementErrorKind::MaxBelowMin,
+                message: format!("MAXNUM must be >= MINNUM ({min} > {max})"),
+            });
+        }
+        Ok(Requirement {
+            schedule: Schedule {
+                minutes,
+                hours,
+                days: options.days.unwrap_or(FieldSet::range(DAYS.min, DAYS.max)),
+                months: options
+                    .months
+                    .unwrap_or(FieldSet::range(MONTHS.min, MONTHS.max)),
+                weekdays: options.weekdays,
+            },
+            min,
+            max,
+            lookback_seconds,
+        })
+    }
+
+    /// The canonical text of this requirement (the same as its `Display`): options in the
+    /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
+    /// LOOKBACKSECONDS`, with compact fields. For every parsed requirement `r`,
+    /// `Requirement::parse(&r.canonical()) == Ok(r)`.
+    pub fn canonical(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn unknown_option_message(token: &str) -> String {
+    let upper = token.to_ascii_uppercase();
+    if let Some((name, _)) = OPTIONS.iter().find(|(name, _)| upper.starts_with(name)) {
+        return format!(
+            "unknown option `{token}`; options are case-sensitive: did you mean {name}?"
+        );
+    }
+    let names: Vec<&str> = OPTIONS.iter().map(|(name, _)| *name).collect();
+    format!(
+        "unexpected `{token}`; expected an option ({}), with its value attached without a space",
+        names.join(", ")
+    )
+}
+
+/// Compact cron text for `set` over `lo..=hi`: one run `a-b` (also `a-a`, the seed's form for a
+/// single value), `*/n`, an arithmetic progression `a-b/n`, or a comma list of `a` and `a-b`.
+fn format_field(set: FieldSet, lo: u32, hi: u32) -> String {
+    let values: Vec<u32> = set.iter().filter(|v| (lo..=hi).contains(v)).collect();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &value in &values {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == value => *end = value,
+            _ => runs.push((value, value)),
+        }
+    }
+    if let [(a, b)] = runs[..] {
+        return format!("{a}-{b}");
+    }
+    if let [first, second, ..] = values[..] {
+        let step = second - first;
+        let last = values[values.len() - 1];
+        if values.windows(2).all(|w| w[1] - w[0] == step) {
+            if first == lo && last + step > hi {
+                return format!("*/{step}");
+            }
+            if values.len() >= 3 {
+                return format!("{first}-{last}/{step}");
+            }
+        }
+    }
+    let items: Vec<String> = runs
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    items.join(",")
+}
+
 impl std::fmt::Display for Requirement {
+    /// Writes the canonical text (see [`Requirement::canonical`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TODO canonical")
+        let s = &self.schedule;
+        write!(
+            f,
+            "CHECKHOURS{} CHECKMINUTES{}",
+            format_field(s.hours, HOURS.min, HOURS.max),
+            format_field(s.minutes, MINUTES.min, MINUTES.max)
+        )?;
+        if s.days != FieldSet::range(DAYS.min, DAYS.max) {
+            write!(f, " CHECKDAYS{}", format_field(s.days, DAYS.min, DAYS.max))?;
+        }
+        if s.months != FieldSet::range(MONTHS.min, MONTHS.max) {
+            write!(
+                f,
+                " CHECKMONTHS{}",
+                format_field(s.months, MONTHS.min, MONTHS.max)
+            )?;
+        }
+        let weekdays = FieldSet(s.weekdays.0 & ALL_DAYS_SET.0);
+        match weekdays {
+            ALL_DAYS_SET => write!(f, " WEEKENDS WEEKDAYS")?,
+            WEEKDAYS_SET => write!(f, " WEEKDAYS")?,
+            WEEKENDS_SET => write!(f, " WEEKENDS")?,
+            _ => write!(f, " CHECKWEEKDAYS{}", format_field(weekdays, 0, 6))?,
+        }
+        write!(
+            f,
+            " MINNUM{} MAXNUM{} LOOKBACKSECONDS{}",
+            self.min, self.max, self.lookback_seconds
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str =
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
+
+    #[test]
+    fn seed_line_parses_and_prints_back() -> Result<(), RequirementError> {
+        let r = Requirement::parse(SEED)?;
+        assert_eq!(r.schedule.hours, FieldSet::range(0, 23));
+        assert_eq!(r.schedule.minutes, FieldSet::range(0, 59));
+        assert_eq!(r.schedule.days, FieldSet::range(1, 31));
+        assert_eq!(r.schedule.months, FieldSet::range(1, 12));
+        assert_eq!(r.schedule.weekdays, FieldSet::range(0, 6));
+        assert_eq!((r.min, r.max, r.lookback_seconds), (5, 20, 180));
+        assert_eq!(r.to_string(), SEED);
+        assert_eq!(r.horizon_minutes(), 30);
+        Ok(())
+    }
+
+    #[test]
+    fn fields_parse_cron_syntax() -> Result<(), RequirementError> {
+        let field = |spec: &FieldSpec, text: &str| spec.parse(text).map_err(|(_, m)| m);
+        let set = |values: &[u32]| {
+            let mut s = FieldSet(0);
+            values.iter().for_each(|v| s.insert(*v));
+            s
+        };
+        assert_eq!(field(&MINUTES, "*/20"), Ok(set(&[0, 20, 40])));
+        assert_eq!(field(&MINUTES, "10-30/10"), Ok(set(&[10, 20, 30])));
+        assert_eq!(field(&MINUTES, "50/5"), Ok(set(&[50, 55])));
+        assert_eq!(field(&HOURS, "1,3-4,22"), Ok(set(&[1, 3, 4, 22])));
+        assert_eq!(field(&DAYS, "*/10"), Ok(set(&[1, 11, 21, 31])));
+        assert_eq!(field(&MONTHS, "jan-Mar,DEC"), Ok(set(&[1, 2, 3, 12])));
+        assert_eq!(field(&WEEKDAY_FIELD, "SAT-SUN"), Ok(set(&[0, 6])));
+        assert_eq!(field(&WEEKDAY_FIELD, "mon-sun"), Ok(FieldSet::range(0, 6)));
+        assert_eq!(field(&WEEKDAY_FIELD, "7"), Ok(set(&[0])));
+        assert_eq!(field(&WEEKDAY_FIELD, "5-7"), Ok(set(&[0, 5, 6])));
+        assert_eq!(field(&WEEKDAY_FIELD, "*/2"), Ok(set(&[0, 2, 4, 6])));
+        Ok(())
+    }
+
+    #[test]
+    fn field_errors_have_kinds() {
+        use RequirementErrorKind::*;
+        let cases: [(&FieldSpec, &str, RequirementErrorKind); 10] = [
+            (&MINUTES, "60", OutOfRange),
+            (&MINUTES, "99999999999999999999999", OutOfRange),
+            (&MINUTES, "5-2", ReversedRange),
+            (&MINUTES, "*/0", ZeroStep),
+            (&MINUTES, "*/61", OutOfRange),
+            (&MINUTES, "1,,2", InvalidValue),
+            (&MINUTES, "x", InvalidValue),
+            (&DAYS, "0", OutOfRange),
+            (&MONTHS, "JANUARY", InvalidValue),
+            (&WEEKDAY_FIELD, "SUN-SUN-SUN", InvalidValue),
+        ];
+        for (spec, text, kind) in cases {
+            assert_eq!(spec.parse(text).map_err(|(k, _)| k), Err(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn tokens_report_character_columns() {
+        let found: Vec<(usize, &str)> = tokens("  ä b\tcc ").collect();
+        assert_eq!(found, vec![(3, "ä"), (5, "b"), (7, "cc")]);
+    }
+
+    #[test]
+    fn format_field_is_compact() {
+        let parse = |text: &str| MINUTES.parse(text).unwrap_or_default();
+        assert_eq!(format_field(parse("*/20"), 0, 59), "*/20");
+        assert_eq!(format_field(parse("0-59/20"), 0, 59), "*/20");
+        assert_eq!(format_field(parse("7"), 0, 59), "7-7");
+        assert_eq!(format_field(parse("5-45/20"), 0, 59), "5-45/20");
+        assert_eq!(format_field(parse("5,35"), 0, 59), "5,35");
+        assert_eq!(format_field(parse("1-3,7,9-10"), 0, 59), "1-3,7,9-10");
+    }
+
+    #[test]
+    fn max_below_min_names_both_values() {
+        let err = Requirement::parse(
+            "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60",
+        );
+        assert_eq!(
+            err,
+            Err(RequirementError {
+                column: 50,
+                kind: RequirementErrorKind::MaxBelowMin,
+                message: "MAXNUM must be >= MINNUM (5 > 2)".to_owned(),
+            })
+        );
     }
 }
