@@ -1,1 +1,35 @@
-//! dwmon facade crate.
+//! # dwmon
+//!
+//! Monitor counts of things in a datastore: "did between 5 and 20 model executions happen in
+//! the last 3 minutes?". This facade crate is the one name an organisation puts in its
+//! `Cargo.toml`: it re-exports [`dwmon_core`] (checker files, evaluator, traits, engine), the
+//! SQLite store and source ([`sqlite`]) and the PostgreSQL source ([`postgres`]), and provides
+//! the reference command line as a library, [`App`].
+//!
+//! ```no_run
+//! // The stock `dwmon` binary, whole:
+//! fn main() -> std::process::ExitCode {
+//!     dwmon::App::new().run_cli()
+//! }
+//! ```
+
+pub mod app;
+pub mod args;
+pub mod cli;
+mod commands;
+pub mod error;
+pub mod histogram;
+pub mod printer;
+pub mod sources;
+pub mod status;
+
+pub use app::App;
+pub use async_trait::async_trait;
+pub use dwmon_core::*;
+pub use error::{Error, Result};
+
+/// The SQLite store (the embedded default) and the SQLite source.
+pub use dwmon_sqlite as sqlite;
+
+/// The PostgreSQL source.
+pub use dwmon_postgres_source as postgres;

@@ -1,0 +1,184 @@
+//! [`App`]: the `dwmon` command line as a library, so an organisation gets the same commands
+//! with its own [`RowGetter`], [`CheckHandler`], [`Purger`] and [`Store`] in a few lines.
+
+use crate::cli::{Cli, Command};
+use crate::commands;
+use clap::{CommandFactory, FromArgMatches};
+use dwmon_core::{CheckHandler, DefaultPurger, Purger, RowGetter, Store};
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The `dwmon` command line, configurable with an organisation's own traits.
+///
+/// The stock binary is `App::new().run_cli()`: built-in `sqlite:` / `postgres://` sources from
+/// `--source NAME=URL`, events printed to stdout, [`DefaultPurger`], an SQLite store from
+/// `--store FILE`. An organisation's binary swaps in its own pieces:
+///
+/// ```no_run
+/// use dwmon::{async_trait, App, FetchRequest, Fetched, Row, RowGetter, SourceError};
+///
+/// struct Warehouse;
+///
+/// #[async_trait]
+/// impl RowGetter for Warehouse {
+///     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+///         // Run request.query against request.source here.
+///         Ok(Fetched::from_rows(vec![Row::new("order-1", 1_700_000_000)]))
+///     }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new().name("acme-dwmon").row_getter(Warehouse).run_cli()
+/// }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    pub(crate) name: String,
+    pub(crate) row_getter: Option<Arc<dyn RowGetter>>,
+    pub(crate) handler: Option<Arc<dyn CheckHandler>>,
+    pub(crate) purger: Arc<dyn Purger>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) print_events: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// The stock configuration (see the type's documentation).
+    pub fn new() -> Self {
+        App {
+            name: "dwmon".into(),
+            row_getter: None,
+            handler: None,
+            purger: Arc::new(DefaultPurger),
+            store: None,
+            print_events: true,
+        }
+    }
+
+    /// The program name shown in `--help` and usage lines.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Fetches rows with `getter` for every `__SOURCE__` not given with `--source` (which
+    /// then becomes optional for `once` and `run`).
+    pub fn row_getter(mut self, getter: impl RowGetter + 'static) -> Self {
+        self.row_getter = Some(Arc::new(getter));
+        self
+    }
+
+    /// Delivers every check record and error event to `handler` (after printing it, unless
+    /// [`App::print_events`] turned printing off). A failing handler is retried from the
+    /// store's outbox.
+    pub fn handler(mut self, handler: impl CheckHandler + 'static) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Whether events are printed to stdout (default: yes).
+    pub fn print_events(mut self, print: bool) -> Self {
+        self.print_events = print;
+        self
+    }
+
+    /// Decides retention with `purger` instead of [`DefaultPurger`].
+    pub fn purger(mut self, purger: impl Purger + 'static) -> Self {
+        self.purger = Arc::new(purger);
+        self
+    }
+
+    /// Uses `store` instead of an SQLite file from `--store` (which then becomes optional).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Opens the SQLite store at `path` now and uses it (see [`App::store`]).
+    ///
+    /// # Errors
+    /// When the file cannot be opened or is not a dwmon store.
+    pub fn sqlite_store(self, path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+        let store = commands::open_sqlite_store(path.as_ref())?;
+        Ok(self.store(store))
+    }
+
+    /// Parses the process's arguments, runs the command and returns its exit status.
+    /// Never panics on bad input: every error is printed as one line on stderr.
+    pub fn run_cli(self) -> ExitCode {
+        self.run_with_args(std::env::args_os())
+    }
+
+    /// Like [`App::run_cli`] with explicit arguments (the first is the program name).
+    pub fn run_with_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let name = self.name.clone();
+        let command = Cli::command().display_name(name.clone()).bin_name(name);
+        let cli = match command
+            .try_get_matches_from(args)
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+        {
+            Ok(cli) => cli,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            }
+        };
+        init_logging(cli.verbose);
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let result = runtime.block_on(self.dispatch(cli.command));
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    async fn dispatch(&self, command: Command) -> crate::Result<ExitCode> {
+        match command {
+            Command::Check(args) => commands::check(&args),
+            Command::Schedule(args) => commands::schedule(&args),
+            Command::Once(args) => commands::once(self, &args).await,
+            Command::Run(args) => commands::run(self, &args).await,
+            Command::Status(args) => commands::status(self, &args).await,
+            Command::Histogram(args) => commands::histogram(self, &args).await,
+        }
+    }
+}
+
+/// Logs to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,147 @@
+//! Parsers for command-line values: times, zones and `--source NAME=URL`.
+
+use chrono_tz::Tz;
+use std::path::PathBuf;
+
+/// Parses a time given as RFC 3339 (`2026-11-22T15:04:00Z`) or integer epoch seconds.
+///
+/// # Errors
+/// A message saying which forms are accepted.
+pub fn parse_time(value: &str) -> Result<i64, String> {
+    let value = value.trim();
+    if let Ok(epoch) = value.parse::<i64>() {
+        return Ok(epoch);
+    }
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp())
+        .map_err(|e| {
+            format!("{value:?} is not a time ({e}); use RFC 3339 like 2026-11-22T15:04:00Z or epoch seconds")
+        })
+}
+
+/// Parses an IANA zone name such as `America/New_York`.
+///
+/// # Errors
+/// A message naming the unknown zone.
+pub fn parse_zone(value: &str) -> Result<Tz, String> {
+    value.trim().parse::<Tz>().map_err(|_| {
+        format!("unknown time zone {value:?}; use an IANA name like Europe/Paris or UTC")
+    })
+}
+
+/// Where a named source's rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceUrl {
+    /// `sqlite:PATH`: an SQLite database file, opened read-only.
+    Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...`: a PostgreSQL server.
+    Postgres(String),
+}
+
+/// One `--source NAME=URL` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// The `__SOURCE__` name checkers use (`default` when they have none).
+    pub name: String,
+    /// Where it points.
+    pub url: SourceUrl,
+}
+
+/// Parses `NAME=URL` with URL `sqlite:PATH` or `postgres://...`.
+///
+/// # Errors
+/// A message saying what form is expected.
+pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
+    let Some((name, url)) = value.split_once('=') else {
+        return Err(format!(
+            "{value:?} is not NAME=URL (e.g. default=sqlite:data.sqlite or warehouse=postgres://user@host/db)"
+        ));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{value:?}: the source name before '=' is empty"));
+    }
+    let url = url.trim();
+    let url = if let Some(path) = url.strip_prefix("sqlite://") {
+        SourceUrl::Sqlite(PathBuf::from(path))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        SourceUrl::Sqlite(PathBuf::from(path))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        SourceUrl::Postgres(url.to_string())
+    } else {
+        return Err(format!(
+            "{url:?}: unsupported URL; use sqlite:PATH or postgres://user:password@host/db"
+        ));
+    };
+    if matches!(&url, SourceUrl::Sqlite(p) if p.as_os_str().is_empty()) {
+        return Err(format!("{value:?}: sqlite: needs a file path"));
+    }
+    Ok(SourceSpec {
+        name: name.to_string(),
+        url,
+    })
+}
+
+/// Formats `minute` as RFC 3339 with the offset of `zone` (`2026-11-22T10:04:00-05:00`).
+pub fn local_rfc3339(minute: i64, zone: Tz) -> String {
+    match chrono::DateTime::from_timestamp(minute, 0) {
+        Some(t) => t
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        None => minute.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_epoch() {
+        assert_eq!(parse_time("2026-11-22T15:04:00Z"), Ok(1_795_359_840));
+        assert_eq!(parse_time("2026-11-22T10:04:00-05:00"), Ok(1_795_359_840));
+        assert_eq!(parse_time("1795359840"), Ok(1_795_359_840));
+        assert_eq!(parse_time("-60"), Ok(-60));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2026-11-22 15:04").is_err());
+    }
+
+    #[test]
+    fn zones_are_iana_names() {
+        assert_eq!(
+            parse_zone("America/New_York"),
+            Ok(chrono_tz::America::New_York)
+        );
+        assert!(parse_zone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn sources_are_name_equals_url() {
+        assert_eq!(
+            parse_source("default=sqlite:/tmp/a.sqlite"),
+            Ok(SourceSpec {
+                name: "default".into(),
+                url: SourceUrl::Sqlite("/tmp/a.sqlite".into())
+            })
+        );
+        assert_eq!(
+            parse_source("AWS=postgres://u@h/db").map(|s| s.url),
+            Ok(SourceUrl::Postgres("postgres://u@h/db".into()))
+        );
+        for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
+            assert!(parse_source(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_times_carry_the_offset() {
+        assert_eq!(
+            local_rfc3339(1_795_359_840, chrono_tz::UTC),
+            "2026-11-22T15:04:00+00:00"
+        );
+        assert_eq!(
+            local_rfc3339(1_795_359_840, chrono_tz::America::New_York),
+            "2026-11-22T10:04:00-05:00"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The command-line definition (clap) shared by the stock `dwmon` binary and organisation
+//! binaries built with [`App`](crate::App).
+
+use crate::args::{parse_source, parse_time, parse_zone, SourceSpec};
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// dwmon: monitor counts of things in a datastore.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dwmon",
+    version,
+    about = "dwmon: monitor counts of things in a datastore",
+    long_about = "dwmon: monitor counts of things in a datastore.\n\n\
+        Checkers are NAME.dwmon files: a query returning (dwmon_unique_key, dwmon_timestamp) rows \
+        and requirements like `CHECKHOURS0-23 CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM5 MAXNUM20 \
+        LOOKBACKSECONDS180`. Every minute dwmon stores the keys it has not seen before and checks \
+        that each due window holds between MINNUM and MAXNUM of them.",
+    after_help = "Times T are RFC 3339 (2026-11-22T15:04:00Z) or epoch seconds. \
+        Sources are NAME=URL with URL sqlite:PATH or postgres://user:password@host/db.\n\
+        Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
+        Exit status: 0 success, 1 findings (invalid checker, BAD with --fail-on-bad), 2 failure."
+)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate every *.dwmon file in a directory.
+    #[command(
+        after_help = "Example:\n  dwmon check --checkers examples/checkers\n\n\
+        Prints `N checkers OK` and exits 0, or one `FILE:LINE:COL: message` line per error and exits 1."
+    )]
+    Check(CheckArgs),
+    /// List the due (checker, requirement, minute) checks in a time range.
+    #[command(
+        after_help = "Example:\n  dwmon schedule --checkers examples/checkers \
+        --from 2026-11-22T09:00:00Z --to 2026-11-22T09:30:00Z --checker new_applications\n\n\
+        One line per due check, ascending: minute (in the checker's zone), checker, requirement index."
+    )]
+    Schedule(ScheduleArgs),
+    /// Run exactly one cycle at --now (default: the wall clock), then exit.
+    #[command(
+        after_help = "Example:\n  dwmon once --checkers examples/checkers --store dwmon.sqlite \
+        --source default=sqlite:data.sqlite --now 2026-11-22T15:04:00Z --json\n\n\
+        Every check and error event is printed to stdout (one JSON object per line with --json). \
+        Exit 0 whether checks are GOOD or BAD (1 with --fail-on-bad), 2 when the store or the \
+        checker directory is unusable."
+    )]
+    Once(OnceArgs),
+    /// Run a cycle every minute until SIGINT/SIGTERM (the cycle in flight is finished).
+    #[command(
+        after_help = "Example:\n  dwmon run --checkers examples/checkers --store dwmon.sqlite \
+        --source default=sqlite:data.sqlite\n\n\
+        Checker files are re-read every cycle: added, changed and removed files take effect \
+        without a restart; a file that turns invalid is reported as an ERROR event and skipped \
+        (its last good version is not used) until it is fixed.\n\
+        --now T --speed N simulate time (start at T, N simulated seconds per real second): for \
+        tests and demos; the store then holds simulated minutes."
+    )]
+    Run(RunArgs),
+    /// Show per checker: last check, last status per requirement, pending deliveries, last error.
+    #[command(
+        after_help = "Example:\n  dwmon status --store dwmon.sqlite\n  dwmon status --store dwmon.sqlite --json | jq ."
+    )]
+    Status(StatusArgs),
+    /// Count a checker's stored rows by weekday x hour, to choose MINNUM/MAXNUM.
+    #[command(
+        after_help = "Example:\n  dwmon histogram --store dwmon.sqlite --checker new_applications \
+        --since 604800 --tz America/New_York --svg applications.svg"
+    )]
+    Histogram(HistogramArgs),
+}
+
+/// `dwmon check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Directory of *.dwmon checker files.
+    #[arg(long, value_name = "DIR")]
+    pub checkers: PathBuf,
+}
+
+/// `dwmon schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Directory of *.dwmon checker files.
+    #[arg(long, value_name = "DIR")]
+    pub checkers: PathBuf,
+    /// First minute of the range (inclusive).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub from: i64,
+    /// Last minute of the range (inclusive).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub to: i64,
+    /// Only this checker.
+    #[arg(long, value_name = "NAME")]
+    pub checker: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArg,
+    /// One JSON object per line: checker, requirement_index, minute, minute_local.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--tz ZONE`.
+#[derive(Debug, Args, Clone)]
+pub struct ZoneArg {
+    /// Zone for checkers without __TIMEZONE__ (IANA name).
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
+    pub tz: Tz,
+}
+
+/// What `once` and `run` share.
+#[derive(Debug, Args)]
+pub struct CycleArgs {
+    /// Directory of *.dwmon checker files.
+    #[arg(long, value_name = "DIR")]
+    pub checkers: PathBuf,
+    /// The SQLite store file (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// A source checkers name in __SOURCE__ (`default` when absent): NAME=sqlite:PATH or
+    /// NAME=postgres://...; repeatable.
+    #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
+    pub sources: Vec<SourceSpec>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArg,
+    /// Print events as JSON lines (SPEC 5 field names) instead of readable lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dwmon once`.
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cycle: CycleArgs,
+    /// The cycle's wall time (default: now).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub now: Option<i64>,
+    /// Exit 1 when any check is BAD or any checker is in ERROR.
+    #[arg(long)]
+    pub fail_on_bad: bool,
+}
+
+/// `dwmon run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cycle: CycleArgs,
+    /// Simulated start time (tests and demos); default: the wall clock.
+    #[arg(long, value_name = "T", value_parser = parse_time, help_heading = "Simulation")]
+    pub now: Option<i64>,
+    /// Simulated seconds per real second (with or without --now); default 1.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1.0,
+        help_heading = "Simulation"
+    )]
+    pub speed: f64,
+    /// Stop after N cycles.
+    #[arg(long, value_name = "N")]
+    pub cycles: Option<u64>,
+}
+
+/// `dwmon status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The SQLite store file.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// One JSON object per checker per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dwmon histogram`.
+#[derive(Debug, Args)]
+pub struct HistogramArgs {
+    /// The SQLite store file.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// The checker whose stored rows to count.
+    #[arg(long, value_name = "NAME")]
+    pub checker: String,
+    /// Only rows from the last SECONDS (default: 4 weeks).
+    #[arg(long, value_name = "SECONDS", default_value_t = 28 * 86_400)]
+    pub since: u64,
+    /// Count up to this time instead of now.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub now: Option<i64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArg,
+    /// Also write an SVG heat map to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}

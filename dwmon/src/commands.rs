@@ -1,0 +1,227 @@
+//! The bodies of the subcommands.
+
+use crate::args::local_rfc3339;
+use crate::cli::{
+    CheckArgs, CycleArgs, HistogramArgs, OnceArgs, RunArgs, ScheduleArgs, StatusArgs,
+};
+use crate::histogram::Histogram;
+use crate::printer::{Format, PrintingHandler};
+use crate::sources::{add_source, Delayed, Router};
+use crate::{App, Error, Result};
+use dwmon_core::{LoadReport, RowGetter, Store};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Loads a checker directory; a missing or unreadable directory is an operational error.
+pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
+    dwmon_core::load_dir(dir).map_err(|source| Error::CheckerDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// `dwmon check`.
+pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let report = load_checkers(&args.checkers)?;
+    if report.errors.is_empty() {
+        println!("{} checkers OK", report.checkers.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for error in &report.errors {
+        println!("{error}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// One due check, as `schedule` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+struct Due {
+    minute: i64,
+    checker: String,
+    requirement_index: usize,
+    minute_local: String,
+}
+
+/// `dwmon schedule`.
+pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
+    if args.to < args.from {
+        return Err(Error::Usage(format!(
+            "--to ({}) is before --from ({})",
+            local_rfc3339(args.to, chrono_tz::UTC),
+            local_rfc3339(args.from, chrono_tz::UTC)
+        )));
+    }
+    let report = load_checkers(&args.checkers)?;
+    for error in &report.errors {
+        eprintln!("warning: skipping invalid checker: {error}");
+    }
+    let checkers: Vec<_> = report
+        .checkers
+        .iter()
+        .filter(|c| args.checker.as_deref().map_or(true, |name| c.name == name))
+        .collect();
+    if let (Some(name), true) = (&args.checker, checkers.is_empty()) {
+        let known: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "no valid checker named {name:?} in {} (known: {})",
+            args.checkers.display(),
+            known.join(", ")
+        )));
+    }
+    let mut due = Vec::new();
+    for checker in checkers {
+        let zone = checker.zone(args.zone.tz);
+        for (index, requirement) in checker.requirements.iter().enumerate() {
+            for minute in
+                dwmon_core::schedule::due_minutes(&requirement.schedule, zone, args.from, args.to)
+            {
+                due.push(Due {
+                    minute,
+                    checker: checker.name.clone(),
+                    requirement_index: index,
+                    minute_local: local_rfc3339(minute, zone),
+                });
+            }
+        }
+    }
+    due.sort();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for d in &due {
+        use std::io::Write;
+        let line = if args.json {
+            serde_json::to_string(d).unwrap_or_default()
+        } else {
+            format!("{}  {}  {}", d.minute_local, d.checker, d.requirement_index)
+        };
+        if writeln!(out, "{line}").is_err() {
+            break; // stdout closed (e.g. `| head`)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens (creating if needed) the SQLite store at `path`.
+pub(crate) fn open_sqlite_store(path: &Path) -> Result<Arc<dyn Store>> {
+    let _ = path;
+    Err(Error::Usage("the SQLite store is not available yet".into()))
+}
+
+/// The store for a command: the application's own, else `--store FILE`.
+fn store_for(app: &App, path: Option<&Path>, must_exist: bool) -> Result<Arc<dyn Store>> {
+    if let Some(store) = &app.store {
+        return Ok(Arc::clone(store));
+    }
+    let path = path.ok_or(Error::NoStore)?;
+    if must_exist && !path.exists() {
+        return Err(Error::StoreMissing {
+            path: path.to_path_buf(),
+        });
+    }
+    open_sqlite_store(path)
+}
+
+/// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
+async fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
+    let mut router = Router::new();
+    for spec in &args.sources {
+        router = add_source(router, spec).await?;
+    }
+    if let Some(getter) = &app.row_getter {
+        router = router.fallback(Arc::clone(getter));
+    }
+    if router.is_empty() {
+        return Err(Error::NoSources);
+    }
+    let delay = std::env::var("DWMON_TEST_FETCH_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok());
+    Ok(match delay {
+        Some(ms) => Arc::new(Delayed::new(router, std::time::Duration::from_millis(ms))),
+        None => Arc::new(router),
+    })
+}
+
+fn printing_handler(app: &App, json: bool) -> PrintingHandler {
+    let format = if json { Format::Json } else { Format::Human };
+    let handler = PrintingHandler::new(format, app.handler.clone());
+    if app.print_events {
+        handler
+    } else {
+        handler.quiet()
+    }
+}
+
+/// `dwmon once`.
+pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
+    let _ = (app, args, row_getter_for, printing_handler);
+    Err(Error::Usage("once: not yet implemented".into()))
+}
+
+/// `dwmon run`.
+pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
+    let _ = (app, args);
+    Err(Error::Usage("run: not yet implemented".into()))
+}
+
+/// `dwmon status`.
+pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
+    let store = store_for(app, args.store.as_deref(), true)?;
+    let statuses = store.status().await?;
+    if args.json {
+        for status in &statuses {
+            println!("{}", crate::status::status_json(status));
+        }
+    } else {
+        print!("{}", crate::status::status_table(&statuses));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dwmon histogram`.
+pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCode> {
+    let store = store_for(app, args.store.as_deref(), true)?;
+    let now = args.now.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let since = i64::try_from(args.since).unwrap_or(i64::MAX);
+    let timestamps = store
+        .row_timestamps(
+            &args.checker,
+            now.saturating_sub(since),
+            now.saturating_add(1),
+        )
+        .await?;
+    if timestamps.is_empty() {
+        let known: Vec<String> = store
+            .status()
+            .await?
+            .into_iter()
+            .map(|s| s.checker)
+            .collect();
+        if !known.contains(&args.checker) {
+            return Err(Error::Usage(format!(
+                "the store has no checker named {:?} (known: {})",
+                args.checker,
+                known.join(", ")
+            )));
+        }
+    }
+    let histogram = Histogram::from_timestamps(&timestamps, args.zone.tz);
+    println!(
+        "{}: {} stored rows from {} to {}, by weekday and hour ({})",
+        args.checker,
+        histogram.total(),
+        local_rfc3339(now.saturating_sub(since), args.zone.tz),
+        local_rfc3339(now, args.zone.tz),
+        args.zone.tz.name()
+    );
+    print!("{}", histogram.to_table());
+    if let Some(path) = &args.svg {
+        let title = format!("dwmon histogram: {}", args.checker);
+        std::fs::write(path, histogram.to_svg(&title)).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

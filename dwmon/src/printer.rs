@@ -1,0 +1,218 @@
+//! The default [`CheckHandler`]: every check record and error event to stdout, as a readable
+//! line or as one JSON object per line (SPEC 5 field names).
+
+use async_trait::async_trait;
+use dwmon_core::{CheckHandler, Event, HandlerError, Status};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How events are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// One aligned line per event for people.
+    #[default]
+    Human,
+    /// One JSON object per line for scripts.
+    Json,
+}
+
+/// Counts of the events seen, by status (shared, so a command can ask after the cycle).
+#[derive(Debug, Default)]
+pub struct Tally {
+    good: AtomicU64,
+    bad: AtomicU64,
+    error: AtomicU64,
+}
+
+impl Tally {
+    /// Adds one event of `status`.
+    pub fn add(&self, status: Status) {
+        let counter = match status {
+            Status::Good => &self.good,
+            Status::Bad => &self.bad,
+            Status::Error => &self.error,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(good, bad, error)` so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.good.load(Ordering::Relaxed),
+            self.bad.load(Ordering::Relaxed),
+            self.error.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether any BAD or ERROR event was seen.
+    pub fn any_not_good(&self) -> bool {
+        let (_, bad, error) = self.counts();
+        bad + error > 0
+    }
+}
+
+/// Prints each event to stdout, then forwards it to an optional inner handler; counts statuses.
+pub struct PrintingHandler {
+    format: Format,
+    print: bool,
+    inner: Option<Arc<dyn CheckHandler>>,
+    tally: Arc<Tally>,
+}
+
+impl PrintingHandler {
+    /// A handler printing in `format`; when `inner` is given, events are also handed to it
+    /// (and its failure is the delivery's failure, so the engine retries it).
+    pub fn new(format: Format, inner: Option<Arc<dyn CheckHandler>>) -> Self {
+        PrintingHandler {
+            format,
+            print: true,
+            inner,
+            tally: Arc::new(Tally::default()),
+        }
+    }
+
+    /// Turns printing off (only the inner handler and the tally see events).
+    pub fn quiet(mut self) -> Self {
+        self.print = false;
+        self
+    }
+
+    /// The shared status counts.
+    pub fn tally(&self) -> Arc<Tally> {
+        Arc::clone(&self.tally)
+    }
+}
+
+#[async_trait]
+impl CheckHandler for PrintingHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if let Some(inner) = &self.inner {
+            inner.handle(event).await?;
+        }
+        self.tally.add(event.status());
+        if self.print {
+            let line = format_event(event, self.format);
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (e.g. `| head`) must not make deliveries fail forever.
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        }
+        Ok(())
+    }
+}
+
+/// One line for `event` in `format`.
+pub fn format_event(event: &Event, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string(event)
+            .unwrap_or_else(|e| format!(r#"{{"error":"cannot serialize event: {e}"}}"#)),
+        Format::Human => match event {
+            Event::Check(c) => format!(
+                "{}  {:<5} {}#{}  count={} want {}..={} in last {}s",
+                c.minute_local,
+                c.status.as_str(),
+                c.checker,
+                c.requirement_index,
+                c.count,
+                c.min,
+                c.max,
+                c.lookback_seconds
+            ),
+            Event::Error(e) => format!(
+                "{}  {:<5} {}  {}",
+                e.minute_local,
+                e.status.as_str(),
+                e.checker,
+                e.error
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dwmon_core::{CheckRecord, ErrorEvent};
+
+    fn record(status: Status) -> Event {
+        Event::Check(CheckRecord {
+            checker: "new_executions".into(),
+            requirement_index: 0,
+            requirement:
+                "CHECKMINUTES* CHECKHOURS* WEEKDAYS WEEKENDS MINNUM5 MAXNUM20 LOOKBACKSECONDS180"
+                    .into(),
+            minute: 1_795_359_840,
+            minute_local: "2026-11-22T15:04:00+00:00".into(),
+            timezone: "UTC".into(),
+            lookback_seconds: 180,
+            count: 3,
+            min: 5,
+            max: 20,
+            status,
+            extra: serde_json::json!({"team": "ml"}),
+        })
+    }
+
+    #[test]
+    fn human_lines_say_status_checker_and_bounds() {
+        assert_eq!(
+            format_event(&record(Status::Bad), Format::Human),
+            "2026-11-22T15:04:00+00:00  BAD   new_executions#0  count=3 want 5..=20 in last 180s"
+        );
+        let error = Event::Error(ErrorEvent {
+            checker: "broken".into(),
+            minute: 60,
+            minute_local: "1970-01-01T00:01:00+00:00".into(),
+            timezone: "UTC".into(),
+            status: Status::Error,
+            error: "broken.dwmon:2:1: boom".into(),
+            extra: serde_json::json!({}),
+        });
+        assert_eq!(
+            format_event(&error, Format::Human),
+            "1970-01-01T00:01:00+00:00  ERROR broken  broken.dwmon:2:1: boom"
+        );
+    }
+
+    #[test]
+    fn json_lines_have_the_spec_field_names() -> Result<(), serde_json::Error> {
+        let line = format_event(&record(Status::Good), Format::Json);
+        let value: serde_json::Value = serde_json::from_str(&line)?;
+        for field in [
+            "checker",
+            "requirement_index",
+            "requirement",
+            "minute",
+            "minute_local",
+            "timezone",
+            "lookback_seconds",
+            "count",
+            "min",
+            "max",
+            "status",
+            "extra",
+        ] {
+            assert!(value.get(field).is_some(), "missing {field} in {line}");
+        }
+        assert_eq!(value["status"], "GOOD");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_tally_counts_statuses_and_the_inner_handler_sees_events() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let inner = dwmon_core::handler_fn(move |e: &Event| {
+            sink.lock()
+                .map_err(|_| HandlerError::new("poisoned"))?
+                .push(e.status());
+            Ok(())
+        });
+        let handler = PrintingHandler::new(Format::Json, Some(Arc::new(inner))).quiet();
+        handler.handle(&record(Status::Good)).await.unwrap();
+        handler.handle(&record(Status::Bad)).await.unwrap();
+        assert_eq!(handler.tally().counts(), (1, 1, 0));
+        assert!(handler.tally().any_not_good());
+        assert_eq!(*seen.lock().unwrap(), vec![Status::Good, Status::Bad]);
+    }
+}

@@ -1,0 +1,153 @@
+//! Routing `__SOURCE__` names to [`RowGetter`]s: the built-in `sqlite:` and `postgres://`
+//! sources given with `--source NAME=URL`, and the application's own RowGetter.
+
+use crate::args::{SourceSpec, SourceUrl};
+use async_trait::async_trait;
+use dwmon_core::routing::RoutingSource;
+use dwmon_core::{FetchRequest, Fetched, RowGetter, SourceError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A [`RowGetter`] that hands each request to the source registered for its name (a
+/// [`RoutingSource`] built from `--source NAME=URL`), else to a fallback (an organisation's
+/// own RowGetter), else fails with [`SourceError::UnknownSource`].
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: RoutingSource,
+    fallback: Option<Arc<dyn RowGetter>>,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Routes `name` to `getter` (replacing an earlier one of the same name).
+    pub fn route(self, name: impl Into<String>, getter: Arc<dyn RowGetter>) -> Self {
+        let name = name.into();
+        self.route_as(name.clone(), getter, name)
+    }
+
+    /// Routes `name` to `getter`, which is asked for its source `target` instead.
+    pub fn route_as(
+        mut self,
+        name: impl Into<String>,
+        getter: Arc<dyn RowGetter>,
+        target: impl Into<String>,
+    ) -> Self {
+        self.routes.insert(name.into(), getter, target.into());
+        self
+    }
+
+    /// Sends every source name without a route to `getter`.
+    pub fn fallback(mut self, getter: Arc<dyn RowGetter>) -> Self {
+        self.fallback = Some(getter);
+        self
+    }
+
+    /// Whether no request can be served at all.
+    pub fn is_empty(&self) -> bool {
+        self.routes.names().is_empty() && self.fallback.is_none()
+    }
+}
+
+#[async_trait]
+impl RowGetter for Router {
+    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        match &self.fallback {
+            Some(fallback) if !self.routes.names().iter().any(|n| n == request.source) => {
+                fallback.get_rows(request).await
+            }
+            _ => self.routes.get_rows(request).await,
+        }
+    }
+}
+
+/// Adds the built-in source a `--source NAME=URL` argument names to `router`.
+///
+/// An SQLite file is opened read-only at each fetch, so a missing file is reported per checker
+/// (an `ERROR` event) rather than stopping the runner.
+///
+/// # Errors
+/// When a PostgreSQL URL is invalid or its pool cannot be set up.
+pub async fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
+    match &spec.url {
+        SourceUrl::Sqlite(path) => Ok(router.route_as(
+            spec.name.clone(),
+            Arc::new(dwmon_sqlite::SqliteSource::new(path)),
+            "default",
+        )),
+        SourceUrl::Postgres(_) => Err(crate::Error::Source {
+            name: spec.name.clone(),
+            message: "PostgreSQL sources are not available in this build yet".into(),
+        }),
+    }
+}
+
+/// Delays every fetch: lets tests stop `dwmon run` while a cycle is in flight. Enabled by the
+/// undocumented `DWMON_TEST_FETCH_DELAY_MS` environment variable only.
+pub struct Delayed<G> {
+    inner: G,
+    delay: Duration,
+}
+
+impl<G> Delayed<G> {
+    /// Wraps `inner`, sleeping `delay` before each fetch.
+    pub fn new(inner: G, delay: Duration) -> Self {
+        Delayed { inner, delay }
+    }
+}
+
+#[async_trait]
+impl<G: RowGetter> RowGetter for Delayed<G> {
+    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get_rows(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dwmon_core::Row;
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl RowGetter for Named {
+        async fn get_rows(&self, _: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+            Ok(Fetched::from_rows(vec![Row::new(self.0, 0)]))
+        }
+    }
+
+    fn request(source: &str) -> FetchRequest<'_> {
+        static EXTRA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+        FetchRequest {
+            checker: "c",
+            query: "SELECT 1",
+            source,
+            extra: EXTRA.get_or_init(|| serde_json::json!({})),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_go_to_their_source_then_the_fallback() -> Result<(), SourceError> {
+        let router = Router::new().route("a", Arc::new(Named("from a")));
+        assert_eq!(router.get_rows(&request("a")).await?.rows[0].key, "from a");
+        let err = router.get_rows(&request("b")).await.unwrap_err();
+        assert_eq!(
+            err,
+            SourceError::UnknownSource {
+                source_name: "b".into(),
+                known: vec!["a".into()]
+            }
+        );
+        let router = router.fallback(Arc::new(Named("fallback")));
+        assert_eq!(
+            router.get_rows(&request("b")).await?.rows[0].key,
+            "fallback"
+        );
+        Ok(())
+    }
+}
