@@ -1,8 +1,1043 @@
-//! The cycle engine (SPEC 5).
+//! The cycle engine (SPEC 5): due minutes -> fetch -> first-seen store -> count and judge ->
+//! record -> deliver through the outbox -> purge, once a minute, for every checker.
+//!
+//! [`Engine::run_cycle`] runs one cycle for a given `now` (the engine never reads the clock
+//! itself); [`Engine::run`] is the loop a binary runs, driven by a [`Clock`].
+//!
+//! # How a cycle works
+//!
+//! With `M` the minute containing `now`, for each checker (concurrently, at most
+//! [`EngineConfig::max_concurrent_checkers`] at a time):
+//!
+//! 1. `last` = the latest minute ever checked for the checker (from the [`Store`]).
+//! 2. Candidates: for each requirement, the minutes `m` of the last `H = 10 * ceil(L / 60)`
+//!    minutes up to `M` with `m > last` that match its schedule in the checker's zone. On the
+//!    very first cycle of a checker only `M` itself is a candidate.
+//! 3. No candidate: nothing happens for the checker (besides retrying its pending deliveries).
+//! 4. Otherwise the query runs once, under [`EngineConfig::fetch_timeout`]; the rows are
+//!    stored first-seen (a known key keeps its first timestamp).
+//! 5. Each candidate `(m, r)` counts the stored rows with `m - L <= ts < m` and is `GOOD`
+//!    when `MINNUM <= count <= MAXNUM`, else `BAD`.
+//! 6. All the checker's checks are recorded in one store transaction (which also enqueues them
+//!    in the outbox), then delivered in ascending `(minute, requirement)` order, after any
+//!    deliveries of the same checker left pending by earlier cycles. A failed delivery stays in
+//!    the outbox and is retried with exponential backoff; the checker's later records wait
+//!    behind it so the handler always sees a checker's checks in order.
+//! 7. The [`Purger`] decides which old rows to delete.
+//!
+//! A fetch that fails or times out records nothing (the minutes are retried next cycle while
+//! still inside the horizon) and sends an `ERROR` event; other checkers are not affected.
+//!
+//! Rows older than both the purge cutoff and every window of this cycle are dropped before
+//! they are stored: they could not be counted and step 7 would delete them anyway, so the
+//! result is identical and bulk fetches of old history cost nothing.
 
-/// Engine.
-pub struct Engine {}
+use crate::checker_file::{Checker, CheckerFileError, LoadReport};
+use crate::handler::CheckHandler;
+use crate::purger::{DefaultPurger, Purger};
+use crate::record::{CheckRecord, ErrorEvent, Event, Status};
+use crate::source::{FetchRequest, Fetched, RowGetter, SourceError};
+use crate::store::{PendingDelivery, Store};
+use crate::{minute_floor, schedule, MINUTE};
+use async_trait::async_trait;
+use chrono_tz::Tz;
+use futures::FutureExt;
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
 
-/// Engine configuration.
+/// How the engine behaves; every field has a production default ([`EngineConfig::default`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let config = dwmon_core::EngineConfig {
+///     default_zone: chrono_tz::Europe::Berlin,
+///     fetch_timeout: Duration::from_secs(20),
+///     ..Default::default()
+/// };
+/// # assert_eq!(config.max_concurrent_checkers, 8);
+/// ```
 #[derive(Debug, Clone)]
-pub struct EngineConfig {}
+pub struct EngineConfig {
+    /// Zone for checkers without `__TIMEZONE__` (default UTC).
+    pub default_zone: Tz,
+    /// How many checkers are fetched and evaluated at the same time (default 8; 0 acts as 1).
+    pub max_concurrent_checkers: usize,
+    /// A fetch taking longer is abandoned and reported as an `ERROR` event (default 60 s).
+    pub fetch_timeout: Duration,
+    /// Fetches slower than this are logged as warnings (default 10 s).
+    pub slow_fetch_warning: Duration,
+    /// A handler call taking longer counts as a failed delivery (default 30 s).
+    pub delivery_timeout: Duration,
+    /// First retry delay after a failed delivery, in seconds; doubles per failure (default 30).
+    pub retry_base_seconds: i64,
+    /// Longest retry delay, in seconds (default 3600).
+    pub retry_max_seconds: i64,
+    /// At most this many outbox entries are read per cycle (default 10 000).
+    pub outbox_batch_limit: usize,
+    /// [`Engine::run`] wakes this many seconds after each minute boundary, so rows written
+    /// right at the boundary are visible (default 2).
+    pub wake_delay_seconds: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            default_zone: chrono_tz::UTC,
+            max_concurrent_checkers: 8,
+            fetch_timeout: Duration::from_secs(60),
+            slow_fetch_warning: Duration::from_secs(10),
+            delivery_timeout: Duration::from_secs(30),
+            retry_base_seconds: 30,
+            retry_max_seconds: 3600,
+            outbox_batch_limit: 10_000,
+            wake_delay_seconds: 2,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Seconds to wait before retrying a delivery that has already failed `attempts` times
+    /// (0 for the first failure): `retry_base_seconds * 2^attempts`, at most
+    /// `retry_max_seconds`.
+    pub fn retry_delay(&self, attempts: u32) -> i64 {
+        let factor = 1_i64.checked_shl(attempts.min(62)).unwrap_or(i64::MAX);
+        self.retry_base_seconds
+            .max(1)
+            .saturating_mul(factor)
+            .min(self.retry_max_seconds.max(1))
+    }
+}
+
+/// What one cycle did for one checker.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckerOutcome {
+    /// Checker name (for a file that failed to load: its stem).
+    pub checker: String,
+    /// Candidate `(minute, requirement)` pairs found (0: nothing was fetched).
+    pub candidates: usize,
+    /// How long the fetch took, when one ran (also set when it failed).
+    pub fetch_duration: Option<Duration>,
+    /// Rows the source returned (good ones).
+    pub rows_fetched: u64,
+    /// Rows that were new to the store.
+    pub new_rows: u64,
+    /// Rows the source rejected (reported in an `ERROR` event).
+    pub rejected_rows: u64,
+    /// Checks recorded this cycle, ascending `(minute, requirement_index)`.
+    pub checks: Vec<CheckRecord>,
+    /// `ERROR` events produced this cycle (fetch failure, rejected rows, store failure, bad
+    /// checker file); each was also handed to the handler.
+    pub errors: Vec<ErrorEvent>,
+    /// Check deliveries the handler accepted (this cycle's and earlier cycles' retries).
+    pub delivered: u64,
+    /// Check deliveries the handler failed (they stay in the outbox).
+    pub delivery_failures: u64,
+    /// Stored rows deleted by the purge step.
+    pub purged_rows: u64,
+}
+
+/// What a cycle did: one [`CheckerOutcome`] per checker, sorted by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleReport {
+    /// The `now` the cycle ran for.
+    pub now: i64,
+    /// `M`, the minute containing `now`.
+    pub minute: i64,
+    /// Per checker, by name.
+    pub checkers: Vec<CheckerOutcome>,
+}
+
+impl CycleReport {
+    /// The outcome of the checker named `name`.
+    pub fn outcome(&self, name: &str) -> Option<&CheckerOutcome> {
+        self.checkers.iter().find(|o| o.checker == name)
+    }
+
+    /// All checks recorded this cycle, by checker then `(minute, requirement_index)`.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckRecord> {
+        self.checkers.iter().flat_map(|o| o.checks.iter())
+    }
+
+    /// All `ERROR` events of this cycle.
+    pub fn errors(&self) -> impl Iterator<Item = &ErrorEvent> {
+        self.checkers.iter().flat_map(|o| o.errors.iter())
+    }
+
+    /// Totals for a one-line summary.
+    pub fn summary(&self) -> String {
+        let sum = |f: fn(&CheckerOutcome) -> u64| self.checkers.iter().map(f).sum::<u64>();
+        format!(
+            "minute {}: {} checkers, {} checks ({} bad), {} errors, {} new rows, {} delivered, {} delivery failures",
+            self.minute,
+            self.checkers.len(),
+            self.checks().count(),
+            self.checks().filter(|c| c.status == Status::Bad).count(),
+            self.errors().count(),
+            sum(|o| o.new_rows),
+            sum(|o| o.delivered),
+            sum(|o| o.delivery_failures),
+        )
+    }
+}
+
+/// A source of time for [`Engine::run`]. [`SystemClock`] is the real one; tests use a fake
+/// (see [`crate::testutil::TokioClock`]) so the loop runs under Tokio's paused time.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// The current Unix time in seconds.
+    fn now(&self) -> i64;
+    /// Returns once [`Clock::now`] is at least `epoch_seconds`.
+    async fn sleep_until(&self, epoch_seconds: i64);
+}
+
+/// The wall clock: the only place in dwmon-core that reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    async fn sleep_until(&self, epoch_seconds: i64) {
+        let target = chrono::DateTime::from_timestamp(epoch_seconds, 0).unwrap_or_default();
+        let wait = (target - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Reloads the checker set before each cycle of [`Engine::run`] (e.g. `load_dir`).
+type CheckerLoader = Box<dyn Fn() -> std::io::Result<LoadReport> + Send + Sync>;
+
+/// The checkers of the next cycle and the files that failed to load.
+#[derive(Debug, Default)]
+struct CheckerSet {
+    checkers: Arc<[Checker]>,
+    load_errors: Vec<CheckerFileError>,
+}
+
+/// Runs cycles (SPEC 5) over a set of checkers with pluggable source, store, handler and
+/// purger.
+///
+/// The checker set is held by the engine and replaceable between cycles
+/// ([`Engine::set_checkers`], [`Engine::set_load_report`], or a loader run before each cycle
+/// of [`Engine::run`], see [`Engine::with_loader`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
+/// use dwmon_core::{Engine, MemoryStore, Row};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let source = Arc::new(ScriptedSource::new());
+/// let handler = Arc::new(RecordingHandler::new());
+/// let engine = Engine::new(source.clone(), Arc::new(MemoryStore::new()), handler.clone())
+///     .with_checkers(vec![checker("orders", vec![every_minute(1, 10, 60)])]);
+///
+/// source.set_rows("orders", vec![Row::new("o1", 1_700_000_010)]);
+/// let report = engine.run_cycle(1_700_000_065).await; // minute 1_700_000_040
+/// assert_eq!(report.checks().count(), 1);
+/// assert_eq!(handler.checks()[0].count, 1);
+/// # });
+/// ```
+pub struct Engine {
+    source: Arc<dyn RowGetter>,
+    store: Arc<dyn Store>,
+    handler: Arc<dyn CheckHandler>,
+    purger: Arc<dyn Purger>,
+    config: EngineConfig,
+    set: Mutex<CheckerSet>,
+    loader: Option<CheckerLoader>,
+    /// Checkers whose stored last error is known to be clear (saves a write per cycle).
+    clean: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("checkers", &self.checkers().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the default config, the [`DefaultPurger`] and no checkers.
+    pub fn new(
+        source: Arc<dyn RowGetter>,
+        store: Arc<dyn Store>,
+        handler: Arc<dyn CheckHandler>,
+    ) -> Self {
+        Engine {
+            source,
+            store,
+            handler,
+            purger: Arc::new(DefaultPurger),
+            config: EngineConfig::default(),
+            set: Mutex::new(CheckerSet::default()),
+            loader: None,
+            clean: Arc::default(),
+        }
+    }
+
+    /// Replaces the config.
+    pub fn with_config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the purger.
+    pub fn with_purger(mut self, purger: Arc<dyn Purger>) -> Self {
+        self.purger = purger;
+        self
+    }
+
+    /// Sets the initial checkers.
+    pub fn with_checkers(self, checkers: Vec<Checker>) -> Self {
+        self.set_checkers(checkers);
+        self
+    }
+
+    /// Makes [`Engine::run`] call `loader` before each cycle (e.g.
+    /// `move || dwmon_core::load_dir(&dir)`), so edits to checker files take effect at the
+    /// next minute. When the loader fails, the previous set is kept and a warning logged.
+    pub fn with_loader(
+        mut self,
+        loader: impl Fn() -> std::io::Result<LoadReport> + Send + Sync + 'static,
+    ) -> Self {
+        self.loader = Some(Box::new(loader));
+        self
+    }
+
+    /// The config.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The store (for status views and tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The checkers the next cycle will run.
+    pub fn checkers(&self) -> Arc<[Checker]> {
+        self.lock_set().checkers.clone()
+    }
+
+    /// Replaces the checkers for the next cycle (the load errors are kept).
+    pub fn set_checkers(&self, checkers: Vec<Checker>) {
+        self.lock_set().checkers = checkers.into();
+    }
+
+    /// Replaces the checker files that failed to load. Each cycle sends one `ERROR` event per
+    /// such file (checker name = file stem) until the file is fixed; the other checkers run
+    /// as usual.
+    pub fn set_load_errors(&self, errors: Vec<CheckerFileError>) {
+        self.lock_set().load_errors = errors;
+    }
+
+    /// Replaces both the checkers and the load errors from a [`LoadReport`].
+    pub fn set_load_report(&self, report: LoadReport) {
+        let mut set = self.lock_set();
+        set.checkers = report.checkers.into();
+        set.load_errors = report.errors;
+    }
+
+    /// Runs the loader given to [`Engine::with_loader`], if any, and installs its result.
+    ///
+    /// # Errors
+    /// The loader's error; the previous checker set is kept.
+    pub fn reload(&self) -> std::io::Result<()> {
+        if let Some(loader) = &self.loader {
+            self.set_load_report(loader()?);
+        }
+        Ok(())
+    }
+
+    fn lock_set(&self) -> std::sync::MutexGuard<'_, CheckerSet> {
+        self.set.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one cycle (SPEC 5) for `now` over the current checker set and reports what
+    /// happened. Never fails as a whole: every problem belongs to one checker and is reported
+    /// in its [`CheckerOutcome::errors`] (and to the handler as an `ERROR` event).
+    ///
+    /// # Panics
+    /// When called outside a Tokio runtime (checkers run as Tokio tasks, fetches under
+    /// Tokio timers). A panic inside a RowGetter, Store or handler is caught and reported as
+    /// an `ERROR` event for that checker.
+    pub async fn run_cycle(&self, now: i64) -> CycleReport {
+        let minute = minute_floor(now);
+        let (checkers, load_errors) = {
+            let set = self.lock_set();
+            (set.checkers.clone(), set.load_errors.clone())
+        };
+        let context = Arc::new(CycleContext {
+            source: self.source.clone(),
+            store: self.store.clone(),
+            handler: self.handler.clone(),
+            purger: self.purger.clone(),
+            config: self.config.clone(),
+            clean: self.clean.clone(),
+            now,
+            minute,
+        });
+
+        let (mut backlog, outbox) = context.read_outbox().await;
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            self.config.max_concurrent_checkers.max(1),
+        ));
+        let mut tasks = JoinSet::new();
+        let mut outcomes: BTreeMap<String, CheckerOutcome> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let mut duplicates = Vec::new();
+
+        for index in 0..checkers.len() {
+            let name = checkers[index].name.clone();
+            if !seen.insert(name.clone()) {
+                // Two checkers with one name would share rows and checks: run only the first.
+                let checker = &checkers[index];
+                let zone = checker.zone(self.config.default_zone);
+                let event = context.error_event(
+                    &name,
+                    checker.extra.clone(),
+                    zone,
+                    format!("duplicate checker name {name:?}: only the first one is checked"),
+                );
+                duplicates.push(event);
+                continue;
+            }
+            let job = CheckerJob {
+                pending: backlog.remove(&name).unwrap_or_default(),
+                may_have_unseen: outbox.may_have_unseen(&name),
+                checkers: checkers.clone(),
+                index,
+            };
+            let work = context.clone().check(job);
+            spawn_guarded(&mut tasks, &permits, &context, name, work);
+        }
+        // Pending deliveries of checkers no longer loaded still reach the handler.
+        for (name, pending) in std::mem::take(&mut backlog) {
+            let task_context = context.clone();
+            let may_have_unseen = outbox.may_have_unseen(&name);
+            let checker = name.clone();
+            let work = async move {
+                let mut outcome = CheckerOutcome {
+                    checker,
+                    ..CheckerOutcome::default()
+                };
+                task_context
+                    .deliver_checks(&mut outcome, pending, &[], may_have_unseen)
+                    .await;
+                outcome
+            };
+            spawn_guarded(&mut tasks, &permits, &context, name, work);
+        }
+        for event in duplicates {
+            context.deliver_error(&event).await;
+            merge(
+                &mut outcomes,
+                CheckerOutcome {
+                    checker: event.checker.clone(),
+                    errors: vec![event],
+                    ..CheckerOutcome::default()
+                },
+            );
+        }
+        for error in load_errors {
+            let outcome = context.report_load_error(&error).await;
+            merge(&mut outcomes, outcome);
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(outcome) => merge(&mut outcomes, outcome),
+                Err(e) => warn!(error = %e, "checker task failed"),
+            }
+        }
+        for (name, outcome) in &mut outcomes {
+            outcome.checker.clone_from(name);
+        }
+        CycleReport {
+            now,
+            minute,
+            checkers: outcomes.into_values().collect(),
+        }
+    }
+
+    /// Runs cycles until `shutdown` resolves: one right away, then one shortly after each
+    /// minute boundary ([`EngineConfig::wake_delay_seconds`]). Before each cycle the loader
+    /// (see [`Engine::with_loader`]) reloads the checkers. A cycle in flight when `shutdown`
+    /// resolves is finished first. A cycle that overruns a minute is followed at once by the
+    /// next; the skipped minutes are caught up inside their horizon.
+    pub async fn run<S: Future<Output = ()>>(&self, clock: &dyn Clock, shutdown: S) {
+        self.run_with(clock, shutdown, |_| {}).await;
+    }
+
+    /// [`Engine::run`], calling `on_cycle` with each cycle's report.
+    pub async fn run_with<S, F>(&self, clock: &dyn Clock, shutdown: S, mut on_cycle: F)
+    where
+        S: Future<Output = ()>,
+        F: FnMut(&CycleReport),
+    {
+        let shutdown = shutdown.fuse();
+        futures::pin_mut!(shutdown);
+        let mut stopping = false;
+        while !stopping {
+            if let Err(e) = self.reload() {
+                warn!(error = %e, "cannot reload checkers; keeping the previous set");
+            }
+            let now = clock.now();
+            let cycle = self.run_cycle(now).fuse();
+            futures::pin_mut!(cycle);
+            // Keep polling `shutdown` during the cycle (signal futures register on first
+            // poll) but never cancel the cycle itself.
+            let report = loop {
+                futures::select_biased! {
+                    report = cycle => break report,
+                    () = shutdown => {
+                        info!("shutdown requested; finishing the cycle in flight");
+                        stopping = true;
+                    }
+                }
+            };
+            info!("{}", report.summary());
+            on_cycle(&report);
+            if stopping {
+                break;
+            }
+            let wake = minute_floor(now) + MINUTE + self.config.wake_delay_seconds.max(0);
+            let sleep = clock.sleep_until(wake).fuse();
+            futures::pin_mut!(sleep);
+            futures::select_biased! {
+                () = shutdown => stopping = true,
+                () = sleep => {}
+            }
+        }
+        info!("engine stopped");
+    }
+}
+
+fn merge(outcomes: &mut BTreeMap<String, CheckerOutcome>, outcome: CheckerOutcome) {
+    let entry = outcomes.entry(outcome.checker.clone()).or_default();
+    if *entry == CheckerOutcome::default() {
+        *entry = outcome;
+        return;
+    }
+    entry.candidates += outcome.candidates;
+    entry.fetch_duration = entry.fetch_duration.or(outcome.fetch_duration);
+    entry.rows_fetched += outcome.rows_fetched;
+    entry.new_rows += outcome.new_rows;
+    entry.rejected_rows += outcome.rejected_rows;
+    entry.checks.extend(outcome.checks);
+    entry.errors.extend(outcome.errors);
+    entry.delivered += outcome.delivered;
+    entry.delivery_failures += outcome.delivery_failures;
+    entry.purged_rows += outcome.purged_rows;
+}
+
+/// Spawns one checker's work, bounded by the semaphore; a panic becomes an `ERROR` outcome.
+fn spawn_guarded<F>(
+    tasks: &mut JoinSet<CheckerOutcome>,
+    permits: &Arc<tokio::sync::Semaphore>,
+    context: &Arc<CycleContext>,
+    checker: String,
+    work: F,
+) where
+    F: Future<Output = CheckerOutcome> + Send + 'static,
+{
+    let permits = permits.clone();
+    let context = context.clone();
+    tasks.spawn(async move {
+        // The semaphore is never closed, so acquiring only fails if it were; run anyway.
+        let _permit = permits.acquire_owned().await.ok();
+        match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let text =
+                    "internal error: checking panicked (a bug in the source, store or handler)"
+                        .to_string();
+                warn!(checker = %checker, "checker task panicked");
+                let zone = context.config.default_zone;
+                let event = context.error_event(&checker, serde_json::json!({}), zone, text);
+                context.deliver_error(&event).await;
+                CheckerOutcome {
+                    checker,
+                    errors: vec![event],
+                    ..CheckerOutcome::default()
+                }
+            }
+        }
+    });
+}
+
+/// Which checkers may have outbox entries this cycle did not read (the read was truncated at
+/// `outbox_batch_limit`, or failed). Their new records stay in the outbox, so that the
+/// handler never sees a checker's checks out of order.
+enum OutboxView {
+    Complete,
+    /// Entries were read up to this checker (inclusive); it and later names may have more.
+    TruncatedAt(String),
+    Unknown,
+}
+
+impl OutboxView {
+    fn may_have_unseen(&self, checker: &str) -> bool {
+        match self {
+            OutboxView::Complete => false,
+            OutboxView::TruncatedAt(last) => checker >= last.as_str(),
+            OutboxView::Unknown => true,
+        }
+    }
+}
+
+/// One checker's work order for a cycle.
+struct CheckerJob {
+    /// Its outbox entries from earlier cycles, ascending `(minute, requirement_index)`.
+    pending: Vec<PendingDelivery>,
+    may_have_unseen: bool,
+    checkers: Arc<[Checker]>,
+    index: usize,
+}
+
+/// Everything a checker task needs; shared by the tasks of one cycle.
+struct CycleContext {
+    source: Arc<dyn RowGetter>,
+    store: Arc<dyn Store>,
+    handler: Arc<dyn CheckHandler>,
+    purger: Arc<dyn Purger>,
+    config: EngineConfig,
+    clean: Arc<Mutex<HashSet<String>>>,
+    now: i64,
+    minute: i64,
+}
+
+/// The result of steps 1-6a for a checker.
+struct Evaluated {
+    records: Vec<CheckRecord>,
+    purge_before: Option<i64>,
+}
+
+impl CycleContext {
+    /// Reads every outbox entry (due or not, up to the batch limit), grouped by checker.
+    async fn read_outbox(&self) -> (BTreeMap<String, Vec<PendingDelivery>>, OutboxView) {
+        let limit = self.config.outbox_batch_limit.max(1);
+        match self.store.pending_deliveries(i64::MAX, limit).await {
+            Ok(entries) => {
+                let view = match entries.last() {
+                    Some(last) if entries.len() >= limit => {
+                        OutboxView::TruncatedAt(last.record.checker.clone())
+                    }
+                    _ => OutboxView::Complete,
+                };
+                let mut grouped: BTreeMap<String, Vec<PendingDelivery>> = BTreeMap::new();
+                for entry in entries {
+                    grouped
+                        .entry(entry.record.checker.clone())
+                        .or_default()
+                        .push(entry);
+                }
+                (grouped, view)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the delivery outbox; new checks stay queued");
+                (BTreeMap::new(), OutboxView::Unknown)
+            }
+        }
+    }
+
+    /// SPEC 5 steps 1-7 for one checker.
+    async fn check(self: Arc<Self>, job: CheckerJob) -> CheckerOutcome {
+        let checker = &job.checkers[job.index];
+        let zone = checker.zone(self.config.default_zone);
+        let mut outcome = CheckerOutcome {
+            checker: checker.name.clone(),
+            ..CheckerOutcome::default()
+        };
+        let evaluated = self.evaluate(checker, zone, &mut outcome).await;
+        let records = evaluated
+            .as_ref()
+            .map(|e| e.records.as_slice())
+            .unwrap_or_default();
+        self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
+            .await;
+        if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
+            match self.store.purge(&checker.name, cutoff).await {
+                Ok(n) => outcome.purged_rows = n,
+                Err(e) => {
+                    let text = format!("store: cannot purge rows older than {cutoff}: {e}");
+                    let event = self.error_event(&checker.name, checker.extra.clone(), zone, text);
+                    outcome.errors.push(event);
+                }
+            }
+        }
+        for event in &outcome.errors {
+            self.deliver_error(event).await;
+        }
+        outcome
+    }
+
+    /// Steps 1-6a: candidates, fetch, first-seen store, count, judge, record. `None` when
+    /// nothing was recorded (no candidate, or a failure already reported in `outcome`).
+    async fn evaluate(
+        &self,
+        checker: &Checker,
+        zone: Tz,
+        outcome: &mut CheckerOutcome,
+    ) -> Option<Evaluated> {
+        let name = checker.name.as_str();
+        let last = match self.store.last_checked_minute(name).await {
+            Ok(last) => last,
+            Err(e) => {
+                let text = format!("store: cannot read the last checked minute: {e}");
+                self.fail(checker, zone, outcome, text).await;
+                return None;
+            }
+        };
+        let candidates = candidates(checker, zone, self.minute, last);
+        outcome.candidates = candidates.len();
+        if candidates.is_empty() {
+            return None;
+        }
+
+        let fetched = self.fetch(checker, outcome).await;
+        let Fetched {
+            mut rows,
+            rejected,
+            rejected_samples,
+        } = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                self.fail(checker, zone, outcome, format!("fetch failed: {e}"))
+                    .await;
+                return None;
+            }
+        };
+        outcome.rows_fetched = rows.len() as u64;
+        outcome.rejected_rows = rejected;
+
+        let windows: Vec<(i64, i64)> = candidates
+            .iter()
+            .map(|&(m, r)| {
+                let lookback =
+                    i64::try_from(checker.requirements[r].lookback_seconds).unwrap_or(i64::MAX);
+                (m.saturating_sub(lookback), m)
+            })
+            .collect();
+        let purge_before = self.purger.delete_older_than(checker, self.now);
+        if let Some(purge_before) = purge_before {
+            // Rows before every window of this cycle and before the purge cutoff could not be
+            // counted and step 7 would delete them: skip storing them at all.
+            let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
+            let keep_from = purge_before.min(oldest_window);
+            rows.retain(|row| row.timestamp >= keep_from);
+        }
+        outcome.new_rows = match self.store.insert_first_seen(name, &rows).await {
+            Ok(n) => n,
+            Err(e) => {
+                let text = format!("store: cannot store fetched rows: {e}");
+                self.fail(checker, zone, outcome, text).await;
+                return None;
+            }
+        };
+        let counts = match self.store.count_windows(name, &windows).await {
+            Ok(counts) if counts.len() == windows.len() => counts,
+            Ok(counts) => {
+                let text = format!(
+                    "store: asked for {} window counts, got {}",
+                    windows.len(),
+                    counts.len()
+                );
+                self.fail(checker, zone, outcome, text).await;
+                return None;
+            }
+            Err(e) => {
+                let text = format!("store: cannot count rows: {e}");
+                self.fail(checker, zone, outcome, text).await;
+                return None;
+            }
+        };
+
+        let timezone = zone.name().to_string();
+        let records: Vec<CheckRecord> = candidates
+            .iter()
+            .zip(counts)
+            .map(|(&(minute, index), count)| {
+                let requirement = &checker.requirements[index];
+                CheckRecord {
+                    checker: checker.name.clone(),
+                    requirement_index: index,
+                    requirement: requirement.to_string(),
+                    minute,
+                    minute_local: local_rfc3339(minute, zone),
+                    timezone: timezone.clone(),
+                    lookback_seconds: requirement.lookback_seconds,
+                    count,
+                    min: requirement.min,
+                    max: requirement.max,
+                    status: Status::judge(count, requirement.min, requirement.max),
+                    extra: checker.extra.clone(),
+                }
+            })
+            .collect();
+        if let Err(e) = self.store.record_checks(name, &records).await {
+            let text = format!("store: cannot record checks: {e}");
+            self.fail(checker, zone, outcome, text).await;
+            return None;
+        }
+        outcome.checks.clone_from(&records);
+
+        if rejected > 0 {
+            let mut text = format!(
+                "{rejected} rows rejected by the source (checks used the {} good rows)",
+                outcome.rows_fetched
+            );
+            if !rejected_samples.is_empty() {
+                text.push_str(": ");
+                text.push_str(&rejected_samples.join("; "));
+            }
+            self.fail(checker, zone, outcome, text).await;
+        } else {
+            self.clear_error(name).await;
+        }
+        Some(Evaluated {
+            records,
+            purge_before,
+        })
+    }
+
+    /// Step 4's fetch under the timeout, logged.
+    async fn fetch(
+        &self,
+        checker: &Checker,
+        outcome: &mut CheckerOutcome,
+    ) -> Result<Fetched, SourceError> {
+        let request = FetchRequest {
+            checker: &checker.name,
+            query: &checker.query,
+            source: &checker.source,
+            extra: &checker.extra,
+        };
+        let started = tokio::time::Instant::now();
+        let result =
+            match tokio::time::timeout(self.config.fetch_timeout, self.source.get_rows(&request))
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(SourceError::Timeout {
+                    millis: u64::try_from(self.config.fetch_timeout.as_millis())
+                        .unwrap_or(u64::MAX),
+                }),
+            };
+        let elapsed = started.elapsed();
+        outcome.fetch_duration = Some(elapsed);
+        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let rows = result.as_ref().map(|f| f.rows.len()).unwrap_or(0);
+        if elapsed > self.config.slow_fetch_warning {
+            warn!(checker = %checker.name, source = %checker.source, millis, rows, "slow fetch");
+        } else {
+            debug!(checker = %checker.name, source = %checker.source, millis, rows, "fetched");
+        }
+        result
+    }
+
+    /// Step 6b: earlier cycles' pending deliveries of this checker, then this cycle's records,
+    /// in order; stops at the first one not yet due or failing, so order is kept.
+    async fn deliver_checks(
+        &self,
+        outcome: &mut CheckerOutcome,
+        pending: Vec<PendingDelivery>,
+        records: &[CheckRecord],
+        may_have_unseen: bool,
+    ) {
+        for entry in pending {
+            if entry.next_attempt_at > self.now
+                || !self
+                    .deliver_check(outcome, entry.record, entry.attempts)
+                    .await
+            {
+                return;
+            }
+        }
+        if may_have_unseen {
+            return;
+        }
+        for record in records {
+            if !self.deliver_check(outcome, record.clone(), 0).await {
+                return;
+            }
+        }
+    }
+
+    /// Hands one check to the handler; acks or defers it in the outbox. `true` on success.
+    async fn deliver_check(
+        &self,
+        outcome: &mut CheckerOutcome,
+        record: CheckRecord,
+        attempts: u32,
+    ) -> bool {
+        let key = record.idempotency_key();
+        let event = Event::Check(record);
+        let failure =
+            match tokio::time::timeout(self.config.delivery_timeout, self.handler.handle(&event))
+                .await
+            {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!(
+                    "handler timed out after {} ms",
+                    self.config.delivery_timeout.as_millis()
+                )),
+            };
+        match failure {
+            None => {
+                outcome.delivered += 1;
+                if let Err(e) = self.store.ack_delivery(&key).await {
+                    // The handler has it; it will be delivered once more (at least once).
+                    warn!(key = %key, error = %e, "cannot acknowledge a delivery");
+                }
+                true
+            }
+            Some(error) => {
+                outcome.delivery_failures += 1;
+                let next = self.now.saturating_add(self.config.retry_delay(attempts));
+                warn!(key = %key, attempts = attempts + 1, retry_at = next, error = %error, "delivery failed");
+                if let Err(e) = self.store.defer_delivery(&key, next, &error).await {
+                    warn!(key = %key, error = %e, "cannot defer a delivery");
+                }
+                false
+            }
+        }
+    }
+
+    /// Error events are delivered once, best effort.
+    async fn deliver_error(&self, event: &ErrorEvent) {
+        let event = Event::Error(event.clone());
+        match tokio::time::timeout(self.config.delivery_timeout, self.handler.handle(&event)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(checker = %event.checker(), error = %e, "cannot deliver an error event")
+            }
+            Err(_) => warn!(checker = %event.checker(), "error event delivery timed out"),
+        }
+    }
+
+    /// Reports a problem of `checker`: remembered in the store, logged, and queued as an
+    /// `ERROR` event (delivered at the end of the checker's work).
+    async fn fail(&self, checker: &Checker, zone: Tz, outcome: &mut CheckerOutcome, text: String) {
+        warn!(checker = %checker.name, error = %text, "checker error");
+        self.remember_error(&checker.name, &text).await;
+        let event = self.error_event(&checker.name, checker.extra.clone(), zone, text);
+        outcome.errors.push(event);
+    }
+
+    async fn remember_error(&self, name: &str, text: &str) {
+        self.lock_clean().remove(name);
+        if let Err(e) = self
+            .store
+            .set_last_error(name, Some((self.minute, text)))
+            .await
+        {
+            warn!(checker = %name, error = %e, "cannot store the last error");
+        }
+    }
+
+    async fn clear_error(&self, name: &str) {
+        if self.lock_clean().contains(name) {
+            return;
+        }
+        match self.store.set_last_error(name, None).await {
+            Ok(()) => {
+                self.lock_clean().insert(name.to_string());
+            }
+            Err(e) => warn!(checker = %name, error = %e, "cannot clear the last error"),
+        }
+    }
+
+    fn lock_clean(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.clean.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn error_event(
+        &self,
+        checker: &str,
+        extra: serde_json::Value,
+        zone: Tz,
+        error: String,
+    ) -> ErrorEvent {
+        ErrorEvent {
+            checker: checker.to_string(),
+            minute: self.minute,
+            minute_local: local_rfc3339(self.minute, zone),
+            timezone: zone.name().to_string(),
+            status: Status::Error,
+            error,
+            extra,
+        }
+    }
+
+    /// A checker file that failed to load: one `ERROR` event per cycle until it is fixed.
+    async fn report_load_error(&self, error: &CheckerFileError) -> CheckerOutcome {
+        let name = std::path::Path::new(&error.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| error.file.clone());
+        let text = format!("cannot load checker file: {error}");
+        warn!(checker = %name, error = %text, "checker file not loaded");
+        self.remember_error(&name, &text).await;
+        let zone = self.config.default_zone;
+        let event = self.error_event(&name, serde_json::json!({}), zone, text);
+        self.deliver_error(&event).await;
+        CheckerOutcome {
+            checker: name,
+            errors: vec![event],
+            ..CheckerOutcome::default()
+        }
+    }
+}
+
+/// SPEC 5 step 2: the candidate `(minute, requirement_index)` pairs of `checker` for the cycle
+/// minute `minute`, ascending.
+pub fn candidates(
+    checker: &Checker,
+    zone: Tz,
+    minute: i64,
+    last: Option<i64>,
+) -> Vec<(i64, usize)> {
+    let mut out = Vec::new();
+    for (index, requirement) in checker.requirements.iter().enumerate() {
+        let from = match last {
+            None => minute,
+            Some(last) => {
+                let horizon = requirement.horizon_minutes();
+                let earliest =
+                    minute.saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
+                earliest.max(minute_floor(last).saturating_add(MINUTE))
+            }
+        };
+        if from > minute {
+            continue;
+        }
+        out.extend(
+            schedule::due_minutes(&requirement.schedule, zone, from, minute).map(|m| (m, index)),
+        );
+    }
+    out.sort_unstable();
+    out
+}
+
+/// `minute` as RFC 3339 with the offset of `zone`.
+fn local_rfc3339(minute: i64, zone: Tz) -> String {
+    chrono::DateTime::from_timestamp(minute, 0)
+        .map(|t| {
+            t.with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+        })
+        .unwrap_or_else(|| minute.to_string())
+}

@@ -1,13 +1,400 @@
 //! [`MemoryStore`]: an in-memory [`Store`](crate::Store) for tests and for users who want no
 //! persistence.
+//!
+//! Everything lives behind one mutex: first-seen keys in a hash map, their timestamps in a
+//! sorted multiset (so a windowed count costs the distinct timestamps inside the window, never
+//! the total stored), the check log, the outbox and the last error of each checker. Nothing
+//! survives the process, so the crash-safety guarantees of SPEC 8 hold only within a process.
 
-/// In-memory store.
+use crate::record::CheckRecord;
+use crate::source::Row;
+use crate::store::{CheckerStatus, PendingDelivery, RequirementStatus, Store, StoreError};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+/// In-memory store: first-seen rows, check log, delivery outbox. Cheap to create; share it
+/// with `Arc` between the engine and whatever inspects it.
 #[derive(Debug, Default)]
-pub struct MemoryStore {}
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+/// Outbox order: checker, minute, requirement index (the order [`Store::pending_deliveries`]
+/// promises).
+type OutboxKey = (String, i64, usize);
+
+#[derive(Debug, Default)]
+struct Inner {
+    checkers: BTreeMap<String, CheckerData>,
+    outbox: BTreeMap<OutboxKey, PendingDelivery>,
+    /// Idempotency key -> outbox position.
+    outbox_index: HashMap<String, OutboxKey>,
+}
+
+#[derive(Debug, Default)]
+struct CheckerData {
+    /// First-seen timestamp of each key.
+    keys: HashMap<String, i64>,
+    /// Multiset of the stored timestamps: timestamp -> how many keys have it.
+    timestamps: BTreeMap<i64, u64>,
+    /// The check log by `(minute, requirement_index)`.
+    checks: BTreeMap<(i64, usize), CheckRecord>,
+    last_error: Option<(i64, String)>,
+}
+
+impl CheckerData {
+    fn count(&self, from: i64, to: i64) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        self.timestamps.range(from..to).map(|(_, n)| n).sum()
+    }
+}
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // breaks an invariant another call relies on, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let data = inner.checkers.entry(checker.to_string()).or_default();
+        let mut new = 0;
+        for row in rows {
+            if data.keys.contains_key(&row.key) {
+                continue;
+            }
+            data.keys.insert(row.key.clone(), row.timestamp);
+            *data.timestamps.entry(row.timestamp).or_default() += 1;
+            new += 1;
+        }
+        Ok(new)
+    }
+
+    async fn count_windows(
+        &self,
+        checker: &str,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let inner = self.lock();
+        Ok(match inner.checkers.get(checker) {
+            Some(data) => windows.iter().map(|&(f, t)| data.count(f, t)).collect(),
+            None => vec![0; windows.len()],
+        })
+    }
+
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .checkers
+            .get(checker)
+            .and_then(|d| d.checks.keys().next_back().map(|(m, _)| *m)))
+    }
+
+    async fn record_checks(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let data = inner.checkers.entry(checker.to_string()).or_default();
+        let mut new = 0;
+        for record in records {
+            let log_key = (record.minute, record.requirement_index);
+            if data.checks.contains_key(&log_key) {
+                continue;
+            }
+            data.checks.insert(log_key, record.clone());
+            let key = record.idempotency_key();
+            let position = (
+                record.checker.clone(),
+                record.minute,
+                record.requirement_index,
+            );
+            inner.outbox_index.insert(key.clone(), position.clone());
+            inner.outbox.insert(
+                position,
+                PendingDelivery {
+                    key,
+                    record: record.clone(),
+                    attempts: 0,
+                    // Due at once: the minute checked is never after the cycle's `now`.
+                    next_attempt_at: record.minute,
+                    last_error: None,
+                },
+            );
+            new += 1;
+        }
+        Ok(new)
+    }
+
+    async fn pending_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .outbox
+            .values()
+            .filter(|p| p.next_attempt_at <= now)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(position) = inner.outbox_index.remove(key) {
+            inner.outbox.remove(&position);
+        }
+        Ok(())
+    }
+
+    async fn defer_delivery(
+        &self,
+        key: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if let Some(entry) = inner
+            .outbox_index
+            .get(key)
+            .and_then(|position| inner.outbox.get_mut(position))
+        {
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.next_attempt_at = next_attempt_at;
+            entry.last_error = Some(error.to_string());
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.checkers.get_mut(checker) else {
+            return Ok(0);
+        };
+        let old = data.timestamps.range(..older_than).map(|(_, n)| n).sum();
+        if old > 0 {
+            data.timestamps = data.timestamps.split_off(&older_than);
+            data.keys.retain(|_, ts| *ts >= older_than);
+        }
+        Ok(old)
+    }
+
+    async fn set_last_error(
+        &self,
+        checker: &str,
+        error: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let data = inner.checkers.entry(checker.to_string()).or_default();
+        data.last_error = error.map(|(m, e)| (m, e.to_string()));
+        Ok(())
+    }
+
+    async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
+        let inner = self.lock();
+        let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
+        for (checker, _, _) in inner.outbox.keys() {
+            *pending.entry(checker.as_str()).or_default() += 1;
+        }
+        let mut out: BTreeMap<&str, CheckerStatus> = BTreeMap::new();
+        for (name, data) in &inner.checkers {
+            let mut last_per_requirement: BTreeMap<usize, &CheckRecord> = BTreeMap::new();
+            for record in data.checks.values() {
+                // Values iterate by ascending minute, so the last one written wins.
+                last_per_requirement.insert(record.requirement_index, record);
+            }
+            out.insert(
+                name,
+                CheckerStatus {
+                    checker: name.clone(),
+                    last_minute: data.checks.keys().next_back().map(|(m, _)| *m),
+                    requirements: last_per_requirement
+                        .into_values()
+                        .map(|r| RequirementStatus {
+                            requirement_index: r.requirement_index,
+                            minute: r.minute,
+                            count: r.count,
+                            status: r.status,
+                        })
+                        .collect(),
+                    pending_deliveries: 0,
+                    last_error: data.last_error.clone(),
+                    stored_rows: data.keys.len() as u64,
+                },
+            );
+        }
+        for (name, n) in pending {
+            out.entry(name)
+                .or_insert_with(|| CheckerStatus {
+                    checker: name.to_string(),
+                    ..CheckerStatus::default()
+                })
+                .pending_deliveries = n;
+        }
+        Ok(out.into_values().collect())
+    }
+
+    async fn recent_checks(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .checkers
+            .get(checker)
+            .map(|d| d.checks.values().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let inner = self.lock();
+        let Some(data) = inner.checkers.get(checker) else {
+            return Ok(Vec::new());
+        };
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(data
+            .timestamps
+            .range(from..to)
+            .flat_map(|(ts, n)| std::iter::repeat(*ts).take(*n as usize))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Status;
+
+    fn record(checker: &str, requirement_index: usize, minute: i64) -> CheckRecord {
+        CheckRecord {
+            checker: checker.into(),
+            requirement_index,
+            requirement: "r".into(),
+            minute,
+            minute_local: String::new(),
+            timezone: "UTC".into(),
+            lookback_seconds: 60,
+            count: 1,
+            min: 0,
+            max: 5,
+            status: Status::Good,
+            extra: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn first_seen_keeps_first_timestamp_within_and_across_batches() -> Result<(), StoreError>
+    {
+        let store = MemoryStore::new();
+        let rows = [Row::new("a", 100), Row::new("a", 50), Row::new("b", 120)];
+        assert_eq!(store.insert_first_seen("c", &rows).await?, 2);
+        assert_eq!(store.insert_first_seen("c", &[Row::new("b", 10)]).await?, 0);
+        assert_eq!(store.row_timestamps("c", 0, 1000).await?, vec![100, 120]);
+        // Other checkers are independent.
+        assert_eq!(store.insert_first_seen("d", &[Row::new("a", 10)]).await?, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn windows_are_half_open() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let rows = [Row::new("a", 60), Row::new("b", 119), Row::new("c", 120)];
+        store.insert_first_seen("c", &rows).await?;
+        let counts = store
+            .count_windows("c", &[(60, 120), (120, 180), (0, 60), (100, 50)])
+            .await?;
+        assert_eq!(counts, vec![2, 1, 0, 0]);
+        assert_eq!(store.count("missing", 0, 1000).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn record_checks_is_idempotent_and_fills_the_outbox() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let records = [
+            record("c", 0, 120),
+            record("c", 1, 120),
+            record("c", 0, 180),
+        ];
+        assert_eq!(store.record_checks("c", &records).await?, 3);
+        assert_eq!(store.record_checks("c", &records[..1]).await?, 0);
+        assert_eq!(store.last_checked_minute("c").await?, Some(180));
+        let pending = store.pending_deliveries(1000, 10).await?;
+        let keys: Vec<_> = pending.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["c/0/120", "c/1/120", "c/0/180"]);
+
+        store.defer_delivery("c/0/120", 500, "down").await?;
+        store.ack_delivery("c/1/120").await?;
+        let due: Vec<_> = store.pending_deliveries(499, 10).await?;
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].key, "c/0/180");
+        let all = store.pending_deliveries(500, 10).await?;
+        assert_eq!(all[0].attempts, 1);
+        assert_eq!(all[0].last_error.as_deref(), Some("down"));
+        assert_eq!(store.pending_deliveries(500, 1).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_only_older_rows() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let rows = [Row::new("a", 10), Row::new("b", 10), Row::new("c", 20)];
+        store.insert_first_seen("c", &rows).await?;
+        assert_eq!(store.purge("c", 20).await?, 2);
+        assert_eq!(store.row_timestamps("c", 0, 100).await?, vec![20]);
+        // A purged key is new again.
+        assert_eq!(store.insert_first_seen("c", &[Row::new("a", 30)]).await?, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn status_shows_last_check_per_requirement_errors_and_pending() -> Result<(), StoreError>
+    {
+        let store = MemoryStore::new();
+        store.insert_first_seen("c", &[Row::new("a", 10)]).await?;
+        store
+            .record_checks("c", &[record("c", 0, 120), record("c", 1, 60)])
+            .await?;
+        store.ack_delivery("c/0/120").await?;
+        store.set_last_error("c", Some((120, "boom"))).await?;
+        let status = store.status().await?;
+        assert_eq!(status.len(), 1);
+        let s = &status[0];
+        assert_eq!(s.last_minute, Some(120));
+        assert_eq!(s.requirements.len(), 2);
+        assert_eq!(s.requirements[1].minute, 60);
+        assert_eq!(s.pending_deliveries, 1);
+        assert_eq!(s.last_error, Some((120, "boom".to_string())));
+        assert_eq!(s.stored_rows, 1);
+        let recent = store.recent_checks("c", 1).await?;
+        assert_eq!(recent[0].minute, 120);
+        store.set_last_error("c", None).await?;
+        assert_eq!(store.status().await?[0].last_error, None);
+        Ok(())
     }
 }

@@ -1,1 +1,402 @@
-//! Test helpers: scripted RowGetter, recording CheckHandler.
+//! Test helpers for dwmon's own tests and for organisations testing their setup: a scripted
+//! [`RowGetter`], a recording [`CheckHandler`], a [`Store`] wrapper that fails on demand, a
+//! [`Clock`] following Tokio's (pausable) time, and builders for checkers and requirements.
+//!
+//! ```
+//! use dwmon_core::testutil::{checker, every_minute, ScriptedSource, Step};
+//! use dwmon_core::{Row, SourceError};
+//!
+//! let source = ScriptedSource::new();
+//! source.set_rows("orders", vec![Row::new("o1", 100)]); // every call, unless...
+//! source.push("orders", Step::Fail(SourceError::Other("db down".into()))); // ...next call fails
+//! source.push("orders", Step::Hang); // and the one after never returns
+//! let orders = checker("orders", vec![every_minute(1, 10, 300)]);
+//! # assert_eq!(orders.requirements[0].horizon_minutes(), 50);
+//! ```
+
+use crate::checker_file::Checker;
+use crate::engine::Clock;
+use crate::handler::{CheckHandler, HandlerError};
+use crate::record::{CheckRecord, ErrorEvent, Event};
+use crate::requirement::{FieldSet, Requirement, RequirementError, Schedule};
+use crate::source::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+use crate::store::{CheckerStatus, PendingDelivery, Store, StoreError};
+use crate::MemoryStore;
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a [`ScriptedSource`] answers to one fetch.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// These rows, none rejected.
+    Rows(Vec<Row>),
+    /// This full result (use it to report rejected rows).
+    Fetched(Fetched),
+    /// This error.
+    Fail(SourceError),
+    /// Never returns (the engine's fetch timeout must cut it).
+    Hang,
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    queued: HashMap<String, VecDeque<Step>>,
+    standing: HashMap<String, Step>,
+    calls: Vec<String>,
+}
+
+/// A [`RowGetter`] answering from a per-checker script: queued one-shot [`Step`]s first (in
+/// order), then the checker's standing step, else no rows.
+#[derive(Debug, Default)]
+pub struct ScriptedSource {
+    script: Mutex<Script>,
+}
+
+impl ScriptedSource {
+    /// A source that returns no rows for every checker.
+    pub fn new() -> Self {
+        ScriptedSource::default()
+    }
+
+    /// Queues `step` as the answer to a later call for `checker` (after those already queued).
+    pub fn push(&self, checker: &str, step: Step) {
+        let mut script = lock(&self.script);
+        script
+            .queued
+            .entry(checker.to_string())
+            .or_default()
+            .push_back(step);
+    }
+
+    /// Sets the answer for `checker` once its queue is empty.
+    pub fn set(&self, checker: &str, step: Step) {
+        lock(&self.script)
+            .standing
+            .insert(checker.to_string(), step);
+    }
+
+    /// Shorthand for `set(checker, Step::Rows(rows))`.
+    pub fn set_rows(&self, checker: &str, rows: Vec<Row>) {
+        self.set(checker, Step::Rows(rows));
+    }
+
+    /// The checkers fetched so far, in call order.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.script).calls.clone()
+    }
+
+    /// How many times `checker` was fetched.
+    pub fn call_count(&self, checker: &str) -> usize {
+        lock(&self.script)
+            .calls
+            .iter()
+            .filter(|c| *c == checker)
+            .count()
+    }
+}
+
+#[async_trait]
+impl RowGetter for ScriptedSource {
+    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        let step = {
+            let mut script = lock(&self.script);
+            script.calls.push(request.checker.to_string());
+            let queued = script
+                .queued
+                .get_mut(request.checker)
+                .and_then(VecDeque::pop_front);
+            queued.or_else(|| script.standing.get(request.checker).cloned())
+        };
+        match step {
+            None => Ok(Fetched::default()),
+            Some(Step::Rows(rows)) => Ok(Fetched::from_rows(rows)),
+            Some(Step::Fetched(fetched)) => Ok(fetched),
+            Some(Step::Fail(error)) => Err(error),
+            Some(Step::Hang) => std::future::pending().await,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct HandlerLog {
+    delivered: Vec<Event>,
+    attempts: Vec<String>,
+    fail_next: u32,
+}
+
+/// A [`CheckHandler`] that records what it receives and fails on demand.
+#[derive(Debug, Default)]
+pub struct RecordingHandler {
+    log: Mutex<HandlerLog>,
+}
+
+impl RecordingHandler {
+    /// A handler that accepts everything.
+    pub fn new() -> Self {
+        RecordingHandler::default()
+    }
+
+    /// Makes the next `n` calls fail (without recording their events as delivered).
+    pub fn fail_next(&self, n: u32) {
+        lock(&self.log).fail_next = n;
+    }
+
+    /// Every event accepted, in order.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.log).delivered.clone()
+    }
+
+    /// The accepted check records, in order.
+    pub fn checks(&self) -> Vec<CheckRecord> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Check(c) => Some(c),
+                Event::Error(_) => None,
+            })
+            .collect()
+    }
+
+    /// The accepted error events, in order.
+    pub fn errors(&self) -> Vec<ErrorEvent> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Error(e) => Some(e),
+                Event::Check(_) => None,
+            })
+            .collect()
+    }
+
+    /// The idempotency key of every call, failed ones included, in order.
+    pub fn attempts(&self) -> Vec<String> {
+        lock(&self.log).attempts.clone()
+    }
+
+    /// Forgets everything received so far.
+    pub fn clear(&self) {
+        let mut log = lock(&self.log);
+        log.delivered.clear();
+        log.attempts.clear();
+    }
+}
+
+#[async_trait]
+impl CheckHandler for RecordingHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let mut log = lock(&self.log);
+        log.attempts.push(event.idempotency_key());
+        if log.fail_next > 0 {
+            log.fail_next -= 1;
+            return Err(HandlerError::new("scripted handler failure"));
+        }
+        log.delivered.push(event.clone());
+        Ok(())
+    }
+}
+
+/// A [`MemoryStore`] whose operations fail for chosen checkers (every method that takes a
+/// checker name), to test that one checker's store trouble does not affect the others.
+#[derive(Debug, Default)]
+pub struct FailingStore {
+    /// The store that answers for the other checkers.
+    pub inner: MemoryStore,
+    failing: Mutex<HashSet<String>>,
+}
+
+impl FailingStore {
+    /// A working store.
+    pub fn new() -> Self {
+        FailingStore::default()
+    }
+
+    /// Makes every operation on `checker` fail (`true`) or work again (`false`).
+    pub fn set_failing(&self, checker: &str, failing: bool) {
+        let mut set = lock(&self.failing);
+        if failing {
+            set.insert(checker.to_string());
+        } else {
+            set.remove(checker);
+        }
+    }
+
+    fn check(&self, checker: &str) -> Result<(), StoreError> {
+        if lock(&self.failing).contains(checker) {
+            return Err(StoreError::Backend(format!(
+                "scripted failure for {checker}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
+        self.check(checker)?;
+        self.inner.insert_first_seen(checker, rows).await
+    }
+    async fn count_windows(
+        &self,
+        checker: &str,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, StoreError> {
+        self.check(checker)?;
+        self.inner.count_windows(checker, windows).await
+    }
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+        self.check(checker)?;
+        self.inner.last_checked_minute(checker).await
+    }
+    async fn record_checks(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+    ) -> Result<u64, StoreError> {
+        self.check(checker)?;
+        self.inner.record_checks(checker, records).await
+    }
+    async fn pending_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.inner.pending_deliveries(now, limit).await
+    }
+    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.ack_delivery(key).await
+    }
+    async fn defer_delivery(&self, key: &str, at: i64, error: &str) -> Result<(), StoreError> {
+        self.inner.defer_delivery(key, at, error).await
+    }
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        self.check(checker)?;
+        self.inner.purge(checker, older_than).await
+    }
+    async fn set_last_error(
+        &self,
+        checker: &str,
+        error: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        self.check(checker)?;
+        self.inner.set_last_error(checker, error).await
+    }
+    async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
+        self.inner.status().await
+    }
+    async fn recent_checks(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        self.check(checker)?;
+        self.inner.recent_checks(checker, limit).await
+    }
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.check(checker)?;
+        self.inner.row_timestamps(checker, from, to).await
+    }
+}
+
+/// A [`Clock`] that starts at `start_epoch` and advances with Tokio's clock, so
+/// [`Engine::run`](crate::Engine::run) can be tested under `#[tokio::test(start_paused = true)]`.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    start_epoch: i64,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start_epoch` now.
+    pub fn new(start_epoch: i64) -> Self {
+        TokioClock {
+            start_epoch,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[async_trait]
+impl Clock for TokioClock {
+    fn now(&self) -> i64 {
+        let elapsed = i64::try_from(self.start.elapsed().as_secs()).unwrap_or(i64::MAX);
+        self.start_epoch.saturating_add(elapsed)
+    }
+
+    async fn sleep_until(&self, epoch_seconds: i64) {
+        let offset = u64::try_from(epoch_seconds.saturating_sub(self.start_epoch)).unwrap_or(0);
+        tokio::time::sleep_until(self.start + Duration::from_secs(offset)).await;
+    }
+}
+
+/// A schedule matching every minute of every day.
+pub fn every_day_schedule(minutes: FieldSet) -> Schedule {
+    Schedule {
+        minutes,
+        hours: FieldSet::range(0, 23),
+        days: FieldSet::range(1, 31),
+        months: FieldSet::range(1, 12),
+        weekdays: FieldSet::range(0, 6),
+    }
+}
+
+/// The minutes `0, n, 2n, ...` of the hour (`CHECKMINUTES*/n`).
+pub fn every_nth_minute(n: u32) -> FieldSet {
+    let mut set = FieldSet::default();
+    for m in (0..60).step_by(n.max(1) as usize) {
+        set.insert(m);
+    }
+    set
+}
+
+/// A requirement checked at `minutes` of every hour of every day.
+pub fn requirement(minutes: FieldSet, min: u64, max: u64, lookback_seconds: u64) -> Requirement {
+    Requirement {
+        schedule: every_day_schedule(minutes),
+        min,
+        max,
+        lookback_seconds,
+    }
+}
+
+/// A requirement checked every minute: `MINNUM min MAXNUM max LOOKBACKSECONDS lookback`.
+pub fn every_minute(min: u64, max: u64, lookback_seconds: u64) -> Requirement {
+    requirement(FieldSet::range(0, 59), min, max, lookback_seconds)
+}
+
+/// A checker named `name` with these requirements, query `SELECT 1`, source `default`,
+/// extra `{}`, no zone of its own.
+pub fn checker(name: &str, requirements: Vec<Requirement>) -> Checker {
+    Checker {
+        name: name.to_string(),
+        path: None,
+        query: "SELECT 1".to_string(),
+        source: "default".to_string(),
+        extra: serde_json::json!({}),
+        timezone: None,
+        requirements,
+    }
+}
+
+/// A checker whose requirements are parsed from requirement lines (SPEC 3).
+///
+/// # Errors
+/// The first line that does not parse.
+pub fn checker_from_lines(name: &str, lines: &[&str]) -> Result<Checker, RequirementError> {
+    let requirements = lines
+        .iter()
+        .map(|line| Requirement::parse(line))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(checker(name, requirements))
+}
