@@ -1,1 +1,358 @@
-//! SPEC section tests (being written).
+//! SPEC 3: requirement lines — the seed grammar exactly, the cron-field extension, canonical
+//! text, and every error kind with its column.
+
+use dwmon_core::requirement::RequirementErrorKind as Kind;
+use dwmon_core::{FieldSet, Requirement, RequirementError};
+
+/// Builds a set from explicit values.
+fn set(values: &[u32]) -> FieldSet {
+    let mut s = FieldSet(0);
+    for &v in values {
+        s.insert(v);
+    }
+    s
+}
+
+/// Every requirement line written in the seed (`000_*`) and SPEC 3.
+const SEED_LINES: [&str; 4] = [
+    "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",
+    "CHECKHOURS9-9 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",
+    "CHECKHOURS9-9 CHECKMINUTES0-0 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",
+    "CHECKHOURS13-13 CHECKMINUTES0-0 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",
+];
+
+#[test]
+fn seed_lines_parse_and_print_back_unchanged() -> Result<(), RequirementError> {
+    for line in SEED_LINES {
+        let r = Requirement::parse(line)?;
+        assert_eq!(r.to_string(), line);
+        assert_eq!(r.canonical(), line);
+        assert_eq!((r.min, r.max, r.lookback_seconds), (5, 20, 180), "{line}");
+    }
+    Ok(())
+}
+
+#[test]
+fn seed_lines_mean_what_the_seed_says() -> Result<(), RequirementError> {
+    let every = Requirement::parse(SEED_LINES[0])?.schedule;
+    assert_eq!(every.hours, FieldSet::range(0, 23));
+    assert_eq!(every.minutes, FieldSet::range(0, 59));
+    assert_eq!(every.weekdays, FieldSet::range(0, 6));
+
+    let nine = Requirement::parse(SEED_LINES[1])?.schedule;
+    assert_eq!(nine.hours, set(&[9]));
+    assert_eq!(nine.minutes, set(&[0, 20, 40]));
+    assert_eq!(nine.weekdays, FieldSet::range(1, 5));
+
+    let one_pm = Requirement::parse(SEED_LINES[3])?.schedule;
+    assert_eq!((one_pm.hours, one_pm.minutes), (set(&[13]), set(&[0])));
+    Ok(())
+}
+
+/// Parses `CHECKMINUTES<field>` in an otherwise fixed line and returns the minute set.
+fn minutes(field: &str) -> Result<FieldSet, RequirementError> {
+    let line =
+        format!("CHECKHOURS0-23 CHECKMINUTES{field} WEEKDAYS MINNUM0 MAXNUM1 LOOKBACKSECONDS60");
+    Ok(Requirement::parse(&line)?.schedule.minutes)
+}
+
+#[test]
+fn equivalent_minute_fields_give_equal_sets() -> Result<(), RequirementError> {
+    let expected = set(&[0, 20, 40]);
+    for field in [
+        "*/20",
+        "0-59/20",
+        "0,20,40",
+        "0-40/20",
+        "0/20",
+        "40,0,20,20",
+        "0-50/20",
+    ] {
+        assert_eq!(minutes(field)?, expected, "{field}");
+    }
+    Ok(())
+}
+
+#[test]
+fn cron_fields_expand_as_documented() -> Result<(), RequirementError> {
+    let cases: &[(&str, &[u32])] = &[
+        ("*", &[]), // checked separately below: the full range
+        ("7", &[7]),
+        ("58-59", &[58, 59]),
+        ("5-20/5", &[5, 10, 15, 20]),
+        ("50/3", &[50, 53, 56, 59]),
+        ("*/25", &[0, 25, 50]),
+        ("1,3-4,10-20/5", &[1, 3, 4, 10, 15, 20]),
+        ("*/60", &[0]),
+        ("007", &[7]),
+    ];
+    for &(field, values) in cases {
+        let expected = if field == "*" {
+            FieldSet::range(0, 59)
+        } else {
+            set(values)
+        };
+        assert_eq!(minutes(field)?, expected, "{field}");
+    }
+    Ok(())
+}
+
+/// `(line, expected (days, months, weekdays))`.
+#[test]
+fn day_fields_names_and_defaults() -> Result<(), RequirementError> {
+    const TAIL: &str = "MINNUM0 MAXNUM1 LOOKBACKSECONDS60";
+    let cases: &[(&str, FieldSet, FieldSet, FieldSet)] = &[
+        // Defaults: every day of the month, every month.
+        (
+            "WEEKDAYS",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            FieldSet::range(1, 5),
+        ),
+        (
+            "WEEKENDS",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0, 6]),
+        ),
+        (
+            "CHECKDAYS1,15 CHECKMONTHS* WEEKDAYS",
+            set(&[1, 15]),
+            FieldSet::range(1, 12),
+            FieldSet::range(1, 5),
+        ),
+        (
+            "CHECKDAYS*/10 CHECKMONTHSjan-Mar,DEC WEEKENDS",
+            set(&[1, 11, 21, 31]),
+            set(&[1, 2, 3, 12]),
+            set(&[0, 6]),
+        ),
+        (
+            "CHECKMONTHS2-12/2 CHECKWEEKDAYS1",
+            FieldSet::range(1, 31),
+            set(&[2, 4, 6, 8, 10, 12]),
+            set(&[1]),
+        ),
+        // 0 and 7 are both Sunday; names are case-insensitive; SUN ends a range as 7.
+        (
+            "CHECKWEEKDAYS0",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0]),
+        ),
+        (
+            "CHECKWEEKDAYS7",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0]),
+        ),
+        (
+            "CHECKWEEKDAYSsat-sun",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0, 6]),
+        ),
+        (
+            "CHECKWEEKDAYSMON-SUN",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            FieldSet::range(0, 6),
+        ),
+        (
+            "CHECKWEEKDAYSSUN-SAT",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            FieldSet::range(0, 6),
+        ),
+        (
+            "CHECKWEEKDAYSTue,thu",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[2, 4]),
+        ),
+        (
+            "CHECKWEEKDAYS5-7",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0, 5, 6]),
+        ),
+        // The day-of-week set is the union of WEEKDAYS, WEEKENDS and CHECKWEEKDAYS.
+        (
+            "WEEKENDS CHECKWEEKDAYSMON",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            set(&[0, 1, 6]),
+        ),
+        (
+            "WEEKDAYS WEEKENDS",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            FieldSet::range(0, 6),
+        ),
+        (
+            "CHECKWEEKDAYS3 WEEKDAYS",
+            FieldSet::range(1, 31),
+            FieldSet::range(1, 12),
+            FieldSet::range(1, 5),
+        ),
+    ];
+    for (options, days, months, weekdays) in cases {
+        let line = format!("CHECKHOURS0 CHECKMINUTES0 {options} {TAIL}");
+        let s = Requirement::parse(&line)?.schedule;
+        assert_eq!(
+            (s.days, s.months, s.weekdays),
+            (*days, *months, *weekdays),
+            "{line}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn options_in_any_order_and_any_whitespace() -> Result<(), RequirementError> {
+    let canonical = Requirement::parse(SEED_LINES[1])?;
+    for line in [
+        "LOOKBACKSECONDS180 MAXNUM20 MINNUM5 WEEKDAYS CHECKMINUTES*/20 CHECKHOURS9-9",
+        "  CHECKMINUTES0,20,40\tCHECKHOURS9   WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180  ",
+        "CHECKHOURS9 CHECKMINUTES*/20 CHECKWEEKDAYSMON-FRI MINNUM05 MAXNUM20 LOOKBACKSECONDS180",
+    ] {
+        assert_eq!(Requirement::parse(line)?, canonical, "{line}");
+    }
+    Ok(())
+}
+
+#[test]
+fn canonical_text_is_compact() -> Result<(), RequirementError> {
+    let cases = [
+        (
+            "CHECKMINUTES0,20,40 CHECKHOURS9-17 WEEKENDS MAXNUM3 MINNUM0 LOOKBACKSECONDS3600",
+            "CHECKHOURS9-17 CHECKMINUTES*/20 WEEKENDS MINNUM0 MAXNUM3 LOOKBACKSECONDS3600",
+        ),
+        (
+            "CHECKHOURS* CHECKMINUTES5,35 CHECKDAYS* CHECKMONTHS* WEEKDAYS WEEKENDS MINNUM1 MAXNUM1 LOOKBACKSECONDS90000",
+            "CHECKHOURS0-23 CHECKMINUTES5,35 WEEKENDS WEEKDAYS MINNUM1 MAXNUM1 LOOKBACKSECONDS90000",
+        ),
+        (
+            "CHECKHOURS8,9,10,12 CHECKMINUTES5-55/10 CHECKDAYS1 CHECKMONTHSjan,apr,jul,oct CHECKWEEKDAYSsat-sun,wed MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+            "CHECKHOURS8-10,12 CHECKMINUTES5-55/10 CHECKDAYS1-1 CHECKMONTHS*/3 CHECKWEEKDAYS*/3 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+        ),
+        (
+            "CHECKHOURS0 CHECKMINUTES0 CHECKWEEKDAYS1-5 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+            "CHECKHOURS0-0 CHECKMINUTES0-0 WEEKDAYS MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+        ),
+        (
+            "CHECKHOURS0 CHECKMINUTES0 CHECKWEEKDAYS1-6 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+            "CHECKHOURS0-0 CHECKMINUTES0-0 CHECKWEEKDAYS1-6 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
+        ),
+    ];
+    for (input, canonical) in cases {
+        let r = Requirement::parse(input)?;
+        assert_eq!(r.to_string(), canonical, "{input}");
+        assert_eq!(Requirement::parse(canonical)?, r, "{canonical}");
+    }
+    Ok(())
+}
+
+#[test]
+fn bounds_and_limits() -> Result<(), RequirementError> {
+    let parse =
+        |tail: &str| Requirement::parse(&format!("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS {tail}"));
+    let r = parse("MINNUM0 MAXNUM0 LOOKBACKSECONDS1")?;
+    assert_eq!((r.min, r.max, r.lookback_seconds), (0, 0, 1));
+    let r = parse("MINNUM9223372036854775807 MAXNUM9223372036854775807 LOOKBACKSECONDS31622400")?;
+    assert_eq!(
+        (r.min, r.max, r.lookback_seconds),
+        (i64::MAX as u64, i64::MAX as u64, 31_622_400)
+    );
+    assert_eq!(r.horizon_minutes(), 5_270_400);
+    Ok(())
+}
+
+/// `(line, column, kind, message)`: every error kind, at the column of the offending option.
+const ERRORS: &[(&str, usize, Kind, &str)] = &[
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60", 50, Kind::MaxBelowMin,
+     "MAXNUM must be >= MINNUM (5 > 2)"),
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS FOO MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::UnknownOption,
+     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS), with its value attached without a space"),
+    ("checkhours0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::UnknownOption,
+     "unknown option `checkhours0-23`; options are case-sensitive: did you mean CHECKHOURS?"),
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 CHECKHOURS1", 77, Kind::DuplicateOption,
+     "CHECKHOURS given twice (first at column 1); each option may appear at most once"),
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::DuplicateOption,
+     "WEEKDAYS given twice (first at column 33); each option may appear at most once"),
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM 5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::MissingValue,
+     "MINNUM needs a value right after it, with no space, e.g. `MINNUM5`"),
+    ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYSX MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 33, Kind::UnexpectedValue,
+     "WEEKDAYS takes no value, found `WEEKDAYSX`; expected `WEEKDAYS` alone"),
+    ("CHECKHOURS0-24 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::OutOfRange,
+     "CHECKHOURS: `24` is out of range; expected an hour from 0 to 23"),
+    ("CHECKHOURS0-23 CHECKMINUTES60 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 16, Kind::OutOfRange,
+     "CHECKMINUTES: `60` is out of range; expected a minute from 0 to 59"),
+    ("CHECKHOURS0-23 CHECKMINUTES0 CHECKDAYS0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 30, Kind::OutOfRange,
+     "CHECKDAYS: `0` is out of range; expected a day of the month from 1 to 31"),
+    ("CHECKHOURS0-23 CHECKMINUTES0 CHECKMONTHS13 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 30, Kind::OutOfRange,
+     "CHECKMONTHS: `13` is out of range; expected a month from 1 to 12 or JAN-DEC"),
+    ("CHECKHOURS0-23 CHECKMINUTES0 CHECKWEEKDAYS8 MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 30, Kind::OutOfRange,
+     "CHECKWEEKDAYS: `8` is out of range; expected a day of the week from 0 to 7 (0 and 7 = Sunday) or SUN-SAT"),
+    ("CHECKHOURS17-9 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::ReversedRange,
+     "CHECKHOURS: reversed range `17-9`; expected the start <= the end"),
+    ("CHECKHOURS0 CHECKMINUTES0 CHECKMONTHSDEC-JAN WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 27, Kind::ReversedRange,
+     "CHECKMONTHS: reversed range `DEC-JAN`; expected the start <= the end"),
+    ("CHECKHOURS0 CHECKMINUTES*/0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 13, Kind::ZeroStep,
+     "CHECKMINUTES: step must not be 0; expected a number from 1 to 60"),
+    ("CHECKHOURS*/25 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::OutOfRange,
+     "CHECKHOURS: step `/25` is out of range; expected a number from 1 to 24"),
+    ("CHECKHOURS0 CHECKMINUTES0,,5 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 13, Kind::InvalidValue,
+     "CHECKMINUTES: empty list item; expected a minute from 0 to 59, `*`, a range `a-b`, a step `*/n`, `a-b/n` or `a/n`, or a comma list of these"),
+    ("CHECKHOURS0 CHECKMINUTES0x WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 13, Kind::InvalidValue,
+     "CHECKMINUTES: invalid value `0x`; expected a minute from 0 to 59, `*`, a range `a-b`, a step `*/n`, `a-b/n` or `a/n`, or a comma list of these"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM-1 MAXNUM20 LOOKBACKSECONDS60", 36, Kind::InvalidValue,
+     "MINNUM: invalid value `-1`; expected an integer from 0 to 9223372036854775807"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM99999999999999999999999 LOOKBACKSECONDS60", 44, Kind::OutOfRange,
+     "MAXNUM: `99999999999999999999999` is out of range; expected an integer from 0 to 9223372036854775807"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS0", 53, Kind::OutOfRange,
+     "LOOKBACKSECONDS: `0` is out of range; expected an integer from 1 to 31622400"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS31622401", 53, Kind::OutOfRange,
+     "LOOKBACKSECONDS: `31622401` is out of range; expected an integer from 1 to 31622400"),
+    // Missing options are reported just after the last non-blank character.
+    ("CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60  ", 58, Kind::MissingOption,
+     "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
+    ("CHECKHOURS0 MINNUM5 MAXNUM20 LOOKBACKSECONDS60 WEEKDAYS", 56, Kind::MissingOption,
+     "missing CHECKMINUTES; every requirement needs CHECKHOURS and CHECKMINUTES"),
+    ("CHECKHOURS0 CHECKMINUTES0 MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 61, Kind::MissingOption,
+     "missing a day-of-week option; expected at least one of WEEKDAYS, WEEKENDS, CHECKWEEKDAYS"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MAXNUM20 LOOKBACKSECONDS60", 62, Kind::MissingOption,
+     "missing MINNUM; every requirement needs MINNUM, MAXNUM and LOOKBACKSECONDS"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 LOOKBACKSECONDS60", 61, Kind::MissingOption,
+     "missing MAXNUM; every requirement needs MINNUM, MAXNUM and LOOKBACKSECONDS"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20", 52, Kind::MissingOption,
+     "missing LOOKBACKSECONDS; every requirement needs MINNUM, MAXNUM and LOOKBACKSECONDS"),
+    ("", 1, Kind::MissingOption,
+     "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
+    // Columns count characters, not bytes.
+    ("CHECKHOURS0 ü CHECKMINUTES0", 13, Kind::UnknownOption,
+     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS), with its value attached without a space"),
+];
+
+#[test]
+fn every_error_kind_with_its_column() {
+    for &(line, column, kind, message) in ERRORS {
+        let expected = RequirementError {
+            column,
+            kind,
+            message: message.to_owned(),
+        };
+        assert_eq!(Requirement::parse(line), Err(expected), "{line}");
+    }
+}
+
+#[test]
+fn error_display_names_the_column() {
+    let err = Requirement::parse(
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60",
+    );
+    assert_eq!(
+        err.map_err(|e| e.to_string()),
+        Err("column 50: MAXNUM must be >= MINNUM (5 > 2)".to_owned())
+    );
+}
