@@ -311,11 +311,14 @@ impl ZoneCursor {
     /// The due minutes of `schedule` in `[from, to]`, ascending, evaluated with this cursor
     /// (see [`due_minutes`]).
     pub fn into_due_minutes(self, schedule: &Schedule, from: i64, to: i64) -> DueMinutes {
+        // Round both ends first (a range like 10:00:59..=10:00:01 holds the minute 10:00);
+        // clamping keeps the rounding from overflowing and changes nothing that can match.
+        let round = |t: i64| crate::minute_floor(t.clamp(FIRST_MINUTE - 60, LAST_MINUTE + 60));
         DueMinutes {
             schedule: *schedule,
             cursor: self,
-            next: from,
-            to,
+            next: round(from),
+            to: round(to),
         }
     }
 
@@ -428,9 +431,9 @@ impl ZoneCursor {
 pub struct DueMinutes {
     schedule: Schedule,
     cursor: ZoneCursor,
-    /// The next minute to consider (not yet rounded).
+    /// The next minute to consider.
     next: i64,
-    /// The last minute of the range (inclusive, not yet rounded).
+    /// The last minute of the range (inclusive).
     to: i64,
 }
 
