@@ -4,14 +4,17 @@ use crate::args::local_rfc3339;
 use crate::cli::{
     CheckArgs, CycleArgs, HistogramArgs, OnceArgs, RunArgs, ScheduleArgs, StatusArgs,
 };
+use crate::clock::SimClock;
 use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
 use crate::sources::{add_source, Delayed, Router};
 use crate::{App, Error, Result};
-use dwmon_core::{LoadReport, RowGetter, Store};
+use dwmon_core::engine::{Clock, SystemClock};
+use dwmon_core::{Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tracing::info;
 
 /// Loads a checker directory; a missing or unreadable directory is an operational error.
 pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
@@ -34,13 +37,22 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// One due check, as `schedule` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+/// One due check, as `schedule` prints it (sorted by minute, then checker and index).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
     minute: i64,
     checker: String,
     requirement_index: usize,
     minute_local: String,
+}
+
+/// The JSON line of a [`Due`], fields in the documented order.
+#[derive(serde::Serialize)]
+struct DueJson<'a> {
+    checker: &'a str,
+    requirement_index: usize,
+    minute: i64,
+    minute_local: &'a str,
 }
 
 /// `dwmon schedule`.
@@ -90,7 +102,13 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
     for d in &due {
         use std::io::Write;
         let line = if args.json {
-            serde_json::to_string(d).unwrap_or_default()
+            serde_json::to_string(&DueJson {
+                checker: &d.checker,
+                requirement_index: d.requirement_index,
+                minute: d.minute,
+                minute_local: &d.minute_local,
+            })
+            .unwrap_or_default()
         } else {
             format!("{}  {}  {}", d.minute_local, d.checker, d.requirement_index)
         };
@@ -103,22 +121,25 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
 
 /// Opens (creating if needed) the SQLite store at `path`.
 pub(crate) fn open_sqlite_store(path: &Path) -> Result<Arc<dyn Store>> {
-    let _ = path;
-    Err(Error::Usage("the SQLite store is not available yet".into()))
+    Ok(Arc::new(dwmon_sqlite::SqliteStore::open(path)?))
 }
 
-/// The store for a command: the application's own, else `--store FILE`.
-fn store_for(app: &App, path: Option<&Path>, must_exist: bool) -> Result<Arc<dyn Store>> {
+/// The store for a command: the application's own, else `--store FILE` (for status views:
+/// read-only, and it must exist).
+fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn Store>> {
     if let Some(store) = &app.store {
         return Ok(Arc::clone(store));
     }
     let path = path.ok_or(Error::NoStore)?;
-    if must_exist && !path.exists() {
+    if !read_only {
+        return open_sqlite_store(path);
+    }
+    if !path.exists() {
         return Err(Error::StoreMissing {
             path: path.to_path_buf(),
         });
     }
-    open_sqlite_store(path)
+    Ok(Arc::new(dwmon_sqlite::SqliteStore::open_read_only(path)?))
 }
 
 /// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
@@ -152,16 +173,77 @@ fn printing_handler(app: &App, json: bool) -> PrintingHandler {
     }
 }
 
+/// The engine `once` and `run` share: the App's purger, `--tz` as the default zone.
+fn engine_for(
+    app: &App,
+    args: &CycleArgs,
+    store: Arc<dyn Store>,
+    getter: Arc<dyn RowGetter>,
+    handler: PrintingHandler,
+) -> Engine {
+    let config = EngineConfig {
+        default_zone: args.zone.tz,
+        ..EngineConfig::default()
+    };
+    Engine::new(getter, store, Arc::new(handler))
+        .with_config(config)
+        .with_purger(Arc::clone(&app.purger))
+}
+
+fn wall_clock() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 /// `dwmon once`.
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
-    let _ = (app, args, row_getter_for, printing_handler);
-    Err(Error::Usage("once: not yet implemented".into()))
+    let cycle = &args.cycle;
+    let checkers = load_checkers(&cycle.checkers)?;
+    let getter = row_getter_for(app, cycle).await?;
+    let store = store_for(app, cycle.store.as_deref(), false)?;
+    let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json));
+    engine.set_load_report(checkers);
+    let report = engine.run_cycle(args.now.unwrap_or_else(wall_clock)).await;
+    info!("{}", report.summary());
+    let not_good =
+        report.checks().any(|c| c.status != Status::Good) || report.errors().next().is_some();
+    Ok(if args.fail_on_bad && not_good {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `dwmon run`.
 pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
-    let _ = (app, args);
-    Err(Error::Usage("run: not yet implemented".into()))
+    let cycle = &args.cycle;
+    // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
+    load_checkers(&cycle.checkers)?;
+    let getter = row_getter_for(app, cycle).await?;
+    let store = store_for(app, cycle.store.as_deref(), false)?;
+    let dir = cycle.checkers.clone();
+    let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json))
+        .with_loader(move || dwmon_core::load_dir(&dir));
+    let clock: Box<dyn Clock> = if args.now.is_some() || args.speed != 1.0 {
+        Box::new(SimClock::new(
+            args.now.unwrap_or_else(wall_clock),
+            args.speed,
+        ))
+    } else {
+        Box::new(SystemClock)
+    };
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let shutdown = crate::shutdown::on_signal_or(Arc::clone(&enough)).map_err(Error::Runtime)?;
+    let mut cycles = 0u64;
+    engine
+        .run_with(clock.as_ref(), shutdown, |_| {
+            cycles += 1;
+            if args.cycles.is_some_and(|max| cycles >= max) {
+                enough.notify_one();
+            }
+        })
+        .await;
+    info!(cycles, "stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `dwmon status`.

@@ -16,15 +16,19 @@
 pub mod app;
 pub mod args;
 pub mod cli;
+pub mod clock;
 mod commands;
+pub mod demo;
 pub mod error;
 pub mod histogram;
 pub mod printer;
+pub mod shutdown;
 pub mod sources;
 pub mod status;
 
 pub use app::App;
 pub use async_trait::async_trait;
+pub use clock::SimClock;
 pub use dwmon_core::*;
 pub use error::{Error, Result};
 

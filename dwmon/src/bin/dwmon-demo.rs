@@ -1,0 +1,219 @@
+//! `dwmon-demo`: dwmon on a throwaway fake datastore, with no setup. See `dwmon-demo --help`.
+
+use clap::Parser;
+use dwmon::demo::{backfill, create_source, Generator, Rates};
+use dwmon::printer::{Format, PrintingHandler};
+use dwmon::{Engine, EngineConfig, SimClock, Store};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The sample checkers in the repository, found at compile time.
+const DEFAULT_CHECKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/checkers");
+
+/// dwmon on a fake datastore: an SQLite file with model_executions and applications tables,
+/// background writers inserting records at a realistic random rate, and the monitor checking
+/// the sample checkers every (simulated) minute.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dwmon-demo",
+    version,
+    after_help = "With no flags the demo runs --fast --minutes 15: fifteen simulated minutes in \
+        about fifteen seconds, ending at the current time. The model pipeline stalls at minute 5, \
+        so new_executions turns BAD, then recovers. It ends with `dwmon status`.\n\n\
+        Examples:\n  cargo run --release --bin dwmon-demo\n  \
+        cargo run --release --bin dwmon-demo -- --dir /tmp/dwmon-demo --minutes 30\n  \
+        cargo run --release --bin dwmon-demo -- --realtime"
+)]
+struct Args {
+    /// One simulated minute per real second (the default unless --realtime).
+    #[arg(long, conflicts_with = "realtime")]
+    fast: bool,
+    /// Real time: one cycle per wall-clock minute.
+    #[arg(long)]
+    realtime: bool,
+    /// Stop after N cycles (default: 15 when fast; until Ctrl-C with --realtime).
+    #[arg(long, value_name = "N")]
+    minutes: Option<u64>,
+    /// Checker directory.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CHECKERS)]
+    checkers: PathBuf,
+    /// Keep the fake source (DIR/source.sqlite) and the store (DIR/store.sqlite) in DIR instead
+    /// of a throwaway temporary directory; earlier demo files there are replaced.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Random seed, for a repeatable run.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Zone for schedules and office hours.
+    #[arg(long = "tz", value_name = "ZONE", default_value = "UTC", value_parser = dwmon::args::parse_zone)]
+    tz: chrono_tz::Tz,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(demo(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn demo(args: Args) -> Result<(), String> {
+    let fast = !args.realtime;
+    let minutes = args.minutes.or(fast.then_some(15));
+    let seed = args.seed.unwrap_or_else(rand::random);
+
+    // Where the files go: a throwaway directory unless --dir.
+    let temp;
+    let dir: &Path = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            for file in ["source.sqlite", "store.sqlite"] {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{file}{suffix}")));
+                }
+            }
+            dir
+        }
+        None => {
+            temp = tempfile::tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            temp.path()
+        }
+    };
+    let source_path = dir.join("source.sqlite");
+    let store_path = dir.join("store.sqlite");
+
+    // Simulated time: fast runs end at about the current time, so `dwmon once` can continue.
+    let wall = chrono::Utc::now().timestamp();
+    let (start, speed) = match (fast, minutes) {
+        (true, Some(n)) => (
+            dwmon::minute_floor(wall) - 60 * i64::try_from(n).unwrap_or(0) + 3,
+            60.0,
+        ),
+        (true, None) => (wall, 60.0),
+        (false, _) => (wall, 1.0),
+    };
+    let plan_minutes = usize::try_from(minutes.unwrap_or(7 * 1440)).unwrap_or(7 * 1440);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rates = Rates::new(start, plan_minutes, args.tz, &mut rng);
+
+    let mut connection =
+        create_source(&source_path).map_err(|e| format!("cannot create the demo source: {e}"))?;
+    let history = backfill(&mut connection, &rates, &mut rng)
+        .map_err(|e| format!("cannot fill the demo source: {e}"))?;
+    drop(connection);
+
+    let store: Arc<dyn Store> =
+        Arc::new(dwmon::sqlite::SqliteStore::open(&store_path).map_err(|e| e.to_string())?);
+    let source = Arc::new(dwmon::sqlite::SqliteSource::new(&source_path));
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let checkers_dir = args.checkers.clone();
+    let first = dwmon::load_dir(&checkers_dir).map_err(|e| {
+        format!(
+            "cannot read checker directory {}: {e}",
+            checkers_dir.display()
+        )
+    })?;
+    let engine = Engine::new(
+        source,
+        Arc::clone(&store),
+        Arc::new(PrintingHandler::new(format, None)),
+    )
+    .with_config(EngineConfig {
+        default_zone: args.tz,
+        ..EngineConfig::default()
+    })
+    .with_loader(move || dwmon::load_dir(&checkers_dir));
+
+    println!("dwmon demo");
+    println!(
+        "  checkers  {} ({} loaded)",
+        args.checkers.display(),
+        first.checkers.len()
+    );
+    println!(
+        "  source    {} ({history} rows of history; new rows keep arriving)",
+        source_path.display()
+    );
+    println!("  store     {}", store_path.display());
+    match (fast, minutes) {
+        (true, Some(n)) => {
+            println!("  time      {n} simulated minutes, one per second (seed {seed})")
+        }
+        (true, None) => {
+            println!("  time      one simulated minute per second until Ctrl-C (seed {seed})")
+        }
+        (false, Some(n)) => println!("  time      real time, {n} minutes (seed {seed})"),
+        (false, None) => println!("  time      real time until Ctrl-C (seed {seed})"),
+    }
+    println!("  story     the model pipeline stalls at minute 5: watch new_executions turn BAD, then recover");
+    println!();
+
+    let clock = SimClock::new(start, speed);
+    let generator = Generator::start(source_path.clone(), rates, clock, seed);
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let shutdown = dwmon::shutdown::on_signal_or(Arc::clone(&enough)).map_err(|e| e.to_string())?;
+    let mut cycles = 0u64;
+    engine
+        .run_with(&clock, shutdown, |_| {
+            cycles += 1;
+            if minutes.is_some_and(|n| cycles >= n) {
+                enough.notify_one();
+            }
+        })
+        .await;
+    let generated = generator.stop();
+
+    println!();
+    println!("{cycles} cycles, {generated} new records generated. Status:");
+    let statuses = store.status().await.map_err(|e| e.to_string())?;
+    print!("{}", dwmon::status::status_table(&statuses));
+    if args.dir.is_some() {
+        println!();
+        println!("The files are kept. Try:");
+        println!("  dwmon status --store {}", store_path.display());
+        println!(
+            "  dwmon histogram --store {} --checker new_applications --since 604800",
+            store_path.display()
+        );
+        println!(
+            "  dwmon once --checkers {} --store {} --source default=sqlite:{}",
+            args.checkers.display(),
+            store_path.display(),
+            source_path.display()
+        );
+    }
+    Ok(())
+}
