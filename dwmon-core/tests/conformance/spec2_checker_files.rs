@@ -288,3 +288,21 @@ fn load_dir_fails_only_when_the_directory_is_unreadable() -> std::io::Result<()>
     assert!(empty.checkers.is_empty() && empty.errors.is_empty());
     Ok(())
 }
+
+#[test]
+fn the_format_reference_example_parses() -> Result<(), Box<dyn std::error::Error>> {
+    let doc = include_str!("../../../docs/FORMAT.md");
+    let example = doc
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .ok_or("docs/FORMAT.md has no ```text example")?;
+    let c = parse_checker("new_executions.dwmon", example)?;
+    assert_eq!(c.requirements.len(), 2);
+    assert_eq!(c.timezone, Some(chrono_tz::America::New_York));
+    assert_eq!(
+        c.requirements[1].to_string(),
+        "CHECKHOURS9-17 CHECKMINUTES*/20 WEEKDAYS MINNUM1 MAXNUM1000 LOOKBACKSECONDS3600"
+    );
+    Ok(())
+}

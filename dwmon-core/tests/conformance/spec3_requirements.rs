@@ -224,6 +224,11 @@ fn options_in_any_order_and_any_whitespace() -> Result<(), RequirementError> {
 #[test]
 fn canonical_text_is_compact() -> Result<(), RequirementError> {
     let cases = [
+        // The example in docs/FORMAT.md.
+        (
+            "CHECKMINUTES0,20,40 CHECKHOURS9,10,11 CHECKMONTHSjan-mar WEEKDAYS WEEKENDS MAXNUM3 MINNUM0 LOOKBACKSECONDS3600",
+            "CHECKHOURS9-11 CHECKMINUTES*/20 CHECKMONTHS1-3 WEEKENDS WEEKDAYS MINNUM0 MAXNUM3 LOOKBACKSECONDS3600",
+        ),
         (
             "CHECKMINUTES0,20,40 CHECKHOURS9-17 WEEKENDS MAXNUM3 MINNUM0 LOOKBACKSECONDS3600",
             "CHECKHOURS9-17 CHECKMINUTES*/20 WEEKENDS MINNUM0 MAXNUM3 LOOKBACKSECONDS3600",
