@@ -165,7 +165,7 @@ async fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter
 
 fn printing_handler(app: &App, json: bool) -> PrintingHandler {
     let format = if json { Format::Json } else { Format::Human };
-    let handler = PrintingHandler::new(format, app.handler.clone());
+    let handler = PrintingHandler::new(format, app.handler.clone()).colored_if_terminal();
     if app.print_events {
         handler
     } else {

@@ -56,6 +56,7 @@ impl Tally {
 pub struct PrintingHandler {
     format: Format,
     print: bool,
+    color: bool,
     inner: Option<Arc<dyn CheckHandler>>,
     tally: Arc<Tally>,
 }
@@ -67,6 +68,7 @@ impl PrintingHandler {
         PrintingHandler {
             format,
             print: true,
+            color: false,
             inner,
             tally: Arc::new(Tally::default()),
         }
@@ -75,6 +77,14 @@ impl PrintingHandler {
     /// Turns printing off (only the inner handler and the tally see events).
     pub fn quiet(mut self) -> Self {
         self.print = false;
+        self
+    }
+
+    /// Colours the status of readable lines when stdout is a terminal (and `NO_COLOR` is
+    /// unset).
+    pub fn colored_if_terminal(mut self) -> Self {
+        use std::io::IsTerminal;
+        self.color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         self
     }
 
@@ -92,7 +102,10 @@ impl CheckHandler for PrintingHandler {
         }
         self.tally.add(event.status());
         if self.print {
-            let line = format_event(event, self.format);
+            let mut line = format_event(event, self.format);
+            if self.color && self.format == Format::Human {
+                line = colorize(&line, event.status());
+            }
             let mut out = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) must not make deliveries fail forever.
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
@@ -127,6 +140,17 @@ pub fn format_event(event: &Event, format: Format) -> String {
             ),
         },
     }
+}
+
+/// Wraps the status word of a readable line in ANSI colours (green, red, yellow).
+fn colorize(line: &str, status: Status) -> String {
+    let code = match status {
+        Status::Good => "32",
+        Status::Bad => "31;1",
+        Status::Error => "33;1",
+    };
+    let word = status.as_str();
+    line.replacen(word, &format!("\x1b[{code}m{word}\x1b[0m"), 1)
 }
 
 #[cfg(test)]
@@ -171,6 +195,17 @@ mod tests {
         assert_eq!(
             format_event(&error, Format::Human),
             "1970-01-01T00:01:00+00:00  ERROR broken  broken.dwmon:2:1: boom"
+        );
+    }
+
+    #[test]
+    fn colours_wrap_only_the_status_word() {
+        let line = format_event(&record(Status::Bad), Format::Human);
+        let colored = colorize(&line, Status::Bad);
+        assert!(colored.contains("\x1b[31;1mBAD\x1b[0m"));
+        assert_eq!(
+            colored.replace("\x1b[31;1m", "").replace("\x1b[0m", ""),
+            line
         );
     }
 

@@ -139,7 +139,9 @@ async fn demo(args: Args) -> Result<(), String> {
     } else {
         Format::Human
     };
-    let checkers_dir = args.checkers.clone();
+    let checkers_dir =
+        std::fs::canonicalize(&args.checkers).unwrap_or_else(|_| args.checkers.clone());
+    let shown_checkers = checkers_dir.display().to_string();
     let first = dwmon::load_dir(&checkers_dir).map_err(|e| {
         format!(
             "cannot read checker directory {}: {e}",
@@ -149,7 +151,7 @@ async fn demo(args: Args) -> Result<(), String> {
     let engine = Engine::new(
         source,
         Arc::clone(&store),
-        Arc::new(PrintingHandler::new(format, None)),
+        Arc::new(PrintingHandler::new(format, None).colored_if_terminal()),
     )
     .with_config(EngineConfig {
         default_zone: args.tz,
@@ -210,7 +212,7 @@ async fn demo(args: Args) -> Result<(), String> {
         );
         println!(
             "  dwmon once --checkers {} --store {} --source default=sqlite:{}",
-            args.checkers.display(),
+            shown_checkers,
             store_path.display(),
             source_path.display()
         );

@@ -1,0 +1,158 @@
+//! Helpers for the end-to-end tests: run the real `dwmon` binary on temporary directories.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// 2026-11-23T09:00:00Z, a Monday.
+pub const T0: i64 = 1_795_424_400;
+
+/// A `dwmon` command with a clean environment (no RUST_LOG / DWMON_TZ from the caller).
+pub fn dwmon() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dwmon"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("DWMON_TZ")
+        .env_remove("DWMON_TEST_FETCH_DELAY_MS")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `dwmon ARGS` to completion.
+pub fn run(args: &[&str]) -> Output {
+    dwmon().args(args).output().expect("the dwmon binary runs")
+}
+
+/// The exit code (panics if killed by a signal).
+pub fn code(output: &Output) -> i32 {
+    output
+        .status
+        .code()
+        .expect("exited normally, not by a signal")
+}
+
+/// Stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Stdout parsed as JSON lines.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// A temporary workspace: a checker directory, a source database with an `events (key, ts)`
+/// table, and a store path.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("checkers")).expect("checkers dir");
+        let source = rusqlite::Connection::open(dir.path().join("source.sqlite")).expect("source");
+        source
+            .execute_batch("CREATE TABLE events (key TEXT NOT NULL, ts INTEGER NOT NULL);")
+            .expect("events table");
+        Workspace { dir }
+    }
+
+    pub fn checkers(&self) -> PathBuf {
+        self.dir.path().join("checkers")
+    }
+
+    pub fn checkers_arg(&self) -> String {
+        self.checkers().display().to_string()
+    }
+
+    pub fn store(&self) -> String {
+        self.dir.path().join("store.sqlite").display().to_string()
+    }
+
+    pub fn source_arg(&self) -> String {
+        format!(
+            "default=sqlite:{}",
+            self.dir.path().join("source.sqlite").display()
+        )
+    }
+
+    /// Writes `checkers/NAME.dwmon`.
+    pub fn write_checker(&self, name: &str, text: &str) {
+        std::fs::write(self.checkers().join(format!("{name}.dwmon")), text).expect("write checker");
+    }
+
+    /// Writes a checker counting the `events` table with one requirement line.
+    pub fn events_checker(&self, name: &str, requirement: &str) {
+        self.write_checker(
+            name,
+            &format!(
+                "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+                 __REQUIREMENTS__\n{requirement}\n"
+            ),
+        );
+    }
+
+    /// Inserts `(key, ts)` rows into the source's `events` table.
+    pub fn insert(&self, rows: &[(&str, i64)]) {
+        let source =
+            rusqlite::Connection::open(self.dir.path().join("source.sqlite")).expect("source");
+        for (key, ts) in rows {
+            source
+                .execute(
+                    "INSERT INTO events (key, ts) VALUES (?1, ?2)",
+                    rusqlite::params![key, ts],
+                )
+                .expect("insert");
+        }
+    }
+
+    /// `dwmon once --json` at `now` with this workspace's checkers, store and source.
+    pub fn once(&self, now: i64, extra: &[&str]) -> Output {
+        let now = now.to_string();
+        let (checkers, store, source) = (self.checkers_arg(), self.store(), self.source_arg());
+        let mut args = vec![
+            "once",
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--now",
+            &now,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The `(checker, minute, status, count)` of each check line (error events skipped).
+pub fn checks(lines: &[serde_json::Value]) -> Vec<(String, i64, String, u64)> {
+    lines
+        .iter()
+        .filter(|l| l.get("requirement_index").is_some())
+        .map(|l| {
+            (
+                l["checker"].as_str().unwrap_or_default().to_string(),
+                l["minute"].as_i64().unwrap_or_default(),
+                l["status"].as_str().unwrap_or_default().to_string(),
+                l["count"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
