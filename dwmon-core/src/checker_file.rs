@@ -116,6 +116,7 @@ const SECTIONS: [(&str, SectionKind); 5] = [
 
 /// One section: where its marker is and its content lines `(line number, text)`.
 struct Section<'a> {
+    kind: SectionKind,
     marker: &'static str,
     line: usize,
     column: usize,
@@ -222,7 +223,7 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
         let trimmed = line.trim();
         if let Some(marker_name) = marker_shape(trimmed) {
             let column = indent_column(line);
-            let Some(&(marker, _)) = SECTIONS.iter().find(|(m, _)| *m == trimmed) else {
+            let Some(&(marker, kind)) = SECTIONS.iter().find(|(m, _)| *m == trimmed) else {
                 let hint = SECTIONS
                     .iter()
                     .find(|(m, _)| m[2..m.len() - 2].eq_ignore_ascii_case(marker_name))
@@ -239,7 +240,7 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
                     ),
                 ));
             };
-            if let Some(first) = sections.iter().find(|s| s.marker == marker) {
+            if let Some(first) = sections.iter().find(|s| s.kind == kind) {
                 return Err(err.at(
                     line_number,
                     column,
@@ -252,6 +253,7 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
                 ));
             }
             sections.push(Section {
+                kind,
                 marker,
                 line: line_number,
                 column,
@@ -279,23 +281,21 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
         requirements: Vec::new(),
     };
     for section in &sections {
-        let kind = SECTIONS
-            .iter()
-            .find(|(m, _)| *m == section.marker)
-            .map(|&(_, kind)| kind);
-        match kind {
-            Some(SectionKind::Query) => checker.query = parse_query(&err, section)?,
-            Some(SectionKind::Requirements) => {
+        match section.kind {
+            SectionKind::Query => checker.query = parse_query(&err, section)?,
+            SectionKind::Requirements => {
                 checker.requirements = parse_requirements(&err, section)?;
             }
-            Some(SectionKind::Source) => checker.source = parse_source(&err, section)?,
-            Some(SectionKind::Extra) => checker.extra = parse_extra(&err, section)?,
-            Some(SectionKind::TimeZone) => checker.timezone = Some(parse_zone(&err, section)?),
-            None => {}
+            SectionKind::Source => checker.source = parse_source(&err, section)?,
+            SectionKind::Extra => checker.extra = parse_extra(&err, section)?,
+            SectionKind::TimeZone => checker.timezone = Some(parse_zone(&err, section)?),
         }
     }
-    for required in ["__QUERY__", "__REQUIREMENTS__"] {
-        if !sections.iter().any(|s| s.marker == required) {
+    for (required, kind) in [
+        ("__QUERY__", SectionKind::Query),
+        ("__REQUIREMENTS__", SectionKind::Requirements),
+    ] {
+        if !sections.iter().any(|s| s.kind == kind) {
             return Err(err.at(
                 1,
                 1,

@@ -165,6 +165,8 @@ struct FieldSpec {
     names: &'static [(&'static str, u32)],
     /// What a value looks like, for messages.
     expected: &'static str,
+    /// Day of week: 7 is another name for Sunday (0), and `SUN` ending a range means 7.
+    seven_is_sunday: bool,
 }
 
 const MONTH_NAMES: [(&str, u32); 12] = [
@@ -198,6 +200,7 @@ const MINUTES: FieldSpec = FieldSpec {
     max: 59,
     names: &[],
     expected: "a minute from 0 to 59",
+    seven_is_sunday: false,
 };
 const HOURS: FieldSpec = FieldSpec {
     option: "CHECKHOURS",
@@ -205,6 +208,7 @@ const HOURS: FieldSpec = FieldSpec {
     max: 23,
     names: &[],
     expected: "an hour from 0 to 23",
+    seven_is_sunday: false,
 };
 const DAYS: FieldSpec = FieldSpec {
     option: "CHECKDAYS",
@@ -212,6 +216,7 @@ const DAYS: FieldSpec = FieldSpec {
     max: 31,
     names: &[],
     expected: "a day of the month from 1 to 31",
+    seven_is_sunday: false,
 };
 const MONTHS: FieldSpec = FieldSpec {
     option: "CHECKMONTHS",
@@ -219,6 +224,7 @@ const MONTHS: FieldSpec = FieldSpec {
     max: 12,
     names: &MONTH_NAMES,
     expected: "a month from 1 to 12 or JAN-DEC",
+    seven_is_sunday: false,
 };
 const WEEKDAY_FIELD: FieldSpec = FieldSpec {
     option: "CHECKWEEKDAYS",
@@ -226,6 +232,7 @@ const WEEKDAY_FIELD: FieldSpec = FieldSpec {
     max: 7,
     names: &WEEKDAY_NAMES,
     expected: "a day of the week from 0 to 7 (0 and 7 = Sunday) or SUN-SAT",
+    seven_is_sunday: true,
 };
 
 /// The day-of-week set of `WEEKDAYS` (Monday-Friday, bit 0 = Sunday).
@@ -237,10 +244,6 @@ const ALL_DAYS_SET: FieldSet = FieldSet(0b111_1111);
 
 /// A parse failure inside one option's value; the caller adds the option's column.
 type ValueError = (RequirementErrorKind, String);
-
-fn value_error(kind: RequirementErrorKind, message: String) -> ValueError {
-    (kind, message)
-}
 
 impl FieldSpec {
     fn syntax_hint(&self) -> String {
@@ -263,7 +266,7 @@ impl FieldSpec {
     fn parse_item(&self, item: &str, set: &mut FieldSet) -> Result<(), ValueError> {
         use RequirementErrorKind::*;
         if item.is_empty() {
-            return Err(value_error(
+            return Err((
                 InvalidValue,
                 format!("{}: empty list item; {}", self.option, self.syntax_hint()),
             ));
@@ -278,7 +281,7 @@ impl FieldSpec {
             let lo = self.parse_value(a, false)?;
             let hi = self.parse_value(b, lo > 0)?;
             if lo > hi {
-                return Err(value_error(
+                return Err((
                     ReversedRange,
                     format!(
                         "{}: reversed range `{base}`; expected the start <= the end",
@@ -295,8 +298,7 @@ impl FieldSpec {
         let step = step.unwrap_or(1);
         let mut value = lo;
         while value <= hi {
-            // Day of week 7 is Sunday, stored as 0.
-            set.insert(if self.max == 7 && value == 7 {
+            set.insert(if self.seven_is_sunday && value == 7 {
                 0
             } else {
                 value
@@ -310,7 +312,7 @@ impl FieldSpec {
         use RequirementErrorKind::*;
         let span = self.max - self.min + 1;
         let step = parse_digits(text).ok_or_else(|| {
-            value_error(
+            (
                 InvalidValue,
                 format!(
                     "{}: invalid step `/{text}`; expected a number from 1 to {span}",
@@ -319,7 +321,7 @@ impl FieldSpec {
             )
         })?;
         match step {
-            Some(0) => Err(value_error(
+            Some(0) => Err((
                 ZeroStep,
                 format!(
                     "{}: step must not be 0; expected a number from 1 to {span}",
@@ -327,7 +329,7 @@ impl FieldSpec {
                 ),
             )),
             Some(step) if u64::from(span) >= step => Ok(step as u32),
-            _ => Err(value_error(
+            _ => Err((
                 OutOfRange,
                 format!(
                     "{}: step `/{text}` is out of range; expected a number from 1 to {span}",
@@ -337,15 +339,16 @@ impl FieldSpec {
         }
     }
 
-    /// Parses a number or a name. `sunday_is_7` makes the name `SUN` mean 7, so that a range
-    /// like `SAT-SUN` or `MON-SUN` ends on Sunday instead of being reversed.
-    fn parse_value(&self, text: &str, sunday_is_7: bool) -> Result<u32, ValueError> {
+    /// Parses a number or a name. `ends_range_after_sunday` (the end of a range whose start
+    /// is not Sunday) makes the name `SUN` mean 7, so that `SAT-SUN` or `MON-SUN` ends on
+    /// Sunday instead of being reversed.
+    fn parse_value(&self, text: &str, ends_range_after_sunday: bool) -> Result<u32, ValueError> {
         use RequirementErrorKind::*;
         match parse_digits(text) {
             Some(Some(value)) if (u64::from(self.min)..=u64::from(self.max)).contains(&value) => {
                 Ok(value as u32)
             }
-            Some(_) => Err(value_error(
+            Some(_) => Err((
                 OutOfRange,
                 format!(
                     "{}: `{text}` is out of range; expected {}",
@@ -359,9 +362,9 @@ impl FieldSpec {
                     .find(|(name, _)| name.eq_ignore_ascii_case(text))
                     .map(|&(_, value)| value);
                 match named {
-                    Some(0) if sunday_is_7 && self.max == 7 => Ok(7),
+                    Some(0) if ends_range_after_sunday && self.seven_is_sunday => Ok(7),
                     Some(value) => Ok(value),
-                    None => Err(value_error(
+                    None => Err((
                         InvalidValue,
                         format!(
                             "{}: invalid value `{text}`; {}",
@@ -389,11 +392,11 @@ fn parse_integer(option: &str, text: &str, min: u64, max: u64) -> Result<u64, Va
     let expected = format!("expected an integer from {min} to {max}");
     match parse_digits(text) {
         Some(Some(value)) if (min..=max).contains(&value) => Ok(value),
-        Some(_) => Err(value_error(
+        Some(_) => Err((
             RequirementErrorKind::OutOfRange,
             format!("{option}: `{text}` is out of range; {expected}"),
         )),
-        None => Err(value_error(
+        None => Err((
             RequirementErrorKind::InvalidValue,
             format!("{option}: invalid value `{text}`; {expected}"),
         )),
@@ -443,7 +446,7 @@ impl Options {
         use RequirementErrorKind::*;
         let is_flag = matches!(option, Opt::Weekdays | Opt::Weekends);
         if is_flag && !value.is_empty() {
-            return Err(value_error(
+            return Err((
                 UnexpectedValue,
                 format!("{name} takes no value, found `{name}{value}`; expected `{name}` alone"),
             ));
@@ -459,7 +462,7 @@ impl Options {
                 Opt::MaxNum => "MAXNUM20",
                 _ => "LOOKBACKSECONDS180",
             };
-            return Err(value_error(
+            return Err((
                 MissingValue,
                 format!("{name} needs a value right after it, with no space, e.g. `{example}`"),
             ));

@@ -97,113 +97,73 @@ fn cron_fields_expand_as_documented() -> Result<(), RequirementError> {
     Ok(())
 }
 
-/// `(line, expected (days, months, weekdays))`.
+/// Parses `options` between fixed hour/minute and bound options.
+fn schedule(options: &str) -> Result<dwmon_core::Schedule, RequirementError> {
+    let line = format!("CHECKHOURS0 CHECKMINUTES0 {options} MINNUM0 MAXNUM1 LOOKBACKSECONDS60");
+    Ok(Requirement::parse(&line)?.schedule)
+}
+
 #[test]
-fn day_fields_names_and_defaults() -> Result<(), RequirementError> {
-    const TAIL: &str = "MINNUM0 MAXNUM1 LOOKBACKSECONDS60";
-    let cases: &[(&str, FieldSet, FieldSet, FieldSet)] = &[
-        // Defaults: every day of the month, every month.
-        (
-            "WEEKDAYS",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            FieldSet::range(1, 5),
-        ),
-        (
-            "WEEKENDS",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0, 6]),
-        ),
+fn day_and_month_fields_with_defaults_and_names() -> Result<(), RequirementError> {
+    let every_day = FieldSet::range(1, 31);
+    let every_month = FieldSet::range(1, 12);
+    // `(options, days, months)`; absent CHECKDAYS / CHECKMONTHS mean `*`.
+    let cases = [
+        ("WEEKDAYS", every_day, every_month),
         (
             "CHECKDAYS1,15 CHECKMONTHS* WEEKDAYS",
             set(&[1, 15]),
-            FieldSet::range(1, 12),
-            FieldSet::range(1, 5),
+            every_month,
         ),
+        ("CHECKDAYS*/10 WEEKENDS", set(&[1, 11, 21, 31]), every_month),
         (
-            "CHECKDAYS*/10 CHECKMONTHSjan-Mar,DEC WEEKENDS",
-            set(&[1, 11, 21, 31]),
+            "CHECKMONTHSjan-Mar,DEC WEEKENDS",
+            every_day,
             set(&[1, 2, 3, 12]),
-            set(&[0, 6]),
         ),
         (
-            "CHECKMONTHS2-12/2 CHECKWEEKDAYS1",
-            FieldSet::range(1, 31),
+            "CHECKMONTHS2-12/2 WEEKDAYS",
+            every_day,
             set(&[2, 4, 6, 8, 10, 12]),
-            set(&[1]),
-        ),
-        // 0 and 7 are both Sunday; names are case-insensitive; SUN ends a range as 7.
-        (
-            "CHECKWEEKDAYS0",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0]),
         ),
         (
-            "CHECKWEEKDAYS7",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0]),
-        ),
-        (
-            "CHECKWEEKDAYSsat-sun",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0, 6]),
-        ),
-        (
-            "CHECKWEEKDAYSMON-SUN",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            FieldSet::range(0, 6),
-        ),
-        (
-            "CHECKWEEKDAYSSUN-SAT",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            FieldSet::range(0, 6),
-        ),
-        (
-            "CHECKWEEKDAYSTue,thu",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[2, 4]),
-        ),
-        (
-            "CHECKWEEKDAYS5-7",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0, 5, 6]),
-        ),
-        // The day-of-week set is the union of WEEKDAYS, WEEKENDS and CHECKWEEKDAYS.
-        (
-            "WEEKENDS CHECKWEEKDAYSMON",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            set(&[0, 1, 6]),
-        ),
-        (
-            "WEEKDAYS WEEKENDS",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            FieldSet::range(0, 6),
-        ),
-        (
-            "CHECKWEEKDAYS3 WEEKDAYS",
-            FieldSet::range(1, 31),
-            FieldSet::range(1, 12),
-            FieldSet::range(1, 5),
+            "CHECKMONTHSnov/1 CHECKDAYS31 WEEKDAYS",
+            set(&[31]),
+            set(&[11, 12]),
         ),
     ];
-    for (options, days, months, weekdays) in cases {
-        let line = format!("CHECKHOURS0 CHECKMINUTES0 {options} {TAIL}");
-        let s = Requirement::parse(&line)?.schedule;
-        assert_eq!(
-            (s.days, s.months, s.weekdays),
-            (*days, *months, *weekdays),
-            "{line}"
-        );
+    for (options, days, months) in cases {
+        let s = schedule(options)?;
+        assert_eq!((s.days, s.months), (days, months), "{options}");
+    }
+    Ok(())
+}
+
+#[test]
+fn day_of_week_is_the_union_of_its_options() -> Result<(), RequirementError> {
+    // `(options, day-of-week set with 0 = Sunday)`.
+    let cases = [
+        ("WEEKDAYS", FieldSet::range(1, 5)),
+        ("WEEKENDS", set(&[0, 6])),
+        ("WEEKDAYS WEEKENDS", FieldSet::range(0, 6)),
+        // 0 and 7 are both Sunday.
+        ("CHECKWEEKDAYS0", set(&[0])),
+        ("CHECKWEEKDAYS7", set(&[0])),
+        ("CHECKWEEKDAYS5-7", set(&[0, 5, 6])),
+        ("CHECKWEEKDAYS*/2", set(&[0, 2, 4, 6])),
+        // Names are case-insensitive; SUN ending a range means 7.
+        ("CHECKWEEKDAYSsat-sun", set(&[0, 6])),
+        ("CHECKWEEKDAYSMON-SUN", FieldSet::range(0, 6)),
+        ("CHECKWEEKDAYSSUN-SAT", FieldSet::range(0, 6)),
+        ("CHECKWEEKDAYSTue,thu", set(&[2, 4])),
+        ("CHECKWEEKDAYSMON/2", set(&[0, 1, 3, 5])),
+        // The union with the shorthands.
+        ("WEEKENDS CHECKWEEKDAYSMON", set(&[0, 1, 6])),
+        ("CHECKWEEKDAYS3 WEEKDAYS", FieldSet::range(1, 5)),
+        ("CHECKWEEKDAYS1 WEEKENDS WEEKDAYS", FieldSet::range(0, 6)),
+    ];
+    for (options, weekdays) in cases {
+        assert_eq!(schedule(options)?.weekdays, weekdays, "{options}");
     }
     Ok(())
 }
