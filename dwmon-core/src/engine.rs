@@ -734,8 +734,7 @@ impl CycleContext {
             // Rows before every window of this cycle and before the purge cutoff could not be
             // counted and step 7 would delete them: skip storing them at all.
             let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
-            let keep_from = purge_before.min(oldest_window);
-            rows.retain(|row| row.timestamp >= keep_from);
+            skip_unreachable(&mut rows, purge_before.min(oldest_window));
         }
         outcome.new_rows = match self.store.insert_first_seen(name, &rows).await {
             Ok(n) => n,
@@ -1032,6 +1031,23 @@ pub fn candidates(
     out
 }
 
+/// Drops the rows a first-seen insert followed by a purge at `keep_from` would leave no trace
+/// of, and repeated keys (the store would ignore them). Deduplicating first matters: the
+/// first occurrence of a key decides its timestamp (SPEC 5 step 4), even when it is dropped.
+fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {
+    if rows.iter().all(|row| row.timestamp >= keep_from) {
+        return;
+    }
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(rows.len());
+        rows.iter()
+            .map(|row| seen.insert(row.key.as_str()) && row.timestamp >= keep_from)
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(true));
+}
+
 /// `minute` as RFC 3339 with the offset of `zone`.
 fn local_rfc3339(minute: i64, zone: Tz) -> String {
     chrono::DateTime::from_timestamp(minute, 0)
@@ -1040,4 +1056,48 @@ fn local_rfc3339(minute: i64, zone: Tz) -> String {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
         })
         .unwrap_or_else(|| minute.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Row;
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_cap() {
+        let config = EngineConfig::default();
+        let delays: Vec<i64> = [0, 1, 2, 6, 7, 40, u32::MAX]
+            .iter()
+            .map(|a| config.retry_delay(*a))
+            .collect();
+        assert_eq!(delays, vec![30, 60, 120, 1920, 3600, 3600, 3600]);
+    }
+
+    #[test]
+    fn skipping_unreachable_rows_respects_first_occurrence() {
+        let mut rows = vec![
+            Row::new("old_first", 10),
+            Row::new("new", 200),
+            Row::new("old_first", 300), // a later occurrence never replaces the first
+            Row::new("new", 5),
+            Row::new("old", 99),
+            Row::new("edge", 100),
+        ];
+        skip_unreachable(&mut rows, 100);
+        assert_eq!(rows, vec![Row::new("new", 200), Row::new("edge", 100)]);
+
+        // Nothing old: the batch is left alone, duplicates included.
+        let mut rows = vec![Row::new("a", 100), Row::new("a", 200)];
+        skip_unreachable(&mut rows, 100);
+        assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn local_minutes_carry_the_zone_offset() {
+        assert_eq!(
+            local_rfc3339(1_700_056_800, chrono_tz::America::New_York),
+            "2023-11-15T09:00:00-05:00"
+        );
+        assert_eq!(local_rfc3339(0, chrono_tz::UTC), "1970-01-01T00:00:00+00:00");
+    }
 }

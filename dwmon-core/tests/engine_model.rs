@@ -1,0 +1,303 @@
+//! Model check: for random event streams arriving over time, random requirements and random
+//! cycle times with gaps (and fetches that fail now and then), the engine with the in-memory
+//! store hands the handler exactly the checks a brute-force reading of SPEC 5 produces.
+//!
+//! The model below is written from the SPEC text alone: it walks every minute of every
+//! horizon, matches schedules with chrono directly, stores rows in a plain map and counts by
+//! scanning all of them.
+
+use chrono::{Datelike, Timelike};
+use dwmon_core::engine::EngineConfig;
+use dwmon_core::testutil::{checker, RecordingHandler, ScriptedSource, Step};
+use dwmon_core::{
+    Checker, Engine, FieldSet, MemoryStore, Purger, Requirement, Row, Schedule, SourceError, Status,
+};
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Tue 2023-11-14 22:14:00 UTC.
+const T: i64 = 1_700_000_040;
+
+/// Keeps exactly what a check inside any horizon can reach, `max_r(H_r * 60 + L_r)` before
+/// the current minute: like the default purger without its safety day, so purging happens
+/// within the few hours a case spans.
+struct TightPurger;
+
+fn keep_seconds(c: &Checker) -> i64 {
+    c.requirements
+        .iter()
+        .map(|r| r.horizon_minutes() * 60 + r.lookback_seconds as i64)
+        .max()
+        .unwrap_or(0)
+}
+
+impl Purger for TightPurger {
+    fn delete_older_than(&self, c: &Checker, now: i64) -> Option<i64> {
+        Some(now.div_euclid(60) * 60 - keep_seconds(c))
+    }
+}
+
+/// One source event: a key that becomes visible at `arrival` with timestamp `ts`.
+#[derive(Debug, Clone)]
+struct SourceEvent {
+    key: String,
+    ts: i64,
+    arrival: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    checkers: Vec<(Checker, Vec<SourceEvent>)>,
+    /// Cycle times with, per checker, whether its fetch fails.
+    cycles: Vec<(i64, Vec<bool>)>,
+}
+
+fn field(bits: u64, lo: u32, hi: u32) -> FieldSet {
+    let set = FieldSet(bits & FieldSet::range(lo, hi).0);
+    if set.is_empty() {
+        FieldSet::range(lo, lo)
+    } else {
+        set
+    }
+}
+
+fn minutes_strategy() -> impl Strategy<Value = FieldSet> {
+    prop_oneof![
+        // `*/n` shifted by an offset: sparse and regular.
+        (1u32..=30, 0u32..30).prop_map(|(n, offset)| {
+            let mut set = FieldSet::default();
+            for m in (offset % n..60).step_by(n as usize) {
+                set.insert(m);
+            }
+            set
+        }),
+        // Any subset: dense and irregular.
+        any::<u64>().prop_map(|bits| field(bits, 0, 59)),
+        Just(FieldSet::range(0, 59)),
+    ]
+}
+
+fn requirement_strategy() -> impl Strategy<Value = Requirement> {
+    let lookback = prop_oneof![1u64..=180, Just(60), Just(300), Just(3600), 1u64..=7200];
+    let hours = prop_oneof![
+        Just(FieldSet::range(0, 23)),
+        any::<u32>().prop_map(|b| field(u64::from(b) | 0x3F_FFC0, 0, 23)),
+    ];
+    (minutes_strategy(), hours, 0u64..4, 0u64..6, lookback).prop_map(
+        |(minutes, hours, min, extra, lookback_seconds)| Requirement {
+            schedule: Schedule {
+                minutes,
+                hours,
+                days: FieldSet::range(1, 31),
+                months: FieldSet::range(1, 12),
+                weekdays: FieldSet::range(0, 6),
+            },
+            min,
+            max: min + extra,
+            lookback_seconds,
+        },
+    )
+}
+
+fn events_strategy() -> impl Strategy<Value = Vec<SourceEvent>> {
+    // Few keys, so keys repeat with different timestamps within and across batches.
+    let event = (0u8..12, -7_200i64..30_000, -3_600i64..=120).prop_map(|(key, arrival, skew)| {
+        SourceEvent {
+            key: format!("k{key}"),
+            ts: T + arrival + skew,
+            arrival: T + arrival,
+        }
+    });
+    proptest::collection::vec(event, 0..40)
+}
+
+fn scenario_strategy() -> impl Strategy<Value = Scenario> {
+    let checker_spec = (
+        proptest::collection::vec(requirement_strategy(), 1..=3),
+        events_strategy(),
+    );
+    let gap = prop_oneof![1i64..=90, 60i64..=3_000];
+    (
+        proptest::collection::vec(checker_spec, 1..=2),
+        0i64..60,
+        proptest::collection::vec((gap, proptest::collection::vec(any::<u8>(), 2)), 1..=20),
+    )
+        .prop_map(|(specs, start, gaps)| {
+            let checkers = specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (reqs, events))| (checker(&format!("c{i}"), reqs), events))
+                .collect();
+            let mut now = T + start;
+            let cycles = gaps
+                .into_iter()
+                .map(|(gap, fails)| {
+                    now += gap;
+                    // About one fetch in eight fails.
+                    (now, fails.iter().map(|b| b % 8 == 0).collect())
+                })
+                .collect();
+            Scenario { checkers, cycles }
+        })
+}
+
+/// The rows a query returns at `now`: the events that have arrived, in arrival order of
+/// generation (the model and the engine see the same order).
+fn visible(events: &[SourceEvent], now: i64) -> Vec<Row> {
+    events
+        .iter()
+        .filter(|e| e.arrival <= now)
+        .map(|e| Row::new(e.key.clone(), e.ts))
+        .collect()
+}
+
+/// Schedule matching straight from the calendar fields (SPEC 3/4), in UTC.
+fn model_matches(s: &Schedule, minute: i64) -> bool {
+    let Some(t) = chrono::DateTime::from_timestamp(minute, 0) else {
+        return false;
+    };
+    s.minutes.contains(t.minute())
+        && s.hours.contains(t.hour())
+        && s.days.contains(t.day())
+        && s.months.contains(t.month())
+        && s.weekdays.contains(t.weekday().num_days_from_sunday())
+}
+
+/// One check as the model sees it: (minute, requirement_index, count, status).
+type ModelCheck = (i64, usize, u64, Status);
+
+#[derive(Default)]
+struct ModelChecker {
+    stored: HashMap<String, i64>,
+    last: Option<i64>,
+    checks: Vec<ModelCheck>,
+    errors: usize,
+}
+
+impl ModelChecker {
+    /// SPEC 5 steps 1-7 for one checker, literally.
+    fn cycle(&mut self, c: &Checker, events: &[SourceEvent], now: i64, fetch_fails: bool) {
+        let m_now = now.div_euclid(60) * 60;
+        let mut candidates = Vec::new();
+        for (index, r) in c.requirements.iter().enumerate() {
+            let lookback = r.lookback_seconds as i64;
+            let horizon = 10 * ((lookback + 59) / 60);
+            let mut m = m_now - (horizon - 1) * 60;
+            while m <= m_now {
+                let after_last = match self.last {
+                    None => m == m_now,
+                    Some(last) => m > last,
+                };
+                if after_last && model_matches(&r.schedule, m) {
+                    candidates.push((m, index));
+                }
+                m += 60;
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        if fetch_fails {
+            self.errors += 1;
+            return;
+        }
+        for row in visible(events, now) {
+            self.stored.entry(row.key).or_insert(row.timestamp);
+        }
+        candidates.sort_unstable();
+        for (m, index) in candidates {
+            let r = &c.requirements[index];
+            let from = m - r.lookback_seconds as i64;
+            let count = self
+                .stored
+                .values()
+                .filter(|ts| from <= **ts && **ts < m)
+                .count() as u64;
+            let status = if r.min <= count && count <= r.max {
+                Status::Good
+            } else {
+                Status::Bad
+            };
+            self.checks.push((m, index, count, status));
+            self.last = Some(self.last.map_or(m, |l| l.max(m)));
+        }
+        let cutoff = m_now - keep_seconds(c);
+        self.stored.retain(|_, ts| *ts >= cutoff);
+    }
+}
+
+fn run_engine(scenario: &Scenario) -> Result<(Vec<Vec<ModelCheck>>, Vec<usize>), String> {
+    let source = Arc::new(ScriptedSource::new());
+    let handler = Arc::new(RecordingHandler::new());
+    let checkers: Vec<Checker> = scenario.checkers.iter().map(|(c, _)| c.clone()).collect();
+    let engine = Engine::new(
+        source.clone(),
+        Arc::new(MemoryStore::new()),
+        handler.clone(),
+    )
+    .with_config(EngineConfig::default())
+    .with_purger(Arc::new(TightPurger))
+    .with_checkers(checkers);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        for (now, fails) in &scenario.cycles {
+            for (i, (c, events)) in scenario.checkers.iter().enumerate() {
+                let step = if fails[i] {
+                    Step::Fail(SourceError::Other("scripted".into()))
+                } else {
+                    Step::Rows(visible(events, *now))
+                };
+                source.set(&c.name, step);
+            }
+            engine.run_cycle(*now).await;
+        }
+    });
+    let mut checks = vec![Vec::new(); scenario.checkers.len()];
+    for check in handler.checks() {
+        let i = scenario
+            .checkers
+            .iter()
+            .position(|(c, _)| c.name == check.checker)
+            .ok_or("check for an unknown checker")?;
+        checks[i].push((
+            check.minute,
+            check.requirement_index,
+            check.count,
+            check.status,
+        ));
+    }
+    let errors = scenario
+        .checkers
+        .iter()
+        .map(|(c, _)| {
+            handler
+                .errors()
+                .iter()
+                .filter(|e| e.checker == c.name)
+                .count()
+        })
+        .collect();
+    Ok((checks, errors))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_records_equal_the_spec_model(scenario in scenario_strategy()) {
+        let (engine_checks, engine_errors) =
+            run_engine(&scenario).map_err(TestCaseError::fail)?;
+        for (i, (c, events)) in scenario.checkers.iter().enumerate() {
+            let mut model = ModelChecker::default();
+            for (now, fails) in &scenario.cycles {
+                model.cycle(c, events, *now, fails[i]);
+            }
+            prop_assert_eq!(&engine_checks[i], &model.checks, "checker {}", c.name);
+            prop_assert_eq!(engine_errors[i], model.errors, "errors of {}", c.name);
+        }
+    }
+}
