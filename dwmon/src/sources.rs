@@ -102,6 +102,11 @@ impl<G> Delayed<G> {
 #[async_trait]
 impl<G: RowGetter> RowGetter for Delayed<G> {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        tracing::info!(
+            checker = request.checker,
+            millis = self.delay.as_millis() as u64,
+            "test fetch delay"
+        );
         tokio::time::sleep(self.delay).await;
         self.inner.get_rows(request).await
     }

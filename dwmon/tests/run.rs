@@ -1,0 +1,270 @@
+//! `dwmon run`, end to end: simulated time (`--now T --speed N`), SIGTERM finishing the cycle
+//! in flight, restart losing nothing, checker files re-read every cycle.
+//!
+//! These tests run a real process in (fast) simulated time; they wait for its output, never
+//! for a fixed duration.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+const TWO_TO_THREE: &str =
+    "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM2 MAXNUM3 LOOKBACKSECONDS60";
+const M: i64 = 60;
+/// Upper bound for any wait on the child (never reached when things work).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Spawns `dwmon run` with piped stdout/stderr, forwarding their lines to channels.
+fn spawn_run(
+    ws: &Workspace,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, Receiver<String>, Receiver<String>) {
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let mut command = dwmon();
+    command
+        .args([
+            "run",
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--json",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("dwmon run starts");
+    let forward = |reader: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let out = forward(Box::new(child.stdout.take().expect("stdout")));
+    let err = forward(Box::new(child.stderr.take().expect("stderr")));
+    (child, out, err)
+}
+
+/// Reads lines until one satisfies `want`; returns all lines read.
+fn read_until(rx: &Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no matching line; got {lines:?}"));
+        let done = want(&line);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait(child: &mut Child) -> i32 {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status
+                .code()
+                .unwrap_or_else(|| panic!("killed by a signal: {status:?}"));
+        }
+        assert!(started.elapsed() < PATIENCE, "dwmon run did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn parse(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn run_checks_every_simulated_minute_and_stops_after_cycles() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[
+        ("a", T0 - 30),
+        ("b", T0 - 20),
+        ("c", T0 + 10),
+        ("d", T0 + 20),
+        ("e", T0 + 70),
+    ]);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let now = T0.to_string();
+    let out = run(&[
+        "run",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+        "--json",
+        "--now",
+        &now,
+        "--speed",
+        "600",
+        "--cycles",
+        "4",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = checks(&json_lines(&out));
+    let summary: Vec<(i64, &str, u64)> = got
+        .iter()
+        .map(|c| ((c.1 - T0) / M, c.2.as_str(), c.3))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(0, "GOOD", 2), (1, "GOOD", 2), (2, "BAD", 1), (3, "BAD", 0)]
+    );
+}
+
+#[test]
+fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
+
+    // Each fetch takes 2 s: SIGTERM arrives while the first cycle is fetching.
+    let now = T0.to_string();
+    let (mut child, out, err) = spawn_run(
+        &ws,
+        &["--now", &now, "--speed", "60"],
+        &[("DWMON_TEST_FETCH_DELAY_MS", "2000"), ("RUST_LOG", "info")],
+    );
+    read_until(&err, |l| l.contains("test fetch delay"));
+    terminate(&child);
+    assert_eq!(wait(&mut child), 0, "a graceful stop exits 0");
+    let first: Vec<String> = out.try_iter().collect();
+    let first = checks(&parse(&first));
+    assert_eq!(
+        first,
+        vec![("events".into(), T0, "GOOD".into(), 2)],
+        "the cycle in flight was finished"
+    );
+    let logs: Vec<String> = err.try_iter().collect();
+    assert!(logs.iter().any(|l| l.contains("SIGTERM")), "{logs:?}");
+
+    // Down for 5 minutes, then restarted: the missed minutes are caught up, none twice.
+    ws.insert(&[("c", T0 + 70), ("d", T0 + 80), ("e", T0 + 250)]);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let restart = (T0 + 5 * M + 1).to_string();
+    let out = run(&[
+        "run",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+        "--json",
+        "--now",
+        &restart,
+        "--speed",
+        "600",
+        "--cycles",
+        "2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let second = checks(&json_lines(&out));
+    let all: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .map(|c| (c.1 - T0) / M)
+        .collect();
+    assert_eq!(
+        all,
+        vec![0, 1, 2, 3, 4, 5, 6],
+        "every minute checked exactly once"
+    );
+    let counts: Vec<u64> = second.iter().map(|c| c.3).collect();
+    assert_eq!(counts, vec![0, 2, 0, 0, 1, 0]);
+
+    // Nothing left undelivered.
+    let status = run(&["status", "--store", &store, "--json"]);
+    let status = json_lines(&status);
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0]["pending_deliveries"], 0);
+    assert_eq!(status[0]["last_minute"], T0 + 6 * M);
+}
+
+#[test]
+fn checker_files_are_reread_every_cycle() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.events_checker("other", TWO_TO_THREE);
+    let now = T0.to_string();
+    let (mut child, out, _err) = spawn_run(&ws, &["--now", &now, "--speed", "60"], &[]);
+
+    // First cycle under the original files.
+    let first = parse(&read_until(&out, |l| l.contains("\"other\"")));
+    assert!(first.iter().all(|l| l["min"] == 2), "{first:?}");
+
+    // Edit one file, break another, add a third: all take effect without a restart.
+    ws.events_checker(
+        "events",
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM0 MAXNUM9 LOOKBACKSECONDS60",
+    );
+    ws.events_checker(
+        "other",
+        "CHECKHOURS0-23 CHECKMINUTES0-59 MINNUM2 MAXNUM3 LOOKBACKSECONDS60",
+    );
+    ws.events_checker("added", TWO_TO_THREE);
+    let later = parse(&read_until(&out, |l| l.contains("\"added\"")));
+    let later_cycle: Vec<&serde_json::Value> = {
+        let minute = later
+            .last()
+            .map(|l| l["minute"].clone())
+            .unwrap_or_default();
+        later.iter().filter(|l| l["minute"] == minute).collect()
+    };
+    terminate(&child);
+    assert_eq!(wait(&mut child), 0);
+
+    let events = later_cycle
+        .iter()
+        .find(|l| l["checker"] == "events")
+        .expect("events checked");
+    assert_eq!(
+        (
+            events["min"].as_u64(),
+            events["max"].as_u64(),
+            events["status"].as_str()
+        ),
+        (Some(0), Some(9), Some("GOOD"))
+    );
+    let other: Vec<&&serde_json::Value> = later_cycle
+        .iter()
+        .filter(|l| l["checker"] == "other")
+        .collect();
+    assert_eq!(
+        other.len(),
+        1,
+        "the invalid file's last good version is not used: {other:?}"
+    );
+    assert_eq!(other[0]["status"], "ERROR");
+}

@@ -1,0 +1,177 @@
+//! `dwmon status` and `dwmon histogram`, end to end.
+
+mod common;
+use common::*;
+
+const TWO_TO_THREE: &str =
+    "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM2 MAXNUM3 LOOKBACKSECONDS60";
+
+/// A store with checks of `events` (GOOD then BAD) and of a checker whose source fails.
+fn populated() -> Workspace {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.write_checker(
+        "broken_source",
+        "__QUERY__\nSELECT nothing FROM nowhere\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60\n",
+    );
+    // Monday 08:59:10 and 08:59:30 UTC, and one at 07:15.
+    ws.insert(&[("a", T0 - 50), ("b", T0 - 30), ("c", T0 - 6300)]);
+    assert_eq!(code(&ws.once(T0, &[])), 0);
+    assert_eq!(code(&ws.once(T0 + 60, &[])), 0);
+    ws
+}
+
+#[test]
+fn status_shows_last_check_statuses_and_errors() {
+    let ws = populated();
+    let store = ws.store();
+    let out = run(&["status", "--store", &store]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("CHECKER"));
+    let broken = lines
+        .iter()
+        .find(|l| l.starts_with("broken_source"))
+        .expect("broken_source line");
+    assert!(
+        broken.contains("never") && broken.contains("fetch failed"),
+        "{broken}"
+    );
+    let events = lines
+        .iter()
+        .find(|l| l.starts_with("events"))
+        .expect("events line");
+    assert!(
+        events.contains("2026-11-23T09:01:00+00:00") && events.contains("#0:BAD(0)"),
+        "{events}"
+    );
+
+    let out = run(&["status", "--store", &store, "--json"]);
+    let lines = json_lines(&out);
+    let events = lines
+        .iter()
+        .find(|l| l["checker"] == "events")
+        .expect("events");
+    assert_eq!(events["last_minute"], T0 + 60);
+    assert_eq!(events["requirements"][0]["status"], "BAD");
+    assert_eq!(events["pending_deliveries"], 0);
+    assert_eq!(events["stored_rows"], 3);
+    let broken = lines
+        .iter()
+        .find(|l| l["checker"] == "broken_source")
+        .expect("broken");
+    assert!(broken["last_error"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("fetch failed"));
+}
+
+#[test]
+fn status_of_a_missing_store_exits_2_and_creates_nothing() {
+    let ws = Workspace::new();
+    let store = ws.store();
+    let out = run(&["status", "--store", &store]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("error: store "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!std::path::Path::new(&store).exists());
+}
+
+#[test]
+fn histogram_counts_rows_by_weekday_and_hour_in_the_zone() {
+    let ws = populated();
+    let store = ws.store();
+    let now = (T0 + 60).to_string();
+    let out = run(&[
+        "histogram",
+        "--store",
+        &store,
+        "--checker",
+        "events",
+        "--now",
+        &now,
+        "--since",
+        "86400",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let monday: Vec<u64> = text
+        .lines()
+        .find(|l| l.starts_with("Mon"))
+        .expect("a Mon row")
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    assert_eq!(monday.len(), 25, "24 hours and a total");
+    assert_eq!((monday[7], monday[8], monday[24]), (1, 2, 3), "{text}");
+    assert!(text.starts_with("events: 3 stored rows"), "{text}");
+
+    // Same rows in New York (UTC-5): 02:15 and 03:59.
+    let svg = ws.path().join("events.svg");
+    let svg_arg = svg.display().to_string();
+    let out = run(&[
+        "histogram",
+        "--store",
+        &store,
+        "--checker",
+        "events",
+        "--now",
+        &now,
+        "--tz",
+        "America/New_York",
+        "--svg",
+        &svg_arg,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let monday = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("Mon"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let cells: Vec<&str> = monday.split_whitespace().collect();
+    assert_eq!((cells[3], cells[4]), ("1", "2"), "{monday}");
+    let picture = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(picture.starts_with("<svg") && picture.trim_end().ends_with("</svg>"));
+    assert_eq!(picture.matches("<rect x=").count(), 7 * 24);
+
+    // --since leaves out older rows.
+    let out = run(&[
+        "histogram",
+        "--store",
+        &store,
+        "--checker",
+        "events",
+        "--now",
+        &now,
+        "--since",
+        "600",
+    ]);
+    assert!(
+        stdout(&out).starts_with("events: 2 stored rows"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn histogram_failures_exit_2() {
+    let ws = populated();
+    let store = ws.store();
+    let out = run(&["histogram", "--store", &store, "--checker", "nobody"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no checker named \"nobody\""),
+        "{}",
+        stderr(&out)
+    );
+    let missing = ws.path().join("missing.sqlite").display().to_string();
+    let out = run(&["histogram", "--store", &missing, "--checker", "events"]);
+    assert_eq!(code(&out), 2);
+}
