@@ -1098,6 +1098,9 @@ mod tests {
             local_rfc3339(1_700_056_800, chrono_tz::America::New_York),
             "2023-11-15T09:00:00-05:00"
         );
-        assert_eq!(local_rfc3339(0, chrono_tz::UTC), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            local_rfc3339(0, chrono_tz::UTC),
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 }
