@@ -181,10 +181,11 @@ impl LocalDate {
         }
     }
 
+    #[inline]
     fn matches(&self, schedule: &Schedule) -> bool {
-        schedule.days.contains(self.day)
-            && schedule.months.contains(self.month)
-            && schedule.weekdays.contains(self.weekday)
+        has(schedule.days, self.day)
+            && has(schedule.months, self.month)
+            && has(schedule.weekdays, self.weekday)
     }
 }
 
@@ -217,12 +218,13 @@ impl LocalDate {
 #[derive(Debug, Clone)]
 pub struct ZoneCursor {
     zone: Tz,
-    /// `offset` (seconds east of UTC) holds for UTC seconds in `[span_start, span_end)`.
+    /// `offset` (seconds east of UTC) holds for the minutes in `[span_start, span_end)`; both
+    /// bounds are minutes, so a raw epoch second is in the span iff its minute is.
     span_start: i64,
     span_end: i64,
     offset: i64,
-    /// The local day number (days since 1970-01-01 local) whose date is in `date`.
-    day_number: i64,
+    /// The local second (a multiple of 86 400) at which the cached day `date` starts.
+    day_start: i64,
     date: LocalDate,
 }
 
@@ -242,7 +244,7 @@ impl ZoneCursor {
             span_start: 0,
             span_end: 0,
             offset: 0,
-            day_number: 0,
+            day_start: 0,
             date: LocalDate::from_days(0),
         }
     }
@@ -256,28 +258,24 @@ impl ZoneCursor {
     /// identical to [`matches`]`(schedule, minute, self.zone())`, but fast on repeated use.
     #[inline]
     pub fn matches(&mut self, schedule: &Schedule, minute: i64) -> bool {
-        let Some(local) = self.local_seconds(minute) else {
+        let Some(second_of_day) = self.locate(minute) else {
             return false;
         };
-        let second_of_day = local.rem_euclid(SECONDS_PER_DAY) as u32;
-        schedule.minutes.contains(second_of_day % 3600 / 60)
-            && schedule.hours.contains(second_of_day / 3600)
-            && self
-                .date_of(local.div_euclid(SECONDS_PER_DAY))
-                .matches(schedule)
+        let minute_of_day = second_of_day / 60;
+        has(schedule.minutes, minute_of_day % 60)
+            && has(schedule.hours, minute_of_day / 60)
+            && self.date.matches(schedule)
     }
 
     /// The local calendar fields of `minute` (rounded down to its minute) in this zone, or
     /// `None` outside [`FIRST_MINUTE`]..=[`LAST_MINUTE`].
     pub fn local_fields(&mut self, minute: i64) -> Option<LocalFields> {
-        let local = self.local_seconds(minute)?;
-        let second_of_day = local.rem_euclid(SECONDS_PER_DAY) as u32;
-        let date = self.date_of(local.div_euclid(SECONDS_PER_DAY));
+        let second_of_day = self.locate(minute)?;
         Some(LocalFields {
-            year: date.year,
-            month: date.month,
-            day: date.day,
-            weekday: date.weekday,
+            year: self.date.year,
+            month: self.date.month,
+            day: self.date.day,
+            weekday: self.date.weekday,
             hour: second_of_day / 3600,
             minute: second_of_day % 3600 / 60,
         })
@@ -286,19 +284,33 @@ impl ZoneCursor {
     /// The zone's UTC offset (seconds east of UTC) at `minute`, or `None` outside
     /// [`FIRST_MINUTE`]..=[`LAST_MINUTE`].
     pub fn utc_offset(&mut self, minute: i64) -> Option<i32> {
-        let local = self.local_seconds(minute)?;
-        // |offset| < 1 day, so this always fits.
-        i32::try_from(local - crate::minute_floor(minute)).ok()
+        self.locate(minute)?;
+        // chrono offsets are below one day, so this always fits.
+        i32::try_from(self.offset).ok()
     }
 
     /// The first due minute of `schedule` in `[from, to]` (inclusive, rounded down to
     /// minutes), or `None`. Skips non-matching days, hours and minutes.
     pub fn next_due(&mut self, schedule: &Schedule, from: i64, to: i64) -> Option<i64> {
-        if is_never(schedule) || from > LAST_MINUTE + 59 || to < FIRST_MINUTE {
-            return None;
+        let (from, to) = due_range(schedule, from, to);
+        self.next_due_within(schedule, from, to)
+    }
+
+    /// The due minutes of `schedule` in `[from, to]`, ascending, evaluated with this cursor
+    /// (see [`due_minutes`]).
+    pub fn into_due_minutes(self, schedule: &Schedule, from: i64, to: i64) -> DueMinutes {
+        let (next, to) = due_range(schedule, from, to);
+        DueMinutes {
+            schedule: *schedule,
+            cursor: self,
+            next,
+            to,
         }
-        let mut minute = crate::minute_floor(from.max(FIRST_MINUTE));
-        let to = crate::minute_floor(to.min(LAST_MINUTE));
+    }
+
+    /// [`Self::next_due`] for a range already normalised by [`due_range`].
+    fn next_due_within(&mut self, schedule: &Schedule, from: i64, to: i64) -> Option<i64> {
+        let mut minute = from;
         while minute <= to {
             match self.step(schedule, minute) {
                 Step::Due => return Some(minute),
@@ -308,45 +320,37 @@ impl ZoneCursor {
         None
     }
 
-    /// The due minutes of `schedule` in `[from, to]`, ascending, evaluated with this cursor
-    /// (see [`due_minutes`]).
-    pub fn into_due_minutes(self, schedule: &Schedule, from: i64, to: i64) -> DueMinutes {
-        // Round both ends first (a range like 10:00:59..=10:00:01 holds the minute 10:00);
-        // clamping keeps the rounding from overflowing and changes nothing that can match.
-        let round = |t: i64| crate::minute_floor(t.clamp(FIRST_MINUTE - 60, LAST_MINUTE + 60));
-        DueMinutes {
-            schedule: *schedule,
-            cursor: self,
-            next: round(from),
-            to: round(to),
-        }
-    }
-
-    /// Local seconds (UTC epoch + offset) of the minute containing `minute`.
+    /// Moves the caches to the minute containing `t` and returns its local second of the day
+    /// (the date is then in `self.date`); `None` outside the supported range.
     #[inline]
-    fn local_seconds(&mut self, minute: i64) -> Option<i64> {
-        if !(FIRST_MINUTE..=LAST_MINUTE + 59).contains(&minute) {
-            return None;
+    fn locate(&mut self, t: i64) -> Option<u32> {
+        // The span lies within the supported range, so a hit needs no range check.
+        if t < self.span_start || t >= self.span_end {
+            if !(FIRST_MINUTE..=LAST_MINUTE + 59).contains(&t) {
+                return None;
+            }
+            self.refresh_span(crate::minute_floor(t));
         }
-        let minute = crate::minute_floor(minute);
-        if minute < self.span_start || minute >= self.span_end {
-            self.refresh_span(minute);
+        let local = t - t.rem_euclid(60) + self.offset;
+        let second_of_day = local - self.day_start;
+        if (0..SECONDS_PER_DAY).contains(&second_of_day) {
+            Some(second_of_day as u32)
+        } else {
+            Some(self.change_day(local))
         }
-        Some(minute + self.offset)
     }
 
-    /// The date of local day `day_number`, cached.
-    #[inline]
-    fn date_of(&mut self, day_number: i64) -> LocalDate {
-        if day_number != self.day_number {
-            self.day_number = day_number;
-            self.date = LocalDate::from_days(day_number);
-        }
-        self.date
+    /// Caches the date of the local day containing `local`; returns the second of that day.
+    #[inline(never)]
+    fn change_day(&mut self, local: i64) -> u32 {
+        let day_number = local.div_euclid(SECONDS_PER_DAY);
+        self.day_start = day_number * SECONDS_PER_DAY;
+        self.date = LocalDate::from_days(day_number);
+        (local - self.day_start) as u32
     }
 
-    /// Recomputes the offset at `t` and the span around it where the offset is constant.
-    /// `t` must be within [`FIRST_MINUTE`]..=[`LAST_MINUTE`].
+    /// Recomputes the offset at minute `t` and the span of minutes around it where the offset
+    /// is constant. `t` must be within [`FIRST_MINUTE`]..=[`LAST_MINUTE`].
     #[cold]
     #[inline(never)]
     fn refresh_span(&mut self, t: i64) {
@@ -355,7 +359,7 @@ impl ZoneCursor {
         let same = |s: i64| utc_offset_at(zone, s) == offset;
 
         let ahead = (t + PROBE_SECONDS).min(LAST_MINUTE + 59);
-        self.span_end = if same(ahead) {
+        let end = if same(ahead) {
             ahead + 1
         } else {
             // Invariant: same(lo), !same(hi); the first differing second is the span end.
@@ -372,7 +376,7 @@ impl ZoneCursor {
         };
 
         let behind = (t - PROBE_SECONDS).max(FIRST_MINUTE);
-        self.span_start = if same(behind) {
+        let start = if same(behind) {
             behind
         } else {
             // Invariant: !same(lo), same(hi); the last differing second precedes the span.
@@ -387,30 +391,32 @@ impl ZoneCursor {
             }
             hi
         };
+        // Keep the minutes whose first second is in [start, end): `t` is one of them.
+        self.span_start = ceil_minute(start);
+        self.span_end = ceil_minute(end);
         self.offset = offset;
     }
 
     /// Tests `minute` (a minute within range) and, when it is not due, finds the next
     /// minute that could be: the start of the next matching minute/hour/day, never beyond the
     /// current offset span (where local time might jump).
+    #[inline]
     fn step(&mut self, schedule: &Schedule, minute: i64) -> Step {
-        let Some(local) = self.local_seconds(minute) else {
+        let Some(second_of_day) = self.locate(minute) else {
             return Step::SkipTo(LAST_MINUTE + 60);
         };
-        let day_number = local.div_euclid(SECONDS_PER_DAY);
-        let second_of_day = local.rem_euclid(SECONDS_PER_DAY) as u32;
         let (hour, minute_of_hour) = (second_of_day / 3600, second_of_day % 3600 / 60);
-        let day_start = day_number * SECONDS_PER_DAY;
+        let day_start = self.day_start;
         let next_day = day_start + SECONDS_PER_DAY;
 
-        let target_local = if !self.date_of(day_number).matches(schedule) {
+        let target_local = if !self.date.matches(schedule) {
             next_day
-        } else if !schedule.hours.contains(hour) {
+        } else if !has(schedule.hours, hour) {
             match next_at_or_after(schedule.hours, hour + 1, 24) {
                 Some(h) => day_start + i64::from(h) * 3600,
                 None => next_day,
             }
-        } else if !schedule.minutes.contains(minute_of_hour) {
+        } else if !has(schedule.minutes, minute_of_hour) {
             let hour_start = day_start + i64::from(hour) * 3600;
             match next_at_or_after(schedule.minutes, minute_of_hour + 1, 60) {
                 Some(m) => hour_start + i64::from(m) * 60,
@@ -421,7 +427,7 @@ impl ZoneCursor {
         };
         // The first UTC minute whose local time reaches `target_local`, but not past the end
         // of the span (the offset may change there, so the next step re-evaluates it).
-        let target = ceil_minute(target_local - self.offset).min(ceil_minute(self.span_end));
+        let target = ceil_minute(target_local - self.offset).min(self.span_end);
         Step::SkipTo(target.max(minute + 60))
     }
 }
@@ -431,7 +437,7 @@ impl ZoneCursor {
 pub struct DueMinutes {
     schedule: Schedule,
     cursor: ZoneCursor,
-    /// The next minute to consider.
+    /// The next minute to consider (normalised by [`due_range`]).
     next: i64,
     /// The last minute of the range (inclusive).
     to: i64,
@@ -440,20 +446,22 @@ pub struct DueMinutes {
 impl Iterator for DueMinutes {
     type Item = i64;
 
+    #[inline]
     fn next(&mut self) -> Option<i64> {
         if self.next > self.to {
             return None;
         }
-        match self.cursor.next_due(&self.schedule, self.next, self.to) {
+        match self
+            .cursor
+            .next_due_within(&self.schedule, self.next, self.to)
+        {
             Some(minute) => {
                 // `minute` <= LAST_MINUTE, far from overflow.
                 self.next = minute + 60;
                 Some(minute)
             }
             None => {
-                // Exhausted: empty the range (works even when `to == i64::MAX`).
-                self.next = i64::MAX;
-                self.to = i64::MIN;
+                self.next = self.to + 60;
                 None
             }
         }
@@ -461,6 +469,25 @@ impl Iterator for DueMinutes {
 }
 
 impl FusedIterator for DueMinutes {}
+
+/// `[from, to]` rounded down to minutes (a range like 10:00:59..=10:00:01 holds the minute
+/// 10:00) and cut to the supported range; empty (`from > to`) when nothing can be due.
+fn due_range(schedule: &Schedule, from: i64, to: i64) -> (i64, i64) {
+    if is_never(schedule) {
+        return (LAST_MINUTE + 60, LAST_MINUTE);
+    }
+    // Clamping first keeps the rounding from overflowing.
+    let from = crate::minute_floor(from.clamp(FIRST_MINUTE, LAST_MINUTE + 60));
+    let to = crate::minute_floor(to.clamp(FIRST_MINUTE - 60, LAST_MINUTE));
+    (from, to)
+}
+
+/// Whether `value` is in `set`; `value` must be below 64 (every calendar field is).
+#[inline(always)]
+fn has(set: FieldSet, value: u32) -> bool {
+    debug_assert!(value < 64);
+    (set.0 >> (value & 63)) & 1 == 1
+}
 
 /// The UTC offset (seconds east) of `zone` at UTC second `t`, which must be in chrono's range
 /// (every caller passes a value within [`FIRST_MINUTE`]..=[`LAST_MINUTE`] + 59).
@@ -619,7 +646,7 @@ mod tests {
         assert_eq!(cursor.utc_offset(t), Some(-4 * 3600));
         assert_eq!(
             (cursor.span_start, cursor.span_end),
-            (t, t + PROBE_SECONDS + 1)
+            (t, t + PROBE_SECONDS + 60)
         );
     }
 }
