@@ -16,8 +16,17 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Tue 2023-11-14 22:14:00 UTC.
-const T: i64 = 1_700_000_040;
+/// Instants a scenario starts near: an ordinary day, and shortly before New York's fall-back
+/// (2023-11-05 06:00 UTC) and spring-forward (2023-03-12 07:00 UTC) transitions.
+const STARTS: [i64; 3] = [1_700_000_040, 1_699_160_400, 1_678_590_000];
+
+/// Zones a checker may use (None: the engine's default, UTC). Lord Howe shifts by 30 minutes.
+const ZONES: [Option<chrono_tz::Tz>; 4] = [
+    None,
+    Some(chrono_tz::America::New_York),
+    Some(chrono_tz::Australia::Lord_Howe),
+    Some(chrono_tz::Asia::Kolkata),
+];
 
 /// Keeps exactly what a check inside any horizon can reach, `max_r(H_r * 60 + L_r)` before
 /// the current minute: like the default purger without its safety day, so purging happens
@@ -100,22 +109,28 @@ fn requirement_strategy() -> impl Strategy<Value = Requirement> {
     )
 }
 
-fn events_strategy() -> impl Strategy<Value = Vec<SourceEvent>> {
+fn events_strategy(t: i64) -> impl Strategy<Value = Vec<SourceEvent>> {
     // Few keys, so keys repeat with different timestamps within and across batches.
-    let event = (0u8..12, -7_200i64..30_000, -3_600i64..=120).prop_map(|(key, arrival, skew)| {
-        SourceEvent {
-            key: format!("k{key}"),
-            ts: T + arrival + skew,
-            arrival: T + arrival,
-        }
-    });
+    let event =
+        (0u8..12, -7_200i64..30_000, -3_600i64..=120).prop_map(move |(key, arrival, skew)| {
+            SourceEvent {
+                key: format!("k{key}"),
+                ts: t + arrival + skew,
+                arrival: t + arrival,
+            }
+        });
     proptest::collection::vec(event, 0..40)
 }
 
 fn scenario_strategy() -> impl Strategy<Value = Scenario> {
+    proptest::sample::select(STARTS.to_vec()).prop_flat_map(scenario_from)
+}
+
+fn scenario_from(t: i64) -> impl Strategy<Value = Scenario> {
     let checker_spec = (
         proptest::collection::vec(requirement_strategy(), 1..=3),
-        events_strategy(),
+        events_strategy(t),
+        proptest::sample::select(ZONES.to_vec()),
     );
     let gap = prop_oneof![1i64..=90, 60i64..=3_000];
     (
@@ -123,13 +138,17 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
         0i64..60,
         proptest::collection::vec((gap, proptest::collection::vec(any::<u8>(), 2)), 1..=20),
     )
-        .prop_map(|(specs, start, gaps)| {
+        .prop_map(move |(specs, start, gaps)| {
             let checkers = specs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (reqs, events))| (checker(&format!("c{i}"), reqs), events))
+                .map(|(i, (reqs, events, zone))| {
+                    let mut c = checker(&format!("c{i}"), reqs);
+                    c.timezone = zone;
+                    (c, events)
+                })
                 .collect();
-            let mut now = T + start;
+            let mut now = t + start;
             let cycles = gaps
                 .into_iter()
                 .map(|(gap, fails)| {
@@ -152,11 +171,12 @@ fn visible(events: &[SourceEvent], now: i64) -> Vec<Row> {
         .collect()
 }
 
-/// Schedule matching straight from the calendar fields (SPEC 3/4), in UTC.
-fn model_matches(s: &Schedule, minute: i64) -> bool {
+/// Schedule matching straight from the local calendar fields (SPEC 3/4).
+fn model_matches(s: &Schedule, minute: i64, zone: chrono_tz::Tz) -> bool {
     let Some(t) = chrono::DateTime::from_timestamp(minute, 0) else {
         return false;
     };
+    let t = t.with_timezone(&zone);
     s.minutes.contains(t.minute())
         && s.hours.contains(t.hour())
         && s.days.contains(t.day())
@@ -189,7 +209,8 @@ impl ModelChecker {
                     None => m == m_now,
                     Some(last) => m > last,
                 };
-                if after_last && model_matches(&r.schedule, m) {
+                if after_last && model_matches(&r.schedule, m, c.timezone.unwrap_or(chrono_tz::UTC))
+                {
                     candidates.push((m, index));
                 }
                 m += 60;
