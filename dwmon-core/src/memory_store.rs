@@ -397,4 +397,25 @@ mod tests {
         assert_eq!(store.status().await?[0].last_error, None);
         Ok(())
     }
+
+    #[tokio::test]
+    async fn a_hundred_thousand_rows_insert_count_and_purge() -> Result<(), StoreError> {
+        let store = MemoryStore::new();
+        let rows: Vec<Row> = (0..100_000)
+            .map(|i| Row::new(format!("k{i}"), i64::from(i) * 7))
+            .collect();
+        assert_eq!(store.insert_first_seen("c", &rows).await?, 100_000);
+        assert_eq!(store.insert_first_seen("c", &rows).await?, 0);
+        let windows: Vec<(i64, i64)> = (0..1000).map(|m| (m * 60, m * 60 + 180)).collect();
+        let counts = store.count_windows("c", &windows).await?;
+        // ts = 7i: [60m, 60m + 180) holds ceil((60m + 180) / 7) - ceil(60m / 7) rows.
+        let expected: Vec<u64> = windows
+            .iter()
+            .map(|&(f, t)| ((t + 6) / 7 - (f + 6) / 7) as u64)
+            .collect();
+        assert_eq!(counts, expected);
+        assert_eq!(store.purge("c", 350_000).await?, 50_000);
+        assert_eq!(store.count("c", 0, i64::MAX).await?, 50_000);
+        Ok(())
+    }
 }
