@@ -1,0 +1,290 @@
+//! [`AlertPolicy`]: the pure state machine turning check records and error events into
+//! [`Notification`]s. No I/O, no clock: `now` is a parameter.
+//!
+//! Per requirement:
+//!
+//! - OK -> FIRING on the FAILAFTER-th consecutive BAD check; FIRING -> OK on the
+//!   RECOVERAFTER-th consecutive GOOD check.
+//! - While not paused, notifications reconcile what was announced with the phase:
+//!   FIRING and not announced -> `Firing`; FIRING, announced and `repeat` elapsed since the
+//!   last message -> `Reminder`; OK and announced -> `Resolved`.
+//! - While paused the phase still follows the checks but nothing is sent; when the pause
+//!   ends, the next check sends whatever the truth then requires (so a resolution that
+//!   happened during the pause is still announced, and a streak that started and ended inside
+//!   it is never announced at all).
+//!
+//! Per checker (the source): the first error event of a streak -> `SourceError`; the first
+//! check record of a minute after the latest error -> `SourceRecovered` (if the error was
+//! announced).
+//!
+//! A check whose minute is not after the latest applied minute is a redelivery and changes
+//! nothing, so the at-least-once outbox never produces duplicate notifications.
+
+use crate::notification::{Notification, NotificationKind};
+use crate::rule::{AlertRule, Severity};
+use crate::state::{is_paused, AlertPhase, AlertState, Pause, SourceState};
+use dwmon_core::{CheckRecord, ErrorEvent, Status};
+
+/// The alerting policy of one checker: its reminder interval.
+///
+/// ```
+/// use dwmon_alert::{AlertPolicy, AlertRule, AlertState, NotificationKind};
+/// # let record = |minute: i64, status| dwmon_core::CheckRecord {
+/// #     checker: "orders".into(), requirement_index: 0, requirement: String::new(),
+/// #     minute, minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60,
+/// #     count: 0, min: 1, max: 10, status, extra: serde_json::json!({}),
+/// # };
+/// use dwmon_core::Status::{Bad, Good};
+///
+/// let policy = AlertPolicy::new(3600);
+/// let rule = AlertRule { fail_after: 2, ..AlertRule::default() };
+/// let mut state = AlertState::default();
+/// let mut kinds = Vec::new();
+/// for (minute, status) in [(0, Bad), (60, Bad), (120, Bad), (3720, Bad), (3780, Good)] {
+///     if let Some(n) = policy.on_check(&mut state, &rule, &record(minute, status), None, minute) {
+///         kinds.push(n.kind);
+///     }
+/// }
+/// use NotificationKind::*;
+/// assert_eq!(kinds, [Firing, Reminder, Resolved]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertPolicy {
+    /// Seconds between reminders while firing; 0 = no reminders.
+    pub repeat_seconds: u64,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        AlertPolicy {
+            repeat_seconds: AlertPolicy::DEFAULT_REPEAT_SECONDS,
+        }
+    }
+}
+
+impl AlertPolicy {
+    /// The default reminder interval: 4 hours.
+    pub const DEFAULT_REPEAT_SECONDS: u64 = 4 * 60 * 60;
+
+    /// A policy reminding every `repeat_seconds` (0 = never).
+    pub fn new(repeat_seconds: u64) -> Self {
+        AlertPolicy { repeat_seconds }
+    }
+
+    /// Applies one check record of requirement `record.requirement_index` to its `state`.
+    /// Returns the notification to send, if any.
+    pub fn on_check(
+        &self,
+        state: &mut AlertState,
+        rule: &AlertRule,
+        record: &CheckRecord,
+        pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        if state.last_minute.is_some_and(|last| record.minute <= last) {
+            return None;
+        }
+        state.last_minute = Some(record.minute);
+        state.last_count = Some(record.count);
+        state.severity = rule.severity;
+        match record.status {
+            Status::Bad => {
+                if state.consecutive_bad == 0 {
+                    state.bad_since = Some(record.minute);
+                }
+                state.consecutive_bad = state.consecutive_bad.saturating_add(1);
+                state.consecutive_good = 0;
+            }
+            Status::Good => {
+                state.consecutive_good = state.consecutive_good.saturating_add(1);
+                state.consecutive_bad = 0;
+                state.bad_since = None;
+            }
+            // Check records are never ERROR; one that is judges nothing.
+            Status::Error => return None,
+        }
+        match state.phase {
+            AlertPhase::Ok if state.consecutive_bad >= rule.fail_threshold() => {
+                state.phase = AlertPhase::Firing;
+                state.firing_since = state.bad_since;
+            }
+            AlertPhase::Firing if state.consecutive_good >= rule.recover_threshold() => {
+                state.phase = AlertPhase::Ok;
+                state.firing_since = None;
+            }
+            _ => {}
+        }
+        if is_paused(pause, now) {
+            return None;
+        }
+        let kind = match (state.phase, state.announced) {
+            (AlertPhase::Firing, false) => NotificationKind::Firing,
+            (AlertPhase::Firing, true) if self.reminder_due(state.last_notified, now) => {
+                NotificationKind::Reminder
+            }
+            (AlertPhase::Ok, true) => NotificationKind::Resolved,
+            _ => return None,
+        };
+        let since = match kind {
+            NotificationKind::Resolved => None,
+            _ => state.firing_since,
+        };
+        if kind == NotificationKind::Resolved {
+            state.announced = false;
+            state.last_notified = None;
+        } else {
+            state.announced = true;
+            state.last_notified = Some(now);
+        }
+        Some(check_notification(kind, rule.severity, record, since, now))
+    }
+
+    /// Applies an error event to the checker's source `state`. Returns `SourceError` for the
+    /// first error of a streak (when not paused and not yet announced).
+    pub fn on_error(
+        &self,
+        state: &mut SourceState,
+        event: &ErrorEvent,
+        pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        if state
+            .last_error_minute
+            .is_some_and(|last| event.minute < last)
+        {
+            return None;
+        }
+        state.last_error_minute = Some(event.minute);
+        state.last_error = Some(event.error.clone());
+        if !state.failing {
+            state.failing = true;
+            state.since = Some(event.minute);
+        }
+        if is_paused(pause, now) || state.announced {
+            return None;
+        }
+        state.announced = true;
+        Some(Notification {
+            version: 1,
+            idempotency_key: format!(
+                "{}/{}",
+                event.idempotency_key(),
+                NotificationKind::SourceError
+            ),
+            kind: NotificationKind::SourceError,
+            incident_key: source_incident_key(&event.checker),
+            event_key: event.idempotency_key(),
+            checker: event.checker.clone(),
+            severity: Severity::Critical,
+            at: now,
+            minute: event.minute,
+            minute_local: event.minute_local.clone(),
+            timezone: event.timezone.clone(),
+            since: state.since,
+            requirement_index: None,
+            requirement: None,
+            count: None,
+            min: None,
+            max: None,
+            lookback_seconds: None,
+            error: Some(event.error.clone()),
+        })
+    }
+
+    /// Applies a successful check to the checker's source `state`: a check of a minute after
+    /// the latest error ends the streak. Returns `SourceRecovered` when an announced streak
+    /// is over (and the checker is not paused).
+    pub fn on_source_ok(
+        &self,
+        state: &mut SourceState,
+        record: &CheckRecord,
+        pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        if state.failing && error_before(state.last_error_minute, record.minute) {
+            state.failing = false;
+            state.since = None;
+        }
+        if state.failing || !state.announced || is_paused(pause, now) {
+            return None;
+        }
+        state.announced = false;
+        let event_key = record.idempotency_key();
+        Some(Notification {
+            version: 1,
+            idempotency_key: format!("{event_key}/{}", NotificationKind::SourceRecovered),
+            kind: NotificationKind::SourceRecovered,
+            incident_key: source_incident_key(&record.checker),
+            event_key,
+            checker: record.checker.clone(),
+            severity: Severity::Critical,
+            at: now,
+            minute: record.minute,
+            minute_local: record.minute_local.clone(),
+            timezone: record.timezone.clone(),
+            since: None,
+            requirement_index: None,
+            requirement: None,
+            count: None,
+            min: None,
+            max: None,
+            lookback_seconds: None,
+            error: state.last_error.clone(),
+        })
+    }
+
+    fn reminder_due(&self, last_notified: Option<i64>, now: i64) -> bool {
+        if self.repeat_seconds == 0 {
+            return false;
+        }
+        let repeat = i64::try_from(self.repeat_seconds).unwrap_or(i64::MAX);
+        match last_notified {
+            None => true,
+            Some(last) => now.saturating_sub(last) >= repeat,
+        }
+    }
+}
+
+/// `checker/source`: the incident key of a checker's source errors.
+pub fn source_incident_key(checker: &str) -> String {
+    format!("{checker}/source")
+}
+
+/// True when no error was seen or the latest error is before `minute`.
+fn error_before(last_error_minute: Option<i64>, minute: i64) -> bool {
+    match last_error_minute {
+        None => true,
+        Some(last) => last < minute,
+    }
+}
+
+fn check_notification(
+    kind: NotificationKind,
+    severity: Severity,
+    record: &CheckRecord,
+    since: Option<i64>,
+    now: i64,
+) -> Notification {
+    let event_key = record.idempotency_key();
+    Notification {
+        version: 1,
+        idempotency_key: format!("{event_key}/{kind}"),
+        kind,
+        incident_key: format!("{}/{}", record.checker, record.requirement_index),
+        event_key,
+        checker: record.checker.clone(),
+        severity,
+        at: now,
+        minute: record.minute,
+        minute_local: record.minute_local.clone(),
+        timezone: record.timezone.clone(),
+        since,
+        requirement_index: Some(record.requirement_index),
+        requirement: Some(record.requirement.clone()),
+        count: Some(record.count),
+        min: Some(record.min),
+        max: Some(record.max),
+        lookback_seconds: Some(record.lookback_seconds),
+        error: None,
+    }
+}

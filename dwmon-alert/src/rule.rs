@@ -1,0 +1,157 @@
+//! [`AlertRule`]: how one requirement alerts (severity, FAILAFTER, RECOVERAFTER).
+
+use serde::{Deserialize, Serialize};
+
+/// How loud an alert is. Requirement options `SEVERITYWARNING` / `SEVERITYCRITICAL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look during working hours.
+    Warning,
+    /// Page someone (the default).
+    #[default]
+    Critical,
+}
+
+impl Severity {
+    /// `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The alerting options of one requirement line.
+///
+/// The requirement grammar spells them `SEVERITYWARNING` / `SEVERITYCRITICAL`,
+/// `FAILAFTER<n>` and `RECOVERAFTER<n>`; until `dwmon_core::Requirement` carries them,
+/// [`AlertRule::from_requirement_text`] reads them from a record's canonical requirement text.
+///
+/// ```
+/// use dwmon_alert::{AlertRule, Severity};
+/// let rule = AlertRule::from_requirement_text(
+///     "CHECKHOURS0-23 CHECKMINUTES* WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180 SEVERITYWARNING FAILAFTER3",
+/// );
+/// assert_eq!(rule, AlertRule { severity: Severity::Warning, fail_after: 3, recover_after: 1 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AlertRule {
+    /// Severity of the alert (default critical).
+    pub severity: Severity,
+    /// Fire on the n-th consecutive BAD check (default 1; 0 acts as 1).
+    pub fail_after: u32,
+    /// Resolve on the n-th consecutive GOOD check (default 1; 0 acts as 1).
+    pub recover_after: u32,
+}
+
+impl Default for AlertRule {
+    fn default() -> Self {
+        AlertRule {
+            severity: Severity::Critical,
+            fail_after: 1,
+            recover_after: 1,
+        }
+    }
+}
+
+impl AlertRule {
+    /// Reads the alert options from a requirement's text: `SEVERITYWARNING`,
+    /// `SEVERITYCRITICAL`, `FAILAFTER<n>`, `RECOVERAFTER<n>`. Other tokens are ignored and
+    /// missing options keep their defaults; a malformed value (which the requirement parser
+    /// rejects before a record can exist) also keeps the default.
+    pub fn from_requirement_text(text: &str) -> AlertRule {
+        let mut rule = AlertRule::default();
+        for token in text.split_whitespace() {
+            match token {
+                "SEVERITYWARNING" => rule.severity = Severity::Warning,
+                "SEVERITYCRITICAL" => rule.severity = Severity::Critical,
+                _ => {
+                    if let Some(n) = token.strip_prefix("FAILAFTER").and_then(positive) {
+                        rule.fail_after = n;
+                    } else if let Some(n) = token.strip_prefix("RECOVERAFTER").and_then(positive) {
+                        rule.recover_after = n;
+                    }
+                }
+            }
+        }
+        rule
+    }
+
+    /// `fail_after`, at least 1.
+    pub fn fail_threshold(&self) -> u32 {
+        self.fail_after.max(1)
+    }
+
+    /// `recover_after`, at least 1.
+    pub fn recover_threshold(&self) -> u32 {
+        self.recover_after.max(1)
+    }
+}
+
+fn positive(digits: &str) -> Option<u32> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_no_option_is_given() {
+        let rule = AlertRule::from_requirement_text("CHECKHOURS9-9 CHECKMINUTES*/20 WEEKDAYS");
+        assert_eq!(rule, AlertRule::default());
+        assert_eq!(rule.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn reads_every_option() {
+        let rule =
+            AlertRule::from_requirement_text("MINNUM1 RECOVERAFTER4 SEVERITYWARNING FAILAFTER12");
+        assert_eq!(
+            rule,
+            AlertRule {
+                severity: Severity::Warning,
+                fail_after: 12,
+                recover_after: 4
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_values_keep_defaults() {
+        for text in [
+            "FAILAFTER",
+            "FAILAFTER0",
+            "FAILAFTER-1",
+            "FAILAFTERx",
+            "FAILAFTER99999999999",
+        ] {
+            assert_eq!(
+                AlertRule::from_requirement_text(text).fail_after,
+                1,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_thresholds_act_as_one() {
+        let rule = AlertRule {
+            fail_after: 0,
+            recover_after: 0,
+            ..AlertRule::default()
+        };
+        assert_eq!((rule.fail_threshold(), rule.recover_threshold()), (1, 1));
+    }
+}

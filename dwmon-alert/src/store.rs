@@ -1,0 +1,358 @@
+//! [`AlertStateStore`]: where alert states, pauses and undelivered notifications live, so
+//! alerting survives restarts. [`MemoryAlertStore`] is the in-memory implementation; the
+//! SQLite one is [`SqliteAlertStore`](crate::SqliteAlertStore).
+
+use crate::notification::Notification;
+use crate::route::Target;
+use crate::state::{AlertState, Pause, SourceState};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// An alert store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertStoreError {
+    /// The store could not be opened or its tables created.
+    #[error("cannot open alert store {path}: {message}")]
+    Open {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A stored value could not be read back.
+    #[error("alert store: corrupt {what} for {key}: {message}")]
+    Corrupt {
+        /// Which kind of value (`alert state`, `pause`, ...).
+        what: &'static str,
+        /// Its key.
+        key: String,
+        /// Why.
+        message: String,
+    },
+    /// Any other backend failure.
+    #[error("alert store: {0}")]
+    Backend(String),
+}
+
+/// A notification still owed to some of its targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingNotification {
+    /// The message (its `idempotency_key` identifies the entry).
+    pub notification: Notification,
+    /// Where it must go (fixed when it was decided).
+    pub targets: Vec<Target>,
+    /// [`Target::id`]s that already accepted it; they are not sent to again.
+    pub delivered: Vec<String>,
+    /// Failed delivery rounds so far.
+    pub attempts: u32,
+    /// The last (secret-free) error, for status views.
+    pub last_error: Option<String>,
+}
+
+impl PendingNotification {
+    /// A new entry nobody has received yet.
+    pub fn new(notification: Notification, targets: Vec<Target>) -> Self {
+        PendingNotification {
+            notification,
+            targets,
+            delivered: Vec::new(),
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    /// The targets still owed the message.
+    pub fn remaining(&self) -> impl Iterator<Item = &Target> {
+        self.targets
+            .iter()
+            .filter(|t| !self.delivered.contains(&t.id()))
+    }
+}
+
+/// Everything one event changes, written atomically by [`AlertStateStore::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertUpdate {
+    /// The checker.
+    pub checker: String,
+    /// New state of one requirement, if it changed.
+    pub alert: Option<(usize, AlertState)>,
+    /// New source state, if it changed.
+    pub source: Option<SourceState>,
+    /// Notifications to enqueue (an entry whose key exists is kept as it is).
+    pub notifications: Vec<PendingNotification>,
+}
+
+/// One requirement's alert state, for status views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertStateEntry {
+    /// Checker name.
+    pub checker: String,
+    /// Requirement index.
+    pub requirement_index: usize,
+    /// The state.
+    pub state: AlertState,
+}
+
+/// Everything a status view shows about alerting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertOverview {
+    /// Per (checker, requirement), ordered.
+    pub alerts: Vec<AlertStateEntry>,
+    /// Per checker with a source state, ordered.
+    pub sources: Vec<(String, SourceState)>,
+    /// Paused checkers (expired pauses included; check [`Pause::is_active`]).
+    pub pauses: Vec<(String, Pause)>,
+    /// Notifications not yet delivered to all their targets.
+    pub pending: Vec<PendingNotification>,
+}
+
+/// Persistence for alerting: alert and source states, pause flags and the notifications not
+/// yet delivered to every target. Object-safe (`Arc<dyn AlertStateStore>`).
+///
+/// ```
+/// use dwmon_alert::{AlertStateStore, MemoryAlertStore, Pause};
+/// # futures::executor::block_on(async {
+/// let store = MemoryAlertStore::new();
+/// let pause = Pause { since: 0, until: Some(3600), comment: Some("migration".into()) };
+/// store.set_pause("orders", Some(&pause)).await?;
+/// assert_eq!(store.pause("orders").await?, Some(pause));
+/// # Ok::<(), dwmon_alert::AlertStoreError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait AlertStateStore: Send + Sync {
+    /// The state of requirement `requirement_index` of `checker`, if one was saved.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn alert_state(
+        &self,
+        checker: &str,
+        requirement_index: usize,
+    ) -> Result<Option<AlertState>, AlertStoreError>;
+
+    /// The source state of `checker`, if one was saved.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError>;
+
+    /// Saves the states of `update` and enqueues its notifications, all or nothing.
+    ///
+    /// # Errors
+    /// Backend failure; then nothing was written.
+    async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError>;
+
+    /// `checker`'s notifications not yet delivered to every target, oldest first.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError>;
+
+    /// Overwrites the delivery progress (`delivered`, `attempts`, `last_error`) of the pending
+    /// entry with the same idempotency key.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError>;
+
+    /// Removes a notification every target received.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError>;
+
+    /// `checker`'s pause, if set (possibly expired).
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError>;
+
+    /// Sets (`Some`) or lifts (`None`) `checker`'s pause.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError>;
+
+    /// Every alert state, source state, pause and pending notification.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn overview(&self) -> Result<AlertOverview, AlertStoreError>;
+}
+
+macro_rules! forward_alert_store {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: AlertStateStore + ?Sized> AlertStateStore for $ty {
+            async fn alert_state(&self, checker: &str, requirement_index: usize) -> Result<Option<AlertState>, AlertStoreError> {
+                (**self).alert_state(checker, requirement_index).await
+            }
+            async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
+                (**self).source_state(checker).await
+            }
+            async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
+                (**self).apply(update).await
+            }
+            async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError> {
+                (**self).pending(checker).await
+            }
+            async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
+                (**self).save_progress(pending).await
+            }
+            async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError> {
+                (**self).complete(idempotency_key).await
+            }
+            async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError> {
+                (**self).pause(checker).await
+            }
+            async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
+                (**self).set_pause(checker, pause).await
+            }
+            async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
+                (**self).overview().await
+            }
+        }
+    )*};
+}
+
+forward_alert_store!(&T, Box<T>, Arc<T>);
+
+#[derive(Debug, Default)]
+struct Memory {
+    alerts: BTreeMap<(String, usize), AlertState>,
+    sources: BTreeMap<String, SourceState>,
+    pauses: BTreeMap<String, Pause>,
+    /// In enqueue order.
+    pending: Vec<PendingNotification>,
+}
+
+/// An [`AlertStateStore`] in memory (tests, one-shot runs). Clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryAlertStore {
+    inner: Arc<Mutex<Memory>>,
+}
+
+impl MemoryAlertStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryAlertStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl AlertStateStore for MemoryAlertStore {
+    async fn alert_state(
+        &self,
+        checker: &str,
+        requirement_index: usize,
+    ) -> Result<Option<AlertState>, AlertStoreError> {
+        let key = (checker.to_string(), requirement_index);
+        Ok(self.lock().alerts.get(&key).cloned())
+    }
+
+    async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
+        Ok(self.lock().sources.get(checker).cloned())
+    }
+
+    async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
+        let mut memory = self.lock();
+        if let Some((index, state)) = &update.alert {
+            memory
+                .alerts
+                .insert((update.checker.clone(), *index), state.clone());
+        }
+        if let Some(state) = &update.source {
+            memory.sources.insert(update.checker.clone(), state.clone());
+        }
+        for entry in &update.notifications {
+            let key = &entry.notification.idempotency_key;
+            if !memory
+                .pending
+                .iter()
+                .any(|p| &p.notification.idempotency_key == key)
+            {
+                memory.pending.push(entry.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError> {
+        Ok(self
+            .lock()
+            .pending
+            .iter()
+            .filter(|p| p.notification.checker == checker)
+            .cloned()
+            .collect())
+    }
+
+    async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
+        let mut memory = self.lock();
+        let key = &pending.notification.idempotency_key;
+        if let Some(entry) = memory
+            .pending
+            .iter_mut()
+            .find(|p| &p.notification.idempotency_key == key)
+        {
+            entry.delivered.clone_from(&pending.delivered);
+            entry.attempts = pending.attempts;
+            entry.last_error.clone_from(&pending.last_error);
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError> {
+        self.lock()
+            .pending
+            .retain(|p| p.notification.idempotency_key != idempotency_key);
+        Ok(())
+    }
+
+    async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError> {
+        Ok(self.lock().pauses.get(checker).cloned())
+    }
+
+    async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
+        let mut memory = self.lock();
+        match pause {
+            Some(pause) => memory.pauses.insert(checker.to_string(), pause.clone()),
+            None => memory.pauses.remove(checker),
+        };
+        Ok(())
+    }
+
+    async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
+        let memory = self.lock();
+        Ok(AlertOverview {
+            alerts: memory
+                .alerts
+                .iter()
+                .map(|((checker, index), state)| AlertStateEntry {
+                    checker: checker.clone(),
+                    requirement_index: *index,
+                    state: state.clone(),
+                })
+                .collect(),
+            sources: memory
+                .sources
+                .iter()
+                .map(|(c, s)| (c.clone(), s.clone()))
+                .collect(),
+            pauses: memory
+                .pauses
+                .iter()
+                .map(|(c, p)| (c.clone(), p.clone()))
+                .collect(),
+            pending: memory.pending.clone(),
+        })
+    }
+}
