@@ -128,8 +128,9 @@ pub struct CycleArgs {
     /// The SQLite store file (created if missing).
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
-    /// A source checkers name in __SOURCE__ (`default` when absent): NAME=sqlite:PATH or
-    /// NAME=postgres://...; repeatable.
+    /// A source that checkers name in __SOURCE__ (`default` when they have none):
+    /// NAME=sqlite:PATH or NAME=postgres://...; repeatable. At least one is required unless
+    /// the program was built with its own RowGetter.
     #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
     pub sources: Vec<SourceSpec>,
     #[command(flatten)]

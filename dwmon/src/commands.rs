@@ -16,6 +16,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing::info;
 
+/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Loads a checker directory; a missing or unreadable directory is an operational error.
 pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
     dwmon_core::load_dir(dir).map_err(|source| Error::CheckerDir {
@@ -28,11 +44,11 @@ pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
 pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     let report = load_checkers(&args.checkers)?;
     if report.errors.is_empty() {
-        println!("{} checkers OK", report.checkers.len());
+        outln!("{} checkers OK", report.checkers.len());
         return Ok(ExitCode::SUCCESS);
     }
     for error in &report.errors {
-        println!("{error}");
+        outln!("{error}");
     }
     Ok(ExitCode::from(1))
 }
@@ -252,10 +268,10 @@ pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     let statuses = store.status().await?;
     if args.json {
         for status in &statuses {
-            println!("{}", crate::status::status_json(status));
+            outln!("{}", crate::status::status_json(status));
         }
     } else {
-        print!("{}", crate::status::status_table(&statuses));
+        out!("{}", crate::status::status_table(&statuses));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -288,7 +304,7 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
         }
     }
     let histogram = Histogram::from_timestamps(&timestamps, args.zone.tz);
-    println!(
+    outln!(
         "{}: {} stored rows from {} to {}, by weekday and hour ({})",
         args.checker,
         histogram.total(),
@@ -296,7 +312,7 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
         local_rfc3339(now, args.zone.tz),
         args.zone.tz.name()
     );
-    print!("{}", histogram.to_table());
+    out!("{}", histogram.to_table());
     if let Some(path) = &args.svg {
         let title = format!("dwmon histogram: {}", args.checker);
         std::fs::write(path, histogram.to_svg(&title)).map_err(|source| Error::Write {

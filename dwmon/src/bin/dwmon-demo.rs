@@ -10,6 +10,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The sample checkers in the repository, found at compile time.
 const DEFAULT_CHECKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/checkers");
 
@@ -50,6 +66,9 @@ struct Args {
     /// Print events as JSON lines.
     #[arg(long)]
     json: bool,
+    /// Simulated seconds per real second in fast mode (default 60; for tests).
+    #[arg(long, value_name = "N", hide = true, default_value_t = 60.0)]
+    speed: f64,
     /// Zone for schedules and office hours.
     #[arg(long = "tz", value_name = "ZONE", default_value = "UTC", value_parser = dwmon::args::parse_zone)]
     tz: chrono_tz::Tz,
@@ -116,9 +135,9 @@ async fn demo(args: Args) -> Result<(), String> {
     let (start, speed) = match (fast, minutes) {
         (true, Some(n)) => (
             dwmon::minute_floor(wall) - 60 * i64::try_from(n).unwrap_or(0) + 3,
-            60.0,
+            args.speed,
         ),
-        (true, None) => (wall, 60.0),
+        (true, None) => (wall, args.speed),
         (false, _) => (wall, 1.0),
     };
     let plan_minutes = usize::try_from(minutes.unwrap_or(7 * 1440)).unwrap_or(7 * 1440);
@@ -157,31 +176,32 @@ async fn demo(args: Args) -> Result<(), String> {
         default_zone: args.tz,
         ..EngineConfig::default()
     })
+    // Keep the week of history, so `dwmon histogram` has a shape to show.
+    .with_purger(Arc::new(dwmon::purger::KeepEverything))
     .with_loader(move || dwmon::load_dir(&checkers_dir));
 
-    println!("dwmon demo");
-    println!(
-        "  checkers  {} ({} loaded)",
-        args.checkers.display(),
+    outln!("dwmon demo");
+    outln!(
+        "  checkers  {shown_checkers} ({} loaded)",
         first.checkers.len()
     );
-    println!(
+    outln!(
         "  source    {} ({history} rows of history; new rows keep arriving)",
         source_path.display()
     );
-    println!("  store     {}", store_path.display());
+    outln!("  store     {}", store_path.display());
     match (fast, minutes) {
         (true, Some(n)) => {
-            println!("  time      {n} simulated minutes, one per second (seed {seed})")
+            outln!("  time      {n} simulated minutes, one per second (seed {seed})")
         }
         (true, None) => {
-            println!("  time      one simulated minute per second until Ctrl-C (seed {seed})")
+            outln!("  time      one simulated minute per second until Ctrl-C (seed {seed})")
         }
-        (false, Some(n)) => println!("  time      real time, {n} minutes (seed {seed})"),
-        (false, None) => println!("  time      real time until Ctrl-C (seed {seed})"),
+        (false, Some(n)) => outln!("  time      real time, {n} minutes (seed {seed})"),
+        (false, None) => outln!("  time      real time until Ctrl-C (seed {seed})"),
     }
-    println!("  story     the model pipeline stalls at minute 5: watch new_executions turn BAD, then recover");
-    println!();
+    outln!("  story     the model pipeline stalls at minute 5: watch new_executions turn BAD, then recover");
+    outln!();
 
     let clock = SimClock::new(start, speed);
     let generator = Generator::start(source_path.clone(), rates, clock, seed);
@@ -198,19 +218,19 @@ async fn demo(args: Args) -> Result<(), String> {
         .await;
     let generated = generator.stop();
 
-    println!();
-    println!("{cycles} cycles, {generated} new records generated. Status:");
+    outln!();
+    outln!("{cycles} cycles, {generated} new records generated. Status:");
     let statuses = store.status().await.map_err(|e| e.to_string())?;
-    print!("{}", dwmon::status::status_table(&statuses));
+    out!("{}", dwmon::status::status_table(&statuses));
     if args.dir.is_some() {
-        println!();
-        println!("The files are kept. Try:");
-        println!("  dwmon status --store {}", store_path.display());
-        println!(
+        outln!();
+        outln!("The files are kept. Try:");
+        outln!("  dwmon status --store {}", store_path.display());
+        outln!(
             "  dwmon histogram --store {} --checker new_applications --since 604800",
             store_path.display()
         );
-        println!(
+        outln!(
             "  dwmon once --checkers {} --store {} --source default=sqlite:{}",
             shown_checkers,
             store_path.display(),

@@ -1,0 +1,80 @@
+//! `dwmon-demo`: a newcomer's first command shows GOOD and BAD checks and ends with a status.
+
+use std::process::{Command, Stdio};
+
+#[test]
+fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keep = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))
+        .args([
+            "--fast",
+            "--minutes",
+            "12",
+            "--speed",
+            "1200",
+            "--seed",
+            "7",
+            "--dir",
+        ])
+        .arg(&keep)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the demo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("new_executions#0"))
+        .collect();
+    assert_eq!(checks.len(), 12, "{text}");
+    assert!(checks.iter().any(|l| l.contains(" GOOD ")), "{text}");
+    // The scripted stall at minute 5 makes the 3-minute window come up short.
+    assert!(checks.iter().any(|l| l.contains(" BAD ")), "{text}");
+    assert!(text.contains("12 cycles"), "{text}");
+    assert!(
+        text.contains("CHECKER") && text.contains("new_applications"),
+        "{text}"
+    );
+
+    // The kept files work with the dwmon command.
+    let store = keep.join("store.sqlite");
+    let status = Command::new(env!("CARGO_BIN_EXE_dwmon"))
+        .args(["status", "--json", "--store"])
+        .arg(&store)
+        .output()
+        .expect("status runs");
+    assert!(status.status.success());
+    let histogram = Command::new(env!("CARGO_BIN_EXE_dwmon"))
+        .args([
+            "histogram",
+            "--checker",
+            "new_applications",
+            "--since",
+            "604800",
+            "--store",
+        ])
+        .arg(&store)
+        .output()
+        .expect("histogram runs");
+    assert!(
+        histogram.status.success(),
+        "{}",
+        String::from_utf8_lossy(&histogram.stderr)
+    );
+    let histogram = String::from_utf8_lossy(&histogram.stdout);
+    let total: u64 = histogram
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    assert!(
+        total > 1000,
+        "a week of back-filled applications: {histogram}"
+    );
+}
