@@ -159,10 +159,10 @@ fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn 
 }
 
 /// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
-async fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
+fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
     let mut router = Router::new();
     for spec in &args.sources {
-        router = add_source(router, spec).await?;
+        router = add_source(router, spec)?;
     }
     if let Some(getter) = &app.row_getter {
         router = router.fallback(Arc::clone(getter));
@@ -214,7 +214,7 @@ fn wall_clock() -> i64 {
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     let checkers = load_checkers(&cycle.checkers)?;
-    let getter = row_getter_for(app, cycle).await?;
+    let getter = row_getter_for(app, cycle)?;
     let store = store_for(app, cycle.store.as_deref(), false)?;
     let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json));
     engine.set_load_report(checkers);
@@ -234,7 +234,7 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
     load_checkers(&cycle.checkers)?;
-    let getter = row_getter_for(app, cycle).await?;
+    let getter = row_getter_for(app, cycle)?;
     let store = store_for(app, cycle.store.as_deref(), false)?;
     let dir = cycle.checkers.clone();
     let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json))

@@ -69,19 +69,28 @@ impl RowGetter for Router {
 /// An SQLite file is opened read-only at each fetch, so a missing file is reported per checker
 /// (an `ERROR` event) rather than stopping the runner.
 ///
+/// A PostgreSQL source gets a small pool of read-only connections; a server that is down is
+/// likewise reported per checker at fetch time.
+///
 /// # Errors
 /// When a PostgreSQL URL is invalid or its pool cannot be set up.
-pub async fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
+pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
     match &spec.url {
         SourceUrl::Sqlite(path) => Ok(router.route_as(
             spec.name.clone(),
             Arc::new(dwmon_sqlite::SqliteSource::new(path)),
             "default",
         )),
-        SourceUrl::Postgres(_) => Err(crate::Error::Source {
-            name: spec.name.clone(),
-            message: "PostgreSQL sources are not available in this build yet".into(),
-        }),
+        SourceUrl::Postgres(url) => {
+            let source = dwmon_postgres_source::PostgresSource::builder()
+                .source(spec.name.clone(), url)
+                .and_then(|builder| builder.build())
+                .map_err(|e| crate::Error::Source {
+                    name: spec.name.clone(),
+                    message: e.to_string(),
+                })?;
+            Ok(router.route(spec.name.clone(), Arc::new(source)))
+        }
     }
 }
 

@@ -1,0 +1,97 @@
+//! `--source NAME=postgres://...` end to end, against the server named by
+//! `DWMON_TEST_POSTGRES_URL` (CI starts one; the test is skipped when it is unset).
+
+mod common;
+use common::*;
+
+fn server() -> Option<String> {
+    let url = std::env::var("DWMON_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("DWMON_TEST_POSTGRES_URL is unset: skipping the PostgreSQL source test");
+    }
+    url
+}
+
+#[test]
+fn once_reads_a_postgres_source_and_reports_an_unreachable_one() {
+    let Some(url) = server() else { return };
+    let ws = Workspace::new();
+    // No table needed: three rows 10, 20 and 30 s before T0.
+    ws.write_checker(
+        "pg_rows",
+        &format!(
+            "__QUERY__\nSELECT 'k' || g AS dwmon_unique_key, {T0} - g * 10 AS dwmon_timestamp \
+             FROM generate_series(1, 3) AS g\n__SOURCE__\nwarehouse\n__REQUIREMENTS__\n\
+             CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM3 MAXNUM3 LOOKBACKSECONDS60\n"
+        ),
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let now = T0.to_string();
+    let source = format!("warehouse={url}");
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+        "--now",
+        &now,
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        checks(&json_lines(&out)),
+        vec![("pg_rows".into(), T0, "GOOD".into(), 3)]
+    );
+
+    // A server that is not there: an ERROR event for the checker, not a failure of the run.
+    let down = "warehouse=postgres://postgres@127.0.0.1:9/test?connect_timeout=2";
+    let next = (T0 + 60).to_string();
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        down,
+        "--now",
+        &next,
+        "--json",
+        "--fail-on-bad",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["status"], "ERROR");
+    assert_eq!(lines[0]["checker"], "pg_rows");
+}
+
+#[test]
+fn an_invalid_postgres_url_is_an_operational_error() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        "warehouse=postgres://u@host:notaport/db",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: --source warehouse:"),
+        "{}",
+        stderr(&out)
+    );
+}
