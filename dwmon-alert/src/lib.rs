@@ -5,6 +5,9 @@
 //! or in SQLite next to the dwmon store), per-checker routing from `__EXTRA__` ([`Routes`]),
 //! and notification channels.
 
+pub mod channels;
+pub mod config;
+pub mod handler;
 pub mod notification;
 pub mod policy;
 pub mod route;
@@ -13,6 +16,9 @@ pub mod sqlite;
 pub mod state;
 pub mod store;
 
+pub use channels::{ChannelError, Channels, Notifier};
+pub use config::{AlertsConfig, ConfigError, Secret};
+pub use handler::{AlertError, AlertHandler, AlertOutcome, FanoutHandler};
 pub use notification::{Notification, NotificationKind};
 pub use policy::AlertPolicy;
 pub use route::{ChannelKind, RouteError, Routes, Target};

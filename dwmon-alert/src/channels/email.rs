@@ -1,0 +1,143 @@
+//! The email channel: SMTP through lettre (STARTTLS, implicit TLS, or plain for local relays).
+
+use super::{local_time, render_link, ChannelError, Notifier};
+use crate::config::{ConfigError, SmtpConfig, SmtpSecurity};
+use crate::notification::Notification;
+use crate::route::ChannelKind;
+use async_trait::async_trait;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+/// Sends a plain-text email per notification to the target address. The subject is
+/// `[dwmon] <summary line>`, the `Message-ID` is derived from the idempotency key (so mail
+/// systems can deduplicate) and the body repeats the key.
+#[derive(Clone)]
+pub struct EmailNotifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    link_template: Option<String>,
+}
+
+impl std::fmt::Debug for EmailNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailNotifier")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailNotifier {
+    /// A notifier for the SMTP server of `config`; each session times out after `timeout`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for an unparsable sender or a host lettre rejects.
+    pub fn new(
+        config: &SmtpConfig,
+        timeout: Duration,
+        link_template: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: "alerts config".into(),
+            field: field.into(),
+            message,
+        };
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| invalid("smtp.from", format!("{:?}: {e}", config.from)))?;
+        let host = config.host.as_str();
+        let builder = match config.security {
+            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(|e| invalid("smtp.host", e.to_string()))?,
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                .map_err(|e| invalid("smtp.host", e.to_string()))?,
+            SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        };
+        let port = config.port.unwrap_or(match config.security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Plain => 25,
+        });
+        let mut builder = builder.port(port).timeout(Some(timeout));
+        if let (Some(username), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(
+                username.expose().to_string(),
+                password.expose().to_string(),
+            ));
+        }
+        Ok(EmailNotifier {
+            transport: builder.build(),
+            from,
+            link_template,
+        })
+    }
+
+    /// The message for `notification` to `to`.
+    ///
+    /// # Errors
+    /// An unparsable recipient address.
+    pub fn message(&self, notification: &Notification, to: &str) -> Result<Message, String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| format!("invalid recipient address: {e}"))?;
+        let n = notification;
+        let mut body = vec![n.summary(), String::new()];
+        body.push(format!("checker: {}", n.checker));
+        if let Some(requirement) = &n.requirement {
+            body.push(format!(
+                "requirement #{}: {requirement}",
+                n.requirement_index.unwrap_or(0)
+            ));
+        }
+        if let (Some(count), Some(min), Some(max)) = (n.count, n.min, n.max) {
+            body.push(format!("count: {count} (expected {min}..={max})"));
+        }
+        if let Some(lookback) = n.lookback_seconds {
+            body.push(format!("window: {lookback} s before the checked minute"));
+        }
+        body.push(format!("checked minute: {}", local_time(n)));
+        if let Some(error) = &n.error {
+            body.push(format!("error: {error}"));
+        }
+        if let Some(link) = self.link_template.as_deref() {
+            body.push(format!("details: {}", render_link(link, n)));
+        }
+        body.push(String::new());
+        body.push(format!("idempotency key: {}", n.idempotency_key));
+        let id: String = n
+            .idempotency_key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("[dwmon] {}", n.summary()))
+            .message_id(Some(format!("<{id}@dwmon>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.join("\n") + "\n")
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+}
+
+#[async_trait]
+impl Notifier for EmailNotifier {
+    async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
+        let error = |message: String| ChannelError::new(ChannelKind::Email, address, message);
+        let message = self.message(notification, address).map_err(error)?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| error(format!("SMTP: {e}")))
+    }
+}

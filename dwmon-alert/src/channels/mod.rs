@@ -1,0 +1,282 @@
+//! Notification channels: the [`Notifier`] trait, one implementation per channel, and
+//! [`Channels`], which routes a [`Notification`] to the notifier of each [`Target`].
+
+mod email;
+mod log;
+mod pagerduty;
+mod slack;
+mod stdout;
+mod webhook;
+
+pub use email::EmailNotifier;
+pub use log::LogNotifier;
+pub use pagerduty::{pagerduty_body, PagerDutyNotifier};
+pub use slack::{slack_body, SlackNotifier};
+pub use stdout::StdoutNotifier;
+pub use webhook::WebhookNotifier;
+
+use crate::config::{redact, AlertsConfig, ConfigError};
+use crate::notification::Notification;
+use crate::route::{ChannelKind, Target};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A channel could not deliver a notification. The message never contains secrets (webhook
+/// URLs are cut to their origin, known secret values are redacted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{target}: {message}")]
+pub struct ChannelError {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The target, safe for display ([`Target::display_safe`]).
+    pub target: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ChannelError {
+    /// An error of `channel` for `target` (an address; webhook URLs are cut to their origin).
+    pub fn new(channel: ChannelKind, address: &str, message: impl Into<String>) -> Self {
+        ChannelError {
+            channel,
+            target: Target::new(channel, address).display_safe(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Sends notifications over one channel.
+///
+/// `address` is the target's address within the channel (an email address, a Slack channel,
+/// a PagerDuty service name, a webhook URL or name; empty for stdout and log). Implement it to
+/// add a channel or to replace one in tests:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use dwmon_alert::{ChannelError, Notification, Notifier};
+///
+/// struct Sms;
+///
+/// #[async_trait]
+/// impl Notifier for Sms {
+///     async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
+///         println!("SMS to {address}: {}", notification.summary());
+///         Ok(())
+///     }
+/// }
+/// # let _: &dyn Notifier = &Sms;
+/// ```
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers `notification` to `address`.
+    ///
+    /// # Errors
+    /// A [`ChannelError`] (without secrets) when the message was not accepted; it is retried.
+    async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError>;
+}
+
+#[async_trait]
+impl<T: Notifier + ?Sized> Notifier for Arc<T> {
+    async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
+        (**self).notify(notification, address).await
+    }
+}
+
+#[async_trait]
+impl<T: Notifier + ?Sized> Notifier for Box<T> {
+    async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
+        (**self).notify(notification, address).await
+    }
+}
+
+/// The notifier of each channel kind, plus the secrets to redact from their errors.
+///
+/// ```
+/// use dwmon_alert::{AlertsConfig, Channels, ChannelKind};
+/// let channels = Channels::from_config(&AlertsConfig::default())?;
+/// assert!(channels.has(ChannelKind::Stdout) && channels.has(ChannelKind::Log));
+/// assert!(!channels.has(ChannelKind::Email)); // no SMTP configured
+/// # Ok::<(), dwmon_alert::ConfigError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Channels {
+    notifiers: BTreeMap<ChannelKind, Arc<dyn Notifier>>,
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channels")
+            .field("channels", &self.notifiers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channels {
+    /// No channel at all (add them with [`Channels::with`]).
+    pub fn new() -> Self {
+        Channels::default()
+    }
+
+    /// Every channel the config enables: stdout, log and webhook always; Slack, PagerDuty and
+    /// email when their section is present.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when a channel cannot be set up (bad SMTP sender or host, HTTP
+    /// client failure).
+    pub fn from_config(config: &AlertsConfig) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout())
+            .user_agent(concat!("dwmon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Invalid {
+                path: "alerts config".into(),
+                field: "http client".into(),
+                message: e.to_string(),
+            })?;
+        let mut channels = Channels::new()
+            .with(ChannelKind::Stdout, StdoutNotifier::stdout())
+            .with(ChannelKind::Log, LogNotifier)
+            .with(
+                ChannelKind::Webhook,
+                WebhookNotifier::new(client.clone(), config.webhooks.clone()),
+            );
+        if let Some(slack) = &config.slack {
+            let notifier =
+                SlackNotifier::new(client.clone(), slack.clone(), config.link_template.clone());
+            channels = channels.with(ChannelKind::Slack, notifier);
+        }
+        if let Some(pagerduty) = &config.pagerduty {
+            channels = channels.with(
+                ChannelKind::Pagerduty,
+                PagerDutyNotifier::new(client, pagerduty.clone()),
+            );
+        }
+        if let Some(smtp) = &config.smtp {
+            let notifier =
+                EmailNotifier::new(smtp, config.timeout(), config.link_template.clone())?;
+            channels = channels.with(ChannelKind::Email, notifier);
+        }
+        channels.secrets = config.secret_values();
+        Ok(channels)
+    }
+
+    /// Sets (or replaces) the notifier of `kind`.
+    pub fn with(mut self, kind: ChannelKind, notifier: impl Notifier + 'static) -> Self {
+        self.notifiers.insert(kind, Arc::new(notifier));
+        self
+    }
+
+    /// Adds secret values to redact from channel errors.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
+        self.secrets
+            .extend(secrets.into_iter().filter(|s| !s.is_empty()));
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.secrets.dedup();
+        self
+    }
+
+    /// Whether a notifier is set for `kind`.
+    pub fn has(&self, kind: ChannelKind) -> bool {
+        self.notifiers.contains_key(&kind)
+    }
+
+    /// Sends `notification` to `target` through its channel's notifier.
+    ///
+    /// # Errors
+    /// The channel's error (secrets redacted), or a "not configured" error.
+    pub async fn send(
+        &self,
+        notification: &Notification,
+        target: &Target,
+    ) -> Result<(), ChannelError> {
+        let Some(notifier) = self.notifiers.get(&target.channel) else {
+            return Err(ChannelError::new(
+                target.channel,
+                &target.address,
+                format!(
+                    "the {} channel is not configured in the alerts config",
+                    target.channel
+                ),
+            ));
+        };
+        notifier
+            .notify(notification, &target.address)
+            .await
+            .map_err(|e| ChannelError {
+                channel: e.channel,
+                target: redact(&e.target, &self.secrets),
+                message: redact(&e.message, &self.secrets),
+            })
+    }
+}
+
+/// POSTs `body` as JSON with an `Idempotency-Key` header; 2xx is success.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    idempotency_key: &str,
+) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header("Idempotency-Key", idempotency_key)
+        .json(body)
+        .send()
+        .await
+        // `without_url`: the URL may embed a token.
+        .map_err(|e| describe_http_error(e.without_url()))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+fn describe_http_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    // The source chain says why (refused, DNS, TLS) without the URL.
+    let mut message = kind.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Renders a link template: `{checker}`, `{requirement_index}`, `{minute}`, `{incident_key}`.
+pub fn render_link(template: &str, notification: &Notification) -> String {
+    template
+        .replace("{checker}", &notification.checker)
+        .replace(
+            "{requirement_index}",
+            &notification
+                .requirement_index
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+        )
+        .replace("{minute}", &notification.minute.to_string())
+        .replace("{incident_key}", &notification.incident_key)
+}
+
+/// `2023-11-14 23:14 +01:00 (Europe/Berlin)` from the notification's local minute.
+pub fn local_time(notification: &Notification) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&notification.minute_local) {
+        Ok(t) => format!(
+            "{} ({})",
+            t.format("%Y-%m-%d %H:%M %:z"),
+            notification.timezone
+        ),
+        Err(_) => format!("{} ({})", notification.minute_local, notification.timezone),
+    }
+}

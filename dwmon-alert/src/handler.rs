@@ -1,0 +1,377 @@
+//! [`AlertHandler`]: the [`CheckHandler`] that runs the [`AlertPolicy`] over the engine's
+//! events, persists the states, and fans notifications out to their channels.
+//!
+//! For each event of checker `c`:
+//!
+//! 1. Routes come from `c`'s `__EXTRA__` `"alert"` key (else the default routes); the rule
+//!    of a check from [`AlertHandler::with_rules`] (default: read from the requirement text).
+//! 2. The policy runs with `now` = the event's minute (so replays and catch-up cycles are
+//!    deterministic, and a pause `--until T` covers exactly the checks of minutes before T).
+//!    The new states and the resulting notifications (with their targets) are written to the
+//!    [`AlertStateStore`] in one step.
+//! 3. Every pending notification of `c`, oldest first, is sent to each target that has not
+//!    received it yet; targets run concurrently, and a target that accepted a message is
+//!    remembered and never sent it again. A target that fails keeps its later messages of
+//!    `c` waiting, so nobody receives a `Resolved` before its `Firing`.
+//! 4. If any target failed, the handler returns an error naming the failed targets (never
+//!    secrets): the engine keeps the check in its outbox and retries it with backoff; the
+//!    retry is a replay for the policy (same minute), so it only re-sends what is owed.
+//!    Error events are not retried by the engine, but their notifications stay pending and
+//!    go out with the next event of the checker.
+
+use crate::channels::{ChannelError, Channels};
+use crate::config::{AlertsConfig, ConfigError};
+use crate::notification::Notification;
+use crate::policy::AlertPolicy;
+use crate::route::Routes;
+use crate::rule::AlertRule;
+use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
+use async_trait::async_trait;
+use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, Event, HandlerError};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Chooses the [`AlertRule`] of a check record.
+pub type RuleFn = dyn Fn(&CheckRecord) -> AlertRule + Send + Sync;
+
+/// Alert handling failed for one event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertError {
+    /// The alert store failed; nothing was sent.
+    #[error("{0}")]
+    Store(#[from] AlertStoreError),
+    /// Some targets did not accept their notifications (they stay pending).
+    #[error("{} alert deliveries failed: {}", failures.len(), failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Delivery {
+        /// One error per failed (notification, target).
+        failures: Vec<ChannelError>,
+    },
+}
+
+/// What one [`AlertHandler::handle_event`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertOutcome {
+    /// Notifications the policy decided for this event.
+    pub decided: Vec<Notification>,
+    /// (idempotency key, target id) pairs delivered during this call.
+    pub delivered: Vec<(String, String)>,
+}
+
+/// The alerting [`CheckHandler`]; see the module docs for what it does per event.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dwmon_alert::{AlertHandler, AlertsConfig, MemoryAlertStore};
+///
+/// let config = AlertsConfig::parse("alerts.json", r#"{"repeat_seconds": 3600}"#, &|_| None)?;
+/// let handler = AlertHandler::from_config(Arc::new(MemoryAlertStore::new()), &config)?;
+/// // Engine::new(source, store, Arc::new(handler))
+/// # let _: &dyn dwmon_core::CheckHandler = &handler;
+/// # Ok::<(), dwmon_alert::ConfigError>(())
+/// ```
+pub struct AlertHandler {
+    store: Arc<dyn AlertStateStore>,
+    channels: Channels,
+    default_routes: Routes,
+    default_repeat_seconds: u64,
+    rules: Arc<RuleFn>,
+}
+
+impl std::fmt::Debug for AlertHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertHandler")
+            .field("channels", &self.channels)
+            .field("default_routes", &self.default_routes)
+            .field("default_repeat_seconds", &self.default_repeat_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertHandler {
+    /// A handler over `store` and `channels`, with default routes `{"stdout": true}`, reminders
+    /// every 4 h, and rules read from each record's requirement text.
+    pub fn new(store: Arc<dyn AlertStateStore>, channels: Channels) -> Self {
+        AlertHandler {
+            store,
+            channels,
+            default_routes: Routes {
+                targets: vec![crate::Target::new(crate::ChannelKind::Stdout, "")],
+                repeat_seconds: None,
+            },
+            default_repeat_seconds: AlertPolicy::DEFAULT_REPEAT_SECONDS,
+            rules: Arc::new(|record: &CheckRecord| {
+                AlertRule::from_requirement_text(&record.requirement)
+            }),
+        }
+    }
+
+    /// A handler with the channels, default routes and repeat interval of `config`.
+    ///
+    /// # Errors
+    /// A channel that cannot be set up, or an invalid `default_alert`.
+    pub fn from_config(
+        store: Arc<dyn AlertStateStore>,
+        config: &AlertsConfig,
+    ) -> Result<Self, ConfigError> {
+        Ok(AlertHandler::new(store, Channels::from_config(config)?)
+            .with_default_routes(config.default_routes("alerts config")?)
+            .with_repeat_seconds(config.repeat_seconds()))
+    }
+
+    /// Routes of checkers without an `"alert"` key (or with one that names no target).
+    pub fn with_default_routes(mut self, routes: Routes) -> Self {
+        self.default_routes = routes;
+        self
+    }
+
+    /// Reminder interval of checkers that do not set one (0 = off).
+    pub fn with_repeat_seconds(mut self, seconds: u64) -> Self {
+        self.default_repeat_seconds = seconds;
+        self
+    }
+
+    /// How to find a record's [`AlertRule`] (e.g. from the loaded `Requirement`s once the
+    /// grammar carries the options).
+    pub fn with_rules(
+        mut self,
+        rules: impl Fn(&CheckRecord) -> AlertRule + Send + Sync + 'static,
+    ) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    /// The alert store (for pause/unpause and status views).
+    pub fn store(&self) -> &Arc<dyn AlertStateStore> {
+        &self.store
+    }
+
+    /// Routes and repeat interval for a checker's `extra`. An invalid `"alert"` key is logged
+    /// and the default routes are used, so a typo never silences a checker.
+    fn routes(&self, checker: &str, extra: &serde_json::Value) -> (Routes, u64) {
+        let routes = match Routes::from_extra(extra) {
+            Ok(Some(routes)) => routes,
+            Ok(None) => self.default_routes.clone(),
+            Err(e) => {
+                tracing::warn!(checker, error = %e, "invalid alert routes; using the default routes");
+                self.default_routes.clone()
+            }
+        };
+        let repeat = routes.repeat_seconds.unwrap_or(self.default_repeat_seconds);
+        if routes.targets.is_empty() {
+            return (self.default_routes.clone(), repeat);
+        }
+        (routes, repeat)
+    }
+
+    /// Runs the policy for `event`, persists the result, then delivers every pending
+    /// notification of the event's checker.
+    ///
+    /// # Errors
+    /// [`AlertError::Store`] when states cannot be read or written (nothing was sent);
+    /// [`AlertError::Delivery`] when some targets failed (the rest were delivered).
+    pub async fn handle_event(&self, event: &Event) -> Result<AlertOutcome, AlertError> {
+        let decided = match event {
+            Event::Check(record) => self.observe_check(record).await?,
+            Event::Error(error) => self.observe_error(error).await?,
+        };
+        let delivered = self.flush(event.checker()).await?;
+        Ok(AlertOutcome { decided, delivered })
+    }
+
+    async fn observe_check(&self, record: &CheckRecord) -> Result<Vec<Notification>, AlertError> {
+        let checker = record.checker.as_str();
+        let (routes, repeat) = self.routes(checker, &record.extra);
+        let policy = AlertPolicy::new(repeat);
+        let rule = (self.rules)(record);
+        let pause = self.store.pause(checker).await?;
+        let now = record.minute;
+
+        let before = self
+            .store
+            .alert_state(checker, record.requirement_index)
+            .await?;
+        let mut state = before.clone().unwrap_or_default();
+        let firing = policy.on_check(&mut state, &rule, record, pause.as_ref(), now);
+
+        let source_before = self.store.source_state(checker).await?;
+        let mut source = source_before.clone().unwrap_or_default();
+        let recovered = policy.on_source_ok(&mut source, record, pause.as_ref(), now);
+
+        let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
+        let update = AlertUpdate {
+            checker: checker.to_string(),
+            alert: changed(before, state).map(|s| (record.requirement_index, s)),
+            source: changed(source_before, source),
+            notifications: decided
+                .iter()
+                .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
+                .collect(),
+        };
+        self.apply(&update).await?;
+        Ok(decided)
+    }
+
+    async fn observe_error(&self, event: &ErrorEvent) -> Result<Vec<Notification>, AlertError> {
+        let checker = event.checker.as_str();
+        let (routes, repeat) = self.routes(checker, &event.extra);
+        let policy = AlertPolicy::new(repeat);
+        let pause = self.store.pause(checker).await?;
+        let before = self.store.source_state(checker).await?;
+        let mut source = before.clone().unwrap_or_default();
+        let decided: Vec<Notification> = policy
+            .on_error(&mut source, event, pause.as_ref(), event.minute)
+            .into_iter()
+            .collect();
+        let update = AlertUpdate {
+            checker: checker.to_string(),
+            alert: None,
+            source: changed(before, source),
+            notifications: decided
+                .iter()
+                .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
+                .collect(),
+        };
+        self.apply(&update).await?;
+        Ok(decided)
+    }
+
+    async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertError> {
+        if update.alert.is_some() || update.source.is_some() || !update.notifications.is_empty() {
+            self.store.apply(update).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers `checker`'s pending notifications (oldest first) to the targets still owed
+    /// them. Returns the (idempotency key, target id) pairs delivered.
+    ///
+    /// # Errors
+    /// [`AlertError::Delivery`] listing the failed targets; [`AlertError::Store`].
+    pub async fn flush(&self, checker: &str) -> Result<Vec<(String, String)>, AlertError> {
+        let mut delivered = Vec::new();
+        let mut failures = Vec::new();
+        // Targets that failed this round: their later messages wait, to keep them in order.
+        let mut blocked: HashSet<String> = HashSet::new();
+        for mut pending in self.store.pending(checker).await? {
+            let due: Vec<crate::Target> = pending
+                .remaining()
+                .filter(|t| !blocked.contains(&t.id()))
+                .cloned()
+                .collect();
+            let notification = &pending.notification;
+            let results = futures::future::join_all(
+                due.iter()
+                    .map(|target| self.channels.send(notification, target)),
+            )
+            .await;
+            let mut errors = Vec::new();
+            for (target, result) in due.iter().zip(results) {
+                match result {
+                    Ok(()) => {
+                        pending.delivered.push(target.id());
+                        delivered.push((notification.idempotency_key.clone(), target.id()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            checker,
+                            idempotency_key = %notification.idempotency_key,
+                            error = %e,
+                            "alert delivery failed; will retry"
+                        );
+                        blocked.insert(target.id());
+                        errors.push(e);
+                    }
+                }
+            }
+            let key = pending.notification.idempotency_key.clone();
+            if pending.remaining().next().is_none() {
+                self.store.complete(&key).await?;
+            } else if !due.is_empty() {
+                if !errors.is_empty() {
+                    pending.attempts = pending.attempts.saturating_add(1);
+                    pending.last_error = Some(
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    );
+                }
+                self.store.save_progress(&pending).await?;
+            }
+            failures.extend(errors);
+        }
+        if failures.is_empty() {
+            Ok(delivered)
+        } else {
+            Err(AlertError::Delivery { failures })
+        }
+    }
+}
+
+/// `Some(new)` when it differs from what was stored.
+fn changed<T: PartialEq + Default>(before: Option<T>, after: T) -> Option<T> {
+    match before {
+        Some(before) if before == after => None,
+        None if after == T::default() => None,
+        _ => Some(after),
+    }
+}
+
+#[async_trait]
+impl CheckHandler for AlertHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.handle_event(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| HandlerError::new(e.to_string()))
+    }
+}
+
+/// A [`CheckHandler`] that hands each event to several handlers (e.g. the CLI's JSON-lines
+/// printer and an [`AlertHandler`]); all run, and the call fails if any failed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dwmon_alert::FanoutHandler;
+/// let printer = dwmon_core::handler_fn(|event| { println!("{}", event.status()); Ok(()) });
+/// let both = FanoutHandler::new(vec![Arc::new(printer)]);
+/// # let _: &dyn dwmon_core::CheckHandler = &both;
+/// ```
+#[derive(Clone, Default)]
+pub struct FanoutHandler {
+    handlers: Vec<Arc<dyn CheckHandler>>,
+}
+
+impl std::fmt::Debug for FanoutHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FanoutHandler")
+            .field("handlers", &self.handlers.len())
+            .finish()
+    }
+}
+
+impl FanoutHandler {
+    /// Hands every event to each of `handlers`, in order.
+    pub fn new(handlers: Vec<Arc<dyn CheckHandler>>) -> Self {
+        FanoutHandler { handlers }
+    }
+}
+
+#[async_trait]
+impl CheckHandler for FanoutHandler {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let mut errors = Vec::new();
+        for handler in &self.handlers {
+            if let Err(e) = handler.handle(event).await {
+                errors.push(e.message);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(HandlerError::new(errors.join("; ")))
+        }
+    }
+}
