@@ -1,1 +1,4 @@
 //! SQLite store and source.
+
+pub mod source;
+pub use source::SqliteSource;

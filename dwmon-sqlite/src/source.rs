@@ -1,0 +1,451 @@
+//! [`SqliteSource`]: a [`RowGetter`] reading checkers' queries from SQLite database files,
+//! strictly read-only.
+
+use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
+use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A mistake in an [`SqliteSource`]'s configuration (found by the builder, before any fetch).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteSourceError {
+    /// A source name was empty or had surrounding whitespace.
+    #[error("source name {0:?} is invalid: it must be non-empty, without surrounding whitespace")]
+    InvalidName(String),
+    /// The same source name was configured twice.
+    #[error("source {0:?} is configured twice")]
+    DuplicateName(String),
+    /// `build()` was called without any source.
+    #[error("no source configured: add one with .source(name, path)")]
+    NoSources,
+}
+
+/// Reads rows from SQLite files, one file per named source (`__SOURCE__` picks the file).
+///
+/// - Files are opened with `SQLITE_OPEN_READ_ONLY` (and `PRAGMA query_only`): a checker's query
+///   can never write or create the user's file; a missing file fails the fetch with
+///   [`SourceError::Connection`] naming the path.
+/// - Each fetch opens the file afresh on tokio's blocking pool (never on the async executor),
+///   so a file that appears, is replaced or was locked recovers by itself on the next cycle.
+/// - A busy timeout (default 5 s) waits out writers' locks; a query timeout (default 30 s)
+///   interrupts a query that runs too long ([`SourceError::Timeout`]).
+/// - The result set must have the columns `dwmon_unique_key` and `dwmon_timestamp`; values are
+///   converted by [`dwmon_core::convert`] (integers, floats floored, text epochs such as
+///   `strftime('%s','now')`, UTC date-time texts such as `datetime('now')`). Unusable rows are
+///   rejected and counted in [`Fetched`], never failing the fetch.
+///
+/// ```
+/// use dwmon_sqlite::SqliteSource;
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = SqliteSource::builder()
+///     .source("default", "/var/lib/app/app.db")?
+///     .source("billing", "sqlite:///var/lib/billing.db")?
+///     .busy_timeout(Duration::from_secs(2))
+///     .query_timeout(Duration::from_secs(20))
+///     .build()?;
+/// assert_eq!(source.names(), vec!["billing".to_string(), "default".to_string()]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    sources: BTreeMap<String, PathBuf>,
+    busy_timeout: Duration,
+    query_timeout: Duration,
+}
+
+/// Builds an [`SqliteSource`]; see [`SqliteSource::builder`].
+#[derive(Debug, Clone)]
+pub struct SqliteSourceBuilder {
+    sources: BTreeMap<String, PathBuf>,
+    busy_timeout: Duration,
+    query_timeout: Duration,
+}
+
+impl SqliteSource {
+    /// Default busy timeout: how long a fetch waits for a writer's lock.
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default query timeout.
+    pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A builder with no sources and the default timeouts.
+    pub fn builder() -> SqliteSourceBuilder {
+        SqliteSourceBuilder {
+            sources: BTreeMap::new(),
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            query_timeout: Self::DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+
+    /// One file as the source named `default`, with the default timeouts.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        let mut sources = BTreeMap::new();
+        sources.insert("default".to_string(), strip_url_scheme(path.as_ref()));
+        SqliteSource {
+            sources,
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            query_timeout: Self::DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+
+    /// The configured source names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.sources.keys().cloned().collect()
+    }
+
+    /// The file a source name reads, if configured.
+    pub fn path(&self, name: &str) -> Option<&Path> {
+        self.sources.get(name).map(PathBuf::as_path)
+    }
+}
+
+impl SqliteSourceBuilder {
+    /// Adds a source: `__SOURCE__ name` reads the SQLite file at `path` (a plain path, or
+    /// `sqlite://PATH` / `sqlite:PATH`). The file need not exist yet; a fetch while it is
+    /// missing fails with a clear error.
+    ///
+    /// # Errors
+    /// [`SqliteSourceError::InvalidName`] for an empty name, [`SqliteSourceError::DuplicateName`]
+    /// when the name is already configured.
+    pub fn source(
+        mut self,
+        name: impl Into<String>,
+        path: impl AsRef<Path>,
+    ) -> Result<Self, SqliteSourceError> {
+        let name = name.into();
+        if name.is_empty() || name.trim() != name {
+            return Err(SqliteSourceError::InvalidName(name));
+        }
+        if self.sources.contains_key(&name) {
+            return Err(SqliteSourceError::DuplicateName(name));
+        }
+        self.sources.insert(name, strip_url_scheme(path.as_ref()));
+        Ok(self)
+    }
+
+    /// How long a fetch waits for another connection's lock before failing (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long one fetch may take before it is interrupted (default 30 s).
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// The source.
+    ///
+    /// # Errors
+    /// [`SqliteSourceError::NoSources`] when no source was added.
+    pub fn build(self) -> Result<SqliteSource, SqliteSourceError> {
+        if self.sources.is_empty() {
+            return Err(SqliteSourceError::NoSources);
+        }
+        Ok(SqliteSource {
+            sources: self.sources,
+            busy_timeout: self.busy_timeout,
+            query_timeout: self.query_timeout,
+        })
+    }
+}
+
+/// `sqlite://PATH` and `sqlite:PATH` name the file `PATH`.
+fn strip_url_scheme(path: &Path) -> PathBuf {
+    match path.to_str() {
+        Some(text) => {
+            let stripped = text
+                .strip_prefix("sqlite://")
+                .or_else(|| text.strip_prefix("sqlite:"))
+                .unwrap_or(text);
+            PathBuf::from(stripped)
+        }
+        None => path.to_path_buf(),
+    }
+}
+
+/// Lets the async side interrupt a query running on the blocking pool, even if the timeout
+/// fires before the connection is open.
+#[derive(Default)]
+struct Cancel {
+    handle: Option<InterruptHandle>,
+    cancelled: bool,
+}
+
+impl Cancel {
+    fn cancel(shared: &Mutex<Cancel>) {
+        if let Ok(mut cancel) = shared.lock() {
+            cancel.cancelled = true;
+            if let Some(handle) = &cancel.handle {
+                handle.interrupt();
+            }
+        }
+    }
+
+    /// Registers the connection; false when the fetch was already cancelled.
+    fn register(shared: &Mutex<Cancel>, connection: &Connection) -> bool {
+        match shared.lock() {
+            Ok(mut cancel) => {
+                cancel.handle = Some(connection.get_interrupt_handle());
+                !cancel.cancelled
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// One fetch's inputs, owned so they can move to the blocking pool.
+struct Job {
+    source: String,
+    path: PathBuf,
+    checker: String,
+    query: String,
+    busy_timeout: Duration,
+    timeout_millis: u64,
+}
+
+#[async_trait::async_trait]
+impl RowGetter for SqliteSource {
+    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        let path = self
+            .sources
+            .get(request.source)
+            .ok_or_else(|| SourceError::UnknownSource {
+                source_name: request.source.to_string(),
+                known: self.names(),
+            })?;
+        let timeout_millis = u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX);
+        let job = Job {
+            source: request.source.to_string(),
+            path: path.clone(),
+            checker: request.checker.to_string(),
+            query: request.query.to_string(),
+            busy_timeout: self.busy_timeout,
+            timeout_millis,
+        };
+        let cancel = Arc::new(Mutex::new(Cancel::default()));
+        let task_cancel = Arc::clone(&cancel);
+        let task = tokio::task::spawn_blocking(move || job.run(&task_cancel));
+        match tokio::time::timeout(self.query_timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(SourceError::Other(format!(
+                "source {:?}: the SQLite query task failed: {join_error}",
+                request.source
+            ))),
+            Err(_elapsed) => {
+                Cancel::cancel(&cancel);
+                Err(SourceError::Timeout {
+                    millis: timeout_millis,
+                })
+            }
+        }
+    }
+}
+
+impl Job {
+    fn run(&self, cancel: &Mutex<Cancel>) -> Result<Fetched, SourceError> {
+        let connection = self.open()?;
+        if !Cancel::register(cancel, &connection) {
+            return Err(self.timeout());
+        }
+        let mut statement = connection
+            .prepare(&self.query)
+            .map_err(|e| self.query_error(&e))?;
+        let names: Vec<String> = statement
+            .column_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let (key_index, timestamp_index) =
+            convert::find_columns(&names).ok_or_else(|| SourceError::MissingColumns {
+                checker: self.checker.clone(),
+                found: names.clone(),
+            })?;
+        let mut rows = statement.query([]).map_err(|e| self.query_error(&e))?;
+        let mut fetched = Fetched::default();
+        let mut row_number: u64 = 0;
+        while let Some(row) = rows.next().map_err(|e| self.query_error(&e))? {
+            row_number += 1;
+            let key = row.get_ref(key_index).map_err(|e| self.query_error(&e))?;
+            let timestamp = row
+                .get_ref(timestamp_index)
+                .map_err(|e| self.query_error(&e))?;
+            match convert_row(row_number, key, timestamp) {
+                Ok(row) => fetched.rows.push(row),
+                Err(reason) => fetched.reject(reason),
+            }
+        }
+        Ok(fetched)
+    }
+
+    fn open(&self) -> Result<Connection, SourceError> {
+        let connection_error = |message: String| SourceError::Connection {
+            source_name: self.source.clone(),
+            message,
+        };
+        match self.path.try_exists() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(connection_error(format!(
+                    "SQLite database {} does not exist (sources are opened read-only and never create files)",
+                    self.path.display()
+                )))
+            }
+            Err(e) => {
+                return Err(connection_error(format!(
+                    "cannot reach SQLite database {}: {e}",
+                    self.path.display()
+                )))
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags).map_err(|e| {
+            connection_error(format!(
+                "cannot open SQLite database {} read-only: {e}",
+                self.path.display()
+            ))
+        })?;
+        connection
+            .busy_timeout(self.busy_timeout)
+            .and_then(|()| connection.pragma_update(None, "query_only", true))
+            .map_err(|e| {
+                connection_error(format!(
+                    "cannot configure SQLite database {}: {e}",
+                    self.path.display()
+                ))
+            })?;
+        Ok(connection)
+    }
+
+    fn timeout(&self) -> SourceError {
+        SourceError::Timeout {
+            millis: self.timeout_millis,
+        }
+    }
+
+    fn query_error(&self, error: &rusqlite::Error) -> SourceError {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::OperationInterrupted) => self.timeout(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SourceError::Query {
+                source_name: self.source.clone(),
+                message: format!(
+                    "{error} (still locked after the {} ms busy timeout)",
+                    self.busy_timeout.as_millis()
+                ),
+            },
+            _ => SourceError::Query {
+                source_name: self.source.clone(),
+                message: format!("{} ({}): {error}", self.checker, self.path.display()),
+            },
+        }
+    }
+}
+
+/// One result row as a [`Row`], or the reason it is rejected.
+fn convert_row(row_number: u64, key: ValueRef<'_>, timestamp: ValueRef<'_>) -> Result<Row, String> {
+    let key = match key {
+        ValueRef::Null => {
+            return Err(convert::rejection(
+                row_number,
+                KEY_COLUMN,
+                None,
+                &ValueError::Null,
+            ))
+        }
+        ValueRef::Integer(value) => value.to_string(),
+        ValueRef::Real(value) => convert::key_from_f64(value),
+        ValueRef::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        ValueRef::Blob(bytes) => hex(bytes),
+    };
+    let converted = match timestamp {
+        ValueRef::Null => Err(ValueError::Null),
+        ValueRef::Integer(value) => convert::epoch_from_i64(value),
+        ValueRef::Real(value) => convert::epoch_from_f64(value),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => convert::epoch_from_text(text),
+            Err(_) => Err(ValueError::Unparsable),
+        },
+        ValueRef::Blob(_) => Err(ValueError::WrongType("BLOB".to_string())),
+    };
+    match converted {
+        Ok(seconds) => Ok(Row::new(key, seconds)),
+        Err(error) => Err(convert::rejection(
+            row_number,
+            TIMESTAMP_COLUMN,
+            shown(timestamp).as_deref(),
+            &error,
+        )),
+    }
+}
+
+/// How a value appears in a rejection reason (`None` for NULL).
+fn shown(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(value) => Some(value.to_string()),
+        ValueRef::Real(value) => Some(value.to_string()),
+        ValueRef::Text(bytes) => Some(format!("'{}'", String::from_utf8_lossy(bytes))),
+        ValueRef::Blob(bytes) => Some(format!("BLOB of {} bytes", bytes.len())),
+    }
+}
+
+/// Lowercase hex: the text form of a BLOB key.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_rejects_bad_configuration() {
+        assert_eq!(
+            SqliteSource::builder().build().unwrap_err(),
+            SqliteSourceError::NoSources
+        );
+        assert_eq!(
+            SqliteSource::builder().source("", "a.db").unwrap_err(),
+            SqliteSourceError::InvalidName(String::new())
+        );
+        let duplicate = SqliteSource::builder()
+            .source("a", "a.db")
+            .and_then(|b| b.source("a", "b.db"));
+        assert_eq!(
+            duplicate.unwrap_err(),
+            SqliteSourceError::DuplicateName("a".into())
+        );
+    }
+
+    #[test]
+    fn url_schemes_name_plain_paths() {
+        let source = SqliteSource::new("sqlite:///tmp/x.db");
+        assert_eq!(source.path("default"), Some(Path::new("/tmp/x.db")));
+        assert_eq!(
+            SqliteSource::new("sqlite:rel.db").path("default"),
+            Some(Path::new("rel.db"))
+        );
+        assert_eq!(
+            SqliteSource::new("plain.db").path("default"),
+            Some(Path::new("plain.db"))
+        );
+    }
+
+    #[test]
+    fn blob_keys_are_hex() {
+        assert_eq!(hex(&[0x00, 0xab, 0x10]), "00ab10");
+    }
+}
