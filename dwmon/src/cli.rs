@@ -125,7 +125,8 @@ pub struct CycleArgs {
     /// Directory of *.dwmon checker files.
     #[arg(long, value_name = "DIR")]
     pub checkers: PathBuf,
-    /// The SQLite store file (created if missing).
+    /// The SQLite store file, created if missing (required unless the program has its own
+    /// store).
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
     /// A source that checkers name in __SOURCE__ (`default` when they have none):
@@ -136,7 +137,8 @@ pub struct CycleArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone: ZoneArg,
-    /// Print events as JSON lines (SPEC 5 field names) instead of readable lines.
+    /// Print each event as one JSON object per line (checker, requirement_index, requirement,
+    /// minute, minute_local, timezone, lookback_seconds, count, min, max, status, extra).
     #[arg(long)]
     pub json: bool,
 }
@@ -164,7 +166,7 @@ pub struct RunArgs {
     /// Simulated start time (tests and demos); default: the wall clock.
     #[arg(long, value_name = "T", value_parser = parse_time, help_heading = "Simulation")]
     pub now: Option<i64>,
-    /// Simulated seconds per real second (with or without --now); default 1.
+    /// Simulated seconds per real second (with or without --now).
     #[arg(
         long,
         value_name = "N",
@@ -197,15 +199,15 @@ pub struct HistogramArgs {
     /// The checker whose stored rows to count.
     #[arg(long, value_name = "NAME")]
     pub checker: String,
-    /// Only rows from the last SECONDS (default: 4 weeks).
+    /// Only rows from the last SECONDS (2419200 = 4 weeks).
     #[arg(long, value_name = "SECONDS", default_value_t = 28 * 86_400)]
     pub since: u64,
     /// Count up to this time instead of now.
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub now: Option<i64>,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub zone: ZoneArg,
+    /// Zone of the weekday and hour buckets (IANA name).
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
+    pub tz: Tz,
     /// Also write an SVG heat map to FILE.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,

@@ -303,14 +303,14 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
             )));
         }
     }
-    let histogram = Histogram::from_timestamps(&timestamps, args.zone.tz);
+    let histogram = Histogram::from_timestamps(&timestamps, args.tz);
     outln!(
         "{}: {} stored rows from {} to {}, by weekday and hour ({})",
         args.checker,
         histogram.total(),
-        local_rfc3339(now.saturating_sub(since), args.zone.tz),
-        local_rfc3339(now, args.zone.tz),
-        args.zone.tz.name()
+        local_rfc3339(now.saturating_sub(since), args.tz),
+        local_rfc3339(now, args.tz),
+        args.tz.name()
     );
     out!("{}", histogram.to_table());
     if let Some(path) = &args.svg {
