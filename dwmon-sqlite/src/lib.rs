@@ -1,4 +1,75 @@
-//! SQLite store and source.
+//! # dwmon-sqlite
+//!
+//! The embedded default [`Store`](dwmon_core::Store) of dwmon — [`SqliteStore`], one SQLite
+//! file (rusqlite with the `bundled` feature, so no system SQLite is needed) — and an SQLite
+//! [`RowGetter`](dwmon_core::RowGetter), [`SqliteSource`].
+//!
+//! ```no_run
+//! let store = dwmon_sqlite::SqliteStore::open("/var/lib/dwmon/dwmon.sqlite")?;
+//! # Ok::<(), dwmon_core::StoreError>(())
+//! ```
+//!
+//! ## Schema (version 1)
+//!
+//! Designed for the access paths of a cycle (SPEC 5): every statement a cycle runs is a
+//! point lookup or an index range scan whose cost grows with the batch, never with the total
+//! stored.
+//!
+//! | table | key | what for |
+//! |---|---|---|
+//! | `meta(name, value)` | `name` | `schema_version` (plus `PRAGMA application_id` = `dwmn`) |
+//! | `checkers(id, name, stored_rows, last_error_minute, last_error)` | `id`, `name` unique | small integer ids so the big tables do not repeat names; the row count and last error for status views |
+//! | `rows(checker_id, key, ts)` `WITHOUT ROWID` | `(checker_id, key)` | first-seen rows: `INSERT OR IGNORE` keeps the first timestamp of a key |
+//! | index `rows_by_time(checker_id, ts)` | | windowed counts and purges are range scans of one checker's timestamps (the index also carries the key) |
+//! | `checks(checker_id, requirement_index, minute, count, status, record)` | `(checker_id, requirement_index, minute)` | the check log: a duplicate check is impossible by construction; `record` is the JSON handed to the handler |
+//! | index `checks_by_minute(checker_id, minute)` | | `last_checked_minute` (a `max()` is one B-tree descent) and recent checks |
+//! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule |
+//! | index `outbox_due(next_attempt_at)` | | finding due deliveries |
+//!
+//! `record_checks` inserts a cycle's checks of one checker and their outbox entries in one
+//! transaction: after a crash either all of them exist (and will be delivered from the
+//! outbox) or none (and the minutes are still due next cycle).
+//!
+//! The schema is versioned: opening a store runs the forward migrations it lacks (an older
+//! store opens in a newer dwmon); a store written by a newer dwmon is refused with
+//! [`StoreError::SchemaTooNew`](dwmon_core::StoreError::SchemaTooNew). A database that is not
+//! a dwmon store is refused with [`StoreError::NotAStore`](dwmon_core::StoreError::NotAStore).
+//!
+//! ## Durability and concurrency
+//!
+//! - WAL journal: readers (the status command, a web page — open them with
+//!   [`SqliteStore::open_read_only`]) never block the runner and are never blocked by it.
+//!   Writers wait for each other up to the busy timeout (5 s by default), then fail with
+//!   [`StoreError::Busy`](dwmon_core::StoreError::Busy).
+//! - `synchronous = NORMAL` by default ([`Durability`]): every commit survives a process
+//!   crash (`kill -9`) — this is what the crash test exercises. On power loss or an OS crash
+//!   the last commits before it may be rolled back (never corrupted); they belong to the last
+//!   cycle, whose minutes are still inside the horizon, so dwmon re-checks them and the
+//!   handler may see a check again under the same idempotency key. Choose
+//!   [`Durability::Full`] to fsync every commit instead (much slower per cycle).
+//! - Blocking SQLite work runs on tokio's blocking pool, never on the async executor. One
+//!   [`SqliteStore`] holds one connection; clones share it.
+//! - All SQL is parameterized and prepared statements are cached.
+//! - Errors are typed: not a database, read-only, full disk, busy, cannot open.
+//!
+//! ## The cache of stored keys
+//!
+//! In the steady state a checker's query returns mostly rows already stored. Asking SQLite
+//! about each costs a B-tree lookup per row (10^7 rows a cycle at SPEC 7's scale), so the
+//! store keeps, per checker, 64-bit hashes of keys it knows are committed, bucketed by their
+//! stored timestamp (8 bytes per key, capped by
+//! [`SqliteStoreOptions::seen_cache_capacity`]). A row whose hash is cached is skipped
+//! without touching SQLite; every other row goes through `INSERT OR IGNORE`. A cache miss is
+//! therefore always safe; a hit is exact except for a 64-bit hash collision (random
+//! per-process SipHash keys: about `n / 2^64` per new key, see `seen_cache.rs` for the
+//! argument, including purges and changes made by other connections).
+
+mod error;
+mod schema;
+mod seen_cache;
+mod store;
 
 pub mod source;
+
 pub use source::SqliteSource;
+pub use store::{Durability, SqliteStore, SqliteStoreOptions};

@@ -1,0 +1,257 @@
+//! The versioned schema and its forward migrations (see the crate docs for the tables).
+//!
+//! The version lives in `meta(name = 'schema_version')`. Opening a store runs every migration
+//! newer than the stored version, in order, in one `BEGIN IMMEDIATE` transaction (so two
+//! processes opening an old store at once migrate it once). A store newer than this build is
+//! refused with [`StoreError::SchemaTooNew`]; a database without the `meta` table that already
+//! has tables of its own is refused with [`StoreError::NotAStore`] rather than written into.
+
+use crate::error::ResultExt;
+use dwmon_core::StoreError;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+/// One forward migration: the SQL that takes the schema from `to - 1` to `to`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// The version after this migration.
+    pub to: i64,
+    /// Statements to run.
+    pub sql: &'static str,
+}
+
+/// `PRAGMA application_id` of dwmon stores ("dwmn"), so `file(1)` and tools can tell them.
+pub(crate) const APPLICATION_ID: i32 = 0x6477_6d6e;
+
+/// Every migration, oldest first. Append new ones; never edit a released one.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    to: 1,
+    sql: "
+        CREATE TABLE checkers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            stored_rows INTEGER NOT NULL DEFAULT 0,
+            last_error_minute INTEGER,
+            last_error TEXT
+        );
+        CREATE TABLE rows (
+            checker_id INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            PRIMARY KEY (checker_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX rows_by_time ON rows (checker_id, ts);
+        CREATE TABLE checks (
+            checker_id INTEGER NOT NULL,
+            requirement_index INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            record TEXT NOT NULL,
+            PRIMARY KEY (checker_id, requirement_index, minute)
+        );
+        CREATE INDEX checks_by_minute ON checks (checker_id, minute);
+        CREATE TABLE outbox (
+            key TEXT PRIMARY KEY,
+            checker_id INTEGER NOT NULL,
+            requirement_index INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_due ON outbox (next_attempt_at);
+    ",
+}];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
+
+/// Whether the `meta` table exists.
+fn has_meta(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// The stored schema version, or `None` for a database dwmon never initialised.
+fn stored_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    if !has_meta(conn)? {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT value FROM meta WHERE name = 'schema_version'",
+        [],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Checks the store's version and brings it up to the newest of `migrations`.
+/// Returns the version the store has afterwards.
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    path: &str,
+    migrations: &[Migration],
+    read_only: bool,
+) -> Result<i64, StoreError> {
+    let supported = migrations.last().map_or(0, |m| m.to);
+    // The first read also tells a non-database file apart (SQLITE_NOTADB).
+    let found = stored_version(conn).store_err(path)?;
+    if let Some(found) = found {
+        if found > supported {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_owned(),
+                found,
+                supported,
+            });
+        }
+        if found == supported {
+            return Ok(found);
+        }
+    } else {
+        let objects: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+                [],
+                |row| row.get(0),
+            )
+            .store_err(path)?;
+        if objects > 0 {
+            return Err(StoreError::NotAStore {
+                path: path.to_owned(),
+                message: format!(
+                    "an SQLite database with {objects} tables/indexes of its own but no dwmon \
+                     meta table; refusing to write into it"
+                ),
+            });
+        }
+    }
+    if read_only {
+        return Err(StoreError::ReadOnly {
+            path: path.to_owned(),
+            message: format!(
+                "schema version {} needs migrating to {supported}; open the store read-write once",
+                found.unwrap_or(0)
+            ),
+        });
+    }
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .store_err(path)?;
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    let mut version = stored_version(&tx).store_err(path)?.unwrap_or(0);
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported,
+        });
+    }
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    )
+    .store_err(path)?;
+    let from = version;
+    for migration in migrations.iter().filter(|m| m.to > from) {
+        tx.execute_batch(migration.sql).store_err(path)?;
+        version = migration.to;
+        tracing::info!(store = path, version, "migrated store schema");
+    }
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [version],
+    )
+    .store_err(path)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .store_err(path)?;
+    tx.commit().store_err(path)?;
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hypothetical next version, to exercise the migration path.
+    const NEXT: Migration = Migration {
+        to: 2,
+        sql: "ALTER TABLE checkers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
+    };
+
+    #[test]
+    fn a_fresh_database_gets_every_migration() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        assert_eq!(
+            migrate(&mut conn, "mem", MIGRATIONS, false)?,
+            SCHEMA_VERSION
+        );
+        // Idempotent.
+        assert_eq!(
+            migrate(&mut conn, "mem", MIGRATIONS, false)?,
+            SCHEMA_VERSION
+        );
+        let id: i32 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .store_err("mem")?;
+        assert_eq!(id, APPLICATION_ID);
+        Ok(())
+    }
+
+    #[test]
+    fn an_older_store_is_migrated_forward_keeping_its_data() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        migrate(&mut conn, "mem", MIGRATIONS, false)?;
+        conn.execute("INSERT INTO checkers (name) VALUES ('kept')", [])
+            .store_err("mem")?;
+        let newer = [MIGRATIONS[0], NEXT];
+        assert_eq!(migrate(&mut conn, "mem", &newer, false)?, 2);
+        let (name, paused): (String, i64) = conn
+            .query_row("SELECT name, paused FROM checkers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .store_err("mem")?;
+        assert_eq!((name.as_str(), paused), ("kept", 0));
+        // And this (older) build then refuses the migrated store.
+        assert_eq!(
+            migrate(&mut conn, "mem", MIGRATIONS, false),
+            Err(StoreError::SchemaTooNew {
+                path: "mem".into(),
+                found: 2,
+                supported: 1
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_read_only_old_store_is_not_migrated() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        migrate(&mut conn, "mem", MIGRATIONS, false)?;
+        let newer = [MIGRATIONS[0], NEXT];
+        assert!(matches!(
+            migrate(&mut conn, "mem", &newer, true),
+            Err(StoreError::ReadOnly { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_foreign_database_is_not_a_store() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        conn.execute_batch("CREATE TABLE invoices (id INTEGER)")
+            .store_err("mem")?;
+        assert!(matches!(
+            migrate(&mut conn, "mem", MIGRATIONS, false),
+            Err(StoreError::NotAStore { .. })
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,286 @@
+//! The in-process cache of keys known to be stored, so the steady state barely touches SQLite.
+//!
+//! A checker's query typically returns the same rows cycle after cycle with a few new ones
+//! (SPEC 7: 10,000 rows, 99% seen before). Asking SQLite about each of them costs a B-tree
+//! lookup per row; this cache answers "certainly stored" for most of them from memory, so
+//! only the misses go to SQLite.
+//!
+//! # Correctness
+//!
+//! Invariant: a hash `h` is in bucket `b` of checker `c` only if `c` has a committed stored
+//! row whose key hashes to `h` and whose *stored* timestamp lies in bucket `b`.
+//!
+//! - A lookup uses the fetched row's timestamp to pick the bucket. A hit therefore means the
+//!   key is stored, so `INSERT OR IGNORE` would have been a no-op: skipping it is exact. A
+//!   miss (including a key whose timestamp changed since it was stored) falls back to SQLite.
+//! - Entries are added only after the transaction that stored (or found) the row committed,
+//!   under the connection lock, with the timestamp SQLite actually holds.
+//! - `purge(c, t)` deletes rows with `ts < t`; after it, every bucket that starts before `t`
+//!   is dropped whole (entries of a straddling bucket that survived only become misses).
+//! - Another connection that commits (another process, `sqlite3` by hand) is detected with
+//!   `PRAGMA data_version`; the whole cache is then cleared and the batch redone without it.
+//!
+//! The one residual risk is a 64-bit hash collision: a new key whose hash equals that of a
+//! stored key in the same checker and bucket would be taken as seen and not counted. Hashes
+//! are SipHash-1-3 with random keys chosen per process, so input cannot provoke collisions;
+//! by chance the probability is about `n / 2^64` per new key for `n` cached keys in the
+//! bucket (10^4 keys: 5 * 10^-16 per new key, i.e. about one miscount in 10^5 years at
+//! 10^5 new keys a minute). Disable the cache with
+//! [`SqliteStoreOptions::seen_cache_capacity`](crate::SqliteStoreOptions) set to 0 if even
+//! that is too much.
+//!
+//! # Memory
+//!
+//! Each bucket is a sorted `Vec<u64>`: 8 bytes per cached key (10^7 keys = 80 MB). The
+//! total is capped by the configured capacity; beyond it, keys are simply not cached.
+
+use dwmon_core::Row;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Width of a timestamp bucket, seconds.
+const BUCKET_SECONDS: i64 = 3600;
+
+/// The bucket of a stored timestamp.
+fn bucket_of(ts: i64) -> i64 {
+    ts.div_euclid(BUCKET_SECONDS)
+}
+
+/// Locks a mutex, ignoring poisoning (the protected data is always left consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One checker's cached keys: timestamp bucket -> sorted, unique key hashes.
+#[derive(Debug, Default)]
+struct CheckerSeen {
+    buckets: BTreeMap<i64, Vec<u64>>,
+}
+
+/// Which rows of a batch the cache could not vouch for.
+#[derive(Debug)]
+pub(crate) struct Misses {
+    /// Indices into the batch, ascending (so first occurrences stay first).
+    pub indices: Vec<usize>,
+    /// The key hash of every row of the batch, by index.
+    pub hashes: Vec<u64>,
+}
+
+/// Keys known to be stored, per checker. See the module docs for the invariant.
+#[derive(Debug)]
+pub(crate) struct SeenCache {
+    hasher: RandomState,
+    capacity: u64,
+    entries: AtomicU64,
+    checkers: Mutex<HashMap<String, Arc<Mutex<CheckerSeen>>>>,
+}
+
+impl SeenCache {
+    /// An empty cache holding at most `capacity` keys in total.
+    pub(crate) fn new(capacity: u64) -> Self {
+        SeenCache {
+            hasher: RandomState::new(),
+            capacity,
+            entries: AtomicU64::new(0),
+            checkers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache key of a row key.
+    pub(crate) fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// How many keys are cached.
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    fn checker(&self, name: &str) -> Arc<Mutex<CheckerSeen>> {
+        let mut checkers = lock(&self.checkers);
+        if let Some(seen) = checkers.get(name) {
+            return Arc::clone(seen);
+        }
+        let seen = Arc::new(Mutex::new(CheckerSeen::default()));
+        checkers.insert(name.to_owned(), Arc::clone(&seen));
+        seen
+    }
+
+    /// The rows of `rows` not certainly stored for `checker`.
+    pub(crate) fn misses(&self, checker: &str, rows: &[Row]) -> Misses {
+        let hashes: Vec<u64> = rows.iter().map(|row| self.hash(&row.key)).collect();
+        let mut probes: Vec<(i64, u64, usize)> = rows
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .map(|(index, (row, &hash))| (bucket_of(row.timestamp), hash, index))
+            .collect();
+        probes.sort_unstable();
+        let mut hit = vec![false; rows.len()];
+        {
+            let seen = self.checker(checker);
+            let seen = lock(&seen);
+            // Sorted probes against sorted buckets: one merge walk per bucket.
+            let mut probes = probes.as_slice();
+            while let Some(&(bucket, _, _)) = probes.first() {
+                let group_len = probes.partition_point(|p| p.0 == bucket);
+                let (group, rest) = probes.split_at(group_len);
+                probes = rest;
+                let Some(cached) = seen.buckets.get(&bucket) else {
+                    continue;
+                };
+                let mut position = 0;
+                for &(_, hash, index) in group {
+                    while position < cached.len() && cached[position] < hash {
+                        position += 1;
+                    }
+                    if position == cached.len() {
+                        break;
+                    }
+                    if cached[position] == hash {
+                        hit[index] = true;
+                    }
+                }
+            }
+        }
+        let indices = (0..rows.len()).filter(|&i| !hit[i]).collect();
+        Misses { indices, hashes }
+    }
+
+    /// Records that `checker` has committed rows `(stored timestamp, key hash)`.
+    pub(crate) fn learn(&self, checker: &str, learned: &mut [(i64, u64)]) {
+        if learned.is_empty() {
+            return;
+        }
+        for item in learned.iter_mut() {
+            item.0 = bucket_of(item.0);
+        }
+        learned.sort_unstable();
+        let seen = self.checker(checker);
+        let mut seen = lock(&seen);
+        let mut learned: &[(i64, u64)] = learned;
+        while let Some(&(bucket, _)) = learned.first() {
+            let group_len = learned.partition_point(|l| l.0 == bucket);
+            let (group, rest) = learned.split_at(group_len);
+            learned = rest;
+            let cached = seen.buckets.entry(bucket).or_default();
+            let before = cached.len() as u64;
+            let room = self.capacity.saturating_sub(self.len());
+            let take = group.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            if take == 0 {
+                break;
+            }
+            cached.reserve_exact(take);
+            cached.extend(group[..take].iter().map(|&(_, hash)| hash));
+            // Two sorted runs: the stable sort merges them in linear time.
+            cached.sort();
+            cached.dedup();
+            let added = cached.len() as u64 - before;
+            self.entries.fetch_add(added, Ordering::Relaxed);
+        }
+        seen.buckets.retain(|_, cached| !cached.is_empty());
+    }
+
+    /// Forgets `checker`'s keys that may have been purged (`ts < older_than`).
+    pub(crate) fn forget_older_than(&self, checker: &str, older_than: i64) {
+        let seen = self.checker(checker);
+        let mut seen = lock(&seen);
+        // Buckets starting before `older_than` hold (possibly only some) purged keys.
+        let keep_from = older_than.div_euclid(BUCKET_SECONDS)
+            + i64::from(older_than.rem_euclid(BUCKET_SECONDS) != 0);
+        let kept = seen.buckets.split_off(&keep_from);
+        let dropped = std::mem::replace(&mut seen.buckets, kept);
+        let removed: u64 = dropped.values().map(|v| v.len() as u64).sum();
+        self.entries.fetch_sub(removed, Ordering::Relaxed);
+    }
+
+    /// Forgets everything (another connection changed the store).
+    pub(crate) fn clear(&self) {
+        let mut checkers = lock(&self.checkers);
+        for seen in checkers.values() {
+            let mut seen = lock(seen);
+            let removed: u64 = seen.buckets.values().map(|v| v.len() as u64).sum();
+            seen.buckets.clear();
+            self.entries.fetch_sub(removed, Ordering::Relaxed);
+        }
+        checkers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(spec: &[(&str, i64)]) -> Vec<Row> {
+        spec.iter().map(|&(k, t)| Row::new(k, t)).collect()
+    }
+
+    fn learn_rows(cache: &SeenCache, checker: &str, rows: &[Row]) {
+        let mut learned: Vec<(i64, u64)> = rows
+            .iter()
+            .map(|r| (r.timestamp, cache.hash(&r.key)))
+            .collect();
+        cache.learn(checker, &mut learned);
+    }
+
+    #[test]
+    fn unknown_keys_miss_and_learned_keys_hit() {
+        let cache = SeenCache::new(100);
+        let batch = rows(&[("a", 10), ("b", 20), ("c", 7200)]);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2]);
+        learn_rows(&cache, "x", &batch[..2]);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.misses("x", &batch).indices, vec![2]);
+        // Other checkers are separate.
+        assert_eq!(cache.misses("y", &batch).indices, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_key_fetched_with_another_bucket_misses() {
+        let cache = SeenCache::new(100);
+        learn_rows(&cache, "x", &rows(&[("a", 10)]));
+        assert_eq!(
+            cache.misses("x", &rows(&[("a", 10)])).indices,
+            Vec::<usize>::new()
+        );
+        assert_eq!(cache.misses("x", &rows(&[("a", 3600)])).indices, vec![0]);
+    }
+
+    #[test]
+    fn forgetting_drops_every_bucket_that_may_hold_purged_keys() {
+        let cache = SeenCache::new(100);
+        let batch = rows(&[("a", 0), ("b", 3599), ("c", 3600), ("d", 7300)]);
+        learn_rows(&cache, "x", &batch);
+        cache.forget_older_than("x", 3600);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1]);
+        // 3601 straddles bucket 1: c (ts 3600) was purged, so bucket 1 goes.
+        cache.forget_older_than("x", 3601);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2]);
+        assert_eq!(cache.len(), 1);
+        cache.clear();
+        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn capacity_bounds_the_cache() {
+        let cache = SeenCache::new(2);
+        let batch = rows(&[("a", 0), ("b", 0), ("c", 0)]);
+        learn_rows(&cache, "x", &batch);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.misses("x", &batch).indices.len(), 1);
+        learn_rows(&cache, "x", &batch);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn duplicates_inside_a_batch_are_all_hits_or_all_misses() {
+        let cache = SeenCache::new(100);
+        let batch = rows(&[("a", 0), ("a", 0), ("b", 0), ("b", 0)]);
+        learn_rows(&cache, "x", &batch[..1]);
+        assert_eq!(cache.misses("x", &batch).indices, vec![2, 3]);
+        assert_eq!(cache.len(), 1);
+    }
+}

@@ -1,0 +1,948 @@
+//! [`SqliteStore`]: the embedded default [`Store`].
+
+use crate::error::{map_error, ResultExt};
+use crate::schema;
+use crate::seen_cache::SeenCache;
+use async_trait::async_trait;
+use dwmon_core::store::RequirementStatus;
+use dwmon_core::{CheckRecord, CheckerStatus, PendingDelivery, Row, Status, Store, StoreError};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a commit is in the WAL (the OS has it) when it returns, and
+    /// the WAL is fsynced at checkpoints. Survives any process crash (`kill -9`); a power
+    /// loss or OS crash may roll back the last few commits, never corrupt the file. dwmon
+    /// then re-checks those minutes (they are still inside the horizon) and re-delivers with
+    /// the same idempotency keys. The default: a cycle commits thousands of small
+    /// transactions, and an fsync each would cost more than the whole cycle budget.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: the WAL is fsynced at every commit, so a commit survives power
+    /// loss too, at the price of one fsync per transaction.
+    Full,
+}
+
+/// How to open a [`SqliteStore`]. `SqliteStoreOptions::default()` is what
+/// [`SqliteStore::open`] uses.
+#[derive(Debug, Clone)]
+pub struct SqliteStoreOptions {
+    /// How long a statement waits for another connection's lock before failing with
+    /// [`StoreError::Busy`]. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Commit durability. Default [`Durability::Normal`].
+    pub durability: Durability,
+    /// Open for reading only (status views): nothing is created or migrated, writes fail with
+    /// [`StoreError::ReadOnly`].
+    pub read_only: bool,
+    /// Caps the database file at this many pages (`PRAGMA max_page_count`); writes beyond it
+    /// fail with [`StoreError::Full`]. `None`: SQLite's default (effectively unlimited).
+    pub max_page_count: Option<u64>,
+    /// SQLite page cache per connection, KiB. Default 32 MiB.
+    pub page_cache_kib: u64,
+    /// How many key hashes the in-process cache of stored keys may hold (8 bytes each);
+    /// 0 disables it. Default 16 M (128 MiB at most). See the crate docs.
+    pub seen_cache_capacity: u64,
+}
+
+impl Default for SqliteStoreOptions {
+    fn default() -> Self {
+        SqliteStoreOptions {
+            busy_timeout: Duration::from_secs(5),
+            durability: Durability::Normal,
+            read_only: false,
+            max_page_count: None,
+            page_cache_kib: 32 * 1024,
+            seen_cache_capacity: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The connection and what is cached about it; only ever touched under [`Inner::conn`].
+struct Conn {
+    conn: Connection,
+    /// Checker name -> id, for checkers known to be committed.
+    ids: HashMap<String, i64>,
+    /// `PRAGMA data_version` when last looked: a change means another connection committed.
+    data_version: i64,
+}
+
+struct Inner {
+    path: String,
+    conn: Mutex<Conn>,
+    seen: Option<SeenCache>,
+}
+
+/// The SQLite [`Store`]: one file holding first-seen rows, the check log and the delivery
+/// outbox. Cheap to clone (clones share one connection). See the crate docs for the schema,
+/// durability and the cache of seen keys.
+///
+/// ```
+/// use dwmon_core::{Row, Store};
+/// use dwmon_sqlite::SqliteStore;
+///
+/// # fn main() -> Result<(), dwmon_core::StoreError> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::open(dir.path().join("dwmon.sqlite"))?;
+/// # block_on(async {
+/// store.insert_first_seen("backups", &[Row::new("b1", 100), Row::new("b2", 160)]).await?;
+/// assert_eq!(store.count("backups", 60, 180).await?, 2);
+/// # Ok::<(), dwmon_core::StoreError>(())
+/// # })?;
+/// # Ok(())
+/// # }
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an insert attempt found.
+enum InsertOutcome {
+    /// Done; this many rows were new.
+    Inserted(u64),
+    /// Another connection changed the store since the cache was consulted; the cache has
+    /// been cleared and the batch must be redone without it.
+    Stale,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn to_i64(value: impl TryInto<i64>, what: &str) -> Result<i64, StoreError> {
+    value
+        .try_into()
+        .map_err(|_| StoreError::Backend(format!("{what} does not fit a 64-bit integer")))
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} is negative: {value}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the store at `path` with default options, migrating an
+    /// older schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] if the file cannot be opened or created, [`StoreError::NotAStore`]
+    /// for a file that is not a dwmon store, [`StoreError::SchemaTooNew`],
+    /// [`StoreError::ReadOnly`] for a file that cannot be written.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &SqliteStoreOptions::default())
+    }
+
+    /// Opens the store at `path` for status views: read-only, nothing created or migrated.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`]; also [`StoreError::Open`] if the file does not exist.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteStoreOptions {
+            read_only: true,
+            ..SqliteStoreOptions::default()
+        };
+        Self::open_with(path, &options)
+    }
+
+    /// Opens the store at `path` with `options`.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: &SqliteStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let path_text = path.as_ref().display().to_string();
+        let flags = if options.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path.as_ref(), flags).map_err(|error| {
+            match map_error(&path_text, error) {
+                StoreError::Backend(message) => StoreError::Open {
+                    path: path_text.clone(),
+                    message,
+                },
+                other => other,
+            }
+        })?;
+        Self::setup(conn, path_text, options)
+    }
+
+    /// A private in-memory store (for tests and throw-away runs).
+    ///
+    /// # Errors
+    /// Only if SQLite cannot allocate the database.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::open_in_memory_with(&SqliteStoreOptions::default())
+    }
+
+    /// A private in-memory store with `options` (`read_only` is ignored).
+    ///
+    /// # Errors
+    /// Only if SQLite cannot allocate the database.
+    pub fn open_in_memory_with(options: &SqliteStoreOptions) -> Result<Self, StoreError> {
+        let path = ":memory:".to_owned();
+        let conn = Connection::open_in_memory().store_err(&path)?;
+        let options = SqliteStoreOptions {
+            read_only: false,
+            ..options.clone()
+        };
+        Self::setup(conn, path, &options)
+    }
+
+    fn setup(
+        mut conn: Connection,
+        path: String,
+        options: &SqliteStoreOptions,
+    ) -> Result<Self, StoreError> {
+        conn.busy_timeout(options.busy_timeout).store_err(&path)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        if !options.read_only && conn.is_readonly("main").store_err(&path)? {
+            return Err(StoreError::ReadOnly {
+                path,
+                message: "the file or its directory is not writable".into(),
+            });
+        }
+        if !options.read_only {
+            // Also the first read of the file: a non-database fails here with NotAStore.
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+                .store_err(&path)?;
+            if mode != "wal" && mode != "memory" {
+                tracing::warn!(store = %path, mode, "WAL journal not available");
+            }
+            let synchronous = match options.durability {
+                Durability::Normal => "NORMAL",
+                Durability::Full => "FULL",
+            };
+            conn.pragma_update(None, "synchronous", synchronous)
+                .store_err(&path)?;
+        }
+        let cache_kib = to_i64(options.page_cache_kib, "page_cache_kib")?;
+        conn.pragma_update(None, "cache_size", -cache_kib)
+            .store_err(&path)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .store_err(&path)?;
+        if let Some(pages) = options.max_page_count {
+            let pages = to_i64(pages, "max_page_count")?;
+            conn.pragma_update(None, "max_page_count", pages)
+                .store_err(&path)?;
+        }
+        schema::migrate(&mut conn, &path, schema::MIGRATIONS, options.read_only)?;
+        let data_version = data_version(&conn).store_err(&path)?;
+        let seen = (options.seen_cache_capacity > 0 && !options.read_only)
+            .then(|| SeenCache::new(options.seen_cache_capacity));
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(Conn {
+                    conn,
+                    ids: HashMap::new(),
+                    data_version,
+                }),
+                seen,
+            }),
+        })
+    }
+
+    /// Where the store lives (`:memory:` for an in-memory one).
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// The schema version this build reads and writes.
+    pub fn schema_version() -> i64 {
+        schema::SCHEMA_VERSION
+    }
+
+    /// How many key hashes the cache of stored keys holds (0 when disabled).
+    pub fn cached_keys(&self) -> u64 {
+        self.inner.seen.as_ref().map_or(0, SeenCache::len)
+    }
+
+    /// Runs `job` with the connection on tokio's blocking pool (inline when called outside a
+    /// tokio runtime), so SQLite I/O never stalls the async executor.
+    async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &mut Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let work = move || {
+            let mut conn = lock(&inner.conn);
+            job(&inner, &mut conn)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(work).await.map_err(|error| {
+                StoreError::Backend(format!("{}: store task failed: {error}", self.inner.path))
+            })?,
+            Err(_) => work(),
+        }
+    }
+
+    /// Inserts `batch` (row, key hash) first-seen; see [`Store::insert_first_seen`].
+    async fn insert_batch(
+        &self,
+        checker: &str,
+        batch: Vec<(Row, u64)>,
+        check_version: bool,
+    ) -> Result<InsertOutcome, StoreError> {
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let id = checker_id_for_write(state, path, &checker)?;
+            let tx = state
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .store_err(path)?;
+            if cache_changed(inner, &tx, &mut state.data_version)? && check_version {
+                return Ok(InsertOutcome::Stale);
+            }
+            let mut new = 0_u64;
+            let mut learned = Vec::with_capacity(batch.len());
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO rows (checker_id, key, ts) VALUES (?1, ?2, ?3)",
+                    )
+                    .store_err(path)?;
+                let mut stored_ts = tx
+                    .prepare_cached("SELECT ts FROM rows WHERE checker_id = ?1 AND key = ?2")
+                    .store_err(path)?;
+                for (row, hash) in &batch {
+                    let inserted = insert
+                        .execute(params![id, row.key, row.timestamp])
+                        .store_err(path)?;
+                    if inserted == 1 {
+                        new += 1;
+                        learned.push((row.timestamp, *hash));
+                    } else if inner.seen.is_some() {
+                        let ts: i64 = stored_ts
+                            .query_row(params![id, row.key], |r| r.get(0))
+                            .store_err(path)?;
+                        learned.push((ts, *hash));
+                    }
+                }
+                if new > 0 {
+                    tx.prepare_cached(
+                        "UPDATE checkers SET stored_rows = stored_rows + ?1 WHERE id = ?2",
+                    )
+                    .store_err(path)?
+                    .execute(params![to_i64(new, "row count")?, id])
+                    .store_err(path)?;
+                }
+            }
+            tx.commit().store_err(path)?;
+            if let Some(seen) = &inner.seen {
+                seen.learn(&checker, &mut learned);
+            }
+            Ok(InsertOutcome::Inserted(new))
+        })
+        .await
+    }
+
+    /// [`SqliteStore::insert_batch`] without the staleness check.
+    async fn insert_unchecked(
+        &self,
+        checker: &str,
+        batch: Vec<(Row, u64)>,
+    ) -> Result<u64, StoreError> {
+        match self.insert_batch(checker, batch, false).await? {
+            InsertOutcome::Inserted(new) => Ok(new),
+            InsertOutcome::Stale => Err(StoreError::Backend(format!(
+                "{}: store reported stale on an unchecked insert",
+                self.inner.path
+            ))),
+        }
+    }
+
+    /// Runs a read-only query job for `checker`, or returns `default` if the store has never
+    /// heard of it.
+    async fn with_checker<T, F>(&self, checker: &str, default: T, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str, i64) -> Result<T, StoreError> + Send + 'static,
+    {
+        let checker = checker.to_owned();
+        self.run(
+            move |inner, state| match checker_id(state, &inner.path, &checker)? {
+                Some(id) => job(&state.conn, &inner.path, id),
+                None => Ok(default),
+            },
+        )
+        .await
+    }
+}
+
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "data_version", |row| row.get(0))
+}
+
+/// Whether another connection committed since `known` was read; if so the cache of stored
+/// keys is cleared (it may hold keys that connection deleted) and `known` updated.
+fn cache_changed(inner: &Inner, conn: &Connection, known: &mut i64) -> Result<bool, StoreError> {
+    let Some(seen) = &inner.seen else {
+        return Ok(false);
+    };
+    let version = data_version(conn).store_err(&inner.path)?;
+    if version == *known {
+        return Ok(false);
+    }
+    tracing::debug!(store = %inner.path, "store changed by another connection");
+    *known = version;
+    seen.clear();
+    Ok(true)
+}
+
+/// The id of `checker`, if the store knows it.
+fn checker_id(state: &mut Conn, path: &str, checker: &str) -> Result<Option<i64>, StoreError> {
+    if let Some(&id) = state.ids.get(checker) {
+        return Ok(Some(id));
+    }
+    let id: Option<i64> = state
+        .conn
+        .prepare_cached("SELECT id FROM checkers WHERE name = ?1")
+        .store_err(path)?
+        .query_row([checker], |row| row.get(0))
+        .optional()
+        .store_err(path)?;
+    if let Some(id) = id {
+        state.ids.insert(checker.to_owned(), id);
+    }
+    Ok(id)
+}
+
+/// The id of `checker`, registering it (in its own small commit) if new.
+fn checker_id_for_write(state: &mut Conn, path: &str, checker: &str) -> Result<i64, StoreError> {
+    if let Some(id) = checker_id(state, path, checker)? {
+        return Ok(id);
+    }
+    state
+        .conn
+        .prepare_cached("INSERT OR IGNORE INTO checkers (name) VALUES (?1)")
+        .store_err(path)?
+        .execute([checker])
+        .store_err(path)?;
+    checker_id(state, path, checker)?.ok_or_else(|| {
+        StoreError::Backend(format!("{path}: checker {checker:?} vanished after insert"))
+    })
+}
+
+fn parse_record(path: &str, key: &str, json: &str) -> Result<CheckRecord, StoreError> {
+    serde_json::from_str(json).map_err(|error| {
+        StoreError::Backend(format!(
+            "{path}: stored check {key} has an unreadable record: {error}"
+        ))
+    })
+}
+
+fn parse_status(path: &str, text: &str) -> Result<Status, StoreError> {
+    text.parse()
+        .map_err(|error: String| StoreError::Backend(format!("{path}: {error}")))
+}
+
+/// Counts `sorted` timestamps inside each half-open window.
+fn count_sorted(sorted: &[i64], windows: &[(i64, i64)]) -> Vec<u64> {
+    windows
+        .iter()
+        .map(|&(from, to)| {
+            let lo = sorted.partition_point(|&t| t < from);
+            let hi = sorted.partition_point(|&t| t < to);
+            hi.saturating_sub(lo) as u64
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let Some(seen) = &self.inner.seen else {
+            let batch = rows.iter().map(|row| (row.clone(), 0)).collect();
+            return self.insert_unchecked(checker, batch).await;
+        };
+        // Cheap in-memory filtering on the caller's thread; only misses are copied to the
+        // blocking pool.
+        let misses = seen.misses(checker, rows);
+        let stale = if misses.indices.is_empty() {
+            // All cached: right unless another connection wrote meanwhile.
+            self.run(|inner, state| {
+                let Conn {
+                    conn, data_version, ..
+                } = state;
+                cache_changed(inner, conn, data_version)
+            })
+            .await?
+        } else {
+            let batch = misses
+                .indices
+                .iter()
+                .map(|&i| (rows[i].clone(), misses.hashes[i]))
+                .collect();
+            match self.insert_batch(checker, batch, true).await? {
+                InsertOutcome::Inserted(new) => return Ok(new),
+                InsertOutcome::Stale => true,
+            }
+        };
+        if !stale {
+            return Ok(0);
+        }
+        // Another connection changed the store and the cache was cleared: redo it all.
+        let batch = rows
+            .iter()
+            .zip(misses.hashes)
+            .map(|(row, hash)| (row.clone(), hash))
+            .collect();
+        self.insert_unchecked(checker, batch).await
+    }
+
+    async fn count_windows(
+        &self,
+        checker: &str,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let windows = windows.to_vec();
+        let zeros = vec![0; windows.len()];
+        self.with_checker(checker, zeros, move |conn, path, id| {
+            let nonempty: Vec<(i64, i64)> =
+                windows.iter().copied().filter(|(f, t)| f < t).collect();
+            let (Some(lo), Some(hi)) = (
+                nonempty.iter().map(|w| w.0).min(),
+                nonempty.iter().map(|w| w.1).max(),
+            ) else {
+                return Ok(vec![0; windows.len()]);
+            };
+            let total: i128 = nonempty.iter().map(|(f, t)| i128::from(t - f)).sum();
+            if nonempty.len() > 1 && total >= i128::from(hi) - i128::from(lo) {
+                // Overlapping windows (a catch-up): one indexed range scan, counted in memory.
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT ts FROM rows WHERE checker_id = ?1 AND ts >= ?2 AND ts < ?3
+                         ORDER BY ts",
+                    )
+                    .store_err(path)?;
+                let sorted = stmt
+                    .query_map(params![id, lo, hi], |row| row.get::<_, i64>(0))
+                    .store_err(path)?
+                    .collect::<Result<Vec<i64>, _>>()
+                    .store_err(path)?;
+                return Ok(count_sorted(&sorted, &windows));
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM rows WHERE checker_id = ?1 AND ts >= ?2 AND ts < ?3",
+                )
+                .store_err(path)?;
+            windows
+                .iter()
+                .map(|&(from, to)| {
+                    if from >= to {
+                        return Ok(0);
+                    }
+                    let n: i64 = stmt
+                        .query_row(params![id, from, to], |row| row.get(0))
+                        .store_err(path)?;
+                    to_u64(n, "count")
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+        self.with_checker(checker, None, |conn, path, id| {
+            conn.prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
+                .store_err(path)?
+                .query_row([id], |row| row.get(0))
+                .store_err(path)
+        })
+        .await
+    }
+
+    async fn record_checks(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+    ) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        if let Some(other) = records.iter().find(|r| r.checker != checker) {
+            return Err(StoreError::Backend(format!(
+                "record {} passed to record_checks for checker {checker:?}",
+                other.idempotency_key()
+            )));
+        }
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let json = serde_json::to_string(record).map_err(|error| {
+                StoreError::Backend(format!(
+                    "cannot serialise check {}: {error}",
+                    record.idempotency_key()
+                ))
+            })?;
+            rows.push((
+                record.idempotency_key(),
+                to_i64(record.requirement_index, "requirement_index")?,
+                record.minute,
+                to_i64(record.count, "count")?,
+                record.status.as_str(),
+                json,
+            ));
+        }
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let id = checker_id_for_write(state, path, &checker)?;
+            let tx = state
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .store_err(path)?;
+            let mut new = 0;
+            {
+                let mut check = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO checks
+                         (checker_id, requirement_index, minute, count, status, record)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .store_err(path)?;
+                let mut outbox = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO outbox
+                         (key, checker_id, requirement_index, minute, record, attempts,
+                          next_attempt_at, last_error)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?4, NULL)",
+                    )
+                    .store_err(path)?;
+                for (key, index, minute, count, status, json) in &rows {
+                    let inserted = check
+                        .execute(params![id, index, minute, count, status, json])
+                        .store_err(path)?;
+                    if inserted == 1 {
+                        outbox
+                            .execute(params![key, id, index, minute, json])
+                            .store_err(path)?;
+                        new += 1;
+                    }
+                }
+            }
+            tx.commit().store_err(path)?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let mut stmt = state
+                .conn
+                .prepare_cached(
+                    "SELECT o.key, o.record, o.attempts, o.next_attempt_at, o.last_error
+                     FROM outbox o JOIN checkers c ON c.id = o.checker_id
+                     WHERE o.next_attempt_at <= ?1
+                     ORDER BY c.name, o.minute, o.requirement_index
+                     LIMIT ?2",
+                )
+                .store_err(path)?;
+            let raw = stmt
+                .query_map(params![now, limit], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            raw.into_iter()
+                .map(|(key, json, attempts, next_attempt_at, last_error)| {
+                    Ok(PendingDelivery {
+                        record: parse_record(path, &key, &json)?,
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                        key,
+                        next_attempt_at,
+                        last_error,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.run(move |inner, state| {
+            state
+                .conn
+                .prepare_cached("DELETE FROM outbox WHERE key = ?1")
+                .store_err(&inner.path)?
+                .execute([key])
+                .store_err(&inner.path)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn defer_delivery(
+        &self,
+        key: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let error = error.to_owned();
+        self.run(move |inner, state| {
+            state
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
+                     last_error = ?3 WHERE key = ?1",
+                )
+                .store_err(&inner.path)?
+                .execute(params![key, next_attempt_at, error])
+                .store_err(&inner.path)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let Some(id) = checker_id(state, path, &checker)? else {
+                return Ok(0);
+            };
+            let tx = state
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .store_err(path)?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM rows WHERE checker_id = ?1 AND ts < ?2")
+                .store_err(path)?
+                .execute(params![id, older_than])
+                .store_err(path)?;
+            if deleted > 0 {
+                tx.prepare_cached(
+                    "UPDATE checkers SET stored_rows = max(stored_rows - ?1, 0) WHERE id = ?2",
+                )
+                .store_err(path)?
+                .execute(params![to_i64(deleted, "row count")?, id])
+                .store_err(path)?;
+            }
+            tx.commit().store_err(path)?;
+            if deleted > 0 {
+                if let Some(seen) = &inner.seen {
+                    seen.forget_older_than(&checker, older_than);
+                }
+            }
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn set_last_error(
+        &self,
+        checker: &str,
+        error: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let checker = checker.to_owned();
+        let error = error.map(|(minute, text)| (minute, text.to_owned()));
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let id = checker_id_for_write(state, path, &checker)?;
+            let (minute, text) = error.unzip();
+            state
+                .conn
+                .prepare_cached(
+                    "UPDATE checkers SET last_error_minute = ?2, last_error = ?3 WHERE id = ?1",
+                )
+                .store_err(path)?
+                .execute(params![id, minute, text])
+                .store_err(path)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
+        self.run(|inner, state| {
+            let path = inner.path.as_str();
+            // One read transaction: a consistent snapshot that never blocks the writer (WAL).
+            let tx = state.conn.transaction().store_err(path)?;
+            let checkers = tx
+                .prepare_cached(
+                    "SELECT id, name, stored_rows, last_error_minute, last_error
+                     FROM checkers ORDER BY name",
+                )
+                .store_err(path)?
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            let mut statuses = Vec::with_capacity(checkers.len());
+            for (id, name, stored_rows, error_minute, error) in checkers {
+                let last_minute: Option<i64> = tx
+                    .prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
+                    .store_err(path)?
+                    .query_row([id], |row| row.get(0))
+                    .store_err(path)?;
+                let mut requirements = Vec::new();
+                let mut next_index = tx
+                    .prepare_cached(
+                        "SELECT min(requirement_index) FROM checks
+                         WHERE checker_id = ?1 AND requirement_index > ?2",
+                    )
+                    .store_err(path)?;
+                let mut latest = tx
+                    .prepare_cached(
+                        "SELECT minute, count, status FROM checks
+                         WHERE checker_id = ?1 AND requirement_index = ?2
+                         ORDER BY minute DESC LIMIT 1",
+                    )
+                    .store_err(path)?;
+                // Skip-scan the distinct requirement indexes: O(requirements * log checks).
+                let mut after = -1_i64;
+                while let Some(index) = next_index
+                    .query_row(params![id, after], |row| row.get::<_, Option<i64>>(0))
+                    .store_err(path)?
+                {
+                    let (minute, count, status): (i64, i64, String) = latest
+                        .query_row(params![id, index], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })
+                        .store_err(path)?;
+                    requirements.push(RequirementStatus {
+                        requirement_index: usize::try_from(index).unwrap_or(usize::MAX),
+                        minute,
+                        count: to_u64(count, "count")?,
+                        status: parse_status(path, &status)?,
+                    });
+                    after = index;
+                }
+                let pending: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM outbox WHERE checker_id = ?1")
+                    .store_err(path)?
+                    .query_row([id], |row| row.get(0))
+                    .store_err(path)?;
+                statuses.push(CheckerStatus {
+                    checker: name,
+                    last_minute,
+                    requirements,
+                    pending_deliveries: to_u64(pending, "pending deliveries")?,
+                    last_error: error_minute.zip(error),
+                    stored_rows: to_u64(stored_rows, "stored rows")?,
+                });
+            }
+            tx.commit().store_err(path)?;
+            Ok(statuses)
+        })
+        .await
+    }
+
+    async fn recent_checks(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            let raw = conn
+                .prepare_cached(
+                    "SELECT requirement_index, minute, record FROM checks WHERE checker_id = ?1
+                     ORDER BY minute DESC, requirement_index DESC LIMIT ?2",
+                )
+                .store_err(path)?
+                .query_map(params![id, limit], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            raw.into_iter()
+                .map(|(index, minute, json)| {
+                    parse_record(path, &format!("{index}/{minute}"), &json)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            conn.prepare_cached(
+                "SELECT ts FROM rows WHERE checker_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+            )
+            .store_err(path)?
+            .query_map(params![id, from, to], |row| row.get(0))
+            .store_err(path)?
+            .collect::<Result<Vec<i64>, _>>()
+            .store_err(path)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_counts_are_half_open() {
+        let ts = [10, 20, 20, 30];
+        assert_eq!(
+            count_sorted(&ts, &[(10, 20), (20, 31), (0, 10), (30, 30)]),
+            vec![1, 3, 0, 0]
+        );
+    }
+}

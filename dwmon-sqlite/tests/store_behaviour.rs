@@ -1,0 +1,440 @@
+//! The `Store` contract (SPEC 5, 6, 8) on real SQLite: first-seen inserts, half-open windows,
+//! the check log, the outbox, purges, status views; with and without the cache of seen keys.
+
+mod common;
+
+use common::record;
+use dwmon_core::{Row, Status, Store, StoreError};
+use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+type TestResult = Result<(), StoreError>;
+
+fn uncached() -> Result<SqliteStore, StoreError> {
+    SqliteStore::open_in_memory_with(&SqliteStoreOptions {
+        seen_cache_capacity: 0,
+        ..SqliteStoreOptions::default()
+    })
+}
+
+/// Both flavours: with and without the cache of seen keys.
+fn stores() -> Result<Vec<SqliteStore>, StoreError> {
+    Ok(vec![SqliteStore::open_in_memory()?, uncached()?])
+}
+
+mod spec_5_step_4_first_seen {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stored_key_keeps_its_first_timestamp() -> TestResult {
+        for store in stores()? {
+            let first = [Row::new("a", 100), Row::new("b", 200)];
+            assert_eq!(store.insert_first_seen("c", &first).await?, 2);
+            let again = [Row::new("a", 500), Row::new("b", 200), Row::new("n", 300)];
+            assert_eq!(store.insert_first_seen("c", &again).await?, 1);
+            assert_eq!(
+                store.row_timestamps("c", 0, 1000).await?,
+                vec![100, 200, 300]
+            );
+            // Twice more, so the cached path (hits) is exercised as well.
+            assert_eq!(store.insert_first_seen("c", &again).await?, 0);
+            assert_eq!(
+                store.row_timestamps("c", 0, 1000).await?,
+                vec![100, 200, 300]
+            );
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_key_repeated_in_one_batch_counts_once_with_its_first_occurrence() -> TestResult {
+        for store in stores()? {
+            let batch = [Row::new("k", 50), Row::new("k", 10), Row::new("j", 20)];
+            assert_eq!(store.insert_first_seen("c", &batch).await?, 2);
+            assert_eq!(store.row_timestamps("c", 0, 100).await?, vec![20, 50]);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn checkers_do_not_share_keys() -> TestResult {
+        for store in stores()? {
+            store.insert_first_seen("x", &[Row::new("k", 1)]).await?;
+            assert_eq!(store.insert_first_seen("y", &[Row::new("k", 2)]).await?, 1);
+            assert_eq!(store.row_timestamps("y", 0, 10).await?, vec![2]);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_is_a_no_op() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        assert_eq!(store.insert_first_seen("c", &[]).await?, 0);
+        assert!(store.status().await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn keys_may_be_any_text() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        let odd = [
+            "",
+            "'; DROP TABLE rows; --",
+            "ü\u{0}x",
+            &"long".repeat(1000),
+        ];
+        let rows: Vec<Row> = odd.iter().map(|k| Row::new(*k, 5)).collect();
+        assert_eq!(store.insert_first_seen("c", &rows).await?, 4);
+        assert_eq!(store.insert_first_seen("c", &rows).await?, 0);
+        assert_eq!(store.count("c", 0, 10).await?, 4);
+        Ok(())
+    }
+}
+
+mod spec_5_step_5_windows {
+    use super::*;
+
+    #[tokio::test]
+    async fn windows_are_half_open() -> TestResult {
+        for store in stores()? {
+            let rows = [
+                Row::new("a", 59),
+                Row::new("b", 60),
+                Row::new("c", 119),
+                Row::new("d", 120),
+            ];
+            store.insert_first_seen("c", &rows).await?;
+            assert_eq!(store.count("c", 60, 120).await?, 2);
+            assert_eq!(store.count("c", 0, 60).await?, 1);
+            assert_eq!(store.count("c", 120, 180).await?, 1);
+            assert_eq!(store.count("c", 120, 120).await?, 0);
+            assert_eq!(store.count("unknown", 0, 1000).await?, 0);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn many_windows_agree_with_single_counts() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        let rows: Vec<Row> = (0..500).map(|i| Row::new(format!("k{i}"), i * 7)).collect();
+        store.insert_first_seen("c", &rows).await?;
+        // Overlapping windows (one range scan), disjoint ones (per-window counts), empty ones.
+        let overlapping: Vec<(i64, i64)> = (0..30).map(|m| (m * 60, m * 60 + 600)).collect();
+        let disjoint = vec![(0, 10), (1000, 1010), (3000, 3100), (50, 40)];
+        for windows in [overlapping, disjoint] {
+            let counts = store.count_windows("c", &windows).await?;
+            for (&(from, to), count) in windows.iter().zip(counts) {
+                assert_eq!(
+                    count,
+                    store.count("c", from, to).await?,
+                    "window {from}..{to}"
+                );
+                let expected = rows
+                    .iter()
+                    .filter(|r| from <= r.timestamp && r.timestamp < to);
+                assert_eq!(count, expected.count() as u64);
+            }
+        }
+        assert_eq!(
+            store.count_windows("unknown", &[(0, 1), (1, 2)]).await?,
+            vec![0, 0]
+        );
+        Ok(())
+    }
+}
+
+mod spec_5_step_6_check_log {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_are_idempotent_per_requirement_and_minute() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        assert_eq!(store.last_checked_minute("c").await?, None);
+        let batch = [record("c", 0, 120, 3), record("c", 1, 120, 9)];
+        assert_eq!(store.record_checks("c", &batch).await?, 2);
+        // A retried cycle (e.g. after a crash) records nothing twice, even with other counts.
+        let retry = [record("c", 0, 120, 4), record("c", 0, 180, 2)];
+        assert_eq!(store.record_checks("c", &retry).await?, 1);
+        assert_eq!(store.last_checked_minute("c").await?, Some(180));
+        let recent = store.recent_checks("c", 10).await?;
+        let keys: Vec<(usize, i64, u64)> = recent
+            .iter()
+            .map(|r| (r.requirement_index, r.minute, r.count))
+            .collect();
+        assert_eq!(keys, vec![(0, 180, 2), (1, 120, 9), (0, 120, 3)]);
+        assert_eq!(recent[0], retry[1]);
+        assert_eq!(store.recent_checks("c", 1).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_record_of_another_checker_is_refused_whole() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        let mixed = [record("c", 0, 60, 1), record("other", 0, 60, 1)];
+        assert!(matches!(
+            store.record_checks("c", &mixed).await,
+            Err(StoreError::Backend(_))
+        ));
+        assert_eq!(store.last_checked_minute("c").await?, None);
+        Ok(())
+    }
+}
+
+mod spec_8_outbox {
+    use super::*;
+
+    #[tokio::test]
+    async fn new_records_are_pending_in_checker_minute_requirement_order() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        store
+            .record_checks(
+                "b",
+                &[
+                    record("b", 1, 60, 1),
+                    record("b", 0, 120, 1),
+                    record("b", 0, 60, 1),
+                ],
+            )
+            .await?;
+        store.record_checks("a", &[record("a", 0, 180, 1)]).await?;
+        let pending = store.pending_deliveries(1_000, 100).await?;
+        let keys: Vec<&str> = pending.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, vec!["a/0/180", "b/0/60", "b/1/60", "b/0/120"]);
+        assert!(pending
+            .iter()
+            .all(|p| p.attempts == 0 && p.last_error.is_none()));
+        assert_eq!(pending[0].record, record("a", 0, 180, 1));
+        assert_eq!(store.pending_deliveries(1_000, 2).await?.len(), 2);
+        // Re-recording does not re-enqueue.
+        store.record_checks("a", &[record("a", 0, 180, 1)]).await?;
+        assert_eq!(store.pending_deliveries(1_000, 100).await?.len(), 4);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn ack_removes_and_defer_reschedules() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        store
+            .record_checks("c", &[record("c", 0, 60, 1), record("c", 0, 120, 1)])
+            .await?;
+        store.ack_delivery("c/0/60").await?;
+        store.ack_delivery("c/0/60").await?; // idempotent
+        store.defer_delivery("c/0/120", 500, "webhook: 503").await?;
+        assert!(store.pending_deliveries(499, 10).await?.is_empty());
+        let due = store.pending_deliveries(500, 10).await?;
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].attempts, due[0].next_attempt_at), (1, 500));
+        assert_eq!(due[0].last_error.as_deref(), Some("webhook: 503"));
+        store.defer_delivery("c/0/120", 900, "again").await?;
+        assert_eq!(store.pending_deliveries(900, 10).await?[0].attempts, 2);
+        let status = store.status().await?;
+        assert_eq!(status[0].pending_deliveries, 1);
+        Ok(())
+    }
+}
+
+mod spec_5_step_7_purge {
+    use super::*;
+
+    #[tokio::test]
+    async fn purge_deletes_only_older_rows_and_forgets_them() -> TestResult {
+        for store in stores()? {
+            let rows = [
+                Row::new("old", 100),
+                Row::new("edge", 200),
+                Row::new("new", 7300),
+            ];
+            store.insert_first_seen("c", &rows).await?;
+            assert_eq!(store.purge("c", 200).await?, 1);
+            assert_eq!(store.row_timestamps("c", 0, 10_000).await?, vec![200, 7300]);
+            // A purged key is unknown again: it is stored anew (with the timestamp given).
+            assert_eq!(
+                store
+                    .insert_first_seen("c", &[Row::new("old", 150)])
+                    .await?,
+                1
+            );
+            assert_eq!(store.insert_first_seen("c", &rows).await?, 0);
+            assert_eq!(
+                store.row_timestamps("c", 0, 10_000).await?,
+                vec![150, 200, 7300]
+            );
+            assert_eq!(store.purge("c", 0).await?, 0);
+            assert_eq!(store.purge("unknown", 1_000).await?, 0);
+            assert_eq!(store.status().await?[0].stored_rows, 3);
+        }
+        Ok(())
+    }
+}
+
+mod status_views {
+    use super::*;
+
+    #[tokio::test]
+    async fn status_shows_last_checks_errors_and_counts() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        store
+            .insert_first_seen("b", &[Row::new("x", 1), Row::new("y", 2)])
+            .await?;
+        store
+            .record_checks("b", &[record("b", 0, 60, 0), record("b", 2, 60, 3)])
+            .await?;
+        store.record_checks("b", &[record("b", 0, 120, 3)]).await?;
+        store
+            .set_last_error("b", Some((120, "source down")))
+            .await?;
+        store.set_last_error("a", Some((60, "bad file"))).await?;
+        store.set_last_error("a", None).await?;
+        let status = store.status().await?;
+        assert_eq!(status.len(), 2);
+        assert_eq!(status[0].checker, "a");
+        assert_eq!(status[0].last_error, None);
+        assert_eq!(status[0].last_minute, None);
+        let b = &status[1];
+        assert_eq!(b.last_minute, Some(120));
+        assert_eq!(b.stored_rows, 2);
+        assert_eq!(b.pending_deliveries, 3);
+        assert_eq!(b.last_error, Some((120, "source down".to_owned())));
+        let reqs: Vec<(usize, i64, u64, Status)> = b
+            .requirements
+            .iter()
+            .map(|r| (r.requirement_index, r.minute, r.count, r.status))
+            .collect();
+        assert_eq!(
+            reqs,
+            vec![(0, 120, 3, Status::Good), (2, 60, 3, Status::Good)]
+        );
+        Ok(())
+    }
+}
+
+mod persistence {
+    use super::*;
+
+    #[tokio::test]
+    async fn everything_survives_reopening_the_file() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        {
+            let store = SqliteStore::open(&path)?;
+            store.insert_first_seen("c", &[Row::new("a", 10)]).await?;
+            store.record_checks("c", &[record("c", 0, 60, 1)]).await?;
+        }
+        let store = SqliteStore::open(&path)?;
+        assert_eq!(SqliteStore::schema_version(), 1);
+        // A fresh process has a cold cache: the stored key is still found (in SQLite).
+        assert_eq!(store.cached_keys(), 0);
+        assert_eq!(store.insert_first_seen("c", &[Row::new("a", 99)]).await?, 0);
+        assert_eq!(store.row_timestamps("c", 0, 100).await?, vec![10]);
+        assert_eq!(store.last_checked_minute("c").await?, Some(60));
+        assert_eq!(store.pending_deliveries(60, 10).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_cache_notices_writes_by_another_connection() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        let runner = SqliteStore::open(&path)?;
+        let other = SqliteStore::open(&path)?;
+        runner.insert_first_seen("c", &[Row::new("a", 10)]).await?;
+        assert_eq!(runner.cached_keys(), 1);
+        // Another process purges the key behind the runner's back.
+        assert_eq!(other.purge("c", 1_000).await?, 1);
+        // The runner must not trust its cache: the key is stored anew.
+        assert_eq!(
+            runner.insert_first_seen("c", &[Row::new("a", 10)]).await?,
+            1
+        );
+        assert_eq!(other.count("c", 0, 100).await?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn works_without_a_tokio_runtime() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        let new = futures_executor_block_on(store.insert_first_seen("c", &[Row::new("a", 1)]))?;
+        assert_eq!(new, 1);
+        Ok(())
+    }
+
+    /// A minimal executor: the store's futures complete without waking when run outside tokio.
+    fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
+        use std::sync::Arc;
+        use std::task::{Context, Poll, Wake, Waker};
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = Waker::from(Arc::new(Noop));
+        let mut future = std::pin::pin!(future);
+        let mut context = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+        }
+    }
+}
+
+/// One operation of the model-based property test.
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(Vec<(u8, i64)>),
+    Purge(i64),
+    Count(i64, i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => prop::collection::vec((0u8..40, 0i64..20_000), 0..30).prop_map(Op::Insert),
+        1 => (0i64..20_000).prop_map(Op::Purge),
+        2 => (0i64..20_000, 0i64..8_000).prop_map(|(from, len)| Op::Count(from, from + len)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The cached store, the uncached store and a plain map always agree.
+    #[test]
+    fn cached_and_uncached_stores_agree_with_a_model(ops in prop::collection::vec(op(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let cached = SqliteStore::open_in_memory().unwrap();
+            let plain = uncached().unwrap();
+            let mut model: HashMap<String, i64> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(rows) => {
+                        let rows: Vec<Row> =
+                            rows.iter().map(|&(k, t)| Row::new(format!("k{k}"), t)).collect();
+                        let mut new = 0;
+                        for row in &rows {
+                            if !model.contains_key(&row.key) {
+                                model.insert(row.key.clone(), row.timestamp);
+                                new += 1;
+                            }
+                        }
+                        prop_assert_eq!(cached.insert_first_seen("c", &rows).await.unwrap(), new);
+                        prop_assert_eq!(plain.insert_first_seen("c", &rows).await.unwrap(), new);
+                    }
+                    Op::Purge(t) => {
+                        let before = model.len();
+                        model.retain(|_, ts| *ts >= t);
+                        let gone = (before - model.len()) as u64;
+                        prop_assert_eq!(cached.purge("c", t).await.unwrap(), gone);
+                        prop_assert_eq!(plain.purge("c", t).await.unwrap(), gone);
+                    }
+                    Op::Count(from, to) => {
+                        let expected = model.values().filter(|&&t| from <= t && t < to).count();
+                        prop_assert_eq!(cached.count("c", from, to).await.unwrap(), expected as u64);
+                        prop_assert_eq!(plain.count("c", from, to).await.unwrap(), expected as u64);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
