@@ -9,10 +9,11 @@
 //! twice.
 //!
 //! Entry points:
-//! - [`matches`] and [`due_minutes`]: simple one-shot functions.
+//! - [`matches()`] and [`due_minutes`]: simple one-shot functions.
 //! - [`ZoneCursor`]: a reusable evaluator for one zone that caches the current UTC offset and
 //!   the local date, so repeated tests cost a few nanoseconds instead of a time-zone lookup.
-//!   Use it when testing many requirements or many minutes in the same zone (the engine does).
+//!   Use it when testing many requirements or many minutes in the same zone; [`due_minutes`]
+//!   walks its range with one.
 //!
 //! Everything here is pure: no clock, no I/O, "now" is always an argument.
 
@@ -75,7 +76,7 @@ pub fn matches(schedule: &Schedule, minute: i64, zone: Tz) -> bool {
 /// The due minutes of `schedule` in `[from, to]` (both inclusive, rounded down to minutes),
 /// ascending, in `zone`.
 ///
-/// Exactly the minutes `m` of the range with [`matches`]`(schedule, m, zone)`, but it skips
+/// Exactly the minutes `m` of the range with [`matches()`]`(schedule, m, zone)`, but it skips
 /// non-matching days, hours and minutes instead of testing every minute. An empty range
 /// (`from > to`) yields nothing; the parts of the range outside
 /// [`FIRST_MINUTE`]..=[`LAST_MINUTE`] yield nothing. Never panics.
@@ -197,7 +198,7 @@ impl LocalDate {
 /// testing many requirements at one minute, or walking a range of minutes — a test is a few
 /// integer operations and bit tests, with no time-zone lookup.
 ///
-/// Results are exactly those of [`matches`]. The methods take `&mut self` only to update the
+/// Results are exactly those of [`matches()`]. The methods take `&mut self` only to update the
 /// cache; a cursor has no other state, so one cursor can serve any number of schedules.
 ///
 /// ```
@@ -255,7 +256,7 @@ impl ZoneCursor {
     }
 
     /// Whether `schedule` is due at `minute` (rounded down to its minute) in this zone;
-    /// identical to [`matches`]`(schedule, minute, self.zone())`, but fast on repeated use.
+    /// identical to [`matches()`]`(schedule, minute, self.zone())`, but fast on repeated use.
     #[inline]
     pub fn matches(&mut self, schedule: &Schedule, minute: i64) -> bool {
         let Some(second_of_day) = self.locate(minute) else {
