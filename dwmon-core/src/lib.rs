@@ -21,20 +21,39 @@ pub mod source;
 pub mod store;
 pub mod testutil;
 
-pub use checker_file::{load_dir, parse_checker, Checker, CheckerFileError, LoadReport};
-pub use engine::{Engine, EngineConfig};
+pub use checker_file::{
+    load_dir, parse_checker, parse_checker_bytes, Checker, CheckerFileError, CheckerFileErrorKind,
+    LoadReport,
+};
+pub use engine::{Clock, CycleReport, Engine, EngineConfig, SystemClock};
 pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
 pub use purger::{DefaultPurger, Purger};
 pub use record::{CheckRecord, ErrorEvent, Event, Status};
-pub use requirement::{FieldSet, Requirement, RequirementError, Schedule};
+pub use requirement::{FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule};
+pub use schedule::{due_minutes, matches, ZoneCursor};
 pub use source::{FetchRequest, Fetched, Row, RowGetter, SourceError};
 pub use store::{CheckerStatus, PendingDelivery, Store, StoreError};
 
 /// Seconds in a minute; a *minute* is an epoch multiple of this.
 pub const MINUTE: i64 = 60;
 
-/// The minute containing `t`: `floor(t / 60) * 60` (correct for negative epochs too).
+/// The minute containing `t`: `floor(t / 60) * 60` (correct for negative epochs too;
+/// saturates at the ends of the `i64` range instead of overflowing).
 pub fn minute_floor(t: i64) -> i64 {
-    t.div_euclid(MINUTE) * MINUTE
+    t.div_euclid(MINUTE).saturating_mul(MINUTE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minute_floor;
+
+    #[test]
+    fn minute_floor_rounds_down_and_never_overflows() {
+        assert_eq!(minute_floor(119), 60);
+        assert_eq!(minute_floor(120), 120);
+        assert_eq!(minute_floor(-1), -60);
+        assert_eq!(minute_floor(i64::MAX), i64::MAX - i64::MAX % 60);
+        assert_eq!(minute_floor(i64::MIN), i64::MIN);
+    }
 }
