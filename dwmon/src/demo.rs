@@ -4,7 +4,7 @@
 //! time.
 //!
 //! - `model_executions`: a model running all day, about 4 executions a minute. At demo
-//!   minute 5 the pipeline stalls for 3 minutes (so `new_executions` turns BAD within the
+//!   minute 5 the pipeline stalls for 5 minutes (so `new_executions` turns BAD within the
 //!   first ten minutes), and afterwards it randomly stalls or bursts (a retry storm).
 //! - `applications`: a business's sign-ups, busy on weekday office hours, quiet at night and
 //!   at weekends — the shape `dwmon histogram` shows.
@@ -87,7 +87,7 @@ impl Rates {
     /// Normal model executions per minute.
     pub const EXECUTIONS_PER_MINUTE: f64 = 4.0;
 
-    /// Plans incidents for `minutes` demo minutes from `start`: a scripted 3-minute stall at
+    /// Plans incidents for `minutes` demo minutes from `start`: a scripted 5-minute stall at
     /// minute 5, then random 3-minute stalls and 2-minute bursts.
     pub fn new(start: i64, minutes: usize, zone: chrono_tz::Tz, rng: &mut StdRng) -> Self {
         let mut incidents = vec![1.0; minutes];
@@ -96,7 +96,7 @@ impl Rates {
                 *slot = value;
             }
         };
-        set(5, 3, 0.0);
+        set(5, 5, 0.0);
         let mut minute = 14;
         while minute < minutes {
             let roll: f64 = rng.random();
@@ -316,14 +316,14 @@ mod tests {
             rates.per_minute(Table::ModelExecutions, START + 4 * 60),
             4.0
         );
-        for minute in 5..8 {
+        for minute in 5..10 {
             assert_eq!(
                 rates.per_minute(Table::ModelExecutions, START + minute * 60 + 30),
                 0.0
             );
         }
         assert_eq!(
-            rates.per_minute(Table::ModelExecutions, START + 8 * 60),
+            rates.per_minute(Table::ModelExecutions, START + 10 * 60),
             4.0
         );
         // Beyond the plan: normal.
