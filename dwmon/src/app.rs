@@ -133,26 +133,7 @@ impl App {
                 return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
             }
         };
-        init_logging(cli.verbose);
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                eprintln!("error: cannot start the runtime: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let result = runtime.block_on(self.dispatch(cli.command));
-        match result {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        }
+        main_with(cli.verbose, self.dispatch(cli.command))
     }
 
     async fn dispatch(&self, command: Command) -> crate::Result<ExitCode> {
@@ -167,8 +148,37 @@ impl App {
     }
 }
 
+/// What a `main` does around a command: logs to stderr (see [`init_logging`]), runs `work` on a
+/// two-worker Tokio runtime, prints an error as one line on stderr and returns exit status 2
+/// for it.
+pub fn main_with<F, E>(verbose: u8, work: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<ExitCode, E>>,
+    E: std::fmt::Display,
+{
+    init_logging(verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Logs to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
-fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "info",

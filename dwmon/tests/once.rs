@@ -244,18 +244,8 @@ fn readable_output_without_json() {
     let ws = Workspace::new();
     ws.events_checker("events", TWO_TO_THREE);
     ws.insert(&[("a", T0 - 50), ("b", T0 - 30)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
-    let out = run(&[
-        "once",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
-        &source,
-        "--now",
-        "2026-11-23T09:00:10Z",
-    ]);
+    let source = ws.source_arg();
+    let out = ws.cycle("once", &source, &["--now", "2026-11-23T09:00:10Z"]);
     assert_eq!(code(&out), 0);
     assert_eq!(
         stdout(&out),

@@ -27,21 +27,9 @@ fn once_reads_a_postgres_source_and_reports_an_unreachable_one() {
              CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM3 MAXNUM3 LOOKBACKSECONDS60\n"
         ),
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
     let now = T0.to_string();
     let source = format!("warehouse={url}");
-    let out = run(&[
-        "once",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
-        &source,
-        "--now",
-        &now,
-        "--json",
-    ]);
+    let out = ws.cycle("once", &source, &["--now", &now, "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         checks(&json_lines(&out)),
@@ -51,19 +39,7 @@ fn once_reads_a_postgres_source_and_reports_an_unreachable_one() {
     // A server that is not there: an ERROR event for the checker, not a failure of the run.
     let down = "warehouse=postgres://postgres@127.0.0.1:9/test?connect_timeout=2";
     let next = (T0 + 60).to_string();
-    let out = run(&[
-        "once",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
-        down,
-        "--now",
-        &next,
-        "--json",
-        "--fail-on-bad",
-    ]);
+    let out = ws.cycle("once", down, &["--now", &next, "--json", "--fail-on-bad"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -78,16 +54,7 @@ fn an_invalid_postgres_url_is_an_operational_error() {
         "events",
         "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let out = run(&[
-        "once",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
-        "warehouse=postgres://u@host:notaport/db",
-    ]);
+    let out = ws.cycle("once", "warehouse=postgres://u@host:notaport/db", &[]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with("error: --source warehouse:"),

@@ -113,24 +113,13 @@ fn run_checks_every_simulated_minute_and_stops_after_cycles() {
         ("d", T0 + 20),
         ("e", T0 + 70),
     ]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let source = ws.source_arg();
     let now = T0.to_string();
-    let out = run(&[
+    let out = ws.cycle(
         "run",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
         &source,
-        "--json",
-        "--now",
-        &now,
-        "--speed",
-        "600",
-        "--cycles",
-        "4",
-    ]);
+        &["--json", "--now", &now, "--speed", "600", "--cycles", "4"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let got = checks(&json_lines(&out));
     let summary: Vec<(i64, &str, u64)> = got
@@ -171,24 +160,15 @@ fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
 
     // Down for 5 minutes, then restarted: the missed minutes are caught up, none twice.
     ws.insert(&[("c", T0 + 70), ("d", T0 + 80), ("e", T0 + 250)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let (store, source) = (ws.store(), ws.source_arg());
     let restart = (T0 + 5 * M + 1).to_string();
-    let out = run(&[
+    let out = ws.cycle(
         "run",
-        "--checkers",
-        &checkers,
-        "--store",
-        &store,
-        "--source",
         &source,
-        "--json",
-        "--now",
-        &restart,
-        "--speed",
-        "600",
-        "--cycles",
-        "2",
-    ]);
+        &[
+            "--json", "--now", &restart, "--speed", "600", "--cycles", "2",
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let second = checks(&json_lines(&out));
     let all: Vec<i64> = first

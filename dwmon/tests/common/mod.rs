@@ -116,24 +116,28 @@ impl Workspace {
         }
     }
 
-    /// `dwmon once --json` at `now` with this workspace's checkers, store and source.
-    pub fn once(&self, now: i64, extra: &[&str]) -> Output {
-        let now = now.to_string();
-        let (checkers, store, source) = (self.checkers_arg(), self.store(), self.source_arg());
+    /// `dwmon SUBCOMMAND --checkers .. --store .. --source SOURCE REST..` on this workspace.
+    pub fn cycle(&self, subcommand: &str, source: &str, rest: &[&str]) -> Output {
+        let (checkers, store) = (self.checkers_arg(), self.store());
         let mut args = vec![
-            "once",
+            subcommand,
             "--checkers",
             &checkers,
             "--store",
             &store,
             "--source",
-            &source,
-            "--now",
-            &now,
-            "--json",
+            source,
         ];
-        args.extend_from_slice(extra);
+        args.extend_from_slice(rest);
         run(&args)
+    }
+
+    /// `dwmon once --json` at `now` with this workspace's checkers, store and source.
+    pub fn once(&self, now: i64, extra: &[&str]) -> Output {
+        let now = now.to_string();
+        let mut rest = vec!["--now", &now, "--json"];
+        rest.extend_from_slice(extra);
+        self.cycle("once", &self.source_arg(), &rest)
     }
 
     pub fn path(&self) -> &Path {
