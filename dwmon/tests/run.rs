@@ -248,3 +248,45 @@ fn checker_files_are_reread_every_cycle() {
     );
     assert_eq!(other[0]["status"], "ERROR");
 }
+
+#[test]
+fn run_operational_failures_exit_2() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let missing = ws.path().join("nope").display().to_string();
+    for args in [
+        vec![
+            "run",
+            "--checkers",
+            &missing,
+            "--store",
+            &store,
+            "--source",
+            &source,
+        ],
+        vec!["run", "--checkers", &checkers, "--store", &store],
+        vec![
+            "run",
+            "--checkers",
+            &checkers,
+            "--store",
+            &checkers,
+            "--source",
+            &source,
+        ],
+        vec![
+            "run",
+            "--checkers",
+            &checkers,
+            "--source",
+            &source,
+            "--now",
+            "soon",
+        ],
+    ] {
+        let out = run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
