@@ -103,6 +103,11 @@ impl SqliteAlertStore {
         connection
             .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(|e| open_error(&path, e))?;
+        // With WAL, NORMAL is durable against application crashes (kill -9) and only risks
+        // the last commits on power loss, like the dwmon store.
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|e| open_error(&path, e))?;
         connection
             .execute_batch(SCHEMA)
             .map_err(|e| open_error(&path, e))?;
