@@ -86,7 +86,7 @@ pub struct AlertUpdate {
 }
 
 /// One requirement's alert state, for status views.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertStateEntry {
     /// Checker name.
     pub checker: String,
@@ -96,8 +96,8 @@ pub struct AlertStateEntry {
     pub state: AlertState,
 }
 
-/// Everything a status view shows about alerting.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Everything a status view shows about alerting (`serde_json` gives `status --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct AlertOverview {
     /// Per (checker, requirement), ordered.
     pub alerts: Vec<AlertStateEntry>,
@@ -107,6 +107,82 @@ pub struct AlertOverview {
     pub pauses: Vec<(String, Pause)>,
     /// Notifications not yet delivered to all their targets.
     pub pending: Vec<PendingNotification>,
+}
+
+impl AlertOverview {
+    /// Human-readable lines for a status view at `now`: every requirement that is firing or
+    /// has a BAD streak, every broken source, every pause, and the undelivered count.
+    ///
+    /// ```
+    /// use dwmon_alert::{AlertOverview, Pause};
+    /// let overview = AlertOverview {
+    ///     pauses: vec![("orders".into(), Pause { since: 0, until: Some(3600), comment: Some("migration".into()) })],
+    ///     ..AlertOverview::default()
+    /// };
+    /// assert_eq!(overview.lines(60), ["orders: paused until 1970-01-01 01:00 UTC (migration)"]);
+    /// ```
+    pub fn lines(&self, now: i64) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (checker, pause) in &self.pauses {
+            let until = match (pause.until, pause.is_active(now)) {
+                (_, false) => "paused, expired".to_string(),
+                (Some(until), true) => format!("paused until {}", utc(until)),
+                (None, true) => "paused".to_string(),
+            };
+            let comment = pause
+                .comment
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            lines.push(format!("{checker}: {until}{comment}"));
+        }
+        for (checker, source) in &self.sources {
+            if source.failing {
+                lines.push(format!(
+                    "{checker}: source ERROR since {}: {}",
+                    source.since.map(utc).unwrap_or_default(),
+                    source.last_error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+        }
+        for entry in &self.alerts {
+            let state = &entry.state;
+            let head = format!("{} #{}", entry.checker, entry.requirement_index);
+            match state.phase {
+                crate::AlertPhase::Firing => lines.push(format!(
+                    "{head}: FIRING ({}) since {}{}",
+                    state.severity,
+                    state.firing_since.map(utc).unwrap_or_default(),
+                    if state.announced {
+                        ""
+                    } else {
+                        ", not announced (paused)"
+                    }
+                )),
+                crate::AlertPhase::Ok if state.consecutive_bad > 0 => lines.push(format!(
+                    "{head}: OK, {} BAD in a row",
+                    state.consecutive_bad
+                )),
+                crate::AlertPhase::Ok if state.announced => {
+                    lines.push(format!("{head}: OK, resolution not announced yet (paused)"))
+                }
+                crate::AlertPhase::Ok => {}
+            }
+        }
+        if !self.pending.is_empty() {
+            lines.push(format!(
+                "{} alert notifications waiting for delivery",
+                self.pending.len()
+            ));
+        }
+        lines
+    }
+}
+
+fn utc(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| epoch.to_string())
 }
 
 /// Persistence for alerting: alert and source states, pause flags and the notifications not
@@ -354,5 +430,101 @@ impl AlertStateStore for MemoryAlertStore {
                 .collect(),
             pending: memory.pending.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AlertPhase, Severity};
+
+    #[tokio::test]
+    async fn memory_store_keeps_the_first_enqueue_and_forgets_completed(
+    ) -> Result<(), AlertStoreError> {
+        let store = MemoryAlertStore::new();
+        let notification: Notification = serde_json::from_value(serde_json::json!({
+            "version": 1, "idempotency_key": "c/0/60/firing", "kind": "firing",
+            "incident_key": "c/0", "event_key": "c/0/60", "checker": "c",
+            "severity": "critical", "at": 60, "minute": 60,
+            "minute_local": "1970-01-01T00:01:00+00:00", "timezone": "UTC"
+        }))
+        .map_err(|e| AlertStoreError::Backend(e.to_string()))?;
+        let target = Target::new(crate::ChannelKind::Log, "");
+        let mut entry = PendingNotification::new(notification, vec![target.clone()]);
+        let update = AlertUpdate {
+            checker: "c".into(),
+            notifications: vec![entry.clone()],
+            ..AlertUpdate::default()
+        };
+        store.apply(&update).await?;
+        entry.delivered.push(target.id());
+        store.save_progress(&entry).await?;
+        store.apply(&update).await?; // same key again: kept as it is
+        let pending = store.pending("c").await?;
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].delivered, [target.id()]);
+        assert_eq!(pending[0].remaining().count(), 0);
+        store.complete("c/0/60/firing").await?;
+        assert!(store.pending("c").await?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn overview_lines_show_what_needs_attention() {
+        let overview = AlertOverview {
+            alerts: vec![
+                AlertStateEntry {
+                    checker: "orders".into(),
+                    requirement_index: 0,
+                    state: AlertState {
+                        phase: AlertPhase::Firing,
+                        firing_since: Some(0),
+                        announced: true,
+                        severity: Severity::Warning,
+                        ..AlertState::default()
+                    },
+                },
+                AlertStateEntry {
+                    checker: "orders".into(),
+                    requirement_index: 1,
+                    state: AlertState {
+                        consecutive_bad: 2,
+                        ..AlertState::default()
+                    },
+                },
+                AlertStateEntry {
+                    checker: "quiet".into(),
+                    requirement_index: 0,
+                    state: AlertState::default(),
+                },
+            ],
+            sources: vec![(
+                "backups".into(),
+                SourceState {
+                    failing: true,
+                    since: Some(120),
+                    last_error: Some("fetch failed: timeout".into()),
+                    ..SourceState::default()
+                },
+            )],
+            pauses: vec![(
+                "legacy".into(),
+                Pause {
+                    since: 0,
+                    until: Some(60),
+                    comment: None,
+                },
+            )],
+            pending: Vec::new(),
+        };
+        assert_eq!(
+            overview.lines(600),
+            [
+                "legacy: paused, expired",
+                "backups: source ERROR since 1970-01-01 00:02 UTC: fetch failed: timeout",
+                "orders #0: FIRING (warning) since 1970-01-01 00:00 UTC",
+                "orders #1: OK, 2 BAD in a row",
+            ]
+        );
     }
 }
