@@ -1,4 +1,9 @@
-//! PostgreSQL source for dwmon: [`PostgresSource`], a [`dwmon_core::RowGetter`].
+#![doc = include_str!("../README.md")]
+//!
+//! ## Modules
+//!
+//! The public surface is [`PostgresSource`] (with [`PostgresSourceBuilder`]) and the
+//! configuration [`Error`]; fetch failures are [`dwmon_core::SourceError`]s.
 
 mod error;
 mod source;

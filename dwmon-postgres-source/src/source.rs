@@ -23,7 +23,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// fails the fetch with [`SourceError::Connection`]; pooled connections are checked before
 /// reuse and replaced, so the next cycle recovers by itself.
 ///
-/// ```no_run
+/// ```
 /// use dwmon_postgres_source::PostgresSource;
 /// use std::time::Duration;
 ///
