@@ -12,7 +12,7 @@ fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
             "--minutes",
             "12",
             "--speed",
-            "1200",
+            "600",
             "--seed",
             "7",
             "--dir",
@@ -32,7 +32,8 @@ fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
         .lines()
         .filter(|l| l.contains("new_executions#0"))
         .collect();
-    assert_eq!(checks.len(), 12, "{text}");
+    // One check a cycle (a cycle that fell behind on a busy machine catches up the minute).
+    assert!(checks.len() >= 12, "{text}");
     assert!(checks.iter().any(|l| l.contains(" GOOD ")), "{text}");
     // The scripted stall at minute 5 makes the 3-minute window come up short.
     assert!(checks.iter().any(|l| l.contains(" BAD ")), "{text}");

@@ -126,9 +126,11 @@ fn run_checks_every_simulated_minute_and_stops_after_cycles() {
         .iter()
         .map(|c| ((c.1 - T0) / M, c.2.as_str(), c.3))
         .collect();
+    // A cycle that falls behind on a busy machine catches up, so 4 cycles check at least 4
+    // minutes.
     assert_eq!(
-        summary,
-        vec![(0, "GOOD", 2), (1, "GOOD", 2), (2, "BAD", 1), (3, "BAD", 0)]
+        summary[..4],
+        [(0, "GOOD", 2), (1, "GOOD", 2), (2, "BAD", 1), (3, "BAD", 0)]
     );
 }
 
@@ -176,20 +178,22 @@ fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
         .chain(&second)
         .map(|c| (c.1 - T0) / M)
         .collect();
+    let last = all.last().copied().unwrap_or_default();
+    assert!(last >= 6, "{all:?}");
     assert_eq!(
         all,
-        vec![0, 1, 2, 3, 4, 5, 6],
+        (0..=last).collect::<Vec<_>>(),
         "every minute checked exactly once"
     );
     let counts: Vec<u64> = second.iter().map(|c| c.3).collect();
-    assert_eq!(counts, vec![0, 2, 0, 0, 1, 0]);
+    assert_eq!(counts[..5], [0, 2, 0, 0, 1]);
 
     // Nothing left undelivered.
     let status = run(&["status", "--store", &store, "--json"]);
     let status = json_lines(&status);
     assert_eq!(status.len(), 1);
     assert_eq!(status[0]["pending_deliveries"], 0);
-    assert_eq!(status[0]["last_minute"], T0 + 6 * M);
+    assert_eq!(status[0]["last_minute"], T0 + last * M);
 }
 
 #[test]
@@ -214,13 +218,32 @@ fn checker_files_are_reread_every_cycle() {
         "CHECKHOURS0-23 CHECKMINUTES0-59 MINNUM2 MAXNUM3 LOOKBACKSECONDS60",
     );
     ws.events_checker("added", TWO_TO_THREE);
-    let later = parse(&read_until(&out, |l| l.contains("\"added\"")));
-    let later_cycle: Vec<&serde_json::Value> = {
-        let minute = later
-            .last()
+    // Lines of one cycle come in any order (checkers run concurrently): read until the cycle
+    // that first saw `added` has reported `events` and `other` too.
+    let mut later = Vec::new();
+    let later_cycle = loop {
+        let line = out
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("no complete cycle; got {later:?}"));
+        later.push(serde_json::from_str::<serde_json::Value>(&line).expect("a JSON line"));
+        let Some(minute) = later
+            .iter()
+            .find(|l| l["checker"] == "added")
             .map(|l| l["minute"].clone())
-            .unwrap_or_default();
-        later.iter().filter(|l| l["minute"] == minute).collect()
+        else {
+            continue;
+        };
+        let cycle: Vec<serde_json::Value> = later
+            .iter()
+            .filter(|l| l["minute"] == minute)
+            .cloned()
+            .collect();
+        if ["events", "other"]
+            .iter()
+            .all(|name| cycle.iter().any(|l| l["checker"] == *name))
+        {
+            break cycle;
+        }
     };
     terminate(&child);
     assert_eq!(wait(&mut child), 0);
@@ -237,7 +260,7 @@ fn checker_files_are_reread_every_cycle() {
         ),
         (Some(0), Some(9), Some("GOOD"))
     );
-    let other: Vec<&&serde_json::Value> = later_cycle
+    let other: Vec<&serde_json::Value> = later_cycle
         .iter()
         .filter(|l| l["checker"] == "other")
         .collect();
