@@ -1,9 +1,48 @@
 //! # dwmon-alert
 //!
-//! Alerting for dwmon (SPEC 9.4): the pure [`AlertPolicy`] state machine (FAILAFTER /
-//! RECOVERAFTER damping, reminders, pause), its persistence ([`AlertStateStore`], in memory
-//! or in SQLite next to the dwmon store), per-checker routing from `__EXTRA__` ([`Routes`]),
-//! and notification channels.
+//! Alerting for dwmon (SPEC 9.4, issue 7): tell the right people once when a requirement
+//! starts failing, remind them while it keeps failing, and tell them once when it recovers —
+//! across restarts.
+//!
+//! - [`AlertPolicy`]: the pure state machine (no I/O, no clock). Per (checker, requirement)
+//!   an [`AlertState`] goes OK -> FIRING on the FAILAFTER-th consecutive BAD check and back
+//!   on the RECOVERAFTER-th consecutive GOOD one ([`AlertRule`]); per checker a
+//!   [`SourceState`] tracks error streaks. It yields [`Notification`]s: `Firing`, `Reminder`
+//!   (every `repeat` while firing; default 4 h, 0 = off), `Resolved`, `SourceError` (once per
+//!   streak) and `SourceRecovered`. A [`Pause`] suppresses notifications while the state
+//!   keeps following the checks.
+//! - [`AlertStateStore`]: persistence of states, pauses and undelivered notifications;
+//!   [`MemoryAlertStore`] and [`SqliteAlertStore`] (its own `alert_*` tables, usually in the
+//!   dwmon store's file).
+//! - [`Routes`]: who hears about a checker, from the `"alert"` key of its `__EXTRA__`
+//!   (schema in [`route`]).
+//! - [`Channels`] / [`Notifier`]: stdout JSON lines, tracing log, generic webhook, Slack,
+//!   PagerDuty Events API v2, email over SMTP; configured by an [`AlertsConfig`] JSON file
+//!   (format in [`config`]) that also holds the secrets (never in checker files, never in
+//!   logs or errors).
+//! - [`AlertHandler`]: the [`dwmon_core::CheckHandler`] tying it together, and
+//!   [`FanoutHandler`] to combine it with other handlers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use dwmon_alert::{AlertHandler, AlertsConfig, FanoutHandler, SqliteAlertStore};
+//! use dwmon_core::{CheckHandler, Engine, MemoryStore};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let source: Arc<dyn dwmon_core::RowGetter> = Arc::new(dwmon_core::testutil::ScriptedSource::new());
+//! let config = AlertsConfig::load("alerts.json")?;
+//! let alerts = AlertHandler::from_config(Arc::new(SqliteAlertStore::open("dwmon.sqlite")?), &config)?;
+//! let printer = dwmon_core::handler_fn(|event| {
+//!     println!("{}", serde_json::to_string(event).unwrap_or_default());
+//!     Ok(())
+//! });
+//! let handler: Arc<dyn CheckHandler> =
+//!     Arc::new(FanoutHandler::new(vec![Arc::new(printer), Arc::new(alerts)]));
+//! let engine = Engine::new(source, Arc::new(MemoryStore::new()), handler);
+//! # let _ = engine;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod channels;
 pub mod config;
