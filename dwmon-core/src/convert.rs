@@ -385,6 +385,45 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn text_never_panics(text in any::<String>()) {
+                let _ = epoch_from_text(&text);
+                let _ = epoch_from_decimal(&text);
+            }
+
+            #[test]
+            fn integer_text_reads_like_the_integer(value in any::<i64>()) {
+                prop_assert_eq!(epoch_from_text(&value.to_string()), epoch_from_i64(value));
+                prop_assert_eq!(epoch_from_decimal(&value.to_string()), epoch_from_i64(value));
+            }
+
+            #[test]
+            fn decimals_floor_like_floats(whole in 0i64..MAX_EPOCH, fraction in 0u32..1_000_000) {
+                let text = format!("{whole}.{fraction:06}");
+                prop_assert_eq!(epoch_from_decimal(&text), Ok(whole));
+                prop_assert_eq!(epoch_from_text(&text), Ok(whole));
+                prop_assert_eq!(epoch_from_decimal(&format!("-{text}")).is_err(), whole > 0 || fraction > 0);
+            }
+
+            #[test]
+            fn date_times_read_back(seconds in 0i64..MAX_EPOCH) {
+                let Some(instant) = DateTime::from_timestamp(seconds, 0) else {
+                    return Ok(());
+                };
+                let printed = instant.format("%Y-%m-%d %H:%M:%S").to_string();
+                prop_assert_eq!(epoch_from_text(&printed), Ok(seconds));
+                prop_assert_eq!(epoch_from_text(&instant.to_rfc3339()), Ok(seconds));
+            }
+        }
+    }
+
     #[test]
     fn float_keys() {
         assert_eq!(key_from_f64(1.5), "1.5");

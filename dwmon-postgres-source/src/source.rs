@@ -153,8 +153,9 @@ impl PostgresSourceBuilder {
         Ok(self)
     }
 
-    /// Server-side limit for each query (`SET LOCAL statement_timeout`; default 30 s). A query
-    /// hitting it fails with [`SourceError::Timeout`].
+    /// Server-side limit for each query (`SET LOCAL statement_timeout`; default 30 s; zero
+    /// means no server-side limit, as in PostgreSQL). A query hitting it fails with
+    /// [`SourceError::Timeout`].
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
         self.settings.statement_timeout = timeout;
         self
@@ -380,8 +381,12 @@ impl Fetch<'_, '_> {
                 Err(reason) => fetched.reject(reason),
             }
         }
-        // Nothing was written (or may be); ending with ROLLBACK keeps it that way.
-        transaction.rollback().await.map_err(|e| self.error(&e))?;
+        // Nothing was written (or may be); ending with ROLLBACK keeps it that way. The rows
+        // are complete by now: a failing ROLLBACK (connection lost) does not spoil them, and
+        // the pool replaces the connection.
+        if let Err(error) = transaction.rollback().await {
+            tracing::debug!(%error, source = self.request.source, "ROLLBACK after a fetch failed");
+        }
         Ok(fetched)
     }
 

@@ -73,6 +73,76 @@ mod conversions {
         Ok(())
     }
 
+    /// The binary `numeric` decoder against PostgreSQL's own text output, on 3,000
+    /// deterministic pseudo-random values of every scale and sign (plus NaN and zeros).
+    #[tokio::test]
+    async fn numeric_keys_match_postgres_text_output() -> TestResult {
+        let Some(db) = TestSchema::create(
+            "numeric",
+            "SELECT setseed(0.42); \
+             CREATE TABLE n AS SELECT i, round(((random() - 0.5) * 10 ^ (i % 40 - 12))::numeric, i % 17) AS v \
+             FROM generate_series(1, 3000) AS i; \
+             INSERT INTO n VALUES (3001, 'NaN'), (3002, 0), (3003, 0.000), (3004, -0.0001), \
+             (3005, 10000), (3006, 99999999999999999999999999999.999999999);",
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        let source = PostgresSource::new(&db.url)?;
+        let query =
+            db.sql("SELECT v AS dwmon_unique_key, 1 AS dwmon_timestamp FROM {s}.n ORDER BY i");
+        let fetched = fetch(&source, "default", &query).await?;
+        let expected: Vec<String> = db
+            .admin
+            .query(&db.sql("SELECT v::text FROM {s}.n ORDER BY i"), &[])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(expected.len(), 3006);
+        assert_eq!(keys(&fetched), expected);
+        db.drop().await;
+        Ok(())
+    }
+
+    /// `timestamptz`, `timestamp` and `numeric` epochs against PostgreSQL's own flooring, on
+    /// instants with microseconds, before and after 2000-01-01.
+    #[tokio::test]
+    async fn timestamps_match_postgres_flooring() -> TestResult {
+        let Some(db) = TestSchema::create(
+            "tsfloor",
+            "SELECT setseed(0.17); \
+             CREATE TABLE t AS SELECT i, to_timestamp(random() * 2000000000) AS at \
+             FROM generate_series(1, 2000) AS i;",
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        let source = PostgresSource::new(&db.url)?;
+        let expected: Vec<i64> = db
+            .admin
+            .query(
+                &db.sql("SELECT floor(extract(epoch FROM at))::int8 FROM {s}.t ORDER BY i"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for column in ["at", "at AT TIME ZONE 'UTC'", "extract(epoch FROM at)"] {
+            let query = db.sql(&format!(
+                "SELECT i AS dwmon_unique_key, {column} AS dwmon_timestamp FROM {{s}}.t ORDER BY i"
+            ));
+            let fetched = fetch(&source, "default", &query).await?;
+            let seconds: Vec<i64> = fetched.rows.iter().map(|row| row.timestamp).collect();
+            assert_eq!(seconds, expected, "{column}");
+        }
+        db.drop().await;
+        Ok(())
+    }
+
     #[tokio::test]
     async fn enum_and_domain_keys_use_their_text() -> TestResult {
         let Some(db) = TestSchema::create(
