@@ -25,6 +25,7 @@ use crate::notification::Notification;
 use crate::policy::AlertPolicy;
 use crate::route::Routes;
 use crate::rule::AlertRule;
+use crate::state::{AlertState, SourceState};
 use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, Event, HandlerError};
@@ -199,16 +200,10 @@ impl AlertHandler {
         let recovered = policy.on_source_ok(&mut source, record, pause.as_ref(), now);
 
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
-        let update = AlertUpdate {
-            checker: checker.to_string(),
-            alert: changed(before, state).map(|s| (record.requirement_index, s)),
-            source: changed(source_before, source),
-            notifications: decided
-                .iter()
-                .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
-                .collect(),
-        };
-        self.apply(&update).await?;
+        let alert = changed(before, state).map(|s| (record.requirement_index, s));
+        let source = changed(source_before, source);
+        self.apply(checker, alert, source, &decided, &routes)
+            .await?;
         Ok(decided)
     }
 
@@ -223,23 +218,33 @@ impl AlertHandler {
             .on_error(&mut source, event, pause.as_ref(), event.minute)
             .into_iter()
             .collect();
+        let source = changed(before, source);
+        self.apply(checker, None, source, &decided, &routes).await?;
+        Ok(decided)
+    }
+
+    /// Writes what changed and the decided notifications (with their targets) in one step.
+    async fn apply(
+        &self,
+        checker: &str,
+        alert: Option<(usize, AlertState)>,
+        source: Option<SourceState>,
+        decided: &[Notification],
+        routes: &Routes,
+    ) -> Result<(), AlertError> {
+        if alert.is_none() && source.is_none() && decided.is_empty() {
+            return Ok(());
+        }
         let update = AlertUpdate {
             checker: checker.to_string(),
-            alert: None,
-            source: changed(before, source),
+            alert,
+            source,
             notifications: decided
                 .iter()
                 .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
                 .collect(),
         };
-        self.apply(&update).await?;
-        Ok(decided)
-    }
-
-    async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertError> {
-        if update.alert.is_some() || update.source.is_some() || !update.notifications.is_empty() {
-            self.store.apply(update).await?;
-        }
+        self.store.apply(&update).await?;
         Ok(())
     }
 

@@ -164,31 +164,20 @@ impl AlertPolicy {
             return None;
         }
         state.announced = true;
-        Some(Notification {
-            version: 1,
-            idempotency_key: format!(
-                "{}/{}",
-                event.idempotency_key(),
-                NotificationKind::SourceError
-            ),
-            kind: NotificationKind::SourceError,
-            incident_key: source_incident_key(&event.checker),
+        let origin = Origin {
+            checker: &event.checker,
             event_key: event.idempotency_key(),
-            checker: event.checker.clone(),
-            severity: Severity::Critical,
-            at: now,
             minute: event.minute,
-            minute_local: event.minute_local.clone(),
-            timezone: event.timezone.clone(),
-            since: state.since,
-            requirement_index: None,
-            requirement: None,
-            count: None,
-            min: None,
-            max: None,
-            lookback_seconds: None,
-            error: Some(event.error.clone()),
-        })
+            minute_local: &event.minute_local,
+            timezone: &event.timezone,
+        };
+        Some(source_notification(
+            NotificationKind::SourceError,
+            origin,
+            state.since,
+            Some(event.error.clone()),
+            now,
+        ))
     }
 
     /// Applies a successful check to the checker's source `state`: a check of a minute after
@@ -209,28 +198,20 @@ impl AlertPolicy {
             return None;
         }
         state.announced = false;
-        let event_key = record.idempotency_key();
-        Some(Notification {
-            version: 1,
-            idempotency_key: format!("{event_key}/{}", NotificationKind::SourceRecovered),
-            kind: NotificationKind::SourceRecovered,
-            incident_key: source_incident_key(&record.checker),
-            event_key,
-            checker: record.checker.clone(),
-            severity: Severity::Critical,
-            at: now,
+        let origin = Origin {
+            checker: &record.checker,
+            event_key: record.idempotency_key(),
             minute: record.minute,
-            minute_local: record.minute_local.clone(),
-            timezone: record.timezone.clone(),
-            since: None,
-            requirement_index: None,
-            requirement: None,
-            count: None,
-            min: None,
-            max: None,
-            lookback_seconds: None,
-            error: state.last_error.clone(),
-        })
+            minute_local: &record.minute_local,
+            timezone: &record.timezone,
+        };
+        Some(source_notification(
+            NotificationKind::SourceRecovered,
+            origin,
+            None,
+            state.last_error.clone(),
+            now,
+        ))
     }
 
     fn reminder_due(&self, last_notified: Option<i64>, now: i64) -> bool {
@@ -255,6 +236,45 @@ fn error_before(last_error_minute: Option<i64>, minute: i64) -> bool {
     match last_error_minute {
         None => true,
         Some(last) => last < minute,
+    }
+}
+
+/// The event a source notification is about.
+struct Origin<'a> {
+    checker: &'a str,
+    event_key: String,
+    minute: i64,
+    minute_local: &'a str,
+    timezone: &'a str,
+}
+
+fn source_notification(
+    kind: NotificationKind,
+    origin: Origin<'_>,
+    since: Option<i64>,
+    error: Option<String>,
+    now: i64,
+) -> Notification {
+    Notification {
+        version: 1,
+        idempotency_key: format!("{}/{kind}", origin.event_key),
+        kind,
+        incident_key: source_incident_key(origin.checker),
+        event_key: origin.event_key,
+        checker: origin.checker.to_string(),
+        severity: Severity::Critical,
+        at: now,
+        minute: origin.minute,
+        minute_local: origin.minute_local.to_string(),
+        timezone: origin.timezone.to_string(),
+        since,
+        requirement_index: None,
+        requirement: None,
+        count: None,
+        min: None,
+        max: None,
+        lookback_seconds: None,
+        error,
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// 2023-11-14T22:13:20Z rounded to a minute.
 pub const T0: i64 = 1_700_000_040;
@@ -123,6 +123,27 @@ impl Notifier for RecordingNotifier {
     }
 }
 
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// Serves each connection with `serve` on its own task until the runtime ends.
+fn accept_loop<F, Fut>(listener: TcpListener, serve: F)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+}
+
 /// One request received by [`HttpServer`].
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -149,22 +170,16 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub async fn start() -> HttpServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let (listener, addr) = bind().await;
         let server = HttpServer {
-            addr: listener.local_addr().expect("local addr"),
+            addr,
             requests: Arc::default(),
             statuses: Arc::default(),
         };
         let state = server.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let _ = state.serve(stream).await;
-                });
-            }
+        accept_loop(listener, move |stream| {
+            let state = state.clone();
+            async move { state.serve(stream).await }
         });
         server
     }
@@ -184,7 +199,7 @@ impl HttpServer {
         self.requests.lock().unwrap().clone()
     }
 
-    async fn serve(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
         loop {
@@ -247,21 +262,15 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let (listener, addr) = bind().await;
         let server = SmtpServer {
-            addr: listener.local_addr().expect("local addr"),
+            addr,
             mails: Arc::default(),
         };
         let state = server.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let _ = state.serve(stream).await;
-                });
-            }
+        accept_loop(listener, move |stream| {
+            let state = state.clone();
+            async move { state.serve(stream).await }
         });
         server
     }
@@ -270,7 +279,7 @@ impl SmtpServer {
         self.mails.lock().unwrap().clone()
     }
 
-    async fn serve(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
         write
