@@ -103,16 +103,24 @@ impl RoutingSource {
     }
 }
 
+/// The entry for a checker's `__SOURCE__` name among a getter's named sources, or
+/// [`SourceError::UnknownSource`] listing the names it has (sorted, as the map keeps them).
+///
+/// # Errors
+/// [`SourceError::UnknownSource`] when `source` is not a key of `sources`.
+pub fn pick<'m, T>(sources: &'m BTreeMap<String, T>, source: &str) -> Result<&'m T, SourceError> {
+    sources
+        .get(source)
+        .ok_or_else(|| SourceError::UnknownSource {
+            source_name: source.to_string(),
+            known: sources.keys().cloned().collect(),
+        })
+}
+
 #[async_trait]
 impl RowGetter for RoutingSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        let route = self
-            .routes
-            .get(request.source)
-            .ok_or_else(|| SourceError::UnknownSource {
-                source_name: request.source.to_string(),
-                known: self.names(),
-            })?;
+        let route = pick(&self.routes, request.source)?;
         let forwarded = FetchRequest {
             source: &route.target,
             ..*request

@@ -5,6 +5,7 @@ use crate::tls;
 use crate::value::{Raw, Reader};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
+use dwmon_core::routing;
 use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
@@ -284,13 +285,7 @@ fn mask_password(connection: &str) -> String {
 #[async_trait::async_trait]
 impl RowGetter for PostgresSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        let named = self
-            .pools
-            .get(request.source)
-            .ok_or_else(|| SourceError::UnknownSource {
-                source_name: request.source.to_string(),
-                known: self.names(),
-            })?;
+        let named = routing::pick(&self.pools, request.source)?;
         let client_timeout = self.settings.client_timeout();
         let timed_out = SourceError::Timeout {
             millis: millis(client_timeout),

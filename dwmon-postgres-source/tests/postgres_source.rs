@@ -467,53 +467,74 @@ mod contract {
 
 mod timeouts {
     use super::*;
+    use dwmon_postgres_source::PostgresSourceBuilder;
+
+    const SLOW: &str = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp FROM pg_sleep(30)";
+    const QUICK: &str = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp";
+
+    /// A one-connection source configured by `configure`: the slow query fails with
+    /// `Timeout { millis }`, then the next fetch succeeds. Returns the schema for more checks.
+    async fn times_out_then_recovers(
+        tag: &str,
+        configure: impl FnOnce(PostgresSourceBuilder) -> PostgresSourceBuilder,
+        millis: u64,
+    ) -> Result<Option<TestSchema>, Box<dyn Error>> {
+        let Some(db) = TestSchema::create(tag, "").await else {
+            return Ok(None);
+        };
+        let builder = PostgresSource::builder()
+            .source("default", &db.url)?
+            .pool_size(1);
+        let source = configure(builder).build()?;
+        assert_eq!(
+            fetch(&source, "default", SLOW).await.unwrap_err(),
+            SourceError::Timeout { millis }
+        );
+        assert_eq!(
+            fetch(&source, "default", QUICK).await?.rows,
+            vec![Row::new("k", 1)]
+        );
+        Ok(Some(db))
+    }
 
     #[tokio::test]
     async fn the_server_side_statement_timeout_is_hit() -> TestResult {
-        let Some(db) = TestSchema::create("stmt", "").await else {
-            return Ok(());
-        };
-        let source = PostgresSource::builder()
-            .source("default", &db.url)?
-            .statement_timeout(Duration::from_millis(100))
-            .pool_size(1)
-            .build()?;
-        let slow = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp FROM pg_sleep(30)";
-        assert_eq!(
-            fetch(&source, "default", slow).await.unwrap_err(),
-            SourceError::Timeout { millis: 100 }
-        );
         // The same (only) connection serves the next fetch, its transaction rolled back.
-        let quick = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp";
-        assert_eq!(
-            fetch(&source, "default", quick).await?.rows,
-            vec![Row::new("k", 1)]
-        );
-        db.drop().await;
+        let configure = |b: PostgresSourceBuilder| b.statement_timeout(Duration::from_millis(100));
+        if let Some(db) = times_out_then_recovers("stmt", configure, 100).await? {
+            db.drop().await;
+        }
         Ok(())
     }
 
     #[tokio::test]
-    async fn the_client_side_timeout_cancels_and_recovers() -> TestResult {
-        let Some(db) = TestSchema::create("client", "").await else {
+    async fn the_client_side_timeout_cancels_the_query_and_recovers() -> TestResult {
+        let configure = |b: PostgresSourceBuilder| {
+            b.statement_timeout(Duration::from_secs(60))
+                .client_timeout(Duration::from_millis(300))
+        };
+        let Some(db) = times_out_then_recovers("client", configure, 300).await? else {
             return Ok(());
         };
-        let source = PostgresSource::builder()
-            .source("default", &db.url)?
-            .statement_timeout(Duration::from_secs(60))
-            .client_timeout(Duration::from_millis(300))
-            .pool_size(1)
-            .build()?;
-        let slow = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp FROM pg_sleep(30)";
-        assert_eq!(
-            fetch(&source, "default", slow).await.unwrap_err(),
-            SourceError::Timeout { millis: 300 }
-        );
-        let quick = "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp";
-        assert_eq!(
-            fetch(&source, "default", quick).await?.rows,
-            vec![Row::new("k", 1)]
-        );
+        // The abandoned query was cancelled on the server (polled, bounded to 10 s).
+        let still_running = || async {
+            db.admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND query LIKE '%pg_sleep(30)%' AND state = 'active'",
+                    &[&db.name],
+                )
+                .await
+                .map(|row| row.get::<_, i64>(0))
+        };
+        let cancelled = tokio::time::timeout(Duration::from_secs(10), async {
+            while still_running().await? > 0 {
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        })
+        .await;
+        assert!(matches!(cancelled, Ok(Ok(()))), "{cancelled:?}");
         db.drop().await;
         Ok(())
     }

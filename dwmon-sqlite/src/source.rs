@@ -2,6 +2,7 @@
 //! strictly read-only.
 
 use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
+use dwmon_core::routing;
 use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
@@ -214,13 +215,7 @@ struct Job {
 #[async_trait::async_trait]
 impl RowGetter for SqliteSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        let path = self
-            .sources
-            .get(request.source)
-            .ok_or_else(|| SourceError::UnknownSource {
-                source_name: request.source.to_string(),
-                known: self.names(),
-            })?;
+        let path = routing::pick(&self.sources, request.source)?;
         let timeout_millis = u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX);
         let job = Job {
             source: request.source.to_string(),

@@ -43,7 +43,7 @@ async fn fetch_table(values: &str) -> Result<Fetched, Box<dyn Error>> {
     Ok(fetch(&source, "default", query).await?)
 }
 
-mod keys {
+mod source_keys {
     use super::*;
 
     #[tokio::test]
@@ -78,7 +78,7 @@ mod keys {
     }
 }
 
-mod timestamps {
+mod source_timestamps {
     use super::*;
 
     #[tokio::test]
@@ -150,7 +150,7 @@ mod timestamps {
     }
 }
 
-mod contract {
+mod source_contract {
     use super::*;
 
     #[tokio::test]
@@ -248,7 +248,7 @@ mod contract {
     }
 }
 
-mod read_only {
+mod source_read_only {
     use super::*;
 
     fn snapshot(path: &Path) -> Result<(Vec<u8>, std::time::SystemTime), Box<dyn Error>> {
@@ -352,7 +352,7 @@ mod read_only {
     }
 }
 
-mod timeouts {
+mod source_timeouts {
     use super::*;
 
     /// The never-ending query runs on the blocking pool (where tokio's paused time cannot
