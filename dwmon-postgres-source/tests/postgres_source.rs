@@ -6,6 +6,7 @@ mod support;
 use dwmon_core::{Fetched, Row, SourceError};
 use dwmon_postgres_source::PostgresSource;
 use std::error::Error;
+use std::io::Write;
 use std::time::Duration;
 use support::{fetch, TestSchema};
 
@@ -647,7 +648,10 @@ mod tls {
     async fn server_tls(db: &TestSchema) -> Option<Option<String>> {
         let ssl: String = db.admin.query_one("SHOW ssl", &[]).await.ok()?.get(0);
         if ssl != "on" {
-            eprintln!("SKIPPED: TLS tests need a server with ssl = on");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: TLS tests need a server with ssl = on"
+            );
             return None;
         }
         let file: Option<String> = db

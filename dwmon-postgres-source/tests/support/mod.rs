@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use dwmon_core::{FetchRequest, Fetched, RowGetter, SourceError};
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The server used when `DWMON_TEST_POSTGRES_URL` is not set.
@@ -27,14 +28,24 @@ pub async fn test_url() -> Option<String> {
         Some(url) => (url, true),
         None => (DEFAULT_URL.to_string(), in_ci),
     };
-    match admin_client(&url).await {
+    let reached = admin_client(&url).await.map_err(|error| {
+        // tokio-postgres says "error connecting to server"; the cause says why.
+        match std::error::Error::source(&error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        }
+    });
+    match reached {
         Ok(_) => Some(url),
         Err(error) if required => panic!(
             "PostgreSQL tests need a server at {url} (DWMON_TEST_POSTGRES_URL{}): {error}",
             if in_ci { ", CI=true" } else { "" }
         ),
         Err(error) => {
-            eprintln!(
+            // Written to the stderr handle itself: the test harness captures eprintln!, and
+            // this notice must be seen even when the test passes.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED: PostgreSQL tests need DWMON_TEST_POSTGRES_URL=postgres://... (or a server on 127.0.0.1:5432): {error}"
             );
             None
