@@ -400,3 +400,19 @@ async fn an_unconfigured_channel_is_an_error_not_a_silent_drop() {
         "1 alert deliveries failed: email devops@nerds.com: the email channel is not configured in the alerts config"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_webhook_that_never_answers_times_out() {
+    // The kernel accepts the connection, nobody ever answers; Tokio's paused clock jumps to
+    // the timeout instead of the test waiting for it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", silent.local_addr().expect("addr"));
+    let (handler, store) = handler(&config(r#"{"timeout_seconds": 3}"#));
+    let event = check(T0, Status::Bad, json!({"alert": {"webhook": url}}));
+
+    let started = tokio::time::Instant::now();
+    let error = handler.handle(&event).await.expect_err("no answer");
+    assert!(error.message.contains(": timed out"), "{}", error.message);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+    assert_eq!(store.overview().await.expect("overview").pending.len(), 1);
+}

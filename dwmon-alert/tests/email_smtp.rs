@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{record, SmtpServer, T0};
+use common::{base64, record, SmtpServer, T0};
 use dwmon_alert::{AlertHandler, AlertsConfig, MemoryAlertStore};
 use dwmon_core::{CheckHandler, Event, Status};
 use serde_json::json;
@@ -115,4 +115,42 @@ async fn an_unreachable_smtp_server_is_a_retryable_error() {
         "{}",
         error.message
     );
+}
+
+#[tokio::test]
+async fn credentials_come_from_the_environment() {
+    let server = SmtpServer::start().await;
+    let text = format!(
+        r#"{{"smtp": {{"host": "127.0.0.1", "port": {}, "security": "plain",
+                       "from": "dwmon@example.com",
+                       "username": {{"env": "SMTP_USERNAME"}},
+                       "password": {{"env": "SMTP_PASSWORD"}}}}}}"#,
+        server.addr.port()
+    );
+    let env = |name: &str| match name {
+        "SMTP_USERNAME" => Some("dwmon-user".to_string()),
+        "SMTP_PASSWORD" => Some("SmtpSecretPassword".to_string()),
+        _ => None,
+    };
+    let config = AlertsConfig::parse("alerts.json", &text, &env).expect("config");
+    assert!(!format!("{config:?}").contains("SmtpSecretPassword"));
+    let handler =
+        AlertHandler::from_config(Arc::new(MemoryAlertStore::new()), &config).expect("handler");
+    let event = Event::Check(record(
+        "orders",
+        0,
+        T0,
+        Status::Bad,
+        json!({"alert": "ops@nerds.com"}),
+    ));
+    handler.handle(&event).await.expect("mail accepted");
+
+    assert_eq!(
+        server.auth_commands(),
+        [format!(
+            "AUTH PLAIN {}",
+            base64(b"\0dwmon-user\0SmtpSecretPassword")
+        )]
+    );
+    assert_eq!(server.mails().len(), 1);
 }

@@ -252,12 +252,13 @@ pub struct Mail {
     pub data: String,
 }
 
-/// A minimal SMTP responder on 127.0.0.1 (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT; no
-/// TLS, no AUTH): enough for lettre's plain transport. Records every accepted message.
+/// A minimal SMTP responder on 127.0.0.1 (EHLO/HELO, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT; no
+/// TLS; AUTH accepts anything and is recorded): enough for lettre's plain transport. Records every accepted message.
 #[derive(Clone)]
 pub struct SmtpServer {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
+    auth: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpServer {
@@ -266,6 +267,7 @@ impl SmtpServer {
         let server = SmtpServer {
             addr,
             mails: Arc::default(),
+            auth: Arc::default(),
         };
         let state = server.clone();
         accept_loop(listener, move |stream| {
@@ -277,6 +279,11 @@ impl SmtpServer {
 
     pub fn mails(&self) -> Vec<Mail> {
         self.mails.lock().unwrap().clone()
+    }
+
+    /// The `AUTH ...` command lines received.
+    pub fn auth_commands(&self) -> Vec<String> {
+        self.auth.lock().unwrap().clone()
     }
 
     async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
@@ -300,7 +307,7 @@ impl SmtpServer {
             let reply: &[u8] = match verb.as_str() {
                 "EHLO" => {
                     mail.helo = command[4..].trim().to_string();
-                    b"250-localhost greets you\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                    b"250-localhost greets you\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
                 }
                 "HELO" => {
                     mail.helo = command[4..].trim().to_string();
@@ -337,6 +344,10 @@ impl SmtpServer {
                     mail = Mail::default();
                     b"250 OK\r\n"
                 }
+                "AUTH" => {
+                    self.auth.lock().unwrap().push(command.clone());
+                    b"235 2.7.0 Authentication successful\r\n"
+                }
                 "NOOP" => b"250 OK\r\n",
                 "QUIT" => {
                     write.write_all(b"221 bye\r\n").await?;
@@ -355,4 +366,26 @@ fn angle(command: &str) -> String {
         .and_then(|(_, rest)| rest.split_once('>'))
         .map(|(inside, _)| inside.to_string())
         .unwrap_or_default()
+}
+
+/// Standard base64 (with padding), to compare SMTP AUTH lines.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
