@@ -30,7 +30,9 @@ pub enum SqliteSourceError {
 ///
 /// - Files are opened with `SQLITE_OPEN_READ_ONLY` (and `PRAGMA query_only`): a checker's query
 ///   can never write or create the user's file; a missing file fails the fetch with
-///   [`SourceError::Connection`] naming the path.
+///   [`SourceError::Connection`] naming the path. A WAL database that no writer has open is
+///   read as immutable, so SQLite does not leave `-wal`/`-shm` files (owned by dwmon's user)
+///   beside it.
 /// - Each fetch opens the file afresh on tokio's blocking pool (never on the async executor),
 ///   so a file that appears, is replaced or was locked recovers by itself on the next cycle.
 /// - A busy timeout (default 5 s) waits out writers' locks; a query timeout (default 30 s)
@@ -301,7 +303,19 @@ impl Job {
             }
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags).map_err(|e| {
+        let opened = if is_idle_wal_database(&self.path) {
+            // Opening an idle WAL database read-only would make SQLite create its -wal and
+            // -shm files beside the user's file, owned by us, which can lock the owning
+            // application out. With no writer around, reading it as immutable creates
+            // nothing; a writer starting during this one read could at worst fail it.
+            Connection::open_with_flags(
+                immutable_uri(&self.path),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        } else {
+            Connection::open_with_flags(&self.path, flags)
+        };
+        let connection = opened.map_err(|e| {
             connection_error(format!(
                 "cannot open SQLite database {} read-only: {e}",
                 self.path.display()
@@ -341,6 +355,38 @@ impl Job {
             },
         }
     }
+}
+
+/// A database in WAL mode (header bytes 18-19 = 2) whose `-wal` and `-shm` files do not exist:
+/// no connection has it open and every commit is in the main file.
+fn is_idle_wal_database(path: &Path) -> bool {
+    let mut header = [0u8; 20];
+    let wal_mode = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
+        .is_ok_and(|()| {
+            header.starts_with(b"SQLite format 3\0") && header[18] == 2 && header[19] == 2
+        });
+    let side_file = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    wal_mode && !side_file("-wal").exists() && !side_file("-shm").exists()
+}
+
+/// `file:PATH?mode=ro&immutable=1`, with the characters URIs reserve escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for character in path.to_string_lossy().chars() {
+        match character {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            other => uri.push(other),
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
 }
 
 /// One result row as a [`Row`], or the reason it is rejected.
@@ -436,6 +482,14 @@ mod tests {
         assert_eq!(
             SqliteSource::new("plain.db").path("default"),
             Some(Path::new("plain.db"))
+        );
+    }
+
+    #[test]
+    fn immutable_uris_escape_reserved_characters() {
+        assert_eq!(
+            immutable_uri(Path::new("/data/a?b#c%d.db")),
+            "file:/data/a%3fb%23c%25d.db?mode=ro&immutable=1"
         );
     }
 

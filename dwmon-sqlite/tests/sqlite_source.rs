@@ -251,6 +251,14 @@ mod source_contract {
 mod source_read_only {
     use super::*;
 
+    fn files(dir: &Path) -> Result<Vec<String>, Box<dyn Error>> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        Ok(names)
+    }
+
     fn snapshot(path: &Path) -> Result<(Vec<u8>, std::time::SystemTime), Box<dyn Error>> {
         Ok((std::fs::read(path)?, std::fs::metadata(path)?.modified()?))
     }
@@ -290,12 +298,9 @@ mod source_read_only {
         }
         assert_eq!(fetch(&source, "default", query).await?.rows.len(), 1);
         assert_eq!(snapshot(&path)?, before, "file bytes or mtime changed");
-        let names: Vec<String> = std::fs::read_dir(dir.path())?
-            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<_, _>>()?;
         assert_eq!(
-            names,
-            vec!["data.db".to_string()],
+            files(dir.path())?,
+            ["data.db"],
             "no journal or side file left"
         );
         Ok(())
@@ -330,6 +335,26 @@ mod source_read_only {
         )
         .await?;
         assert_eq!(fetched.rows, vec![Row::new("k", 9)]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reads_an_idle_wal_database_without_creating_side_files() -> TestResult {
+        let (dir, path) = database(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (k, ts); INSERT INTO t VALUES ('a', 5);",
+        )?;
+        let before = snapshot(&path)?;
+        let source = SqliteSource::new(&path);
+        let fetched = fetch(
+            &source,
+            "default",
+            "SELECT k AS dwmon_unique_key, ts AS dwmon_timestamp FROM t",
+        )
+        .await;
+        assert_eq!(fetched?.rows, vec![Row::new("a", 5)]);
+        // No -wal/-shm files left beside the user's file (they would be ours, not theirs).
+        assert_eq!(files(dir.path())?, ["data.db"]);
+        assert_eq!(snapshot(&path)?, before);
         Ok(())
     }
 
