@@ -18,6 +18,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -358,6 +359,47 @@ impl AlertStateStore for SqliteAlertStore {
             }
             .map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
+        let known: Vec<(String, i64)> = known
+            .iter()
+            .map(|(checker, count)| (checker.clone(), index_to_sql(*count)))
+            .collect();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS alert_known (checker TEXT PRIMARY KEY, requirements INTEGER NOT NULL);
+                 DELETE FROM temp.alert_known;",
+            )
+            .map_err(backend)?;
+            {
+                let mut insert = tx
+                    .prepare("INSERT INTO temp.alert_known (checker, requirements) VALUES (?1, ?2)")
+                    .map_err(backend)?;
+                for (checker, count) in &known {
+                    insert.execute(params![checker, count]).map_err(backend)?;
+                }
+            }
+            let removed = tx
+                .execute(
+                    "DELETE FROM alert_state WHERE NOT EXISTS (
+                         SELECT 1 FROM temp.alert_known k
+                         WHERE k.checker = alert_state.checker
+                           AND alert_state.requirement_index < k.requirements)",
+                    [],
+                )
+                .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM alert_source WHERE checker NOT IN (SELECT checker FROM temp.alert_known)",
+                [],
+            )
+            .map_err(backend)?;
+            tx.execute("DELETE FROM temp.alert_known", []).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(removed as u64)
         })
         .await
     }

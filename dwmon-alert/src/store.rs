@@ -258,6 +258,15 @@ pub trait AlertStateStore: Send + Sync {
     /// # Errors
     /// Backend failure or an unreadable stored value.
     async fn overview(&self) -> Result<AlertOverview, AlertStoreError>;
+
+    /// Forgets the alert and source states of checkers not in `known` (checker name ->
+    /// number of requirements) and of requirement indices `>= count`, so that a deleted
+    /// checker or requirement line does not stay FIRING forever in status views. Pauses and
+    /// pending notifications are kept. Returns how many alert states were removed.
+    ///
+    /// # Errors
+    /// Backend failure; then nothing was removed.
+    async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError>;
 }
 
 macro_rules! forward_alert_store {
@@ -290,6 +299,9 @@ macro_rules! forward_alert_store {
             }
             async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
                 (**self).overview().await
+            }
+            async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
+                (**self).prune(known).await
             }
         }
     )*};
@@ -431,6 +443,18 @@ impl AlertStateStore for MemoryAlertStore {
             pending: memory.pending.clone(),
         })
     }
+
+    async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
+        let mut memory = self.lock();
+        let before = memory.alerts.len();
+        memory
+            .alerts
+            .retain(|(checker, index), _| known.get(checker).is_some_and(|n| index < n));
+        memory
+            .sources
+            .retain(|checker, _| known.contains_key(checker));
+        Ok((before - memory.alerts.len()) as u64)
+    }
 }
 
 #[cfg(test)]
@@ -466,6 +490,31 @@ mod tests {
         assert_eq!(pending[0].remaining().count(), 0);
         store.complete("c/0/60/firing").await?;
         assert!(store.pending("c").await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn prune_forgets_deleted_checkers_and_requirements() -> Result<(), AlertStoreError> {
+        let store = MemoryAlertStore::new();
+        for (checker, index) in [("a", 0), ("a", 1), ("a", 2), ("gone", 0)] {
+            let update = AlertUpdate {
+                checker: checker.into(),
+                alert: Some((index, AlertState::default())),
+                source: Some(SourceState::default()),
+                ..AlertUpdate::default()
+            };
+            store.apply(&update).await?;
+        }
+        let known = BTreeMap::from([("a".to_string(), 2)]);
+        assert_eq!(store.prune(&known).await?, 2);
+        let overview = store.overview().await?;
+        let left: Vec<(String, usize)> = overview
+            .alerts
+            .iter()
+            .map(|e| (e.checker.clone(), e.requirement_index))
+            .collect();
+        assert_eq!(left, [("a".to_string(), 0), ("a".to_string(), 1)]);
+        assert_eq!(overview.sources.len(), 1);
         Ok(())
     }
 

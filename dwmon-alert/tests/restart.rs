@@ -161,3 +161,25 @@ async fn alert_tables_live_beside_other_tables_in_the_same_file(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn prune_on_sqlite_forgets_deleted_requirements() -> Result<(), Box<dyn std::error::Error>> {
+    let store = SqliteAlertStore::open_in_memory()?;
+    let notifier = RecordingNotifier::new();
+    let handler = handler(store.clone(), notifier);
+    for (checker, index) in [("orders", 0), ("orders", 1), ("gone", 0)] {
+        let event = Event::Check(record(checker, index, T0, Status::Bad, no_extra()));
+        handler.handle(&event).await?;
+    }
+    let known = std::collections::BTreeMap::from([("orders".to_string(), 1)]);
+    assert_eq!(store.prune(&known).await?, 2);
+    let left: Vec<(String, usize)> = store
+        .overview()
+        .await?
+        .alerts
+        .into_iter()
+        .map(|e| (e.checker, e.requirement_index))
+        .collect();
+    assert_eq!(left, [("orders".to_string(), 0)]);
+    Ok(())
+}
