@@ -16,6 +16,10 @@
 //! 4. If any target failed, the handler returns an error naming the failed targets (never
 //!    secrets): the engine keeps the check in its outbox and retries it with backoff; the
 //!    retry is a replay for the policy (same minute), so it only re-sends what is owed.
+//!    A permanent failure ([`ChannelError::permanent`]: channel not configured, unknown
+//!    name, HTTP 4xx, SMTP 5xx) is reported once and that target is given up for that
+//!    message, so a misconfigured channel cannot hold back the checker's later
+//!    notifications to every channel.
 //!    Error events are not retried by the engine, but their notifications stay pending and
 //!    go out with the next event of the checker.
 
@@ -276,6 +280,18 @@ impl AlertHandler {
                     Ok(()) => {
                         pending.delivered.push(target.id());
                         delivered.push((notification.idempotency_key.clone(), target.id()));
+                    }
+                    Err(e) if e.permanent => {
+                        // Retrying cannot help; holding the checker's later messages back
+                        // would only silence it. Report it this once and give the target up.
+                        tracing::error!(
+                            checker,
+                            idempotency_key = %notification.idempotency_key,
+                            error = %e,
+                            "alert delivery failed permanently; not retried"
+                        );
+                        pending.abandoned.push(target.id());
+                        errors.push(e);
                     }
                     Err(e) => {
                         tracing::warn!(

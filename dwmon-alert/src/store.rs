@@ -46,6 +46,9 @@ pub struct PendingNotification {
     pub targets: Vec<Target>,
     /// [`Target::id`]s that already accepted it; they are not sent to again.
     pub delivered: Vec<String>,
+    /// [`Target::id`]s given up after a permanent error (logged and reported once).
+    #[serde(default)]
+    pub abandoned: Vec<String>,
     /// Failed delivery rounds so far.
     pub attempts: u32,
     /// The last (secret-free) error, for status views.
@@ -59,16 +62,18 @@ impl PendingNotification {
             notification,
             targets,
             delivered: Vec::new(),
+            abandoned: Vec::new(),
             attempts: 0,
             last_error: None,
         }
     }
 
-    /// The targets still owed the message.
+    /// The targets still owed the message (neither delivered nor abandoned).
     pub fn remaining(&self) -> impl Iterator<Item = &Target> {
-        self.targets
-            .iter()
-            .filter(|t| !self.delivered.contains(&t.id()))
+        self.targets.iter().filter(|t| {
+            let id = t.id();
+            !self.delivered.contains(&id) && !self.abandoned.contains(&id)
+        })
     }
 }
 
@@ -228,7 +233,8 @@ pub trait AlertStateStore: Send + Sync {
     /// Backend failure or an unreadable stored value.
     async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError>;
 
-    /// Overwrites the delivery progress (`delivered`, `attempts`, `last_error`) of the pending
+    /// Overwrites the delivery progress (`delivered`, `abandoned`, `attempts`, `last_error`)
+    /// of the pending
     /// entry with the same idempotency key.
     ///
     /// # Errors
@@ -392,6 +398,7 @@ impl AlertStateStore for MemoryAlertStore {
             .find(|p| &p.notification.idempotency_key == key)
         {
             entry.delivered.clone_from(&pending.delivered);
+            entry.abandoned.clone_from(&pending.abandoned);
             entry.attempts = pending.attempts;
             entry.last_error.clone_from(&pending.last_error);
         }

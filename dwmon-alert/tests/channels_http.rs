@@ -392,13 +392,18 @@ async fn an_unconfigured_channel_is_an_error_not_a_silent_drop() {
     let (handler, _) = handler(&config("{}"));
     let extra = json!({"alert": {"email": "devops@nerds.com"}});
     let error = handler
-        .handle(&check(T0, Status::Bad, extra))
+        .handle(&check(T0, Status::Bad, extra.clone()))
         .await
         .expect_err("no SMTP configured");
     assert_eq!(
         error.message,
-        "1 alert deliveries failed: email devops@nerds.com: the email channel is not configured in the alerts config"
+        "1 alert deliveries failed: email devops@nerds.com: the email channel is not configured in the alerts config (permanent, not retried)"
     );
+    // Reported once: the engine's retry does not fail again and later checks are not held.
+    handler
+        .handle(&check(T0, Status::Bad, extra))
+        .await
+        .expect("given up");
 }
 
 #[tokio::test(start_paused = true)]
@@ -415,4 +420,40 @@ async fn a_webhook_that_never_answers_times_out() {
     assert!(error.message.contains(": timed out"), "{}", error.message);
     assert!(started.elapsed() >= std::time::Duration::from_secs(3));
     assert_eq!(store.overview().await.expect("overview").pending.len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_reported_once_and_does_not_hold_back_later_messages() {
+    let server = HttpServer::start().await;
+    server.respond_with(&[404]);
+    let config = config(&format!(
+        r#"{{"slack": {{"webhook_url": "{}"}}}}"#,
+        server.url("/s")
+    ));
+    let (handler, store) = handler(&config);
+    let extra = json!({"alert": {"slack": "#gone"}});
+    let firing = check(T0, Status::Bad, extra.clone());
+
+    let error = handler.handle(&firing).await.expect_err("404");
+    assert_eq!(
+        error.message,
+        "1 alert deliveries failed: slack #gone: HTTP 404 Not Found (permanent, not retried)"
+    );
+    assert!(store.overview().await.expect("overview").pending.is_empty());
+    // The engine's retry finds nothing owed; the resolution still goes out.
+    handler.handle(&firing).await.expect("nothing owed");
+    handler
+        .handle(&check(T0 + 60, Status::Good, extra))
+        .await
+        .expect("resolved delivered");
+    let kinds: Vec<Value> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].clone())
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(
+        kinds[1].as_str().is_some_and(|t| t.contains("*RESOLVED*")),
+        "{kinds:?}"
+    );
 }

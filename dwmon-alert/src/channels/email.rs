@@ -132,12 +132,16 @@ impl EmailNotifier {
 #[async_trait]
 impl Notifier for EmailNotifier {
     async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
-        let error = |message: String| ChannelError::new(ChannelKind::Email, address, message);
-        let message = self.message(notification, address).map_err(error)?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| error(format!("SMTP: {e}")))
+        let message = self
+            .message(notification, address)
+            .map_err(|m| ChannelError::permanent(ChannelKind::Email, address, m))?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| {
+            let text = format!("SMTP: {e}");
+            if e.is_permanent() {
+                ChannelError::permanent(ChannelKind::Email, address, text)
+            } else {
+                ChannelError::new(ChannelKind::Email, address, text)
+            }
+        })
     }
 }

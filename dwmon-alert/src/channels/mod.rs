@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// A channel could not deliver a notification. The message never contains secrets (webhook
 /// URLs are cut to their origin, known secret values are redacted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{target}: {message}")]
+#[error("{}: {}{}", .target, .message, if *.permanent { " (permanent, not retried)" } else { "" })]
 pub struct ChannelError {
     /// The channel.
     pub channel: ChannelKind,
@@ -33,15 +33,28 @@ pub struct ChannelError {
     pub target: String,
     /// What went wrong.
     pub message: String,
+    /// Retrying cannot help (channel not configured, unknown service name, invalid address,
+    /// HTTP 4xx such as 400/401/403/404, SMTP 5xx): the target is given up for this message
+    /// instead of holding back the checker's later notifications.
+    pub permanent: bool,
 }
 
 impl ChannelError {
-    /// An error of `channel` for `target` (an address; webhook URLs are cut to their origin).
+    /// A transient error of `channel` for `address` (webhook URLs are cut to their origin).
     pub fn new(channel: ChannelKind, address: &str, message: impl Into<String>) -> Self {
         ChannelError {
             channel,
             target: Target::new(channel, address).display_safe(),
             message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A permanent error: retrying the same message cannot succeed.
+    pub fn permanent(channel: ChannelKind, address: &str, message: impl Into<String>) -> Self {
+        ChannelError {
+            permanent: true,
+            ..ChannelError::new(channel, address, message)
         }
     }
 }
@@ -192,7 +205,7 @@ impl Channels {
         target: &Target,
     ) -> Result<(), ChannelError> {
         let Some(notifier) = self.notifiers.get(&target.channel) else {
-            return Err(ChannelError::new(
+            return Err(ChannelError::permanent(
                 target.channel,
                 &target.address,
                 format!(
@@ -205,20 +218,22 @@ impl Channels {
             .notify(notification, &target.address)
             .await
             .map_err(|e| ChannelError {
-                channel: e.channel,
                 target: redact(&e.target, &self.secrets),
                 message: redact(&e.message, &self.secrets),
+                ..e
             })
     }
 }
 
-/// POSTs `body` as JSON with an `Idempotency-Key` header; 2xx is success.
+/// POSTs `body` as JSON with an `Idempotency-Key` header; 2xx is success. Errors name
+/// `channel` and `address`; 4xx answers other than 408 and 429 are permanent.
 pub(crate) async fn post_json(
     client: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     idempotency_key: &str,
-) -> Result<(), String> {
+    (channel, address): (ChannelKind, &str),
+) -> Result<(), ChannelError> {
     let response = client
         .post(url)
         .header("Idempotency-Key", idempotency_key)
@@ -226,12 +241,19 @@ pub(crate) async fn post_json(
         .send()
         .await
         // `without_url`: the URL may embed a token.
-        .map_err(|e| describe_http_error(e.without_url()))?;
+        .map_err(|e| ChannelError::new(channel, address, describe_http_error(e.without_url())))?;
     let status = response.status();
     if status.is_success() {
-        Ok(())
+        return Ok(());
+    }
+    let message = format!("HTTP {status}");
+    let retryable = status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+    if retryable {
+        Err(ChannelError::new(channel, address, message))
     } else {
-        Err(format!("HTTP {status}"))
+        Err(ChannelError::permanent(channel, address, message))
     }
 }
 

@@ -74,7 +74,8 @@ pub fn pagerduty_body(notification: &Notification, routing_key: &str) -> Option<
 #[async_trait]
 impl Notifier for PagerDutyNotifier {
     async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
-        let error = |message: String| ChannelError::new(ChannelKind::Pagerduty, address, message);
+        let error =
+            |message: String| ChannelError::permanent(ChannelKind::Pagerduty, address, message);
         let routing_key = self
             .config
             .services
@@ -93,8 +94,13 @@ impl Notifier for PagerDutyNotifier {
             .events_url
             .as_deref()
             .unwrap_or(PagerDutyConfig::DEFAULT_EVENTS_URL);
-        post_json(&self.client, url, &body, &notification.idempotency_key)
-            .await
-            .map_err(error)
+        post_json(
+            &self.client,
+            url,
+            &body,
+            &notification.idempotency_key,
+            (ChannelKind::Pagerduty, address),
+        )
+        .await
     }
 }

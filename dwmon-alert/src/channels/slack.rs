@@ -90,7 +90,7 @@ pub fn slack_body(notification: &Notification, channel: Option<&str>, link: Opti
 #[async_trait]
 impl Notifier for SlackNotifier {
     async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
-        let error = |message: String| ChannelError::new(ChannelKind::Slack, address, message);
+        let error = |message: String| ChannelError::permanent(ChannelKind::Slack, address, message);
         let (url, channel) = match self.config.channels.get(address) {
             Some(url) => (url.expose(), None),
             None => {
@@ -110,8 +110,13 @@ impl Notifier for SlackNotifier {
             .as_deref()
             .map(|t| render_link(t, notification));
         let body = slack_body(notification, channel, link.as_deref());
-        post_json(&self.client, url, &body, &notification.idempotency_key)
-            .await
-            .map_err(error)
+        post_json(
+            &self.client,
+            url,
+            &body,
+            &notification.idempotency_key,
+            (ChannelKind::Slack, address),
+        )
+        .await
     }
 }

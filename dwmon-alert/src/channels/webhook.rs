@@ -29,7 +29,8 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, notification: &Notification, address: &str) -> Result<(), ChannelError> {
-        let error = |message: String| ChannelError::new(ChannelKind::Webhook, address, message);
+        let error =
+            |message: String| ChannelError::permanent(ChannelKind::Webhook, address, message);
         let url = if address.starts_with("http://") || address.starts_with("https://") {
             address
         } else {
@@ -38,8 +39,13 @@ impl Notifier for WebhookNotifier {
             })?
         };
         let body = serde_json::to_value(notification).map_err(|e| error(e.to_string()))?;
-        post_json(&self.client, url, &body, &notification.idempotency_key)
-            .await
-            .map_err(error)
+        post_json(
+            &self.client,
+            url,
+            &body,
+            &notification.idempotency_key,
+            (ChannelKind::Webhook, address),
+        )
+        .await
     }
 }
