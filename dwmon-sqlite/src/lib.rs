@@ -23,8 +23,7 @@
 //! | index `rows_by_time(checker_id, ts)` | | windowed counts and purges are range scans of one checker's timestamps (the index also carries the key) |
 //! | `checks(checker_id, requirement_index, minute, count, status, record)` | `(checker_id, requirement_index, minute)` | the check log: a duplicate check is impossible by construction; `record` is the JSON handed to the handler |
 //! | index `checks_by_minute(checker_id, minute)` | | `last_checked_minute` (a `max()` is one B-tree descent) and recent checks |
-//! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule |
-//! | index `outbox_due(next_attempt_at)` | | finding due deliveries |
+//! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule (short: entries leave when acknowledged; read in order of checker, minute, requirement, so no other index would help) |
 //!
 //! `record_checks` inserts a cycle's checks of one checker and their outbox entries in one
 //! transaction: after a crash either all of them exist (and will be delivered from the
@@ -65,6 +64,7 @@
 //! argument, including purges and changes made by other connections).
 
 mod error;
+mod rows;
 mod schema;
 mod seen_cache;
 mod store;

@@ -60,7 +60,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             next_attempt_at INTEGER NOT NULL,
             last_error TEXT
         );
-        CREATE INDEX outbox_due ON outbox (next_attempt_at);
     ",
 }];
 

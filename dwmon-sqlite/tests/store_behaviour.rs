@@ -92,6 +92,53 @@ mod spec_5_step_4_first_seen {
     }
 }
 
+mod bulk_batches {
+    use super::*;
+
+    /// Batches large enough for the multi-row insert chunks and the range scan for stored
+    /// keys, into a cold store (a restarted process) and a warm one.
+    #[tokio::test]
+    async fn big_batches_with_stored_keys_and_duplicates_keep_first_seen() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        let first: Vec<Row> = (0..1_000)
+            .map(|i| Row::new(format!("k{i:05}"), 1_000 + i))
+            .collect();
+        assert_eq!(
+            SqliteStore::open(&path)?
+                .insert_first_seen("c", &first)
+                .await?,
+            1_000
+        );
+
+        // A second batch: the first 1000 again (half with moved timestamps, which must not
+        // move), 1000 new keys each given twice (the first occurrence wins), shuffled.
+        let mut second: Vec<Row> = Vec::new();
+        for i in 0..1_000 {
+            let moved = if i % 2 == 0 { 50_000 } else { 0 };
+            second.push(Row::new(format!("k{i:05}"), 1_000 + i + moved));
+            second.push(Row::new(format!("n{i:05}"), 3_000 + i));
+            second.push(Row::new(format!("n{i:05}"), 9_999));
+        }
+        second.reverse();
+        // A fresh store (as after a restart) has a cold cache.
+        let cold = SqliteStore::open(&path)?;
+        // Reversed order: the first occurrence of n-keys in `second` is now ts 9_999.
+        let new = cold.insert_first_seen("c", &second).await?;
+        assert_eq!(new, 1_000);
+        let mut all = cold.row_timestamps("c", 0, 100_000).await?;
+        all.sort_unstable();
+        let mut expected: Vec<i64> = (0..1_000).map(|i| 1_000 + i).collect();
+        expected.extend(std::iter::repeat(9_999).take(1_000));
+        assert_eq!(all, expected);
+        // Everything is cached now: the same batch again is all hits and changes nothing.
+        assert_eq!(cold.cached_keys(), 2_000);
+        assert_eq!(cold.insert_first_seen("c", &second).await?, 0);
+        assert_eq!(cold.row_timestamps("c", 0, 100_000).await?.len(), 2_000);
+        Ok(())
+    }
+}
+
 mod spec_5_step_5_windows {
     use super::*;
 
@@ -333,6 +380,36 @@ mod persistence {
     }
 
     #[tokio::test]
+    async fn acknowledgements_reach_the_file_with_the_next_write_or_flush() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        let runner = SqliteStore::open(&path)?;
+        let status = SqliteStore::open_read_only(&path)?;
+        let records: Vec<_> = (1..=4).map(|m| record("c", 0, m * 60, 1)).collect();
+        runner.record_checks("c", &records).await?;
+        runner.ack_delivery("c/0/60").await?;
+        // The runner's own view is exact at once.
+        assert_eq!(runner.pending_deliveries(i64::MAX, 10).await?.len(), 3);
+        runner.ack_delivery("c/0/120").await?;
+        // Another connection sees it after the runner's next write...
+        runner.purge("c", 0).await?;
+        assert_eq!(status.status().await?[0].pending_deliveries, 2);
+        // ... or an explicit flush ...
+        runner.ack_delivery("c/0/180").await?;
+        runner.flush().await?;
+        assert_eq!(status.status().await?[0].pending_deliveries, 1);
+        // ... or when the store is dropped.
+        runner.ack_delivery("c/0/240").await?;
+        drop(runner);
+        assert_eq!(status.status().await?[0].pending_deliveries, 0);
+        assert!(matches!(
+            status.ack_delivery("c/0/60").await,
+            Err(StoreError::ReadOnly { .. })
+        ));
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn the_cache_notices_writes_by_another_connection() -> TestResult {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
         let path = dir.path().join("store.sqlite");
@@ -388,7 +465,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => prop::collection::vec((0u8..40, 0i64..20_000), 0..30).prop_map(Op::Insert),
+        4 => prop::collection::vec((0u8..120, 0i64..20_000), 0..100).prop_map(Op::Insert),
         1 => (0i64..20_000).prop_map(Op::Purge),
         2 => (0i64..20_000, 0i64..8_000).prop_map(|(from, len)| Op::Count(from, from + len)),
     ]
