@@ -2,38 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How loud an alert is. Requirement options `SEVERITYWARNING` / `SEVERITYCRITICAL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth a look during working hours.
-    Warning,
-    /// Page someone (the default).
-    #[default]
-    Critical,
-}
-
-impl Severity {
-    /// `warning` or `critical`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How loud an alert is: the requirement options `SEVERITYWARNING` / `SEVERITYCRITICAL`,
+/// parsed by `dwmon_core::Requirement::parse` (re-exported here).
+pub use dwmon_core::Severity;
 
 /// The alerting options of one requirement line.
 ///
 /// The requirement grammar spells them `SEVERITYWARNING` / `SEVERITYCRITICAL`,
-/// `FAILAFTER<n>` and `RECOVERAFTER<n>`; until `dwmon_core::Requirement` carries them,
-/// [`AlertRule::from_requirement_text`] reads them from a record's canonical requirement text.
+/// `FAILAFTER<n>` and `RECOVERAFTER<n>`, and [`dwmon_core::Requirement`] carries them
+/// ([`AlertRule::from_requirement`]); [`AlertRule::from_requirement_text`] reads them from a
+/// check record's canonical requirement text with the same parser.
 ///
 /// ```
 /// use dwmon_alert::{AlertRule, Severity};
@@ -63,11 +41,24 @@ impl Default for AlertRule {
 }
 
 impl AlertRule {
-    /// Reads the alert options from a requirement's text: `SEVERITYWARNING`,
-    /// `SEVERITYCRITICAL`, `FAILAFTER<n>`, `RECOVERAFTER<n>`. Other tokens are ignored and
-    /// missing options keep their defaults; a malformed value (which the requirement parser
-    /// rejects before a record can exist) also keeps the default.
+    /// The alert options of a parsed requirement.
+    pub fn from_requirement(requirement: &dwmon_core::Requirement) -> AlertRule {
+        AlertRule {
+            severity: requirement.severity,
+            fail_after: requirement.fail_after,
+            recover_after: requirement.recover_after,
+        }
+    }
+
+    /// Reads the alert options from a requirement's text (a check record's `requirement`).
+    /// A whole requirement line is parsed with `dwmon_core::Requirement::parse`, so both
+    /// always agree; for a fragment that is not a valid line, the tokens `SEVERITYWARNING`,
+    /// `SEVERITYCRITICAL`, `FAILAFTER<n>` and `RECOVERAFTER<n>` are picked out, other tokens
+    /// are ignored, and missing or malformed options keep their defaults.
     pub fn from_requirement_text(text: &str) -> AlertRule {
+        if let Ok(requirement) = dwmon_core::Requirement::parse(text) {
+            return AlertRule::from_requirement(&requirement);
+        }
         let mut rule = AlertRule::default();
         for token in text.split_whitespace() {
             match token {
@@ -100,7 +91,10 @@ fn positive(digits: &str) -> Option<u32> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().filter(|n| *n > 0)
+    digits
+        .parse()
+        .ok()
+        .filter(|n| (1..=dwmon_core::requirement::MAX_ALERT_AFTER).contains(n))
 }
 
 #[cfg(test)]
@@ -143,6 +137,30 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn whole_lines_agree_with_the_requirement_parser() -> Result<(), dwmon_core::RequirementError> {
+        for line in [
+            "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60",
+            "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60 SEVERITYWARNING",
+            "CHECKHOURS9-9 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180 FAILAFTER3 RECOVERAFTER2",
+            "SEVERITYCRITICAL FAILAFTER10000 CHECKHOURS0 CHECKMINUTES0 WEEKENDS MINNUM0 MAXNUM0 LOOKBACKSECONDS1",
+        ] {
+            let parsed = dwmon_core::Requirement::parse(line)?;
+            let expected = AlertRule {
+                severity: parsed.severity,
+                fail_after: parsed.fail_after,
+                recover_after: parsed.recover_after,
+            };
+            assert_eq!(AlertRule::from_requirement_text(line), expected, "{line}");
+            assert_eq!(
+                AlertRule::from_requirement_text(&parsed.canonical()),
+                expected,
+                "{line}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

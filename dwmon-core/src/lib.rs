@@ -30,7 +30,9 @@ pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
 pub use purger::{DefaultPurger, Purger};
 pub use record::{CheckRecord, ErrorEvent, Event, Status};
-pub use requirement::{FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule};
+pub use requirement::{
+    FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule, Severity,
+};
 pub use schedule::{due_minutes, matches, ZoneCursor};
 pub use source::{FetchRequest, Fetched, Row, RowGetter, SourceError};
 pub use store::{CheckerStatus, PendingDelivery, Store, StoreError};

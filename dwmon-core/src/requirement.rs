@@ -4,6 +4,12 @@
 //! CONTRACT (other crates rely on these names): `FieldSet`, `Schedule` (pub fields),
 //! `Requirement` (pub fields), `Requirement::parse`, `Requirement::horizon_minutes`,
 //! `Display for Requirement` = canonical text, `RequirementError { column, .. }`.
+//!
+//! Besides the schedule and the count bounds, a line may carry alerting options (issue 7):
+//! `SEVERITYWARNING` / `SEVERITYCRITICAL`, `FAILAFTER<n>` and `RECOVERAFTER<n>`; they do not
+//! change what is checked, only how `dwmon-alert` reacts to the results.
+
+use serde::{Deserialize, Serialize};
 
 /// A set of small integers (0..=63): the allowed values of one schedule field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -59,7 +65,37 @@ pub struct Schedule {
     pub weekdays: FieldSet,
 }
 
-/// One requirement line: a schedule, inclusive count bounds and a window length.
+/// How loud an alert about a requirement is: `SEVERITYWARNING` / `SEVERITYCRITICAL`.
+///
+/// Serialized as `"warning"` / `"critical"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look during working hours.
+    Warning,
+    /// Page someone (the default).
+    #[default]
+    Critical,
+}
+
+impl Severity {
+    /// `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One requirement line: a schedule, inclusive count bounds, a window length, and how to
+/// alert on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requirement {
     /// When to check.
@@ -70,9 +106,31 @@ pub struct Requirement {
     pub max: u64,
     /// `LOOKBACKSECONDS` (the window length `L`, >= 1).
     pub lookback_seconds: u64,
+    /// `SEVERITYWARNING` / `SEVERITYCRITICAL` (default critical).
+    pub severity: Severity,
+    /// `FAILAFTER<n>`: alert on the n-th consecutive BAD check (1..=[`MAX_ALERT_AFTER`],
+    /// default 1).
+    pub fail_after: u32,
+    /// `RECOVERAFTER<n>`: resolve on the n-th consecutive GOOD check
+    /// (1..=[`MAX_ALERT_AFTER`], default 1).
+    pub recover_after: u32,
 }
 
 impl Requirement {
+    /// A requirement with the default alerting options (critical, `FAILAFTER1`,
+    /// `RECOVERAFTER1`).
+    pub fn new(schedule: Schedule, min: u64, max: u64, lookback_seconds: u64) -> Self {
+        Requirement {
+            schedule,
+            min,
+            max,
+            lookback_seconds,
+            severity: Severity::Critical,
+            fail_after: 1,
+            recover_after: 1,
+        }
+    }
+
     /// The horizon `H = 10 * ceil(L / 60)` in minutes (SPEC 5): how far back a cycle still
     /// checks missed minutes.
     pub fn horizon_minutes(&self) -> i64 {
@@ -104,6 +162,8 @@ pub enum RequirementErrorKind {
     ZeroStep,
     /// `MAXNUM` smaller than `MINNUM`.
     MaxBelowMin,
+    /// Two options that exclude each other (`SEVERITYWARNING` with `SEVERITYCRITICAL`).
+    ConflictingOptions,
 }
 
 /// A requirement line could not be parsed. `column` is 1-based within the line (counted in
@@ -127,6 +187,10 @@ pub const MAX_COUNT_BOUND: u64 = i64::MAX as u64;
 /// computation far from overflow.
 pub const MAX_LOOKBACK_SECONDS: u64 = 366 * 24 * 60 * 60;
 
+/// Largest accepted `FAILAFTER` / `RECOVERAFTER`: 10000 consecutive checks (a week of
+/// every-minute checks), far beyond any useful damping and safe for any counter.
+pub const MAX_ALERT_AFTER: u32 = 10_000;
+
 /// The options of a requirement line. No name is a prefix of another, so a token's option is
 /// the unique name it starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,9 +205,13 @@ enum Opt {
     MinNum,
     MaxNum,
     LookbackSeconds,
+    SeverityWarning,
+    SeverityCritical,
+    FailAfter,
+    RecoverAfter,
 }
 
-const OPTIONS: [(&str, Opt); 10] = [
+const OPTIONS: [(&str, Opt); 14] = [
     ("CHECKHOURS", Opt::CheckHours),
     ("CHECKMINUTES", Opt::CheckMinutes),
     ("CHECKDAYS", Opt::CheckDays),
@@ -154,6 +222,10 @@ const OPTIONS: [(&str, Opt); 10] = [
     ("MINNUM", Opt::MinNum),
     ("MAXNUM", Opt::MaxNum),
     ("LOOKBACKSECONDS", Opt::LookbackSeconds),
+    ("SEVERITYWARNING", Opt::SeverityWarning),
+    ("SEVERITYCRITICAL", Opt::SeverityCritical),
+    ("FAILAFTER", Opt::FailAfter),
+    ("RECOVERAFTER", Opt::RecoverAfter),
 ];
 
 /// The value domain and names of one cron field.
@@ -403,6 +475,13 @@ fn parse_integer(option: &str, text: &str, min: u64, max: u64) -> Result<u64, Va
     }
 }
 
+/// Parses a `FAILAFTER`/`RECOVERAFTER` count in `1..=MAX_ALERT_AFTER`.
+fn parse_streak(option: &str, text: &str) -> Result<u32, ValueError> {
+    let value = parse_integer(option, text, 1, u64::from(MAX_ALERT_AFTER))?;
+    // In range, so it fits.
+    Ok(u32::try_from(value).unwrap_or(MAX_ALERT_AFTER))
+}
+
 /// The whitespace-separated tokens of `line` with their 1-based character columns.
 fn tokens(line: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut rest = line;
@@ -439,12 +518,18 @@ struct Options {
     min: Option<u64>,
     max: Option<u64>,
     lookback_seconds: Option<u64>,
+    severity: Option<Severity>,
+    fail_after: Option<u32>,
+    recover_after: Option<u32>,
 }
 
 impl Options {
     fn apply(&mut self, option: Opt, name: &str, value: &str) -> Result<(), ValueError> {
         use RequirementErrorKind::*;
-        let is_flag = matches!(option, Opt::Weekdays | Opt::Weekends);
+        let is_flag = matches!(
+            option,
+            Opt::Weekdays | Opt::Weekends | Opt::SeverityWarning | Opt::SeverityCritical
+        );
         if is_flag && !value.is_empty() {
             return Err((
                 UnexpectedValue,
@@ -460,6 +545,8 @@ impl Options {
                 Opt::CheckWeekdays => "CHECKWEEKDAYSMON-FRI",
                 Opt::MinNum => "MINNUM5",
                 Opt::MaxNum => "MAXNUM20",
+                Opt::FailAfter => "FAILAFTER3",
+                Opt::RecoverAfter => "RECOVERAFTER2",
                 _ => "LOOKBACKSECONDS180",
             };
             return Err((
@@ -480,6 +567,10 @@ impl Options {
             Opt::LookbackSeconds => {
                 self.lookback_seconds = Some(parse_integer(name, value, 1, MAX_LOOKBACK_SECONDS)?);
             }
+            Opt::SeverityWarning => self.severity = Some(Severity::Warning),
+            Opt::SeverityCritical => self.severity = Some(Severity::Critical),
+            Opt::FailAfter => self.fail_after = Some(parse_streak(name, value)?),
+            Opt::RecoverAfter => self.recover_after = Some(parse_streak(name, value)?),
         }
         Ok(())
     }
@@ -526,6 +617,19 @@ impl Requirement {
                 ));
             }
             *slot = Some(column);
+            let other_severity = match option {
+                Opt::SeverityWarning => Some(("SEVERITYCRITICAL", Opt::SeverityCritical)),
+                Opt::SeverityCritical => Some(("SEVERITYWARNING", Opt::SeverityWarning)),
+                _ => None,
+            };
+            if let Some((other, first)) = other_severity
+                .and_then(|(other, opt)| Some((other, options.columns[opt as usize]?)))
+            {
+                return Err(fail(
+                    RequirementErrorKind::ConflictingOptions,
+                    format!("{name} conflicts with {other} (at column {first}); give at most one severity"),
+                ));
+            }
             options
                 .apply(option, name, &token[name.len()..])
                 .map_err(|(kind, message)| fail(kind, message))?;
@@ -584,12 +688,17 @@ impl Requirement {
             min,
             max,
             lookback_seconds,
+            severity: options.severity.unwrap_or_default(),
+            fail_after: options.fail_after.unwrap_or(1),
+            recover_after: options.recover_after.unwrap_or(1),
         })
     }
 
     /// The canonical text of this requirement (the same as its `Display`): options in the
     /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
-    /// LOOKBACKSECONDS`, with compact fields. For every parsed requirement `r`,
+    /// LOOKBACKSECONDS [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]`, with compact
+    /// fields; alerting options appear only when they differ from the defaults, so lines
+    /// without them print exactly as before. For every parsed requirement `r`,
     /// `Requirement::parse(&r.canonical()) == Ok(r)`.
     pub fn canonical(&self) -> String {
         self.to_string()
@@ -680,7 +789,21 @@ impl std::fmt::Display for Requirement {
             f,
             " MINNUM{} MAXNUM{} LOOKBACKSECONDS{}",
             self.min, self.max, self.lookback_seconds
-        )
+        )?;
+        if self.severity != Severity::Critical {
+            write!(
+                f,
+                " SEVERITY{}",
+                self.severity.as_str().to_ascii_uppercase()
+            )?;
+        }
+        if self.fail_after != 1 {
+            write!(f, " FAILAFTER{}", self.fail_after)?;
+        }
+        if self.recover_after != 1 {
+            write!(f, " RECOVERAFTER{}", self.recover_after)?;
+        }
+        Ok(())
     }
 }
 

@@ -362,12 +362,7 @@ pub fn every_nth_minute(n: u32) -> FieldSet {
 
 /// A requirement checked at `minutes` of every hour of every day.
 pub fn requirement(minutes: FieldSet, min: u64, max: u64, lookback_seconds: u64) -> Requirement {
-    Requirement {
-        schedule: every_day_schedule(minutes),
-        min,
-        max,
-        lookback_seconds,
-    }
+    Requirement::new(every_day_schedule(minutes), min, max, lookback_seconds)
 }
 
 /// A requirement checked every minute: `MINNUM min MAXNUM max LOOKBACKSECONDS lookback`.

@@ -94,17 +94,15 @@ fn requirement_strategy() -> impl Strategy<Value = Requirement> {
         any::<u32>().prop_map(|b| field(u64::from(b) | 0x3F_FFC0, 0, 23)),
     ];
     (minutes_strategy(), hours, 0u64..4, 0u64..6, lookback).prop_map(
-        |(minutes, hours, min, extra, lookback_seconds)| Requirement {
-            schedule: Schedule {
+        |(minutes, hours, min, extra, lookback_seconds)| {
+            let schedule = Schedule {
                 minutes,
                 hours,
                 days: FieldSet::range(1, 31),
                 months: FieldSet::range(1, 12),
                 weekdays: FieldSet::range(0, 6),
-            },
-            min,
-            max: min + extra,
-            lookback_seconds,
+            };
+            Requirement::new(schedule, min, min + extra, lookback_seconds)
         },
     )
 }

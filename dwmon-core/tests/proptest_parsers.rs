@@ -3,7 +3,8 @@
 //! raise them with `PROPTEST_CASES=100000` for a longer run.
 
 use dwmon_core::checker_file::parse_checker_bytes;
-use dwmon_core::{parse_checker, FieldSet, Requirement, Schedule};
+use dwmon_core::requirement::MAX_ALERT_AFTER;
+use dwmon_core::{parse_checker, FieldSet, Requirement, Schedule, Severity};
 use proptest::prelude::*;
 
 /// A non-empty set of values in `lo..=hi`.
@@ -24,6 +25,16 @@ fn field_set(lo: u32, hi: u32) -> impl Strategy<Value = FieldSet> {
     .prop_filter("non-empty", |s| !s.is_empty())
 }
 
+/// Severity, FAILAFTER and RECOVERAFTER, often the defaults (which print nothing).
+fn alerting() -> impl Strategy<Value = (Severity, u32, u32)> {
+    let count = prop_oneof![Just(1u32), 1..=5u32, 1..=MAX_ALERT_AFTER];
+    (
+        prop_oneof![Just(Severity::Critical), Just(Severity::Warning)],
+        count.clone(),
+        count,
+    )
+}
+
 fn requirement() -> impl Strategy<Value = Requirement> {
     let bound = prop_oneof![0..=100u64, 0..=i64::MAX as u64];
     (
@@ -37,9 +48,16 @@ fn requirement() -> impl Strategy<Value = Requirement> {
         bound.clone(),
         bound,
         1..=dwmon_core::requirement::MAX_LOOKBACK_SECONDS,
+        alerting(),
     )
         .prop_map(
-            |((minutes, hours, days, months, weekdays), a, b, lookback_seconds)| Requirement {
+            |(
+                (minutes, hours, days, months, weekdays),
+                a,
+                b,
+                lookback_seconds,
+                (severity, fail_after, recover_after),
+            )| Requirement {
                 schedule: Schedule {
                     minutes,
                     hours,
@@ -50,6 +68,9 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 min: a.min(b),
                 max: a.max(b),
                 lookback_seconds,
+                severity,
+                fail_after,
+                recover_after,
             },
         )
 }
@@ -67,6 +88,10 @@ fn requirement_like_line() -> impl Strategy<Value = String> {
         Just("MINNUM"),
         Just("MAXNUM"),
         Just("LOOKBACKSECONDS"),
+        Just("SEVERITYWARNING"),
+        Just("SEVERITYCRITICAL"),
+        Just("FAILAFTER"),
+        Just("RECOVERAFTER"),
         Just("checkhours"),
     ];
     let value = "[0-9*/,A-Za-z-]{0,12}";

@@ -2,7 +2,7 @@
 //! text, and every error kind with its column.
 
 use dwmon_core::requirement::RequirementErrorKind as Kind;
-use dwmon_core::{FieldSet, Requirement, RequirementError};
+use dwmon_core::{FieldSet, Requirement, RequirementError, Severity};
 
 /// Builds a set from explicit values.
 fn set(values: &[u32]) -> FieldSet {
@@ -209,6 +209,11 @@ fn canonical_text_is_compact() -> Result<(), RequirementError> {
             "CHECKHOURS0 CHECKMINUTES0 CHECKWEEKDAYS1-6 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
             "CHECKHOURS0-0 CHECKMINUTES0-0 CHECKWEEKDAYS1-6 MINNUM0 MAXNUM0 LOOKBACKSECONDS60",
         ),
+        // The alerting example in docs/FORMAT.md.
+        (
+            "RECOVERAFTER2 SEVERITYCRITICAL FAILAFTER03 CHECKHOURS* CHECKMINUTES* WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60",
+            "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60 FAILAFTER3 RECOVERAFTER2",
+        ),
     ];
     for (input, canonical) in cases {
         let r = Requirement::parse(input)?;
@@ -233,12 +238,64 @@ fn bounds_and_limits() -> Result<(), RequirementError> {
     Ok(())
 }
 
+#[test]
+fn alerting_options_default_and_parse() -> Result<(), RequirementError> {
+    let base = "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60";
+    let plain = Requirement::parse(base)?;
+    assert_eq!(
+        (plain.severity, plain.fail_after, plain.recover_after),
+        (Severity::Critical, 1, 1)
+    );
+    // `(options, severity, fail_after, recover_after, canonical suffix)`.
+    let cases = [
+        ("SEVERITYCRITICAL", Severity::Critical, 1, 1, ""),
+        (
+            "SEVERITYWARNING",
+            Severity::Warning,
+            1,
+            1,
+            " SEVERITYWARNING",
+        ),
+        ("FAILAFTER1 RECOVERAFTER1", Severity::Critical, 1, 1, ""),
+        ("FAILAFTER3", Severity::Critical, 3, 1, " FAILAFTER3"),
+        (
+            "RECOVERAFTER010",
+            Severity::Critical,
+            1,
+            10,
+            " RECOVERAFTER10",
+        ),
+        (
+            "RECOVERAFTER2 SEVERITYWARNING FAILAFTER10000",
+            Severity::Warning,
+            10_000,
+            2,
+            " SEVERITYWARNING FAILAFTER10000 RECOVERAFTER2",
+        ),
+    ];
+    for (options, severity, fail_after, recover_after, suffix) in cases {
+        // Alerting options may come anywhere on the line.
+        for line in [format!("{base} {options}"), format!("{options} {base}")] {
+            let r = Requirement::parse(&line)?;
+            assert_eq!(
+                (r.severity, r.fail_after, r.recover_after),
+                (severity, fail_after, recover_after),
+                "{line}"
+            );
+            assert_eq!(r.schedule, plain.schedule, "{line}");
+            assert_eq!(r.to_string(), format!("{base}{suffix}"), "{line}");
+            assert_eq!(Requirement::parse(&r.to_string())?, r, "{line}");
+        }
+    }
+    Ok(())
+}
+
 /// `(line, column, kind, message)`: every error kind, at the column of the offending option.
 const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60", 50, Kind::MaxBelowMin,
      "MAXNUM must be >= MINNUM (5 > 2)"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS FOO MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::UnknownOption,
-     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS), with its value attached without a space"),
+     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
     ("checkhours0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::UnknownOption,
      "unknown option `checkhours0-23`; options are case-sensitive: did you mean CHECKHOURS?"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 CHECKHOURS1", 77, Kind::DuplicateOption,
@@ -279,6 +336,31 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "LOOKBACKSECONDS: `0` is out of range; expected an integer from 1 to 31622400"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS31622401", 53, Kind::OutOfRange,
      "LOOKBACKSECONDS: `31622401` is out of range; expected an integer from 1 to 31622400"),
+    // Alerting options (issue 7); the line before them ends at column 69.
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 FAILAFTER0", 71, Kind::OutOfRange,
+     "FAILAFTER: `0` is out of range; expected an integer from 1 to 10000"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 RECOVERAFTER10001", 71, Kind::OutOfRange,
+     "RECOVERAFTER: `10001` is out of range; expected an integer from 1 to 10000"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 FAILAFTER99999999999999999999999", 71, Kind::OutOfRange,
+     "FAILAFTER: `99999999999999999999999` is out of range; expected an integer from 1 to 10000"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 RECOVERAFTER-2", 71, Kind::InvalidValue,
+     "RECOVERAFTER: invalid value `-2`; expected an integer from 1 to 10000"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 FAILAFTER 3", 71, Kind::MissingValue,
+     "FAILAFTER needs a value right after it, with no space, e.g. `FAILAFTER3`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 RECOVERAFTER", 71, Kind::MissingValue,
+     "RECOVERAFTER needs a value right after it, with no space, e.g. `RECOVERAFTER2`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 FAILAFTER2 FAILAFTER3", 82, Kind::DuplicateOption,
+     "FAILAFTER given twice (first at column 71); each option may appear at most once"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 SEVERITYWARNING SEVERITYCRITICAL", 87, Kind::ConflictingOptions,
+     "SEVERITYCRITICAL conflicts with SEVERITYWARNING (at column 71); give at most one severity"),
+    ("SEVERITYCRITICAL CHECKHOURS0 CHECKMINUTES0 SEVERITYWARNING WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 44, Kind::ConflictingOptions,
+     "SEVERITYWARNING conflicts with SEVERITYCRITICAL (at column 1); give at most one severity"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 SEVERITYWARNING SEVERITYWARNING", 87, Kind::DuplicateOption,
+     "SEVERITYWARNING given twice (first at column 71); each option may appear at most once"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 SEVERITYWARNING3", 71, Kind::UnexpectedValue,
+     "SEVERITYWARNING takes no value, found `SEVERITYWARNING3`; expected `SEVERITYWARNING` alone"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 severitywarning", 71, Kind::UnknownOption,
+     "unknown option `severitywarning`; options are case-sensitive: did you mean SEVERITYWARNING?"),
     // Missing options are reported just after the last non-blank character.
     ("CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60  ", 58, Kind::MissingOption,
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
@@ -296,7 +378,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
     // Columns count characters, not bytes.
     ("CHECKHOURS0 ü CHECKMINUTES0", 13, Kind::UnknownOption,
-     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS), with its value attached without a space"),
+     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
 ];
 
 #[test]
