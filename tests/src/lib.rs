@@ -1,1 +1,4 @@
-//! Cross-crate integration tests for dwmon live in `tests/`.
+//! Cross-crate integration tests for dwmon live in `tests/`; this library holds what those
+//! tests and their helper binaries share.
+
+pub mod crash;
