@@ -353,6 +353,11 @@ impl CheckHandler for AlertHandler {
 /// A [`CheckHandler`] that hands each event to several handlers (e.g. the CLI's JSON-lines
 /// printer and an [`AlertHandler`]); all run, and the call fails if any failed.
 ///
+/// When a check record fails in some handlers, the engine retries it from its outbox; the
+/// retry goes only to the handlers that failed it (this process remembers which succeeded),
+/// so a slow webhook does not make the printer print the same record again. After a restart
+/// the memory is gone and a retried record reaches every handler again (at-least-once).
+///
 /// ```
 /// use std::sync::Arc;
 /// use dwmon_alert::FanoutHandler;
@@ -363,6 +368,8 @@ impl CheckHandler for AlertHandler {
 #[derive(Clone, Default)]
 pub struct FanoutHandler {
     handlers: Vec<Arc<dyn CheckHandler>>,
+    /// Per event key of a partly failed check record: which handlers already succeeded.
+    done: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<bool>>>>,
 }
 
 impl std::fmt::Debug for FanoutHandler {
@@ -374,25 +381,109 @@ impl std::fmt::Debug for FanoutHandler {
 }
 
 impl FanoutHandler {
+    /// Most partly failed records remembered; beyond it the memory starts over (a retry
+    /// then reaches every handler again).
+    const MAX_REMEMBERED: usize = 10_000;
+
     /// Hands every event to each of `handlers`, in order.
     pub fn new(handlers: Vec<Arc<dyn CheckHandler>>) -> Self {
-        FanoutHandler { handlers }
+        FanoutHandler {
+            handlers,
+            done: Arc::default(),
+        }
+    }
+
+    fn lock_done(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<bool>>> {
+        self.done.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[async_trait]
 impl CheckHandler for FanoutHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        // Only check records are retried by the engine; error events are sent once.
+        let key = match event {
+            Event::Check(record) => Some(record.idempotency_key()),
+            Event::Error(_) => None,
+        };
+        let mut done = key
+            .as_ref()
+            .and_then(|k| self.lock_done().remove(k))
+            .filter(|d| d.len() == self.handlers.len())
+            .unwrap_or_else(|| vec![false; self.handlers.len()]);
         let mut errors = Vec::new();
-        for handler in &self.handlers {
-            if let Err(e) = handler.handle(event).await {
-                errors.push(e.message);
+        for (handler, done) in self.handlers.iter().zip(done.iter_mut()) {
+            if *done {
+                continue;
+            }
+            match handler.handle(event).await {
+                Ok(()) => *done = true,
+                Err(e) => errors.push(e.message),
             }
         }
         if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(HandlerError::new(errors.join("; ")))
+            return Ok(());
         }
+        if let Some(key) = key {
+            let mut remembered = self.lock_done();
+            if remembered.len() >= Self::MAX_REMEMBERED {
+                remembered.clear();
+            }
+            remembered.insert(key, done);
+        }
+        Err(HandlerError::new(errors.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn record() -> Event {
+        Event::Check(CheckRecord {
+            checker: "orders".into(),
+            requirement_index: 0,
+            requirement:
+                "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60".into(),
+            minute: 60,
+            minute_local: "1970-01-01T00:01:00+00:00".into(),
+            timezone: "UTC".into(),
+            lookback_seconds: 60,
+            count: 0,
+            min: 1,
+            max: 9,
+            status: dwmon_core::Status::Bad,
+            extra: serde_json::json!({}),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_retry_reaches_only_the_handlers_that_failed() {
+        let printed = Arc::new(AtomicUsize::new(0));
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let (p, a) = (Arc::clone(&printed), Arc::clone(&attempts));
+        let printer = dwmon_core::handler_fn(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        // Fails the first two attempts.
+        let flaky = dwmon_core::handler_fn(move |_| {
+            if a.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(HandlerError::new("webhook down"))
+            } else {
+                Ok(())
+            }
+        });
+        let fanout = FanoutHandler::new(vec![Arc::new(printer), Arc::new(flaky)]);
+        let event = record();
+        assert!(fanout.handle(&event).await.is_err());
+        assert!(fanout.handle(&event).await.is_err());
+        assert!(fanout.handle(&event).await.is_ok());
+        assert_eq!(printed.load(Ordering::SeqCst), 1, "printed once");
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        // Done: the next delivery of the same record is a new one for everybody.
+        assert!(fanout.handle(&event).await.is_ok());
+        assert_eq!(printed.load(Ordering::SeqCst), 2);
     }
 }

@@ -86,6 +86,51 @@ impl SqliteAlertStore {
         Self::init(connection, shown)
     }
 
+    /// Opens the alert tables of an existing SQLite file without writing to it (status
+    /// views). `Ok(None)` when the file has no alert tables (alerting never ran on it).
+    /// Writing through the returned store fails.
+    ///
+    /// # Errors
+    /// [`AlertStoreError::Open`] when the file cannot be opened, is not a database, or was
+    /// written by a newer dwmon.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Option<Self>, AlertStoreError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let connection = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&shown, e))?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| open_error(&shown, e))?;
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alert_schema'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| open_error(&shown, e))?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        let version: Option<i64> = connection
+            .query_row("SELECT MAX(version) FROM alert_schema", [], |r| r.get(0))
+            .map_err(|e| open_error(&shown, e))?;
+        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(AlertStoreError::Open {
+                path: shown,
+                message: format!(
+                    "alert tables have schema version {v}, this dwmon supports at most {SCHEMA_VERSION}; upgrade dwmon"
+                ),
+            });
+        }
+        Ok(Some(SqliteAlertStore {
+            connection: Arc::new(Mutex::new(connection)),
+            path: shown,
+        }))
+    }
+
     /// A private in-memory store (tests).
     ///
     /// # Errors

@@ -4,6 +4,7 @@
 use crate::cli::{Cli, Command};
 use crate::commands;
 use clap::{CommandFactory, FromArgMatches};
+use dwmon_alert::{AlertStateStore, AlertsConfig, ChannelKind, Notifier};
 use dwmon_core::{CheckHandler, DefaultPurger, Purger, RowGetter, Store};
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -32,6 +33,48 @@ use std::sync::Arc;
 ///     App::new().name("acme-dwmon").row_getter(Warehouse).run_cli()
 /// }
 /// ```
+///
+/// # Alerting
+///
+/// `once` and `run` alert when given `--alerts FILE` (or [`App::alerts`]): an
+/// [`AlertHandler`](dwmon_alert::AlertHandler) runs next to the printer and the
+/// [`App::handler`], with its states in the `--store` file (or [`App::alert_store`]). An
+/// organisation can bring its own channel, e.g. its paging system as the `webhook` or
+/// `pagerduty` channel:
+///
+/// ```no_run
+/// use dwmon::alert::{ChannelError, ChannelKind, Notification, Notifier};
+/// use dwmon::{async_trait, App};
+///
+/// struct Pager;
+///
+/// #[async_trait]
+/// impl Notifier for Pager {
+///     async fn notify(&self, n: &Notification, address: &str) -> Result<(), ChannelError> {
+///         // Call the in-house paging API for `address` with n.summary() here.
+///         Ok(())
+///     }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     let config = dwmon::alert::AlertsConfig {
+///         repeat_seconds: Some(3600),
+///         default_alert: Some(serde_json::json!({"pagerduty": "data-team"})),
+///         ..Default::default()
+///     };
+///     App::new()
+///         .alerts(config)
+///         .alert_channel(ChannelKind::Pagerduty, Pager)
+///         .run_cli()
+/// }
+/// ```
+///
+/// A program that drives the [`Engine`](dwmon_core::Engine) itself combines the pieces with
+/// [`FanoutHandler`](dwmon_alert::FanoutHandler): `FanoutHandler::new(vec![its_handler,
+/// Arc::new(AlertHandler::from_config(alert_store, &config)?)])` (see the `dwmon_alert` crate
+/// docs). Passing an `AlertHandler` to [`App::handler`] also works, but then its
+/// notifications wait for the printer and a retried record goes through the printer again;
+/// prefer [`App::alerts`].
 #[derive(Clone)]
 pub struct App {
     pub(crate) name: String,
@@ -40,6 +83,9 @@ pub struct App {
     pub(crate) purger: Arc<dyn Purger>,
     pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) print_events: bool,
+    pub(crate) alerts: Option<AlertsConfig>,
+    pub(crate) alert_store: Option<Arc<dyn AlertStateStore>>,
+    pub(crate) alert_channels: Vec<(ChannelKind, Arc<dyn Notifier>)>,
 }
 
 impl Default for App {
@@ -58,6 +104,9 @@ impl App {
             purger: Arc::new(DefaultPurger),
             store: None,
             print_events: true,
+            alerts: None,
+            alert_store: None,
+            alert_channels: Vec::new(),
         }
     }
 
@@ -85,6 +134,26 @@ impl App {
     /// Whether events are printed to stdout (default: yes).
     pub fn print_events(mut self, print: bool) -> Self {
         self.print_events = print;
+        self
+    }
+
+    /// Alerts with `config` when `once`/`run` get no `--alerts FILE` (which overrides it).
+    pub fn alerts(mut self, config: AlertsConfig) -> Self {
+        self.alerts = Some(config);
+        self
+    }
+
+    /// Keeps alert states and pauses in `store` instead of the `--store` SQLite file (needed
+    /// for alerting with an own [`App::store`] and no `--store`).
+    pub fn alert_store(mut self, store: impl AlertStateStore + 'static) -> Self {
+        self.alert_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Sends the `kind` channel's notifications through `notifier` instead of the built-in
+    /// one (e.g. an in-house pager as `pagerduty`, or a mail API as `email`).
+    pub fn alert_channel(mut self, kind: ChannelKind, notifier: impl Notifier + 'static) -> Self {
+        self.alert_channels.push((kind, Arc::new(notifier)));
         self
     }
 
@@ -143,6 +212,8 @@ impl App {
             Command::Once(args) => commands::once(self, &args).await,
             Command::Run(args) => commands::run(self, &args).await,
             Command::Status(args) => commands::status(self, &args).await,
+            Command::Pause(args) => commands::pause(self, &args).await,
+            Command::Unpause(args) => commands::unpause(self, &args).await,
             Command::Histogram(args) => commands::histogram(self, &args).await,
         }
     }

@@ -52,6 +52,8 @@ pub enum Command {
         after_help = "Example:\n  dwmon once --checkers examples/checkers --store dwmon.sqlite \
         --source default=sqlite:data.sqlite --now 2026-11-22T15:04:00Z --json\n\n\
         Every check and error event is printed to stdout (one JSON object per line with --json). \
+        With --alerts alerts.json, alert notifications (firing, reminder, resolved) go out as \
+        configured, and alert states persist in the store across runs (docs/ALERTING.md). \
         Exit 0 whether checks are GOOD or BAD (1 with --fail-on-bad), 2 when the store or the \
         checker directory is unusable."
     )]
@@ -61,7 +63,8 @@ pub enum Command {
         after_help = "Example:\n  dwmon run --checkers examples/checkers --store dwmon.sqlite \
         --source default=sqlite:data.sqlite\n\n\
         Checker files are re-read every cycle: added, changed and removed files take effect \
-        without a restart; a file that turns invalid is reported as an ERROR event and skipped \
+        without a restart (with --alerts, alert states of removed checkers and requirement \
+        lines are forgotten); a file that turns invalid is reported as an ERROR event and skipped \
         (its last good version is not used) until it is fixed.\n\
         --now T --speed N simulate time (start at T, N simulated seconds per real second): for \
         tests and demos; the store then holds simulated minutes."
@@ -72,6 +75,23 @@ pub enum Command {
         after_help = "Example:\n  dwmon status --store dwmon.sqlite\n  dwmon status --store dwmon.sqlite --json | jq ."
     )]
     Status(StatusArgs),
+    /// Pause a checker's alert notifications (it is still checked and recorded).
+    #[command(
+        after_help = "Examples:\n  dwmon pause orders --store dwmon.sqlite --comment \"warehouse migration\"\n  \
+        dwmon pause orders --store dwmon.sqlite --until 2026-11-23T06:00:00Z\n\n\
+        Nothing is sent for the checker while it is paused; its alert state keeps following the \
+        checks, so when the pause ends (`dwmon unpause`, or by itself at --until) the next check \
+        sends what is then true: a firing for a requirement still failing, a resolution for one \
+        that recovered. Pausing again replaces the pause. The checker must be known to the store \
+        (use --force for one that has not run yet)."
+    )]
+    Pause(PauseArgs),
+    /// Lift a checker's pause (see `pause`).
+    #[command(
+        after_help = "Example:\n  dwmon unpause orders --store dwmon.sqlite\n\n\
+        The next check of the checker sends what is owed (see `dwmon pause --help`)."
+    )]
+    Unpause(UnpauseArgs),
     /// Count a checker's stored rows by weekday x hour, to choose MINNUM/MAXNUM.
     #[command(
         after_help = "Example:\n  dwmon histogram --store dwmon.sqlite --checker new_applications \
@@ -141,6 +161,13 @@ pub struct CycleArgs {
     /// minute, minute_local, timezone, lookback_seconds, count, min, max, status, extra).
     #[arg(long)]
     pub json: bool,
+    /// Send alert notifications (firing, reminder, resolved, source errors) as configured in
+    /// this JSON file: channels, SMTP server, Slack/PagerDuty settings, repeat interval (see
+    /// docs/ALERTING.md). Alert states are kept in the --store file. Checkers without an
+    /// "alert" key in __EXTRA__ use the file's default_alert, which is the log (stderr)
+    /// unless set, so stdout keeps only the check lines.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
 }
 
 /// `dwmon once`.
@@ -188,6 +215,43 @@ pub struct StatusArgs {
     /// One JSON object per checker per line.
     #[arg(long)]
     pub json: bool,
+    /// Judge whether pauses have expired at T instead of now.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub now: Option<i64>,
+}
+
+/// `dwmon pause`.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The checker (its file name without .dwmon).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The SQLite store file that `once`/`run --alerts` use.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// End the pause by itself at T (RFC 3339 or epoch seconds); default: until `unpause`.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub until: Option<i64>,
+    /// Why, shown by `status`.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Pause a checker the store does not know yet (e.g. before its first run).
+    #[arg(long)]
+    pub force: bool,
+    /// The pause's start time instead of now (tests; --until must be later).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub now: Option<i64>,
+}
+
+/// `dwmon unpause`.
+#[derive(Debug, Args)]
+pub struct UnpauseArgs {
+    /// The checker.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The SQLite store file.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
 }
 
 /// `dwmon histogram`.

@@ -1,16 +1,19 @@
 //! The bodies of the subcommands.
 
+use crate::alerts;
 use crate::args::local_rfc3339;
 use crate::cli::{
-    CheckArgs, CycleArgs, HistogramArgs, OnceArgs, RunArgs, ScheduleArgs, StatusArgs,
+    CheckArgs, CycleArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs, StatusArgs,
+    UnpauseArgs,
 };
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
 use crate::sources::{add_source, Delayed, Router};
 use crate::{App, Error, Result};
+use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
-use dwmon_core::{Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
+use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -189,19 +192,36 @@ fn printing_handler(app: &App, json: bool) -> PrintingHandler {
     }
 }
 
+/// The handler of `once` and `run`: the printer (with the App's handler behind it), and the
+/// alert handler next to it when alerting is on.
+fn cycle_handler(
+    app: &App,
+    args: &CycleArgs,
+    alerts: Option<&Arc<AlertHandler>>,
+) -> Arc<dyn CheckHandler> {
+    let printer: Arc<dyn CheckHandler> = Arc::new(printing_handler(app, args.json));
+    match alerts {
+        None => printer,
+        Some(alerts) => {
+            let alerts: Arc<dyn CheckHandler> = Arc::clone(alerts) as Arc<dyn CheckHandler>;
+            Arc::new(FanoutHandler::new(vec![printer, alerts]))
+        }
+    }
+}
+
 /// The engine `once` and `run` share: the App's purger, `--tz` as the default zone.
 fn engine_for(
     app: &App,
     args: &CycleArgs,
     store: Arc<dyn Store>,
     getter: Arc<dyn RowGetter>,
-    handler: PrintingHandler,
+    handler: Arc<dyn CheckHandler>,
 ) -> Engine {
     let config = EngineConfig {
         default_zone: args.zone.tz,
         ..EngineConfig::default()
     };
-    Engine::new(getter, store, Arc::new(handler))
+    Engine::new(getter, store, handler)
         .with_config(config)
         .with_purger(Arc::clone(&app.purger))
 }
@@ -216,7 +236,12 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let checkers = load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
     let store = store_for(app, cycle.store.as_deref(), false)?;
-    let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json));
+    let alerts = alerts::alert_handler(app, cycle)?;
+    if let Some(alerts) = &alerts {
+        alerts::prune(alerts.store().as_ref(), &alerts::known_checkers(&checkers)).await;
+    }
+    let handler = cycle_handler(app, cycle, alerts.as_ref());
+    let engine = engine_for(app, cycle, store, getter, handler);
     engine.set_load_report(checkers);
     let report = engine.run_cycle(args.now.unwrap_or_else(wall_clock)).await;
     info!("{}", report.summary());
@@ -236,9 +261,19 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
     let store = store_for(app, cycle.store.as_deref(), false)?;
+    let alerts = alerts::alert_handler(app, cycle)?;
+    let pruner = alerts
+        .as_ref()
+        .map(|a| alerts::PruneOnReload::new(Arc::clone(a.store())));
     let dir = cycle.checkers.clone();
-    let engine = engine_for(app, cycle, store, getter, printing_handler(app, cycle.json))
-        .with_loader(move || dwmon_core::load_dir(&dir));
+    let handler = cycle_handler(app, cycle, alerts.as_ref());
+    let engine = engine_for(app, cycle, store, getter, handler).with_loader(move || {
+        let report = dwmon_core::load_dir(&dir)?;
+        if let Some(pruner) = &pruner {
+            pruner.loaded(&report);
+        }
+        Ok(report)
+    });
     let clock: Box<dyn Clock> = if args.now.is_some() || args.speed != 1.0 {
         Box::new(SimClock::new(
             args.now.unwrap_or_else(wall_clock),
@@ -265,13 +300,97 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
 /// `dwmon status`.
 pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     let store = store_for(app, args.store.as_deref(), true)?;
-    let statuses = store.status().await?;
+    let mut statuses = store.status().await?;
+    let overview = match alerts::alert_store_read_only(app, args.store.as_deref())? {
+        Some(alert_store) => Some(alert_store.overview().await?),
+        None => None,
+    };
+    let now = args.now.unwrap_or_else(wall_clock);
+    if let Some(overview) = &overview {
+        crate::status::add_alert_only_checkers(&mut statuses, overview);
+    }
     if args.json {
         for status in &statuses {
-            outln!("{}", crate::status::status_json(status));
+            let mut value = crate::status::status_json(status);
+            if let (Some(overview), Some(object)) = (&overview, value.as_object_mut()) {
+                object.insert(
+                    "alerts".into(),
+                    crate::status::alert_json(overview, &status.checker, now),
+                );
+            }
+            outln!("{value}");
         }
     } else {
-        out!("{}", crate::status::status_table(&statuses));
+        match &overview {
+            None => out!("{}", crate::status::status_table(&statuses)),
+            Some(overview) => out!(
+                "{}",
+                crate::status::status_table_with_alerts(&statuses, overview, now)
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checker names the dwmon store knows.
+async fn known_names(store: &dyn Store) -> Result<Vec<String>> {
+    Ok(store
+        .status()
+        .await?
+        .into_iter()
+        .map(|s| s.checker)
+        .collect())
+}
+
+/// `dwmon pause`.
+pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
+    let now = args.now.unwrap_or_else(wall_clock);
+    if let Some(until) = args.until.filter(|until| *until <= now) {
+        return Err(Error::Usage(format!(
+            "--until {} is not in the future (now is {})",
+            local_rfc3339(until, chrono_tz::UTC),
+            local_rfc3339(now, chrono_tz::UTC)
+        )));
+    }
+    // The dwmon store first: it must exist (or, with --force, is created) before the alert
+    // tables are added to its file.
+    let store = store_for(app, args.store.as_deref(), !args.force)?;
+    let known = known_names(store.as_ref()).await?;
+    if !args.force && !known.contains(&args.name) {
+        return Err(Error::Usage(format!(
+            "the store has no checker named {:?} (known: {}); use --force to pause it anyway",
+            args.name,
+            known.join(", ")
+        )));
+    }
+    let alert_store = alerts::alert_store_for(app, args.store.as_deref(), "pause")?;
+    let pause = Pause {
+        since: now,
+        until: args.until,
+        comment: args.comment.clone(),
+    };
+    alert_store.set_pause(&args.name, Some(&pause)).await?;
+    let overview = AlertOverview {
+        pauses: vec![(args.name.clone(), pause)],
+        ..AlertOverview::default()
+    };
+    for line in overview.lines(now) {
+        outln!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dwmon unpause`.
+pub(crate) async fn unpause(app: &App, args: &UnpauseArgs) -> Result<ExitCode> {
+    // Only an existing dwmon store can hold a pause.
+    store_for(app, args.store.as_deref(), true)?;
+    let alert_store = alerts::alert_store_for(app, args.store.as_deref(), "unpause")?;
+    match alert_store.pause(&args.name).await? {
+        Some(_) => {
+            alert_store.set_pause(&args.name, None).await?;
+            outln!("{}: unpaused", args.name);
+        }
+        None => outln!("{}: was not paused", args.name),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,12 @@ pub enum Error {
     /// The async runtime or a signal handler could not be started.
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    /// The alerts config (`--alerts FILE`) could not be loaded or its channels set up.
+    #[error("{0}")]
+    AlertsConfig(#[from] dwmon_alert::ConfigError),
+    /// The alert store (pauses, alert states) could not be opened or used.
+    #[error("{0}")]
+    AlertStore(#[from] dwmon_alert::AlertStoreError),
     /// A cycle failed as a whole (e.g. the store became unusable mid-run).
     #[error("cycle failed: {0}")]
     Cycle(String),

@@ -4,7 +4,7 @@
 //! the last 3 minutes?". This facade crate is the one name an organisation puts in its
 //! `Cargo.toml`: it re-exports [`dwmon_core`] (checker files, evaluator, traits, engine), the
 //! SQLite store and source ([`sqlite`]) and the PostgreSQL source ([`postgres`]), and provides
-//! the reference command line as a library, [`App`].
+//! the reference command line as a library, [`App`]; alerting is [`alert`] (`dwmon-alert`).
 //!
 //! ```no_run
 //! // The stock `dwmon` binary, whole:
@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+pub mod alerts;
 pub mod app;
 pub mod args;
 pub mod cli;
@@ -37,3 +38,6 @@ pub use dwmon_sqlite as sqlite;
 
 /// The PostgreSQL source.
 pub use dwmon_postgres_source as postgres;
+
+/// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
+pub use dwmon_alert as alert;

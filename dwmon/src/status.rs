@@ -1,6 +1,7 @@
 //! `dwmon status`: what the store knows about each checker, as a table or JSON lines.
 
 use crate::args::local_rfc3339;
+use dwmon_alert::{AlertOverview, AlertPhase};
 use dwmon_core::CheckerStatus;
 use std::fmt::Write;
 
@@ -34,10 +35,33 @@ pub fn status_json(status: &CheckerStatus) -> serde_json::Value {
 
 /// A table for people: one line per checker.
 pub fn status_table(statuses: &[CheckerStatus]) -> String {
+    table(statuses, None)
+}
+
+/// [`status_table`] with an ALERTS column (firing requirements, BAD streaks, source errors,
+/// pauses, undelivered notifications) and, below it, one line per thing that needs
+/// attention ([`AlertOverview::lines`] at `now`).
+pub fn status_table_with_alerts(
+    statuses: &[CheckerStatus],
+    overview: &AlertOverview,
+    now: i64,
+) -> String {
+    let mut out = table(statuses, Some((overview, now)));
+    let lines = overview.lines(now);
+    if !lines.is_empty() {
+        out.push_str("\nalerts:\n");
+        for line in lines {
+            let _ = writeln!(out, "  {}", one_line(&line));
+        }
+    }
+    out
+}
+
+fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>) -> String {
     if statuses.is_empty() {
         return "no checkers in this store yet\n".to_string();
     }
-    let header = [
+    let mut header = vec![
         "CHECKER",
         "LAST CHECK (UTC)",
         "REQUIREMENTS",
@@ -45,7 +69,10 @@ pub fn status_table(statuses: &[CheckerStatus]) -> String {
         "ROWS",
         "LAST ERROR",
     ];
-    let rows: Vec<[String; 6]> = statuses
+    if alerts.is_some() {
+        header.insert(5, "ALERTS");
+    }
+    let rows: Vec<Vec<String>> = statuses
         .iter()
         .map(|s| {
             let requirements = s
@@ -54,7 +81,7 @@ pub fn status_table(statuses: &[CheckerStatus]) -> String {
                 .map(|r| format!("#{}:{}({})", r.requirement_index, r.status, r.count))
                 .collect::<Vec<_>>()
                 .join(" ");
-            [
+            let mut row = vec![
                 s.checker.clone(),
                 s.last_minute
                     .map(|m| local_rfc3339(m, chrono_tz::UTC))
@@ -76,10 +103,14 @@ pub fn status_table(statuses: &[CheckerStatus]) -> String {
                         )
                     })
                     .unwrap_or_else(|| "-".into()),
-            ]
+            ];
+            if let Some((overview, now)) = alerts {
+                row.insert(5, alert_summary(overview, &s.checker, now));
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -99,9 +130,140 @@ pub fn status_table(statuses: &[CheckerStatus]) -> String {
     };
     line(&header);
     for row in &rows {
-        line(&row.each_ref().map(String::as_str));
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells);
     }
     out
+}
+
+/// The ALERTS cell of `checker`: `PAUSED`, `#i:FIRING(severity)`, `#i:NxBAD` (a BAD streak
+/// not firing yet), `SOURCE-ERROR`, `N unsent`, or `-` when all is quiet.
+pub fn alert_summary(overview: &AlertOverview, checker: &str, now: i64) -> String {
+    let mut parts = Vec::new();
+    if overview
+        .pauses
+        .iter()
+        .any(|(c, p)| c == checker && p.is_active(now))
+    {
+        parts.push("PAUSED".to_string());
+    }
+    if overview
+        .sources
+        .iter()
+        .any(|(c, s)| c == checker && s.failing)
+    {
+        parts.push("SOURCE-ERROR".to_string());
+    }
+    for entry in overview.alerts.iter().filter(|e| e.checker == checker) {
+        let state = &entry.state;
+        match state.phase {
+            AlertPhase::Firing => parts.push(format!(
+                "#{}:FIRING({})",
+                entry.requirement_index, state.severity
+            )),
+            AlertPhase::Ok if state.consecutive_bad > 0 => parts.push(format!(
+                "#{}:{}xBAD",
+                entry.requirement_index, state.consecutive_bad
+            )),
+            AlertPhase::Ok => {}
+        }
+    }
+    let unsent = overview
+        .pending
+        .iter()
+        .filter(|p| p.notification.checker == checker)
+        .count();
+    if unsent > 0 {
+        parts.push(format!("{unsent} unsent"));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The `"alerts"` object of `checker` in `status --json`: its pause (with `active` at
+/// `now`), per requirement its alert state, its source state, and how many notifications are
+/// not yet delivered.
+pub fn alert_json(overview: &AlertOverview, checker: &str, now: i64) -> serde_json::Value {
+    let pause = overview
+        .pauses
+        .iter()
+        .find(|(c, _)| c == checker)
+        .map(|(_, p)| {
+            serde_json::json!({
+                "since": p.since,
+                "until": p.until,
+                "comment": p.comment,
+                "active": p.is_active(now),
+            })
+        });
+    let requirements: Vec<serde_json::Value> = overview
+        .alerts
+        .iter()
+        .filter(|e| e.checker == checker)
+        .map(|e| {
+            let s = &e.state;
+            serde_json::json!({
+                "requirement_index": e.requirement_index,
+                "phase": s.phase,
+                "severity": s.severity,
+                "consecutive_bad": s.consecutive_bad,
+                "consecutive_good": s.consecutive_good,
+                "firing_since": s.firing_since,
+                "announced": s.announced,
+                "last_notified": s.last_notified,
+            })
+        })
+        .collect();
+    let source = overview
+        .sources
+        .iter()
+        .find(|(c, _)| c == checker)
+        .map(|(_, s)| {
+            serde_json::json!({
+                "failing": s.failing,
+                "since": s.since,
+                "last_error": s.last_error,
+                "announced": s.announced,
+            })
+        });
+    let unsent = overview
+        .pending
+        .iter()
+        .filter(|p| p.notification.checker == checker)
+        .count();
+    serde_json::json!({
+        "paused": pause,
+        "requirements": requirements,
+        "source": source,
+        "undelivered_notifications": unsent,
+    })
+}
+
+/// Adds an empty status for every checker the alert store knows (e.g. paused with
+/// `--force` before its first run) but the dwmon store does not, keeping the order by name.
+pub fn add_alert_only_checkers(statuses: &mut Vec<CheckerStatus>, overview: &AlertOverview) {
+    let names = overview
+        .pauses
+        .iter()
+        .map(|(c, _)| c)
+        .chain(overview.sources.iter().map(|(c, _)| c))
+        .chain(overview.alerts.iter().map(|e| &e.checker));
+    let mut added = false;
+    for name in names {
+        if !statuses.iter().any(|s| &s.checker == name) {
+            statuses.push(CheckerStatus {
+                checker: name.clone(),
+                ..CheckerStatus::default()
+            });
+            added = true;
+        }
+    }
+    if added {
+        statuses.sort_by(|a, b| a.checker.cmp(&b.checker));
+    }
 }
 
 fn one_line(text: &str) -> String {

@@ -1,0 +1,149 @@
+//! Alerting in the command line: `once`/`run --alerts FILE` run an
+//! [`AlertHandler`](dwmon_alert::AlertHandler) next to the stdout printer, `pause`/`unpause`
+//! set the alert store's pause flag, and `status` shows the alert states.
+//!
+//! The alert states live in the `--store` file, next to the dwmon store's tables (their own
+//! `alert_*` tables), so one file holds everything a restart needs.
+
+use crate::cli::CycleArgs;
+use crate::{App, Error, Result};
+use dwmon_alert::{AlertHandler, AlertStateStore, AlertsConfig, Channels, SqliteAlertStore};
+use dwmon_core::LoadReport;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tracing::{info, warn};
+
+/// The alerts config of a cycle command: `--alerts FILE`, else the one given to
+/// [`App::alerts`]; `None` = no alerting.
+fn alerts_config(app: &App, args: &CycleArgs) -> Result<Option<(String, AlertsConfig)>> {
+    if let Some(path) = &args.alerts {
+        let config = AlertsConfig::load(path)?;
+        return Ok(Some((path.display().to_string(), config)));
+    }
+    Ok(app
+        .alerts
+        .clone()
+        .map(|config| ("alerts config".to_string(), config)))
+}
+
+/// The alert store for a command that writes it: the application's own, else the SQLite
+/// file `path` (which must already hold a dwmon store, or be opened as one first: the dwmon
+/// store refuses a file with tables of others).
+pub(crate) fn alert_store_for(
+    app: &App,
+    path: Option<&Path>,
+    command: &str,
+) -> Result<Arc<dyn AlertStateStore>> {
+    if let Some(store) = &app.alert_store {
+        return Ok(Arc::clone(store));
+    }
+    let path = path.ok_or_else(|| {
+        Error::Usage(format!(
+            "{command} needs --store FILE: alert states and pauses are kept in the store file"
+        ))
+    })?;
+    Ok(Arc::new(SqliteAlertStore::open(path)?))
+}
+
+/// The alert store for a status view, opened without writing: the application's own, else
+/// the alert tables of the SQLite file `path`; `None` when that file has none.
+pub(crate) fn alert_store_read_only(
+    app: &App,
+    path: Option<&Path>,
+) -> Result<Option<Arc<dyn AlertStateStore>>> {
+    if let Some(store) = &app.alert_store {
+        return Ok(Some(Arc::clone(store)));
+    }
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    Ok(SqliteAlertStore::open_read_only(path)?.map(|s| Arc::new(s) as Arc<dyn AlertStateStore>))
+}
+
+/// The alert handler of `once`/`run`, or `None` without `--alerts` (and without
+/// [`App::alerts`]). Call after the dwmon store was opened (it creates the file).
+///
+/// When the command prints events to stdout and the config sets no `default_alert`, checkers
+/// without an `"alert"` key are reported to the log (stderr) instead of as JSON lines on
+/// stdout, so stdout keeps one kind of line.
+pub(crate) fn alert_handler(app: &App, args: &CycleArgs) -> Result<Option<Arc<AlertHandler>>> {
+    let Some((path, mut config)) = alerts_config(app, args)? else {
+        return Ok(None);
+    };
+    if config.default_alert.is_none() && app.print_events {
+        config.default_alert = Some(serde_json::json!({"log": true}));
+    }
+    let store = alert_store_for(app, args.store.as_deref(), "--alerts")?;
+    let mut channels = Channels::from_config(&config)?;
+    for (kind, notifier) in &app.alert_channels {
+        channels = channels.with(*kind, Arc::clone(notifier));
+    }
+    let handler = AlertHandler::new(store, channels)
+        .with_default_routes(config.default_routes(&path)?)
+        .with_repeat_seconds(config.repeat_seconds());
+    info!(config = %path, "alerting on");
+    Ok(Some(Arc::new(handler)))
+}
+
+/// Checker name -> number of requirements, for [`AlertStateStore::prune`]. A checker file
+/// that failed to load keeps all its states (it may come back as it was).
+pub(crate) fn known_checkers(report: &LoadReport) -> BTreeMap<String, usize> {
+    let mut known: BTreeMap<String, usize> = report
+        .checkers
+        .iter()
+        .map(|c| (c.name.clone(), c.requirements.len()))
+        .collect();
+    for error in &report.errors {
+        if let Some(stem) = Path::new(&error.file).file_stem() {
+            known.insert(stem.to_string_lossy().into_owned(), usize::MAX);
+        }
+    }
+    known
+}
+
+/// Forgets the alert states of checkers and requirement lines that no longer exist.
+pub(crate) async fn prune(store: &dyn AlertStateStore, known: &BTreeMap<String, usize>) {
+    match store.prune(known).await {
+        Ok(0) => {}
+        Ok(removed) => info!(
+            removed,
+            "forgot alert states of removed checkers/requirements"
+        ),
+        Err(e) => warn!(error = %e, "cannot prune alert states"),
+    }
+}
+
+/// A wrapper for `run`'s checker loader: after each reload whose checker set differs from the
+/// previous one, prunes the alert store (in the background; the cycle does not wait).
+pub(crate) struct PruneOnReload {
+    store: Arc<dyn AlertStateStore>,
+    last: Mutex<Option<BTreeMap<String, usize>>>,
+}
+
+impl PruneOnReload {
+    /// Prunes `store` on changes.
+    pub(crate) fn new(store: Arc<dyn AlertStateStore>) -> Self {
+        PruneOnReload {
+            store,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Called with each freshly loaded report.
+    pub(crate) fn loaded(&self, report: &LoadReport) {
+        let known = known_checkers(report);
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.as_ref() == Some(&known) {
+                return;
+            }
+            *last = Some(known.clone());
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        runtime.spawn(async move { prune(store.as_ref(), &known).await });
+    }
+}
