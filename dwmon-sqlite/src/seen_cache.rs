@@ -31,8 +31,10 @@
 //!
 //! # Memory
 //!
-//! Each bucket is a sorted `Vec<u64>`: 8 bytes per cached key (10^7 keys = 80 MB). The
-//! total is capped by the configured capacity; beyond it, keys are simply not cached.
+//! Each bucket is a sorted `Vec<u64>` with a small directory by the hashes' top bits: about
+//! 9 bytes per cached key (10^7 keys = 90 MB), and a lookup reads one directory entry and
+//! about four hashes. The total is capped by the configured capacity; beyond it, keys are
+//! simply not cached.
 
 use dwmon_core::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -53,10 +55,76 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One checker's cached keys: timestamp bucket -> sorted, unique key hashes.
+/// The cached keys of one timestamp bucket: sorted unique hashes plus a directory by their
+/// top bits, so a lookup is one directory read and a scan of about four hashes.
+#[derive(Debug, Default)]
+struct Bucket {
+    hashes: Vec<u64>,
+    /// `directory[i]` is the index of the first hash whose top `bits` bits are `>= i`;
+    /// `2^bits + 1` entries.
+    directory: Vec<u32>,
+    bits: u32,
+}
+
+impl Bucket {
+    fn slot(&self, hash: u64) -> usize {
+        if self.bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.bits)) as usize
+        }
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        let slot = self.slot(hash);
+        match (self.directory.get(slot), self.directory.get(slot + 1)) {
+            (Some(&lo), Some(&hi)) => self.hashes[lo as usize..hi as usize].contains(&hash),
+            _ => false,
+        }
+    }
+
+    /// Adds `hashes` (any order); returns how many were new.
+    fn insert(&mut self, hashes: impl Iterator<Item = u64>) -> usize {
+        let before = self.hashes.len();
+        let mut added: Vec<u64> = hashes.collect();
+        added.sort_unstable();
+        self.hashes.reserve_exact(added.len());
+        self.hashes.extend(added);
+        // Two sorted runs: the stable sort merges them in linear time.
+        self.hashes.sort();
+        self.hashes.dedup();
+        self.hashes.shrink_to_fit();
+        self.rebuild_directory();
+        self.hashes.len() - before
+    }
+
+    fn rebuild_directory(&mut self) {
+        let n = self.hashes.len();
+        // About four hashes per slot: half a byte to a byte of directory per key.
+        self.bits = if n < 8 {
+            0
+        } else {
+            (usize::BITS - 1 - (n / 4).leading_zeros()).min(24)
+        };
+        let slots = 1_usize << self.bits;
+        self.directory.clear();
+        self.directory.reserve_exact(slots + 1);
+        let mut index = 0;
+        for slot in 0..slots {
+            while index < n && self.slot(self.hashes[index]) < slot {
+                index += 1;
+            }
+            self.directory
+                .push(u32::try_from(index).unwrap_or(u32::MAX));
+        }
+        self.directory.push(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+}
+
+/// One checker's cached keys: timestamp bucket -> keys.
 #[derive(Debug, Default)]
 struct CheckerSeen {
-    buckets: BTreeMap<i64, Vec<u64>>,
+    buckets: BTreeMap<i64, Bucket>,
 }
 
 /// Which rows of a batch the cache could not vouch for.
@@ -111,41 +179,25 @@ impl SeenCache {
     /// The rows of `rows` not certainly stored for `checker`.
     pub(crate) fn misses(&self, checker: &str, rows: &[Row]) -> Misses {
         let hashes: Vec<u64> = rows.iter().map(|row| self.hash(&row.key)).collect();
-        let mut probes: Vec<(i64, u64, usize)> = rows
-            .iter()
-            .zip(&hashes)
-            .enumerate()
-            .map(|(index, (row, &hash))| (bucket_of(row.timestamp), hash, index))
-            .collect();
-        probes.sort_unstable();
-        let mut hit = vec![false; rows.len()];
-        {
-            let seen = self.checker(checker);
-            let seen = lock(&seen);
-            // Sorted probes against sorted buckets: one merge walk per bucket.
-            let mut probes = probes.as_slice();
-            while let Some(&(bucket, _, _)) = probes.first() {
-                let group_len = probes.partition_point(|p| p.0 == bucket);
-                let (group, rest) = probes.split_at(group_len);
-                probes = rest;
-                let Some(cached) = seen.buckets.get(&bucket) else {
-                    continue;
-                };
-                let mut position = 0;
-                for &(_, hash, index) in group {
-                    while position < cached.len() && cached[position] < hash {
-                        position += 1;
-                    }
-                    if position == cached.len() {
-                        break;
-                    }
-                    if cached[position] == hash {
-                        hit[index] = true;
-                    }
+        let seen = self.checker(checker);
+        let seen = lock(&seen);
+        // Rows usually come in timestamp order: remember the last bucket looked up.
+        let mut current: Option<(i64, Option<&Bucket>)> = None;
+        let mut indices = Vec::new();
+        for (index, (row, &hash)) in rows.iter().zip(&hashes).enumerate() {
+            let bucket = bucket_of(row.timestamp);
+            let cached = match current {
+                Some((b, cached)) if b == bucket => cached,
+                _ => {
+                    let cached = seen.buckets.get(&bucket);
+                    current = Some((bucket, cached));
+                    cached
                 }
+            };
+            if !cached.is_some_and(|c| c.contains(hash)) {
+                indices.push(index);
             }
         }
-        let indices = (0..rows.len()).filter(|&i| !hit[i]).collect();
         Misses { indices, hashes }
     }
 
@@ -165,22 +217,18 @@ impl SeenCache {
             let group_len = learned.partition_point(|l| l.0 == bucket);
             let (group, rest) = learned.split_at(group_len);
             learned = rest;
-            let cached = seen.buckets.entry(bucket).or_default();
-            let before = cached.len() as u64;
             let room = self.capacity.saturating_sub(self.len());
             let take = group.len().min(usize::try_from(room).unwrap_or(usize::MAX));
             if take == 0 {
                 break;
             }
-            cached.reserve_exact(take);
-            cached.extend(group[..take].iter().map(|&(_, hash)| hash));
-            // Two sorted runs: the stable sort merges them in linear time.
-            cached.sort();
-            cached.dedup();
-            let added = cached.len() as u64 - before;
-            self.entries.fetch_add(added, Ordering::Relaxed);
+            let added = seen
+                .buckets
+                .entry(bucket)
+                .or_default()
+                .insert(group[..take].iter().map(|&(_, hash)| hash));
+            self.entries.fetch_add(added as u64, Ordering::Relaxed);
         }
-        seen.buckets.retain(|_, cached| !cached.is_empty());
     }
 
     /// Forgets `checker`'s keys that may have been purged (`ts < older_than`).
@@ -192,7 +240,7 @@ impl SeenCache {
             + i64::from(older_than.rem_euclid(BUCKET_SECONDS) != 0);
         let kept = seen.buckets.split_off(&keep_from);
         let dropped = std::mem::replace(&mut seen.buckets, kept);
-        let removed: u64 = dropped.values().map(|v| v.len() as u64).sum();
+        let removed: u64 = dropped.values().map(|b| b.hashes.len() as u64).sum();
         self.entries.fetch_sub(removed, Ordering::Relaxed);
     }
 
@@ -201,7 +249,7 @@ impl SeenCache {
         let mut checkers = lock(&self.checkers);
         for seen in checkers.values() {
             let mut seen = lock(seen);
-            let removed: u64 = seen.buckets.values().map(|v| v.len() as u64).sum();
+            let removed: u64 = seen.buckets.values().map(|b| b.hashes.len() as u64).sum();
             seen.buckets.clear();
             self.entries.fetch_sub(removed, Ordering::Relaxed);
         }
@@ -262,6 +310,18 @@ mod tests {
         cache.clear();
         assert_eq!(cache.len(), 0);
         assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn big_buckets_find_exactly_their_keys() {
+        let cache = SeenCache::new(1_000_000);
+        let stored: Vec<Row> = (0..5_000).map(|i| Row::new(format!("k{i}"), 100)).collect();
+        learn_rows(&cache, "x", &stored[..2_500]);
+        learn_rows(&cache, "x", &stored[2_500..]);
+        assert_eq!(cache.len(), 5_000);
+        assert!(cache.misses("x", &stored).indices.is_empty());
+        let other: Vec<Row> = (0..5_000).map(|i| Row::new(format!("o{i}"), 100)).collect();
+        assert_eq!(cache.misses("x", &other).indices.len(), 5_000);
     }
 
     #[test]

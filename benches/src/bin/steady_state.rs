@@ -1,0 +1,88 @@
+//! Whole-process steady-state benchmark (SPEC 7): 1,000 checkers, each fetch 10,000 rows of
+//! which 99% were seen before, one requirement each, SQLite store. Time the process with
+//! `/usr/bin/time -v` for the peak RSS:
+//!
+//! ```text
+//! cargo build --release -p dwmon-benches --bin steady_state
+//! /usr/bin/time -v target/release/steady_state --checkers 1000 --rows 10000
+//! ```
+//!
+//! The first cycle stores every row (bootstrap), the warm-up cycles bring the store to the
+//! steady state (1% new per cycle), then the measured cycles are reported.
+
+use dwmon_benches::{arg, describe, median, peak_rss_mib, Fixture, START};
+use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
+use std::sync::Arc;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let checkers: usize = arg("--checkers", 1_000);
+    let rows: i64 = arg("--rows", 10_000);
+    let rate: i64 = arg("--rate", 100);
+    let warm: usize = arg("--warm", 2);
+    let cycles: usize = arg("--cycles", 5);
+    let cache: u64 = arg(
+        "--cache-capacity",
+        SqliteStoreOptions::default().seen_cache_capacity,
+    );
+    let page_size: u32 = arg("--page-size", SqliteStoreOptions::default().page_size);
+    let page_cache_kib: u64 = arg(
+        "--page-cache-kib",
+        SqliteStoreOptions::default().page_cache_kib,
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("steady.sqlite");
+    let options = SqliteStoreOptions {
+        seen_cache_capacity: cache,
+        page_size,
+        page_cache_kib,
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, &options)?;
+    let fixture = Fixture::new(Arc::new(store.clone()), checkers, rows, rate);
+    println!(
+        "steady_state: {checkers} checkers x {rows} rows/fetch, {rate} new events/min \
+         ({:.1}% new per cycle), cache capacity {cache}",
+        100.0 * rate as f64 / rows as f64
+    );
+
+    let mut now = START + 5;
+    let (elapsed, report) = fixture.cycle(now).await;
+    println!(
+        "bootstrap cycle: {:.3} s ({})",
+        elapsed.as_secs_f64(),
+        describe(&report)
+    );
+    for i in 0..warm {
+        now += 60;
+        let (elapsed, report) = fixture.cycle(now).await;
+        println!(
+            "warm-up {i}: {:.3} s ({})",
+            elapsed.as_secs_f64(),
+            describe(&report)
+        );
+    }
+    let mut times = Vec::new();
+    for i in 0..cycles {
+        now += 60;
+        let (elapsed, report) = fixture.cycle(now).await;
+        times.push(elapsed.as_secs_f64());
+        println!(
+            "cycle {i}: {:.3} s ({})",
+            elapsed.as_secs_f64(),
+            describe(&report)
+        );
+    }
+    let max = times.iter().copied().fold(0.0, f64::max);
+    let size = std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0);
+    let status = dwmon_core::Store::status(&store).await?;
+    let stored: u64 = status.iter().map(|s| s.stored_rows).sum();
+    println!(
+        "steady state: median {:.3} s, max {max:.3} s over {cycles} cycles; {stored} rows stored \
+         ({size:.0} MiB file), {} keys cached, peak RSS {:.0} MiB",
+        median(&mut times),
+        store.cached_keys(),
+        peak_rss_mib().unwrap_or(f64::NAN),
+    );
+    Ok(())
+}
