@@ -1,0 +1,413 @@
+//! Alerting end to end: `dwmon once --alerts`, `pause`/`unpause` and `status` on the real
+//! binary, with a loopback HTTP server standing in for a webhook receiver. Every `once` is a
+//! separate process, so alert states must survive restarts in the store file.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+const M: i64 = 60;
+
+/// Every minute, 1 to 100 events in the last minute.
+const EVERY_MINUTE: &str =
+    "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS60";
+
+/// A loopback HTTP server that records each POSTed JSON body (with its `Idempotency-Key`
+/// header) and answers 200. It records before answering, so once a `dwmon once` process has
+/// exited, everything it sent is here.
+struct Receiver {
+    url: String,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().expect("local address")
+        );
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if let Some(request) = read_request(&stream) {
+                    sink.lock().expect("receiver lock").push(request);
+                }
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Receiver { url, received }
+    }
+
+    /// `(kind, idempotency key)` of everything received so far, in arrival order.
+    fn kinds(&self) -> Vec<(String, String)> {
+        self.received
+            .lock()
+            .expect("receiver lock")
+            .iter()
+            .map(|(key, body)| {
+                (
+                    body["kind"].as_str().unwrap_or_default().to_string(),
+                    key.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        let received = self.received.lock().expect("receiver lock");
+        received.iter().map(|(_, body)| body.clone()).collect()
+    }
+}
+
+/// Reads one HTTP request: returns the `Idempotency-Key` header and the JSON body.
+fn read_request(stream: &TcpStream) -> Option<(String, Value)> {
+    let mut reader = BufReader::new(stream);
+    let mut length = 0usize;
+    let mut key = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().ok()?,
+                "idempotency-key" => key = value.trim().to_string(),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((key, serde_json::from_slice(&body).ok()?))
+}
+
+/// A workspace with an alerts config (`repeat_seconds` as given) and a checker `orders`
+/// counting `events` with `requirement`, routed to the receiver's webhook.
+fn setup(receiver: &Receiver, requirement: &str, repeat_seconds: u64) -> (Workspace, String) {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "orders",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{requirement}\n__EXTRA__\n{{\"alert\": {{\"webhook\": \"{}\"}}}}\n",
+            receiver.url
+        ),
+    );
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, format!("{{\"repeat_seconds\": {repeat_seconds}}}"))
+        .expect("alerts config");
+    (ws, alerts.display().to_string())
+}
+
+/// `dwmon once --json --alerts FILE` at `now`; asserts success and that stdout holds only
+/// check records and error events (no notification JSON mixed in).
+fn once(ws: &Workspace, alerts: &str, now: i64) -> Vec<Value> {
+    let out = ws.once(now, &["--alerts", alerts]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    for line in &lines {
+        assert!(
+            line.get("status").is_some() && line.get("idempotency_key").is_none(),
+            "stdout carries only events: {line}"
+        );
+    }
+    lines
+}
+
+/// Inserts one event into the window checked at `minute` (so that check is GOOD).
+fn good_at(ws: &Workspace, minute: i64) {
+    let key = format!("e{minute}");
+    ws.insert(&[(key.as_str(), minute - 30)]);
+}
+
+fn kinds(list: &[(String, String)]) -> Vec<&str> {
+    list.iter().map(|(kind, _)| kind.as_str()).collect()
+}
+
+#[test]
+fn pages_once_reminds_and_resolves_once_across_restarts() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 180);
+
+    good_at(&ws, T0);
+    assert_eq!(checks(&once(&ws, &alerts, T0))[0].2, "GOOD");
+    assert!(receiver.kinds().is_empty());
+
+    // BAD from T0+1min: one firing, then quiet until the repeat interval (3 minutes) is up.
+    for minute in 1..=3 {
+        assert_eq!(checks(&once(&ws, &alerts, T0 + minute * M))[0].2, "BAD");
+    }
+    assert_eq!(
+        receiver.kinds(),
+        [("firing".to_string(), format!("orders/0/{}/firing", T0 + M))]
+    );
+    once(&ws, &alerts, T0 + 4 * M);
+    assert_eq!(kinds(&receiver.kinds()), ["firing", "reminder"]);
+    assert_eq!(
+        receiver.kinds()[1].1,
+        format!("orders/0/{}/reminder", T0 + 4 * M)
+    );
+
+    // Recovery: exactly one resolution, and nothing more while it stays GOOD.
+    good_at(&ws, T0 + 5 * M);
+    good_at(&ws, T0 + 6 * M);
+    assert_eq!(checks(&once(&ws, &alerts, T0 + 5 * M))[0].2, "GOOD");
+    once(&ws, &alerts, T0 + 6 * M);
+    // A repeated run of the same minute changes nothing.
+    once(&ws, &alerts, T0 + 6 * M + 30);
+    assert_eq!(kinds(&receiver.kinds()), ["firing", "reminder", "resolved"]);
+
+    let bodies = receiver.bodies();
+    let firing = &bodies[0];
+    assert_eq!(firing["checker"], "orders");
+    assert_eq!(firing["severity"], "critical");
+    assert_eq!(firing["requirement_index"], 0);
+    assert_eq!(firing["count"], 0);
+    assert_eq!(
+        (firing["min"].as_u64(), firing["max"].as_u64()),
+        (Some(1), Some(100))
+    );
+    assert_eq!(firing["since"], T0 + M);
+    assert_eq!(bodies[2]["incident_key"], "orders/0");
+    assert_eq!(bodies[2]["minute"], T0 + 5 * M);
+}
+
+#[test]
+fn pause_suppresses_and_unpause_resumes_notifications() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 0);
+    let store = ws.store();
+    good_at(&ws, T0);
+    once(&ws, &alerts, T0);
+
+    let t = (T0 + 30).to_string();
+    let out = run(&[
+        "pause",
+        "orders",
+        "--store",
+        &store,
+        "--comment",
+        "migration",
+        "--now",
+        &t,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "orders: paused (migration)\n");
+
+    // BAD while paused: checked and recorded, but nobody is told.
+    assert_eq!(checks(&once(&ws, &alerts, T0 + M))[0].2, "BAD");
+    assert!(receiver.kinds().is_empty());
+    let t = (T0 + M + 10).to_string();
+    let status = run(&["status", "--store", &store, "--now", &t]);
+    let text = stdout(&status);
+    assert!(
+        text.lines().next().unwrap_or_default().contains("ALERTS"),
+        "{text}"
+    );
+    assert!(text.contains("PAUSED #0:FIRING(critical)"), "{text}");
+    assert!(text.contains("orders: paused (migration)"), "{text}");
+    assert!(text.contains("not announced (paused)"), "{text}");
+
+    // Unpaused: the next check announces what is true.
+    let out = run(&["unpause", "orders", "--store", &store]);
+    assert_eq!(stdout(&out), "orders: unpaused\n");
+    once(&ws, &alerts, T0 + 2 * M);
+    assert_eq!(kinds(&receiver.kinds()), ["firing"]);
+    let out = run(&["unpause", "orders", "--store", &store]);
+    assert_eq!(stdout(&out), "orders: was not paused\n");
+
+    // A pause until T0+4min: the recovery at T0+3min is held back, and sent by the first
+    // check after the pause expired by itself.
+    let (t, until) = ((T0 + 2 * M + 30).to_string(), (T0 + 4 * M).to_string());
+    let out = run(&[
+        "pause", "orders", "--store", &store, "--until", &until, "--now", &t,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "orders: paused until 2026-11-23 09:04 UTC\n");
+    good_at(&ws, T0 + 3 * M);
+    good_at(&ws, T0 + 4 * M);
+    once(&ws, &alerts, T0 + 3 * M);
+    assert_eq!(kinds(&receiver.kinds()), ["firing"]);
+    let t = (T0 + 3 * M + 10).to_string();
+    let json = json_lines(&run(&["status", "--store", &store, "--json", "--now", &t]));
+    let paused = &json[0]["alerts"]["paused"];
+    assert_eq!(
+        (paused["active"].as_bool(), paused["until"].as_i64()),
+        (Some(true), Some(T0 + 4 * M))
+    );
+    once(&ws, &alerts, T0 + 4 * M);
+    assert_eq!(kinds(&receiver.kinds()), ["firing", "resolved"]);
+}
+
+#[test]
+fn status_shows_firing_states_only_for_stores_with_alerting() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 0);
+    let store = ws.store();
+    // Without --alerts: no alert tables, no ALERTS column, no "alerts" key.
+    ws.once(T0, &[]);
+    let text = stdout(&run(&["status", "--store", &store]));
+    assert!(!text.contains("ALERTS"), "{text}");
+    let json = json_lines(&run(&["status", "--store", &store, "--json"]));
+    assert!(json[0].get("alerts").is_none(), "{:?}", json[0]);
+
+    once(&ws, &alerts, T0 + M);
+    assert_eq!(kinds(&receiver.kinds()), ["firing"]);
+    let t = (T0 + M + 5).to_string();
+    let text = stdout(&run(&["status", "--store", &store, "--now", &t]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("orders"))
+        .unwrap_or_default();
+    assert!(line.contains("#0:FIRING(critical)"), "{text}");
+    assert!(
+        text.contains("orders #0: FIRING (critical) since 2026-11-23 09:01 UTC"),
+        "{text}"
+    );
+    let json = json_lines(&run(&["status", "--store", &store, "--json", "--now", &t]));
+    let state = &json[0]["alerts"]["requirements"][0];
+    assert_eq!(state["phase"], "FIRING");
+    assert_eq!(state["announced"], true);
+    assert_eq!(state["firing_since"], T0 + M);
+    assert!(json[0]["alerts"]["paused"].is_null());
+    assert_eq!(json[0]["alerts"]["undelivered_notifications"], 0);
+
+    // The checker is deleted: its FIRING state is forgotten, not shown forever.
+    std::fs::remove_file(ws.checkers().join("orders.dwmon")).expect("remove checker");
+    ws.events_checker("other", EVERY_MINUTE);
+    once(&ws, &alerts, T0 + 2 * M);
+    let json = json_lines(&run(&["status", "--store", &store, "--json", "--now", &t]));
+    let orders = json
+        .iter()
+        .find(|l| l["checker"] == "orders")
+        .expect("orders");
+    assert_eq!(orders["alerts"]["requirements"], serde_json::json!([]));
+}
+
+#[test]
+fn failafter_and_recoverafter_damp_notifications() {
+    let receiver = Receiver::start();
+    let requirement = format!("{EVERY_MINUTE} SEVERITYWARNING FAILAFTER2 RECOVERAFTER2");
+    let (ws, alerts) = setup(&receiver, &requirement, 0);
+    // G B G B B G G G: one BAD is not enough, the second BAD in a row fires, the second GOOD
+    // in a row resolves.
+    let good = [true, false, true, false, false, true, true, true];
+    for (minute, &is_good) in good.iter().enumerate() {
+        let at = T0 + minute as i64 * M;
+        if is_good {
+            good_at(&ws, at);
+        }
+        let lines = once(&ws, &alerts, at);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0]["requirement"],
+            "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM1 MAXNUM100 LOOKBACKSECONDS60 SEVERITYWARNING FAILAFTER2 RECOVERAFTER2"
+        );
+        let fired = receiver.kinds();
+        match minute {
+            0..=3 => assert!(fired.is_empty(), "minute {minute}: {fired:?}"),
+            4 | 5 => assert_eq!(kinds(&fired), ["firing"], "minute {minute}"),
+            _ => assert_eq!(kinds(&fired), ["firing", "resolved"], "minute {minute}"),
+        }
+    }
+    let bodies = receiver.bodies();
+    assert_eq!(bodies[0]["severity"], "warning");
+    assert_eq!(
+        bodies[0]["since"],
+        T0 + 3 * M,
+        "the streak began at the first BAD"
+    );
+    assert_eq!(bodies[0]["minute"], T0 + 4 * M);
+    assert_eq!(bodies[1]["minute"], T0 + 6 * M);
+}
+
+#[test]
+fn checkers_without_routes_alert_to_the_log_not_stdout() {
+    let ws = Workspace::new();
+    ws.events_checker("quiet", EVERY_MINUTE);
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, "{}").expect("alerts config");
+    let alerts = alerts.display().to_string();
+    let out = ws.once(T0, &["--alerts", &alerts]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(
+        checks(&lines),
+        [("quiet".to_string(), T0, "BAD".to_string(), 0)]
+    );
+    assert!(lines[0].get("kind").is_none());
+    let log = stderr(&out);
+    assert!(log.contains("quiet") && log.contains("firing"), "{log}");
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_2() {
+    let ws = Workspace::new();
+    ws.events_checker("orders", EVERY_MINUTE);
+    let store = ws.store();
+    // No store yet.
+    let out = run(&["pause", "orders", "--store", &store]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("error: store "),
+        "{}",
+        stderr(&out)
+    );
+
+    ws.once(T0, &[]);
+    let out = run(&["pause", "ordrs", "--store", &store]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        "error: the store has no checker named \"ordrs\" (known: orders); use --force to pause it anyway\n"
+    );
+    let (now, until) = (T0.to_string(), (T0 - 60).to_string());
+    let out = run(&[
+        "pause", "orders", "--store", &store, "--until", &until, "--now", &now,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("is not in the future"),
+        "{}",
+        stderr(&out)
+    );
+
+    let missing = ws.path().join("missing.json").display().to_string();
+    let out = ws.once(T0 + M, &["--alerts", &missing]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("error: cannot read alerts config"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = ws.path().join("bad.json");
+    std::fs::write(&bad, "{\"repeat_secs\": 5}").expect("write");
+    let out = ws.once(T0 + M, &["--alerts", &bad.display().to_string()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("bad.json:1:"), "{}", stderr(&out));
+
+    // --force pauses a checker the store does not know yet; status lists it.
+    let out = run(&["pause", "newcomer", "--store", &store, "--force"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&run(&["status", "--store", &store]));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("newcomer") && l.contains("PAUSED")),
+        "{text}"
+    );
+}
