@@ -22,6 +22,10 @@
 //!    notifications to every channel.
 //!    Error events are not retried by the engine, but their notifications stay pending and
 //!    go out with the next event of the checker.
+//!
+//! Error events of kind [`ErrorKind::RejectedRows`] (the source returned some unusable rows,
+//! the checks were still made) are not source errors: they neither start nor continue an
+//! error streak.
 
 use crate::channels::{ChannelError, Channels};
 use crate::config::{AlertsConfig, ConfigError};
@@ -32,7 +36,7 @@ use crate::rule::AlertRule;
 use crate::state::{AlertState, SourceState};
 use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
 use async_trait::async_trait;
-use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, Event, HandlerError};
+use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, ErrorKind, Event, HandlerError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -213,6 +217,13 @@ impl AlertHandler {
 
     async fn observe_error(&self, event: &ErrorEvent) -> Result<Vec<Notification>, AlertError> {
         let checker = event.checker.as_str();
+        if event.kind == ErrorKind::RejectedRows {
+            // The checks of that cycle were made (with the good rows) and alert as usual; a
+            // data-quality report is not a broken source, and counting it as one would flip
+            // SourceError / SourceRecovered every cycle.
+            tracing::debug!(checker, error = %event.error, "rejected rows: not a source error");
+            return Ok(Vec::new());
+        }
         let (routes, repeat) = self.routes(checker, &event.extra);
         let policy = AlertPolicy::new(repeat);
         let pause = self.store.pause(checker).await?;

@@ -35,7 +35,7 @@
 use crate::checker_file::{Checker, CheckerFileError, LoadReport};
 use crate::handler::CheckHandler;
 use crate::purger::{DefaultPurger, Purger};
-use crate::record::{CheckRecord, ErrorEvent, Event, Status};
+use crate::record::{CheckRecord, ErrorEvent, ErrorKind, Event, Status};
 use crate::source::{FetchRequest, Fetched, RowGetter, SourceError};
 use crate::store::{PendingDelivery, Store};
 use crate::{minute_floor, schedule, MINUTE};
@@ -408,6 +408,7 @@ impl Engine {
                     &name,
                     checker.extra.clone(),
                     zone,
+                    ErrorKind::CheckerFile,
                     format!("duplicate checker name {name:?}: only the first one is checked"),
                 );
                 duplicates.push(event);
@@ -564,7 +565,13 @@ fn spawn_guarded<F>(
                         .to_string();
                 warn!(checker = %checker, "checker task panicked");
                 let zone = context.config.default_zone;
-                let event = context.error_event(&checker, serde_json::json!({}), zone, text);
+                let event = context.error_event(
+                    &checker,
+                    serde_json::json!({}),
+                    zone,
+                    ErrorKind::Internal,
+                    text,
+                );
                 context.deliver_error(&event).await;
                 CheckerOutcome {
                     checker,
@@ -671,7 +678,13 @@ impl CycleContext {
                 Ok(n) => outcome.purged_rows = n,
                 Err(e) => {
                     let text = format!("store: cannot purge rows older than {cutoff}: {e}");
-                    let event = self.error_event(&checker.name, checker.extra.clone(), zone, text);
+                    let event = self.error_event(
+                        &checker.name,
+                        checker.extra.clone(),
+                        zone,
+                        ErrorKind::Store,
+                        text,
+                    );
                     outcome.errors.push(event);
                 }
             }
@@ -695,7 +708,8 @@ impl CycleContext {
             Ok(last) => last,
             Err(e) => {
                 let text = format!("store: cannot read the last checked minute: {e}");
-                self.fail(checker, zone, outcome, text).await;
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
                 return None;
             }
         };
@@ -713,7 +727,8 @@ impl CycleContext {
         } = match fetched {
             Ok(fetched) => fetched,
             Err(e) => {
-                self.fail(checker, zone, outcome, format!("fetch failed: {e}"))
+                let text = format!("fetch failed: {e}");
+                self.fail(checker, zone, outcome, ErrorKind::Fetch, text)
                     .await;
                 return None;
             }
@@ -740,7 +755,8 @@ impl CycleContext {
             Ok(n) => n,
             Err(e) => {
                 let text = format!("store: cannot store fetched rows: {e}");
-                self.fail(checker, zone, outcome, text).await;
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
                 return None;
             }
         };
@@ -752,12 +768,14 @@ impl CycleContext {
                     windows.len(),
                     counts.len()
                 );
-                self.fail(checker, zone, outcome, text).await;
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
                 return None;
             }
             Err(e) => {
                 let text = format!("store: cannot count rows: {e}");
-                self.fail(checker, zone, outcome, text).await;
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
                 return None;
             }
         };
@@ -786,7 +804,8 @@ impl CycleContext {
             .collect();
         if let Err(e) = self.store.record_checks(name, &records).await {
             let text = format!("store: cannot record checks: {e}");
-            self.fail(checker, zone, outcome, text).await;
+            self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                .await;
             return None;
         }
         outcome.checks.clone_from(&records);
@@ -800,7 +819,8 @@ impl CycleContext {
                 text.push_str(": ");
                 text.push_str(&rejected_samples.join("; "));
             }
-            self.fail(checker, zone, outcome, text).await;
+            self.fail(checker, zone, outcome, ErrorKind::RejectedRows, text)
+                .await;
         } else {
             self.clear_error(name).await;
         }
@@ -929,10 +949,17 @@ impl CycleContext {
 
     /// Reports a problem of `checker`: remembered in the store, logged, and queued as an
     /// `ERROR` event (delivered at the end of the checker's work).
-    async fn fail(&self, checker: &Checker, zone: Tz, outcome: &mut CheckerOutcome, text: String) {
+    async fn fail(
+        &self,
+        checker: &Checker,
+        zone: Tz,
+        outcome: &mut CheckerOutcome,
+        kind: ErrorKind,
+        text: String,
+    ) {
         warn!(checker = %checker.name, error = %text, "checker error");
         self.remember_error(&checker.name, &text).await;
-        let event = self.error_event(&checker.name, checker.extra.clone(), zone, text);
+        let event = self.error_event(&checker.name, checker.extra.clone(), zone, kind, text);
         outcome.errors.push(event);
     }
 
@@ -968,9 +995,11 @@ impl CycleContext {
         checker: &str,
         extra: serde_json::Value,
         zone: Tz,
+        kind: ErrorKind,
         error: String,
     ) -> ErrorEvent {
         ErrorEvent {
+            kind,
             checker: checker.to_string(),
             minute: self.minute,
             minute_local: local_rfc3339(self.minute, zone),
@@ -991,7 +1020,13 @@ impl CycleContext {
         warn!(checker = %name, error = %text, "checker file not loaded");
         self.remember_error(&name, &text).await;
         let zone = self.config.default_zone;
-        let event = self.error_event(&name, serde_json::json!({}), zone, text);
+        let event = self.error_event(
+            &name,
+            serde_json::json!({}),
+            zone,
+            ErrorKind::CheckerFile,
+            text,
+        );
         self.deliver_error(&event).await;
         CheckerOutcome {
             checker: name,

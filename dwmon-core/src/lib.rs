@@ -29,7 +29,7 @@ pub use engine::{Clock, CycleReport, Engine, EngineConfig, SystemClock};
 pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
 pub use purger::{DefaultPurger, Purger};
-pub use record::{CheckRecord, ErrorEvent, Event, Status};
+pub use record::{CheckRecord, ErrorEvent, ErrorKind, Event, Status};
 pub use requirement::{
     FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule, Severity,
 };

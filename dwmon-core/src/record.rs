@@ -90,6 +90,27 @@ impl CheckRecord {
     }
 }
 
+/// What went wrong in an [`ErrorEvent`], so handlers can tell a broken source from a data
+/// problem (serialized in snake case: `"fetch"`, `"rejected_rows"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The rows could not be fetched (source down, query failed, timeout, unknown source).
+    /// Also the kind of events serialized before kinds existed.
+    #[default]
+    Fetch,
+    /// The store failed (reading, storing rows, counting, recording, purging).
+    Store,
+    /// The source returned rows that could not be used; the checks of this cycle were still
+    /// made with the good rows and recorded.
+    RejectedRows,
+    /// The checker file could not be loaded, or its name is taken by another checker.
+    CheckerFile,
+    /// A bug: checking the checker panicked.
+    Internal,
+}
+
 /// A checker that could not be evaluated this cycle (status always `ERROR`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorEvent {
@@ -107,6 +128,9 @@ pub struct ErrorEvent {
     pub error: String,
     /// The checker's `__EXTRA__` JSON (`{}` when the file could not be read).
     pub extra: serde_json::Value,
+    /// What kind of problem it is (absent in older serialized events: [`ErrorKind::Fetch`]).
+    #[serde(default)]
+    pub kind: ErrorKind,
 }
 
 impl ErrorEvent {

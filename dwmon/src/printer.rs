@@ -191,6 +191,7 @@ mod tests {
             status: Status::Error,
             error: "broken.dwmon:2:1: boom".into(),
             extra: serde_json::json!({}),
+            kind: dwmon_core::ErrorKind::CheckerFile,
         });
         assert_eq!(
             format_event(&error, Format::Human),

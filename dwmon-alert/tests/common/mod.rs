@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use dwmon_alert::{ChannelError, ChannelKind, Notification, Notifier};
-use dwmon_core::{CheckRecord, ErrorEvent, Status};
+use dwmon_core::{CheckRecord, ErrorEvent, ErrorKind, Status};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -54,6 +54,7 @@ pub fn error_event(checker: &str, minute: i64, extra: Value) -> ErrorEvent {
         status: Status::Error,
         error: "fetch failed: connection refused".into(),
         extra,
+        kind: ErrorKind::Fetch,
     }
 }
 
