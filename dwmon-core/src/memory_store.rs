@@ -280,7 +280,7 @@ impl Store for MemoryStore {
         Ok(data
             .timestamps
             .range(from..to)
-            .flat_map(|(ts, n)| std::iter::repeat(*ts).take(*n as usize))
+            .flat_map(|(ts, n)| std::iter::repeat_n(*ts, *n as usize))
             .collect())
     }
 }

@@ -90,7 +90,7 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
     let checkers: Vec<_> = report
         .checkers
         .iter()
-        .filter(|c| args.checker.as_deref().map_or(true, |name| c.name == name))
+        .filter(|c| args.checker.as_deref().is_none_or(|name| c.name == name))
         .collect();
     if let (Some(name), true) = (&args.checker, checkers.is_empty()) {
         let known: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
