@@ -411,3 +411,23 @@ fn usage_errors_are_one_line_and_exit_2() {
         "{text}"
     );
 }
+
+#[test]
+fn run_pages_once_over_several_minutes() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 0);
+    let now = T0.to_string();
+    // Ten simulated minutes per second, three cycles, no rows: BAD every minute.
+    let out = ws.cycle(
+        "run",
+        &ws.source_arg(),
+        &[
+            "--json", "--now", &now, "--speed", "600", "--cycles", "3", "--alerts", &alerts,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert!(checks(&lines).len() >= 3, "{lines:?}");
+    assert!(lines.iter().all(|l| l["status"] == "BAD"), "{lines:?}");
+    assert_eq!(kinds(&receiver.kinds()), ["firing"]);
+}

@@ -85,3 +85,72 @@ fn usage_errors_and_help_return_clap_exit_codes() {
         ExitCode::SUCCESS
     );
 }
+
+/// An in-house pager standing in for the PagerDuty channel.
+struct Pager(Arc<Mutex<Vec<(String, String)>>>);
+
+#[async_trait]
+impl dwmon::alert::Notifier for Pager {
+    async fn notify(
+        &self,
+        notification: &dwmon::alert::Notification,
+        address: &str,
+    ) -> Result<(), dwmon::alert::ChannelError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((notification.kind.to_string(), address.to_string()));
+        Ok(())
+    }
+}
+
+#[test]
+fn an_app_alerts_through_its_own_channel_and_alert_store() {
+    let dir = tempfile::tempdir().unwrap();
+    // Expects 5 to 9 rows; Warehouse has 2: BAD, which pages the team's pager service.
+    std::fs::write(
+        dir.path().join("orders.dwmon"),
+        "__QUERY__\nSELECT id, ts FROM orders\n__SOURCE__\nwarehouse\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM5 MAXNUM9 LOOKBACKSECONDS60 SEVERITYWARNING\n\
+         __EXTRA__\n{\"alert\": {\"pagerduty\": \"data-team\"}}\n",
+    )
+    .unwrap();
+    let paged = Arc::new(Mutex::new(Vec::new()));
+    let alert_store = dwmon::alert::MemoryAlertStore::new();
+    let app = App::new()
+        .row_getter(Warehouse)
+        .store(MemoryStore::new())
+        .alerts(dwmon::alert::AlertsConfig::default())
+        .alert_store(alert_store.clone())
+        .alert_channel(
+            dwmon::alert::ChannelKind::Pagerduty,
+            Pager(Arc::clone(&paged)),
+        )
+        .print_events(false);
+    let checkers = dir.path().display().to_string();
+    let code = app.run_with_args([
+        "dwmon",
+        "once",
+        "--checkers",
+        &checkers,
+        "--now",
+        &T0.to_string(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(
+        *paged.lock().unwrap(),
+        [("firing".to_string(), "data-team".to_string())]
+    );
+    let overview = block_on(dwmon::alert::AlertStateStore::overview(&alert_store));
+    assert_eq!(overview.alerts.len(), 1);
+    assert_eq!(overview.alerts[0].state.severity, dwmon::Severity::Warning);
+}
+
+/// Runs a future to completion on a fresh current-thread runtime.
+fn block_on<F: std::future::Future<Output = Result<T, E>>, T, E: std::fmt::Debug>(future: F) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+        .unwrap()
+}
