@@ -140,8 +140,10 @@ impl AlertHandler {
         self
     }
 
-    /// How to find a record's [`AlertRule`] (e.g. from the loaded `Requirement`s once the
-    /// grammar carries the options).
+    /// How to find a record's [`AlertRule`] (default: [`AlertRule::from_requirement_text`],
+    /// the record's canonical requirement parsed like the checker file's line). Override it
+    /// to alert differently from what the lines say, e.g. with [`AlertRule::from_requirement`]
+    /// on a requirement table of the organisation's own.
     pub fn with_rules(
         mut self,
         rules: impl Fn(&CheckRecord) -> AlertRule + Send + Sync + 'static,
