@@ -13,7 +13,7 @@
 //! }
 //! ```
 
-pub mod alerts;
+mod alerts;
 pub mod app;
 pub mod args;
 pub mod cli;
