@@ -41,22 +41,37 @@
 //!   Writers wait for each other up to the busy timeout (5 s by default), then fail with
 //!   [`StoreError::Busy`](dwmon_core::StoreError::Busy).
 //! - `synchronous = NORMAL` by default ([`Durability`]): every commit survives a process
-//!   crash (`kill -9`) — this is what the crash test exercises. On power loss or an OS crash
-//!   the last commits before it may be rolled back (never corrupted); they belong to the last
-//!   cycle, whose minutes are still inside the horizon, so dwmon re-checks them and the
+//!   crash (`kill -9`) — this is what the crash test exercises. The WAL is fsynced by a
+//!   checkpoint at least every 10 s ([`SqliteStoreOptions::checkpoint_interval`]), so a power
+//!   loss or OS crash rolls back at most the commits of those last seconds (never corrupts
+//!   the file); their minutes are still inside the horizon, so dwmon re-checks them and the
 //!   handler may see a check again under the same idempotency key. Choose
-//!   [`Durability::Full`] to fsync every commit instead (much slower per cycle).
-//! - Blocking SQLite work runs on tokio's blocking pool, never on the async executor. One
-//!   [`SqliteStore`] holds one connection; clones share it.
+//!   [`Durability::Full`] to fsync every commit instead (one fsync per transaction: much
+//!   slower per cycle).
+//! - Acknowledged deliveries are deleted from the outbox together with the store's next write
+//!   (in the engine, the same checker's purge right after its deliveries) instead of one
+//!   commit each; see [`SqliteStore::flush`]. A crash in between re-delivers those checks
+//!   after the restart under the same idempotency key, as at-least-once delivery allows.
+//! - Blocking SQLite work runs on tokio's blocking pool, never on the async executor (inline
+//!   when called outside a tokio runtime). One [`SqliteStore`] holds one connection; clones
+//!   share it. Only the in-memory filtering of a batch against the cache of stored keys runs
+//!   on the caller's thread, so a batch is not copied just to be looked up.
 //! - All SQL is parameterized and prepared statements are cached.
 //! - Errors are typed: not a database, read-only, full disk, busy, cannot open.
+//!
+//! ## Bulk first-seen inserts
+//!
+//! A batch is sorted by key (keeping each key's first occurrence) so the B-tree is walked in
+//! order, and inserted with 32-row `INSERT OR IGNORE` statements, which halves SQLite's
+//! per-statement cost compared with one row per statement. New stores use 16 KiB pages
+//! ([`SqliteStoreOptions::page_size`]), measured faster for these inserts than 4 KiB.
 //!
 //! ## The cache of stored keys
 //!
 //! In the steady state a checker's query returns mostly rows already stored. Asking SQLite
 //! about each costs a B-tree lookup per row (10^7 rows a cycle at SPEC 7's scale), so the
 //! store keeps, per checker, 64-bit hashes of keys it knows are committed, bucketed by their
-//! stored timestamp (8 bytes per key, capped by
+//! stored timestamp (about 9 bytes per key, capped by
 //! [`SqliteStoreOptions::seen_cache_capacity`]). A row whose hash is cached is skipped
 //! without touching SQLite; every other row goes through `INSERT OR IGNORE`. A cache miss is
 //! therefore always safe; a hit is exact except for a 64-bit hash collision (random

@@ -13,18 +13,20 @@ use rusqlite::{
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
     /// `synchronous = NORMAL`: a commit is in the WAL (the OS has it) when it returns, and
-    /// the WAL is fsynced at checkpoints. Survives any process crash (`kill -9`); a power
-    /// loss or OS crash may roll back the last few commits, never corrupt the file. dwmon
-    /// then re-checks those minutes (they are still inside the horizon) and re-delivers with
-    /// the same idempotency keys. The default: a cycle commits thousands of small
-    /// transactions, and an fsync each would cost more than the whole cycle budget.
+    /// the WAL is fsynced at checkpoints, which the store runs at least every
+    /// [`SqliteStoreOptions::checkpoint_interval`]. Survives any process crash (`kill -9`);
+    /// a power loss or OS crash may roll back the commits of that last interval, never
+    /// corrupt the file. dwmon then re-checks those minutes (they are still inside the
+    /// horizon) and re-delivers with the same idempotency keys. The default: a cycle commits
+    /// thousands of small transactions, and an fsync each would cost more than the whole
+    /// cycle budget.
     #[default]
     Normal,
     /// `synchronous = FULL`: the WAL is fsynced at every commit, so a commit survives power
@@ -53,8 +55,11 @@ pub struct SqliteStoreOptions {
     /// stores keep theirs. Default 16 KiB: bulk first-seen inserts run faster than with
     /// SQLite's 4 KiB.
     pub page_size: u32,
-    /// How many key hashes the in-process cache of stored keys may hold (8 bytes each);
-    /// 0 disables it. Default 16 M (128 MiB at most). See the crate docs.
+    /// With [`Durability::Normal`], a write checkpoints the WAL (fsyncing it) when the last
+    /// checkpoint is older than this, bounding what a power loss can roll back. Default 10 s.
+    pub checkpoint_interval: Duration,
+    /// How many key hashes the in-process cache of stored keys may hold (about 9 bytes
+    /// each); 0 disables it. Default 16 M (about 150 MiB at most). See the crate docs.
     pub seen_cache_capacity: u64,
 }
 
@@ -67,6 +72,7 @@ impl Default for SqliteStoreOptions {
             max_page_count: None,
             page_cache_kib: 32 * 1024,
             page_size: 16 * 1024,
+            checkpoint_interval: Duration::from_secs(10),
             seen_cache_capacity: 16 * 1024 * 1024,
         }
     }
@@ -88,6 +94,8 @@ struct Inner {
     seen: Option<SeenCache>,
     /// Acknowledged deliveries not yet deleted from the outbox (see [`SqliteStore::flush`]).
     acks: Mutex<Vec<String>>,
+    /// When to checkpoint next and how often (`None`: SQLite's own checkpoints suffice).
+    next_checkpoint: Mutex<Option<(Instant, Duration)>>,
 }
 
 impl Drop for Inner {
@@ -153,7 +161,27 @@ fn write_tx<T>(
     if result.is_err() && !acks.is_empty() {
         lock(&inner.acks).extend(acks);
     }
+    if result.is_ok() {
+        checkpoint_if_due(inner, conn);
+    }
     result
+}
+
+/// Runs a passive WAL checkpoint (which fsyncs the WAL) when the interval has passed.
+fn checkpoint_if_due(inner: &Inner, conn: &Connection) {
+    let mut next = lock(&inner.next_checkpoint);
+    let Some((at, interval)) = *next else {
+        return;
+    };
+    let now = Instant::now();
+    if now < at {
+        return;
+    }
+    *next = Some((now + interval, interval));
+    // A failed checkpoint is retried at the next interval; the data is already committed.
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(store = %inner.path, %error, "WAL checkpoint failed");
+    }
 }
 
 /// Writes buffered acknowledgements now, if any.
@@ -339,6 +367,9 @@ impl SqliteStore {
         }
         schema::migrate(&mut conn, &path, schema::MIGRATIONS, options.read_only)?;
         let data_version = data_version(&conn).store_err(&path)?;
+        let interval = options.checkpoint_interval;
+        let checkpoints = (options.durability == Durability::Normal && !options.read_only)
+            .then(|| (Instant::now() + interval, interval));
         let seen = (options.seen_cache_capacity > 0 && !options.read_only)
             .then(|| SeenCache::new(options.seen_cache_capacity));
         Ok(SqliteStore {
@@ -346,6 +377,7 @@ impl SqliteStore {
                 path,
                 read_only: options.read_only,
                 acks: Mutex::new(Vec::new()),
+                next_checkpoint: Mutex::new(checkpoints),
                 conn: Mutex::new(Conn {
                     conn,
                     ids: HashMap::new(),
