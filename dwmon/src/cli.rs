@@ -70,9 +70,13 @@ pub enum Command {
         tests and demos; the store then holds simulated minutes."
     )]
     Run(RunArgs),
-    /// Show per checker: last check, last status per requirement, pending deliveries, last error.
+    /// Show per checker: last check, last status per requirement, pending deliveries, last error, alerts.
     #[command(
-        after_help = "Example:\n  dwmon status --store dwmon.sqlite\n  dwmon status --store dwmon.sqlite --json | jq ."
+        after_help = "Example:\n  dwmon status --store dwmon.sqlite\n  dwmon status --store dwmon.sqlite --json | jq .\n\n\
+        When the store was used with --alerts (or pause), an ALERTS column shows pauses, firing \
+        requirements (#i:FIRING(severity)), BAD streaks not firing yet (#i:NxBAD), broken sources \
+        and undelivered notifications, followed by an `alerts:` list with details; --json adds an \
+        \"alerts\" object per checker."
     )]
     Status(StatusArgs),
     /// Pause a checker's alert notifications (it is still checked and recorded).
