@@ -56,16 +56,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// One due check, as `schedule` prints it (sorted by minute, then checker and index).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Due {
-    minute: i64,
-    checker: String,
-    requirement_index: usize,
-    minute_local: String,
-}
-
-/// The JSON line of a [`Due`], fields in the documented order.
+/// The JSON line of a due check, fields in the documented order.
 #[derive(serde::Serialize)]
 struct DueJson<'a> {
     checker: &'a str,
@@ -74,8 +65,24 @@ struct DueJson<'a> {
     minute_local: &'a str,
 }
 
+/// One (checker, requirement)'s due minutes, merged with the others by [`schedule`].
+struct DueStream<'a> {
+    checker: &'a str,
+    requirement_index: usize,
+    zone: chrono_tz::Tz,
+    minutes: dwmon_core::schedule::DueMinutes,
+}
+
 /// `dwmon schedule`.
+///
+/// Streams: each (checker, requirement) yields its due minutes lazily and a heap merges them
+/// in (minute, checker, requirement index) order, so memory stays constant however long the
+/// range, and a closed stdout (`| head`) stops the work at once.
 pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use std::io::Write;
+
     if args.to < args.from {
         return Err(Error::Usage(format!(
             "--to ({}) is before --from ({})",
@@ -87,7 +94,7 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
     for error in &report.errors {
         eprintln!("warning: skipping invalid checker: {error}");
     }
-    let checkers: Vec<_> = report
+    let mut checkers: Vec<_> = report
         .checkers
         .iter()
         .filter(|c| args.checker.as_deref().is_none_or(|name| c.name == name))
@@ -100,41 +107,62 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
             known.join(", ")
         )));
     }
-    let mut due = Vec::new();
+    // Streams are numbered in (checker name, requirement index) order, so ties on a minute
+    // come out in that order.
+    checkers.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut streams = Vec::new();
     for checker in checkers {
         let zone = checker.zone(args.zone.tz);
         for (index, requirement) in checker.requirements.iter().enumerate() {
-            for minute in
-                dwmon_core::schedule::due_minutes(&requirement.schedule, zone, args.from, args.to)
-            {
-                due.push(Due {
-                    minute,
-                    checker: checker.name.clone(),
-                    requirement_index: index,
-                    minute_local: local_rfc3339(minute, zone),
-                });
-            }
+            streams.push(DueStream {
+                checker: &checker.name,
+                requirement_index: index,
+                zone,
+                minutes: dwmon_core::schedule::due_minutes(
+                    &requirement.schedule,
+                    zone,
+                    args.from,
+                    args.to,
+                ),
+            });
         }
     }
-    due.sort();
+    let mut heap = BinaryHeap::with_capacity(streams.len());
+    for (id, stream) in streams.iter_mut().enumerate() {
+        if let Some(minute) = stream.minutes.next() {
+            heap.push(Reverse((minute, id)));
+        }
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for d in &due {
-        use std::io::Write;
-        let line = if args.json {
-            serde_json::to_string(&DueJson {
-                checker: &d.checker,
-                requirement_index: d.requirement_index,
-                minute: d.minute,
-                minute_local: &d.minute_local,
-            })
-            .unwrap_or_default()
-        } else {
-            format!("{}  {}  {}", d.minute_local, d.checker, d.requirement_index)
+    while let Some(Reverse((minute, id))) = heap.pop() {
+        let Some(stream) = streams.get_mut(id) else {
+            continue;
         };
-        if writeln!(out, "{line}").is_err() {
-            break; // stdout closed (e.g. `| head`)
+        let minute_local = local_rfc3339(minute, stream.zone);
+        let written = if args.json {
+            let line = serde_json::to_string(&DueJson {
+                checker: stream.checker,
+                requirement_index: stream.requirement_index,
+                minute,
+                minute_local: &minute_local,
+            })
+            .unwrap_or_default();
+            writeln!(out, "{line}")
+        } else {
+            writeln!(
+                out,
+                "{minute_local}  {}  {}",
+                stream.checker, stream.requirement_index
+            )
+        };
+        if written.is_err() {
+            return Ok(ExitCode::SUCCESS); // stdout closed (e.g. `| head`)
+        }
+        if let Some(next) = stream.minutes.next() {
+            heap.push(Reverse((next, id)));
         }
     }
+    let _ = out.flush();
     Ok(ExitCode::SUCCESS)
 }
 

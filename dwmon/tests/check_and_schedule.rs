@@ -219,9 +219,76 @@ fn schedule_usage_errors_exit_2() {
 
 #[test]
 fn every_subcommand_has_help_with_an_example() {
-    for sub in ["check", "schedule", "once", "run", "status", "histogram"] {
+    for sub in [
+        "check",
+        "schedule",
+        "once",
+        "run",
+        "status",
+        "histogram",
+        "pause",
+        "unpause",
+    ] {
         let out = run(&[sub, "--help"]);
         assert_eq!(code(&out), 0, "{sub}");
         assert!(stdout(&out).contains("Example"), "{sub}: {}", stdout(&out));
     }
+}
+
+#[test]
+fn schedule_streams_a_century_and_stops_when_stdout_closes() {
+    use std::io::BufRead;
+    let ws = Workspace::new();
+    ws.events_checker("a", EVERY_MINUTE);
+    ws.events_checker("b", EVERY_MINUTE);
+    // 100 years of every-minute checks for two checkers: ~10^8 lines. Collecting them
+    // before printing took gigabytes; streamed, the first lines come at once and the
+    // process ends as soon as the reader goes away.
+    let mut child = dwmon()
+        .args([
+            "schedule",
+            "--checkers",
+            &ws.checkers_arg(),
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dwmon schedule");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first: Vec<String> = lines.by_ref().take(3).map(|l| l.expect("line")).collect();
+    drop(lines); // closes the pipe, like `| head -3`
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let output = done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("dwmon schedule ends soon after its stdout is closed")
+        .expect("wait for dwmon schedule");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+    let minutes: Vec<(String, i64)> = first
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (
+                v["checker"].as_str().unwrap_or_default().to_string(),
+                v["minute"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        minutes,
+        vec![
+            ("a".to_string(), 946_684_800),
+            ("b".to_string(), 946_684_800),
+            ("a".to_string(), 946_684_860),
+        ]
+    );
 }
