@@ -235,8 +235,9 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
                     column,
                     UnknownSection,
                     format!(
-                        "unknown section marker `{trimmed}`{hint}; expected one of __QUERY__, \
-                         __REQUIREMENTS__, __SOURCE__, __EXTRA__, __TIMEZONE__"
+                        "unknown section marker `{}`{hint}; expected one of __QUERY__, \
+                         __REQUIREMENTS__, __SOURCE__, __EXTRA__, __TIMEZONE__",
+                        crate::requirement::excerpt(trimmed)
                     ),
                 ));
             };
@@ -412,8 +413,9 @@ fn parse_zone(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<chrono_tz::Tz,
             column,
             kind,
             format!(
-                "unknown time zone `{zone}`; expected an IANA time zone name such as \
-                 America/New_York or UTC (names are case-sensitive)"
+                "unknown time zone `{}`; expected an IANA time zone name such as \
+                 America/New_York or UTC (names are case-sensitive)",
+                crate::requirement::excerpt(zone)
             ),
         )
     })
@@ -545,6 +547,20 @@ mod tests {
 
     const REQ: &str =
         "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
+
+    #[test]
+    fn errors_quote_at_most_an_excerpt_of_a_runaway_marker_or_zone() {
+        let runaway = "A".repeat(100_000);
+        for text in [
+            format!("__{runaway}__\n"),
+            format!("__QUERY__\nx\n__REQUIREMENTS__\n{REQ}\n__TIMEZONE__\n{runaway}\n"),
+        ] {
+            let error = parse_checker("big.dwmon", &text).expect_err("invalid");
+            let message = error.to_string();
+            assert!(message.len() < 400, "{} bytes", message.len());
+            assert!(message.contains("(100"), "{message}");
+        }
+    }
 
     fn error(file: &str, text: &str) -> (usize, usize, CheckerFileErrorKind, String) {
         match parse_checker(file, text) {

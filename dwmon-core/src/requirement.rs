@@ -356,8 +356,9 @@ impl FieldSpec {
                 return Err((
                     ReversedRange,
                     format!(
-                        "{}: reversed range `{base}`; expected the start <= the end",
-                        self.option
+                        "{}: reversed range `{}`; expected the start <= the end",
+                        self.option,
+                        excerpt(base)
                     ),
                 ));
             }
@@ -387,8 +388,9 @@ impl FieldSpec {
             (
                 InvalidValue,
                 format!(
-                    "{}: invalid step `/{text}`; expected a number from 1 to {span}",
-                    self.option
+                    "{}: invalid step `/{}`; expected a number from 1 to {span}",
+                    self.option,
+                    excerpt(text)
                 ),
             )
         })?;
@@ -404,8 +406,9 @@ impl FieldSpec {
             _ => Err((
                 OutOfRange,
                 format!(
-                    "{}: step `/{text}` is out of range; expected a number from 1 to {span}",
-                    self.option
+                    "{}: step `/{}` is out of range; expected a number from 1 to {span}",
+                    self.option,
+                    excerpt(text)
                 ),
             )),
         }
@@ -423,8 +426,10 @@ impl FieldSpec {
             Some(_) => Err((
                 OutOfRange,
                 format!(
-                    "{}: `{text}` is out of range; expected {}",
-                    self.option, self.expected
+                    "{}: `{}` is out of range; expected {}",
+                    self.option,
+                    excerpt(text),
+                    self.expected
                 ),
             )),
             None => {
@@ -439,14 +444,31 @@ impl FieldSpec {
                     None => Err((
                         InvalidValue,
                         format!(
-                            "{}: invalid value `{text}`; {}",
+                            "{}: invalid value `{}`; {}",
                             self.option,
+                            excerpt(text),
                             self.syntax_hint()
                         ),
                     )),
                 }
             }
         }
+    }
+}
+
+/// The longest piece of input quoted in an error message, in characters.
+const EXCERPT_CHARS: usize = 40;
+
+/// `text` for quoting in an error message: itself when short, else its first characters and
+/// how long it was, so a runaway line (a megabyte without spaces) gives a one-line error.
+pub(crate) fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!(
+            "{}... ({} characters)",
+            &text[..end],
+            text.chars().count()
+        )),
     }
 }
 
@@ -466,11 +488,11 @@ fn parse_integer(option: &str, text: &str, min: u64, max: u64) -> Result<u64, Va
         Some(Some(value)) if (min..=max).contains(&value) => Ok(value),
         Some(_) => Err((
             RequirementErrorKind::OutOfRange,
-            format!("{option}: `{text}` is out of range; {expected}"),
+            format!("{option}: `{}` is out of range; {expected}", excerpt(text)),
         )),
         None => Err((
             RequirementErrorKind::InvalidValue,
-            format!("{option}: invalid value `{text}`; {expected}"),
+            format!("{option}: invalid value `{}`; {expected}", excerpt(text)),
         )),
     }
 }
@@ -533,7 +555,10 @@ impl Options {
         if is_flag && !value.is_empty() {
             return Err((
                 UnexpectedValue,
-                format!("{name} takes no value, found `{name}{value}`; expected `{name}` alone"),
+                format!(
+                    "{name} takes no value, found `{name}{}`; expected `{name}` alone",
+                    excerpt(value)
+                ),
             ));
         }
         if !is_flag && value.is_empty() {
@@ -709,12 +734,14 @@ fn unknown_option_message(token: &str) -> String {
     let upper = token.to_ascii_uppercase();
     if let Some((name, _)) = OPTIONS.iter().find(|(name, _)| upper.starts_with(name)) {
         return format!(
-            "unknown option `{token}`; options are case-sensitive: did you mean {name}?"
+            "unknown option `{}`; options are case-sensitive: did you mean {name}?",
+            excerpt(token)
         );
     }
     let names: Vec<&str> = OPTIONS.iter().map(|(name, _)| *name).collect();
     format!(
-        "unexpected `{token}`; expected an option ({}), with its value attached without a space",
+        "unexpected `{}`; expected an option ({}), with its value attached without a space",
+        excerpt(token),
         names.join(", ")
     )
 }
@@ -813,6 +840,44 @@ mod tests {
 
     const SEED: &str =
         "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
+
+    #[test]
+    fn errors_quote_at_most_an_excerpt_of_a_runaway_token() {
+        let runaway = "Z".repeat(1_000_000);
+        for line in [
+            format!("{SEED} {runaway}"),
+            format!("CHECKHOURS{runaway} CHECKMINUTES0 WEEKDAYS MINNUM1 MAXNUM2 LOOKBACKSECONDS60"),
+            format!(
+                "CHECKHOURS1-{} CHECKMINUTES0 WEEKDAYS MINNUM1 MAXNUM2 LOOKBACKSECONDS60",
+                "9".repeat(100_000)
+            ),
+            format!(
+                "CHECKHOURS0 CHECKMINUTES*/{runaway} WEEKDAYS MINNUM1 MAXNUM2 LOOKBACKSECONDS60"
+            ),
+            format!(
+                "CHECKHOURS0 CHECKMINUTES0 WEEKDAYS{runaway} MINNUM1 MAXNUM2 LOOKBACKSECONDS60"
+            ),
+            format!("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM{runaway} MAXNUM2 LOOKBACKSECONDS60"),
+            format!("checkhours{runaway}"),
+        ] {
+            let error = Requirement::parse(&line).expect_err("invalid");
+            let message = error.to_string();
+            assert!(
+                message.len() < 400,
+                "{} bytes: {}",
+                message.len(),
+                &message[..400]
+            );
+            assert!(message.contains("characters)"), "{message}");
+        }
+        // Short tokens are quoted whole, as before.
+        assert_eq!(excerpt("CHECKHOURZ9"), "CHECKHOURZ9");
+        let multibyte = "é".repeat(50);
+        assert_eq!(
+            excerpt(&multibyte),
+            format!("{}... (50 characters)", "é".repeat(40))
+        );
+    }
 
     #[test]
     fn seed_line_parses_and_prints_back() -> Result<(), RequirementError> {
