@@ -5,11 +5,27 @@ use std::path::PathBuf;
 
 /// Parses a time given as RFC 3339 (`2026-11-22T15:04:00Z`) or integer epoch seconds.
 ///
+/// Epoch seconds are accepted from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the times
+/// RFC 3339 can write, so every time dwmon prints can be read back.
+///
 /// # Errors
-/// A message saying which forms are accepted.
+/// A message saying which forms and which range are accepted.
 pub fn parse_time(value: &str) -> Result<i64, String> {
+    const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     let value = value.trim();
     if let Ok(epoch) = value.parse::<i64>() {
+        if !(FIRST..=LAST).contains(&epoch) {
+            return Err(format!(
+                "{value} is out of range; epoch seconds must be from {FIRST} (year 1) to \
+                 {LAST} (year 9999){}",
+                if epoch > LAST && epoch / 1000 <= LAST {
+                    " (milliseconds? divide by 1000)"
+                } else {
+                    ""
+                }
+            ));
+        }
         return Ok(epoch);
     }
     chrono::DateTime::parse_from_rfc3339(value)
@@ -17,6 +33,20 @@ pub fn parse_time(value: &str) -> Result<i64, String> {
         .map_err(|e| {
             format!("{value:?} is not a time ({e}); use RFC 3339 like 2026-11-22T15:04:00Z or epoch seconds")
         })
+}
+
+/// Parses `--speed`: simulated seconds per real second, a finite number > 0.
+///
+/// # Errors
+/// A message saying what is accepted.
+pub fn parse_speed(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!(
+            "{value:?} is not a speed; expected a number > 0 of simulated seconds per real \
+             second, e.g. 60"
+        )),
+    }
 }
 
 /// Parses an IANA zone name such as `America/New_York`.
@@ -104,6 +134,23 @@ mod tests {
         assert_eq!(parse_time("-60"), Ok(-60));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-11-22 15:04").is_err());
+        // The range RFC 3339 can print; beyond it a clear error instead of silent no-ops.
+        assert_eq!(parse_time("253402300799"), Ok(253_402_300_799));
+        assert_eq!(parse_time("-62135596800"), Ok(-62_135_596_800));
+        assert!(parse_time("253402300800").is_err());
+        assert!(parse_time("-62135596801").is_err());
+        assert!(parse_time("9223372036854775807").is_err());
+        let millis = parse_time("1795359840000").unwrap_err();
+        assert!(millis.contains("milliseconds"), "{millis}");
+    }
+
+    #[test]
+    fn speeds_are_positive_and_finite() {
+        assert_eq!(parse_speed("60"), Ok(60.0));
+        assert_eq!(parse_speed("0.5"), Ok(0.5));
+        for bad in ["0", "-5", "NaN", "inf", "fast", ""] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The command-line definition (clap) shared by the stock `dwmon` binary and organisation
 //! binaries built with [`App`](crate::App).
 
-use crate::args::{parse_source, parse_time, parse_zone, SourceSpec};
+use crate::args::{parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -119,10 +119,10 @@ pub struct ScheduleArgs {
     #[arg(long, value_name = "DIR")]
     pub checkers: PathBuf,
     /// First minute of the range (inclusive).
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub from: i64,
     /// Last minute of the range (inclusive).
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub to: i64,
     /// Only this checker.
     #[arg(long, value_name = "NAME")]
@@ -181,7 +181,7 @@ pub struct OnceArgs {
     #[allow(missing_docs)]
     pub cycle: CycleArgs,
     /// The cycle's wall time (default: now).
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
     /// Exit 1 when any check is BAD or any checker is in ERROR.
     #[arg(long)]
@@ -195,18 +195,20 @@ pub struct RunArgs {
     #[allow(missing_docs)]
     pub cycle: CycleArgs,
     /// Simulated start time (tests and demos); default: the wall clock.
-    #[arg(long, value_name = "T", value_parser = parse_time, help_heading = "Simulation")]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true, help_heading = "Simulation")]
     pub now: Option<i64>,
     /// Simulated seconds per real second (with or without --now).
     #[arg(
         long,
         value_name = "N",
         default_value_t = 1.0,
+        value_parser = parse_speed,
+        allow_negative_numbers = true,
         help_heading = "Simulation"
     )]
     pub speed: f64,
-    /// Stop after N cycles.
-    #[arg(long, value_name = "N")]
+    /// Stop after N cycles (N >= 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub cycles: Option<u64>,
 }
 
@@ -220,7 +222,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// Judge whether pauses have expired at T instead of now.
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
 }
 
@@ -234,7 +236,7 @@ pub struct PauseArgs {
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
     /// End the pause by itself at T (RFC 3339 or epoch seconds); default: until `unpause`.
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub until: Option<i64>,
     /// Why, shown by `status`.
     #[arg(long, value_name = "TEXT")]
@@ -243,7 +245,7 @@ pub struct PauseArgs {
     #[arg(long)]
     pub force: bool,
     /// The pause's start time instead of now (tests; --until must be later).
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
 }
 
@@ -271,7 +273,7 @@ pub struct HistogramArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 28 * 86_400)]
     pub since: u64,
     /// Count up to this time instead of now.
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
     /// Zone of the weekday and hour buckets (IANA name).
     #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]

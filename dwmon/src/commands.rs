@@ -192,7 +192,13 @@ fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn 
 /// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
 fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
     let mut router = Router::new();
-    for spec in &args.sources {
+    for (i, spec) in args.sources.iter().enumerate() {
+        if args.sources[..i].iter().any(|s| s.name == spec.name) {
+            return Err(Error::Usage(format!(
+                "--source {} is given more than once; each source name needs exactly one URL",
+                spec.name
+            )));
+        }
         router = add_source(router, spec)?;
     }
     if let Some(getter) = &app.row_getter {
@@ -428,12 +434,10 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
     let store = store_for(app, args.store.as_deref(), true)?;
     let now = args.now.unwrap_or_else(|| chrono::Utc::now().timestamp());
     let since = i64::try_from(args.since).unwrap_or(i64::MAX);
+    // Stored timestamps are never before 1970, so a longer --since starts there.
+    let from = now.saturating_sub(since).max(0).min(now);
     let timestamps = store
-        .row_timestamps(
-            &args.checker,
-            now.saturating_sub(since),
-            now.saturating_add(1),
-        )
+        .row_timestamps(&args.checker, from, now.saturating_add(1))
         .await?;
     if timestamps.is_empty() {
         let known: Vec<String> = store
@@ -455,7 +459,7 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
         "{}: {} stored rows from {} to {}, by weekday and hour ({})",
         args.checker,
         histogram.total(),
-        local_rfc3339(now.saturating_sub(since), args.tz),
+        local_rfc3339(from, args.tz),
         local_rfc3339(now, args.tz),
         args.tz.name()
     );
