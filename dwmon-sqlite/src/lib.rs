@@ -63,8 +63,9 @@
 //!
 //! A batch is sorted by key (keeping each key's first occurrence) so the B-tree is walked in
 //! order, and inserted with 32-row `INSERT OR IGNORE` statements, which halves SQLite's
-//! per-statement cost compared with one row per statement. New stores use 16 KiB pages
-//! ([`SqliteStoreOptions::page_size`]), measured faster for these inserts than 4 KiB.
+//! per-statement cost compared with one row per statement. Pages are SQLite's 4 KiB by default
+//! ([`SqliteStoreOptions::page_size`]): larger pages speed up bulk ingest a little but slow
+//! down the steady state, whose many small commits write whole pages to the WAL.
 //!
 //! ## The cache of stored keys
 //!

@@ -52,8 +52,9 @@ pub struct SqliteStoreOptions {
     /// SQLite page cache per connection, KiB. Default 32 MiB.
     pub page_cache_kib: u64,
     /// Page size in bytes for a newly created store (a power of two, 512-65536); existing
-    /// stores keep theirs. Default 16 KiB: bulk first-seen inserts run faster than with
-    /// SQLite's 4 KiB.
+    /// stores keep theirs. Default 4 KiB (SQLite's): measured at SPEC 7 scale, 16 KiB pages
+    /// ingest a bulk of new rows about 20% faster but make the steady-state cycle about 60%
+    /// slower (every small commit writes whole pages to the WAL).
     pub page_size: u32,
     /// With [`Durability::Normal`], a write checkpoints the WAL (fsyncing it) when the last
     /// checkpoint is older than this, bounding what a power loss can roll back. Default 10 s.
@@ -71,7 +72,7 @@ impl Default for SqliteStoreOptions {
             read_only: false,
             max_page_count: None,
             page_cache_kib: 32 * 1024,
-            page_size: 16 * 1024,
+            page_size: 4096,
             checkpoint_interval: Duration::from_secs(10),
             seen_cache_capacity: 16 * 1024 * 1024,
         }
