@@ -79,3 +79,38 @@ fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
         "a week of back-filled applications: {histogram}"
     );
 }
+
+#[test]
+fn the_demo_with_json_keeps_stdout_to_json_lines() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))
+        .args(["--minutes", "3", "--speed", "600", "--seed", "7", "--json"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the demo runs");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{text}\n{err}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in\n{text}")))
+        .collect();
+    assert!(lines.len() >= 3, "{text}");
+    // The banner (with the stall hint for short runs) and the status table go to stderr.
+    assert!(err.contains("dwmon demo"), "{err}");
+    assert!(err.contains("--minutes 12 or more"), "{err}");
+    assert!(err.contains("3 cycles") && err.contains("CHECKER"), "{err}");
+}
+
+#[test]
+fn the_demo_refuses_zero_minutes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))
+        .args(["--minutes", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the demo runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+}

@@ -10,14 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// `print!` that ignores a closed stdout.
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -26,8 +18,48 @@ macro_rules! out {
     }};
 }
 
+/// `println!` for the demo's own words (banner, summary, hints): stdout, or stderr with
+/// `--json` so that stdout holds nothing but JSON lines.
+macro_rules! say {
+    ($json:expr) => {{
+        use std::io::Write as _;
+        if $json {
+            let _ = writeln!(std::io::stderr());
+        } else {
+            let _ = writeln!(std::io::stdout());
+        }
+    }};
+    ($json:expr, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        if $json {
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        } else {
+            let _ = writeln!(std::io::stdout(), $($arg)*);
+        }
+    }};
+}
+
 /// The sample checkers in the repository, found at compile time.
 const DEFAULT_CHECKERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/checkers");
+
+/// The same sample checkers, built into the binary: used when the demo runs away from its
+/// source tree (an installed or copied binary) and `DEFAULT_CHECKERS` is gone.
+const EMBEDDED_CHECKERS: [(&str, &str); 2] = [
+    (
+        "new_applications.dwmon",
+        include_str!("../../../examples/checkers/new_applications.dwmon"),
+    ),
+    (
+        "new_executions.dwmon",
+        include_str!("../../../examples/checkers/new_executions.dwmon"),
+    ),
+];
+
+/// The minute of the scripted stall (see `dwmon::demo::Rates::new`).
+const STALL_MINUTE: u64 = 5;
+
+/// Enough demo minutes for the stall to empty new_executions' 3-minute window and recover.
+const STORY_MINUTES: u64 = 12;
 
 /// dwmon on a fake datastore: an SQLite file with model_executions and applications tables,
 /// background writers inserting records at a realistic random rate, and the monitor checking
@@ -51,7 +83,7 @@ struct Args {
     #[arg(long)]
     realtime: bool,
     /// Stop after N cycles (default: 15 when fast; until Ctrl-C with --realtime).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     minutes: Option<u64>,
     /// Checker directory.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CHECKERS)]
@@ -60,14 +92,14 @@ struct Args {
     /// of a throwaway temporary directory; earlier demo files there are replaced.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Random seed, for a repeatable run.
+    /// Random seed, for a repeatable run (the banner shows each run's seed).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Print events as JSON lines.
+    /// Print events as JSON lines on stdout (the banner and the summary go to stderr).
     #[arg(long)]
     json: bool,
     /// Simulated seconds per real second in fast mode (default 60; for tests).
-    #[arg(long, value_name = "N", hide = true, default_value_t = 60.0)]
+    #[arg(long, value_name = "N", hide = true, default_value_t = 60.0, value_parser = dwmon::args::parse_speed)]
     speed: f64,
     /// Zone for schedules and office hours.
     #[arg(long = "tz", value_name = "ZONE", default_value = "UTC", value_parser = dwmon::args::parse_zone)]
@@ -137,8 +169,20 @@ async fn demo(args: Args) -> Result<(), String> {
     } else {
         Format::Human
     };
-    let checkers_dir =
-        std::fs::canonicalize(&args.checkers).unwrap_or_else(|_| args.checkers.clone());
+    let checkers = if args.checkers == Path::new(DEFAULT_CHECKERS) && !args.checkers.is_dir() {
+        // Away from the source tree: write the built-in samples next to the demo's files.
+        let embedded = dir.join("checkers");
+        std::fs::create_dir_all(&embedded)
+            .map_err(|e| format!("cannot create {}: {e}", embedded.display()))?;
+        for (name, text) in EMBEDDED_CHECKERS {
+            std::fs::write(embedded.join(name), text)
+                .map_err(|e| format!("cannot write {}: {e}", embedded.join(name).display()))?;
+        }
+        embedded
+    } else {
+        args.checkers.clone()
+    };
+    let checkers_dir = std::fs::canonicalize(&checkers).unwrap_or(checkers);
     let shown_checkers = checkers_dir.display().to_string();
     let first = dwmon::load_dir(&checkers_dir).map_err(|e| {
         format!(
@@ -159,28 +203,49 @@ async fn demo(args: Args) -> Result<(), String> {
     .with_purger(Arc::new(dwmon::purger::KeepEverything))
     .with_loader(move || dwmon::load_dir(&checkers_dir));
 
-    outln!("dwmon demo");
-    outln!(
+    let json = args.json;
+    say!(json, "dwmon demo");
+    say!(
+        json,
         "  checkers  {shown_checkers} ({} loaded)",
         first.checkers.len()
     );
-    outln!(
+    say!(
+        json,
         "  source    {} ({history} rows of history; new rows keep arriving)",
         source_path.display()
     );
-    outln!("  store     {}", store_path.display());
+    say!(json, "  store     {}", store_path.display());
     match (fast, minutes) {
         (true, Some(n)) => {
-            outln!("  time      {n} simulated minutes, one per second (seed {seed})")
+            say!(
+                json,
+                "  time      {n} simulated minutes, one per second (seed {seed})"
+            )
         }
         (true, None) => {
-            outln!("  time      one simulated minute per second until Ctrl-C (seed {seed})")
+            say!(
+                json,
+                "  time      one simulated minute per second until Ctrl-C (seed {seed})"
+            )
         }
-        (false, Some(n)) => outln!("  time      real time, {n} minutes (seed {seed})"),
-        (false, None) => outln!("  time      real time until Ctrl-C (seed {seed})"),
+        (false, Some(n)) => say!(json, "  time      real time, {n} minutes (seed {seed})"),
+        (false, None) => say!(json, "  time      real time until Ctrl-C (seed {seed})"),
     }
-    outln!("  story     the model pipeline stalls at minute 5: watch new_executions turn BAD, then recover");
-    outln!();
+    if minutes.is_none_or(|n| n >= STORY_MINUTES) {
+        say!(
+            json,
+            "  story     the model pipeline stalls at minute {STALL_MINUTE}: watch new_executions \
+             turn BAD, then recover"
+        );
+    } else {
+        say!(
+            json,
+            "  story     the model pipeline stalls at minute {STALL_MINUTE}: run \
+             --minutes {STORY_MINUTES} or more to see new_executions turn BAD and recover"
+        );
+    }
+    say!(json);
 
     let clock = SimClock::new(start, speed);
     let generator = Generator::start(source_path.clone(), rates, clock, seed);
@@ -197,19 +262,29 @@ async fn demo(args: Args) -> Result<(), String> {
         .await;
     let generated = generator.stop();
 
-    outln!();
-    outln!("{cycles} cycles, {generated} new records generated. Status:");
+    say!(json);
+    say!(
+        json,
+        "{cycles} cycles, {generated} new records generated. Status:"
+    );
     let statuses = store.status().await.map_err(|e| e.to_string())?;
-    out!("{}", dwmon::status::status_table(&statuses));
+    let table = dwmon::status::status_table(&statuses);
+    if json {
+        eprint!("{table}");
+    } else {
+        out!("{table}");
+    }
     if args.dir.is_some() {
-        outln!();
-        outln!("The files are kept. Try:");
-        outln!("  dwmon status --store {}", store_path.display());
-        outln!(
+        say!(json);
+        say!(json, "The files are kept. Try:");
+        say!(json, "  dwmon status --store {}", store_path.display());
+        say!(
+            json,
             "  dwmon histogram --store {} --checker new_applications --since 604800",
             store_path.display()
         );
-        outln!(
+        say!(
+            json,
             "  dwmon once --checkers {} --store {} --source default=sqlite:{}",
             shown_checkers,
             store_path.display(),
