@@ -291,13 +291,20 @@ impl AlertsConfig {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AlertsConfig, ConfigError> {
-        let mut config: AlertsConfig =
-            serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: AlertsConfig = serde_json::from_str(text).map_err(|e| {
+            // serde_json ends its message with the position, which the error already
+            // prints as `path:line:column`; column 0 means "at the start of the line".
+            let message = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            ConfigError::Parse {
                 path: path.to_string(),
                 line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+                column: e.column().max(1),
+                message: message
+                    .strip_suffix(&suffix)
+                    .map_or_else(|| message.clone(), str::to_string),
+            }
+        })?;
         config.resolve(path, env)?;
         config.default_routes(path)?;
         Ok(config)
@@ -468,6 +475,22 @@ mod tests {
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn parse_errors_give_the_position_once() {
+        let env = |_: &str| None;
+        let error = AlertsConfig::parse("alerts.json", r#"{"repeat_seconds": -1}"#, &env)
+            .expect_err("negative");
+        assert_eq!(
+            error.to_string(),
+            "alerts.json:1:21: invalid value: integer `-1`, expected u64"
+        );
+        let error = AlertsConfig::parse("alerts.json", "\n", &env).expect_err("empty");
+        assert_eq!(
+            error.to_string(),
+            "alerts.json:2:1: EOF while parsing a value"
+        );
     }
 
     #[test]
