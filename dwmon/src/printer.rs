@@ -136,7 +136,7 @@ pub fn format_event(event: &Event, format: Format) -> String {
                 e.minute_local,
                 e.status.as_str(),
                 e.checker,
-                e.error
+                crate::status::one_line(&e.error)
             ),
         },
     }

@@ -266,8 +266,31 @@ pub fn add_alert_only_checkers(statuses: &mut Vec<CheckerStatus>, overview: &Ale
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The most characters of an error message a table row or a readable event line shows.
+pub(crate) const MAX_SHOWN_ERROR_CHARS: usize = 300;
+
+/// `text` on one line (whitespace runs, newlines included, become one space), cut to
+/// [`MAX_SHOWN_ERROR_CHARS`] characters: a source error quoting a multi-line or huge query
+/// must not break a table or a line-per-event output. The JSON forms keep the full text.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut line = String::new();
+    for (count, word) in text.split_whitespace().enumerate() {
+        if count > 0 {
+            line.push(' ');
+        }
+        line.push_str(word);
+        if line.len() > 4 * MAX_SHOWN_ERROR_CHARS {
+            break;
+        }
+    }
+    match line.char_indices().nth(MAX_SHOWN_ERROR_CHARS) {
+        Some((end, _)) => {
+            line.truncate(end);
+            line.push_str(" [...]");
+            line
+        }
+        None => line,
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +298,23 @@ mod tests {
     use super::*;
     use dwmon_core::store::RequirementStatus;
     use dwmon_core::Status;
+
+    #[test]
+    fn one_line_joins_lines_and_cuts_runaway_text() {
+        assert_eq!(
+            one_line("near \";\": syntax error in SELECT a,\n  b\nFROM t"),
+            "near \";\": syntax error in SELECT a, b FROM t"
+        );
+        let huge = format!("syntax error in SELECT {}", "x ".repeat(1_000_000));
+        let shown = one_line(&huge);
+        assert_eq!(
+            shown.chars().count(),
+            MAX_SHOWN_ERROR_CHARS + " [...]".len()
+        );
+        assert!(shown.ends_with(" [...]"), "{shown}");
+        let wide = "é".repeat(2 * MAX_SHOWN_ERROR_CHARS);
+        assert_eq!(one_line(&wide).chars().count(), MAX_SHOWN_ERROR_CHARS + 6);
+    }
 
     fn sample() -> Vec<CheckerStatus> {
         vec![

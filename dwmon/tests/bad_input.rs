@@ -214,3 +214,31 @@ fn a_file_that_is_not_a_dwmon_store_exits_2() {
     ]);
     assert_usage_error(&out, "cannot open store");
 }
+
+#[test]
+fn a_source_error_quoting_a_multi_line_query_stays_on_one_line() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "broken",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key,\n  ts AS dwmon_timestamp\nFROM events\n\
+             WHERE ts >> ;{}\n__REQUIREMENTS__\n{EVERY_MINUTE}\n",
+            "\n".repeat(3) + &"-- padding\n".repeat(10_000)
+        ),
+    );
+    let out = ws.cycle("once", &ws.source_arg(), &["--now", &T0.to_string()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(" ERROR broken  "), "{text}");
+    assert!(text.len() < 1000, "{} bytes", text.len());
+    // JSON keeps the full message (one line, as JSON escapes newlines).
+    let out = ws.once(T0 + 60, &[]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{}", stdout(&out));
+    assert_eq!(lines[0]["status"], "ERROR");
+    // The status table shows it on one line too.
+    let status = run(&["status", "--store", &ws.store()]);
+    assert_eq!(code(&status), 0, "{}", stderr(&status));
+    assert_eq!(stdout(&status).lines().count(), 2, "{}", stdout(&status));
+}
