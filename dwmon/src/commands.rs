@@ -302,7 +302,12 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let dir = cycle.checkers.clone();
     let handler = cycle_handler(app, cycle, alerts.as_ref());
     let engine = engine_for(app, cycle, store, getter, handler).with_loader(move || {
-        let report = dwmon_core::load_dir(&dir)?;
+        let report = dwmon_core::load_dir(&dir).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("checker directory {}: {e}", dir.display()),
+            )
+        })?;
         if let Some(pruner) = &pruner {
             pruner.loaded(&report);
         }

@@ -75,11 +75,7 @@ fn read_until(rx: &Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String>
 }
 
 fn terminate(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    signal(child, "TERM");
 }
 
 fn wait(child: &mut Child) -> i32 {
@@ -194,6 +190,48 @@ fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
     assert_eq!(status.len(), 1);
     assert_eq!(status[0]["pending_deliveries"], 0);
     assert_eq!(status[0]["last_minute"], T0 + last * M);
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_second_sigint_stops_at_once_and_a_restart_delivers_what_is_owed() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
+    // A source that hangs for 10 minutes: the first Ctrl-C would wait for it.
+    let now = T0.to_string();
+    let (mut child, out, err) = spawn_run(
+        &ws,
+        &["--now", &now, "--speed", "60"],
+        &[
+            ("DWMON_TEST_FETCH_DELAY_MS", "600000"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    read_until(&err, |l| l.contains("test fetch delay"));
+    signal(&child, "INT");
+    // The first signal is announced without -v, saying how to stop at once.
+    read_until(&err, |l| {
+        l.contains("SIGINT received") && l.contains("again")
+    });
+    signal(&child, "INT");
+    assert_eq!(wait(&mut child), 130, "a forced stop exits 130");
+    assert!(out.iter().next().is_none(), "nothing was checked");
+
+    // Nothing was recorded for the interrupted minute, so the next run checks it.
+    let out = ws.once(T0 + 30, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        checks(&json_lines(&out)),
+        vec![("events".into(), T0, "GOOD".into(), 2)]
+    );
 }
 
 #[test]
