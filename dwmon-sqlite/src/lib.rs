@@ -48,8 +48,8 @@
 //!   handler may see a check again under the same idempotency key. Choose
 //!   [`Durability::Full`] to fsync every commit instead (one fsync per transaction: much
 //!   slower per cycle).
-//! - Acknowledged deliveries are deleted from the outbox together with the store's next write
-//!   (in the engine, the same checker's purge right after its deliveries) instead of one
+//! - Acknowledged deliveries are deleted from the outbox together with the store's next insert
+//!   or record of checks (in the engine, another checker's, a moment later) instead of one
 //!   commit each; see [`SqliteStore::flush`]. A crash in between re-delivers those checks
 //!   after the restart under the same idempotency key, as at-least-once delivery allows.
 //! - Blocking SQLite work runs on tokio's blocking pool, never on the async executor (inline

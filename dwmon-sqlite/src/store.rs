@@ -138,16 +138,22 @@ fn delete_in(path: &str, tx: &Transaction<'_>, acks: &[String]) -> Result<(), St
     Ok(())
 }
 
-/// Runs `job` in a write transaction that also applies the buffered acknowledgements, so a
-/// cycle's acks ride along with its next write instead of costing a commit each. On failure
-/// nothing is written and the acknowledgements stay buffered.
+/// Runs `job` in a write transaction. With `with_acks` (for jobs that always write), the
+/// buffered acknowledgements are applied in the same transaction, so a cycle's acks ride along
+/// with its next write instead of costing a commit each. On failure nothing is written and the
+/// acknowledgements stay buffered.
 fn write_tx<T>(
     inner: &Inner,
     conn: &mut Connection,
+    with_acks: bool,
     job: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let path = inner.path.as_str();
-    let acks = std::mem::take(&mut *lock(&inner.acks));
+    let acks = if with_acks {
+        std::mem::take(&mut *lock(&inner.acks))
+    } else {
+        Vec::new()
+    };
     let result = (|| {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -190,7 +196,7 @@ fn flush_acks(inner: &Inner, conn: &mut Connection) -> Result<(), StoreError> {
     if inner.read_only || lock(&inner.acks).is_empty() {
         return Ok(());
     }
-    write_tx(inner, conn, |_| Ok(()))
+    write_tx(inner, conn, true, |_| Ok(()))
 }
 
 /// The SQLite [`Store`]: one file holding first-seen rows, the check log and the delivery
@@ -402,8 +408,8 @@ impl SqliteStore {
     /// Writes acknowledged deliveries to the file now.
     ///
     /// [`Store::ack_delivery`] only notes an acknowledgement; it is deleted from the outbox
-    /// together with the store's next write (in practice the same checker's purge, right
-    /// after its deliveries), when 512 are waiting, before the outbox is read, or
+    /// together with the store's next insert or record of checks (in practice another
+    /// checker's, a moment later), when 512 are waiting, before the outbox is read, or
     /// when the store is dropped. A crash before that re-delivers the check after the restart
     /// under the same idempotency key, which at-least-once delivery (SPEC 8) allows; in
     /// exchange a cycle does not pay one commit per delivery.
@@ -452,7 +458,7 @@ impl SqliteStore {
             let path = inner.path.as_str();
             let id = checker_id_for_write(state, path, &checker)?;
             let data_version = &mut state.data_version;
-            let inserted = write_tx(inner, &mut state.conn, |tx| {
+            let inserted = write_tx(inner, &mut state.conn, true, |tx| {
                 if cache_changed(inner, tx, data_version)? && check_version {
                     return Ok(None);
                 }
@@ -735,7 +741,7 @@ impl Store for SqliteStore {
         self.run(move |inner, state| {
             let path = inner.path.as_str();
             let id = checker_id_for_write(state, path, &checker)?;
-            write_tx(inner, &mut state.conn, |tx| {
+            write_tx(inner, &mut state.conn, true, |tx| {
                 let mut new = 0;
                 let mut check = tx
                     .prepare_cached(
@@ -843,7 +849,7 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         let error = error.to_owned();
         self.run(move |inner, state| {
-            write_tx(inner, &mut state.conn, |tx| {
+            write_tx(inner, &mut state.conn, true, |tx| {
                 tx.prepare_cached(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
                      last_error = ?3 WHERE key = ?1",
@@ -864,7 +870,8 @@ impl Store for SqliteStore {
             let Some(id) = checker_id(state, path, &checker)? else {
                 return Ok(0);
             };
-            let deleted = write_tx(inner, &mut state.conn, |tx| {
+            // No acks here: a purge usually deletes nothing, and then commits no page at all.
+            let deleted = write_tx(inner, &mut state.conn, false, |tx| {
                 let deleted = tx
                     .prepare_cached("DELETE FROM rows WHERE checker_id = ?1 AND ts < ?2")
                     .store_err(path)?
@@ -901,7 +908,7 @@ impl Store for SqliteStore {
             let path = inner.path.as_str();
             let id = checker_id_for_write(state, path, &checker)?;
             let (minute, text) = error.unzip();
-            write_tx(inner, &mut state.conn, |tx| {
+            write_tx(inner, &mut state.conn, true, |tx| {
                 tx.prepare_cached(
                     "UPDATE checkers SET last_error_minute = ?2, last_error = ?3 WHERE id = ?1",
                 )

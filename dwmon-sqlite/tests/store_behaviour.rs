@@ -391,8 +391,8 @@ mod persistence {
         // The runner's own view is exact at once.
         assert_eq!(runner.pending_deliveries(i64::MAX, 10).await?.len(), 3);
         runner.ack_delivery("c/0/120").await?;
-        // Another connection sees it after the runner's next write...
-        runner.purge("c", 0).await?;
+        // Another connection sees it after the runner's next insert ...
+        runner.insert_first_seen("c", &[Row::new("x", 1)]).await?;
         assert_eq!(status.status().await?[0].pending_deliveries, 2);
         // ... or an explicit flush ...
         runner.ack_delivery("c/0/180").await?;
