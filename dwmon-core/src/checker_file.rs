@@ -492,8 +492,49 @@ pub fn parse_checker_bytes(file_name: &str, bytes: &[u8]) -> Result<Checker, Che
     }
 }
 
+/// The largest checker file [`load_dir`] reads, in bytes (16 MiB).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a checker file: only a regular file (a FIFO named `x.dwmon` would block the runner
+/// forever, a link to `/dev/zero` would fill the memory) of at most [`MAX_FILE_BYTES`].
+fn read_checker_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let not_regular = |metadata: &std::fs::Metadata| {
+        let what = if metadata.is_dir() {
+            "a directory"
+        } else {
+            "a special file"
+        };
+        format!("cannot read the file: it is {what}; expected a regular file")
+    };
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if !metadata.is_file() {
+        return Err(not_regular(&metadata));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if !metadata.is_file() {
+        return Err(not_regular(&metadata));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB; expected a checker file of at most {MAX_FILE_BYTES} bytes",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Loads every `*.dwmon` file directly in `dir` (not recursive), in file name order. Each bad
-/// file (unreadable, not UTF-8, invalid) becomes one entry of [`LoadReport::errors`]; the
+/// file (unreadable, not a regular file, larger than [`MAX_FILE_BYTES`], not
+/// UTF-8, invalid) becomes one entry of [`LoadReport::errors`]; the
 /// others still load.
 ///
 /// # Errors
@@ -520,13 +561,13 @@ pub fn load_dir(dir: &std::path::Path) -> std::io::Result<LoadReport> {
     }
     files.sort();
     for (name, path) in files {
-        let parsed = std::fs::read(&path)
-            .map_err(|e| CheckerFileError {
+        let parsed = read_checker_file(&path)
+            .map_err(|message| CheckerFileError {
                 file: name.clone(),
                 line: 1,
                 column: 1,
                 kind: CheckerFileErrorKind::Unreadable,
-                message: format!("cannot read the file: {e}"),
+                message,
             })
             .and_then(|bytes| parse_checker_bytes(&name, &bytes));
         match parsed {
@@ -664,6 +705,46 @@ mod tests {
             ]
         );
         assert!(load_dir(&dir.path().join("missing")).is_err());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn load_dir_never_blocks_on_a_fifo_nor_reads_a_device_or_a_huge_file() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = format!("__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n");
+        std::fs::write(dir.path().join("a.dwmon"), &good)?;
+        let fifo = dir.path().join("fifo.dwmon");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.dwmon"))?;
+        let huge = std::fs::File::create(dir.path().join("huge.dwmon"))?;
+        huge.set_len(MAX_FILE_BYTES + 1)?;
+        let report = load_dir(dir.path())?;
+        let names: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a"]);
+        let errors: Vec<(&str, &str)> = report
+            .errors
+            .iter()
+            .map(|e| (e.file.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    "fifo.dwmon",
+                    "cannot read the file: it is a special file; expected a regular file"
+                ),
+                (
+                    "huge.dwmon",
+                    "the file is larger than 16 MiB; expected a checker file of at most 16777216 bytes"
+                ),
+                (
+                    "zero.dwmon",
+                    "cannot read the file: it is a special file; expected a regular file"
+                ),
+            ]
+        );
         Ok(())
     }
 }
