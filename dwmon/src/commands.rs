@@ -36,11 +36,22 @@ macro_rules! out {
 }
 
 /// Loads a checker directory; a missing or unreadable directory is an operational error.
+/// A directory without any `*.dwmon` file is allowed (checkers may be added while `run`
+/// runs) but gets a warning on stderr: it is usually a wrong path or file extension.
 pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
-    dwmon_core::load_dir(dir).map_err(|source| Error::CheckerDir {
+    let report = dwmon_core::load_dir(dir).map_err(|source| Error::CheckerDir {
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    if report.checkers.is_empty() && report.errors.is_empty() {
+        eprintln!(
+            "warning: no *{} files in {} (checker files are NAME{} directly in the directory)",
+            dwmon_core::checker_file::EXTENSION,
+            dir.display(),
+            dwmon_core::checker_file::EXTENSION,
+        );
+    }
+    Ok(report)
 }
 
 /// `dwmon check`.

@@ -242,3 +242,17 @@ fn a_source_error_quoting_a_multi_line_query_stays_on_one_line() {
     assert_eq!(code(&status), 0, "{}", stderr(&status));
     assert_eq!(stdout(&status).lines().count(), 2, "{}", stdout(&status));
 }
+
+#[test]
+fn an_empty_checker_directory_is_ok_with_a_warning() {
+    let ws = Workspace::new();
+    std::fs::write(ws.checkers().join("orders.txt"), "__QUERY__\n").expect("write");
+    let out = run(&["check", "--checkers", &ws.checkers_arg()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0 checkers OK\n");
+    assert!(
+        stderr(&out).starts_with("warning: no *.dwmon files in "),
+        "{}",
+        stderr(&out)
+    );
+}
