@@ -628,6 +628,11 @@ struct CycleContext {
 struct Evaluated {
     records: Vec<CheckRecord>,
     purge_before: Option<i64>,
+    /// Some of `records` were already in the check log: another runner on the same store
+    /// recorded those minutes between this cycle's `last_minute` read and its write. Its
+    /// records, not these, are the truth, so this cycle's records are delivered from the
+    /// outbox (see [`CycleContext::recorded_here`]).
+    recorded_elsewhere: bool,
 }
 
 impl CycleContext {
@@ -667,10 +672,18 @@ impl CycleContext {
             ..CheckerOutcome::default()
         };
         let evaluated = self.evaluate(checker, zone, &mut outcome).await;
-        let records = evaluated
-            .as_ref()
-            .map(|e| e.records.as_slice())
-            .unwrap_or_default();
+        let recorded_here = match &evaluated {
+            Some(e) if e.recorded_elsewhere => {
+                self.recorded_here(&checker.name, &e.records, &job.pending)
+                    .await
+            }
+            _ => Vec::new(),
+        };
+        let records = match &evaluated {
+            Some(e) if e.recorded_elsewhere => recorded_here.as_slice(),
+            Some(e) => e.records.as_slice(),
+            None => &[],
+        };
         self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
             .await;
         if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
@@ -802,11 +815,21 @@ impl CycleContext {
                 }
             })
             .collect();
-        if let Err(e) = self.store.record_checks(name, &records).await {
-            let text = format!("store: cannot record checks: {e}");
-            self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                .await;
-            return None;
+        let recorded_elsewhere = match self.store.record_checks(name, &records).await {
+            Ok(new) => usize::try_from(new).map_or(false, |new| new < records.len()),
+            Err(e) => {
+                let text = format!("store: cannot record checks: {e}");
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
+                return None;
+            }
+        };
+        if recorded_elsewhere {
+            warn!(
+                checker = %name,
+                "some minutes were already recorded (another runner on this store?); \
+                 delivering only the recorded checks"
+            );
         }
         outcome.checks.clone_from(&records);
 
@@ -827,7 +850,38 @@ impl CycleContext {
         Some(Evaluated {
             records,
             purge_before,
+            recorded_elsewhere,
         })
+    }
+
+    /// After a partly ignored `record_checks`: the outbox entries of this cycle's minutes
+    /// that the job's earlier read did not hold, i.e. the recorded versions (this cycle's own
+    /// where it won, the other runner's where it did not; delivering the latter too is
+    /// at-least-once, never a check that is not in the log). Empty if the outbox cannot be
+    /// read: the entries then wait for the next cycle.
+    async fn recorded_here(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+        pending: &[PendingDelivery],
+    ) -> Vec<CheckRecord> {
+        let keys: HashSet<String> = records.iter().map(CheckRecord::idempotency_key).collect();
+        let limit = self.config.outbox_batch_limit.max(1);
+        match self.store.pending_deliveries(i64::MAX, limit).await {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| {
+                    e.record.checker == checker
+                        && keys.contains(&e.key)
+                        && !pending.iter().any(|p| p.key == e.key)
+                })
+                .map(|e| e.record)
+                .collect(),
+            Err(e) => {
+                warn!(checker = %checker, error = %e, "cannot read the delivery outbox; new checks stay queued");
+                Vec::new()
+            }
+        }
     }
 
     /// Step 4's fetch under the timeout, logged.
