@@ -816,7 +816,7 @@ impl CycleContext {
             })
             .collect();
         let recorded_elsewhere = match self.store.record_checks(name, &records).await {
-            Ok(new) => usize::try_from(new).map_or(false, |new| new < records.len()),
+            Ok(new) => usize::try_from(new).is_ok_and(|new| new < records.len()),
             Err(e) => {
                 let text = format!("store: cannot record checks: {e}");
                 self.fail(checker, zone, outcome, ErrorKind::Store, text)
