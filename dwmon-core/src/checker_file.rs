@@ -173,16 +173,28 @@ fn marker_shape(trimmed: &str) -> Option<&str> {
         .then_some(inner)
 }
 
+/// Whether `name` is a valid checker name: 1 to [`MAX_NAME_LEN`] characters from
+/// `A-Z a-z 0-9 _ . -` (the stem of a valid checker file name).
+///
+/// ```
+/// use dwmon_core::checker_file::is_valid_checker_name;
+/// assert!(is_valid_checker_name("new_executions"));
+/// assert!(!is_valid_checker_name(""));
+/// assert!(!is_valid_checker_name("../etc"));
+/// ```
+pub fn is_valid_checker_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// The checker name for `file_name` (its final path component minus `.dwmon`), if valid.
 fn checker_name(file_name: &str) -> Option<&str> {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let stem = base.strip_suffix(EXTENSION)?;
-    let valid = !stem.is_empty()
-        && stem.len() <= MAX_NAME_LEN
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    valid.then_some(stem)
+    is_valid_checker_name(stem).then_some(stem)
 }
 
 /// Parses the text of one checker file named `file_name` (its stem is the checker's name;

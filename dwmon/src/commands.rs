@@ -392,8 +392,32 @@ async fn known_names(store: &dyn Store) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A usage error unless `name` is a valid checker name (so `pause` cannot create entries no
+/// checker file can ever have, like `""` or `../x`).
+fn valid_checker_name(name: &str) -> Result<()> {
+    if dwmon_core::checker_file::is_valid_checker_name(name) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{name:?} is not a checker name; expected the file name of a checker without .dwmon: \
+         1 to {} characters from A-Z a-z 0-9 _ . -",
+        dwmon_core::checker_file::MAX_NAME_LEN
+    )))
+}
+
+/// `text` with control characters (newlines, escape sequences) replaced by spaces, trimmed:
+/// a pause comment is shown on one line of `status`.
+fn one_line_comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// `dwmon pause`.
 pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
+    valid_checker_name(&args.name)?;
     let now = args.now.unwrap_or_else(wall_clock);
     if let Some(until) = args.until.filter(|until| *until <= now) {
         return Err(Error::Usage(format!(
@@ -417,7 +441,11 @@ pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
     let pause = Pause {
         since: now,
         until: args.until,
-        comment: args.comment.clone(),
+        comment: args
+            .comment
+            .as_deref()
+            .map(one_line_comment)
+            .filter(|c| !c.is_empty()),
     };
     alert_store.set_pause(&args.name, Some(&pause)).await?;
     let overview = AlertOverview {

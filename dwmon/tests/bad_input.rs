@@ -256,3 +256,35 @@ fn an_empty_checker_directory_is_ok_with_a_warning() {
         stderr(&out)
     );
 }
+
+#[test]
+fn pause_refuses_names_no_checker_can_have_and_keeps_comments_on_one_line() {
+    let ws = Workspace::new();
+    ws.events_checker("orders", EVERY_MINUTE);
+    assert_eq!(code(&ws.once(T0, &[])), 0);
+    let store = ws.store();
+    for name in ["", "../../etc", "a b", &"x".repeat(101)] {
+        let out = run(&["pause", name, "--store", &store, "--force"]);
+        assert_usage_error(&out, "is not a checker name");
+    }
+    let out = run(&[
+        "pause",
+        "orders",
+        "--store",
+        &store,
+        "--comment",
+        "line1\nline2\u{1b}[31m red",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "orders: paused (line1 line2 [31m red)\n");
+    let status = stdout(&run(&["status", "--store", &store]));
+    assert!(!status.contains('\u{1b}'), "{status:?}");
+    // Only the real checker is listed.
+    let names: Vec<&str> = status
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["orders"], "{status}");
+}
