@@ -290,6 +290,17 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     engine.set_load_report(checkers);
     let report = engine.run_cycle(args.now.unwrap_or_else(wall_clock)).await;
     info!("{}", report.summary());
+    if report.checks().next().is_none() && report.errors().next().is_none() {
+        use std::io::IsTerminal;
+        // Someone at a terminal otherwise sees nothing at all; scripts and cron stay quiet.
+        if std::io::stdout().is_terminal() {
+            eprintln!(
+                "no checks due at {}: no checker is scheduled then or has unchecked minutes \
+                 left (see `dwmon schedule` and `dwmon status`)",
+                local_rfc3339(report.minute, cycle.zone.tz)
+            );
+        }
+    }
     let not_good =
         report.checks().any(|c| c.status != Status::Good) || report.errors().next().is_some();
     Ok(if args.fail_on_bad && not_good {

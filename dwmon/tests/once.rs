@@ -317,3 +317,17 @@ fn operational_failures_exit_2() {
         );
     }
 }
+
+#[test]
+fn once_with_nothing_due_is_silent_for_scripts() {
+    // (At a terminal it says so on stderr; piped, as under cron, it prints nothing.)
+    let ws = Workspace::new();
+    ws.events_checker(
+        "hourly",
+        "CHECKHOURS0-23 CHECKMINUTES0 WEEKDAYS WEEKENDS MINNUM0 MAXNUM5 LOOKBACKSECONDS60",
+    );
+    let out = ws.once(T0 + 60, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
