@@ -54,6 +54,13 @@ pub fn parse_speed(value: &str) -> Result<f64, String> {
 /// # Errors
 /// A message naming the unknown zone.
 pub fn parse_zone(value: &str) -> Result<Tz, String> {
+    if value.trim().is_empty() {
+        return Err(
+            "the time zone is empty (is DWMON_TZ set to an empty value?); use an IANA name \
+             like Europe/Paris or UTC"
+                .to_string(),
+        );
+    }
     value.trim().parse::<Tz>().map_err(|_| {
         format!("unknown time zone {value:?}; use an IANA name like Europe/Paris or UTC")
     })
@@ -160,6 +167,7 @@ mod tests {
             Ok(chrono_tz::America::New_York)
         );
         assert!(parse_zone("Mars/Olympus").is_err());
+        assert!(parse_zone(" ").is_err_and(|e| e.contains("DWMON_TZ")));
     }
 
     #[test]
