@@ -519,6 +519,21 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
         args.tz.name()
     );
     out!("{}", histogram.to_table());
+    // The default purger keeps rows only while a check can count them (plus a day): on such a
+    // store a 4-week histogram silently covers a day. Say what the picture really spans.
+    if let Some(&oldest) = timestamps.iter().min() {
+        if oldest.saturating_sub(from) > 86_400 {
+            eprintln!(
+                "note: the oldest stored row is from {}: the counts cover {:.1} of the {:.1} \
+                 days asked for (a young checker, or the default purger, which deletes rows a \
+                 day after no check can count them; a program can keep more with its own \
+                 Purger)",
+                local_rfc3339(oldest, args.tz),
+                (now - oldest) as f64 / 86_400.0,
+                (now - from) as f64 / 86_400.0,
+            );
+        }
+    }
     if let Some(path) = &args.svg {
         let title = format!("dwmon histogram: {}", args.checker);
         std::fs::write(path, histogram.to_svg(&title)).map_err(|source| Error::Write {

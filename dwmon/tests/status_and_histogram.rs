@@ -175,3 +175,46 @@ fn histogram_failures_exit_2() {
     let out = run(&["histogram", "--store", &missing, "--checker", "events"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn histogram_says_when_the_store_holds_less_history_than_asked() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "ev",
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM0 MAXNUM9 LOOKBACKSECONDS60",
+    );
+    // (The default purger keeps about a day: older rows are not even stored.)
+    ws.insert(&[("a", T0 - 30), ("b", T0 - 43_200)]);
+    assert_eq!(code(&ws.once(T0, &[])), 0);
+    let (store, now) = (ws.store(), T0.to_string());
+    let histogram = |since: &str| {
+        run(&[
+            "histogram",
+            "--store",
+            &store,
+            "--checker",
+            "ev",
+            "--since",
+            since,
+            "--now",
+            &now,
+        ])
+    };
+    // Four weeks asked, half a day stored: a note on stderr, the table unchanged.
+    let out = histogram("2419200");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("ev: 2 stored rows from "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).starts_with("note: the oldest stored row is from 2026-11-22T21:00:00+00:00: the counts cover 0.5 of the 28.0 days"),
+        "{}",
+        stderr(&out)
+    );
+    // Asking for what is there: no note.
+    let out = histogram("86400");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
