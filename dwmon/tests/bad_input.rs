@@ -166,53 +166,30 @@ fn check_reports_unreadable_and_garbage_files_one_line_each() {
 fn a_file_that_is_not_a_dwmon_store_exits_2() {
     let ws = Workspace::new();
     ws.events_checker("a", EVERY_MINUTE);
+    let once_with_store = |store: &std::path::Path| {
+        let store = store.display().to_string();
+        run(&[
+            "once",
+            "--checkers",
+            &ws.checkers_arg(),
+            "--store",
+            &store,
+            "--source",
+            &ws.source_arg(),
+            "--now",
+            &T0.to_string(),
+        ])
+    };
     let not_sqlite = ws.path().join("notes.txt");
     std::fs::write(&not_sqlite, "just some text\n").expect("write");
+    assert_usage_error(&once_with_store(&not_sqlite), "not a dwmon store");
     let path = not_sqlite.display().to_string();
-    let out = run(&[
-        "once",
-        "--checkers",
-        &ws.checkers_arg(),
-        "--store",
-        &path,
-        "--source",
-        &ws.source_arg(),
-        "--now",
-        &T0.to_string(),
-    ]);
-    assert_usage_error(&out, "not a dwmon store");
     assert_usage_error(&run(&["status", "--store", &path]), "not a dwmon store");
     // The source database is not a store either: dwmon refuses to write into it.
-    let source = ws.path().join("source.sqlite").display().to_string();
-    let out = run(&[
-        "once",
-        "--checkers",
-        &ws.checkers_arg(),
-        "--store",
-        &source,
-        "--source",
-        &ws.source_arg(),
-        "--now",
-        &T0.to_string(),
-    ]);
-    assert_usage_error(&out, "not a dwmon store");
-    let missing_dir = ws
-        .path()
-        .join("no/such/dir/store.sqlite")
-        .display()
-        .to_string();
-    let out = run(&[
-        "once",
-        "--checkers",
-        &ws.checkers_arg(),
-        "--store",
-        &missing_dir,
-        "--source",
-        &ws.source_arg(),
-        "--now",
-        &T0.to_string(),
-    ]);
-    assert_usage_error(&out, "cannot open store");
+    let source = ws.path().join("source.sqlite");
+    assert_usage_error(&once_with_store(&source), "not a dwmon store");
+    let missing_dir = ws.path().join("no/such/dir/store.sqlite");
+    assert_usage_error(&once_with_store(&missing_dir), "cannot open store");
 }
 
 #[test]

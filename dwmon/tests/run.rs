@@ -130,20 +130,31 @@ fn run_checks_every_simulated_minute_and_stops_after_cycles() {
     );
 }
 
-#[test]
-fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
+/// `dwmon run` from `T0` on a checker with two events before it, each fetch taking
+/// `delay_ms`; returns once the first fetch has started.
+fn start_with_slow_fetches(
+    delay_ms: &str,
+) -> (Workspace, Child, Receiver<String>, Receiver<String>) {
     let ws = Workspace::new();
     ws.events_checker("events", TWO_TO_THREE);
     ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
-
-    // Each fetch takes 2 s: SIGTERM arrives while the first cycle is fetching.
     let now = T0.to_string();
-    let (mut child, out, err) = spawn_run(
+    let (child, out, err) = spawn_run(
         &ws,
         &["--now", &now, "--speed", "60"],
-        &[("DWMON_TEST_FETCH_DELAY_MS", "2000"), ("RUST_LOG", "info")],
+        &[
+            ("DWMON_TEST_FETCH_DELAY_MS", delay_ms),
+            ("RUST_LOG", "info"),
+        ],
     );
     read_until(&err, |l| l.contains("test fetch delay"));
+    (ws, child, out, err)
+}
+
+#[test]
+fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
+    // Each fetch takes 2 s: SIGTERM arrives while the first cycle is fetching.
+    let (ws, mut child, out, err) = start_with_slow_fetches("2000");
     terminate(&child);
     assert_eq!(wait(&mut child), 0, "a graceful stop exits 0");
     let first: Vec<String> = out.iter().collect(); // until the pipe closes
@@ -202,20 +213,8 @@ fn signal(child: &Child, name: &str) {
 
 #[test]
 fn a_second_sigint_stops_at_once_and_a_restart_delivers_what_is_owed() {
-    let ws = Workspace::new();
-    ws.events_checker("events", TWO_TO_THREE);
-    ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
     // A source that hangs for 10 minutes: the first Ctrl-C would wait for it.
-    let now = T0.to_string();
-    let (mut child, out, err) = spawn_run(
-        &ws,
-        &["--now", &now, "--speed", "60"],
-        &[
-            ("DWMON_TEST_FETCH_DELAY_MS", "600000"),
-            ("RUST_LOG", "info"),
-        ],
-    );
-    read_until(&err, |l| l.contains("test fetch delay"));
+    let (ws, mut child, out, err) = start_with_slow_fetches("600000");
     signal(&child, "INT");
     // The first signal is announced without -v, saying how to stop at once.
     read_until(&err, |l| {
