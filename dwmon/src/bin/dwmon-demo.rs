@@ -293,3 +293,26 @@ async fn demo(args: Args) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_checkers_are_the_repository_samples_and_valid() {
+        let on_disk = dwmon::load_dir(Path::new(DEFAULT_CHECKERS)).expect("samples");
+        assert!(on_disk.errors.is_empty(), "{:?}", on_disk.errors);
+        let mut names: Vec<String> = Vec::new();
+        for (file, text) in EMBEDDED_CHECKERS {
+            let checker = dwmon::parse_checker(file, text).expect("valid sample");
+            let from_disk = on_disk
+                .checkers
+                .iter()
+                .find(|c| c.name == checker.name)
+                .expect("the same file is in examples/checkers");
+            assert_eq!(checker.requirements, from_disk.requirements);
+            names.push(checker.name);
+        }
+        assert_eq!(names.len(), on_disk.checkers.len());
+    }
+}
