@@ -23,14 +23,36 @@
 //!    deliveries of the same checker left pending by earlier cycles. A failed delivery stays in
 //!    the outbox and is retried with exponential backoff; the checker's later records wait
 //!    behind it so the handler always sees a checker's checks in order.
-//! 7. The [`Purger`] decides which old rows to delete.
+//! 7. The [`Purger`] decides which old rows to delete (the [`DefaultPurger`] purges a
+//!    checker about once an hour, at a minute picked from its name, so that purges are
+//!    spread over the hour instead of piling up in one cycle).
 //!
 //! A fetch that fails or times out records nothing (the minutes are retried next cycle while
 //! still inside the horizon) and sends an `ERROR` event; other checkers are not affected.
 //!
-//! Rows older than both the purge cutoff and every window of this cycle are dropped before
-//! they are stored: they could not be counted and step 7 would delete them anyway, so the
-//! result is identical and bulk fetches of old history cost nothing.
+//! # Rows that are not stored
+//!
+//! Fetched rows are deduplicated first (a key's first occurrence in the batch decides its
+//! timestamp, SPEC 5 step 4); then some are dropped instead of stored:
+//!
+//! - On every cycle, rows older than both the purger's retention cutoff
+//!   ([`Purger::retention_cutoff`]) and every window of this cycle: they could not be counted
+//!   now and the purge deletes them, so storing them changes nothing.
+//! - On a checker's cycles after its first one (it has a last checked minute), rows older
+//!   than the oldest window any requirement can still reach,
+//!   `cutoff = min_r(M - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
+//!   the last checked one, so no current or future check can count such a row. Its first
+//!   cycle keeps the fetched history down to the retention cutoff, which the history views
+//!   (`dwmon histogram`) show.
+//!
+//! The only observable difference from storing every row is a key whose first sighting
+//! carries a timestamp before `cutoff` and which later reappears with a newer timestamp: a
+//! stored key keeps its first timestamp, a dropped one is stored (and counted once) at the
+//! newer one. A key that reappears with the same old timestamp is dropped again and counts
+//! nowhere, as it would if stored. (If a checker's requirements are edited to reach further
+//! back, rows dropped before the edit are stored only if the source still returns them.)
+//! After a 24 h outage this keeps a catch-up cycle from storing the whole fetch when only
+//! the last horizon can be counted.
 
 use crate::checker_file::{Checker, CheckerFileError, LoadReport};
 use crate::handler::CheckHandler;
@@ -758,12 +780,23 @@ impl CycleContext {
             })
             .collect();
         let purge_before = self.purger.delete_older_than(checker, self.now);
-        if let Some(purge_before) = purge_before {
-            // Rows before every window of this cycle and before the purge cutoff could not be
-            // counted and step 7 would delete them: skip storing them at all.
-            let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
-            skip_unreachable(&mut rows, purge_before.min(oldest_window));
-        }
+        // Which fetched rows are worth storing (see "Rows that are not stored" in the module
+        // docs). Always: rows before every window of this cycle and before the purger's
+        // retention cutoff could not be counted now and the purge would delete them. After
+        // the first cycle also every row before the oldest window any requirement can still
+        // reach (now or on any later cycle, since later candidates are > `last`):
+        // nothing can ever count it. The first cycle keeps that history (down to the
+        // retention cutoff) for the history views.
+        let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
+        let purgeable = self
+            .purger
+            .retention_cutoff(checker, self.now)
+            .map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
+        let keep_from = match last {
+            Some(_) => purgeable.max(reachable_from(checker, self.minute)),
+            None => purgeable,
+        };
+        skip_unreachable(&mut rows, keep_from);
         outcome.new_rows = match self.store.insert_first_seen(name, &rows).await {
             Ok(n) => n,
             Err(e) => {
@@ -1120,9 +1153,29 @@ pub fn candidates(
     out
 }
 
-/// Drops the rows a first-seen insert followed by a purge at `keep_from` would leave no trace
-/// of, and repeated keys (the store would ignore them). Deduplicating first matters: the
-/// first occurrence of a key decides its timestamp (SPEC 5 step 4), even when it is dropped.
+/// The start of the oldest window any requirement of `checker` can reach from the cycle at
+/// `minute` on: `min_r(minute - (H_r - 1) * 60 - L_r)`, i.e. `minute` minus the largest
+/// `(H_r - 1) * 60 + L_r` (both grow with `L_r`). With unchanged requirements no check can
+/// ever count a row before it: a later cycle at `M' >= minute` has candidates no older than
+/// `M' - (H_r - 1) * 60`; one at an earlier `M'` (a clock set back) only has candidates after
+/// the last checked minute, which is at least one of this cycle's candidates.
+fn reachable_from(checker: &Checker, minute: i64) -> i64 {
+    checker
+        .requirements
+        .iter()
+        .map(|r| {
+            let lookback = i64::try_from(r.lookback_seconds).unwrap_or(i64::MAX);
+            minute
+                .saturating_sub(r.horizon_minutes().saturating_sub(1).saturating_mul(MINUTE))
+                .saturating_sub(lookback)
+        })
+        .min()
+        .unwrap_or(i64::MIN)
+}
+
+/// Drops the rows with `timestamp < keep_from`, and repeated keys (the store would ignore
+/// them). Deduplicating first matters: the first occurrence of a key decides its timestamp
+/// (SPEC 5 step 4), even when it is dropped.
 fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {
     if rows.iter().all(|row| row.timestamp >= keep_from) {
         return;

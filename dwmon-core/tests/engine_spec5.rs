@@ -616,6 +616,86 @@ mod errors {
     }
 }
 
+/// Rows no window can reach are not stored after a checker's first cycle (engine.rs, "Rows
+/// that are not stored").
+mod unreachable_rows {
+    use super::*;
+    use dwmon_core::purger::KeepEverything;
+
+    #[tokio::test]
+    async fn the_first_cycle_keeps_history_later_cycles_drop_rows_no_window_can_reach() -> TestResult
+    {
+        // LOOKBACK 60 s: horizon 10 minutes, so a cycle at M reaches back to M - 9 min - 60 s.
+        let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
+        let history = vec![
+            Row::new("a", T - 7200),
+            Row::new("b", T - 700),
+            Row::new("c", T - 30),
+        ];
+        r.source.set_rows("orders", history.clone());
+        let report = r.engine.run_cycle(T).await;
+        assert_eq!(report.outcome("orders").ok_or("no outcome")?.new_rows, 3);
+
+        // Next cycle at T + 1 min reaches back to T - 540: `d` (T - 700) can never be counted.
+        let mut next = history.clone();
+        next.extend([Row::new("d", T - 700), Row::new("e", T + 30)]);
+        r.source.set_rows("orders", next);
+        let report = r.engine.run_cycle(T + MIN).await;
+        let outcome = report.outcome("orders").ok_or("no outcome")?;
+        assert_eq!(outcome.rows_fetched, 5);
+        assert_eq!(outcome.new_rows, 1, "only e");
+        assert_eq!(
+            r.store.row_timestamps("orders", i64::MIN, i64::MAX).await?,
+            vec![T - 7200, T - 700, T - 30, T + 30]
+        );
+
+        // The one observable difference from storing everything: `d` reappears first in the
+        // batch with a newer timestamp and is counted there (stored at T - 700 it would not).
+        let mut later = vec![Row::new("d", T + 90)];
+        later.extend(history);
+        r.source.set_rows("orders", later);
+        let report = r.engine.run_cycle(T + 2 * MIN).await;
+        let outcome = report.outcome("orders").ok_or("no outcome")?;
+        assert_eq!(outcome.new_rows, 1);
+        assert_eq!(outcome.checks.len(), 1);
+        assert_eq!(
+            outcome.checks[0].count, 1,
+            "d at T + 90 in [T + 60, T + 120)"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_rule_holds_whatever_the_purger_and_a_batch_key_is_decided_by_its_first_row(
+    ) -> TestResult {
+        let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
+        let engine = Engine::new(r.source.clone(), r.store.clone(), r.handler.clone())
+            .with_purger(Arc::new(KeepEverything))
+            .with_checkers(r.engine.checkers().to_vec());
+        // First cycle: even a year-old row is kept when the purger keeps everything.
+        r.source
+            .set_rows("orders", vec![Row::new("ancient", T - 365 * 86_400)]);
+        engine.run_cycle(T).await;
+        // Later: `x` first appears too old (T - 600 < T + 60 - 600), then newer in the same
+        // batch: the first occurrence decides, so `x` is not stored at all.
+        r.source.set_rows(
+            "orders",
+            vec![
+                Row::new("x", T - 600),
+                Row::new("x", T + 30),
+                Row::new("edge", T + MIN - 600),
+            ],
+        );
+        let report = engine.run_cycle(T + MIN).await;
+        assert_eq!(report.outcome("orders").ok_or("no outcome")?.new_rows, 1);
+        assert_eq!(
+            r.store.row_timestamps("orders", i64::MIN, i64::MAX).await?,
+            vec![T - 365 * 86_400, T + MIN - 600]
+        );
+        Ok(())
+    }
+}
+
 mod step7_purge {
     use super::*;
     use dwmon_core::{DefaultPurger, Purger};
@@ -651,6 +731,34 @@ mod step7_purge {
         Ok(())
     }
 
+    #[tokio::test]
+    async fn the_default_purger_purges_a_checker_once_an_hour_at_its_slot() -> TestResult {
+        let c = checker("orders", vec![every_minute(0, 9, 60)]);
+        let slot = i64::from(DefaultPurger::slot(&c));
+        let r = rig(vec![c]);
+        let hour = T - T.rem_euclid(3600);
+        let mut purged_at = Vec::new();
+        for minute in 0..120 {
+            let now = hour + minute * MIN;
+            // An expired row appears before every cycle; only the slot's cycles delete it.
+            r.store
+                .insert_first_seen(
+                    "orders",
+                    &[Row::new(format!("old{minute}"), T - 3 * 86_400)],
+                )
+                .await?;
+            r.source.set_rows("orders", Vec::new());
+            let report = r.engine.run_cycle(now).await;
+            let outcome = report.outcome("orders").ok_or("no outcome")?;
+            if outcome.purged_rows > 0 {
+                purged_at.push((minute, outcome.purged_rows));
+            }
+        }
+        // The first purge deletes the rows left by the minutes before it.
+        assert_eq!(purged_at, vec![(slot, slot as u64 + 1), (slot + 60, 60)]);
+        Ok(())
+    }
+
     /// The earliest window start any candidate of `c` can have at `now`.
     fn earliest_window(c: &Checker, now: i64) -> i64 {
         let m = dwmon_core::minute_floor(now);
@@ -677,8 +785,12 @@ mod step7_purge {
             let c = checker("c", reqs);
             for now in [T, T + 1, T + 59, 0, -61] {
                 let cutoff = DefaultPurger
-                    .delete_older_than(&c, now)
-                    .expect("the default purger always answers");
+                    .retention_cutoff(&c, now)
+                    .expect("the default purger always has a retention cutoff");
+                // When it purges, it purges at that cutoff.
+                if let Some(purge) = DefaultPurger.delete_older_than(&c, now) {
+                    assert_eq!(purge, cutoff);
+                }
                 // Rows at `cutoff` and later are kept; every reachable window starts later,
                 // with at least the safety day to spare.
                 assert!(cutoff <= earliest_window(&c, now), "{lookbacks:?} at {now}");
