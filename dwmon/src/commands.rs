@@ -301,6 +301,18 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
             );
         }
     }
+    // The store failing mid-cycle (locked past the busy timeout, disk full, ...) is an
+    // operational failure like an unusable store at start: exit 2, not 0 with an ERROR line.
+    if let Some(event) = report
+        .errors()
+        .find(|e| e.kind == dwmon_core::ErrorKind::Store)
+    {
+        return Err(Error::Cycle(format!(
+            "checker {}: {}",
+            event.checker,
+            crate::status::one_line(&event.error)
+        )));
+    }
     let not_good =
         report.checks().any(|c| c.status != Status::Good) || report.errors().next().is_some();
     Ok(if args.fail_on_bad && not_good {

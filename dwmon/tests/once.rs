@@ -331,3 +331,27 @@ fn once_with_nothing_due_is_silent_for_scripts() {
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
+
+#[test]
+fn once_exits_2_when_the_store_fails_during_the_cycle() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[("a", T0 - 30)]);
+    assert_eq!(code(&ws.once(T0, &[])), 0);
+    // Damage the store under dwmon (as a full disk or a lock held too long would fail it).
+    let store = rusqlite::Connection::open(ws.store()).expect("open store");
+    store.execute_batch("DROP TABLE rows").expect("drop");
+    drop(store);
+    let out = ws.once(T0 + M, &[]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cycle failed: checker events: store: "),
+        "{err}"
+    );
+    // The ERROR event itself is still printed for scripts reading stdout.
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["kind"], "store");
+}
