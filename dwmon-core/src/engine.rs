@@ -36,8 +36,9 @@
 //! timestamp, SPEC 5 step 4); then some are dropped instead of stored:
 //!
 //! - On every cycle, rows older than both the purger's retention cutoff
-//!   ([`Purger::retention_cutoff`]) and every window of this cycle: they could not be counted
-//!   now and the purge deletes them, so storing them changes nothing.
+//!   ([`Purger::retention_cutoff`], else this cycle's purge cutoff) and every window of this
+//!   cycle: they could not be counted now and a purge deletes them, so storing them changes
+//!   nothing.
 //! - On a checker's cycles after its first one (it has a last checked minute), rows older
 //!   than the oldest window any requirement can still reach,
 //!   `cutoff = min_r(M - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
@@ -791,6 +792,7 @@ impl CycleContext {
         let purgeable = self
             .purger
             .retention_cutoff(checker, self.now)
+            .or(purge_before)
             .map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
         let keep_from = match last {
             Some(_) => purgeable.max(reachable_from(checker, self.minute)),

@@ -28,12 +28,13 @@ pub trait Purger: Send + Sync {
     fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64>;
 
     /// The epoch before which `checker`'s rows are not worth storing at `now`, whether or not
-    /// this cycle purges: the engine drops such fetched rows on a checker's first cycle
-    /// (the history back-fill) instead of storing them for a later purge. Defaults to
-    /// [`Purger::delete_older_than`]; a purger that purges only now and then (like
-    /// [`DefaultPurger`]) returns its retention cutoff here on every call.
-    fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
-        self.delete_older_than(checker, now)
+    /// this cycle purges: a purger that purges only now and then (like [`DefaultPurger`])
+    /// returns its retention cutoff here on every call, and the engine then drops such
+    /// fetched rows on a checker's first cycle (the history back-fill) instead of storing
+    /// them for a later purge. The default, `None`, makes the engine rely on this cycle's
+    /// [`Purger::delete_older_than`] answer alone (and keeps it to one call per cycle).
+    fn retention_cutoff(&self, _checker: &Checker, _now: i64) -> Option<i64> {
+        None
     }
 }
 
