@@ -201,8 +201,10 @@ pub fn describe(report: &dwmon_core::engine::CycleReport) -> String {
     let fetched: u64 = report.checkers.iter().map(|c| c.rows_fetched).sum();
     let new: u64 = report.checkers.iter().map(|c| c.new_rows).sum();
     let delivered: u64 = report.checkers.iter().map(|c| c.delivered).sum();
+    let purged: u64 = report.checkers.iter().map(|c| c.purged_rows).sum();
     format!(
-        "fetched {fetched} rows, {new} new, {checks} checks, {delivered} delivered, {errors} errors"
+        "fetched {fetched} rows, {new} new, {checks} checks, {delivered} delivered, \
+         {purged} purged, {errors} errors"
     )
 }
 
