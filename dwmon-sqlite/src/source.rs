@@ -351,9 +351,26 @@ impl Job {
             },
             _ => SourceError::Query {
                 source_name: self.source.clone(),
-                message: format!("{} ({}): {error}", self.checker, self.path.display()),
+                message: format!(
+                    "{} ({}): {}",
+                    self.checker,
+                    self.path.display(),
+                    describe_query_error(error)
+                ),
             },
         }
+    }
+}
+
+/// A query error for people: rusqlite's syntax errors quote the whole SQL text ("... in
+/// SELECT ... at offset 7"), which may span many lines and megabytes; keep the message and the
+/// offset only. The query is in the checker file for anyone who needs it.
+fn describe_query_error(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqlInputError { msg, offset, .. } => {
+            format!("{msg} (at character offset {offset} of the query)")
+        }
+        other => other.to_string(),
     }
 }
 

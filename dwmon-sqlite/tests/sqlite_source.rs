@@ -246,6 +246,22 @@ mod source_contract {
             SqliteSourceError::NoSources
         );
     }
+
+    #[tokio::test]
+    async fn syntax_errors_do_not_quote_the_whole_query() -> TestResult {
+        let (_dir, path) = database("CREATE TABLE t (a);")?;
+        let source = SqliteSource::new(&path);
+        let long_query = format!("SELECT nope\nFROM t\nWHERE a = '{}'", "x".repeat(100_000));
+        let error = fetch(&source, "default", &long_query).await.unwrap_err();
+        let SourceError::Query { message, .. } = error else {
+            panic!("expected a query error, got {error:?}");
+        };
+        assert!(message.contains("no such column: nope"), "{message}");
+        assert!(message.contains("offset 7"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+        assert!(message.len() < 300, "{} characters", message.len());
+        Ok(())
+    }
 }
 
 mod source_read_only {
