@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 /// Decides how long a checker's stored first-seen rows are kept.
 ///
-/// Called once per checked checker per cycle, after its checks are recorded. Returning
-/// `Some(t)` deletes the checker's rows with `timestamp < t`; `None` deletes nothing.
+/// Called once per cycle for each checker that has minutes to check, once its rows are
+/// fetched; the purge itself runs after its checks are recorded and delivered. Returning
+/// `Some(t)` deletes the checker's rows with `timestamp < t`; `None` deletes nothing this
+/// cycle. Fetched rows older than the cutoff and every window of the cycle are not stored.
 ///
 /// ```
 /// use dwmon_core::{Checker, DefaultPurger, Purger};
@@ -16,11 +18,19 @@ use std::sync::Arc;
 ///
 /// impl Purger for KeepAWeek {
 ///     fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64> {
-///         let week = now - 7 * 86_400;
-///         let safe = DefaultPurger.delete_older_than(checker, now)?;
-///         Some(week.min(safe))
+///         // Purge when the default purger would: once an hour, at the checker's own minute.
+///         DefaultPurger.delete_older_than(checker, now)?;
+///         self.retention_cutoff(checker, now)
+///     }
+///
+///     fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
+///         Some((now - 7 * 86_400).min(DefaultPurger::cutoff(checker, now)))
 ///     }
 /// }
+/// # let c = dwmon_core::testutil::checker("c", vec![dwmon_core::testutil::every_minute(0, 1, 60)]);
+/// # let slot = i64::from(DefaultPurger::slot(&c));
+/// # assert_eq!(KeepAWeek.delete_older_than(&c, 1_704_067_200 + slot * 60), Some(1_704_067_200 + slot * 60 - 7 * 86_400));
+/// # assert_eq!(KeepAWeek.delete_older_than(&c, 1_704_067_200 + (slot + 1) % 60 * 60), None);
 /// # let _: &dyn Purger = &KeepAWeek;
 /// ```
 pub trait Purger: Send + Sync {
