@@ -105,6 +105,12 @@ pub struct EngineConfig {
     /// [`Engine::run`] wakes this many seconds after each minute boundary, so rows written
     /// right at the boundary are visible (default 2).
     pub wake_delay_seconds: i64,
+    /// Rows stamped more than this many seconds after `now` are rejected as far-future
+    /// (SPEC 8: counted and reported in the `rejected_rows` ERROR event, never stored, where
+    /// they would otherwise sit until a window reaches them). Default one day, which tolerates
+    /// clock skew and time-zone mistakes of a few hours while catching seconds/milliseconds
+    /// mix-ups and placeholder dates.
+    pub max_future_seconds: i64,
 }
 
 impl Default for EngineConfig {
@@ -119,6 +125,7 @@ impl Default for EngineConfig {
             retry_max_seconds: 3600,
             outbox_batch_limit: 10_000,
             wake_delay_seconds: 2,
+            max_future_seconds: 86_400,
         }
     }
 }
@@ -758,8 +765,8 @@ impl CycleContext {
         let fetched = self.fetch(checker, outcome).await;
         let Fetched {
             mut rows,
-            rejected,
-            rejected_samples,
+            mut rejected,
+            mut rejected_samples,
         } = match fetched {
             Ok(fetched) => fetched,
             Err(e) => {
@@ -769,6 +776,25 @@ impl CycleContext {
                 return None;
             }
         };
+        let future_limit = self
+            .now
+            .saturating_add(self.config.max_future_seconds.max(0));
+        rows.retain(|row| {
+            if row.timestamp <= future_limit {
+                return true;
+            }
+            rejected += 1;
+            if rejected_samples.len() < Fetched::MAX_SAMPLES {
+                rejected_samples.push(format!(
+                    "key {:?}: timestamp {} is {} s in the future (more than the {} s allowed)",
+                    crate::requirement::excerpt(&row.key),
+                    row.timestamp,
+                    row.timestamp.saturating_sub(self.now),
+                    self.config.max_future_seconds
+                ));
+            }
+            false
+        });
         outcome.rows_fetched = rows.len() as u64;
         outcome.rejected_rows = rejected;
 
@@ -870,7 +896,7 @@ impl CycleContext {
 
         if rejected > 0 {
             let mut text = format!(
-                "{rejected} rows rejected by the source (checks used the {} good rows)",
+                "{rejected} rows rejected (checks used the {} good rows)",
                 outcome.rows_fetched
             );
             if !rejected_samples.is_empty() {

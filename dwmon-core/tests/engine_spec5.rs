@@ -581,6 +581,39 @@ mod errors {
     }
 
     #[tokio::test]
+    async fn far_future_rows_are_rejected_not_stored() -> TestResult {
+        // SPEC 8: a far-future timestamp is bad input. Within a day of `now` is tolerated
+        // (clock skew); beyond it the row is rejected, counted and never stored, so it cannot
+        // surface in a later window either.
+        let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
+        let day = 86_400;
+        r.source.set(
+            "orders",
+            Step::Rows(vec![
+                dwmon_core::Row::new("now", T - 5),
+                dwmon_core::Row::new("skewed", T + 3_600),
+                dwmon_core::Row::new("future", T + day + 1),
+                dwmon_core::Row::new("millis", (T - 5) * 1000),
+            ]),
+        );
+        let report = r.engine.run_cycle(T).await;
+        let outcome = report.outcome("orders").ok_or("no outcome")?;
+        assert_eq!(outcome.rejected_rows, 2);
+        assert_eq!(outcome.new_rows, 2, "now and skewed are stored");
+        let error = &r.handler.errors()[0];
+        assert_eq!(error.kind, dwmon_core::ErrorKind::RejectedRows);
+        assert!(
+            error.error.starts_with("2 rows rejected"),
+            "{}",
+            error.error
+        );
+        assert!(error.error.contains("\"future\""), "{}", error.error);
+        // The skewed row counts once its window reaches it; the rejected one never does.
+        assert_eq!(r.store.count("orders", T, T + 2 * day).await?, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn bad_checker_files_are_reported_every_cycle_and_skipped() -> TestResult {
         let r = rig(vec![checker("good", vec![every_minute(0, 9, 60)])]);
         let text = "__QUERY__\nSELECT 1\n__REQUIREMENTS__\n\
