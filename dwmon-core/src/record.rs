@@ -86,7 +86,10 @@ pub struct CheckRecord {
 impl CheckRecord {
     /// The stable idempotency key `checker/requirement_index/minute` (SPEC 8).
     pub fn idempotency_key(&self) -> String {
-        format!("{}/{}/{}", self.checker, self.requirement_index, self.minute)
+        format!(
+            "{}/{}/{}",
+            self.checker, self.requirement_index, self.minute
+        )
     }
 }
 

@@ -173,8 +173,11 @@ pub trait Store: Send + Sync {
     ///
     /// # Errors
     /// Any backend failure; then nothing was recorded.
-    async fn record_checks(&self, checker: &str, records: &[CheckRecord])
-        -> Result<u64, StoreError>;
+    async fn record_checks(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+    ) -> Result<u64, StoreError>;
 
     /// Outbox entries due at `now` (`next_attempt_at <= now`), ordered by checker, minute,
     /// requirement index; at most `limit`.
@@ -242,8 +245,12 @@ pub trait Store: Send + Sync {
     ///
     /// # Errors
     /// Any backend failure.
-    async fn row_timestamps(&self, checker: &str, from: i64, to: i64)
-        -> Result<Vec<i64>, StoreError>;
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError>;
 }
 
 macro_rules! forward_store {
