@@ -154,14 +154,57 @@ fn a_file_without_write_permission_is_read_only() -> TestResult {
     let path = temp_file(&dir, "store.sqlite");
     drop(SqliteStore::open(&path)?);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))?;
-    if std::fs::OpenOptions::new().write(true).open(&path).is_ok() {
-        // Running as root: permission bits do not apply, the open above is legitimately
-        // writable. (The read-only path is covered by `open_read_only` above.)
-        return Ok(());
-    }
+    // As root, permission bits do not apply; the immutable attribute does (ext4, xfs, btrfs).
+    let _immutable = if std::fs::OpenOptions::new().write(true).open(&path).is_ok() {
+        match Immutable::set(&path) {
+            Some(guard) => Some(guard),
+            None => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: a_file_without_write_permission_is_read_only needs a non-root user \
+                     or `chattr +i` support on the temp directory's filesystem"
+                );
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
     let error = open_error(&path);
     assert!(matches!(error, StoreError::ReadOnly { .. }), "{error:?}");
+    assert!(error.to_string().contains("store.sqlite"), "{error}");
     Ok(())
+}
+
+/// Makes a file immutable with `chattr +i` for as long as it lives (root ignores permission
+/// bits, not this attribute), and removes the attribute on drop so the temp dir can go.
+#[cfg(unix)]
+struct Immutable(std::path::PathBuf);
+
+#[cfg(unix)]
+impl Immutable {
+    fn set(path: &Path) -> Option<Self> {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        let guard = Immutable(path.to_path_buf());
+        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        (status.success() && !writable).then_some(guard)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }
 
 /// A store capped at `pages` pages of 4 KiB.
