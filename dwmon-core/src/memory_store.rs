@@ -1,4 +1,4 @@
-//! [`MemoryStore`]: an in-memory [`Store`](crate::Store) for tests and for users who want no
+//! [`MemoryStore`]: an in-memory [`Store`] for tests and for users who want no
 //! persistence.
 //!
 //! Everything lives behind one mutex: first-seen keys in a hash map, their timestamps in a

@@ -121,7 +121,7 @@ pub fn format_event(event: &Event, format: Format) -> String {
             .unwrap_or_else(|e| format!(r#"{{"error":"cannot serialize event: {e}"}}"#)),
         Format::Human => match event {
             Event::Check(c) => format!(
-                "{}  {:<5} {}#{}  count={} want {}..={} in last {}s",
+                "{}  {:<5} {}#{}  count={} want {} to {} in last {}s",
                 c.minute_local,
                 c.status.as_str(),
                 c.checker,
@@ -181,7 +181,7 @@ mod tests {
     fn human_lines_say_status_checker_and_bounds() {
         assert_eq!(
             format_event(&record(Status::Bad), Format::Human),
-            "2026-11-22T15:04:00+00:00  BAD   new_executions#0  count=3 want 5..=20 in last 180s"
+            "2026-11-22T15:04:00+00:00  BAD   new_executions#0  count=3 want 5 to 20 in last 180s"
         );
         let error = Event::Error(ErrorEvent {
             checker: "broken".into(),

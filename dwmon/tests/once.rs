@@ -249,7 +249,7 @@ fn readable_output_without_json() {
     assert_eq!(code(&out), 0);
     assert_eq!(
         stdout(&out),
-        "2026-11-23T09:00:00+00:00  GOOD  events#0  count=2 want 2..=3 in last 60s\n"
+        "2026-11-23T09:00:00+00:00  GOOD  events#0  count=2 want 2 to 3 in last 60s\n"
     );
 }
 
