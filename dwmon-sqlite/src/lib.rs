@@ -88,4 +88,4 @@ mod store;
 pub mod source;
 
 pub use source::SqliteSource;
-pub use store::{Durability, SqliteStore, SqliteStoreOptions};
+pub use store::{open_read_only_connection, Durability, SqliteStore, SqliteStoreOptions};

@@ -278,7 +278,9 @@ impl SqliteStore {
             read_only: true,
             ..SqliteStoreOptions::default()
         };
-        Self::open_with(path, &options)
+        let shown = path.as_ref().display().to_string();
+        let conn = open_read_only_connection(path.as_ref()).map_err(|e| open_error(&shown, e))?;
+        Self::setup(conn, shown, &options)
     }
 
     /// Opens the store at `path` with `options`.
@@ -297,15 +299,8 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
-        let conn = Connection::open_with_flags(path.as_ref(), flags).map_err(|error| {
-            match map_error(&path_text, error) {
-                StoreError::Backend(message) => StoreError::Open {
-                    path: path_text.clone(),
-                    message,
-                },
-                other => other,
-            }
-        })?;
+        let conn = Connection::open_with_flags(path.as_ref(), flags)
+            .map_err(|error| open_error(&path_text, error))?;
         Self::setup(conn, path_text, options)
     }
 
@@ -1059,6 +1054,78 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// An error opening the file: a typed one where SQLite says what is wrong, else `Open`.
+fn open_error(path: &str, error: rusqlite::Error) -> StoreError {
+    match map_error(path, error) {
+        StoreError::Backend(message) => StoreError::Open {
+            path: path.to_owned(),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Opens an SQLite file read-only for a status view, also where no writer can run: on a
+/// read-only filesystem or directory a WAL database cannot get the `-shm` file a normal reader
+/// needs, so it is read as an immutable snapshot (`file:PATH?immutable=1`) instead.
+///
+/// # Errors
+/// SQLite's error when the file cannot be opened either way.
+pub fn open_read_only_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    // Opening is lazy: the first read is what needs the `-shm` file.
+    match connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+        Err(_) if path.is_file() && !directory_is_writable(path) => open_immutable(path),
+        _ => Ok(connection),
+    }
+}
+
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        immutable_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// Whether a new file could be created next to `path` (false on read-only filesystems and
+/// directories, including immutable ones).
+fn directory_is_writable(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".dwmon-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `file:PATH?immutable=1`, with the characters URIs reserve escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 #[cfg(test)]

@@ -177,6 +177,38 @@ fn a_file_without_write_permission_is_read_only() -> TestResult {
     Ok(())
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_store_in_a_read_only_directory_opens_for_reading() -> TestResult {
+    // A backup or snapshot on read-only media: a WAL reader cannot create the `-shm` file
+    // there, so the store is read as an immutable snapshot.
+    let dir = tempfile::tempdir()?;
+    let path = temp_file(&dir, "store.sqlite");
+    {
+        let writer = SqliteStore::open(&path)?;
+        writer.insert_first_seen("c", &[Row::new("a", 10)]).await?;
+        writer.record_checks("c", &[record("c", 0, 60, 1)]).await?;
+    }
+    let Some(_immutable) = Immutable::set(dir.path()) else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: a_store_in_a_read_only_directory_opens_for_reading needs `chattr +i`"
+        );
+        return Ok(());
+    };
+    let reader = SqliteStore::open_read_only(&path)?;
+    assert_eq!(reader.count("c", 0, 100).await?, 1);
+    assert_eq!(reader.last_checked_minute("c").await?, Some(60));
+    assert!(matches!(
+        reader.insert_first_seen("c", &[Row::new("b", 20)]).await,
+        Err(StoreError::ReadOnly { .. })
+    ));
+    // A writer cannot open it, and says why.
+    assert!(SqliteStore::open(&path).is_err());
+    Ok(())
+}
+
 /// Makes a file immutable with `chattr +i` for as long as it lives (root ignores permission
 /// bits, not this attribute), and removes the attribute on drop so the temp dir can go.
 #[cfg(unix)]
@@ -192,7 +224,11 @@ impl Immutable {
             .status()
             .ok()?;
         let guard = Immutable(path.to_path_buf());
-        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        let writable = if path.is_dir() {
+            std::fs::write(path.join("probe"), b"").is_ok()
+        } else {
+            std::fs::OpenOptions::new().write(true).open(path).is_ok()
+        };
         (status.success() && !writable).then_some(guard)
     }
 }
