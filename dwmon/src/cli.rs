@@ -224,6 +224,9 @@ pub struct StatusArgs {
     /// Judge whether pauses have expired at T instead of now.
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
+    /// Show times in this zone (IANA name) instead of UTC.
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
+    pub tz: Tz,
 }
 
 /// `dwmon pause`.

@@ -384,7 +384,7 @@ pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     }
     if args.json {
         for status in &statuses {
-            let mut value = crate::status::status_json(status);
+            let mut value = crate::status::status_json(status, args.tz);
             if let (Some(overview), Some(object)) = (&overview, value.as_object_mut()) {
                 object.insert(
                     "alerts".into(),
@@ -395,10 +395,10 @@ pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
         }
     } else {
         match &overview {
-            None => out!("{}", crate::status::status_table(&statuses)),
+            None => out!("{}", crate::status::status_table(&statuses, args.tz)),
             Some(overview) => out!(
                 "{}",
-                crate::status::status_table_with_alerts(&statuses, overview, now)
+                crate::status::status_table_with_alerts(&statuses, overview, now, args.tz)
             ),
         }
     }

@@ -1,12 +1,13 @@
 //! `dwmon status`: what the store knows about each checker, as a table or JSON lines.
 
 use crate::args::local_rfc3339;
+use chrono_tz::Tz;
 use dwmon_alert::{AlertOverview, AlertPhase};
 use dwmon_core::CheckerStatus;
 use std::fmt::Write;
 
-/// One JSON object for a checker's status.
-pub fn status_json(status: &CheckerStatus) -> serde_json::Value {
+/// One JSON object for a checker's status; `last_minute_local` is in `zone`.
+pub fn status_json(status: &CheckerStatus, zone: Tz) -> serde_json::Value {
     let requirements: Vec<serde_json::Value> = status
         .requirements
         .iter()
@@ -23,6 +24,7 @@ pub fn status_json(status: &CheckerStatus) -> serde_json::Value {
         "checker": status.checker,
         "last_minute": status.last_minute,
         "last_minute_utc": status.last_minute.map(|m| local_rfc3339(m, chrono_tz::UTC)),
+        "last_minute_local": status.last_minute.map(|m| local_rfc3339(m, zone)),
         "requirements": requirements,
         "pending_deliveries": status.pending_deliveries,
         "last_error": status.last_error.as_ref().map(|(minute, message)| serde_json::json!({
@@ -33,9 +35,9 @@ pub fn status_json(status: &CheckerStatus) -> serde_json::Value {
     })
 }
 
-/// A table for people: one line per checker.
-pub fn status_table(statuses: &[CheckerStatus]) -> String {
-    table(statuses, None)
+/// A table for people: one line per checker, times in `zone`.
+pub fn status_table(statuses: &[CheckerStatus], zone: Tz) -> String {
+    table(statuses, None, zone)
 }
 
 /// [`status_table`] with an ALERTS column (firing requirements, BAD streaks, source errors,
@@ -45,8 +47,9 @@ pub fn status_table_with_alerts(
     statuses: &[CheckerStatus],
     overview: &AlertOverview,
     now: i64,
+    zone: Tz,
 ) -> String {
-    let mut out = table(statuses, Some((overview, now)));
+    let mut out = table(statuses, Some((overview, now)), zone);
     let lines = overview.lines(now);
     if !lines.is_empty() {
         out.push_str("\nalerts:\n");
@@ -57,13 +60,14 @@ pub fn status_table_with_alerts(
     out
 }
 
-fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>) -> String {
+fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone: Tz) -> String {
     if statuses.is_empty() {
         return "no checkers in this store yet\n".to_string();
     }
+    let last_check = format!("LAST CHECK ({})", zone.name());
     let mut header = vec![
         "CHECKER",
-        "LAST CHECK (UTC)",
+        last_check.as_str(),
         "REQUIREMENTS",
         "PENDING",
         "ROWS",
@@ -84,7 +88,7 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>) -> S
             let mut row = vec![
                 s.checker.clone(),
                 s.last_minute
-                    .map(|m| local_rfc3339(m, chrono_tz::UTC))
+                    .map(|m| local_rfc3339(m, zone))
                     .unwrap_or_else(|| "never".into()),
                 if requirements.is_empty() {
                     "-".into()
@@ -96,11 +100,7 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>) -> S
                 s.last_error
                     .as_ref()
                     .map(|(minute, message)| {
-                        format!(
-                            "{} {}",
-                            local_rfc3339(*minute, chrono_tz::UTC),
-                            one_line(message)
-                        )
+                        format!("{} {}", local_rfc3339(*minute, zone), one_line(message))
                     })
                     .unwrap_or_else(|| "-".into()),
             ];
@@ -341,10 +341,11 @@ mod tests {
 
     #[test]
     fn the_table_has_a_header_and_a_line_per_checker() {
-        let table = status_table(&sample());
+        let table = status_table(&sample(), chrono_tz::UTC);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("CHECKER"));
+        assert!(lines[0].contains("LAST CHECK (UTC)"));
         assert!(lines[1].contains("2026-11-22T15:04:00+00:00"));
         assert!(lines[1].contains("#0:GOOD(7)"));
         assert!(lines[2].contains("never"));
@@ -352,9 +353,26 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_times_in_the_chosen_zone() {
+        let table = status_table(&sample(), chrono_tz::America::New_York);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].contains("LAST CHECK (America/New_York)"),
+            "{table}"
+        );
+        assert!(lines[1].contains("2026-11-22T10:04:00-05:00"), "{table}");
+        assert!(
+            lines[2].contains("2026-11-22T10:04:00-05:00 source"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn json_has_every_field() {
-        let value = status_json(&sample()[0]);
+        let value = status_json(&sample()[0], chrono_tz::Asia::Tokyo);
         assert_eq!(value["checker"], "new_executions");
+        assert_eq!(value["last_minute_utc"], "2026-11-22T15:04:00+00:00");
+        assert_eq!(value["last_minute_local"], "2026-11-23T00:04:00+09:00");
         assert_eq!(value["last_minute"], 1_795_359_840);
         assert_eq!(value["requirements"][0]["status"], "GOOD");
         assert_eq!(value["pending_deliveries"], 0);

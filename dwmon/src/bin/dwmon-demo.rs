@@ -268,7 +268,7 @@ async fn demo(args: Args) -> Result<(), String> {
         "{cycles} cycles, {generated} new records generated. Status:"
     );
     let statuses = store.status().await.map_err(|e| e.to_string())?;
-    let table = dwmon::status::status_table(&statuses);
+    let table = dwmon::status::status_table(&statuses, args.tz);
     if json {
         eprint!("{table}");
     } else {
