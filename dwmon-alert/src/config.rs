@@ -7,6 +7,7 @@
 //! {
 //!   "repeat_seconds": 14400,
 //!   "timeout_seconds": 10,
+//!   "tls_ca_file": "/etc/dwmon/internal-ca.pem",
 //!   "link_template": "https://grafana.example.com/d/dwmon?var-checker={checker}",
 //!   "default_alert": {"stdout": true},
 //!   "webhooks": {"ops": {"env": "OPS_WEBHOOK_URL"}},
@@ -33,6 +34,13 @@
 //! - `repeat_seconds`: default reminder interval (4 h; 0 = off); a checker's
 //!   `"alert": {"repeat_seconds": n}` overrides it.
 //! - `timeout_seconds`: per HTTP request / SMTP session (default 10).
+//! - `tls_ca_file`: a PEM file of one or more CA certificates trusted *in addition to* the
+//!   bundled Mozilla roots by every TLS connection (HTTPS webhooks, Slack, PagerDuty, SMTP with
+//!   STARTTLS or implicit TLS) — for an internal relay or proxy signed by a private CA. A
+//!   relative path is relative to the working directory. Read when the channels are set up;
+//!   an unreadable file or one without a valid PEM certificate is a
+//!   [`ConfigError::TlsCa`] naming the file. Certificates are always verified (there is no
+//!   "accept invalid certificates" switch) and STARTTLS is required, never skipped.
 //! - `link_template`: a link added to Slack and email messages; `{checker}`,
 //!   `{requirement_index}`, `{minute}` and `{incident_key}` are replaced.
 //! - `default_alert`: the routes of checkers without an `"alert"` key, same schema as that key
@@ -47,7 +55,7 @@
 use crate::route::{RouteError, Routes};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The alerts config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +98,14 @@ pub enum ConfigError {
         path: String,
         /// Why.
         source: RouteError,
+    },
+    /// `tls_ca_file` cannot be read or holds no valid PEM certificate.
+    #[error("tls_ca_file {file}: {message}")]
+    TlsCa {
+        /// The CA file, as configured.
+        file: String,
+        /// What is wrong.
+        message: String,
     },
     /// A channel cannot be set up (bad SMTP host or sender, ...).
     #[error("{path}: {field}: {message}")]
@@ -236,6 +252,8 @@ pub struct AlertsConfig {
     pub repeat_seconds: Option<u64>,
     /// Per HTTP request / SMTP session, in seconds (default 10).
     pub timeout_seconds: Option<u64>,
+    /// PEM file of extra CA certificates trusted by every TLS channel (HTTP and SMTP).
+    pub tls_ca_file: Option<PathBuf>,
     /// Link added to Slack and email messages.
     pub link_template: Option<String>,
     /// Routes of checkers without an `"alert"` key (default `{"stdout": true}`).
@@ -379,6 +397,30 @@ impl AlertsConfig {
         )
     }
 
+    /// Reads `tls_ca_file` (`None` when not set), checked to hold at least one well-formed
+    /// PEM certificate.
+    ///
+    /// # Errors
+    /// [`ConfigError::TlsCa`] naming the file when it cannot be read, is not valid PEM, or
+    /// holds no `CERTIFICATE` block.
+    pub fn tls_ca(&self) -> Result<Option<TlsCa>, ConfigError> {
+        let Some(file) = &self.tls_ca_file else {
+            return Ok(None);
+        };
+        let mut ca = TlsCa {
+            file: file.clone(),
+            pem: Vec::new(),
+        };
+        ca.pem = std::fs::read(file).map_err(|e| ca.error(format!("cannot read: {e}")))?;
+        let certificates = ca.http_certificates()?;
+        if certificates.is_empty() {
+            return Err(
+                ca.error("no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into())
+            );
+        }
+        Ok(Some(ca))
+    }
+
     /// Every non-empty secret value, longest first (for redaction).
     pub fn secret_values(&self) -> Vec<String> {
         let mut secrets: Vec<&Secret> = self.webhooks.values().collect();
@@ -401,6 +443,49 @@ impl AlertsConfig {
         values.sort_by_key(|s| std::cmp::Reverse(s.len()));
         values.dedup();
         values
+    }
+}
+
+/// The extra trusted CA certificates of `tls_ca_file`, as read by [`AlertsConfig::tls_ca`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCa {
+    /// The file, as configured (named in errors).
+    pub file: PathBuf,
+    /// Its PEM contents (one or more `CERTIFICATE` blocks).
+    pub pem: Vec<u8>,
+}
+
+impl TlsCa {
+    /// A [`ConfigError::TlsCa`] for this file.
+    pub fn error(&self, message: String) -> ConfigError {
+        ConfigError::TlsCa {
+            file: self.file.display().to_string(),
+            message,
+        }
+    }
+
+    /// The certificates for reqwest (HTTP channels).
+    ///
+    /// # Errors
+    /// [`ConfigError::TlsCa`] for malformed PEM.
+    pub fn http_certificates(&self) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+        reqwest::Certificate::from_pem_bundle(&self.pem).map_err(|e| {
+            let cause = crate::channels::error_chain(&e);
+            self.error(format!("not a valid PEM certificate file: {cause}"))
+        })
+    }
+
+    /// The certificates for lettre (SMTP).
+    ///
+    /// # Errors
+    /// [`ConfigError::TlsCa`] for malformed PEM.
+    pub fn smtp_certificate(
+        &self,
+    ) -> Result<lettre::transport::smtp::client::Certificate, ConfigError> {
+        lettre::transport::smtp::client::Certificate::from_pem(&self.pem).map_err(|e| {
+            let cause = crate::channels::error_chain(&e);
+            self.error(format!("not a valid PEM certificate file: {cause}"))
+        })
     }
 }
 

@@ -56,7 +56,7 @@ pub mod state;
 pub mod store;
 
 pub use channels::{ChannelError, Channels, Notifier};
-pub use config::{AlertsConfig, ConfigError, Secret};
+pub use config::{AlertsConfig, ConfigError, Secret, TlsCa};
 pub use handler::{AlertError, AlertHandler, AlertOutcome, FanoutHandler};
 pub use notification::{Notification, NotificationKind};
 pub use policy::AlertPolicy;

@@ -135,19 +135,31 @@ impl Channels {
     /// Every channel the config enables: stdout, log and webhook always; Slack, PagerDuty and
     /// email when their section is present.
     ///
+    /// `tls_ca_file`, when set, is read here and trusted by the HTTP client and by SMTP in
+    /// addition to the bundled roots.
+    ///
     /// # Errors
     /// [`ConfigError::Invalid`] when a channel cannot be set up (bad SMTP sender or host, HTTP
-    /// client failure).
+    /// client failure); [`ConfigError::TlsCa`] when `tls_ca_file` is unusable.
     pub fn from_config(config: &AlertsConfig) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
+        let tls_ca = config.tls_ca()?;
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout())
-            .user_agent(concat!("dwmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError::Invalid {
+            .user_agent(concat!("dwmon/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &tls_ca {
+            for certificate in ca.http_certificates()? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(|e| match &tls_ca {
+            // The roots are parsed here: a PEM block that is not an X.509 certificate.
+            Some(ca) => ca.error(format!("unusable certificate: {}", error_chain(&e))),
+            None => ConfigError::Invalid {
                 path: "alerts config".into(),
                 field: "http client".into(),
-                message: e.to_string(),
-            })?;
+                message: error_chain(&e),
+            },
+        })?;
         let mut channels = Channels::new()
             .with(ChannelKind::Stdout, StdoutNotifier::stdout())
             .with(ChannelKind::Log, LogNotifier)
@@ -167,8 +179,12 @@ impl Channels {
             );
         }
         if let Some(smtp) = &config.smtp {
-            let notifier =
-                EmailNotifier::new(smtp, config.timeout(), config.link_template.clone())?;
+            let notifier = EmailNotifier::new(
+                smtp,
+                config.timeout(),
+                config.link_template.clone(),
+                tls_ca.as_ref(),
+            )?;
             channels = channels.with(ChannelKind::Email, notifier);
         }
         channels.secrets = config.secret_values();
@@ -266,8 +282,16 @@ fn describe_http_error(e: reqwest::Error) -> String {
         "request failed"
     };
     // The source chain says why (refused, DNS, TLS) without the URL.
-    let mut message = kind.to_string();
-    let mut source = std::error::Error::source(&e);
+    match std::error::Error::source(&e) {
+        Some(cause) => format!("{kind}: {}", error_chain(cause)),
+        None => kind.to_string(),
+    }
+}
+
+/// `error: cause: cause...` (reqwest and lettre put the useful part in the source chain).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());

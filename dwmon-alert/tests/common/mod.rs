@@ -1,5 +1,6 @@
-//! Shared test helpers: record builders, a recording notifier, and loopback HTTP and SMTP
-//! servers started inside the test (no external service needed).
+//! Shared test helpers: record builders, a recording notifier, a throwaway test PKI, and
+//! loopback HTTP(S) and SMTP (plain, STARTTLS, implicit TLS) servers started inside the test
+//! (no external service needed).
 #![allow(dead_code, missing_docs)]
 
 use async_trait::async_trait;
@@ -9,8 +10,109 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+
+/// A CA generated for one test and a server certificate it signed for `localhost` and
+/// `127.0.0.1`; the CA's PEM is written to a temporary file for `tls_ca_file`.
+pub struct TestPki {
+    pub acceptor: TlsAcceptor,
+    pub ca_pem: String,
+    pub ca_file: tempfile::NamedTempFile,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "dwmon test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+
+        let leaf_key = KeyPair::generate().expect("server key");
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .expect("server params");
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .expect("server certificate");
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+            )
+            .expect("server config");
+        let ca_pem = ca.pem();
+        let mut ca_file = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut ca_file, ca_pem.as_bytes()).expect("write CA");
+        TestPki {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            ca_pem,
+            ca_file,
+        }
+    }
+
+    /// The CA file's path, JSON-escaped for a config text.
+    pub fn ca_path_json(&self) -> String {
+        serde_json::to_string(&self.ca_file.path()).expect("path")
+    }
+}
+
+/// Failed TLS handshakes seen by a test server; the test can await the first one (the server
+/// task may record it a moment after the client gave up).
+#[derive(Clone, Default)]
+pub struct HandshakeErrors {
+    errors: Arc<Mutex<Vec<String>>>,
+    added: Arc<tokio::sync::Notify>,
+}
+
+impl HandshakeErrors {
+    fn push(&self, error: String) {
+        self.errors.lock().unwrap().push(error);
+        self.added.notify_one();
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    /// The first failed handshake, waiting (at most 10 s) until there is one.
+    pub async fn first(&self) -> String {
+        let wait = async {
+            loop {
+                if let Some(first) = self.errors.lock().unwrap().first() {
+                    return first.clone();
+                }
+                self.added.notified().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("a failed TLS handshake on the server")
+    }
+}
+
+/// Any byte stream a test server speaks over (TCP, or TLS over TCP).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// 2023-11-14T22:13:20Z rounded to a minute.
 pub const T0: i64 = 1_700_000_040;
@@ -167,26 +269,52 @@ pub struct HttpServer {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<HttpRequest>>>,
     statuses: Arc<Mutex<VecDeque<u16>>>,
+    tls: Option<TlsAcceptor>,
+    /// TLS handshakes that failed (the client refused the certificate, ...).
+    pub handshake_errors: HandshakeErrors,
 }
 
 impl HttpServer {
     pub async fn start() -> HttpServer {
+        HttpServer::start_with(None).await
+    }
+
+    /// An HTTPS server: TLS from the first byte with `acceptor`'s certificate.
+    pub async fn start_tls(acceptor: TlsAcceptor) -> HttpServer {
+        HttpServer::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<TlsAcceptor>) -> HttpServer {
         let (listener, addr) = bind().await;
         let server = HttpServer {
             addr,
             requests: Arc::default(),
             statuses: Arc::default(),
+            tls,
+            handshake_errors: HandshakeErrors::default(),
         };
         let state = server.clone();
         accept_loop(listener, move |stream| {
             let state = state.clone();
-            async move { state.serve(stream).await }
+            async move {
+                match &state.tls {
+                    None => state.serve(stream).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => state.serve(stream).await,
+                        Err(e) => {
+                            state.handshake_errors.push(e.to_string());
+                            Err(e)
+                        }
+                    },
+                }
+            }
         });
         server
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn respond_with(&self, statuses: &[u16]) {
@@ -200,8 +328,8 @@ impl HttpServer {
         self.requests.lock().unwrap().clone()
     }
 
-    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
-        let (read, mut write) = stream.into_split();
+    async fn serve(&self, stream: impl Io) -> std::io::Result<()> {
+        let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::new(read);
         loop {
             let mut line = String::new();
@@ -240,6 +368,7 @@ impl HttpServer {
                 "HTTP/1.1 {status} Scripted\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
             );
             write.write_all(response.as_bytes()).await?;
+            write.flush().await?;
         }
     }
 }
@@ -247,28 +376,52 @@ impl HttpServer {
 /// One message received by [`SmtpServer`].
 #[derive(Debug, Clone, Default)]
 pub struct Mail {
+    /// Whether the message came over TLS (STARTTLS or implicit).
+    pub tls: bool,
     pub helo: String,
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
 }
 
-/// A minimal SMTP responder on 127.0.0.1 (EHLO/HELO, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT; no
-/// TLS; AUTH accepts anything and is recorded): enough for lettre's plain transport. Records every accepted message.
+/// How [`SmtpServer`] protects its sessions.
+#[derive(Clone)]
+pub enum SmtpTls {
+    /// Plaintext only; STARTTLS is not offered.
+    None,
+    /// Offers STARTTLS in the EHLO answer and upgrades the connection when asked.
+    Starttls(TlsAcceptor),
+    /// TLS from the first byte (SMTPS).
+    Implicit(TlsAcceptor),
+}
+
+/// A minimal SMTP responder on 127.0.0.1 (EHLO/HELO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET,
+/// NOOP, QUIT; AUTH accepts anything and is recorded): enough for lettre's transports.
+/// Records every accepted message, every command line and every failed TLS handshake.
 #[derive(Clone)]
 pub struct SmtpServer {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
     auth: Arc<Mutex<Vec<String>>>,
+    commands: Arc<Mutex<Vec<String>>>,
+    pub handshake_errors: HandshakeErrors,
+    tls: SmtpTls,
 }
 
 impl SmtpServer {
     pub async fn start() -> SmtpServer {
+        SmtpServer::start_with(SmtpTls::None).await
+    }
+
+    pub async fn start_with(tls: SmtpTls) -> SmtpServer {
         let (listener, addr) = bind().await;
         let server = SmtpServer {
             addr,
             mails: Arc::default(),
             auth: Arc::default(),
+            commands: Arc::default(),
+            handshake_errors: HandshakeErrors::default(),
+            tls,
         };
         let state = server.clone();
         accept_loop(listener, move |stream| {
@@ -287,25 +440,79 @@ impl SmtpServer {
         self.auth.lock().unwrap().clone()
     }
 
+    /// Every command line received, in order, with `TLS: ` in front of those sent over TLS.
+    pub fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    async fn handshake(
+        &self,
+        acceptor: &TlsAcceptor,
+        stream: Box<dyn Io>,
+    ) -> std::io::Result<Box<dyn Io>> {
+        match acceptor.accept(stream).await {
+            Ok(tls) => Ok(Box::new(tls)),
+            Err(e) => {
+                self.handshake_errors.push(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
     async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut reader = BufReader::new(read);
-        write
+        let mut stream: Box<dyn Io> = Box::new(stream);
+        let mut tls = false;
+        if let SmtpTls::Implicit(acceptor) = &self.tls {
+            stream = self.handshake(acceptor, stream).await?;
+            tls = true;
+        }
+        stream
             .write_all(b"220 localhost test SMTP ready\r\n")
             .await?;
-        let mut mail = Mail::default();
+        stream.flush().await?;
+        // A session ends, or hands back the plaintext stream after `220` to STARTTLS.
+        while let Some(plain) = self.session(stream, tls).await? {
+            let SmtpTls::Starttls(acceptor) = &self.tls else {
+                return Ok(());
+            };
+            stream = self.handshake(acceptor, plain).await?;
+            tls = true;
+        }
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        stream: Box<dyn Io>,
+        tls: bool,
+    ) -> std::io::Result<Option<Box<dyn Io>>> {
+        let mut reader = BufReader::new(stream);
+        let mut mail = Mail {
+            tls,
+            ..Mail::default()
+        };
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).await? == 0 {
-                return Ok(());
+                return Ok(None);
             }
             let command = line.trim_end().to_string();
+            self.commands.lock().unwrap().push(if tls {
+                format!("TLS: {command}")
+            } else {
+                command.clone()
+            });
             let verb = command
                 .split([' ', ':'])
                 .next()
                 .unwrap_or_default()
                 .to_ascii_uppercase();
+            let offer_starttls = !tls && matches!(self.tls, SmtpTls::Starttls(_));
             let reply: &[u8] = match verb.as_str() {
+                "EHLO" if offer_starttls => {
+                    mail.helo = command[4..].trim().to_string();
+                    b"250-localhost greets you\r\n250-8BITMIME\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+                }
                 "EHLO" => {
                     mail.helo = command[4..].trim().to_string();
                     b"250-localhost greets you\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
@@ -313,6 +520,14 @@ impl SmtpServer {
                 "HELO" => {
                     mail.helo = command[4..].trim().to_string();
                     b"250 localhost\r\n"
+                }
+                "STARTTLS" if offer_starttls => {
+                    reader
+                        .write_all(b"220 2.0.0 ready to start TLS\r\n")
+                        .await?;
+                    reader.flush().await?;
+                    // The client waits for this reply, so nothing is left in the buffer.
+                    return Ok(Some(reader.into_inner()));
                 }
                 "MAIL" => {
                     mail.from = angle(&command);
@@ -323,12 +538,13 @@ impl SmtpServer {
                     b"250 OK\r\n"
                 }
                 "DATA" => {
-                    write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                    reader.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                    reader.flush().await?;
                     let mut data = String::new();
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).await? == 0 {
-                            return Ok(());
+                            return Ok(None);
                         }
                         if line == ".\r\n" {
                             break;
@@ -338,11 +554,22 @@ impl SmtpServer {
                         data.push_str(&line);
                     }
                     mail.data = data;
-                    self.mails.lock().unwrap().push(std::mem::take(&mut mail));
+                    let next = Mail {
+                        tls,
+                        helo: mail.helo.clone(),
+                        ..Mail::default()
+                    };
+                    self.mails
+                        .lock()
+                        .unwrap()
+                        .push(std::mem::replace(&mut mail, next));
                     b"250 OK queued\r\n"
                 }
                 "RSET" => {
-                    mail = Mail::default();
+                    mail = Mail {
+                        tls,
+                        ..Mail::default()
+                    };
                     b"250 OK\r\n"
                 }
                 "AUTH" => {
@@ -351,12 +578,13 @@ impl SmtpServer {
                 }
                 "NOOP" => b"250 OK\r\n",
                 "QUIT" => {
-                    write.write_all(b"221 bye\r\n").await?;
-                    return Ok(());
+                    reader.write_all(b"221 bye\r\n").await?;
+                    return Ok(None);
                 }
                 _ => b"502 command not implemented\r\n",
             };
-            write.write_all(reply).await?;
+            reader.write_all(reply).await?;
+            reader.flush().await?;
         }
     }
 }
