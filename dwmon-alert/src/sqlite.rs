@@ -96,11 +96,10 @@ impl SqliteAlertStore {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Option<Self>, AlertStoreError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let connection = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| open_error(&shown, e))?;
+        // The same read-only open as the dwmon store's, so `status` also works on a store on a
+        // read-only filesystem (read as an immutable snapshot there).
+        let connection =
+            dwmon_sqlite::open_read_only_connection(path).map_err(|e| open_error(&shown, e))?;
         connection
             .busy_timeout(Duration::from_secs(5))
             .map_err(|e| open_error(&shown, e))?;

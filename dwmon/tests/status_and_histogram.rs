@@ -218,3 +218,44 @@ fn histogram_says_when_the_store_holds_less_history_than_asked() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
+
+#[cfg(unix)]
+#[test]
+fn status_reads_a_store_on_a_read_only_directory() {
+    // A copy of the store on read-only media (a backup, a snapshot), alert tables included.
+    let ws = populated();
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, "{}").expect("alerts config");
+    let alerts_arg = alerts.display().to_string();
+    assert_eq!(code(&ws.once(T0 + 120, &["--alerts", &alerts_arg])), 0);
+    let read_only = ws.path().join("read-only");
+    std::fs::create_dir(&read_only).expect("dir");
+    let copy = read_only.join("store.sqlite");
+    std::fs::copy(ws.store(), &copy).expect("copy store");
+    let locked = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&read_only)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::fs::write(read_only.join("probe"), b"").is_err();
+    if !locked {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: status_reads_a_store_on_a_read_only_directory needs `chattr +i`"
+        );
+        return;
+    }
+    let out = run(&["status", "--store", &copy.display().to_string()]);
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&read_only)
+        .status();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("ALERTS"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).lines().any(|l| l.starts_with("events")),
+        "{}",
+        stdout(&out)
+    );
+}
