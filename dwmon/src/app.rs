@@ -249,7 +249,10 @@ where
 }
 
 /// Logs to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
+/// Colours (ANSI escape codes) only when stderr is a terminal, so journald and cron mail get
+/// plain text.
 pub fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -260,6 +263,7 @@ pub fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

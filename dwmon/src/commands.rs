@@ -56,7 +56,20 @@ pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
 
 /// `dwmon check`.
 pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let report = load_checkers(&args.checkers)?;
+    let report = dwmon_core::load_dir(&args.checkers).map_err(|source| Error::CheckerDir {
+        path: args.checkers.clone(),
+        source,
+    })?;
+    // Validating nothing is a finding: the path or the file extension is usually wrong.
+    if report.checkers.is_empty() && report.errors.is_empty() {
+        outln!(
+            "{}: no *{} files (checker files are NAME{} directly in the directory)",
+            args.checkers.display(),
+            dwmon_core::checker_file::EXTENSION,
+            dwmon_core::checker_file::EXTENSION,
+        );
+        return Ok(ExitCode::from(1));
+    }
     if report.errors.is_empty() {
         outln!("{} checkers OK", report.checkers.len());
         return Ok(ExitCode::SUCCESS);

@@ -221,16 +221,35 @@ fn a_source_error_quoting_a_multi_line_query_stays_on_one_line() {
 }
 
 #[test]
-fn an_empty_checker_directory_is_ok_with_a_warning() {
+fn logs_to_a_pipe_carry_no_ansi_escape_codes() {
+    let ws = Workspace::new();
+    ws.events_checker("orders", EVERY_MINUTE);
+    let out = ws.once(T0, &["-v"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
+
+#[test]
+fn check_on_a_directory_without_checker_files_is_a_finding() {
     let ws = Workspace::new();
     std::fs::write(ws.checkers().join("orders.txt"), "__QUERY__\n").expect("write");
     let out = run(&["check", "--checkers", &ws.checkers_arg()]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "0 checkers OK\n");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
-        stderr(&out).starts_with("warning: no *.dwmon files in "),
+        stdout(&out).contains(": no *.dwmon files"),
         "{}",
-        stderr(&out)
+        stdout(&out)
+    );
+    // once/run still start on an empty directory (checkers may be added while they run),
+    // with a warning.
+    let once = ws.once(T0, &[]);
+    assert_eq!(code(&once), 0, "{}", stderr(&once));
+    assert!(
+        stderr(&once).contains("warning: no *.dwmon files in "),
+        "{}",
+        stderr(&once)
     );
 }
 
