@@ -54,7 +54,7 @@ pub enum CheckerFileErrorKind {
     MissingSection,
     /// `__QUERY__` has no text.
     EmptyQuery,
-    /// `__SOURCE__` has no name or more than one line.
+    /// `__SOURCE__` has no name, more than one line, or a name longer than [`MAX_NAME_LEN`].
     InvalidSource,
     /// `__EXTRA__` is empty or not valid JSON.
     InvalidExtra,
@@ -397,12 +397,20 @@ fn single_line<'a>(
 }
 
 fn parse_source(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<String, CheckerFileError> {
-    let (_, source) = single_line(
-        err,
-        section,
-        CheckerFileErrorKind::InvalidSource,
-        "one source name",
-    )?;
+    let kind = CheckerFileErrorKind::InvalidSource;
+    let (line, source) = single_line(err, section, kind, "one source name")?;
+    // Source names go into every log line and event of the checker: bound them like names.
+    if source.chars().count() > MAX_NAME_LEN {
+        return Err(err.at(
+            line,
+            1,
+            kind,
+            format!(
+                "source name `{}` is too long; expected at most {MAX_NAME_LEN} characters",
+                crate::requirement::excerpt(source)
+            ),
+        ));
+    }
     Ok(source.to_owned())
 }
 
@@ -600,6 +608,20 @@ mod tests {
 
     const REQ: &str =
         "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
+
+    #[test]
+    fn a_runaway_source_name_is_a_load_error_quoting_an_excerpt() -> Result<(), CheckerFileError> {
+        let huge = "s".repeat(10_000_000);
+        let text = format!("__QUERY__\nx\n__REQUIREMENTS__\n{REQ}\n__SOURCE__\n{huge}\n");
+        let error = parse_checker("big.dwmon", &text).expect_err("a 10 MB source name");
+        assert_eq!(error.kind, CheckerFileErrorKind::InvalidSource);
+        assert_eq!(error.line, 6);
+        assert!(error.to_string().len() < 400, "{}", error.to_string().len());
+        let longest = "s".repeat(MAX_NAME_LEN);
+        let text = format!("__QUERY__\nx\n__REQUIREMENTS__\n{REQ}\n__SOURCE__\n{longest}\n");
+        assert_eq!(parse_checker("ok.dwmon", &text)?.source, longest);
+        Ok(())
+    }
 
     #[test]
     fn errors_quote_at_most_an_excerpt_of_a_runaway_marker_or_zone() {

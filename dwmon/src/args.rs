@@ -35,16 +35,21 @@ pub fn parse_time(value: &str) -> Result<i64, String> {
         })
 }
 
-/// Parses `--speed`: simulated seconds per real second, a finite number > 0.
+/// The fastest `--speed`: a simulated year in about 30 real seconds. Faster clocks pass
+/// the end of representable time within a cycle and would silently check nothing.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
+/// Parses `--speed`: simulated seconds per real second, a number > 0 and at most
+/// [`MAX_SPEED`].
 ///
 /// # Errors
 /// A message saying what is accepted.
 pub fn parse_speed(value: &str) -> Result<f64, String> {
     match value.trim().parse::<f64>() {
-        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        Ok(speed) if speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED => Ok(speed),
         _ => Err(format!(
-            "{value:?} is not a speed; expected a number > 0 of simulated seconds per real \
-             second, e.g. 60"
+            "{value:?} is not a speed; expected a number > 0 and at most {MAX_SPEED} of \
+             simulated seconds per real second, e.g. 60"
         )),
     }
 }
@@ -155,7 +160,8 @@ mod tests {
     fn speeds_are_positive_and_finite() {
         assert_eq!(parse_speed("60"), Ok(60.0));
         assert_eq!(parse_speed("0.5"), Ok(0.5));
-        for bad in ["0", "-5", "NaN", "inf", "fast", ""] {
+        assert_eq!(parse_speed("1000000"), Ok(MAX_SPEED));
+        for bad in ["0", "-5", "NaN", "inf", "fast", "", "1e308", "1000001"] {
             assert!(parse_speed(bad).is_err(), "{bad}");
         }
     }

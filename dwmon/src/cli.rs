@@ -66,7 +66,7 @@ pub enum Command {
         without a restart (with --alerts, alert states of removed checkers and requirement \
         lines are forgotten); a file that turns invalid is reported as an ERROR event and skipped \
         (its last good version is not used) until it is fixed.\n\
-        --now T --speed N simulate time (start at T, N simulated seconds per real second): for \
+        --now T --speed N simulate time (start at T, N simulated seconds per real second, at most 1e6): for \
         tests and demos; the store then holds simulated minutes."
     )]
     Run(RunArgs),
