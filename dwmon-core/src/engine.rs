@@ -35,16 +35,16 @@
 //! Fetched rows are deduplicated first (a key's first occurrence in the batch decides its
 //! timestamp, SPEC 5 step 4); then some are dropped instead of stored:
 //!
-//! - On every cycle, rows older than both the purger's retention cutoff
+//! - A checker's first cycle (no last checked minute) stores the whole fetched history and
+//!   does not purge, so the history views (`dwmon histogram`) show it; the purger trims it
+//!   at a later cycle.
+//! - On later cycles, rows older than both the purger's retention cutoff
 //!   ([`Purger::retention_cutoff`], else this cycle's purge cutoff) and every window of this
 //!   cycle: they could not be counted now and a purge deletes them, so storing them changes
 //!   nothing.
-//! - On a checker's cycles after its first one (it has a last checked minute), rows older
-//!   than the oldest window any requirement can still reach,
+//! - On later cycles too, rows older than the oldest window any requirement can still reach,
 //!   `cutoff = min_r(M - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
-//!   the last checked one, so no current or future check can count such a row. Its first
-//!   cycle keeps the fetched history down to the retention cutoff, which the history views
-//!   (`dwmon histogram`) show.
+//!   the last checked one, so no current or future check can count such a row.
 //!
 //! The only observable difference from storing every row is a key whose first sighting
 //! carries a timestamp before `cutoff` and which later reappears with a newer timestamp: a
@@ -806,25 +806,16 @@ impl CycleContext {
                 (m.saturating_sub(lookback), m)
             })
             .collect();
-        let purge_before = self.purger.delete_older_than(checker, self.now);
-        // Which fetched rows are worth storing (see "Rows that are not stored" in the module
-        // docs). Always: rows before every window of this cycle and before the purger's
-        // retention cutoff could not be counted now and the purge would delete them. After
-        // the first cycle also every row before the oldest window any requirement can still
-        // reach (now or on any later cycle, since later candidates are > `last`):
-        // nothing can ever count it. The first cycle keeps that history (down to the
-        // retention cutoff) for the history views.
-        let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
-        let purgeable = self
-            .purger
-            .retention_cutoff(checker, self.now)
-            .or(purge_before)
-            .map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
-        let keep_from = match last {
-            Some(_) => purgeable.max(reachable_from(checker, self.minute)),
-            None => purgeable,
+        // The first cycle keeps the whole fetched history for the history views: it neither
+        // drops old rows nor purges (the purger trims the history at a later cycle).
+        let purge_before = match last {
+            Some(_) => self.purger.delete_older_than(checker, self.now),
+            None => None,
         };
-        skip_unreachable(&mut rows, keep_from);
+        if last.is_some() {
+            let keep_from = self.keep_from(checker, &windows, purge_before);
+            skip_unreachable(&mut rows, keep_from);
+        }
         outcome.new_rows = match self.store.insert_first_seen(name, &rows).await {
             Ok(n) => n,
             Err(e) => {
@@ -913,6 +904,26 @@ impl CycleContext {
             purge_before,
             recorded_elsewhere,
         })
+    }
+
+    /// Which fetched rows are worth storing after the first cycle (see "Rows that are not
+    /// stored" in the module docs): none before every window of this cycle and the purger's
+    /// retention cutoff (they could not be counted now and the purge deletes them), and none
+    /// before the oldest window any requirement can still reach (later candidates are after
+    /// the last checked minute, so nothing can ever count them).
+    fn keep_from(
+        &self,
+        checker: &Checker,
+        windows: &[(i64, i64)],
+        purge_before: Option<i64>,
+    ) -> i64 {
+        let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
+        let purgeable = self
+            .purger
+            .retention_cutoff(checker, self.now)
+            .or(purge_before)
+            .map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
+        purgeable.max(reachable_from(checker, self.minute))
     }
 
     /// After a partly ignored `record_checks`: the outbox entries of this cycle's minutes

@@ -40,8 +40,9 @@ pub trait Purger: Send + Sync {
     /// The epoch before which `checker`'s rows are not worth storing at `now`, whether or not
     /// this cycle purges: a purger that purges only now and then (like [`DefaultPurger`])
     /// returns its retention cutoff here on every call, and the engine then drops such
-    /// fetched rows on a checker's first cycle (the history back-fill) instead of storing
-    /// them for a later purge. The default, `None`, makes the engine rely on this cycle's
+    /// fetched rows (outside this cycle's windows) instead of storing them for a later purge.
+    /// A checker's first cycle ignores it and keeps the whole fetched history for the history
+    /// views. The default, `None`, makes the engine rely on this cycle's
     /// [`Purger::delete_older_than`] answer alone (and keeps it to one call per cycle).
     fn retention_cutoff(&self, _checker: &Checker, _now: i64) -> Option<i64> {
         None

@@ -5,7 +5,8 @@
 //! The model below is written from the SPEC text alone: it walks every minute of every
 //! horizon, matches schedules with chrono directly, stores rows in a plain map and counts by
 //! scanning all of them. Besides SPEC 5 it implements the engine's one storage rule that is
-//! observable: after a checker's first cycle, fetched rows older than
+//! observable: a checker's first cycle stores all fetched rows and purges nothing; after it,
+//! fetched rows older than
 //! `min_r(M - (H_r - 1) * 60 - L_r)` are not stored (a key whose first sighting is that old
 //! and that later reappears with a newer timestamp is counted at the newer one).
 
@@ -239,6 +240,7 @@ impl ModelChecker {
             })
             .min()
             .unwrap_or(i64::MIN);
+        let first_cycle = self.last.is_none();
         let mut in_batch = HashSet::new();
         for row in visible(events, now) {
             if !in_batch.insert(row.key.clone()) {
@@ -266,8 +268,11 @@ impl ModelChecker {
             self.checks.push((m, index, count, status));
             self.last = Some(self.last.map_or(m, |l| l.max(m)));
         }
-        let cutoff = m_now - keep_seconds(c);
-        self.stored.retain(|_, ts| *ts >= cutoff);
+        // The first cycle keeps its fetched history (no purge).
+        if !first_cycle {
+            let cutoff = m_now - keep_seconds(c);
+            self.stored.retain(|_, ts| *ts >= cutoff);
+        }
     }
 }
 

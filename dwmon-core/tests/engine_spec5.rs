@@ -747,6 +747,9 @@ mod step7_purge {
         let engine = Engine::new(r.source.clone(), r.store.clone(), r.handler.clone())
             .with_purger(Arc::new(TenMinutes))
             .with_checkers(r.engine.checkers().to_vec());
+        // After the checker's first cycle (which keeps its fetched history, see below).
+        r.source.set_rows("orders", Vec::new());
+        engine.run_cycle(T - MIN).await;
         r.store
             .insert_first_seen("orders", &[Row::new("ancient", T - 3600)])
             .await?;
@@ -789,6 +792,28 @@ mod step7_purge {
         }
         // The first purge deletes the rows left by the minutes before it.
         assert_eq!(purged_at, vec![(slot, slot as u64 + 1), (slot + 60, 60)]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_first_cycle_keeps_a_week_of_history_even_at_its_purge_slot() -> TestResult {
+        let c = checker("orders", vec![every_minute(0, 9, 60)]);
+        let hour = T - T.rem_euclid(3600);
+        let slot_minute = hour + i64::from(DefaultPurger::slot(&c)) * MIN;
+        let r = rig(vec![c]);
+        // 1,000 rows spread over the week before the first cycle.
+        let week: Vec<i64> = (0..1000).map(|i| slot_minute - 1 - i * 604).collect();
+        r.source.set_rows("orders", rows(&week));
+        let report = r.engine.run_cycle(slot_minute + 5).await;
+        let outcome = report.outcome("orders").ok_or("no outcome")?;
+        assert_eq!((outcome.new_rows, outcome.purged_rows), (1000, 0));
+        assert_eq!(
+            r.store
+                .row_timestamps("orders", slot_minute - 7 * 86_400, slot_minute)
+                .await?
+                .len(),
+            1000
+        );
         Ok(())
     }
 

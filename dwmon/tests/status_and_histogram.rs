@@ -259,3 +259,33 @@ fn status_reads_a_store_on_a_read_only_directory() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_new_checkers_histogram_covers_the_week_of_history_its_first_cycle_fetched() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+    let rows: Vec<(&str, i64)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (key.as_str(), T0 - 1 - i as i64 * 604))
+        .collect();
+    ws.insert(&rows);
+    assert_eq!(code(&ws.once(T0, &[])), 0);
+    let now = T0.to_string();
+    let out = run(&[
+        "histogram",
+        "--store",
+        &ws.store(),
+        "--checker",
+        "events",
+        "--now",
+        &now,
+        "--since",
+        "604800",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("events: 1000 stored rows"), "{text}");
+    assert!(!stderr(&out).contains("younger"), "{}", stderr(&out));
+}
