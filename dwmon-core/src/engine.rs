@@ -13,6 +13,8 @@
 //! 2. Candidates: for each requirement, the minutes `m` of the last `H = 10 * ceil(L / 60)`
 //!    minutes up to `M` with `m > last` that match its schedule in the checker's zone. On the
 //!    very first cycle of a checker only `M` itself is a candidate.
+//!    A last checked minute after `M` (the clock went back, or a run used a future `--now`)
+//!    is an `ERROR` event of kind [`ErrorKind::ClockBehind`] every cycle, naming the minute.
 //! 3. No candidate: nothing happens for the checker (besides retrying its pending deliveries).
 //! 4. Otherwise the query runs once, under [`EngineConfig::fetch_timeout`]; the rows are
 //!    stored first-seen (a known key keeps its first timestamp).
@@ -756,6 +758,12 @@ impl CycleContext {
                 return None;
             }
         };
+        if let Some(last) = last.filter(|&last| last > self.minute) {
+            let text = clock_behind_text(last, self.minute);
+            self.fail(checker, zone, outcome, ErrorKind::ClockBehind, text)
+                .await;
+            return None;
+        }
         let candidates = candidates(checker, zone, self.minute, last);
         outcome.candidates = candidates.len();
         if candidates.is_empty() {
@@ -1227,6 +1235,17 @@ fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {
     };
     let mut keep = keep.into_iter();
     rows.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// The `ClockBehind` error text: names the future minute and the way out.
+fn clock_behind_text(last: i64, minute: i64) -> String {
+    format!(
+        "the last checked minute {} ({last}) is after this cycle's minute {} ({minute}): \
+         the clock went back or a run used a future --now; nothing is checked until the \
+         clock passes it, or remove the future records with `dwmon forget --after {minute}`",
+        local_rfc3339(last, chrono_tz::UTC),
+        local_rfc3339(minute, chrono_tz::UTC),
+    )
 }
 
 /// `minute` as RFC 3339 with the offset of `zone`.

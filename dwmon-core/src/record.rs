@@ -112,6 +112,10 @@ pub enum ErrorKind {
     CheckerFile,
     /// A bug: checking the checker panicked.
     Internal,
+    /// The store's last checked minute of the checker is after this cycle's minute (the
+    /// clock went back, a VM snapshot was restored, or a run used a future `--now`): no
+    /// minute is checked until the clock passes it or the future records are removed.
+    ClockBehind,
 }
 
 /// A checker that could not be evaluated this cycle (status always `ERROR`).

@@ -7,7 +7,8 @@ use dwmon_core::testutil::{
     RecordingHandler, ScriptedSource, Step,
 };
 use dwmon_core::{
-    CheckRecord, Checker, Engine, MemoryStore, Row, SourceError, Status, Store, StoreError,
+    CheckRecord, Checker, Engine, ErrorKind, MemoryStore, Row, SourceError, Status, Store,
+    StoreError,
 };
 use std::sync::Arc;
 
@@ -64,6 +65,31 @@ fn rows(timestamps: &[i64]) -> Vec<Row> {
 
 mod step1_2_candidates {
     use super::*;
+
+    #[tokio::test]
+    async fn a_last_checked_minute_after_now_is_an_error_every_cycle() -> TestResult {
+        let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
+        let future = T + 50 * 365 * 86_400;
+        r.engine.run_cycle(future).await;
+        for now in [T, T + MIN] {
+            let report = r.engine.run_cycle(now).await;
+            let outcome = report.outcome("orders").ok_or("no outcome")?;
+            assert!(outcome.checks.is_empty());
+            assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+            let error = &outcome.errors[0];
+            assert_eq!(error.kind, ErrorKind::ClockBehind);
+            assert!(error.error.contains(&future.to_string()), "{}", error.error);
+            assert!(
+                error.error.contains("dwmon forget --after"),
+                "{}",
+                error.error
+            );
+        }
+        assert_eq!(r.handler.errors().len(), 2);
+        let status = r.store.status().await?;
+        assert!(status[0].last_error.is_some(), "{status:?}");
+        Ok(())
+    }
 
     #[tokio::test]
     async fn steady_state_checks_each_minute_once() -> TestResult {

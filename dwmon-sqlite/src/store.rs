@@ -416,6 +416,28 @@ impl SqliteStore {
             .await
     }
 
+    /// Removes every check record (and its outbox entry) of a minute after `after`, for all
+    /// checkers: the way out after a clock in the future (a run with a future `--now`, an
+    /// NTP step back, a restored snapshot) left records that stop every later cycle.
+    /// Returns how many check records were removed.
+    ///
+    /// # Errors
+    /// Any backend failure (nothing is removed then).
+    pub async fn forget_after(&self, after: i64) -> Result<u64, StoreError> {
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            write_tx(inner, &mut state.conn, true, |tx| {
+                tx.execute("DELETE FROM outbox WHERE minute > ?1", [after])
+                    .store_err(path)?;
+                let removed = tx
+                    .execute("DELETE FROM checks WHERE minute > ?1", [after])
+                    .store_err(path)?;
+                Ok(removed as u64)
+            })
+        })
+        .await
+    }
+
     /// How many key hashes the cache of stored keys holds (0 when disabled).
     pub fn cached_keys(&self) -> u64 {
         self.inner.seen.as_ref().map_or(0, SeenCache::len)

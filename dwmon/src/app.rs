@@ -215,6 +215,7 @@ impl App {
             Command::Pause(args) => commands::pause(self, &args).await,
             Command::Unpause(args) => commands::unpause(self, &args).await,
             Command::Histogram(args) => commands::histogram(self, &args).await,
+            Command::Forget(args) => commands::forget(&args).await,
         }
     }
 }

@@ -102,6 +102,26 @@ pub enum Command {
         --since 604800 --tz America/New_York --svg applications.svg"
     )]
     Histogram(HistogramArgs),
+    /// Remove check records after a minute (the way out after a clock in the future).
+    #[command(
+        after_help = "Example:\n  dwmon forget --store dwmon.sqlite --after 2026-11-23T09:00:00Z\n\n\
+        A store whose last checked minute is after now (a run with a future --now, an NTP step \
+        back, a restored VM snapshot) makes every cycle report a clock_behind ERROR and check \
+        nothing until the clock passes that minute. This removes the check records (and their \
+        pending deliveries) of every minute after T, so the next cycle checks again."
+    )]
+    Forget(ForgetArgs),
+}
+
+/// `dwmon forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The SQLite store file.
+    #[arg(long, value_name = "FILE")]
+    pub store: PathBuf,
+    /// Remove the check records of minutes after T (RFC 3339 or epoch seconds).
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
+    pub after: i64,
 }
 
 /// `dwmon check`.

@@ -3,8 +3,8 @@
 use crate::alerts;
 use crate::args::local_rfc3339;
 use crate::cli::{
-    CheckArgs, CycleArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs, StatusArgs,
-    UnpauseArgs,
+    CheckArgs, CycleArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs,
+    StatusArgs, UnpauseArgs,
 };
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
@@ -288,11 +288,49 @@ fn wall_clock() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A `--now` more than a day ahead of the wall clock on an existing store records future
+/// minutes there, after which every cycle at the real time reports `clock_behind` until
+/// `dwmon forget --after` removes them: say so on stderr (the run goes ahead; replays and
+/// tests may mean it).
+fn warn_if_far_ahead(now: Option<i64>, store: Option<&Path>) {
+    let wall = wall_clock();
+    let Some(now) = now.filter(|&now| now > wall.saturating_add(86_400)) else {
+        return;
+    };
+    if store.is_some_and(Path::exists) {
+        eprintln!(
+            "warning: --now {} is more than a day ahead of the clock ({}); checks recorded in \
+             this existing store at future minutes stop later cycles at the real time until \
+             `dwmon forget --after {}` removes them",
+            local_rfc3339(now, chrono_tz::UTC),
+            local_rfc3339(wall, chrono_tz::UTC),
+            dwmon_core::minute_floor(wall)
+        );
+    }
+}
+
+/// `dwmon forget`.
+pub(crate) async fn forget(args: &ForgetArgs) -> Result<ExitCode> {
+    if !args.store.exists() {
+        return Err(Error::StoreMissing {
+            path: args.store.clone(),
+        });
+    }
+    let store = dwmon_sqlite::SqliteStore::open(&args.store)?;
+    let removed = store.forget_after(args.after).await?;
+    outln!(
+        "removed {removed} check records after {}",
+        local_rfc3339(args.after, chrono_tz::UTC)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `dwmon once`.
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     let checkers = load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
+    warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = store_for(app, cycle.store.as_deref(), false)?;
     let alerts = alerts::alert_handler(app, cycle)?;
     if let Some(alerts) = &alerts {
@@ -341,6 +379,7 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
     load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
+    warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = store_for(app, cycle.store.as_deref(), false)?;
     let alerts = alerts::alert_handler(app, cycle)?;
     let pruner = alerts

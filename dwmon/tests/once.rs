@@ -355,3 +355,61 @@ fn once_exits_2_when_the_store_fails_during_the_cycle() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["kind"], "store");
 }
+
+#[test]
+fn a_store_checked_in_the_future_is_loud_until_forget_removes_the_future_records() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    assert_eq!(code(&ws.once(T0 - M, &[])), 0);
+    // 2099-01-01: far ahead of the clock on an existing store.
+    let future = 4_070_908_800;
+    let out = ws.once(future, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: --now") && stderr(&out).contains("dwmon forget"),
+        "{}",
+        stderr(&out)
+    );
+
+    for now in [T0, T0 + M] {
+        let out = ws.once(now, &["--fail-on-bad"]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        let lines = json_lines(&out);
+        assert!(checks(&lines).is_empty(), "{lines:?}");
+        let error = lines
+            .iter()
+            .find(|l| l["status"] == "ERROR")
+            .expect("an ERROR line");
+        assert_eq!(error["kind"], "clock_behind");
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("2099-01-01T00:00:00"),
+            "{error}"
+        );
+    }
+    let out = run(&["status", "--store", &ws.store(), "--json"]);
+    let status = json_lines(&out);
+    assert!(
+        status[0]["last_error"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("after this cycle's minute"),
+        "{status:?}"
+    );
+
+    let after = (T0 + M).to_string();
+    let out = run(&["forget", "--store", &ws.store(), "--after", &after]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The future cycle caught up its whole 10-minute horizon.
+    assert!(
+        stdout(&out).contains("removed 10 check records"),
+        "{}",
+        stdout(&out)
+    );
+    // Checking resumes after the last real minute (T0 - 1 min).
+    let out = ws.once(T0 + 2 * M, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(minutes(&checks(&json_lines(&out))), vec![0, 1, 2]);
+}
