@@ -61,6 +61,8 @@ pub struct SqliteSource {
     sources: BTreeMap<String, PathBuf>,
     busy_timeout: Duration,
     query_timeout: Duration,
+    /// Checkers whose fetch still runs on the blocking pool (perhaps past its timeout).
+    in_flight: InFlight,
 }
 
 /// Builds an [`SqliteSource`]; see [`SqliteSource::builder`].
@@ -94,6 +96,7 @@ impl SqliteSource {
             sources,
             busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
             query_timeout: Self::DEFAULT_QUERY_TIMEOUT,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -156,6 +159,7 @@ impl SqliteSourceBuilder {
             sources: self.sources,
             busy_timeout: self.busy_timeout,
             query_timeout: self.query_timeout,
+            in_flight: InFlight::default(),
         })
     }
 }
@@ -204,6 +208,53 @@ impl Cancel {
     }
 }
 
+/// What a non-regular file is, for the error message.
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "neither a file nor a directory"
+    }
+}
+
+/// How long a timed-out fetch is given to end after its interrupt.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// The checkers with a fetch running on the blocking pool.
+#[derive(Debug, Clone, Default)]
+struct InFlight(Arc<Mutex<std::collections::HashSet<String>>>);
+
+/// Marks a checker's fetch as running until dropped (at the end of the blocking job).
+struct Running {
+    set: InFlight,
+    checker: String,
+}
+
+impl InFlight {
+    /// `None` when `checker` already has a fetch running.
+    fn start(&self, checker: &str) -> Option<Running> {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(checker.to_string()).then(|| Running {
+            set: self.clone(),
+            checker: checker.to_string(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut set = self.set.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.checker);
+    }
+}
+
 /// One fetch's inputs, owned so they can move to the blocking pool.
 struct Job {
     source: String,
@@ -227,10 +278,26 @@ impl RowGetter for SqliteSource {
             busy_timeout: self.busy_timeout,
             timeout_millis,
         };
+        // A fetch cut by the timeout may still hold its thread (blocked inside SQLite or the
+        // kernel); never start a second one beside it, so threads cannot pile up per cycle.
+        let Some(running) = self.in_flight.start(request.checker) else {
+            return Err(SourceError::Connection {
+                source_name: request.source.to_string(),
+                message: format!(
+                    "the previous fetch of checker {} on SQLite database {} is still running \
+                     (blocked past its timeout); not starting another",
+                    request.checker,
+                    path.display()
+                ),
+            });
+        };
         let cancel = Arc::new(Mutex::new(Cancel::default()));
         let task_cancel = Arc::clone(&cancel);
-        let task = tokio::task::spawn_blocking(move || job.run(&task_cancel));
-        match tokio::time::timeout(self.query_timeout, task).await {
+        let mut task = tokio::task::spawn_blocking(move || {
+            let _running = running;
+            job.run(&task_cancel)
+        });
+        match tokio::time::timeout(self.query_timeout, &mut task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join_error)) => Err(SourceError::Other(format!(
                 "source {:?}: the SQLite query task failed: {join_error}",
@@ -238,6 +305,8 @@ impl RowGetter for SqliteSource {
             ))),
             Err(_elapsed) => {
                 Cancel::cancel(&cancel);
+                // An interrupted query ends at once; give it a moment to release the checker.
+                let _ = tokio::time::timeout(CANCEL_GRACE, &mut task).await;
                 Err(SourceError::Timeout {
                     millis: timeout_millis,
                 })
@@ -287,9 +356,18 @@ impl Job {
             source_name: self.source.clone(),
             message,
         };
-        match self.path.try_exists() {
-            Ok(true) => {}
-            Ok(false) => {
+        // stat, never open, first: open() of a FIFO or device blocks (possibly forever, holding
+        // a blocking-pool thread), and a directory is no database.
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(metadata) => {
+                return Err(connection_error(format!(
+                    "SQLite database {} is not a regular file (it is {})",
+                    self.path.display(),
+                    file_kind(&metadata.file_type())
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(connection_error(format!(
                     "SQLite database {} does not exist (sources are opened read-only and never create files)",
                     self.path.display()
@@ -468,6 +546,19 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checker_gets_no_second_fetch_while_its_first_runs() {
+        let in_flight = InFlight::default();
+        let first = in_flight.start("orders").expect("first fetch");
+        assert!(in_flight.start("orders").is_none());
+        assert!(
+            in_flight.start("payments").is_some(),
+            "others are not held up"
+        );
+        drop(first);
+        assert!(in_flight.start("orders").is_some());
+    }
 
     #[test]
     fn builder_rejects_bad_configuration() {

@@ -444,3 +444,34 @@ mod source_timeouts {
         Ok(())
     }
 }
+
+mod not_a_regular_file {
+    use super::*;
+
+    /// A FIFO's open() blocks until a writer appears; a directory is no database either.
+    #[tokio::test]
+    async fn a_fifo_or_a_directory_is_an_error_before_it_is_opened() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let fifo = dir.path().join("pipe.db");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+        assert!(made.success(), "mkfifo failed");
+        for path in [fifo.as_path(), dir.path()] {
+            let source = SqliteSource::builder()
+                .source("default", path)?
+                .query_timeout(Duration::from_secs(30))
+                .build()?;
+            let started = std::time::Instant::now();
+            let error = fetch(&source, "default", "SELECT 1")
+                .await
+                .expect_err("not a database file");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "waited {:?}",
+                started.elapsed()
+            );
+            let text = error.to_string();
+            assert!(text.contains("not a regular file"), "{text}");
+        }
+        Ok(())
+    }
+}

@@ -240,7 +240,11 @@ where
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(work) {
+    let result = runtime.block_on(work);
+    // Dropping the runtime would wait for every blocking-pool thread, and a fetch blocked in
+    // open() (a hung network mount) never returns: exit without waiting for them.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
