@@ -7,7 +7,7 @@
 //! # How a cycle works
 //!
 //! With `M` the minute containing `now`, for each checker (concurrently, at most
-//! [`EngineConfig::max_concurrent_checkers`] at a time):
+//! [`EngineConfig::max_concurrent_checkers`] at a time per source):
 //!
 //! 1. `last` = the latest minute ever checked for the checker (from the [`Store`]).
 //! 2. Candidates: for each requirement, the minutes `m` of the last `H = 10 * ceil(L / 60)`
@@ -90,7 +90,9 @@ use tracing::{debug, info, warn};
 pub struct EngineConfig {
     /// Zone for checkers without `__TIMEZONE__` (default UTC).
     pub default_zone: Tz,
-    /// How many checkers are fetched and evaluated at the same time (default 8; 0 acts as 1).
+    /// How many checkers of one source (`__SOURCE__` name) are fetched and evaluated at the
+    /// same time (default 8; 0 acts as 1). Each source has its own limit, so hung queries on
+    /// one source never take the slots of another source's checkers.
     pub max_concurrent_checkers: usize,
     /// A fetch taking longer is abandoned and reported as an `ERROR` event (default 60 s).
     pub fetch_timeout: Duration,
@@ -422,9 +424,7 @@ impl Engine {
         });
 
         let (mut backlog, outbox) = context.read_outbox().await;
-        let permits = Arc::new(tokio::sync::Semaphore::new(
-            self.config.max_concurrent_checkers.max(1),
-        ));
+        let mut limits = SourceLimits::new(self.config.max_concurrent_checkers);
         let mut tasks = JoinSet::new();
         let mut outcomes: BTreeMap<String, CheckerOutcome> = BTreeMap::new();
         let mut seen = HashSet::new();
@@ -452,6 +452,7 @@ impl Engine {
                 checkers: checkers.clone(),
                 index,
             };
+            let permits = limits.of(&checkers[index].source);
             let work = context.clone().check(job);
             spawn_guarded(&mut tasks, &permits, &context, name, work);
         }
@@ -470,6 +471,7 @@ impl Engine {
                     .await;
                 outcome
             };
+            let permits = limits.for_deliveries_only();
             spawn_guarded(&mut tasks, &permits, &context, name, work);
         }
         for event in duplicates {
@@ -572,6 +574,37 @@ fn merge(outcomes: &mut BTreeMap<String, CheckerOutcome>, outcome: CheckerOutcom
     entry.delivered += outcome.delivered;
     entry.delivery_failures += outcome.delivery_failures;
     entry.purged_rows += outcome.purged_rows;
+}
+
+/// One semaphore per source name, so hung queries on one source never take the slots of
+/// checkers on another; checkers no longer loaded (only deliveries left) share one more.
+struct SourceLimits {
+    per_source: usize,
+    sources: BTreeMap<String, Arc<tokio::sync::Semaphore>>,
+    deliveries: Arc<tokio::sync::Semaphore>,
+}
+
+impl SourceLimits {
+    fn new(per_source: usize) -> Self {
+        let per_source = per_source.max(1);
+        SourceLimits {
+            per_source,
+            sources: BTreeMap::new(),
+            deliveries: Arc::new(tokio::sync::Semaphore::new(per_source)),
+        }
+    }
+
+    fn of(&mut self, source: &str) -> Arc<tokio::sync::Semaphore> {
+        let per_source = self.per_source;
+        self.sources
+            .entry(source.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_source)))
+            .clone()
+    }
+
+    fn for_deliveries_only(&self) -> Arc<tokio::sync::Semaphore> {
+        self.deliveries.clone()
+    }
 }
 
 /// Spawns one checker's work, bounded by the semaphore; a panic becomes an `ERROR` outcome.

@@ -947,6 +947,46 @@ mod concurrency {
     }
 }
 
+mod per_source_limits {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn hung_queries_of_one_source_never_take_another_sources_slots() -> TestResult {
+        let config = EngineConfig {
+            max_concurrent_checkers: 2,
+            fetch_timeout: Duration::from_secs(10),
+            ..EngineConfig::default()
+        };
+        let mut checkers: Vec<Checker> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| {
+                let mut c = checker(n, vec![every_minute(0, 9, 60)]);
+                c.source = "warehouse".into();
+                c
+            })
+            .collect();
+        checkers.push(checker("healthy", vec![every_minute(0, 9, 60)]));
+        let r = rig_with(checkers, config);
+        for n in ["a", "b", "c", "d"] {
+            r.source.set(n, Step::Hang);
+        }
+        let engine = Arc::new(r.engine);
+        let started = tokio::time::Instant::now();
+        let cycle = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.run_cycle(T).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(r.store.last_checked_minute("healthy").await?, Some(T));
+        let report = cycle.await?;
+        // The warehouse's four 10 s timeouts still run two at a time.
+        assert_eq!(started.elapsed(), Duration::from_secs(20));
+        assert_eq!(report.errors().count(), 4);
+        Ok(())
+    }
+}
+
 mod run_loop {
     use super::*;
     use dwmon_core::engine::Clock;
