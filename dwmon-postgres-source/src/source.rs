@@ -19,8 +19,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// picks the pool.
 ///
 /// Every fetch runs in its own transaction (`READ ONLY` unless [`PostgresSourceBuilder::read_only`]
-/// says otherwise) with `SET LOCAL statement_timeout`, and the whole fetch (waiting for a
-/// connection included) is also bounded on the client side. A server that is down or restarts
+/// says otherwise) with `SET LOCAL statement_timeout`, and is also bounded on the client side
+/// from the moment it has a connection. Waiting for a pooled connection has its own bound
+/// ([`PostgresSourceBuilder::pool_wait_timeout`]) and its own error ("waited N s for a
+/// connection"), never reported as a query timeout. A server that is down or restarts
 /// fails the fetch with [`SourceError::Connection`]; pooled connections are checked before
 /// reuse and replaced, so the next cycle recovers by itself.
 ///
@@ -67,15 +69,23 @@ struct Settings {
     client_timeout: Option<Duration>,
     connect_timeout: Duration,
     pool_size: usize,
+    pool_wait_timeout: Option<Duration>,
     read_only: bool,
 }
 
 impl Settings {
-    /// The client-side bound on a whole fetch: as set, else the statement timeout plus the
-    /// connect timeout (time to get a connection, then to run the statement).
+    /// The client-side bound on running a fetch once it has a connection: as set, else the
+    /// statement timeout plus the connect timeout.
     fn client_timeout(&self) -> Duration {
         self.client_timeout
             .unwrap_or(self.statement_timeout + self.connect_timeout)
+    }
+
+    /// How long a fetch waits for a pooled connection (opening one included): as set, else
+    /// the client timeout. Counted apart from the query's own timeout.
+    fn pool_wait_timeout(&self) -> Duration {
+        self.pool_wait_timeout
+            .unwrap_or_else(|| self.client_timeout())
     }
 }
 
@@ -91,8 +101,10 @@ impl PostgresSource {
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default time allowed to open a connection.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-    /// Default number of connections per source.
-    pub const DEFAULT_POOL_SIZE: usize = 4;
+    /// Default number of connections per source: the engine's default number of concurrent
+    /// fetches per source ([`dwmon_core::EngineConfig::max_concurrent_checkers`]), so that a
+    /// fetch never waits for a connection behind healthy ones.
+    pub const DEFAULT_POOL_SIZE: usize = 8;
 
     /// A builder with no sources and the default settings.
     pub fn builder() -> PostgresSourceBuilder {
@@ -103,6 +115,7 @@ impl PostgresSource {
                 client_timeout: None,
                 connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
                 pool_size: Self::DEFAULT_POOL_SIZE,
+                pool_wait_timeout: None,
                 read_only: true,
             },
         }
@@ -177,10 +190,19 @@ impl PostgresSourceBuilder {
         self
     }
 
-    /// Connections per source (default 4). Checkers of one source fetch concurrently up to
-    /// this number.
+    /// Connections per source (default [`PostgresSource::DEFAULT_POOL_SIZE`], 8). Size it to
+    /// the engine's concurrent fetches per source (`max_concurrent_checkers`): a smaller pool
+    /// makes fetches wait for a connection.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.settings.pool_size = size;
+        self
+    }
+
+    /// How long a fetch waits for a pooled connection before failing with "waited N s for a
+    /// connection" (default: the client timeout). The wait never counts against the query's
+    /// own timeouts.
+    pub fn pool_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.pool_wait_timeout = Some(timeout);
         self
     }
 
@@ -290,12 +312,9 @@ impl RowGetter for PostgresSource {
         let timed_out = SourceError::Timeout {
             millis: millis(client_timeout),
         };
+        let mut client = self.connection(request.source, named).await?;
+        // The query's time starts once it has a connection.
         let deadline = Instant::now() + client_timeout;
-        let mut client = match tokio::time::timeout_at(deadline, named.pool.get()).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(error)) => return Err(pool_error(request.source, named, &error)),
-            Err(_elapsed) => return Err(timed_out),
-        };
         let fetch = Fetch {
             request,
             statement_timeout: self.settings.statement_timeout,
@@ -316,6 +335,27 @@ impl RowGetter for PostgresSource {
                 drop(Object::take(client));
                 Err(timed_out)
             }
+        }
+    }
+}
+
+impl PostgresSource {
+    /// A pooled connection of `named`, waiting at most the pool wait timeout.
+    async fn connection(&self, source: &str, named: &NamedPool) -> Result<Object, SourceError> {
+        let wait = self.settings.pool_wait_timeout();
+        match tokio::time::timeout(wait, named.pool.get()).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(error)) => Err(pool_error(source, named, &error)),
+            Err(_elapsed) => Err(SourceError::Connection {
+                source_name: source.to_string(),
+                message: format!(
+                    "waited {} s for a connection to {} (pool size {}, all busy); raise the \
+                     pool size or lower the concurrency of this source",
+                    wait.as_secs_f64(),
+                    named.shown,
+                    self.settings.pool_size
+                ),
+            }),
         }
     }
 }
@@ -594,9 +634,11 @@ mod tests {
             client_timeout: None,
             connect_timeout: Duration::from_secs(10),
             pool_size: 1,
+            pool_wait_timeout: None,
             read_only: true,
         };
         assert_eq!(settings.client_timeout(), Duration::from_secs(40));
+        assert_eq!(settings.pool_wait_timeout(), Duration::from_secs(40));
         let explicit = Settings {
             client_timeout: Some(Duration::from_secs(3)),
             ..settings

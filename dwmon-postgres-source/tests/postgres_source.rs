@@ -541,6 +541,70 @@ mod timeouts {
     }
 }
 
+mod pool_waits {
+    use super::*;
+
+    const ONE_SECOND: &str =
+        "SELECT 'k' AS dwmon_unique_key, 1 AS dwmon_timestamp FROM pg_sleep(1)";
+
+    #[test]
+    fn the_default_pool_matches_the_engines_per_source_concurrency() {
+        assert_eq!(
+            PostgresSource::DEFAULT_POOL_SIZE,
+            dwmon_core::EngineConfig::default().max_concurrent_checkers
+        );
+    }
+
+    /// Two 1 s queries on one connection with a 1.5 s client timeout: the second waits 1 s
+    /// for the connection, and that wait must not eat its query's time.
+    #[tokio::test]
+    async fn waiting_for_a_connection_does_not_count_against_the_query_timeout() -> TestResult {
+        let Some(db) = TestSchema::create("poolwait", "").await else {
+            return Ok(());
+        };
+        let source = PostgresSource::builder()
+            .source("default", &db.url)?
+            .pool_size(1)
+            .client_timeout(Duration::from_millis(1500))
+            .build()?;
+        let (a, b) = tokio::join!(
+            fetch(&source, "default", ONE_SECOND),
+            fetch(&source, "default", ONE_SECOND)
+        );
+        assert_eq!(a?.rows, vec![Row::new("k", 1)]);
+        assert_eq!(b?.rows, vec![Row::new("k", 1)]);
+        db.drop().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_long_wait_for_a_connection_is_reported_as_such_not_as_a_query_timeout() -> TestResult
+    {
+        let Some(db) = TestSchema::create("poolwait2", "").await else {
+            return Ok(());
+        };
+        let source = PostgresSource::builder()
+            .source("default", &db.url)?
+            .pool_size(1)
+            .pool_wait_timeout(Duration::from_millis(300))
+            .build()?;
+        let (a, b) = tokio::join!(fetch(&source, "default", ONE_SECOND), async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            fetch(&source, "default", ONE_SECOND).await
+        });
+        assert_eq!(a?.rows, vec![Row::new("k", 1)]);
+        let error = b.expect_err("no connection within 0.3 s");
+        assert!(matches!(error, SourceError::Connection { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("waited 0.3 s for a connection") && text.contains("pool size 1"),
+            "{text}"
+        );
+        db.drop().await;
+        Ok(())
+    }
+}
+
 mod reconnects {
     use super::*;
 
