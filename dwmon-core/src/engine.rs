@@ -848,11 +848,12 @@ impl CycleContext {
             })
             .collect();
         // The first cycle keeps the whole fetched history for the history views: it neither
-        // drops old rows nor purges (the purger trims the history at a later cycle).
-        let purge_before = match last {
-            Some(_) => self.purger.delete_older_than(checker, self.now),
-            None => None,
-        };
+        // drops old rows nor purges (the purger trims the history at a later cycle). The
+        // purger is still asked once per cycle, as its contract says.
+        let purge_before = self
+            .purger
+            .delete_older_than(checker, self.now)
+            .filter(|_| last.is_some());
         if last.is_some() {
             let keep_from = self.keep_from(checker, &windows, purge_before);
             skip_unreachable(&mut rows, keep_from);
