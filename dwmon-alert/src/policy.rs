@@ -85,6 +85,10 @@ impl AlertPolicy {
             return None;
         }
         state.last_minute = Some(record.minute);
+        if record.status == Status::Missed {
+            // No count was made: nothing to judge, no streak starts or ends.
+            return None;
+        }
         state.last_count = Some(record.count);
         state.severity = rule.severity;
         match record.status {
@@ -101,7 +105,7 @@ impl AlertPolicy {
                 state.bad_since = None;
             }
             // Check records are never ERROR; one that is judges nothing.
-            Status::Error => return None,
+            Status::Error | Status::Missed => return None,
         }
         match state.phase {
             AlertPhase::Ok if state.consecutive_bad >= rule.fail_threshold() => {

@@ -2,7 +2,7 @@
 //! FAILAFTER, RECOVERAFTER, repeat and pause, and the notifications each step must produce.
 //!
 //! Step tokens (each check token is one minute later than the previous one):
-//! `G` GOOD, `B` BAD, `E` error event, `B=` / `G=` the previous minute again (a redelivery),
+//! `G` GOOD, `B` BAD, `X` MISSED, `E` error event, `B=` / `G=` the previous minute again (a redelivery),
 //! `P` pause (no end), `P+n` pause until n minutes after the next check's minute, `U` unpause.
 //! Expected tokens, aligned with the steps: `-` nothing, `F` Firing, `M` reMinder, `R`
 //! Resolved, `S` SourceError, `O` SourceRecovered; `O+F` = two notifications in that order.
@@ -25,6 +25,22 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        name: "MISSED neither fires nor resolves",
+        fail_after: 1,
+        recover_after: 1,
+        repeat_minutes: 240,
+        steps: "X X B X X G X",
+        expected: "- - F - - R -",
+    },
+    Case {
+        name: "MISSED starts no streak and breaks none",
+        fail_after: 2,
+        recover_after: 1,
+        repeat_minutes: 240,
+        steps: "B X X B G",
+        expected: "- - - F R",
+    },
     Case {
         name: "defaults: first BAD fires, first GOOD resolves",
         fail_after: 1,
@@ -204,6 +220,10 @@ fn run(case: &Case) -> Vec<String> {
                     Status::Bad
                 };
                 check(status, minute, &pause);
+            }
+            "X" => {
+                minute += 60;
+                check(Status::Missed, minute, &pause);
             }
             "E" => {
                 minute += 60;

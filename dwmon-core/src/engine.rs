@@ -19,7 +19,8 @@
 //! 4. Otherwise the query runs once, under [`EngineConfig::fetch_timeout`]; the rows are
 //!    stored first-seen (a known key keeps its first timestamp).
 //! 5. Each candidate `(m, r)` counts the stored rows with `m - L <= ts < m` and is `GOOD`
-//!    when `MINNUM <= count <= MAXNUM`, else `BAD`.
+//!    when `MINNUM <= count <= MAXNUM`, else `BAD`. Due minutes after `last` that have left
+//!    the horizon are recorded as `MISSED` (count 0, see [`missed_minutes`]).
 //! 6. All the checker's checks are recorded in one store transaction (which also enqueues them
 //!    in the outbox), then delivered in ascending `(minute, requirement)` order, after any
 //!    deliveries of the same checker left pending by earlier cycles. A failed delivery stays in
@@ -799,7 +800,8 @@ impl CycleContext {
         }
         let candidates = candidates(checker, zone, self.minute, last);
         outcome.candidates = candidates.len();
-        if candidates.is_empty() {
+        let missed = missed_minutes(checker, zone, self.minute, last);
+        if candidates.is_empty() && missed.is_empty() {
             return None;
         }
 
@@ -909,6 +911,7 @@ impl CycleContext {
                 }
             })
             .collect();
+        let records = with_missed(records, missed, checker, zone);
         let recorded_elsewhere = match self.store.record_checks(name, &records).await {
             Ok(new) => usize::try_from(new).is_ok_and(|new| new < records.len()),
             Err(e) => {
@@ -1232,6 +1235,86 @@ pub fn candidates(
     }
     out.sort_unstable();
     out
+}
+
+/// At most this many `MISSED` records per checker and cycle (the newest): a year-long gap of
+/// an every-minute checker would otherwise make half a million records in one cycle.
+pub const MAX_MISSED_PER_CYCLE: usize = 10_000;
+
+/// The due `(minute, requirement_index)` pairs that have left the horizon unchecked: after
+/// the last checked minute and before the requirement's oldest candidate minute, ascending
+/// (at most the newest [`MAX_MISSED_PER_CYCLE`]). Empty on a first cycle.
+pub fn missed_minutes(
+    checker: &Checker,
+    zone: Tz,
+    minute: i64,
+    last: Option<i64>,
+) -> Vec<(i64, usize)> {
+    let Some(last) = last else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (index, requirement) in checker.requirements.iter().enumerate() {
+        let horizon = requirement.horizon_minutes();
+        let earliest = minute.saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
+        let from = minute_floor(last).saturating_add(MINUTE);
+        let to = earliest.saturating_sub(MINUTE);
+        if from > to {
+            continue;
+        }
+        // Keep only the newest, so a gap of years costs no memory.
+        let mut newest = std::collections::VecDeque::with_capacity(MAX_MISSED_PER_CYCLE);
+        let mut skipped: u64 = 0;
+        for m in schedule::due_minutes(&requirement.schedule, zone, from, to) {
+            if newest.len() == MAX_MISSED_PER_CYCLE {
+                newest.pop_front();
+                skipped += 1;
+            }
+            newest.push_back(m);
+        }
+        if skipped > 0 {
+            warn!(checker = %checker.name, requirement = index, skipped,
+                "more due minutes left the horizon unchecked than are recorded as MISSED");
+        }
+        out.extend(newest.into_iter().map(|m| (m, index)));
+    }
+    out.sort_unstable();
+    let excess = out.len().saturating_sub(MAX_MISSED_PER_CYCLE);
+    out.drain(..excess);
+    out
+}
+
+/// `records` with a `MISSED` record (count 0) for each missed pair, ascending
+/// `(minute, requirement_index)`.
+fn with_missed(
+    mut records: Vec<CheckRecord>,
+    missed: Vec<(i64, usize)>,
+    checker: &Checker,
+    zone: Tz,
+) -> Vec<CheckRecord> {
+    if missed.is_empty() {
+        return records;
+    }
+    let timezone = zone.name().to_string();
+    records.extend(missed.into_iter().map(|(minute, index)| {
+        let requirement = &checker.requirements[index];
+        CheckRecord {
+            checker: checker.name.clone(),
+            requirement_index: index,
+            requirement: requirement.to_string(),
+            minute,
+            minute_local: local_rfc3339(minute, zone),
+            timezone: timezone.clone(),
+            lookback_seconds: requirement.lookback_seconds,
+            count: 0,
+            min: requirement.min,
+            max: requirement.max,
+            status: Status::Missed,
+            extra: checker.extra.clone(),
+        }
+    }));
+    records.sort_by_key(|r| (r.minute, r.requirement_index));
+    records
 }
 
 /// The start of the oldest window any requirement of `checker` can reach from the cycle at

@@ -13,15 +13,20 @@ pub enum Status {
     Bad,
     /// The checker could not be evaluated (fetch failed, rows rejected, bad file, ...).
     Error,
+    /// A due minute that left the horizon unchecked (a long outage, a starved checker): no
+    /// count was made (the record's `count` is 0 and means nothing). Neither GOOD nor BAD;
+    /// alerting ignores it (it neither resolves nor starts a streak).
+    Missed,
 }
 
 impl Status {
-    /// `GOOD`, `BAD` or `ERROR`.
+    /// `GOOD`, `BAD`, `ERROR` or `MISSED`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Good => "GOOD",
             Status::Bad => "BAD",
             Status::Error => "ERROR",
+            Status::Missed => "MISSED",
         }
     }
 
@@ -48,6 +53,7 @@ impl std::str::FromStr for Status {
             "GOOD" => Ok(Status::Good),
             "BAD" => Ok(Status::Bad),
             "ERROR" => Ok(Status::Error),
+            "MISSED" => Ok(Status::Missed),
             other => Err(format!("unknown status {other:?}")),
         }
     }

@@ -205,9 +205,21 @@ impl ModelChecker {
     fn cycle(&mut self, c: &Checker, events: &[SourceEvent], now: i64, fetch_fails: bool) {
         let m_now = now.div_euclid(60) * 60;
         let mut candidates = Vec::new();
+        let mut missed = Vec::new();
         for (index, r) in c.requirements.iter().enumerate() {
             let lookback = r.lookback_seconds as i64;
             let horizon = 10 * ((lookback + 59) / 60);
+            // Due minutes after the last check that have left the horizon: MISSED.
+            if let Some(last) = self.last {
+                let zone = c.timezone.unwrap_or(chrono_tz::UTC);
+                let mut m = last + 60;
+                while m < m_now - (horizon - 1) * 60 {
+                    if model_matches(&r.schedule, m, zone) {
+                        missed.push((m, index));
+                    }
+                    m += 60;
+                }
+            }
             let mut m = m_now - (horizon - 1) * 60;
             while m <= m_now {
                 let after_last = match self.last {
@@ -221,7 +233,7 @@ impl ModelChecker {
                 m += 60;
             }
         }
-        if candidates.is_empty() {
+        if candidates.is_empty() && missed.is_empty() {
             return;
         }
         if fetch_fails {
@@ -251,6 +263,10 @@ impl ModelChecker {
             }
             self.stored.entry(row.key).or_insert(row.timestamp);
         }
+        let mut checks: Vec<ModelCheck> = missed
+            .into_iter()
+            .map(|(m, index)| (m, index, 0, Status::Missed))
+            .collect();
         candidates.sort_unstable();
         for (m, index) in candidates {
             let r = &c.requirements[index];
@@ -265,8 +281,12 @@ impl ModelChecker {
             } else {
                 Status::Bad
             };
-            self.checks.push((m, index, count, status));
-            self.last = Some(self.last.map_or(m, |l| l.max(m)));
+            checks.push((m, index, count, status));
+        }
+        checks.sort_unstable_by_key(|c| (c.0, c.1));
+        for check in checks {
+            self.last = Some(self.last.map_or(check.0, |l| l.max(check.0)));
+            self.checks.push(check);
         }
         // The first cycle keeps its fetched history (no purge).
         if !first_cycle {

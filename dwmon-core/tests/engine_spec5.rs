@@ -174,14 +174,24 @@ mod step1_2_candidates {
 
     #[tokio::test]
     async fn outage_of_37_minutes_beyond_the_horizon_checks_only_the_horizon() -> TestResult {
-        // L = 60 s: H = 10 minutes, so minutes 1..=28 are lost for good.
+        // L = 60 s: H = 10 minutes, so minutes 1..=28 cannot be checked any more: they are
+        // recorded as MISSED (no count), never silently dropped.
         let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
         r.engine.run_cycle(T + 5).await;
         let report = r.engine.run_cycle(T + 38 * MIN + 5).await;
+        let checks = checks_of(&report);
+        let (missed, counted): (Vec<CheckRecord>, Vec<CheckRecord>) =
+            checks.into_iter().partition(|c| c.status == Status::Missed);
+        assert_eq!(rel_minutes(&counted), (29..=38).collect::<Vec<_>>());
+        assert_eq!(rel_minutes(&missed), (1..=28).collect::<Vec<_>>());
+        assert!(missed.iter().all(|c| c.count == 0));
+        // Delivered in minute order, MISSED first, and never checked again.
         assert_eq!(
-            rel_minutes(&checks_of(&report)),
-            (29..=38).collect::<Vec<_>>()
+            rel_minutes(&r.handler.checks()),
+            (0..=38).collect::<Vec<_>>()
         );
+        let report = r.engine.run_cycle(T + 39 * MIN + 5).await;
+        assert_eq!(rel_minutes(&checks_of(&report)), vec![39]);
         Ok(())
     }
 

@@ -31,7 +31,7 @@ impl Tally {
         let counter = match status {
             Status::Good => &self.good,
             Status::Bad => &self.bad,
-            Status::Error => &self.error,
+            Status::Error | Status::Missed => &self.error,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -147,7 +147,7 @@ fn colorize(line: &str, status: Status) -> String {
     let code = match status {
         Status::Good => "32",
         Status::Bad => "31;1",
-        Status::Error => "33;1",
+        Status::Error | Status::Missed => "33;1",
     };
     let word = status.as_str();
     line.replacen(word, &format!("\x1b[{code}m{word}\x1b[0m"), 1)

@@ -103,10 +103,13 @@ fn outage_and_catch_up_with_late_arriving_rows() {
     );
 
     // An outage longer than the horizon (10 minutes for a 60 s window): only the last 10
-    // minutes are caught up.
+    // minutes are caught up; the 15 before them are recorded as MISSED.
     let out = ws.once(T0 + 30 * M + 5, &[]);
-    let caught_up = checks(&json_lines(&out));
+    let (missed, caught_up): (Vec<_>, Vec<_>) = checks(&json_lines(&out))
+        .into_iter()
+        .partition(|c| c.2 == "MISSED");
     assert_eq!(minutes(&caught_up), (21..=30).collect::<Vec<_>>());
+    assert_eq!(minutes(&missed), (6..=20).collect::<Vec<_>>());
 }
 
 #[test]
@@ -402,9 +405,10 @@ fn a_store_checked_in_the_future_is_loud_until_forget_removes_the_future_records
     let after = (T0 + M).to_string();
     let out = run(&["forget", "--store", &ws.store(), "--after", &after]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // The future cycle caught up its whole 10-minute horizon.
+    // The future cycle caught up its whole 10-minute horizon and recorded the newest 10,000
+    // minutes before it as MISSED.
     assert!(
-        stdout(&out).contains("removed 10 check records"),
+        stdout(&out).contains("removed 10010 check records"),
         "{}",
         stdout(&out)
     );
