@@ -173,6 +173,10 @@ pub struct CycleArgs {
     /// store).
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
+    /// How many stored keys the --store file's in-process cache may hold (about 9 bytes each;
+    /// 0 disables it; default 16777216).
+    #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
+    pub seen_cache_keys: Option<u64>,
     /// A source that checkers name in __SOURCE__ (`default` when they have none):
     /// NAME=sqlite:PATH or NAME=postgres://...; repeatable. At least one is required unless
     /// the program was built with its own RowGetter.

@@ -195,6 +195,23 @@ pub(crate) fn open_sqlite_store(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(dwmon_sqlite::SqliteStore::open(path)?))
 }
 
+/// The store of `once`/`run`: the application's own, else `--store FILE` opened with the
+/// cache capacity of `--seen-cache-keys`.
+fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<Arc<dyn Store>> {
+    let (Some(capacity), None, Some(path)) =
+        (cycle.seen_cache_keys, &app.store, cycle.store.as_deref())
+    else {
+        return store_for(app, cycle.store.as_deref(), false);
+    };
+    let options = dwmon_sqlite::SqliteStoreOptions {
+        seen_cache_capacity: capacity,
+        ..dwmon_sqlite::SqliteStoreOptions::default()
+    };
+    Ok(Arc::new(dwmon_sqlite::SqliteStore::open_with(
+        path, &options,
+    )?))
+}
+
 /// The store for a command: the application's own, else `--store FILE` (for status views:
 /// read-only, and it must exist).
 fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn Store>> {
@@ -331,7 +348,7 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let checkers = load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
-    let store = store_for(app, cycle.store.as_deref(), false)?;
+    let store = cycle_store(app, cycle)?;
     let alerts = alerts::alert_handler(app, cycle)?;
     if let Some(alerts) = &alerts {
         alerts::prune(alerts.store().as_ref(), &alerts::known_checkers(&checkers)).await;
@@ -380,7 +397,7 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
-    let store = store_for(app, cycle.store.as_deref(), false)?;
+    let store = cycle_store(app, cycle)?;
     let alerts = alerts::alert_handler(app, cycle)?;
     let pruner = alerts
         .as_ref()

@@ -417,3 +417,17 @@ fn a_store_checked_in_the_future_is_loud_until_forget_removes_the_future_records
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(minutes(&checks(&json_lines(&out))), vec![0, 1, 2]);
 }
+
+#[test]
+fn the_key_cache_capacity_is_settable_and_0_disables_it() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[("a", T0 - 50), ("b", T0 - 30)]);
+    for (now, capacity) in [(T0, "0"), (T0 + M, "1000")] {
+        let out = ws.once(now, &["--seen-cache-keys", capacity]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(checks(&json_lines(&out)).len(), 1);
+    }
+    let out = ws.once(T0 + 2 * M, &["--seen-cache-keys", "many"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
