@@ -34,7 +34,10 @@
 //! Each bucket is a sorted `Vec<u64>` with a small directory by the hashes' top bits: about
 //! 9 bytes per cached key (10^7 keys = 90 MB), and a lookup reads one directory entry and
 //! about four hashes. The total is capped by the configured capacity; beyond it, keys are
-//! simply not cached.
+//! simply not cached. Keys are also evicted by age: each batch of a checker first drops the
+//! buckets before the one of its oldest row, since the engine never hands a checker rows
+//! older than its reachable window after its first cycle (the first cycle's history is
+//! cached only until the next batch). Evicting never changes a result: a miss asks SQLite.
 
 use dwmon_core::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -242,6 +245,12 @@ impl SeenCache {
         let dropped = std::mem::replace(&mut seen.buckets, kept);
         let removed: u64 = dropped.values().map(|b| b.hashes.len() as u64).sum();
         self.entries.fetch_sub(removed, Ordering::Relaxed);
+    }
+
+    /// Forgets `checker`'s buckets wholly before the bucket of `timestamp` (eviction by age:
+    /// the bucket holding `timestamp` itself is kept).
+    pub(crate) fn forget_before_bucket_of(&self, checker: &str, timestamp: i64) {
+        self.forget_older_than(checker, bucket_of(timestamp).saturating_mul(BUCKET_SECONDS));
     }
 
     /// Forgets everything (another connection changed the store).

@@ -515,3 +515,28 @@ proptest! {
         })?;
     }
 }
+
+mod seen_cache_age {
+    use super::*;
+
+    /// The first cycle's history (a week) is cached, but a batch only ever looks up keys
+    /// from its own oldest timestamp on: older buckets are evicted by age, and their keys
+    /// are still found in SQLite when they do come back.
+    #[tokio::test]
+    async fn keys_older_than_the_batch_leave_the_cache() -> Result<(), Box<dyn std::error::Error>> {
+        let store = SqliteStore::open_in_memory()?;
+        let now = 1_700_000_000;
+        let week: Vec<Row> = (0..1_000)
+            .map(|i| Row::new(format!("h{i}"), now - i * 604))
+            .collect();
+        assert_eq!(store.insert_first_seen("c", &week).await?, 1_000);
+        assert_eq!(store.cached_keys(), 1_000);
+        let recent: Vec<Row> = (0..10)
+            .map(|i| Row::new(format!("r{i}"), now + i))
+            .collect();
+        assert_eq!(store.insert_first_seen("c", &recent).await?, 10);
+        assert!(store.cached_keys() < 30, "{}", store.cached_keys());
+        assert_eq!(store.insert_first_seen("c", &week).await?, 0);
+        Ok(())
+    }
+}
