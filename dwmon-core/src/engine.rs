@@ -1337,21 +1337,22 @@ fn reachable_from(checker: &Checker, minute: i64) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
-/// Drops the rows with `timestamp < keep_from`, and repeated keys (the store would ignore
-/// them). Deduplicating first matters: the first occurrence of a key decides its timestamp
-/// (SPEC 5 step 4), even when it is dropped.
+/// Drops the rows with `timestamp < keep_from`, and the later occurrences of their keys: the
+/// first occurrence of a key decides its timestamp (SPEC 5 step 4), even when it is dropped.
+/// Only the dropped keys are remembered, so a batch costs one hash set of its old rows, not
+/// of all its rows; repeats among the kept rows are left to the store (first one wins).
 fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {
     if rows.iter().all(|row| row.timestamp >= keep_from) {
         return;
     }
-    let keep: Vec<bool> = {
-        let mut seen = HashSet::with_capacity(rows.len());
-        rows.iter()
-            .map(|row| seen.insert(row.key.as_str()) && row.timestamp >= keep_from)
-            .collect()
-    };
-    let mut keep = keep.into_iter();
-    rows.retain(|_| keep.next().unwrap_or(true));
+    let mut dropped: HashSet<String> = HashSet::new();
+    rows.retain_mut(|row| {
+        if row.timestamp < keep_from {
+            dropped.insert(std::mem::take(&mut row.key));
+            return false;
+        }
+        dropped.is_empty() || !dropped.contains(row.key.as_str())
+    });
 }
 
 /// The `ClockBehind` error text: names the future minute and the way out.
