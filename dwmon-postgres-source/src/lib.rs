@@ -6,6 +6,7 @@
 //! configuration [`Error`]; fetch failures are [`dwmon_core::SourceError`]s.
 
 mod error;
+mod pgenv;
 mod source;
 mod tls;
 mod value;

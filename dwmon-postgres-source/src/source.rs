@@ -269,13 +269,18 @@ impl PostgresSourceBuilder {
     }
 }
 
+/// Parses the connection string, then fills what it leaves out from libpq's variables
+/// (`PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGPASSFILE` / `~/.pgpass`).
 fn parse_config(name: &str, connection: &str) -> Result<tokio_postgres::Config> {
-    connection
-        .parse::<tokio_postgres::Config>()
-        .map_err(|e| Error::InvalidConnection {
-            source_name: name.to_string(),
-            message: e.to_string(),
-        })
+    let mut config =
+        connection
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| Error::InvalidConnection {
+                source_name: name.to_string(),
+                message: e.to_string(),
+            })?;
+    crate::pgenv::apply(&mut config, &|var| std::env::var(var).ok());
+    Ok(config)
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.

@@ -89,18 +89,37 @@ pub struct SourceSpec {
     pub url: SourceUrl,
 }
 
-/// Parses `NAME=URL` with URL `sqlite:PATH` or `postgres://...`.
+/// `scheme://user:secret@host/...` with the password shown as `***`, for messages.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority
+        .rsplit_once('@')
+        .and_then(|(info, host)| info.split_once(':').map(|(user, _)| (user, host)))
+    {
+        Some((user, host)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
+/// Parses `NAME=URL` with URL `sqlite:PATH` or `postgres://...`. Messages never show a
+/// password the URL holds.
 ///
 /// # Errors
 /// A message saying what form is expected.
 pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
     let Some((name, url)) = value.split_once('=') else {
+        let value = mask_url(value);
         return Err(format!(
             "{value:?} is not NAME=URL (e.g. default=sqlite:data.sqlite or warehouse=postgres://user@host/db)"
         ));
     };
     let name = name.trim();
     if name.is_empty() {
+        let value = mask_url(value);
         return Err(format!("{value:?}: the source name before '=' is empty"));
     }
     let url = url.trim();
@@ -111,6 +130,7 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         SourceUrl::Postgres(url.to_string())
     } else {
+        let url = mask_url(url);
         return Err(format!(
             "{url:?}: unsupported URL; use sqlite:PATH or postgres://user:password@host/db"
         ));
@@ -191,6 +211,12 @@ mod tests {
         );
         for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");
+        }
+        // A mistyped URL is never echoed with its password.
+        for typo in ["w=postgress://u:hunter2@h/db", "=postgres://u:hunter2@h/db"] {
+            let message = parse_source(typo).unwrap_err();
+            assert!(!message.contains("hunter2"), "{message}");
+            assert!(message.contains("u:***@h"), "{message}");
         }
     }
 
