@@ -214,7 +214,7 @@ async fn pagerduty_source_errors_use_the_source_dedup_key() {
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0]["event_action"], "trigger");
     assert_eq!(bodies[0]["dedup_key"], "orders/source");
-    assert_eq!(bodies[0]["payload"]["severity"], "error");
+    assert_eq!(bodies[0]["payload"]["severity"], "critical");
     assert_eq!(
         bodies[0]["payload"]["custom_details"]["error"],
         "fetch failed: connection refused"

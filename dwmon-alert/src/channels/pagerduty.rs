@@ -40,10 +40,10 @@ pub fn pagerduty_body(notification: &Notification, routing_key: &str) -> Option<
         "dedup_key": n.incident_key,
     });
     if action == "trigger" {
-        let severity = match (n.kind, n.severity) {
-            (NotificationKind::SourceError, _) => "error",
-            (_, Severity::Warning) => "warning",
-            (_, Severity::Critical) => "critical",
+        // The documented mapping: a notification's severity (source errors are critical).
+        let severity = match n.severity {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
         };
         let timestamp = chrono::DateTime::from_timestamp(n.minute, 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
