@@ -155,6 +155,12 @@ fn day_of_week_is_the_union_of_its_options() -> Result<(), RequirementError> {
         ("CHECKWEEKDAYSsat-sun", set(&[0, 6])),
         ("CHECKWEEKDAYSMON-SUN", FieldSet::range(0, 6)),
         ("CHECKWEEKDAYSSUN-SAT", FieldSet::range(0, 6)),
+        // ...but only after a start that is not Sunday: a range from Sunday to SUN is Sunday.
+        ("CHECKWEEKDAYSSUN-SUN", set(&[0])),
+        ("CHECKWEEKDAYSsun-sun", set(&[0])),
+        ("CHECKWEEKDAYS0-SUN", set(&[0])),
+        ("CHECKWEEKDAYS7-SUN", set(&[0])),
+        ("CHECKWEEKDAYS0-7", FieldSet::range(0, 6)),
         ("CHECKWEEKDAYSTue,thu", set(&[2, 4])),
         ("CHECKWEEKDAYSMON/2", set(&[0, 1, 3, 5])),
         // The union with the shorthands.
