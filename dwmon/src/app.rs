@@ -215,6 +215,19 @@ impl App {
             Command::Pause(args) => commands::pause(self, &args).await,
             Command::Unpause(args) => commands::unpause(self, &args).await,
             Command::Histogram(args) => commands::histogram(self, &args).await,
+            Command::Completions(args) => {
+                let mut command = Cli::command();
+                let name = self.name.clone();
+                clap_complete::generate(args.shell, &mut command, name, &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => {
+                let command = Cli::command();
+                clap_mangen::Man::new(command)
+                    .render(&mut std::io::stdout())
+                    .map_err(|e| crate::Error::Usage(format!("cannot write the man page: {e}")))?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Forget(args) => commands::forget(&args).await,
         }
     }

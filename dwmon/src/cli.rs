@@ -111,6 +111,20 @@ pub enum Command {
         pending deliveries) of every minute after T, so the next cycle checks again."
     )]
     Forget(ForgetArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = "Example:\n  dwmon completions bash > /etc/bash_completion.d/dwmon")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = "Example:\n  dwmon man > /usr/local/share/man/man1/dwmon.1")]
+    Man,
+}
+
+/// `dwmon completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `dwmon forget`.

@@ -292,3 +292,15 @@ fn schedule_streams_a_century_and_stops_when_stdout_closes() {
         ]
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_clap_definitions() {
+    let bash = run(&["completions", "bash"]);
+    assert_eq!(code(&bash), 0, "{}", stderr(&bash));
+    assert!(stdout(&bash).contains("histogram"), "{}", stdout(&bash));
+    let man = run(&["man"]);
+    assert_eq!(code(&man), 0, "{}", stderr(&man));
+    assert!(stdout(&man).contains(".TH"), "{}", stdout(&man));
+    assert!(stdout(&man).contains("dwmon"));
+    assert_eq!(code(&run(&["completions", "tcsh"])), 2);
+}
