@@ -277,10 +277,21 @@ fn parse_config(name: &str, connection: &str) -> Result<tokio_postgres::Config> 
             .parse::<tokio_postgres::Config>()
             .map_err(|e| Error::InvalidConnection {
                 source_name: name.to_string(),
-                message: e.to_string(),
+                message: connection_error_message(&e),
             })?;
     crate::pgenv::apply(&mut config, &|var| std::env::var(var).ok());
     Ok(config)
+}
+
+/// What is wrong with a connection string. tokio-postgres's own message is only "invalid
+/// connection string"; the cause it carries names the option (`unknown option \`x\``,
+/// `invalid value for option \`port\``) and never a value, so no password can show.
+fn connection_error_message(error: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match error.source() {
+        Some(cause) => cause.to_string(),
+        None => error.to_string(),
+    }
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
@@ -630,6 +641,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_invalid_connection_string_says_what_is_wrong_without_the_password() {
+        let cases = [
+            ("postgres://u:hunter2@h/d?nonsense=1", "nonsense"),
+            ("postgres://u:hunter2@h:99999/d", "port"),
+            ("host=h password=hunter2 sslmode=sometimes", "sslmode"),
+            (
+                "postgres://u:hunter2@h/d?connect_timeout=soon",
+                "connect_timeout",
+            ),
+        ];
+        for (connection, named) in cases {
+            let error = PostgresSource::builder()
+                .source("a", connection)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(named), "{connection}: {error}");
+            assert!(!error.contains("hunter2"), "{connection}: {error}");
+            assert!(
+                !error.ends_with("invalid connection string: invalid connection string"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
