@@ -8,6 +8,8 @@
 //! [`engine::SystemClock`], which only the run loop uses.
 
 pub mod checker_file;
+#[cfg(feature = "test-suite")]
+pub mod conformance;
 pub mod convert;
 pub mod engine;
 pub mod handler;
