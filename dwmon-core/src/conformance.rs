@@ -210,3 +210,37 @@ pub async fn run_all<F: Fixture + ?Sized>(fixture: &F) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that loses every row: the suite must notice.
+    struct Empty;
+
+    #[async_trait]
+    impl RowGetter for Empty {
+        async fn get_rows(&self, _: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+            Ok(Fetched::default())
+        }
+    }
+
+    #[async_trait]
+    impl Fixture for Empty {
+        fn getter(&self) -> &dyn RowGetter {
+            self
+        }
+        async fn query_for(&self, _: &[(Sample, Sample)]) -> Result<String, String> {
+            Ok(String::new())
+        }
+        fn failing_query(&self) -> String {
+            String::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_that_loses_rows_fails_the_suite() {
+        let failure = run_all(&Empty).await.unwrap_err();
+        assert_eq!(failure.case, "integer epochs");
+    }
+}
