@@ -153,12 +153,43 @@ impl Notifier for EmailNotifier {
             .message(notification, address)
             .map_err(|m| ChannelError::permanent(ChannelKind::Email, address, m))?;
         self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            let text = format!("SMTP: {e}");
+            let text = redact_auth_plain(&format!("SMTP: {e}"));
             if e.is_permanent() {
                 ChannelError::permanent(ChannelKind::Email, address, text)
             } else {
                 ChannelError::new(ChannelKind::Email, address, text)
             }
         })
+    }
+}
+
+/// Replaces the credentials token after `AUTH PLAIN` / `PLAIN` (base64 of user and password)
+/// that an SMTP server may echo in a reply, so errors and logs never carry it.
+fn redact_auth_plain(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for word in text.split(' ') {
+        if redact_next && !word.is_empty() {
+            out.push("[redacted]");
+            redact_next = false;
+            continue;
+        }
+        redact_next = word.eq_ignore_ascii_case("PLAIN");
+        out.push(word);
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_auth_plain;
+
+    #[test]
+    fn auth_plain_credentials_echoed_by_a_server_are_redacted() {
+        let reply = "SMTP: permanent error (535): 5.7.8 bad AUTH PLAIN AHVzZXIAc2VjcmV0 rejected";
+        let text = redact_auth_plain(reply);
+        assert!(!text.contains("AHVzZXIAc2VjcmV0"), "{text}");
+        assert!(text.contains("AUTH PLAIN [redacted] rejected"), "{text}");
+        assert_eq!(redact_auth_plain("SMTP: timed out"), "SMTP: timed out");
     }
 }
