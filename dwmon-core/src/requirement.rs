@@ -462,6 +462,20 @@ const EXCERPT_CHARS: usize = 40;
 /// `text` for quoting in an error message: itself when short, else its first characters and
 /// how long it was, so a runaway line (a megabyte without spaces) gives a one-line error.
 pub(crate) fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    // Control characters echoed raw from a file could drive the reader's terminal.
+    if text.chars().any(char::is_control) {
+        let escaped: String = text
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        return std::borrow::Cow::Owned(excerpt(&escaped).into_owned());
+    }
     match text.char_indices().nth(EXCERPT_CHARS) {
         None => std::borrow::Cow::Borrowed(text),
         Some((end, _)) => std::borrow::Cow::Owned(format!(
@@ -837,6 +851,14 @@ impl std::fmt::Display for Requirement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_errors_are_escaped() {
+        let error = Requirement::parse("CHECKHOURS1\u{1b}[31m CHECKMINUTES0").unwrap_err();
+        let message = error.to_string();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.contains("\\u{1b}"), "{message:?}");
+    }
 
     const SEED: &str =
         "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180";
