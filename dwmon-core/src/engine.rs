@@ -889,26 +889,13 @@ impl CycleContext {
             }
         };
 
-        let timezone = zone.name().to_string();
         let records: Vec<CheckRecord> = candidates
             .iter()
             .zip(counts)
             .map(|(&(minute, index), count)| {
                 let requirement = &checker.requirements[index];
-                CheckRecord {
-                    checker: checker.name.clone(),
-                    requirement_index: index,
-                    requirement: requirement.to_string(),
-                    minute,
-                    minute_local: local_rfc3339(minute, zone),
-                    timezone: timezone.clone(),
-                    lookback_seconds: requirement.lookback_seconds,
-                    count,
-                    min: requirement.min,
-                    max: requirement.max,
-                    status: Status::judge(count, requirement.min, requirement.max),
-                    extra: checker.extra.clone(),
-                }
+                let status = Status::judge(count, requirement.min, requirement.max);
+                check_record(checker, index, minute, zone, count, status)
             })
             .collect();
         let records = with_missed(records, missed, checker, zone);
@@ -1295,26 +1282,39 @@ fn with_missed(
     if missed.is_empty() {
         return records;
     }
-    let timezone = zone.name().to_string();
-    records.extend(missed.into_iter().map(|(minute, index)| {
-        let requirement = &checker.requirements[index];
-        CheckRecord {
-            checker: checker.name.clone(),
-            requirement_index: index,
-            requirement: requirement.to_string(),
-            minute,
-            minute_local: local_rfc3339(minute, zone),
-            timezone: timezone.clone(),
-            lookback_seconds: requirement.lookback_seconds,
-            count: 0,
-            min: requirement.min,
-            max: requirement.max,
-            status: Status::Missed,
-            extra: checker.extra.clone(),
-        }
-    }));
+    records.extend(
+        missed
+            .into_iter()
+            .map(|(minute, index)| check_record(checker, index, minute, zone, 0, Status::Missed)),
+    );
     records.sort_by_key(|r| (r.minute, r.requirement_index));
     records
+}
+
+/// The check record of requirement `index` of `checker` at `minute`, with `count` and `status`.
+fn check_record(
+    checker: &Checker,
+    index: usize,
+    minute: i64,
+    zone: Tz,
+    count: u64,
+    status: Status,
+) -> CheckRecord {
+    let requirement = &checker.requirements[index];
+    CheckRecord {
+        checker: checker.name.clone(),
+        requirement_index: index,
+        requirement: requirement.to_string(),
+        minute,
+        minute_local: local_rfc3339(minute, zone),
+        timezone: zone.name().to_string(),
+        lookback_seconds: requirement.lookback_seconds,
+        count,
+        min: requirement.min,
+        max: requirement.max,
+        status,
+        extra: checker.extra.clone(),
+    }
 }
 
 /// The start of the oldest window any requirement of `checker` can reach from the cycle at
