@@ -1,4 +1,4 @@
-//! Criterion benchmarks of whole cycles (`Engine::run_cycle`), SPEC 7.
+//! Criterion benchmarks of whole cycles (`Engine::run_cycle`) (README "Performance").
 //!
 //! `cargo bench -p dwmon-benches --bench cycle`
 //!
@@ -7,7 +7,7 @@
 //! - `catch_up/sqlite`: 100 checkers back after a 24 h outage (30 due minutes each, a fetch
 //!   of 1,000 new rows), each iteration on a fresh copy of the pre-outage store.
 //!
-//! The SPEC's full-size figures (1,000 checkers x 10,000 rows) come from the whole-process
+//! The full-size figures (1,000 checkers x 10,000 rows) come from the whole-process
 //! drivers `steady_state` and `catch_up` (see `benches/src/bin`).
 
 use criterion::{BenchmarkId, Criterion};

@@ -1,4 +1,4 @@
-//! Schedule evaluator throughput (SPEC 7: >= 50 M (requirement, minute) eligibility tests per
+//! Schedule evaluator throughput (README "Performance": >= 50 M (requirement, minute) eligibility tests per
 //! second on one core).
 //!
 //! Run: `cargo bench -p dwmon-benches --bench evaluator` (add `-- --quick` for a short run).

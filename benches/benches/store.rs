@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the SQLite store (SPEC 7).
+//! Criterion benchmarks of the SQLite store (README "Performance").
 //!
 //! `cargo bench -p dwmon-benches --bench store`
 //!

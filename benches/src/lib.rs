@@ -1,7 +1,7 @@
 //! Shared fixtures for dwmon benchmarks: a synthetic event stream, the checkers watching it,
 //! a handler that only counts, and helpers for timing cycles and pre-filling a store.
 //!
-//! The workload of SPEC 7: every checker's query returns the latest `rows_per_fetch` events
+//! The workload of README "Performance": every checker's query returns the latest `rows_per_fetch` events
 //! of a stream producing `events_per_minute` events a minute; advancing the clock by one
 //! minute makes `events_per_minute / rows_per_fetch` of a fetch new (100 / 10,000 = 1%, so
 //! 99% already seen).

@@ -1,6 +1,6 @@
 //! # dwmon-alert
 //!
-//! Alerting for dwmon (SPEC 9.4, issue 7): tell the right people once when a requirement
+//! Alerting for dwmon (docs/ALERTING.md): tell the right people once when a requirement
 //! starts failing, remind them while it keeps failing, and tell them once when it recovers —
 //! across restarts.
 //!

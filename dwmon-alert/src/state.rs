@@ -54,7 +54,7 @@ pub struct AlertState {
     pub severity: Severity,
 }
 
-/// Whether a checker's source works (the `ERROR` status of SPEC 5).
+/// Whether a checker's source works (the `ERROR` status of a cycle).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SourceState {
     /// An error streak is going on.

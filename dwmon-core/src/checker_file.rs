@@ -1,4 +1,4 @@
-//! Checker files (SPEC 2): `NAME.dwmon` with `__QUERY__`, `__REQUIREMENTS__`, `__SOURCE__`,
+//! Checker files (docs/FORMAT.md): `NAME.dwmon` with `__QUERY__`, `__REQUIREMENTS__`, `__SOURCE__`,
 //! `__EXTRA__` and `__TIMEZONE__` sections.
 //!
 //! CONTRACT (other crates rely on these names): `Checker` (pub fields), `Checker::zone`,
@@ -62,7 +62,7 @@ pub enum CheckerFileErrorKind {
     InvalidTimeZone,
     /// `__REQUIREMENTS__` has no requirement line.
     NoRequirements,
-    /// A requirement line failed to parse (SPEC 3).
+    /// A requirement line failed to parse (docs/FORMAT.md, "Requirement lines").
     Requirement(RequirementErrorKind),
 }
 

@@ -1,4 +1,4 @@
-//! The cycle engine (SPEC 5): due minutes -> fetch -> first-seen store -> count and judge ->
+//! The cycle engine (README "How a cycle works"): due minutes -> fetch -> first-seen store -> count and judge ->
 //! record -> deliver through the outbox -> purge, once a minute, for every checker.
 //!
 //! [`Engine::run_cycle`] runs one cycle for a given `now` (the engine never reads the clock
@@ -36,7 +36,7 @@
 //! # Rows that are not stored
 //!
 //! Fetched rows are deduplicated first (a key's first occurrence in the batch decides its
-//! timestamp, SPEC 5 step 4); then some are dropped instead of stored:
+//! timestamp, step 4 of a cycle in README "How a cycle works"); then some are dropped instead of stored:
 //!
 //! - A checker's first cycle (no last checked minute) stores the whole fetched history and
 //!   does not purge, so the history views (`dwmon histogram`) show it; the purger trims it
@@ -111,7 +111,7 @@ pub struct EngineConfig {
     /// right at the boundary are visible (default 2).
     pub wake_delay_seconds: i64,
     /// Rows stamped more than this many seconds after `now` are rejected as far-future
-    /// (SPEC 8: counted and reported in the `rejected_rows` ERROR event, never stored, where
+    /// (counted and reported in the `rejected_rows` ERROR event, never stored, where
     /// they would otherwise sit until a window reaches them). Default one day, which tolerates
     /// clock skew and time-zone mistakes of a few hours while catching seconds/milliseconds
     /// mix-ups and placeholder dates.
@@ -257,7 +257,7 @@ struct CheckerSet {
     load_errors: Vec<CheckerFileError>,
 }
 
-/// Runs cycles (SPEC 5) over a set of checkers with pluggable source, store, handler and
+/// Runs cycles (README "How a cycle works") over a set of checkers with pluggable source, store, handler and
 /// purger.
 ///
 /// The checker set is held by the engine and replaceable between cycles
@@ -399,7 +399,7 @@ impl Engine {
         self.set.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one cycle (SPEC 5) for `now` over the current checker set and reports what
+    /// Runs one cycle (README "How a cycle works") for `now` over the current checker set and reports what
     /// happened. Never fails as a whole: every problem belongs to one checker and is reported
     /// in its [`CheckerOutcome::errors`] (and to the handler as an `ERROR` event).
     ///
@@ -729,7 +729,7 @@ impl CycleContext {
         }
     }
 
-    /// SPEC 5 steps 1-7 for one checker.
+    /// steps 1-7 of a cycle (README "How a cycle works") for one checker.
     async fn check(self: Arc<Self>, job: CheckerJob) -> CheckerOutcome {
         let checker = &job.checkers[job.index];
         let zone = checker.zone(self.config.default_zone);
@@ -1194,7 +1194,7 @@ impl CycleContext {
     }
 }
 
-/// SPEC 5 step 2: the candidate `(minute, requirement_index)` pairs of `checker` for the cycle
+/// step 2 of a cycle (README "How a cycle works"): the candidate `(minute, requirement_index)` pairs of `checker` for the cycle
 /// minute `minute`, ascending.
 pub fn candidates(
     checker: &Checker,
@@ -1338,7 +1338,7 @@ fn reachable_from(checker: &Checker, minute: i64) -> i64 {
 }
 
 /// Drops the rows with `timestamp < keep_from`, and the later occurrences of their keys: the
-/// first occurrence of a key decides its timestamp (SPEC 5 step 4), even when it is dropped.
+/// first occurrence of a key decides its timestamp (step 4 of a cycle, README "How a cycle works"), even when it is dropped.
 /// Only the dropped keys are remembered, so a batch costs one hash set of its old rows, not
 /// of all its rows; repeats among the kept rows are left to the store (first one wins).
 fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {

@@ -4,7 +4,7 @@
 //! Everything lives behind one mutex: first-seen keys in a hash map, their timestamps in a
 //! sorted multiset (so a windowed count costs the distinct timestamps inside the window, never
 //! the total stored), the check log, the outbox and the last error of each checker. Nothing
-//! survives the process, so the crash-safety guarantees of SPEC 8 hold only within a process.
+//! survives the process, so the crash-safety guarantees hold only within a process.
 
 use crate::record::CheckRecord;
 use crate::source::Row;

@@ -79,7 +79,7 @@ impl<T: Purger + ?Sized> Purger for Arc<T> {
     }
 }
 
-/// The SPEC-safe default: never deletes a row that a check inside any requirement's horizon
+/// The window-safe default: never deletes a row that a check inside any requirement's horizon
 /// could still count. Keeps `max_r(H_r * 60 + L_r)` seconds before the current minute, plus
 /// one safety day ([`DefaultPurger::cutoff`]).
 ///

@@ -1,4 +1,4 @@
-//! What a cycle produces: check records and error events (SPEC 5), as handed to a
+//! What a cycle produces: check records and error events (README "How a cycle works"), as handed to a
 //! [`CheckHandler`](crate::CheckHandler) and printed by the CLI as JSON lines.
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ impl Status {
         }
     }
 
-    /// Judges a count against inclusive bounds: the pure rule of SPEC 5 step 5.
+    /// Judges a count against inclusive bounds: the pure rule of step 5 of a cycle (README "How a cycle works").
     pub fn judge(count: u64, min: u64, max: u64) -> Status {
         if min <= count && count <= max {
             Status::Good
@@ -59,7 +59,7 @@ impl std::str::FromStr for Status {
     }
 }
 
-/// One check of one requirement at one minute (SPEC 5). Field names are fixed: they are the
+/// One check of one requirement at one minute (README "How a cycle works"). Field names are fixed: they are the
 /// JSON the CLI prints and the body handlers send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRecord {
@@ -90,7 +90,7 @@ pub struct CheckRecord {
 }
 
 impl CheckRecord {
-    /// The stable idempotency key `checker/requirement_index/minute` (SPEC 8).
+    /// The stable idempotency key `checker/requirement_index/minute` (README "How a cycle works").
     pub fn idempotency_key(&self) -> String {
         format!(
             "{}/{}/{}",

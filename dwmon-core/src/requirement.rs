@@ -1,4 +1,4 @@
-//! The requirement grammar (SPEC 3): one line of whitespace-separated options such as
+//! The requirement grammar (docs/FORMAT.md, "Requirement lines"): one line of whitespace-separated options such as
 //! `CHECKHOURS9-17 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180`.
 //!
 //! CONTRACT (other crates rely on these names): `FieldSet`, `Schedule` (pub fields),
@@ -131,7 +131,7 @@ impl Requirement {
         }
     }
 
-    /// The horizon `H = 10 * ceil(L / 60)` in minutes (SPEC 5): how far back a cycle still
+    /// The horizon `H = 10 * ceil(L / 60)` in minutes (README "How a cycle works"): how far back a cycle still
     /// checks missed minutes.
     pub fn horizon_minutes(&self) -> i64 {
         10 * (self.lookback_seconds.div_ceil(60) as i64)

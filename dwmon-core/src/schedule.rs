@@ -1,4 +1,4 @@
-//! The pure schedule evaluator (SPEC 4): is a requirement due at a minute, in a zone?
+//! The pure schedule evaluator (README "Time zones and daylight saving time"): is a requirement due at a minute, in a zone?
 //!
 //! A *minute* is an epoch multiple of 60 (inputs are rounded down with
 //! [`crate::minute_floor`]). A minute is due iff the **local wall-clock time** of that UTC
@@ -45,7 +45,7 @@ const PROBE_SECONDS: i64 = 2 * SECONDS_PER_DAY;
 
 /// Whether `schedule` is due at `minute` (epoch seconds, rounded down to its minute) in `zone`.
 ///
-/// Judged on the local wall-clock time of the minute in `zone` (SPEC 4). Minutes outside
+/// Judged on the local wall-clock time of the minute in `zone` (README "Time zones and daylight saving time"). Minutes outside
 /// [`FIRST_MINUTE`]..=[`LAST_MINUTE`] never match. Never panics.
 ///
 /// This does one time-zone lookup per call; to test many minutes or requirements in one

@@ -111,7 +111,7 @@ pub struct CheckerStatus {
 
 /// Persistence for one or more runners: first-seen rows, the check log, the delivery outbox.
 ///
-/// The engine's guarantees (SPEC 5 and 8) rest on three properties every implementation
+/// The engine's guarantees (README "How a cycle works") rest on three properties every implementation
 /// must have: first-seen inserts keep the first timestamp of a key; `record_checks` is atomic
 /// and idempotent per `(checker, requirement_index, minute)` and enqueues each new record in
 /// the outbox in the same transaction; outbox entries survive restarts until acknowledged.

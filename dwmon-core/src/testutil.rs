@@ -384,7 +384,7 @@ pub fn checker(name: &str, requirements: Vec<Requirement>) -> Checker {
     }
 }
 
-/// A checker whose requirements are parsed from requirement lines (SPEC 3).
+/// A checker whose requirements are parsed from requirement lines (docs/FORMAT.md, "Requirement lines").
 ///
 /// # Errors
 /// The first line that does not parse.

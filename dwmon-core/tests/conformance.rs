@@ -1,4 +1,4 @@
-//! Conformance tests, one module per SPEC section (the model is croner's `tests/ocps.rs`).
+//! Conformance tests, one module per area of the format and semantics (the model is croner's `tests/ocps.rs`).
 //! Each module is table-driven; the tables live in `tests/conformance/`.
 
 #[path = "conformance/spec2_checker_files.rs"]

@@ -1,10 +1,10 @@
 //! Model check: for random event streams arriving over time, random requirements and random
 //! cycle times with gaps (and fetches that fail now and then), the engine with the in-memory
-//! store hands the handler exactly the checks a brute-force reading of SPEC 5 produces.
+//! store hands the handler exactly the checks a brute-force reading of the cycle rules (README "How a cycle works") produces.
 //!
-//! The model below is written from the SPEC text alone: it walks every minute of every
+//! The model below is written from the documented rules alone: it walks every minute of every
 //! horizon, matches schedules with chrono directly, stores rows in a plain map and counts by
-//! scanning all of them. Besides SPEC 5 it implements the engine's one storage rule that is
+//! scanning all of them. Besides those rules it implements the engine's one storage rule that is
 //! observable: a checker's first cycle stores all fetched rows and purges nothing; after it,
 //! fetched rows older than
 //! `min_r(M - (H_r - 1) * 60 - L_r)` are not stored (a key whose first sighting is that old
@@ -176,7 +176,7 @@ fn visible(events: &[SourceEvent], now: i64) -> Vec<Row> {
         .collect()
 }
 
-/// Schedule matching straight from the local calendar fields (SPEC 3/4).
+/// Schedule matching straight from the local calendar fields (docs/FORMAT.md, "Requirement lines").
 fn model_matches(s: &Schedule, minute: i64, zone: chrono_tz::Tz) -> bool {
     let Some(t) = chrono::DateTime::from_timestamp(minute, 0) else {
         return false;
@@ -201,7 +201,7 @@ struct ModelChecker {
 }
 
 impl ModelChecker {
-    /// SPEC 5 steps 1-7 for one checker, literally.
+    /// steps 1-7 of a cycle (README "How a cycle works") for one checker, literally.
     fn cycle(&mut self, c: &Checker, events: &[SourceEvent], now: i64, fetch_fails: bool) {
         let m_now = now.div_euclid(60) * 60;
         let mut candidates = Vec::new();

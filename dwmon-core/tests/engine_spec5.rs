@@ -1,4 +1,4 @@
-//! The engine against SPEC 5 (a cycle) and SPEC 8 (delivery), one module per rule, with fixed
+//! The engine against the cycle rules (README "How a cycle works") and delivery, one module per rule, with fixed
 //! instants. Time-dependent behaviour (timeouts, the run loop) runs under Tokio's paused clock.
 
 use dwmon_core::engine::{CycleReport, EngineConfig};
@@ -618,7 +618,7 @@ mod errors {
 
     #[tokio::test]
     async fn far_future_rows_are_rejected_not_stored() -> TestResult {
-        // SPEC 8: a far-future timestamp is bad input. Within a day of `now` is tolerated
+        // a far-future timestamp is bad input. Within a day of `now` is tolerated
         // (clock skew); beyond it the row is rejected, counted and never stored, so it cannot
         // surface in a later window either.
         let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);

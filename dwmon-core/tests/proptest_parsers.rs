@@ -1,4 +1,4 @@
-//! Property tests for the SPEC 2/3 parsers: canonical text round-trips, and no input makes a
+//! Property tests for the checker-file and requirement parsers (docs/FORMAT.md): canonical text round-trips, and no input makes a
 //! parser panic. Case counts stay at proptest's default (256) so `cargo test` stays fast;
 //! raise them with `PROPTEST_CASES=100000` for a longer run.
 

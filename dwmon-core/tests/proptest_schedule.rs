@@ -1,4 +1,4 @@
-//! Property tests for the schedule evaluator (SPEC 4): the fast paths agree with a brute-force
+//! Property tests for the schedule evaluator (README "Time zones and daylight saving time"): the fast paths agree with a brute-force
 //! oracle written directly from the field sets and chrono-tz's own UTC -> local conversion.
 //!
 //! 256 cases per property by default; a heavier run: `PROPTEST_CASES=20000 cargo test -p

@@ -1,6 +1,6 @@
 //! End to end: the engine runs the seed's checker against the real PostgreSQL server through
 //! [`PostgresSource`], stores into an [`SqliteStore`] file, and hands GOOD, BAD and ERROR to the
-//! handler (SPEC 5).
+//! handler (README "How a cycle works").
 
 mod support;
 

@@ -11,7 +11,7 @@
 //!
 //! ## Schema (version 1)
 //!
-//! Designed for the access paths of a cycle (SPEC 5): every statement a cycle runs is a
+//! Designed for the access paths of a cycle (README "How a cycle works"): every statement a cycle runs is a
 //! point lookup or an index range scan whose cost grows with the batch, never with the total
 //! stored.
 //!
@@ -70,7 +70,7 @@
 //! ## The cache of stored keys
 //!
 //! In the steady state a checker's query returns mostly rows already stored. Asking SQLite
-//! about each costs a B-tree lookup per row (10^7 rows a cycle at SPEC 7's scale), so the
+//! about each costs a B-tree lookup per row (10^7 rows a cycle at the scale of README "Performance"), so the
 //! store keeps, per checker, 64-bit hashes of keys it knows are committed, bucketed by their
 //! stored timestamp (about 9 bytes per key, capped by
 //! [`SqliteStoreOptions::seen_cache_capacity`]). A row whose hash is cached is skipped

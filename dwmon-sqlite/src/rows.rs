@@ -1,7 +1,7 @@
 //! First-seen insertion of a batch of rows into the `rows` table, tuned for bulk ingest.
 //!
 //! - The batch is sorted by key (stably, then de-duplicated keeping each key's first
-//!   occurrence, as SPEC 5 step 4 requires) so inserts walk the `(checker_id, key)` B-tree in
+//!   occurrence, as step 4 of a cycle in README "How a cycle works" requires) so inserts walk the `(checker_id, key)` B-tree in
 //!   order instead of jumping around it.
 //! - Rows go in with multi-row `INSERT OR IGNORE ... VALUES (..), (..), ...` statements of
 //!   [`CHUNK`] rows: SQLite's per-statement cost is paid once per chunk, about twice the rate

@@ -1,7 +1,7 @@
 //! The in-process cache of keys known to be stored, so the steady state barely touches SQLite.
 //!
 //! A checker's query typically returns the same rows cycle after cycle with a few new ones
-//! (SPEC 7: 10,000 rows, 99% seen before). Asking SQLite about each of them costs a B-tree
+//! (README "Performance": 10,000 rows, 99% seen before). Asking SQLite about each of them costs a B-tree
 //! lookup per row; this cache answers "certainly stored" for most of them from memory, so
 //! only the misses go to SQLite.
 //!

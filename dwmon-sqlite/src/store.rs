@@ -52,7 +52,7 @@ pub struct SqliteStoreOptions {
     /// SQLite page cache per connection, KiB. Default 32 MiB.
     pub page_cache_kib: u64,
     /// Page size in bytes for a newly created store (a power of two, 512-65536); existing
-    /// stores keep theirs. Default 4 KiB (SQLite's): measured at SPEC 7 scale, 16 KiB pages
+    /// stores keep theirs. Default 4 KiB (SQLite's): measured at the scale of README "Performance", 16 KiB pages
     /// ingest a bulk of new rows about 20% faster but make the steady-state cycle about 60%
     /// slower (every small commit writes whole pages to the WAL).
     pub page_size: u32,
@@ -406,7 +406,7 @@ impl SqliteStore {
     /// together with the store's next insert or record of checks (in practice another
     /// checker's, a moment later), when 512 are waiting, before the outbox is read, or
     /// when the store is dropped. A crash before that re-delivers the check after the restart
-    /// under the same idempotency key, which at-least-once delivery (SPEC 8) allows; in
+    /// under the same idempotency key, which at-least-once delivery (README "How a cycle works") allows; in
     /// exchange a cycle does not pay one commit per delivery.
     ///
     /// # Errors

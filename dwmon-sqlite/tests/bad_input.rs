@@ -1,4 +1,4 @@
-//! SPEC 8 bad input: files that are not stores, stores that cannot be written, a full disk.
+//! Bad input: files that are not stores, stores that cannot be written, a full disk.
 //! Each gives a clear typed error, never a panic, and never a partial write.
 
 mod common;

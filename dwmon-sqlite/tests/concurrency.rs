@@ -1,4 +1,4 @@
-//! SPEC 8: a reader (the status command, a web page) on its own connection never blocks the
+//! A reader (the status command, a web page) on its own connection never blocks the
 //! runner and is never blocked by it; writers wait for each other only up to the busy timeout.
 
 mod common;

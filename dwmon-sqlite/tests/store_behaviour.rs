@@ -1,4 +1,4 @@
-//! The `Store` contract (SPEC 5, 6, 8) on real SQLite: first-seen inserts, half-open windows,
+//! The `Store` contract (README "How a cycle works") on real SQLite: first-seen inserts, half-open windows,
 //! the check log, the outbox, purges, status views; with and without the cache of seen keys.
 
 mod common;

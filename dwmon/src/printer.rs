@@ -1,5 +1,5 @@
 //! The default [`CheckHandler`]: every check record and error event to stdout, as a readable
-//! line or as one JSON object per line (SPEC 5 field names).
+//! line or as one JSON object per line (the field names of docs/FORMAT.md and README "How a cycle works").
 
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, Event, HandlerError, Status};

@@ -1,4 +1,4 @@
-//! `dwmon once --now` across scripted sequences of times: SPEC 5 end to end on a real SQLite
+//! `dwmon once --now` across scripted sequences of times: the cycle rules (README "How a cycle works") end to end on a real SQLite
 //! source and store.
 
 mod common;

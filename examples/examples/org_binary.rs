@@ -1,9 +1,8 @@
 //! An organisation's own dwmon binary: its RowGetter and CheckHandler plugged into the engine
 //! with the in-memory store. Runs three cycles at explicit instants and prints every event as
 //! a JSON line. `cargo run -p dwmon-examples --example org_binary`
-use async_trait::async_trait;
-use dwmon_core::{
-    handler_fn, parse_checker, Engine, Event, FetchRequest, Fetched, HandlerError, MemoryStore,
+use dwmon::{
+    async_trait, handler_fn, parse_checker, Engine, Event, FetchRequest, Fetched, HandlerError, MemoryStore,
     Row, RowGetter, SourceError,
 };
 use std::sync::Arc;

@@ -24,7 +24,7 @@ impl RowGetter for Warehouse {
     }
 }
 
-/// Keeps a month of rows, never less than the SPEC-safe minimum.
+/// Keeps a month of rows, never less than the window-safe minimum.
 struct KeepAMonth;
 
 impl Purger for KeepAMonth {

@@ -1,4 +1,4 @@
-//! The world of the SIGKILL crash-safety test (SPEC 8), shared by the test
+//! The world of the SIGKILL crash-safety test (README "How a cycle works"), shared by the test
 //! (`tests/crash_safety.rs`) and its child process (`src/bin/crash_child.rs`).
 //!
 //! Everything is a pure function of time: each checker watches a deterministic event stream,

@@ -1,4 +1,4 @@
-//! SPEC 8 crash safety, for real: a child process runs cycles against an SQLite store and is
+//! Crash safety, for real: a child process runs cycles against an SQLite store and is
 //! killed with SIGKILL at random instants (seeded, reproducible), then restarted, many times.
 //! Afterwards:
 //! - every due minute of every requirement, from the checker's first check to the last
@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Kills to inflict (SPEC: at least 50).
+/// Kills to inflict (at least 50).
 const KILLS: u32 = 60;
 /// Simulated minutes the runs cover.
 const MINUTES: i64 = 400;

@@ -1,4 +1,4 @@
-//! Whole-process catch-up benchmark (SPEC 7): 1,000 checkers come back after a 24 h outage.
+//! Whole-process catch-up benchmark (README "Performance"): 1,000 checkers come back after a 24 h outage.
 //!
 //! ```text
 //! cargo build --release -p dwmon-benches --bin catch_up

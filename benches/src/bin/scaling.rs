@@ -1,4 +1,4 @@
-//! Cycle time versus total stored rows (SPEC 7: cost grows with the batch, never with the
+//! Cycle time versus total stored rows (README "Performance": cost grows with the batch, never with the
 //! total stored). For each size, a fresh store gets the same small workload — 10 checkers x
 //! 1,000 rows a fetch, 99% seen, one requirement each (about 10^4 stored rows of its own) —
 //! plus old rows up to that total (a fast bulk insert, as history kept by a generous purger),

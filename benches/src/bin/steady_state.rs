@@ -1,4 +1,4 @@
-//! Whole-process steady-state benchmark (SPEC 7): 1,000 checkers, each fetch 10,000 rows of
+//! Whole-process steady-state benchmark (README "Performance"): 1,000 checkers, each fetch 10,000 rows of
 //! which 99% were seen before, one requirement each, SQLite store. Time the process with
 //! `/usr/bin/time -v` for the peak RSS:
 //!

@@ -1,4 +1,4 @@
-//! SPEC 2: checker files — sections in any order, defaults, names, CRLF/BOM, and every error
+//! Checker files (docs/FORMAT.md) — sections in any order, defaults, names, CRLF/BOM, and every error
 //! kind with its exact line and column.
 
 use dwmon_core::checker_file::CheckerFileErrorKind as Kind;

@@ -1,4 +1,4 @@
-//! SPEC 3: requirement lines — the seed grammar exactly, the cron-field extension, canonical
+//! Requirement lines (docs/FORMAT.md) — the seed grammar exactly, the cron-field extension, canonical
 //! text, and every error kind with its column.
 
 use dwmon_core::requirement::RequirementErrorKind as Kind;
@@ -13,7 +13,7 @@ fn set(values: &[u32]) -> FieldSet {
     s
 }
 
-/// Every requirement line written in the seed (`000_*`) and SPEC 3.
+/// Every requirement line written in the seed (`000_*`) and docs/FORMAT.md.
 const SEED_LINES: [&str; 4] = [
     "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",
     "CHECKHOURS9-9 CHECKMINUTES*/20 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180",

@@ -1,4 +1,4 @@
-//! SPEC 4: time. A minute is due iff its local wall-clock time in the checker's zone matches
+//! Time (README "Time zones and daylight saving time"). A minute is due iff its local wall-clock time in the checker's zone matches
 //! every schedule field; local times skipped by a spring-forward never match, local times
 //! repeated by a fall-back match twice. All instants are fixed; nothing reads the clock.
 
@@ -508,7 +508,7 @@ fn extreme_and_empty_ranges_yield_nothing_and_never_panic() {
     );
 }
 
-/// The seed's requirement lines (and the SPEC 3 extension) evaluated from text.
+/// The seed's requirement lines (and the cron-field extension of docs/FORMAT.md) evaluated from text.
 #[test]
 fn requirement_text_drives_the_schedule() -> Result<(), RequirementError> {
     let due_of =
