@@ -202,7 +202,7 @@ impl App {
                 return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
             }
         };
-        main_with(cli.verbose, self.dispatch(cli.command))
+        main_with_format(cli.verbose, cli.log_format, self.dispatch(cli.command))
     }
 
     async fn dispatch(&self, command: Command) -> crate::Result<ExitCode> {
@@ -233,15 +233,34 @@ impl App {
     }
 }
 
-/// What a `main` does around a command: logs to stderr (see [`init_logging`]), runs `work` on a
-/// two-worker Tokio runtime, prints an error as one line on stderr and returns exit status 2
-/// for it.
+/// How log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`), never coloured.
+    Json,
+}
+
+/// What a `main` does around a command: logs to stderr as text (see [`init_logging`]), runs
+/// `work` on a two-worker Tokio runtime, prints an error as one line on stderr and returns exit
+/// status 2 for it.
 pub fn main_with<F, E>(verbose: u8, work: F) -> ExitCode
 where
     F: std::future::Future<Output = Result<ExitCode, E>>,
     E: std::fmt::Display,
 {
-    init_logging(verbose);
+    main_with_format(verbose, LogFormat::Text, work)
+}
+
+/// [`main_with`] with the log lines in `format`.
+pub fn main_with_format<F, E>(verbose: u8, format: LogFormat, work: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<ExitCode, E>>,
+    E: std::fmt::Display,
+{
+    init_logging_as(verbose, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -266,22 +285,35 @@ where
     }
 }
 
-/// Logs to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
-/// Colours (ANSI escape codes) only when stderr is a terminal, so journald and cron mail get
-/// plain text.
+/// The log target of the lines a long-running command prints at start (what it watches):
+/// shown at the default verbosity, like warnings.
+pub const STARTUP_TARGET: &str = "dwmon::startup";
+
+/// Logs to stderr as text: warnings (and the start-up summary of `run`) by default, `-v` info,
+/// `-vv` debug; `RUST_LOG` overrides. Colours (ANSI escape codes) only when stderr is a
+/// terminal, so journald and cron mail get plain text.
 pub fn init_logging(verbose: u8) {
+    init_logging_as(verbose, LogFormat::Text);
+}
+
+/// [`init_logging`] with the lines in `format`.
+pub fn init_logging_as(verbose: u8, format: LogFormat) {
     use std::io::IsTerminal;
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => format!("warn,{STARTUP_TARGET}=info"),
+        1 => "info".to_string(),
+        _ => "debug".to_string(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

@@ -1,6 +1,7 @@
 //! The command-line definition (clap) shared by the stock `dwmon` binary and organisation
 //! binaries built with [`App`](crate::App).
 
+use crate::app::LogFormat;
 use crate::args::{parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,17 @@ pub struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log line format on stderr: `text` (colours only on a terminal) or `json` (one object
+    /// per line with timestamp, level, fields; for journald/Loki/CloudWatch shippers).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        env = "DWMON_LOG_FORMAT",
+        global = true
+    )]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

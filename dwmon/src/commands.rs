@@ -1,7 +1,7 @@
 //! The bodies of the subcommands.
 
 use crate::alerts;
-use crate::args::local_rfc3339;
+use crate::args::{local_rfc3339, SourceSpec, SourceUrl};
 use crate::cli::{
     CheckArgs, CycleArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs,
     StatusArgs, UnpauseArgs,
@@ -394,8 +394,13 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
 pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
-    load_checkers(&cycle.checkers)?;
+    let loaded = load_checkers(&cycle.checkers)?;
     let getter = row_getter_for(app, cycle)?;
+    info!(
+        target: crate::app::STARTUP_TARGET,
+        "{}",
+        watching_summary(app, args, &loaded)
+    );
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = cycle_store(app, cycle)?;
     let alerts = alerts::alert_handler(app, cycle)?;
@@ -437,6 +442,63 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
         .await;
     info!(cycles, "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `run` watches, in one line for the log at start: checkers, sources (passwords
+/// masked), store, alerts, zone and clock.
+fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
+    let cycle = &args.cycle;
+    let mut sources: Vec<String> = cycle.sources.iter().map(describe_source).collect();
+    if app.row_getter.is_some() {
+        sources.push("the program's own RowGetter for other names".into());
+    }
+    let store = match (&cycle.store, &app.store) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(_)) => "the program's own store".into(),
+        (None, None) => "none".into(),
+    };
+    let alerts = match (&cycle.alerts, &app.alerts) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(_)) => "the program's own config".into(),
+        (None, None) => "off".into(),
+    };
+    let clock = if args.now.is_some() || args.speed != 1.0 {
+        format!(
+            "simulated from {} at {}x",
+            local_rfc3339(args.now.unwrap_or_else(wall_clock), cycle.zone.tz),
+            args.speed
+        )
+    } else {
+        "wall clock".into()
+    };
+    format!(
+        "run: watching {} checker{}{} in {}; sources: {}; store: {store}; alerts: {alerts}; \
+         default zone: {}; {clock}",
+        loaded.checkers.len(),
+        if loaded.checkers.len() == 1 { "" } else { "s" },
+        match loaded.errors.len() {
+            0 => String::new(),
+            n => format!(
+                " ({n} invalid file{} skipped)",
+                if n == 1 { "" } else { "s" }
+            ),
+        },
+        cycle.checkers.display(),
+        if sources.is_empty() {
+            "none".into()
+        } else {
+            sources.join(", ")
+        },
+        cycle.zone.tz,
+    )
+}
+
+/// `NAME=URL` of a `--source`, with any password masked.
+fn describe_source(spec: &SourceSpec) -> String {
+    match &spec.url {
+        SourceUrl::Sqlite(path) => format!("{}=sqlite:{}", spec.name, path.display()),
+        SourceUrl::Postgres(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
+    }
 }
 
 /// `dwmon status`.

@@ -380,3 +380,90 @@ fn kill_9_at_a_random_point_then_restart_every_minute_reaches_the_handler() {
     assert_eq!(status[0]["pending_deliveries"], 0);
     assert_eq!(status[0]["last_minute"], T0 + 9 * M);
 }
+
+/// `run` says at start what it watches (checkers, skipped files, sources with passwords
+/// masked, store, alerts, clock), and `--log-format json` makes every stderr line a JSON
+/// object while stdout keeps the check lines.
+#[test]
+fn run_states_what_it_watches_in_text_or_json_logs() {
+    let ws = Workspace::new();
+    ws.events_checker("a", TWO_TO_THREE);
+    ws.events_checker("b", TWO_TO_THREE);
+    ws.write_checker("broken", "__REQUIREMENTS__\nMINNUM1\n");
+    let now = T0.to_string();
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let base = [
+        "run",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+        "--source",
+        "wh=postgres://dwmon:hunter2@127.0.0.1:1/db",
+        "--now",
+        &now,
+        "--speed",
+        "600",
+        "--cycles",
+        "1",
+    ];
+    let text = dwmon().args(base).output().expect("dwmon runs");
+    assert_eq!(code(&text), 0, "{}", stderr(&text));
+    let err = stderr(&text);
+    let line = err
+        .lines()
+        .find(|l| l.contains("run: watching"))
+        .unwrap_or_else(|| panic!("no start-up line in {err:?}"));
+    assert!(
+        line.contains("watching 2 checkers (1 invalid file skipped)"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("in {checkers}")), "{line}");
+    assert!(line.contains(&format!("store: {store}")), "{line}");
+    assert!(
+        line.contains("wh=postgres://dwmon:***@127.0.0.1:1/db"),
+        "{line}"
+    );
+    assert!(line.contains("alerts: off"), "{line}");
+    assert!(
+        line.contains("simulated from 2026-11-23T09:00:00+00:00 at 600x"),
+        "{line}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI escapes off a terminal: {err:?}"
+    );
+
+    // A fresh store, so the same minutes are checked again.
+    let fresh = ws.path().join("second.sqlite").display().to_string();
+    let mut json_args = base;
+    json_args[4] = &fresh;
+    let json = dwmon()
+        .args(json_args)
+        .args(["--log-format", "json"])
+        .output()
+        .expect("dwmon runs");
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let err = stderr(&json);
+    let objects: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    let start = objects
+        .iter()
+        .find(|o| {
+            o["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("run: watching"))
+        })
+        .unwrap_or_else(|| panic!("no start-up object in {err}"));
+    assert_eq!(start["level"], "INFO");
+    assert!(start["timestamp"].is_string(), "{start}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // The check lines stay on stdout, as without the option.
+    assert_eq!(stdout(&json).lines().count(), stdout(&text).lines().count());
+    assert!(stdout(&json).contains("a#0"), "{}", stdout(&json));
+}

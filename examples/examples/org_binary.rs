@@ -2,8 +2,8 @@
 //! with the in-memory store. Runs three cycles at explicit instants and prints every event as
 //! a JSON line. `cargo run -p dwmon-examples --example org_binary`
 use dwmon::{
-    async_trait, handler_fn, parse_checker, Engine, Event, FetchRequest, Fetched, HandlerError, MemoryStore,
-    Row, RowGetter, SourceError,
+    async_trait, handler_fn, parse_checker, Engine, Event, FetchRequest, Fetched, HandlerError,
+    MemoryStore, Row, RowGetter, SourceError,
 };
 use std::sync::Arc;
 
