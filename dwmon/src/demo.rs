@@ -1,18 +1,25 @@
 //! The demo's fake datastore (the seed's `fake_records.py`, redone in Rust): an SQLite file
 //! with `model_executions` and `applications` tables, a week of back-filled history and
-//! background writers inserting records at a realistic random rate in (possibly simulated)
-//! time.
+//! background writers inserting records as (possibly simulated) time passes.
 //!
-//! - `model_executions`: a model running all day, about 4 executions a minute. At demo
-//!   minute 5 the pipeline stalls for 5 minutes (so `new_executions` turns BAD within the
-//!   first ten minutes), and afterwards it randomly stalls or bursts (a retry storm).
+//! - `model_executions`: a model running all day, 4 executions a minute. At demo minute 5 the
+//!   pipeline stalls for 5 minutes (so `new_executions` turns BAD within the first ten
+//!   minutes); from minute 15 on it randomly stalls or bursts (a retry storm).
 //! - `applications`: a business's sign-ups, busy on weekday office hours, quiet at night and
-//!   at weekends — the shape `dwmon histogram` shows.
+//!   at weekends — the shape `dwmon histogram` shows — but never fewer than one per 5 minutes,
+//!   so the sample checker's "at least one in 10 minutes" holds day and night.
+//!
+//! Arrival times are random but *stratified*: at a rate of r a minute, time is cut into slots
+//! of 60/r seconds (aligned to the epoch) and each slot holds exactly one arrival at a random
+//! offset drawn from the seed and the slot. So every run tells the same story (the counts of
+//! every window are fixed by the rates, only the seconds move), the back-filled history and the
+//! live writers agree on every row, and rows can be written ahead of time
+//! ([`Generator::stop_leaving`]).
 
 use crate::clock::SimClock;
 use chrono::{Datelike, Timelike};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,19 +64,36 @@ pub enum Table {
 const MODELS: [&str; 3] = ["churn", "fraud", "pricing"];
 
 impl Table {
-    fn insert(self, connection: &Connection, rng: &mut StdRng, ts: i64) -> rusqlite::Result<()> {
+    fn insert(self, connection: &Connection, ts: i64) -> rusqlite::Result<()> {
+        // The row's other column, also fixed by the time: a run is repeatable row for row.
+        let pick = splitmix64(ts as u64 ^ 0x5eed);
         match self {
             Table::ModelExecutions => connection.execute(
                 "INSERT INTO model_executions (model, ts) VALUES (?1, ?2)",
-                rusqlite::params![MODELS[rng.random_range(0..MODELS.len())], ts],
+                rusqlite::params![MODELS[(pick % MODELS.len() as u64) as usize], ts],
             ),
             Table::Applications => connection.execute(
                 "INSERT INTO applications (applicant, created_at) VALUES (?1, ?2)",
-                rusqlite::params![format!("applicant-{}", rng.random_range(1000..100_000)), ts],
+                rusqlite::params![format!("applicant-{}", 1000 + pick % 99_000), ts],
             ),
         }
         .map(|_| ())
     }
+
+    fn tag(self) -> u64 {
+        match self {
+            Table::ModelExecutions => 0x9e37_79b9_7f4a_7c15,
+            Table::Applications => 0xc2b2_ae3d_27d4_eb4f,
+        }
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser): the slot's random offset without any state.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The arrival rates (records per minute) of both tables over time.
@@ -81,15 +105,23 @@ pub struct Rates {
     incidents: Vec<f64>,
     /// The zone of the applications' office hours.
     pub zone: chrono_tz::Tz,
+    /// Draws the arrivals' offsets within their slots.
+    seed: u64,
 }
 
 impl Rates {
     /// Normal model executions per minute.
     pub const EXECUTIONS_PER_MINUTE: f64 = 4.0;
 
+    /// The demo minute from which random incidents may happen: the default 15-minute run
+    /// (minutes 0 to 14) follows the script alone.
+    pub const RANDOM_FROM_MINUTE: usize = 15;
+
     /// Plans incidents for `minutes` demo minutes from `start`: a scripted 5-minute stall at
-    /// minute 5, then random 3-minute stalls and 2-minute bursts.
+    /// minute 5, then from minute [`Self::RANDOM_FROM_MINUTE`] random 3-minute stalls and
+    /// 2-minute bursts. `rng` also seeds the arrivals' offsets.
     pub fn new(start: i64, minutes: usize, zone: chrono_tz::Tz, rng: &mut StdRng) -> Self {
+        let seed = rng.random();
         let mut incidents = vec![1.0; minutes];
         let mut set = |from: usize, len: usize, value: f64| {
             for slot in incidents.iter_mut().skip(from).take(len) {
@@ -97,7 +129,7 @@ impl Rates {
             }
         };
         set(5, 5, 0.0);
-        let mut minute = 14;
+        let mut minute = Self::RANDOM_FROM_MINUTE;
         while minute < minutes {
             let roll: f64 = rng.random();
             if roll < 0.03 {
@@ -114,6 +146,7 @@ impl Rates {
             start: crate::minute_floor(start),
             incidents,
             zone,
+            seed,
         }
     }
 
@@ -134,46 +167,39 @@ impl Rates {
                 };
                 let local = utc.with_timezone(&self.zone);
                 let weekend = local.weekday().num_days_from_monday() >= 5;
+                // Slots of 40, 120, 200 and 300 seconds: each divides an hour.
                 match (weekend, local.hour()) {
                     (false, 9..=16) => 1.5,
                     (false, 7..=8 | 17..=21) => 0.5,
                     (true, 8..=21) => 0.3,
-                    (false, _) => 0.1,
-                    (true, _) => 0.05,
+                    _ => 0.2,
                 }
             }
         }
     }
 
-    /// Arrival times of `table` in `[from, to)`: a Poisson process with the minute's rate.
-    pub fn arrivals(&self, table: Table, from: i64, to: i64, rng: &mut StdRng) -> Vec<i64> {
+    /// Arrival times of `table` in `[from, to)`, ascending: one per slot of `60 / rate`
+    /// seconds (the rate at the slot's start), at an offset fixed by the seed and the slot.
+    pub fn arrivals(&self, table: Table, from: i64, to: i64) -> Vec<i64> {
         let mut out = Vec::new();
-        let mut minute = crate::minute_floor(from);
-        while minute < to {
-            let rate = self.per_minute(table, minute) / 60.0;
-            if rate > 0.0 {
-                let mut t = minute as f64;
-                loop {
-                    t += exponential(rng, rate);
-                    if t >= (minute + 60) as f64 {
-                        break;
-                    }
-                    let ts = t.floor() as i64;
-                    if (from..to).contains(&ts) {
-                        out.push(ts);
-                    }
-                }
+        let mut t = from;
+        while t < to {
+            let rate = self.per_minute(table, t);
+            if rate <= 0.0 {
+                t = crate::minute_floor(t) + 60;
+                continue;
             }
-            minute += 60;
+            let slot = ((60.0 / rate).round() as i64).max(1);
+            let slot_start = t.div_euclid(slot) * slot;
+            let draw = splitmix64(self.seed ^ table.tag() ^ slot_start as u64);
+            let ts = slot_start + (draw % slot as u64) as i64;
+            if (from..to).contains(&ts) {
+                out.push(ts);
+            }
+            t = slot_start + slot;
         }
         out
     }
-}
-
-/// An exponential gap with `rate` events per second.
-fn exponential(rng: &mut StdRng, rate: f64) -> f64 {
-    let u: f64 = rng.random();
-    -(1.0 - u).ln() / rate
 }
 
 /// Inserts history before the demo starts: a week of applications and an hour of executions,
@@ -181,11 +207,7 @@ fn exponential(rng: &mut StdRng, rate: f64) -> f64 {
 ///
 /// # Errors
 /// Any SQLite error.
-pub fn backfill(
-    connection: &mut Connection,
-    rates: &Rates,
-    rng: &mut StdRng,
-) -> rusqlite::Result<u64> {
+pub fn backfill(connection: &mut Connection, rates: &Rates) -> rusqlite::Result<u64> {
     let start = rates.start;
     let mut inserted = 0;
     let tx = connection.transaction()?;
@@ -193,8 +215,8 @@ pub fn backfill(
         (Table::Applications, start - 7 * 86_400),
         (Table::ModelExecutions, start - 3_600),
     ] {
-        for ts in rates.arrivals(table, from, start, rng) {
-            table.insert(&tx, rng, ts)?;
+        for ts in rates.arrivals(table, from, start) {
+            table.insert(&tx, ts)?;
             inserted += 1;
         }
     }
@@ -204,38 +226,39 @@ pub fn backfill(
 
 /// Background writers inserting records as (simulated) time passes.
 pub struct Generator {
+    path: PathBuf,
+    rates: Rates,
     stop: Arc<AtomicBool>,
     inserted: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<(Table, std::thread::JoinHandle<rusqlite::Result<i64>>)>,
 }
 
 impl Generator {
-    /// Starts one writer thread per table, writing to the SQLite file at `path` with
-    /// timestamps read from `clock`.
-    pub fn start(path: PathBuf, rates: Rates, clock: SimClock, seed: u64) -> Self {
+    /// Starts one writer thread per table, writing to the SQLite file at `path` every arrival
+    /// from `rates.start` on (the end of [`backfill`]) as `clock` passes it.
+    pub fn start(path: PathBuf, rates: Rates, clock: SimClock) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let inserted = Arc::new(AtomicU64::new(0));
         let threads = [Table::ModelExecutions, Table::Applications]
             .into_iter()
-            .enumerate()
-            .map(|(i, table)| {
+            .map(|table| {
                 let (path, rates, stop, inserted) = (
                     path.clone(),
                     rates.clone(),
                     Arc::clone(&stop),
                     Arc::clone(&inserted),
                 );
-                let seed = seed.wrapping_add(i as u64 + 1);
-                std::thread::spawn(move || {
-                    if let Err(e) =
-                        write_stream(&path, table, &rates, clock, seed, &stop, &inserted)
-                    {
+                let thread = std::thread::spawn(move || {
+                    write_stream(&path, table, &rates, clock, &stop, &inserted).inspect_err(|e| {
                         eprintln!("demo generator ({table:?}) stopped: {e}");
-                    }
-                })
+                    })
+                });
+                (table, thread)
             })
             .collect();
         Generator {
+            path,
+            rates,
             stop,
             inserted,
             threads,
@@ -247,64 +270,84 @@ impl Generator {
         self.inserted.load(Ordering::Relaxed)
     }
 
-    /// Stops the writers and waits for them.
-    pub fn stop(self) -> u64 {
+    /// Stops the writers, then writes the next `ahead` seconds of every table at once, so
+    /// commands run after the demo (`dwmon once` a few minutes later) still see rows arriving.
+    /// Returns the rows inserted in all.
+    ///
+    /// # Errors
+    /// Any SQLite error writing the rows ahead.
+    pub fn stop_leaving(self, ahead: i64) -> rusqlite::Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            let _ = thread.join();
+        let mut reached = Vec::new();
+        for (table, thread) in self.threads {
+            // A writer that failed has said so; nothing is written ahead for it.
+            if let Ok(Ok(until)) = thread.join() {
+                reached.push((table, until));
+            }
         }
-        self.inserted.load(Ordering::Relaxed)
+        let mut connection = Connection::open(&self.path)?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        let tx = connection.transaction()?;
+        let mut ahead_rows = 0;
+        for (table, until) in reached {
+            for ts in self
+                .rates
+                .arrivals(table, until, until.saturating_add(ahead))
+            {
+                table.insert(&tx, ts)?;
+                ahead_rows += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(self.inserted.load(Ordering::Relaxed) + ahead_rows)
     }
 }
 
+/// Writes `table`'s arrivals from `rates.start` as the clock passes them, until `stop`.
+/// Returns the time up to which every arrival is written.
 fn write_stream(
     path: &Path,
     table: Table,
     rates: &Rates,
     clock: SimClock,
-    seed: u64,
     stop: &AtomicBool,
     inserted: &AtomicU64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut t = clock.now_f64();
-    while !stop.load(Ordering::Relaxed) {
-        // The next arrival at this minute's rate; crossing into the next minute restarts the
-        // draw there (exact for a Poisson process, which has no memory).
-        let rate = rates.per_minute(table, t.floor() as i64) / 60.0;
-        let next_minute = ((t / 60.0).floor() + 1.0) * 60.0;
-        let next = if rate > 0.0 {
-            t + exponential(&mut rng, rate)
-        } else {
-            f64::INFINITY
-        };
-        let (target, arrives) = if next < next_minute {
-            (next, true)
-        } else {
-            (next_minute, false)
-        };
-        // Sleep in small steps so `stop` is seen promptly.
-        loop {
-            let wait = clock.real_duration_until(target);
-            if wait.is_zero() || stop.load(Ordering::Relaxed) {
-                break;
-            }
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
+    // Sleeps in small steps so `stop` is seen promptly; false once stopped.
+    let wait_until = |t: i64| loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
         }
-        if arrives && !stop.load(Ordering::Relaxed) {
-            table.insert(&connection, &mut rng, target.floor() as i64)?;
+        let wait = clock.real_duration_until(t as f64);
+        if wait.is_zero() {
+            return true;
+        }
+        std::thread::sleep(wait.min(Duration::from_millis(100)));
+    };
+    let mut written_until = rates.start;
+    loop {
+        let next_minute = crate::minute_floor(written_until) + 60;
+        for ts in rates.arrivals(table, written_until, next_minute) {
+            // Written when the clock reaches its second: before the cycle of the next minute.
+            if !wait_until(ts) {
+                return Ok(ts);
+            }
+            table.insert(&connection, ts)?;
             inserted.fetch_add(1, Ordering::Relaxed);
         }
-        t = target;
+        if !wait_until(next_minute) {
+            return Ok(next_minute);
+        }
+        written_until = next_minute;
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     const START: i64 = 1_795_424_400; // Monday 2026-11-23 09:00 UTC
 
@@ -354,10 +397,55 @@ mod tests {
     fn arrivals_stay_in_range_and_match_the_rate() {
         let mut rng = StdRng::seed_from_u64(11);
         let rates = Rates::new(START, 0, chrono_tz::UTC, &mut rng);
-        let arrivals = rates.arrivals(Table::ModelExecutions, START, START + 600, &mut rng);
+        let arrivals = rates.arrivals(Table::ModelExecutions, START, START + 600);
         assert!(arrivals.iter().all(|t| (START..START + 600).contains(t)));
-        // 10 minutes at 4 a minute: 40 expected; a Poisson(40) is in 20..=60 virtually always.
-        assert!((20..=60).contains(&arrivals.len()), "{}", arrivals.len());
+        assert!(arrivals.windows(2).all(|w| w[0] < w[1]), "{arrivals:?}");
+        // Stratified: 10 minutes at 4 a minute is exactly 40, not 40 on average.
+        assert_eq!(arrivals.len(), 40);
+        // Not on a grid: the offsets within the 15-second slots vary.
+        let offsets: std::collections::BTreeSet<i64> =
+            arrivals.iter().map(|t| t.rem_euclid(15)).collect();
+        assert!(offsets.len() > 5, "{offsets:?}");
+    }
+
+    #[test]
+    fn the_sample_checkers_windows_hold_for_any_seed() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let rates = Rates::new(START, 0, chrono_tz::America::New_York, &mut rng);
+            // A week of applications: every 10-minute window holds at least one
+            // (new_applications, MINNUM1 LOOKBACKSECONDS600), night and weekend included.
+            let week = rates.arrivals(Table::Applications, START - 7 * 86_400, START);
+            let mut window_start = START - 7 * 86_400;
+            for ts in week.iter().copied().chain([START]) {
+                assert!(ts - window_start <= 600, "seed {seed}: gap before {ts}");
+                window_start = ts;
+            }
+            // Executions outside incidents: every minute's 3-minute window holds exactly 12
+            // (new_executions, MINNUM5 MAXNUM20 LOOKBACKSECONDS180).
+            let hour = rates.arrivals(Table::ModelExecutions, START - 3600, START);
+            for m in (START - 3600 + 180..=START).step_by(60) {
+                let count = hour.iter().filter(|t| (m - 180..m).contains(*t)).count();
+                assert_eq!(count, 12, "seed {seed} minute {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_rows() {
+        let plan = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            Rates::new(START, 60, chrono_tz::UTC, &mut rng)
+        };
+        let (a, b, c) = (plan(5), plan(5), plan(6));
+        let rows = |rates: &Rates| rates.arrivals(Table::Applications, START - 86_400, START);
+        assert_eq!(rows(&a), rows(&b));
+        assert_ne!(rows(&a), rows(&c));
+        // Splitting a range does not change its rows (the live writers go minute by minute).
+        let whole = a.arrivals(Table::ModelExecutions, START, START + 3600);
+        let mut parts = a.arrivals(Table::ModelExecutions, START, START + 1234);
+        parts.extend(a.arrivals(Table::ModelExecutions, START + 1234, START + 3600));
+        assert_eq!(whole, parts);
     }
 
     #[test]
@@ -367,7 +455,7 @@ mod tests {
         let mut connection = create_source(&dir.path().join("source.sqlite"))?;
         let mut rng = StdRng::seed_from_u64(3);
         let rates = Rates::new(START, 20, chrono_tz::UTC, &mut rng);
-        let inserted = backfill(&mut connection, &rates, &mut rng)?;
+        let inserted = backfill(&mut connection, &rates)?;
         let count = |table: &str| -> rusqlite::Result<u64> {
             connection.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         };

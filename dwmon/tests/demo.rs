@@ -80,6 +80,93 @@ fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
     );
 }
 
+/// The story is the same on every run and for every seed: new_executions is BAD exactly while
+/// the scripted stall empties its 3-minute window (demo minutes 7 to 11), new_applications is
+/// never BAD, and after the demo exits the rows written ahead keep `dwmon once` GOOD (the
+/// README tour's step 5) instead of BAD with count=0.
+#[test]
+fn the_demo_story_is_deterministic_and_the_tour_continues_after_it() {
+    for seed in ["1", "2", "3"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keep = dir.path().join("demo");
+        let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))
+            .args([
+                "--minutes",
+                "15",
+                "--speed",
+                "600",
+                "--json",
+                "--seed",
+                seed,
+                "--dir",
+            ])
+            .arg(&keep)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the demo runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let checks: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .filter(|v: &serde_json::Value| v["requirement_index"].is_u64())
+            .collect();
+        let of = |name: &str| -> Vec<(i64, String)> {
+            checks
+                .iter()
+                .filter(|c| c["checker"] == name)
+                .map(|c| {
+                    (
+                        c["minute"].as_i64().unwrap(),
+                        c["status"].as_str().unwrap().into(),
+                    )
+                })
+                .collect()
+        };
+        let executions = of("new_executions");
+        let first = executions.first().expect("checks").0;
+        let bad: Vec<i64> = executions
+            .iter()
+            .filter(|(_, status)| status != "GOOD")
+            .map(|(minute, _)| (minute - first) / 60)
+            .collect();
+        assert_eq!(bad, vec![7, 8, 9, 10, 11], "seed {seed}: {text}");
+        let applications = of("new_applications");
+        assert!(!applications.is_empty(), "{text}");
+        assert!(
+            applications.iter().all(|(_, s)| s == "GOOD"),
+            "seed {seed}: {text}"
+        );
+
+        // Twenty minutes after the demo's last minute, a cycle still sees rows arriving.
+        let last = executions.last().expect("checks").0;
+        let later = (last + 20 * 60).to_string();
+        let source = format!("default=sqlite:{}", keep.join("source.sqlite").display());
+        let once = Command::new(env!("CARGO_BIN_EXE_dwmon"))
+            .args(["once", "--json", "--checkers"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/checkers"))
+            .arg("--store")
+            .arg(keep.join("store.sqlite"))
+            .args(["--source", &source, "--now", &later, "--fail-on-bad"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("once runs");
+        let once_text = String::from_utf8_lossy(&once.stdout);
+        assert!(
+            once.status.success(),
+            "seed {seed}: {once_text}{}",
+            String::from_utf8_lossy(&once.stderr)
+        );
+        assert!(once_text.contains("\"new_executions\""), "{once_text}");
+    }
+}
+
 #[test]
 fn the_demo_with_json_keeps_stdout_to_json_lines() {
     let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))

@@ -55,6 +55,9 @@ const EMBEDDED_CHECKERS: [(&str, &str); 2] = [
     ),
 ];
 
+/// How far ahead the demo writes rows when it ends, so the tour's next commands (`dwmon once`
+/// a few minutes later) see data arriving as the README says.
+const LEAVE_AHEAD_SECONDS: i64 = 3600;
 /// The minute of the scripted stall (see `dwmon::demo::Rates::new`).
 const STALL_MINUTE: u64 = 5;
 
@@ -157,7 +160,7 @@ async fn demo(args: Args) -> Result<(), String> {
 
     let mut connection =
         create_source(&source_path).map_err(|e| format!("cannot create the demo source: {e}"))?;
-    let history = backfill(&mut connection, &rates, &mut rng)
+    let history = backfill(&mut connection, &rates)
         .map_err(|e| format!("cannot fill the demo source: {e}"))?;
     drop(connection);
 
@@ -248,7 +251,7 @@ async fn demo(args: Args) -> Result<(), String> {
     say!(json);
 
     let clock = SimClock::new(start, speed);
-    let generator = Generator::start(source_path.clone(), rates, clock, seed);
+    let generator = Generator::start(source_path.clone(), rates, clock);
     let enough = Arc::new(tokio::sync::Notify::new());
     let shutdown = dwmon::shutdown::on_signal_or(Arc::clone(&enough)).map_err(|e| e.to_string())?;
     let mut cycles = 0u64;
@@ -260,12 +263,16 @@ async fn demo(args: Args) -> Result<(), String> {
             }
         })
         .await;
-    let generated = generator.stop();
+    let generated = generator
+        .stop_leaving(LEAVE_AHEAD_SECONDS)
+        .map_err(|e| format!("cannot write the rows ahead: {e}"))?;
 
     say!(json);
     say!(
         json,
-        "{cycles} cycles, {generated} new records generated. Status:"
+        "{cycles} cycles, {generated} new records generated (including the next {} minutes' \
+         rows, written ahead so that commands run after the demo see rows arriving). Status:",
+        LEAVE_AHEAD_SECONDS / 60
     );
     let statuses = store.status().await.map_err(|e| e.to_string())?;
     let table = dwmon::status::status_table(&statuses, args.tz);
