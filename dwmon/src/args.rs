@@ -78,6 +78,9 @@ pub enum SourceUrl {
     Sqlite(PathBuf),
     /// `postgres://...` or `postgresql://...`: a PostgreSQL server.
     Postgres(String),
+    /// `command:csv`, `command:jsonl` (options `?timeout=SECONDS&max_output_bytes=N`):
+    /// checkers' `__QUERY__` is a program to run; only with `--allow-command-sources`.
+    Command(String),
 }
 
 /// One `--source NAME=URL` argument.
@@ -129,10 +132,13 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
         SourceUrl::Sqlite(PathBuf::from(path))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         SourceUrl::Postgres(url.to_string())
+    } else if url.starts_with("command:") {
+        SourceUrl::Command(url.to_string())
     } else {
         let url = mask_url(url);
         return Err(format!(
-            "{url:?}: unsupported URL; use sqlite:PATH or postgres://user:password@host/db"
+            "{url:?}: unsupported URL; use sqlite:PATH, postgres://user:password@host/db or \
+             command:csv"
         ));
     };
     if matches!(&url, SourceUrl::Sqlite(p) if p.as_os_str().is_empty()) {
@@ -208,6 +214,10 @@ mod tests {
         assert_eq!(
             parse_source("AWS=postgres://u@h/db").map(|s| s.url),
             Ok(SourceUrl::Postgres("postgres://u@h/db".into()))
+        );
+        assert_eq!(
+            parse_source("w=command:jsonl?timeout=5").map(|s| s.url),
+            Ok(SourceUrl::Command("command:jsonl?timeout=5".into()))
         );
         for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");

@@ -19,7 +19,8 @@ use std::path::PathBuf;
         LOOKBACKSECONDS180`. Every minute dwmon stores the keys it has not seen before and checks \
         that each due window holds between MINNUM and MAXNUM of them.",
     after_help = "Times T are RFC 3339 (2026-11-22T15:04:00Z) or epoch seconds. \
-        Sources are NAME=URL with URL sqlite:PATH or postgres://user:password@host/db.\n\
+        Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db or \
+        command:csv / command:jsonl (with --allow-command-sources).\n\
         Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
         Exit status: 0 success, 1 findings (invalid checker, BAD with --fail-on-bad), 2 failure."
 )]
@@ -204,10 +205,19 @@ pub struct CycleArgs {
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
     pub seen_cache_keys: Option<u64>,
     /// A source that checkers name in __SOURCE__ (`default` when they have none):
-    /// NAME=sqlite:PATH or NAME=postgres://...; repeatable. At least one is required unless
+    /// NAME=sqlite:PATH, NAME=postgres://... or NAME=command:csv; repeatable. At least one is required unless
     /// the program was built with its own RowGetter.
     #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
     pub sources: Vec<SourceSpec>,
+    /// Allow NAME=command:csv / NAME=command:jsonl sources, whose checkers' __QUERY__ is a
+    /// program (and arguments, no shell) that dwmon runs as its own user, reading rows from
+    /// its stdout (see docs/SOURCES.md). Refused without this flag.
+    #[arg(
+        long,
+        env = "DWMON_ALLOW_COMMAND_SOURCES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_command_sources: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone: ZoneArg,

@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
-use crate::sources::{add_source, Delayed, Router};
+use crate::sources::{add_command_source, add_source, Delayed, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
@@ -240,7 +240,10 @@ fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
                 spec.name
             )));
         }
-        router = add_source(router, spec)?;
+        router = match spec.url {
+            SourceUrl::Command(_) => add_command_source(router, spec, args.allow_command_sources)?,
+            _ => add_source(router, spec)?,
+        };
     }
     if let Some(getter) = &app.row_getter {
         router = router.fallback(Arc::clone(getter));
@@ -498,6 +501,7 @@ fn describe_source(spec: &SourceSpec) -> String {
     match &spec.url {
         SourceUrl::Sqlite(path) => format!("{}=sqlite:{}", spec.name, path.display()),
         SourceUrl::Postgres(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
+        SourceUrl::Command(url) => format!("{}={url}", spec.name),
     }
 }
 

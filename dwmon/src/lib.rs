@@ -39,5 +39,8 @@ pub use dwmon_sqlite as sqlite;
 /// The PostgreSQL source.
 pub use dwmon_postgres_source as postgres;
 
+/// The command source: a checker's `__QUERY__` is a program whose stdout holds the rows.
+pub use dwmon_command_source as command_source;
+
 /// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
 pub use dwmon_alert as alert;

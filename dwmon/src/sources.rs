@@ -1,5 +1,5 @@
-//! Routing `__SOURCE__` names to [`RowGetter`]s: the built-in `sqlite:` and `postgres://`
-//! sources given with `--source NAME=URL`, and the application's own RowGetter.
+//! Routing `__SOURCE__` names to [`RowGetter`]s: the built-in `sqlite:`, `postgres://` and
+//! `command:` sources given with `--source NAME=URL`, and the application's own RowGetter.
 
 use crate::args::{SourceSpec, SourceUrl};
 use async_trait::async_trait;
@@ -91,7 +91,37 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
                 })?;
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
+        SourceUrl::Command(_) => add_command_source(router, spec, false),
     }
+}
+
+/// Adds a `--source NAME=command:...` source to `router` if `allowed` (the runner's
+/// `--allow-command-sources`): its checkers' `__QUERY__` names a program that dwmon runs as
+/// its own user, so it is never set up by default.
+///
+/// # Errors
+/// When not `allowed` (saying how to allow it), or when the `command:` URL is invalid.
+pub fn add_command_source(
+    router: Router,
+    spec: &SourceSpec,
+    allowed: bool,
+) -> Result<Router, crate::Error> {
+    let SourceUrl::Command(url) = &spec.url else {
+        return add_source(router, spec);
+    };
+    let error = |message: String| crate::Error::Source {
+        name: spec.name.clone(),
+        message,
+    };
+    if !allowed {
+        return Err(error(format!(
+            "{url} runs the programs named in checker files; command sources are off unless \
+             allowed: pass --allow-command-sources (or set DWMON_ALLOW_COMMAND_SOURCES=1)"
+        )));
+    }
+    let source =
+        dwmon_command_source::CommandSource::from_url(url).map_err(|e| error(e.to_string()))?;
+    Ok(router.route(spec.name.clone(), Arc::new(source)))
 }
 
 /// Delays every fetch: lets tests stop `dwmon run` while a cycle is in flight. Enabled by the
