@@ -2,6 +2,24 @@
 
 use std::process::{Command, Stdio};
 
+/// Whether the demo's command-source checker can run (it needs the `sqlite3` client).
+fn sqlite3_installed() -> bool {
+    let found = Command::new("sqlite3")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the demo's command-source checker needs the sqlite3 client"
+        );
+    }
+    found
+}
+
 #[test]
 fn the_demo_shows_good_and_bad_checks_then_a_status_table() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -136,6 +154,14 @@ fn the_demo_story_is_deterministic_and_the_tour_continues_after_it() {
             .map(|(minute, _)| (minute - first) / 60)
             .collect();
         assert_eq!(bad, vec![7, 8, 9, 10, 11], "seed {seed}: {text}");
+        // The same executions through the command source (the sqlite3 client) agree.
+        if sqlite3_installed() {
+            assert_eq!(
+                of("executions_via_sqlite3"),
+                executions,
+                "seed {seed}: {text}"
+            );
+        }
         let applications = of("new_applications");
         assert!(!applications.is_empty(), "{text}");
         assert!(
@@ -189,6 +215,22 @@ fn the_demo_with_json_keeps_stdout_to_json_lines() {
     assert!(err.contains("dwmon demo"), "{err}");
     assert!(err.contains("--minutes 12 or more"), "{err}");
     assert!(err.contains("3 cycles") && err.contains("CHECKER"), "{err}");
+}
+
+#[test]
+fn without_sqlite3_the_demo_says_how_to_see_a_command_source() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_dwmon-demo"))
+        .args(["--minutes", "2", "--speed", "600", "--seed", "7"])
+        .env("PATH", empty.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the demo runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("install the sqlite3 client"), "{text}");
+    assert!(!text.contains("executions_via_sqlite3"), "{text}");
 }
 
 #[test]

@@ -55,6 +55,33 @@ const EMBEDDED_CHECKERS: [(&str, &str); 2] = [
     ),
 ];
 
+/// A checker of the same executions through a command source: its query is a program, the
+/// `sqlite3` client printing CSV, run in the demo's directory. Added when `sqlite3` is in PATH.
+const COMMAND_CHECKER: (&str, &str) = (
+    "executions_via_sqlite3.dwmon",
+    "__QUERY__
+sqlite3 -init /dev/null -readonly -csv -header source.sqlite
+  'SELECT execution_id AS dwmon_unique_key, ts AS dwmon_timestamp
+   FROM model_executions ORDER BY ts DESC LIMIT 10000'
+__SOURCE__
+shell
+__REQUIREMENTS__
+# As new_executions, through a command source: 5 to 20 executions in the last 3 minutes.
+CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS180
+",
+);
+
+/// Whether `program` is an executable file in one of PATH's directories.
+fn in_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// How far ahead the demo writes rows when it ends, so the tour's next commands (`dwmon once`
 /// a few minutes later) see data arriving as the README says.
 const LEAVE_AHEAD_SECONDS: i64 = 3600;
@@ -166,7 +193,18 @@ async fn demo(args: Args) -> Result<(), String> {
 
     let store: Arc<dyn Store> =
         Arc::new(dwmon::sqlite::SqliteStore::open(&store_path).map_err(|e| e.to_string())?);
-    let source = Arc::new(dwmon::sqlite::SqliteSource::new(&source_path));
+    // `__SOURCE__ default` reads the SQLite file; `__SOURCE__ shell` runs the checker's
+    // query as a program in the demo's directory (the command source).
+    let shell = dwmon::command_source::CommandSource::builder(dwmon::command_source::Format::Csv)
+        .working_dir(dir)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = Arc::new(
+        dwmon::routing::RoutingSource::new()
+            .route("default", dwmon::sqlite::SqliteSource::new(&source_path))
+            .route("shell", shell),
+    );
     let format = if args.json {
         Format::Json
     } else {
@@ -187,12 +225,37 @@ async fn demo(args: Args) -> Result<(), String> {
     };
     let checkers_dir = std::fs::canonicalize(&checkers).unwrap_or(checkers);
     let shown_checkers = checkers_dir.display().to_string();
-    let first = dwmon::load_dir(&checkers_dir).map_err(|e| {
-        format!(
-            "cannot read checker directory {}: {e}",
-            checkers_dir.display()
-        )
-    })?;
+    let command_dir = if in_path("sqlite3") {
+        let command_dir = dir.join("command-checkers");
+        let (name, text) = COMMAND_CHECKER;
+        std::fs::create_dir_all(&command_dir)
+            .and_then(|()| std::fs::write(command_dir.join(name), text))
+            .map_err(|e| format!("cannot write {}: {e}", command_dir.display()))?;
+        Some(command_dir)
+    } else {
+        None
+    };
+    let shown_command = match &command_dir {
+        Some(command_dir) => format!(
+            "{} reads the executions with the sqlite3 client (see docs/SOURCES.md)",
+            command_dir.join(COMMAND_CHECKER.0).display()
+        ),
+        None => "install the sqlite3 client to also see a checker whose query is a program \
+                 (docs/SOURCES.md)"
+            .to_string(),
+    };
+    let load = move || {
+        let mut report = dwmon::load_dir(&checkers_dir)?;
+        if let Some(command_dir) = &command_dir {
+            let extra = dwmon::load_dir(command_dir)?;
+            report.checkers.extend(extra.checkers);
+            report.errors.extend(extra.errors);
+            report.checkers.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(report)
+    };
+    let first =
+        load().map_err(|e| format!("cannot read checker directory {shown_checkers}: {e}"))?;
     let engine = Engine::new(
         source,
         Arc::clone(&store),
@@ -204,7 +267,7 @@ async fn demo(args: Args) -> Result<(), String> {
     })
     // Keep the week of history, so `dwmon histogram` has a shape to show.
     .with_purger(Arc::new(dwmon::purger::KeepEverything))
-    .with_loader(move || dwmon::load_dir(&checkers_dir));
+    .with_loader(load);
 
     let json = args.json;
     say!(json, "dwmon demo");
@@ -218,6 +281,7 @@ async fn demo(args: Args) -> Result<(), String> {
         "  source    {} ({history} rows of history; new rows keep arriving)",
         source_path.display()
     );
+    say!(json, "  command   {shown_command}");
     say!(json, "  store     {}", store_path.display());
     match (fast, minutes) {
         (true, Some(n)) => {
