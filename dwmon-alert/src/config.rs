@@ -52,7 +52,7 @@
 //! - `smtp.security`: `starttls` (default, port 587), `tls` (implicit TLS, port 465) or
 //!   `plain` (no encryption, port 25; for local relays and tests only).
 
-use crate::route::{RouteError, Routes};
+use crate::route::{ChannelKind, RouteError, Routes, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -421,6 +421,113 @@ impl AlertsConfig {
         Ok(Some(ca))
     }
 
+    /// Whether this config can deliver to `target` (what `dwmon check` reports): the email
+    /// channel needs `smtp`, Slack a webhook for the channel, PagerDuty a configured service,
+    /// a webhook a well-formed http(s) URL or a configured name.
+    ///
+    /// ```
+    /// use dwmon_alert::{AlertsConfig, ChannelKind, Target};
+    /// let config = AlertsConfig::default();
+    /// let target = Target::new(ChannelKind::Email, "ops@example.com");
+    /// assert!(config.check_target(&target).unwrap_err().contains("smtp"));
+    /// assert!(config.check_target(&Target::new(ChannelKind::Log, "")).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// A message naming the target (webhook URLs cut to their origin) and the missing
+    /// setting; never a secret.
+    pub fn check_target(&self, target: &Target) -> Result<(), String> {
+        let shown = target.display_safe();
+        let known = |names: Vec<&String>| {
+            if names.is_empty() {
+                "none is configured".to_string()
+            } else {
+                let names: Vec<&str> = names.into_iter().map(String::as_str).collect();
+                format!("configured: {}", names.join(", "))
+            }
+        };
+        match target.channel {
+            ChannelKind::Stdout | ChannelKind::Log => Ok(()),
+            ChannelKind::Email if self.smtp.is_none() => Err(format!(
+                "{shown}: the alerts config has no \"smtp\" section, so email cannot be sent"
+            )),
+            ChannelKind::Email => Ok(()),
+            ChannelKind::Slack => match &self.slack {
+                None => Err(format!(
+                    "{shown}: the alerts config has no \"slack\" section (a webhook URL)"
+                )),
+                Some(slack)
+                    if slack.webhook_url.is_none()
+                        && !slack.channels.contains_key(&target.address) =>
+                {
+                    Err(format!(
+                        "{shown}: no webhook URL for this channel in slack.channels and no \
+                         slack.webhook_url ({})",
+                        known(slack.channels.keys().collect())
+                    ))
+                }
+                Some(_) => Ok(()),
+            },
+            ChannelKind::Pagerduty => match &self.pagerduty {
+                None => Err(format!(
+                    "{shown}: the alerts config has no \"pagerduty\" section"
+                )),
+                Some(pd) if !pd.services.contains_key(&target.address) => Err(format!(
+                    "{shown}: no such service in pagerduty.services ({})",
+                    known(pd.services.keys().collect())
+                )),
+                Some(_) => Ok(()),
+            },
+            ChannelKind::Webhook if target.address.contains("://") => {
+                check_http_url(&target.address).map_err(|message| format!("{shown}: {message}"))
+            }
+            ChannelKind::Webhook if !self.webhooks.contains_key(&target.address) => Err(format!(
+                "{shown}: not an http(s) URL and no webhook of that name in \"webhooks\" ({})",
+                known(self.webhooks.keys().collect())
+            )),
+            ChannelKind::Webhook => Ok(()),
+        }
+    }
+
+    /// The configured URLs that are not well-formed http(s) URLs (`webhooks.NAME`,
+    /// `slack.webhook_url`, `slack.channels.NAME`, `pagerduty.events_url`): one message per
+    /// setting, naming it but not showing its (secret) value.
+    pub fn url_problems(&self) -> Vec<String> {
+        let mut urls: Vec<(String, &str)> = self
+            .webhooks
+            .iter()
+            .map(|(name, url)| (format!("webhooks.{name}"), url.expose()))
+            .collect();
+        if let Some(slack) = &self.slack {
+            urls.extend(
+                slack
+                    .webhook_url
+                    .iter()
+                    .map(|url| ("slack.webhook_url".to_string(), url.expose())),
+            );
+            urls.extend(
+                slack
+                    .channels
+                    .iter()
+                    .map(|(name, url)| (format!("slack.channels.{name}"), url.expose())),
+            );
+        }
+        if let Some(url) = self
+            .pagerduty
+            .as_ref()
+            .and_then(|p| p.events_url.as_deref())
+        {
+            urls.push(("pagerduty.events_url".to_string(), url));
+        }
+        urls.into_iter()
+            .filter_map(|(field, url)| {
+                check_http_url(url)
+                    .err()
+                    .map(|message| format!("{field}: {message} (the value is not shown)"))
+            })
+            .collect()
+    }
+
     /// Every non-empty secret value, longest first (for redaction).
     pub fn secret_values(&self) -> Vec<String> {
         let mut secrets: Vec<&Secret> = self.webhooks.values().collect();
@@ -486,6 +593,20 @@ impl TlsCa {
             let cause = crate::channels::error_chain(&e);
             self.error(format!("not a valid PEM certificate file: {cause}"))
         })
+    }
+}
+
+/// `Ok` for a well-formed `http://` or `https://` URL with a host.
+fn check_http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Err(e) => Err(format!("not a valid URL ({e})")),
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+            Err("not an http(s) URL".to_string())
+        }
+        Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
+            Err("the URL has no host".to_string())
+        }
+        Ok(_) => Ok(()),
     }
 }
 
@@ -586,6 +707,39 @@ mod tests {
         let routes = config.default_routes("alerts.json")?;
         assert_eq!(routes.targets.len(), 1);
         assert_eq!(routes.targets[0].channel, crate::ChannelKind::Stdout);
+        Ok(())
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_config() -> Result<(), ConfigError> {
+        let text = r##"{
+            "webhooks": {"ops": "https://hooks.example.com/T/secret", "bad": "htp:/x"},
+            "slack": {"channels": {"#data": "https://hooks.slack.com/services/T/B/X"}},
+            "pagerduty": {"services": {"data-team": "key"}}
+        }"##;
+        let config = AlertsConfig::parse("alerts.json", text, &env)?;
+        let check = |channel, address: &str| config.check_target(&Target::new(channel, address));
+        assert_eq!(check(ChannelKind::Webhook, "ops"), Ok(()));
+        assert_eq!(
+            check(ChannelKind::Webhook, "https://h.example.com/x"),
+            Ok(())
+        );
+        assert_eq!(check(ChannelKind::Slack, "#data"), Ok(()));
+        assert_eq!(check(ChannelKind::Pagerduty, "data-team"), Ok(()));
+        let error = check(ChannelKind::Email, "a@example.com").unwrap_err();
+        assert!(error.contains("\"smtp\""), "{error}");
+        let error = check(ChannelKind::Slack, "#ops").unwrap_err();
+        assert!(error.contains("configured: #data"), "{error}");
+        let error = check(ChannelKind::Pagerduty, "data-taem").unwrap_err();
+        assert!(error.contains("configured: data-team"), "{error}");
+        let error = check(ChannelKind::Webhook, "opps").unwrap_err();
+        assert!(error.contains("configured: bad, ops"), "{error}");
+        let error = check(ChannelKind::Webhook, "https://:8080/x").unwrap_err();
+        assert!(error.contains("not a valid URL"), "{error}");
+        assert_eq!(
+            config.url_problems(),
+            ["webhooks.bad: not an http(s) URL (the value is not shown)"]
+        );
         Ok(())
     }
 
