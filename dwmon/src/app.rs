@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::commands;
+use crate::config::Config;
 use clap::{CommandFactory, FromArgMatches};
 use dwmon_alert::{AlertStateStore, AlertsConfig, ChannelKind, Notifier};
 use dwmon_core::{CheckHandler, DefaultPurger, Purger, RowGetter, Store};
@@ -202,12 +203,29 @@ impl App {
                 return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
             }
         };
-        main_with_format(cli.verbose, cli.log_format, self.dispatch(cli.command))
+        main_with_format(
+            cli.verbose,
+            cli.log_format,
+            self.dispatch(cli.config, cli.command),
+        )
     }
 
-    async fn dispatch(&self, command: Command) -> crate::Result<ExitCode> {
+    async fn dispatch(
+        &self,
+        config_path: Option<std::path::PathBuf>,
+        mut command: Command,
+    ) -> crate::Result<ExitCode> {
+        // `check` reports an unusable config file as a finding; the others fail on it.
+        let config = match (&command, config_path) {
+            (Command::Completions(_) | Command::Man, _) | (_, None) => None,
+            (Command::Check(_), Some(path)) => Some(Config::load(&path)),
+            (_, Some(path)) => Some(Ok(Config::load(&path)?)),
+        };
+        if let Some(Ok(config)) = &config {
+            crate::config::apply(config, &mut command);
+        }
         match command {
-            Command::Check(args) => commands::check(&args),
+            Command::Check(args) => crate::validate::check(self, &args, config).await,
             Command::Schedule(args) => commands::schedule(&args),
             Command::Once(args) => commands::once(self, &args).await,
             Command::Run(args) => commands::run(self, &args).await,

@@ -22,9 +22,17 @@ use std::path::PathBuf;
         Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db or \
         command:csv / command:jsonl (with --allow-command-sources).\n\
         Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
+        Settings can come from a config file instead (--config dwmon.toml; see examples/dwmon.toml): \
+        flags override it.\n\
         Exit status: 0 success, 1 findings (invalid checker, BAD with --fail-on-bad), 2 failure."
 )]
 pub struct Cli {
+    /// Read settings from this TOML file: checkers, store, time_zone, alerts and [sources]
+    /// (`NAME = "URL"`); `${VAR}` in values expands from the environment, so passwords stay
+    /// off the command line. Command-line flags override the file, and --source replaces a
+    /// file's source of the same name. Example: --config /etc/dwmon/dwmon.toml
+    #[arg(long, value_name = "FILE", env = crate::config::ENV_VAR, global = true)]
+    pub config: Option<PathBuf>,
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -47,10 +55,18 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate every *.dwmon file in a directory.
+    /// Validate the checker files, the config file, the alerts config and every checker's
+    /// "alert" routing; with --connect, also that each source answers and the store opens.
     #[command(
-        after_help = "Example:\n  dwmon check --checkers examples/checkers\n\n\
-        Prints `N checkers OK` and exits 0, or one `FILE:LINE:COL: message` line per error and exits 1."
+        after_help = "Examples:\n  dwmon check --checkers examples/checkers\n  \
+        dwmon check --config /etc/dwmon/dwmon.toml --connect\n\n\
+        Prints `N checkers OK` (and what else was checked) and exits 0, or one line per \
+        finding (`FILE:LINE:COL: message` where the position is known) and exits 1: invalid \
+        checker files, an empty checker directory, config or alerts file errors, an \"alert\" \
+        key with a typo, a channel or name the alerts config does not set up (an email address \
+        without smtp, a Slack channel without webhook, an unknown PagerDuty service or webhook \
+        name), a malformed webhook URL, a __SOURCE__ no source is configured for; with \
+        --connect, a source that does not answer or a store that does not open."
     )]
     Check(CheckArgs),
     /// List the due (checker, requirement, minute) checks in a time range.
@@ -145,7 +161,7 @@ pub struct CompletionsArgs {
 pub struct ForgetArgs {
     /// The SQLite store file.
     #[arg(long, value_name = "FILE")]
-    pub store: PathBuf,
+    pub store: Option<PathBuf>,
     /// Remove the check records of minutes after T (RFC 3339 or epoch seconds).
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub after: i64,
@@ -156,7 +172,20 @@ pub struct ForgetArgs {
 pub struct CheckArgs {
     /// Directory of *.dwmon checker files.
     #[arg(long, value_name = "DIR")]
-    pub checkers: PathBuf,
+    pub checkers: Option<PathBuf>,
+    /// Also validate this JSON alerts config and every checker's "alert" routing against it.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// A source to validate (and with --connect, to reach): NAME=URL; repeatable.
+    #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
+    pub sources: Vec<SourceSpec>,
+    /// The store to open with --connect.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Also check that every source answers (a connection and a trivial query) and that the
+    /// store opens.
+    #[arg(long)]
+    pub connect: bool,
 }
 
 /// `dwmon schedule`.
@@ -164,7 +193,7 @@ pub struct CheckArgs {
 pub struct ScheduleArgs {
     /// Directory of *.dwmon checker files.
     #[arg(long, value_name = "DIR")]
-    pub checkers: PathBuf,
+    pub checkers: Option<PathBuf>,
     /// First minute of the range (inclusive).
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub from: i64,
@@ -185,9 +214,17 @@ pub struct ScheduleArgs {
 /// `--tz ZONE`.
 #[derive(Debug, Args, Clone)]
 pub struct ZoneArg {
-    /// Zone for checkers without __TIMEZONE__ (IANA name).
-    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
-    pub tz: Tz,
+    /// Zone for checkers without __TIMEZONE__ (IANA name; default: the config file's
+    /// time_zone, else UTC).
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, env = "DWMON_TZ")]
+    pub tz: Option<Tz>,
+}
+
+impl ZoneArg {
+    /// The zone: `--tz`, `DWMON_TZ` or the config file's `time_zone`, else UTC.
+    pub fn zone(&self) -> Tz {
+        self.tz.unwrap_or(chrono_tz::UTC)
+    }
 }
 
 /// What `once` and `run` share.
@@ -195,7 +232,7 @@ pub struct ZoneArg {
 pub struct CycleArgs {
     /// Directory of *.dwmon checker files.
     #[arg(long, value_name = "DIR")]
-    pub checkers: PathBuf,
+    pub checkers: Option<PathBuf>,
     /// The SQLite store file, created if missing (required unless the program has its own
     /// store).
     #[arg(long, value_name = "FILE")]

@@ -3,8 +3,8 @@
 use crate::alerts;
 use crate::args::{local_rfc3339, SourceSpec, SourceUrl};
 use crate::cli::{
-    CheckArgs, CycleArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs,
-    StatusArgs, UnpauseArgs,
+    CycleArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs, StatusArgs,
+    UnpauseArgs,
 };
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
@@ -54,32 +54,6 @@ pub(crate) fn load_checkers(dir: &Path) -> Result<LoadReport> {
     Ok(report)
 }
 
-/// `dwmon check`.
-pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let report = dwmon_core::load_dir(&args.checkers).map_err(|source| Error::CheckerDir {
-        path: args.checkers.clone(),
-        source,
-    })?;
-    // Validating nothing is a finding: the path or the file extension is usually wrong.
-    if report.checkers.is_empty() && report.errors.is_empty() {
-        outln!(
-            "{}: no *{} files (checker files are NAME{} directly in the directory)",
-            args.checkers.display(),
-            dwmon_core::checker_file::EXTENSION,
-            dwmon_core::checker_file::EXTENSION,
-        );
-        return Ok(ExitCode::from(1));
-    }
-    if report.errors.is_empty() {
-        outln!("{} checkers OK", report.checkers.len());
-        return Ok(ExitCode::SUCCESS);
-    }
-    for error in &report.errors {
-        outln!("{error}");
-    }
-    Ok(ExitCode::from(1))
-}
-
 /// The JSON line of a due check, fields in the documented order.
 #[derive(serde::Serialize)]
 struct DueJson<'a> {
@@ -114,7 +88,8 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
             local_rfc3339(args.from, chrono_tz::UTC)
         )));
     }
-    let report = load_checkers(&args.checkers)?;
+    let dir = crate::config::checkers_dir(&args.checkers)?;
+    let report = load_checkers(dir)?;
     for error in &report.errors {
         eprintln!("warning: skipping invalid checker: {error}");
     }
@@ -127,7 +102,7 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
         let known: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
         return Err(Error::Usage(format!(
             "no valid checker named {name:?} in {} (known: {})",
-            args.checkers.display(),
+            dir.display(),
             known.join(", ")
         )));
     }
@@ -136,7 +111,7 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
     checkers.sort_by(|a, b| a.name.cmp(&b.name));
     let mut streams = Vec::new();
     for checker in checkers {
-        let zone = checker.zone(args.zone.tz);
+        let zone = checker.zone(args.zone.zone());
         for (index, requirement) in checker.requirements.iter().enumerate() {
             streams.push(DueStream {
                 checker: &checker.name,
@@ -296,7 +271,7 @@ fn engine_for(
     handler: Arc<dyn CheckHandler>,
 ) -> Engine {
     let config = EngineConfig {
-        default_zone: args.zone.tz,
+        default_zone: args.zone.zone(),
         ..EngineConfig::default()
     };
     Engine::new(getter, store, handler)
@@ -331,12 +306,13 @@ fn warn_if_far_ahead(now: Option<i64>, store: Option<&Path>) {
 
 /// `dwmon forget`.
 pub(crate) async fn forget(args: &ForgetArgs) -> Result<ExitCode> {
-    if !args.store.exists() {
+    let path = args.store.as_deref().ok_or(Error::NoStore)?;
+    if !path.exists() {
         return Err(Error::StoreMissing {
-            path: args.store.clone(),
+            path: path.to_path_buf(),
         });
     }
-    let store = dwmon_sqlite::SqliteStore::open(&args.store)?;
+    let store = dwmon_sqlite::SqliteStore::open(path)?;
     let removed = store.forget_after(args.after).await?;
     outln!(
         "removed {removed} check records after {}",
@@ -348,7 +324,7 @@ pub(crate) async fn forget(args: &ForgetArgs) -> Result<ExitCode> {
 /// `dwmon once`.
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
-    let checkers = load_checkers(&cycle.checkers)?;
+    let checkers = load_checkers(crate::config::checkers_dir(&cycle.checkers)?)?;
     let getter = row_getter_for(app, cycle)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = cycle_store(app, cycle)?;
@@ -368,7 +344,7 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
             eprintln!(
                 "no checks due at {}: no checker is scheduled then or has unchecked minutes \
                  left (see `dwmon schedule` and `dwmon status`)",
-                local_rfc3339(report.minute, cycle.zone.tz)
+                local_rfc3339(report.minute, cycle.zone.zone())
             );
         }
     }
@@ -397,7 +373,8 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
 pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
-    let loaded = load_checkers(&cycle.checkers)?;
+    let dir = crate::config::checkers_dir(&cycle.checkers)?.to_path_buf();
+    let loaded = load_checkers(&dir)?;
     let getter = row_getter_for(app, cycle)?;
     info!(
         target: crate::app::STARTUP_TARGET,
@@ -410,7 +387,6 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let pruner = alerts
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a.store())));
-    let dir = cycle.checkers.clone();
     let handler = cycle_handler(app, cycle, alerts.as_ref());
     let engine = engine_for(app, cycle, store, getter, handler).with_loader(move || {
         let report = dwmon_core::load_dir(&dir).map_err(|e| {
@@ -468,7 +444,7 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
     let clock = if args.now.is_some() || args.speed != 1.0 {
         format!(
             "simulated from {} at {}x",
-            local_rfc3339(args.now.unwrap_or_else(wall_clock), cycle.zone.tz),
+            local_rfc3339(args.now.unwrap_or_else(wall_clock), cycle.zone.zone()),
             args.speed
         )
     } else {
@@ -486,13 +462,16 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
                 if n == 1 { "" } else { "s" }
             ),
         },
-        cycle.checkers.display(),
+        cycle
+            .checkers
+            .as_deref()
+            .map_or_else(String::new, |dir| dir.display().to_string()),
         if sources.is_empty() {
             "none".into()
         } else {
             sources.join(", ")
         },
-        cycle.zone.tz,
+        cycle.zone.zone(),
     )
 }
 

@@ -64,6 +64,9 @@ pub enum Error {
     /// The alert store (pauses, alert states) could not be opened or used.
     #[error("{0}")]
     AlertStore(#[from] dwmon_alert::AlertStoreError),
+    /// The config file (`--config FILE`, `DWMON_CONFIG`) could not be used.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     /// A cycle failed as a whole (e.g. the store became unusable mid-run).
     #[error("cycle failed: {0}")]
     Cycle(String),

@@ -19,6 +19,7 @@ pub mod args;
 pub mod cli;
 pub mod clock;
 mod commands;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod histogram;
@@ -26,6 +27,7 @@ pub mod printer;
 pub mod shutdown;
 pub mod sources;
 pub mod status;
+mod validate;
 
 pub use app::App;
 pub use async_trait::async_trait;
