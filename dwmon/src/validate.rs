@@ -327,9 +327,14 @@ async fn connect(app: &App, args: &CheckArgs, checkers: &[Checker], findings: &m
     }
 }
 
-/// Asks one source for rows: SQL sources answer [`PROBE_QUERY`]; other kinds run the query
-/// of the first checker that reads them.
+/// Asks one source for rows: SQL sources answer [`PROBE_QUERY`]; command sources are not
+/// run; other kinds run the query of the first checker that reads them.
 async fn probe(spec: &SourceSpec, checkers: &[Checker]) -> std::result::Result<String, String> {
+    if let SourceUrl::Command(_) = &spec.url {
+        // Probing would run the programs checker files name: only `once`/`run` do that,
+        // and only when allowed.
+        return Ok("not probed (a command source runs its checkers' programs)".to_string());
+    }
     let router = add_source(Router::new(), spec).map_err(|e| e.to_string())?;
     let extra = serde_json::json!({});
     #[allow(unreachable_patterns)] // other source kinds may be added
