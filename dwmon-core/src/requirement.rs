@@ -8,6 +8,10 @@
 //! Besides the schedule and the count bounds, a line may carry alerting options (issue 7):
 //! `SEVERITYWARNING` / `SEVERITYCRITICAL`, `FAILAFTER<n>` and `RECOVERAFTER<n>`; they do not
 //! change what is checked, only how `dwmon-alert` reacts to the results.
+//!
+//! `DELAYSECONDS<n>` (optional, default 0) waits for late-arriving rows: minute `m` is judged
+//! only by a cycle whose minute is at least `m + n`; the window counted is still
+//! `[m - L, m)`.
 
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +118,10 @@ pub struct Requirement {
     /// `RECOVERAFTER<n>`: resolve on the n-th consecutive GOOD check
     /// (1..=[`MAX_ALERT_AFTER`], default 1).
     pub recover_after: u32,
+    /// `DELAYSECONDS<n>` (0..=[`MAX_DELAY_SECONDS`], default 0): minute `m` is judged only
+    /// by a cycle whose minute is at least `m + n`, so rows that land up to `n` seconds late
+    /// are counted. See [`Requirement::delay_minutes`].
+    pub delay_seconds: u64,
 }
 
 impl Requirement {
@@ -128,7 +136,28 @@ impl Requirement {
             severity: Severity::Critical,
             fail_after: 1,
             recover_after: 1,
+            delay_seconds: 0,
         }
+    }
+
+    /// This requirement with `DELAYSECONDS<delay_seconds>`.
+    pub fn with_delay_seconds(mut self, delay_seconds: u64) -> Self {
+        self.delay_seconds = delay_seconds;
+        self
+    }
+
+    /// `DELAYSECONDS` rounded up to whole minutes: the cycle of minute `M` judges this
+    /// requirement's minutes up to `M - 60 * delay_minutes()` (a minute `m` waits for the
+    /// first cycle minute `>= m + DELAYSECONDS`).
+    pub fn delay_minutes(&self) -> i64 {
+        // At most MAX_DELAY_SECONDS / 60 for parsed requirements; clamp hand-built ones.
+        i64::try_from(self.delay_seconds.div_ceil(60)).unwrap_or(i64::MAX / MINUTE_SECONDS)
+    }
+
+    /// The newest minute the cycle of minute `cycle_minute` judges for this requirement:
+    /// `cycle_minute - 60 * delay_minutes()`.
+    pub fn judged_up_to(&self, cycle_minute: i64) -> i64 {
+        cycle_minute.saturating_sub(self.delay_minutes().saturating_mul(MINUTE_SECONDS))
     }
 
     /// The horizon `H = 10 * ceil(L / 60)` in minutes (README "How a cycle works"): how far back a cycle still
@@ -187,6 +216,13 @@ pub const MAX_COUNT_BOUND: u64 = i64::MAX as u64;
 /// computation far from overflow.
 pub const MAX_LOOKBACK_SECONDS: u64 = 366 * 24 * 60 * 60;
 
+/// Largest accepted `DELAYSECONDS`: 7 days. Data later than that is a backfill rather than
+/// lag, and the rows of every delayed window must be kept that much longer.
+pub const MAX_DELAY_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// Seconds in a minute (as [`crate::MINUTE`]).
+const MINUTE_SECONDS: i64 = 60;
+
 /// Largest accepted `FAILAFTER` / `RECOVERAFTER`: 10000 consecutive checks (a week of
 /// every-minute checks), far beyond any useful damping and safe for any counter.
 pub const MAX_ALERT_AFTER: u32 = 10_000;
@@ -209,9 +245,10 @@ enum Opt {
     SeverityCritical,
     FailAfter,
     RecoverAfter,
+    DelaySeconds,
 }
 
-const OPTIONS: [(&str, Opt); 14] = [
+const OPTIONS: [(&str, Opt); 15] = [
     ("CHECKHOURS", Opt::CheckHours),
     ("CHECKMINUTES", Opt::CheckMinutes),
     ("CHECKDAYS", Opt::CheckDays),
@@ -222,6 +259,7 @@ const OPTIONS: [(&str, Opt); 14] = [
     ("MINNUM", Opt::MinNum),
     ("MAXNUM", Opt::MaxNum),
     ("LOOKBACKSECONDS", Opt::LookbackSeconds),
+    ("DELAYSECONDS", Opt::DelaySeconds),
     ("SEVERITYWARNING", Opt::SeverityWarning),
     ("SEVERITYCRITICAL", Opt::SeverityCritical),
     ("FAILAFTER", Opt::FailAfter),
@@ -557,6 +595,7 @@ struct Options {
     severity: Option<Severity>,
     fail_after: Option<u32>,
     recover_after: Option<u32>,
+    delay_seconds: Option<u64>,
 }
 
 impl Options {
@@ -586,6 +625,7 @@ impl Options {
                 Opt::MaxNum => "MAXNUM20",
                 Opt::FailAfter => "FAILAFTER3",
                 Opt::RecoverAfter => "RECOVERAFTER2",
+                Opt::DelaySeconds => "DELAYSECONDS300",
                 _ => "LOOKBACKSECONDS180",
             };
             return Err((
@@ -610,6 +650,9 @@ impl Options {
             Opt::SeverityCritical => self.severity = Some(Severity::Critical),
             Opt::FailAfter => self.fail_after = Some(parse_streak(name, value)?),
             Opt::RecoverAfter => self.recover_after = Some(parse_streak(name, value)?),
+            Opt::DelaySeconds => {
+                self.delay_seconds = Some(parse_integer(name, value, 0, MAX_DELAY_SECONDS)?);
+            }
         }
         Ok(())
     }
@@ -730,14 +773,15 @@ impl Requirement {
             severity: options.severity.unwrap_or_default(),
             fail_after: options.fail_after.unwrap_or(1),
             recover_after: options.recover_after.unwrap_or(1),
+            delay_seconds: options.delay_seconds.unwrap_or(0),
         })
     }
 
     /// The canonical text of this requirement (the same as its `Display`): options in the
     /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
-    /// LOOKBACKSECONDS [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]`, with compact
-    /// fields; alerting options appear only when they differ from the defaults, so lines
-    /// without them print exactly as before. For every parsed requirement `r`,
+    /// LOOKBACKSECONDS [DELAYSECONDS<n>] [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]`,
+    /// with compact fields; the optional options appear only when they differ from the
+    /// defaults, so lines without them print exactly as before. For every parsed requirement `r`,
     /// `Requirement::parse(&r.canonical()) == Ok(r)`.
     pub fn canonical(&self) -> String {
         self.to_string()
@@ -831,6 +875,9 @@ impl std::fmt::Display for Requirement {
             " MINNUM{} MAXNUM{} LOOKBACKSECONDS{}",
             self.min, self.max, self.lookback_seconds
         )?;
+        if self.delay_seconds != 0 {
+            write!(f, " DELAYSECONDS{}", self.delay_seconds)?;
+        }
         if self.severity != Severity::Critical {
             write!(
                 f,
@@ -972,6 +1019,26 @@ mod tests {
         assert_eq!(format_field(parse("5-45/20"), 0, 59), "5-45/20");
         assert_eq!(format_field(parse("5,35"), 0, 59), "5,35");
         assert_eq!(format_field(parse("1-3,7,9-10"), 0, 59), "1-3,7,9-10");
+    }
+
+    #[test]
+    fn delay_seconds_defaults_to_zero_and_rounds_up_to_minutes() -> Result<(), RequirementError> {
+        let plain = Requirement::parse(SEED)?;
+        assert_eq!((plain.delay_seconds, plain.delay_minutes()), (0, 0));
+        assert_eq!(plain.judged_up_to(600), 600);
+        // `(DELAYSECONDS value, whole minutes waited)`.
+        for (seconds, minutes) in [(0, 0), (1, 1), (59, 1), (60, 1), (61, 2), (300, 5)] {
+            let r = Requirement::parse(&format!("{SEED} DELAYSECONDS{seconds}"))?;
+            assert_eq!(r.delay_seconds, seconds);
+            assert_eq!(r.delay_minutes(), minutes, "{seconds}");
+            assert_eq!(r.judged_up_to(6_000), 6_000 - 60 * minutes, "{seconds}");
+        }
+        let widest = Requirement::parse(&format!("{SEED} DELAYSECONDS{MAX_DELAY_SECONDS}"))?;
+        assert_eq!(widest.delay_minutes(), 7 * 24 * 60);
+        // Hand-built requirements beyond the grammar's range never overflow.
+        let huge = Requirement::new(plain.schedule, 0, 1, 60).with_delay_seconds(u64::MAX);
+        assert_eq!(huge.judged_up_to(i64::MIN + 5), i64::MIN);
+        Ok(())
     }
 
     #[test]

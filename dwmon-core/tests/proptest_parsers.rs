@@ -49,6 +49,11 @@ fn requirement() -> impl Strategy<Value = Requirement> {
         bound,
         1..=dwmon_core::requirement::MAX_LOOKBACK_SECONDS,
         alerting(),
+        prop_oneof![
+            Just(0u64),
+            0..=600u64,
+            0..=dwmon_core::requirement::MAX_DELAY_SECONDS
+        ],
     )
         .prop_map(
             |(
@@ -57,6 +62,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 b,
                 lookback_seconds,
                 (severity, fail_after, recover_after),
+                delay_seconds,
             )| Requirement {
                 schedule: Schedule {
                     minutes,
@@ -71,6 +77,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 severity,
                 fail_after,
                 recover_after,
+                delay_seconds,
             },
         )
 }
@@ -92,6 +99,7 @@ fn requirement_like_line() -> impl Strategy<Value = String> {
         Just("SEVERITYCRITICAL"),
         Just("FAILAFTER"),
         Just("RECOVERAFTER"),
+        Just("DELAYSECONDS"),
         Just("checkhours"),
     ];
     let value = "[0-9*/,A-Za-z-]{0,12}";

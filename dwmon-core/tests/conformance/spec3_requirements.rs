@@ -296,12 +296,49 @@ fn alerting_options_default_and_parse() -> Result<(), RequirementError> {
     Ok(())
 }
 
+#[test]
+fn delay_option_defaults_and_parses() -> Result<(), RequirementError> {
+    let base = "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM100 LOOKBACKSECONDS600";
+    assert_eq!(Requirement::parse(base)?.delay_seconds, 0);
+    // `(options, delay_seconds, whole minutes waited, canonical suffix)`.
+    let cases = [
+        ("DELAYSECONDS0", 0, 0, ""),
+        ("DELAYSECONDS300", 300, 5, " DELAYSECONDS300"),
+        ("DELAYSECONDS0300", 300, 5, " DELAYSECONDS300"),
+        ("DELAYSECONDS1", 1, 1, " DELAYSECONDS1"),
+        ("DELAYSECONDS90", 90, 2, " DELAYSECONDS90"),
+        ("DELAYSECONDS604800", 604_800, 10_080, " DELAYSECONDS604800"),
+        (
+            "FAILAFTER2 DELAYSECONDS120 SEVERITYWARNING",
+            120,
+            2,
+            " DELAYSECONDS120 SEVERITYWARNING FAILAFTER2",
+        ),
+    ];
+    for (options, seconds, minutes, suffix) in cases {
+        for line in [format!("{base} {options}"), format!("{options} {base}")] {
+            let r = Requirement::parse(&line)?;
+            assert_eq!(r.delay_seconds, seconds, "{line}");
+            assert_eq!(r.delay_minutes(), minutes, "{line}");
+            assert_eq!(r.to_string(), format!("{base}{suffix}"), "{line}");
+            assert_eq!(Requirement::parse(&r.to_string())?, r, "{line}");
+        }
+    }
+    // The example in docs/FORMAT.md.
+    let r = Requirement::parse(
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS600 DELAYSECONDS300",
+    )?;
+    assert_eq!((r.lookback_seconds, r.delay_seconds), (600, 300));
+    assert_eq!(r.judged_up_to(1_700_000_400), 1_700_000_100);
+    Ok(())
+}
+
 /// `(line, column, kind, message)`: every error kind, at the column of the offending option.
 const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60", 50, Kind::MaxBelowMin,
      "MAXNUM must be >= MINNUM (5 > 2)"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS FOO MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::UnknownOption,
-     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
+     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
     ("checkhours0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::UnknownOption,
      "unknown option `checkhours0-23`; options are case-sensitive: did you mean CHECKHOURS?"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 CHECKHOURS1", 77, Kind::DuplicateOption,
@@ -367,6 +404,23 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "SEVERITYWARNING takes no value, found `SEVERITYWARNING3`; expected `SEVERITYWARNING` alone"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 severitywarning", 71, Kind::UnknownOption,
      "unknown option `severitywarning`; options are case-sensitive: did you mean SEVERITYWARNING?"),
+    // DELAYSECONDS (late-arriving data); the line before it ends at column 69.
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS604801", 71, Kind::OutOfRange,
+     "DELAYSECONDS: `604801` is out of range; expected an integer from 0 to 604800"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS99999999999999999999999", 71, Kind::OutOfRange,
+     "DELAYSECONDS: `99999999999999999999999` is out of range; expected an integer from 0 to 604800"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS-60", 71, Kind::InvalidValue,
+     "DELAYSECONDS: invalid value `-60`; expected an integer from 0 to 604800"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS5m", 71, Kind::InvalidValue,
+     "DELAYSECONDS: invalid value `5m`; expected an integer from 0 to 604800"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS 300", 71, Kind::MissingValue,
+     "DELAYSECONDS needs a value right after it, with no space, e.g. `DELAYSECONDS300`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECONDS300 DELAYSECONDS0", 87, Kind::DuplicateOption,
+     "DELAYSECONDS given twice (first at column 71); each option may appear at most once"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 delayseconds300", 71, Kind::UnknownOption,
+     "unknown option `delayseconds300`; options are case-sensitive: did you mean DELAYSECONDS?"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECOND300", 71, Kind::UnknownOption,
+     "unexpected `DELAYSECOND300`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
     // Missing options are reported just after the last non-blank character.
     ("CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60  ", 58, Kind::MissingOption,
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
@@ -384,7 +438,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
     // Columns count characters, not bytes.
     ("CHECKHOURS0 ü CHECKMINUTES0", 13, Kind::UnknownOption,
-     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
+     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
 ];
 
 #[test]
