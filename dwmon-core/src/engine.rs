@@ -11,8 +11,12 @@
 //!
 //! 1. `last` = the latest minute ever checked for the checker (from the [`Store`]).
 //! 2. Candidates: for each requirement, the minutes `m` of the last `H = 10 * ceil(L / 60)`
-//!    minutes up to `M` with `m > last` that match its schedule in the checker's zone. On the
-//!    very first cycle of a checker only `M` itself is a candidate.
+//!    minutes up to `M_r = M - D` with `m > last_r` that match its schedule in the checker's
+//!    zone, where `D` is the requirement's `DELAYSECONDS` rounded up to whole minutes (0
+//!    without the option, so `M_r = M`) and `last_r` is the later of the requirement's own
+//!    last checked minute and `last - D` (so `last_r = last` without delays; see
+//!    [`requirement_progress`]). On the very first cycle of a checker only `M_r` itself is a
+//!    candidate.
 //!    A last checked minute after `M` (the clock went back, or a run used a future `--now`)
 //!    is an `ERROR` event of kind [`ErrorKind::ClockBehind`] every cycle, naming the minute.
 //! 3. No candidate: nothing happens for the checker (besides retrying its pending deliveries).
@@ -46,7 +50,7 @@
 //!   cycle: they could not be counted now and a purge deletes them, so storing them changes
 //!   nothing.
 //! - On later cycles too, rows older than the oldest window any requirement can still reach,
-//!   `cutoff = min_r(M - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
+//!   `cutoff = min_r(M_r - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
 //!   the last checked one, so no current or future check can count such a row.
 //!
 //! The only observable difference from storing every row is a key whose first sighting
@@ -798,9 +802,23 @@ impl CycleContext {
                 .await;
             return None;
         }
-        let candidates = candidates(checker, zone, self.minute, last);
+        let own = if last.is_some() && checker.requirements.iter().any(|r| r.delay_seconds > 0) {
+            match self.store.last_checked_minutes(name).await {
+                Ok(own) => own,
+                Err(e) => {
+                    let text = format!("store: cannot read the last checked minutes: {e}");
+                    self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                        .await;
+                    return None;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let progress = requirement_progress(checker, last, &own);
+        let candidates = candidates(checker, zone, self.minute, &progress);
         outcome.candidates = candidates.len();
-        let missed = missed_minutes(checker, zone, self.minute, last);
+        let missed = missed_minutes(checker, zone, self.minute, &progress);
         if candidates.is_empty() && missed.is_empty() {
             return None;
         }
@@ -1194,30 +1212,72 @@ impl CycleContext {
     }
 }
 
-/// step 2 of a cycle (README "How a cycle works"): the candidate `(minute, requirement_index)` pairs of `checker` for the cycle
-/// minute `minute`, ascending.
+/// The minute each requirement of `checker` has been judged up to, by index (`None` on a
+/// checker's first cycle, when `last` is `None`), from the checker's last checked minute
+/// `last` and each requirement's own (`own`, from [`Store::last_checked_minutes`]):
+/// `last_r = max(own_r, last - D_r)` with `D_r` the requirement's `DELAYSECONDS` in whole
+/// minutes.
+///
+/// Without delays this is `last` for every requirement (an own minute is never after it),
+/// as without the option. With delays, requirements are judged up to different minutes: one with
+/// `DELAYSECONDS300` at the cycle of 10:10 judges up to 10:05 while one without judges up
+/// to 10:10, so each continues from its own last check. `last - D_r` is a floor that never
+/// skips a minute: the cycle that recorded `last` ran at a minute `>= last`, so it judged
+/// every requirement `r` up to at least `last - D_r`. It starts a requirement without a
+/// check of its own (added to the checker, or not due at the checker's first cycle) where
+/// the checker is, as a requirement added to a checker always did.
+pub fn requirement_progress(
+    checker: &Checker,
+    last: Option<i64>,
+    own: &[(usize, i64)],
+) -> Vec<Option<i64>> {
+    checker
+        .requirements
+        .iter()
+        .enumerate()
+        .map(|(index, requirement)| {
+            let last = last?;
+            let floor = requirement.judged_up_to(last);
+            let own = own
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, m)| *m)
+                .max();
+            Some(own.map_or(floor, |own| own.max(floor)))
+        })
+        .collect()
+}
+
+/// Step 2 of a cycle (README "How a cycle works"): the candidate `(minute, requirement_index)` pairs of `checker` for the cycle
+/// minute `minute`, ascending, given each requirement's progress (from
+/// [`requirement_progress`]; a missing or `None` entry means a first cycle). Requirement `r`
+/// judges minutes up to [`Requirement::judged_up_to`]`(minute)`, i.e. `minute` less its
+/// `DELAYSECONDS`.
+///
+/// [`Requirement::judged_up_to`]: crate::Requirement::judged_up_to
 pub fn candidates(
     checker: &Checker,
     zone: Tz,
     minute: i64,
-    last: Option<i64>,
+    progress: &[Option<i64>],
 ) -> Vec<(i64, usize)> {
     let mut out = Vec::new();
     for (index, requirement) in checker.requirements.iter().enumerate() {
-        let from = match last {
-            None => minute,
+        let up_to = requirement.judged_up_to(minute);
+        let from = match progress.get(index).copied().flatten() {
+            None => up_to,
             Some(last) => {
                 let horizon = requirement.horizon_minutes();
                 let earliest =
-                    minute.saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
+                    up_to.saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
                 earliest.max(minute_floor(last).saturating_add(MINUTE))
             }
         };
-        if from > minute {
+        if from > up_to {
             continue;
         }
         out.extend(
-            schedule::due_minutes(&requirement.schedule, zone, from, minute).map(|m| (m, index)),
+            schedule::due_minutes(&requirement.schedule, zone, from, up_to).map(|m| (m, index)),
         );
     }
     out.sort_unstable();
@@ -1229,21 +1289,24 @@ pub fn candidates(
 pub const MAX_MISSED_PER_CYCLE: usize = 10_000;
 
 /// The due `(minute, requirement_index)` pairs that have left the horizon unchecked: after
-/// the last checked minute and before the requirement's oldest candidate minute, ascending
-/// (at most the newest [`MAX_MISSED_PER_CYCLE`]). Empty on a first cycle.
+/// the requirement's last checked minute (its entry of `progress`, see
+/// [`requirement_progress`]) and before its oldest candidate minute, ascending (at most the
+/// newest [`MAX_MISSED_PER_CYCLE`]). Empty on a first cycle.
 pub fn missed_minutes(
     checker: &Checker,
     zone: Tz,
     minute: i64,
-    last: Option<i64>,
+    progress: &[Option<i64>],
 ) -> Vec<(i64, usize)> {
-    let Some(last) = last else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
     for (index, requirement) in checker.requirements.iter().enumerate() {
+        let Some(last) = progress.get(index).copied().flatten() else {
+            continue;
+        };
         let horizon = requirement.horizon_minutes();
-        let earliest = minute.saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
+        let earliest = requirement
+            .judged_up_to(minute)
+            .saturating_sub(horizon.saturating_sub(1).saturating_mul(MINUTE));
         let from = minute_floor(last).saturating_add(MINUTE);
         let to = earliest.saturating_sub(MINUTE);
         if from > to {
@@ -1318,18 +1381,18 @@ fn check_record(
 }
 
 /// The start of the oldest window any requirement of `checker` can reach from the cycle at
-/// `minute` on: `min_r(minute - (H_r - 1) * 60 - L_r)`, i.e. `minute` minus the largest
-/// `(H_r - 1) * 60 + L_r` (both grow with `L_r`). With unchanged requirements no check can
-/// ever count a row before it: a later cycle at `M' >= minute` has candidates no older than
-/// `M' - (H_r - 1) * 60`; one at an earlier `M'` (a clock set back) only has candidates after
-/// the last checked minute, which is at least one of this cycle's candidates.
+/// `minute` on: `min_r(M_r - (H_r - 1) * 60 - L_r)` with `M_r = minute - D_r` (its
+/// `DELAYSECONDS` in whole minutes). With unchanged requirements no check can ever count a
+/// row before it: a later cycle at `M' >= minute` has candidates no older than
+/// `M'_r - (H_r - 1) * 60`; one at an earlier `M'` (a clock set back) only has candidates
+/// after the last checked minute, which is at least one of this cycle's candidates.
 fn reachable_from(checker: &Checker, minute: i64) -> i64 {
     checker
         .requirements
         .iter()
         .map(|r| {
             let lookback = i64::try_from(r.lookback_seconds).unwrap_or(i64::MAX);
-            minute
+            r.judged_up_to(minute)
                 .saturating_sub(r.horizon_minutes().saturating_sub(1).saturating_mul(MINUTE))
                 .saturating_sub(lookback)
         })

@@ -102,6 +102,18 @@ impl Store for MemoryStore {
             .and_then(|d| d.checks.keys().next_back().map(|(m, _)| *m)))
     }
 
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        let inner = self.lock();
+        let mut last: std::collections::BTreeMap<usize, i64> = Default::default();
+        if let Some(data) = inner.checkers.get(checker) {
+            // Keys ascend by minute, so the last insert per index is its largest minute.
+            for &(minute, index) in data.checks.keys() {
+                last.insert(index, minute);
+            }
+        }
+        Ok(last.into_iter().collect())
+    }
+
     async fn record_checks(
         &self,
         checker: &str,
@@ -344,6 +356,11 @@ mod tests {
         assert_eq!(store.record_checks("c", &records).await?, 3);
         assert_eq!(store.record_checks("c", &records[..1]).await?, 0);
         assert_eq!(store.last_checked_minute("c").await?, Some(180));
+        assert_eq!(
+            store.last_checked_minutes("c").await?,
+            vec![(0, 180), (1, 120)]
+        );
+        assert_eq!(store.last_checked_minutes("other").await?, vec![]);
         let pending = store.pending_deliveries(1000, 10).await?;
         let keys: Vec<_> = pending.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["c/0/120", "c/1/120", "c/0/180"]);

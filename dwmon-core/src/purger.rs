@@ -80,8 +80,9 @@ impl<T: Purger + ?Sized> Purger for Arc<T> {
 }
 
 /// The window-safe default: never deletes a row that a check inside any requirement's horizon
-/// could still count. Keeps `max_r(H_r * 60 + L_r)` seconds before the current minute, plus
-/// one safety day ([`DefaultPurger::cutoff`]).
+/// could still count. Keeps `max_r(D_r + H_r * 60 + L_r)` seconds before the current minute
+/// (`D_r` = the requirement's `DELAYSECONDS` in whole minutes, whose windows lag behind the
+/// clock by that much), plus one safety day ([`DefaultPurger::cutoff`]).
 ///
 /// # Purges are spread out
 ///
@@ -118,7 +119,10 @@ impl DefaultPurger {
         checker
             .requirements
             .iter()
-            .map(|r| r.horizon_minutes() * 60 + r.lookback_seconds as i64)
+            .map(|r| {
+                (r.delay_minutes() + r.horizon_minutes()).saturating_mul(60)
+                    + r.lookback_seconds as i64
+            })
             .max()
             .unwrap_or(0)
             .saturating_add(Self::SAFETY_SECONDS)
@@ -263,17 +267,27 @@ mod tests {
 
     #[test]
     fn never_deletes_a_countable_row() {
-        for lookback in [1_u64, 59, 60, 180, 3600, 86_400, 7 * 86_400] {
+        let cases = [1_u64, 59, 60, 180, 3600, 86_400, 7 * 86_400]
+            .into_iter()
+            .flat_map(|lookback| [(lookback, 0), (lookback, 300), (lookback, 7 * 86_400)]);
+        for (lookback, delay) in cases {
             let c = checker(
                 "c",
-                vec![every_minute(0, 1, 60), every_minute(0, 1, lookback)],
+                vec![
+                    every_minute(0, 1, 60),
+                    every_minute(0, 1, lookback).with_delay_seconds(delay),
+                ],
             );
             for now in [HOUR_START, HOUR_START + 59, HOUR_START + 3 * 3600 + 1234] {
                 let minute = crate::minute_floor(now);
                 let earliest_window = c
                     .requirements
                     .iter()
-                    .map(|r| minute - (r.horizon_minutes() - 1) * 60 - r.lookback_seconds as i64)
+                    .map(|r| {
+                        r.judged_up_to(minute)
+                            - (r.horizon_minutes() - 1) * 60
+                            - r.lookback_seconds as i64
+                    })
                     .min()
                     .unwrap_or(minute);
                 let cutoff = DefaultPurger.retention_cutoff(&c, now);

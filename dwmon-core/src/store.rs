@@ -167,6 +167,28 @@ pub trait Store: Send + Sync {
     /// Any backend failure.
     async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError>;
 
+    /// The largest minute recorded for each requirement index of `checker`, ascending by
+    /// index (an index never checked is absent). The engine asks for it only for checkers
+    /// with a `DELAYSECONDS` requirement, whose requirements are judged up to different
+    /// minutes. The default reads [`Store::status`]; a store overrides it with a direct
+    /// query.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        let status = self.status().await?;
+        Ok(status
+            .into_iter()
+            .find(|s| s.checker == checker)
+            .map(|s| {
+                s.requirements
+                    .iter()
+                    .map(|r| (r.requirement_index, r.minute))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Records a cycle's checks for one checker atomically and enqueues each new one for
     /// delivery. A record whose `(checker, requirement_index, minute)` exists is skipped.
     /// Returns how many were new.
@@ -268,6 +290,9 @@ macro_rules! forward_store {
             }
             async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
                 (**self).last_checked_minute(checker).await
+            }
+            async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+                (**self).last_checked_minutes(checker).await
             }
             async fn record_checks(&self, checker: &str, records: &[CheckRecord]) -> Result<u64, StoreError> {
                 (**self).record_checks(checker, records).await

@@ -254,6 +254,10 @@ impl Store for FailingStore {
         self.check(checker)?;
         self.inner.last_checked_minute(checker).await
     }
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        self.check(checker)?;
+        self.inner.last_checked_minutes(checker).await
+    }
     async fn record_checks(
         &self,
         checker: &str,

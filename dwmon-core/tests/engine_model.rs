@@ -7,8 +7,12 @@
 //! scanning all of them. Besides those rules it implements the engine's one storage rule that is
 //! observable: a checker's first cycle stores all fetched rows and purges nothing; after it,
 //! fetched rows older than
-//! `min_r(M - (H_r - 1) * 60 - L_r)` are not stored (a key whose first sighting is that old
+//! `min_r(M_r - (H_r - 1) * 60 - L_r)` are not stored (a key whose first sighting is that old
 //! and that later reappears with a newer timestamp is counted at the newer one).
+//!
+//! Requirements may carry `DELAYSECONDS` (as documented in docs/FORMAT.md): with `D_r` the
+//! delay rounded up to whole minutes, requirement `r` judges minutes up to `M_r = M - D_r`,
+//! continuing after `last_r = max(its own last checked minute, last - D_r)`.
 
 use chrono::{Datelike, Timelike};
 use dwmon_core::engine::EngineConfig;
@@ -32,7 +36,7 @@ const ZONES: [Option<chrono_tz::Tz>; 4] = [
     Some(chrono_tz::Asia::Kolkata),
 ];
 
-/// Keeps what a check inside any horizon can reach, `max_r(H_r * 60 + L_r)` before the
+/// Keeps what a check inside any horizon can reach, `max_r(D_r + H_r * 60 + L_r)` before the
 /// current minute, plus a safety hour: like the default purger with an hour instead of a
 /// day, so purging happens within the few hours a case spans, and purges every cycle. The
 /// safety hour leaves rows that no window can reach in the store until they are purged,
@@ -42,10 +46,15 @@ struct TightPurger;
 fn keep_seconds(c: &Checker) -> i64 {
     c.requirements
         .iter()
-        .map(|r| r.horizon_minutes() * 60 + r.lookback_seconds as i64)
+        .map(|r| delay(r) + r.horizon_minutes() * 60 + r.lookback_seconds as i64)
         .max()
         .unwrap_or(0)
         + 3600
+}
+
+/// `DELAYSECONDS` rounded up to whole minutes, in seconds.
+fn delay(r: &Requirement) -> i64 {
+    (r.delay_seconds as i64 + 59) / 60 * 60
 }
 
 impl Purger for TightPurger {
@@ -100,8 +109,15 @@ fn requirement_strategy() -> impl Strategy<Value = Requirement> {
         Just(FieldSet::range(0, 23)),
         any::<u32>().prop_map(|b| field(u64::from(b) | 0x3F_FFC0, 0, 23)),
     ];
-    (minutes_strategy(), hours, 0u64..4, 0u64..6, lookback).prop_map(
-        |(minutes, hours, min, extra, lookback_seconds)| {
+    // Mostly no delay; some whole and some odd numbers of minutes, up to a long one.
+    let delay = prop_oneof![
+        3 => Just(0u64),
+        1 => 1u64..=600,
+        1 => Just(300u64),
+        1 => 0u64..=7_200,
+    ];
+    (minutes_strategy(), hours, 0u64..4, 0u64..6, lookback, delay).prop_map(
+        |(minutes, hours, min, extra, lookback_seconds, delay_seconds)| {
             let schedule = Schedule {
                 minutes,
                 hours,
@@ -110,6 +126,7 @@ fn requirement_strategy() -> impl Strategy<Value = Requirement> {
                 weekdays: FieldSet::range(0, 6),
             };
             Requirement::new(schedule, min, min + extra, lookback_seconds)
+                .with_delay_seconds(delay_seconds)
         },
     )
 }
@@ -196,6 +213,8 @@ type ModelCheck = (i64, usize, u64, Status);
 struct ModelChecker {
     stored: HashMap<String, i64>,
     last: Option<i64>,
+    /// Each requirement's own last checked minute.
+    own_last: HashMap<usize, i64>,
     checks: Vec<ModelCheck>,
     errors: usize,
 }
@@ -209,21 +228,28 @@ impl ModelChecker {
         for (index, r) in c.requirements.iter().enumerate() {
             let lookback = r.lookback_seconds as i64;
             let horizon = 10 * ((lookback + 59) / 60);
+            let up_to = m_now - delay(r);
+            let last_r = self.last.map(|last| {
+                let floor = last - delay(r);
+                self.own_last
+                    .get(&index)
+                    .map_or(floor, |own| floor.max(*own))
+            });
             // Due minutes after the last check that have left the horizon: MISSED.
-            if let Some(last) = self.last {
+            if let Some(last) = last_r {
                 let zone = c.timezone.unwrap_or(chrono_tz::UTC);
                 let mut m = last + 60;
-                while m < m_now - (horizon - 1) * 60 {
+                while m < up_to - (horizon - 1) * 60 {
                     if model_matches(&r.schedule, m, zone) {
                         missed.push((m, index));
                     }
                     m += 60;
                 }
             }
-            let mut m = m_now - (horizon - 1) * 60;
-            while m <= m_now {
-                let after_last = match self.last {
-                    None => m == m_now,
+            let mut m = up_to - (horizon - 1) * 60;
+            while m <= up_to {
+                let after_last = match last_r {
+                    None => m == up_to,
                     Some(last) => m > last,
                 };
                 if after_last && model_matches(&r.schedule, m, c.timezone.unwrap_or(chrono_tz::UTC))
@@ -248,7 +274,7 @@ impl ModelChecker {
             .iter()
             .map(|r| {
                 let lookback = r.lookback_seconds as i64;
-                m_now - (10 * ((lookback + 59) / 60) - 1) * 60 - lookback
+                m_now - delay(r) - (10 * ((lookback + 59) / 60) - 1) * 60 - lookback
             })
             .min()
             .unwrap_or(i64::MIN);
@@ -286,6 +312,8 @@ impl ModelChecker {
         checks.sort_unstable_by_key(|c| (c.0, c.1));
         for check in checks {
             self.last = Some(self.last.map_or(check.0, |l| l.max(check.0)));
+            let own = self.own_last.entry(check.1).or_insert(check.0);
+            *own = (*own).max(check.0);
             self.checks.push(check);
         }
         // The first cycle keeps its fetched history (no purge).

@@ -730,6 +730,41 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        self.with_checker(checker, Vec::new(), |conn, path, id| {
+            let mut next_index = conn
+                .prepare_cached(
+                    "SELECT min(requirement_index) FROM checks
+                     WHERE checker_id = ?1 AND requirement_index > ?2",
+                )
+                .store_err(path)?;
+            let mut latest = conn
+                .prepare_cached(
+                    "SELECT max(minute) FROM checks
+                     WHERE checker_id = ?1 AND requirement_index = ?2",
+                )
+                .store_err(path)?;
+            // Skip-scan the distinct requirement indexes of the primary key
+            // (checker_id, requirement_index, minute): one B-tree descent each.
+            let mut out = Vec::new();
+            let mut after = -1_i64;
+            while let Some(index) = next_index
+                .query_row(params![id, after], |row| row.get::<_, Option<i64>>(0))
+                .store_err(path)?
+            {
+                let minute: Option<i64> = latest
+                    .query_row(params![id, index], |row| row.get(0))
+                    .store_err(path)?;
+                if let (Ok(requirement_index), Some(minute)) = (usize::try_from(index), minute) {
+                    out.push((requirement_index, minute));
+                }
+                after = index;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn record_checks(
         &self,
         checker: &str,

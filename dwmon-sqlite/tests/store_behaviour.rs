@@ -204,6 +204,12 @@ mod spec_5_step_6_check_log {
         let retry = [record("c", 0, 120, 4), record("c", 0, 180, 2)];
         assert_eq!(store.record_checks("c", &retry).await?, 1);
         assert_eq!(store.last_checked_minute("c").await?, Some(180));
+        // Per requirement, for DELAYSECONDS (requirements judged up to different minutes).
+        assert_eq!(
+            store.last_checked_minutes("c").await?,
+            vec![(0, 180), (1, 120)]
+        );
+        assert_eq!(store.last_checked_minutes("unknown").await?, vec![]);
         let recent = store.recent_checks("c", 10).await?;
         let keys: Vec<(usize, i64, u64)> = recent
             .iter()
