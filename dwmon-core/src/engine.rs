@@ -29,7 +29,9 @@
 //!    in the outbox), then delivered in ascending `(minute, requirement)` order, after any
 //!    deliveries of the same checker left pending by earlier cycles. A failed delivery stays in
 //!    the outbox and is retried with exponential backoff; the checker's later records wait
-//!    behind it so the handler always sees a checker's checks in order.
+//!    behind it so the handler always sees a checker's checks in order. (Each requirement's
+//!    checks arrive in ascending minutes; with `DELAYSECONDS` a delayed requirement's minute
+//!    arrives after later minutes of the checker's undelayed requirements.)
 //! 7. The [`Purger`] decides which old rows to delete (the [`DefaultPurger`] purges a
 //!    checker about once an hour, at a minute picked from its name, so that purges are
 //!    spread over the hour instead of piling up in one cycle).

@@ -300,6 +300,195 @@ mod step1_2_candidates {
     }
 }
 
+/// `DELAYSECONDS`: minute `m` is judged by the first cycle whose minute is at least
+/// `m + DELAYSECONDS`, with the same window `[m - L, m)`.
+mod delayed_judging {
+    use super::*;
+
+    /// `(minute relative to T, requirement_index, status)` of `records`.
+    fn judged(records: &[CheckRecord]) -> Vec<(i64, usize, Status)> {
+        records
+            .iter()
+            .map(|c| ((c.minute - T) / MIN, c.requirement_index, c.status))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rows_five_minutes_late_are_counted_with_delayseconds300() -> TestResult {
+        let line =
+            "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS60";
+        let c = checker_from_lines("etl", &[line, &format!("{line} DELAYSECONDS300")])?;
+        let r = rig(vec![c]);
+        // One row per minute m, stamped m - 30 s (inside m's window) but visible 5 minutes
+        // later, as an ETL batch or a lagging replica delivers it.
+        let stamps: Vec<i64> = (-10..20).map(|i| T + i * MIN - 30).collect();
+        for i in 0..15 {
+            let now = T + i * MIN + 5;
+            let visible: Vec<i64> = stamps
+                .iter()
+                .copied()
+                .filter(|ts| ts + 300 <= now)
+                .collect();
+            r.source.set_rows("etl", rows(&visible));
+            let report = r.engine.run_cycle(now).await;
+            assert_eq!(
+                judged(&checks_of(&report)),
+                vec![(i - 5, 1, Status::Good), (i, 0, Status::Bad)],
+                "cycle {i}"
+            );
+        }
+        // Each minute judged once per requirement; the delayed one judged 5 minutes later.
+        let all = r.handler.checks();
+        assert_eq!(all.len(), 30);
+        assert!(all
+            .iter()
+            .filter(|c| c.requirement_index == 1)
+            .all(|c| c.count == 1 && c.requirement.ends_with("DELAYSECONDS300")));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_first_cycle_judges_each_requirement_at_its_own_delayed_minute() -> TestResult {
+        let c = checker(
+            "c",
+            vec![
+                every_minute(0, 9, 60),
+                every_minute(0, 9, 60).with_delay_seconds(300),
+                every_minute(0, 9, 60).with_delay_seconds(61), // 2 minutes
+            ],
+        );
+        let r = rig(vec![c]);
+        let report = r.engine.run_cycle(T + 59).await;
+        let got: Vec<(i64, usize)> = judged(&checks_of(&report))
+            .into_iter()
+            .map(|(m, i, _)| (m, i))
+            .collect();
+        assert_eq!(got, vec![(-5, 1), (-2, 2), (0, 0)]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn mixed_delays_never_skip_or_repeat_a_minute_across_restarts_and_outages() -> TestResult
+    {
+        // H = 10 minutes for requirements 0 and 1, 50 for requirement 2.
+        let reqs = vec![
+            every_minute(0, 9, 60),
+            every_minute(0, 9, 60).with_delay_seconds(300),
+            every_minute(0, 9, 300).with_delay_seconds(90),
+        ];
+        let store = Arc::new(MemoryStore::new());
+        let handler = Arc::new(RecordingHandler::new());
+        let engine = |store: &Arc<MemoryStore>| {
+            Engine::new(
+                Arc::new(ScriptedSource::new()),
+                store.clone(),
+                handler.clone(),
+            )
+            .with_checkers(vec![checker("c", reqs.clone())])
+        };
+        let first = engine(&store);
+        for i in 0..3 {
+            first.run_cycle(T + i * MIN + 2).await;
+        }
+        // A restart: a new engine on the same store, twice in one minute.
+        let second = engine(&store);
+        second.run_cycle(T + 3 * MIN + 2).await;
+        second.run_cycle(T + 3 * MIN + 40).await;
+        // An outage of 25 minutes: past requirement 0's and 1's horizon, inside 2's.
+        let report = second.run_cycle(T + 29 * MIN + 2).await;
+        let missed: Vec<(i64, usize)> = judged(&checks_of(&report))
+            .into_iter()
+            .filter(|c| c.2 == Status::Missed)
+            .map(|(m, i, _)| (m, i))
+            .collect();
+        let expected_missed: Vec<(i64, usize)> = (4..=19)
+            .map(|m| (m, 0))
+            .chain((-1..=14).map(|m| (m, 1)))
+            .collect();
+        let mut sorted_missed = expected_missed;
+        sorted_missed.sort_unstable();
+        assert_eq!(missed, sorted_missed);
+        second.run_cycle(T + 30 * MIN + 2).await;
+
+        // Per requirement: every minute from its first to its last exactly once, up to the
+        // last cycle's minute less its delay.
+        let all = handler.checks();
+        for (index, delay, first_minute) in [(0, 0, 0), (1, 5, -5), (2, 2, -2)] {
+            let minutes: Vec<i64> = all
+                .iter()
+                .filter(|c| c.requirement_index == index)
+                .map(|c| (c.minute - T) / MIN)
+                .collect();
+            let expected: Vec<i64> = (first_minute..=30 - delay).collect();
+            assert_eq!(minutes, expected, "requirement {index}");
+        }
+        // Requirement 2 (H = 50) caught the outage up without MISSED records.
+        assert!(all
+            .iter()
+            .filter(|c| c.requirement_index == 2)
+            .all(|c| c.status != Status::Missed));
+        // Each requirement's checks reach the handler in ascending minutes (checked above);
+        // a delayed minute comes after later minutes of undelayed requirements.
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_longer_delay_pauses_and_a_shorter_one_catches_up() -> TestResult {
+        let plain = every_minute(0, 9, 300); // H = 50
+        let r = rig(vec![checker("c", vec![plain.clone()])]);
+        for i in 0..3 {
+            r.engine.run_cycle(T + i * MIN).await;
+        }
+        // DELAYSECONDS600 added: minutes up to 2 are judged, so nothing until minute 13.
+        r.engine.set_checkers(vec![checker(
+            "c",
+            vec![plain.clone().with_delay_seconds(600)],
+        )]);
+        for i in 3..13 {
+            let report = r.engine.run_cycle(T + i * MIN).await;
+            assert_eq!(report.checks().count(), 0, "cycle {i}");
+        }
+        let report = r.engine.run_cycle(T + 13 * MIN).await;
+        assert_eq!(rel_minutes(&checks_of(&report)), vec![3]);
+        // The delay removed again: minutes 4..=14 are caught up at once, none twice.
+        r.engine.set_checkers(vec![checker("c", vec![plain])]);
+        let report = r.engine.run_cycle(T + 14 * MIN).await;
+        assert_eq!(
+            rel_minutes(&checks_of(&report)),
+            (4..=14).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            rel_minutes(&r.handler.checks()),
+            (0..=14).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_reading_per_requirement_minutes_is_an_error() -> TestResult {
+        let store = Arc::new(FailingStore::new());
+        let handler = Arc::new(RecordingHandler::new());
+        let engine = Engine::new(
+            Arc::new(ScriptedSource::new()),
+            store.clone(),
+            handler.clone(),
+        )
+        .with_checkers(vec![checker(
+            "c",
+            vec![every_minute(0, 9, 60).with_delay_seconds(120)],
+        )]);
+        engine.run_cycle(T).await;
+        store.set_failing("c", true);
+        let report = engine.run_cycle(T + MIN).await;
+        assert_eq!(report.checks().count(), 0);
+        assert!(report.errors().any(|e| e.kind == ErrorKind::Store));
+        store.set_failing("c", false);
+        let report = engine.run_cycle(T + 2 * MIN).await;
+        assert_eq!(rel_minutes(&checks_of(&report)), vec![-1, 0]);
+        Ok(())
+    }
+}
+
 mod step4_first_seen {
     use super::*;
 
@@ -858,7 +1047,7 @@ mod step7_purge {
         let m = dwmon_core::minute_floor(now);
         c.requirements
             .iter()
-            .map(|r| m - (r.horizon_minutes() - 1) * 60 - r.lookback_seconds as i64)
+            .map(|r| r.judged_up_to(m) - (r.horizon_minutes() - 1) * 60 - r.lookback_seconds as i64)
             .min()
             .unwrap_or(m)
     }
@@ -875,7 +1064,12 @@ mod step7_purge {
             vec![60, 86_400],
             vec![7 * 86_400, 120],
         ] {
-            let reqs = lookbacks.iter().map(|l| every_minute(0, 1, *l)).collect();
+            let plain = lookbacks.iter().map(|l| every_minute(0, 1, *l));
+            // Delayed windows lag behind the clock: they must be kept that much longer.
+            let delayed = lookbacks
+                .iter()
+                .map(|l| every_minute(0, 1, *l).with_delay_seconds(7 * 86_400));
+            let reqs = plain.chain(delayed.take(1)).collect();
             let c = checker("c", reqs);
             for now in [T, T + 1, T + 59, 0, -61] {
                 let cutoff = DefaultPurger
