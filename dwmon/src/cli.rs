@@ -206,7 +206,8 @@ pub struct ScheduleArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone: ZoneArg,
-    /// One JSON object per line: checker, requirement_index, minute, minute_local.
+    /// One JSON object per line: checker, requirement_index, minute, minute_local (and, for a
+    /// DELAYSECONDS requirement, judged_at and judged_at_local: when the minute is judged).
     #[arg(long)]
     pub json: bool,
 }

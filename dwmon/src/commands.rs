@@ -61,6 +61,11 @@ struct DueJson<'a> {
     requirement_index: usize,
     minute: i64,
     minute_local: &'a str,
+    /// For a `DELAYSECONDS` requirement: the first cycle minute that judges `minute`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judged_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judged_at_local: Option<String>,
 }
 
 /// One (checker, requirement)'s due minutes, merged with the others by [`schedule`].
@@ -68,6 +73,8 @@ struct DueStream<'a> {
     checker: &'a str,
     requirement_index: usize,
     zone: chrono_tz::Tz,
+    /// `DELAYSECONDS` in whole minutes, as seconds: a minute is judged this much later.
+    delay: i64,
     minutes: dwmon_core::schedule::DueMinutes,
 }
 
@@ -117,6 +124,7 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
                 checker: &checker.name,
                 requirement_index: index,
                 zone,
+                delay: requirement.delay_minutes().saturating_mul(60),
                 minutes: dwmon_core::schedule::due_minutes(
                     &requirement.schedule,
                     zone,
@@ -138,15 +146,25 @@ pub(crate) fn schedule(args: &ScheduleArgs) -> Result<ExitCode> {
             continue;
         };
         let minute_local = local_rfc3339(minute, stream.zone);
+        let judged_at = (stream.delay > 0).then(|| minute.saturating_add(stream.delay));
+        let judged_at_local = judged_at.map(|t| local_rfc3339(t, stream.zone));
         let written = if args.json {
             let line = serde_json::to_string(&DueJson {
                 checker: stream.checker,
                 requirement_index: stream.requirement_index,
                 minute,
                 minute_local: &minute_local,
+                judged_at,
+                judged_at_local,
             })
             .unwrap_or_default();
             writeln!(out, "{line}")
+        } else if let Some(judged) = judged_at_local {
+            writeln!(
+                out,
+                "{minute_local}  {}  {}  judged {judged}",
+                stream.checker, stream.requirement_index
+            )
         } else {
             writeln!(
                 out,
