@@ -73,8 +73,10 @@
 //!
 //! ## Limits and failures
 //!
-//! Each command runs in its own process group. When the run ends — normally, on timeout or on
-//! too much output — the whole group is sent SIGKILL, so a grandchild (a `sleep` in a
+//! Each command runs in its own process group. When the run ends — normally, on timeout, on
+//! too much output, or because the fetch's future was dropped (the engine's
+//! [`fetch_timeout`](dwmon_core::EngineConfig::fetch_timeout), a shutdown) — the whole group is
+//! sent SIGKILL, so a grandchild (a `sleep` in a
 //! script, a client's helper process) never outlives the fetch. A fetch fails, as an `ERROR`
 //! event for that checker only, when:
 //!

@@ -92,8 +92,10 @@ pub(crate) async fn run(invocation: &Invocation<'_>, limits: Limits) -> Result<F
         command.current_dir(dir);
     }
     let mut child = spawn(&mut command).await?;
-    // Taken now: `id()` is None once the child has been reaped.
-    let group = child.id();
+    // Taken now (`id()` is None once the child has been reaped). Declared after `child`, so
+    // also when this future is dropped half-way (the engine's own fetch timeout, shutdown)
+    // the group is killed before the child is.
+    let group = GroupKiller(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let result = tokio::time::timeout(limits.timeout, async {
@@ -111,7 +113,7 @@ pub(crate) async fn run(invocation: &Invocation<'_>, limits: Limits) -> Result<F
     .await;
     // Also after a normal end: whatever it left running in its group goes too. A group id
     // cannot be reused while any member is alive, so this never hits a stranger.
-    kill_group(group);
+    drop(group);
     match result {
         Ok(Ok(finished)) => Ok(finished),
         Ok(Err(error)) => {
@@ -142,6 +144,15 @@ async fn spawn(command: &mut Command) -> Result<tokio::process::Child, RunError>
         }
     }
     command.spawn().map_err(RunError::Spawn)
+}
+
+/// Kills the process group it names when dropped.
+struct GroupKiller(Option<u32>);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
 }
 
 /// SIGKILL to the process group `group` (the child's pid), ignoring a group already gone.

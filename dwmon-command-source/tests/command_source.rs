@@ -199,6 +199,27 @@ wait
 }
 
 #[tokio::test]
+async fn a_fetch_dropped_half_way_kills_the_process_group() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let pids = dir.path().join("pids");
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        "sleep 300 &\necho \"$$ $!\" > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"\nwait\n",
+    )?;
+    // The engine's own fetch timeout (or a shutdown) drops the fetch before the source's.
+    let query = format!("{} {}", quoted(&hang), quoted(&pids));
+    let source = CommandSource::new(Format::Csv);
+    let outer = tokio::time::timeout(Duration::from_secs(2), fetch(&source, &query)).await;
+    assert!(outer.is_err(), "the script hangs: {outer:?}");
+    let text = std::fs::read_to_string(&pids)?;
+    let (script_pid, sleep_pid) = text.trim().split_once(' ').ok_or("bad pid file")?;
+    assert_gone(script_pid.parse()?, "the script").await;
+    assert_gone(sleep_pid.parse()?, "its sleep grandchild").await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn what_a_command_leaves_running_is_killed_when_it_ends() -> TestResult {
     let dir = tempfile::tempdir()?;
     let pid_file = dir.path().join("pid");
