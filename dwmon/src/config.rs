@@ -6,6 +6,7 @@
 //! store = "/var/lib/dwmon/dwmon.sqlite"   # --store
 //! time_zone = "America/New_York"   # --tz
 //! alerts = "alerts.json"           # --alerts
+//! allow_command_sources = false    # --allow-command-sources
 //!
 //! [sources]                        # --source NAME=URL, one line per name
 //! default = "sqlite:data.sqlite"
@@ -77,6 +78,9 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// Where each source's value is in the file (`path:line:column`), for messages.
     pub source_positions: BTreeMap<String, String>,
+    /// `allow_command_sources`: `once`/`run` may run `command:` sources (as
+    /// `--allow-command-sources`; either one allows them).
+    pub allow_command_sources: bool,
 }
 
 /// The file's schema.
@@ -89,6 +93,7 @@ struct RawConfig {
     alerts: Option<Spanned<String>>,
     #[serde(default)]
     sources: BTreeMap<String, Spanned<String>>,
+    allow_command_sources: Option<bool>,
 }
 
 impl Config {
@@ -159,6 +164,7 @@ impl Config {
             checkers: path_of("checkers", &raw.checkers)?,
             store: path_of("store", &raw.store)?,
             alerts: path_of("alerts", &raw.alerts)?,
+            allow_command_sources: raw.allow_command_sources.unwrap_or(false),
             ..Config::default()
         };
         if let Some(zone) = &raw.time_zone {
@@ -246,6 +252,7 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             fill(&mut cycle.alerts, &config.alerts);
             zone(&mut cycle.zone);
             merge(&mut cycle.sources);
+            cycle.allow_command_sources |= config.allow_command_sources;
         }
         Command::Status(args) => fill(&mut args.store, &config.store),
         Command::Pause(args) => fill(&mut args.store, &config.store),
@@ -443,7 +450,7 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
         assert_eq!(
             error("store = \"s.sqlite\"\nchekers = \"c\"\n"),
             "/etc/dwmon/dwmon.toml:2:1: unknown field `chekers`, expected one of `checkers`, \
-             `store`, `time_zone`, `alerts`, `sources`"
+             `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`"
         );
         let message = error("[server]\nlisten = \"127.0.0.1:8080\"\n");
         assert!(message.starts_with("/etc/dwmon/dwmon.toml:1:"), "{message}");

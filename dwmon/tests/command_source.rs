@@ -122,3 +122,41 @@ fn an_invalid_command_url_is_an_operational_error() {
         "{message}"
     );
 }
+
+#[test]
+fn a_config_file_can_allow_command_sources() {
+    let ws = workspace();
+    std::fs::remove_file(ws.checkers().join("broken.dwmon")).expect("remove");
+    let config = ws.path().join("dwmon.toml");
+    let (checkers, store, now) = (ws.checkers_arg(), ws.store(), T0.to_string());
+    for (allow, expected) in [("true", 0), ("false", 2)] {
+        std::fs::write(
+            &config,
+            format!(
+                "checkers = {checkers:?}\nstore = {store:?}\nallow_command_sources = {allow}\n\
+                 [sources]\nwarehouse = \"command:csv\"\n"
+            ),
+        )
+        .expect("write config");
+        let out = dwmon()
+            .env_remove("DWMON_ALLOW_COMMAND_SOURCES")
+            .arg("--config")
+            .arg(&config)
+            .args(["once", "--now", &now, "--json"])
+            .output()
+            .expect("dwmon runs");
+        assert_eq!(code(&out), expected, "{allow}: {}", stderr(&out));
+        if expected == 0 {
+            assert_eq!(
+                checks(&json_lines(&out)),
+                vec![("rows".into(), T0, "GOOD".into(), 3)]
+            );
+        } else {
+            assert!(
+                stderr(&out).contains("--allow-command-sources"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}
