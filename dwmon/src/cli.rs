@@ -170,7 +170,8 @@ pub struct ForgetArgs {
 /// `dwmon check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Directory of *.dwmon checker files.
+    /// Directory of *.dwmon checker files (required unless the --config file sets
+    /// `checkers`).
     #[arg(long, value_name = "DIR")]
     pub checkers: Option<PathBuf>,
     /// Also validate this JSON alerts config and every checker's "alert" routing against it.
@@ -191,7 +192,8 @@ pub struct CheckArgs {
 /// `dwmon schedule`.
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
-    /// Directory of *.dwmon checker files.
+    /// Directory of *.dwmon checker files (required unless the --config file sets
+    /// `checkers`).
     #[arg(long, value_name = "DIR")]
     pub checkers: Option<PathBuf>,
     /// First minute of the range (inclusive).
@@ -231,7 +233,8 @@ impl ZoneArg {
 /// What `once` and `run` share.
 #[derive(Debug, Args)]
 pub struct CycleArgs {
-    /// Directory of *.dwmon checker files.
+    /// Directory of *.dwmon checker files (required unless the --config file sets
+    /// `checkers`).
     #[arg(long, value_name = "DIR")]
     pub checkers: Option<PathBuf>,
     /// The SQLite store file, created if missing (required unless the program has its own
