@@ -395,6 +395,48 @@ proptest! {
             }
             prop_assert_eq!(&engine_checks[i], &model.checks, "checker {}", c.name);
             prop_assert_eq!(engine_errors[i], model.errors, "errors of {}", c.name);
+            let last_now = scenario.cycles.last().map_or(0, |(now, _)| *now);
+            no_minute_skipped_or_repeated(c, &engine_checks[i], last_now)
+                .map_err(TestCaseError::fail)?;
         }
     }
+}
+
+/// Independently of how progress is computed: each requirement's checks come in strictly
+/// ascending minutes (none judged twice), every due minute between its first and last
+/// check was recorded (judged or MISSED: none skipped), and none is later than the last
+/// cycle's minute less the requirement's delay.
+fn no_minute_skipped_or_repeated(
+    c: &Checker,
+    checks: &[ModelCheck],
+    last_now: i64,
+) -> Result<(), String> {
+    let zone = c.timezone.unwrap_or(chrono_tz::UTC);
+    for (index, r) in c.requirements.iter().enumerate() {
+        let minutes: Vec<i64> = checks
+            .iter()
+            .filter(|check| check.1 == index)
+            .map(|check| check.0)
+            .collect();
+        if let Some(pair) = minutes.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(format!("{}/{index}: {} then {}", c.name, pair[0], pair[1]));
+        }
+        let (Some(&first), Some(&last)) = (minutes.first(), minutes.last()) else {
+            continue;
+        };
+        let mut m = first;
+        while m <= last {
+            if model_matches(&r.schedule, m, zone) && minutes.binary_search(&m).is_err() {
+                return Err(format!("{}/{index}: due minute {m} skipped", c.name));
+            }
+            m += 60;
+        }
+        if last > last_now.div_euclid(60) * 60 - delay(r) {
+            return Err(format!(
+                "{}/{index}: {last} judged before its delay",
+                c.name
+            ));
+        }
+    }
+    Ok(())
 }
