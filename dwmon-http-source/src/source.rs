@@ -142,7 +142,8 @@ impl HttpSourceBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::DuplicateName`], [`Error::InvalidBaseUrl`] when `base`
-    /// is not an absolute `http://` or `https://` URL (its password is never echoed).
+    /// is not an absolute `http://` or `https://` URL, or holds a password (which is never
+    /// echoed).
     pub fn source_with_base(self, name: impl Into<String>, base: &str) -> Result<Self> {
         let name = name.into();
         let invalid = |message: String| Error::InvalidBaseUrl {
@@ -154,6 +155,14 @@ impl HttpSourceBuilder {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(
                 "only http:// and https:// URLs are supported".into(),
+            ));
+        }
+        if url.password().is_some() {
+            return Err(invalid(
+                "a base URL may not hold a password (it would be on a command line or in a \
+                 config file); send credentials in a header of the checker, e.g. \
+                 `Authorization: Bearer ${TOKEN}`"
+                    .into(),
             ));
         }
         self.add(name, Some(url))
@@ -674,6 +683,14 @@ mod tests {
             .source_with_base("a", "ftp://u:hunter2@h/")
             .unwrap_err();
         assert!(matches!(error, Error::InvalidBaseUrl { .. }), "{error:?}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = HttpSource::builder()
+            .source_with_base("a", "https://u:hunter2@h/")
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("may not hold a password"),
+            "{error}"
+        );
         assert!(!error.to_string().contains("hunter2"), "{error}");
         let error = HttpSource::builder()
             .source("a")
