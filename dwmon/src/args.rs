@@ -81,6 +81,9 @@ pub enum SourceUrl {
     /// `command:csv`, `command:jsonl` (options `?timeout=SECONDS&max_output_bytes=N`):
     /// checkers' `__QUERY__` is a program to run; only with `--allow-command-sources`.
     Command(String),
+    /// `http` (checkers' request lines carry absolute URLs) or an `http(s)://` base URL that
+    /// relative request lines resolve against: an HTTP JSON API.
+    Http(Option<String>),
 }
 
 /// One `--source NAME=URL` argument.
@@ -134,11 +137,15 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
         SourceUrl::Postgres(url.to_string())
     } else if url.starts_with("command:") {
         SourceUrl::Command(url.to_string())
+    } else if url == "http" || url == "http:" {
+        SourceUrl::Http(None)
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        SourceUrl::Http(Some(url.to_string()))
     } else {
         let url = mask_url(url);
         return Err(format!(
-            "{url:?}: unsupported URL; use sqlite:PATH, postgres://user:password@host/db or \
-             command:csv"
+            "{url:?}: unsupported URL; use sqlite:PATH, postgres://user:password@host/db, \
+             command:csv, http or https://api.example.com/"
         ));
     };
     if matches!(&url, SourceUrl::Sqlite(p) if p.as_os_str().is_empty()) {
@@ -218,6 +225,14 @@ mod tests {
         assert_eq!(
             parse_source("w=command:jsonl?timeout=5").map(|s| s.url),
             Ok(SourceUrl::Command("command:jsonl?timeout=5".into()))
+        );
+        assert_eq!(
+            parse_source("api=http").map(|s| s.url),
+            Ok(SourceUrl::Http(None))
+        );
+        assert_eq!(
+            parse_source("gh=https://api.github.com").map(|s| s.url),
+            Ok(SourceUrl::Http(Some("https://api.github.com".into())))
         );
         for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");

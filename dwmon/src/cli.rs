@@ -21,6 +21,7 @@ use std::path::PathBuf;
     after_help = "Times T are RFC 3339 (2026-11-22T15:04:00Z) or epoch seconds. \
         Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db or \
         command:csv / command:jsonl (with --allow-command-sources).\n\
+        HTTP JSON sources are NAME=http or NAME=https://BASE-URL (see docs/SOURCES.md).\n\
         Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
         Settings can come from a config file instead (--config dwmon.toml; see examples/dwmon.toml): \
         flags override it.\n\
@@ -246,7 +247,8 @@ pub struct CycleArgs {
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
     pub seen_cache_keys: Option<u64>,
     /// A source that checkers name in __SOURCE__ (`default` when they have none):
-    /// NAME=sqlite:PATH, NAME=postgres://... or NAME=command:csv; repeatable. At least one is required unless
+    /// NAME=sqlite:PATH, NAME=postgres://... or NAME=command:csv; NAME=http or NAME=https://BASE
+    /// for an HTTP JSON API; repeatable. At least one is required unless
     /// the program was built with its own RowGetter.
     #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
     pub sources: Vec<SourceSpec>,

@@ -3,8 +3,9 @@
 //! Monitor counts of things in a datastore: "did between 5 and 20 model executions happen in
 //! the last 3 minutes?". This facade crate is the one name an organisation puts in its
 //! `Cargo.toml`: it re-exports [`dwmon_core`] (checker files, evaluator, traits, engine), the
-//! SQLite store and source ([`sqlite`]) and the PostgreSQL source ([`postgres`]), and provides
-//! the reference command line as a library, [`App`]; alerting is [`alert`] (`dwmon-alert`).
+//! SQLite store and source ([`sqlite`]), the PostgreSQL source ([`postgres`]) and the HTTP JSON
+//! API source ([`http_source`]), and provides the reference command line as a library, [`App`];
+//! alerting is [`alert`] (`dwmon-alert`).
 //!
 //! ```no_run
 //! // The stock `dwmon` binary, whole:
@@ -43,6 +44,9 @@ pub use dwmon_postgres_source as postgres;
 
 /// The command source: a checker's `__QUERY__` is a program whose stdout holds the rows.
 pub use dwmon_command_source as command_source;
+
+/// The HTTP JSON API source.
+pub use dwmon_http_source as http_source;
 
 /// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
 pub use dwmon_alert as alert;

@@ -72,8 +72,12 @@ impl RowGetter for Router {
 /// A PostgreSQL source gets a small pool of read-only connections; a server that is down is
 /// likewise reported per checker at fetch time.
 ///
+/// An HTTP source (`http`, or a base URL) reads JSON APIs; its checkers' queries are request
+/// specs (see `docs/SOURCES.md`).
+///
 /// # Errors
-/// When a PostgreSQL URL is invalid or its pool cannot be set up.
+/// When a PostgreSQL URL is invalid or its pool cannot be set up, or an HTTP base URL is
+/// invalid.
 pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
     match &spec.url {
         SourceUrl::Sqlite(path) => Ok(router.route_as(
@@ -92,6 +96,21 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
         SourceUrl::Command(_) => add_command_source(router, spec, false),
+        SourceUrl::Http(base) => {
+            let builder = dwmon_http_source::HttpSource::builder();
+            let builder = match base {
+                None => builder.source(spec.name.clone()),
+                Some(base) => builder.source_with_base(spec.name.clone(), base),
+            };
+            let source =
+                builder
+                    .and_then(|builder| builder.build())
+                    .map_err(|e| crate::Error::Source {
+                        name: spec.name.clone(),
+                        message: e.to_string(),
+                    })?;
+            Ok(router.route(spec.name.clone(), Arc::new(source)))
+        }
     }
 }
 

@@ -1,0 +1,140 @@
+//! `--source NAME=http` end to end: the real `dwmon` binary reads a checker's rows from a
+//! loopback HTTP server started in the test.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// Serves `/events` (three rows 10, 20 and 30 s before T0 and one without a timestamp, in a
+/// `{"data": [...]}` envelope, over two pages linked by `next`) and answers 500 to anything
+/// else. Returns the base URL and the `Authorization` header of each request.
+fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorded = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut authorization = String::new();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+                if let Some(value) = header.strip_prefix("authorization:") {
+                    authorization = value.trim().to_string();
+                }
+            }
+            recorded.lock().unwrap().push(authorization);
+            let target = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let (status, body) = match target {
+                "/events" => (
+                    "200 OK",
+                    format!(
+                        r#"{{"data": [{{"id": "k1", "at": {}}}, {{"id": "k2", "at": "{}"}}],
+                            "next": "/events?page=2"}}"#,
+                        T0 - 10,
+                        T0 - 20
+                    ),
+                ),
+                "/events?page=2" => (
+                    "200 OK",
+                    format!(
+                        r#"{{"data": [{{"id": 3, "at": {}}}, {{"id": "no-time"}}], "next": null}}"#,
+                        T0 - 30
+                    ),
+                ),
+                _ => ("500 Internal Server Error", "database is down".to_string()),
+            };
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+fn checker(path: &str) -> String {
+    format!(
+        "__QUERY__\nGET {path}\nAuthorization: Bearer ${{DWMON_TEST_API_TOKEN}}\n\nrows: $.data\n\
+         key: id\ntimestamp: at\nnext: $.next\n__SOURCE__\napi\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM3 MAXNUM3 LOOKBACKSECONDS60\n"
+    )
+}
+
+fn once(ws: &Workspace, source: &str, now: i64) -> std::process::Output {
+    let (checkers, store, now) = (ws.checkers_arg(), ws.store(), now.to_string());
+    dwmon()
+        .env("DWMON_TEST_API_TOKEN", "t0ken-s3cret")
+        .args(["once", "--checkers", &checkers, "--store", &store])
+        .args(["--source", source, "--now", &now, "--json", "--fail-on-bad"])
+        .output()
+        .expect("the dwmon binary runs")
+}
+
+#[test]
+fn once_reads_an_http_source_across_pages_and_reports_its_failures() {
+    let (base, seen) = serve();
+    let ws = Workspace::new();
+    ws.write_checker("api_events", &checker(&format!("{base}/events")));
+    let out = once(&ws, "api=http", T0);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(
+        checks(&lines),
+        vec![("api_events".into(), T0, "GOOD".into(), 3)]
+    );
+    // The row without a timestamp is rejected and reported, the check still made.
+    let errors: Vec<_> = lines.iter().filter(|l| l["status"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{lines:?}");
+    let error = errors[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("row 4: at is missing"), "{error}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer t0ken-s3cret", "Bearer t0ken-s3cret"]
+    );
+
+    // A base URL, and a server error: an ERROR event naming the status, never the token.
+    ws.write_checker(
+        "api_events",
+        &checker("/broken?key=${DWMON_TEST_API_TOKEN}"),
+    );
+    let out = once(&ws, &format!("api={base}"), T0 + 60);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["status"], "ERROR");
+    let error = lines[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("HTTP 500 Internal Server Error: database is down"),
+        "{error}"
+    );
+    assert!(error.contains("key=${DWMON_TEST_API_TOKEN}"), "{error}");
+    assert!(!stdout(&out).contains("t0ken-s3cret"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("t0ken-s3cret"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_http_base_url_with_a_password_is_an_operational_error() {
+    let ws = Workspace::new();
+    ws.write_checker("api_events", &checker("/events"));
+    let out = once(&ws, "api=https://u:hunter2@api.example.com/", T0);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: --source api:"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+}
