@@ -8,14 +8,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-/// Serves `/events` (three rows 10, 20 and 30 s before T0 and one without a timestamp, in a
-/// `{"data": [...]}` envelope, over two pages linked by `next`) and answers 500 to anything
-/// else. Returns the base URL and the `Authorization` header of each request.
-fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
+/// A response: status line, extra headers, body.
+type Reply = (&'static str, String, String);
+
+/// Serves each request (one per connection) with `handler(target, base URL)` on a thread.
+/// Returns the base URL and the `Authorization` header of each request.
+fn serve_with(handler: fn(&str, &str) -> Reply) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let recorded = seen.clone();
+    let (recorded, served_base) = (seen.clone(), base.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -34,35 +36,47 @@ fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             recorded.lock().unwrap().push(authorization);
             let target = request_line.split_whitespace().nth(1).unwrap_or_default();
-            let (status, body) = match target {
-                "/events" => (
-                    "200 OK",
-                    format!(
-                        r#"{{"data": [{{"id": "k1", "at": {}}}, {{"id": "k2", "at": "{}"}}],
-                            "next": "/events?page=2"}}"#,
-                        T0 - 10,
-                        T0 - 20
-                    ),
-                ),
-                "/events?page=2" => (
-                    "200 OK",
-                    format!(
-                        r#"{{"data": [{{"id": 3, "at": {}}}, {{"id": "no-time"}}], "next": null}}"#,
-                        T0 - 30
-                    ),
-                ),
-                _ => ("500 Internal Server Error", "database is down".to_string()),
-            };
+            let (status, headers, body) = handler(target, &served_base);
             let mut stream = reader.into_inner();
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                 connection: close\r\n\r\n{body}",
+                 connection: close\r\n{headers}\r\n{body}",
                 body.len()
             );
         }
     });
     (base, seen)
+}
+
+/// `/events`: three rows 10, 20 and 30 s before T0 and one without a timestamp, in a
+/// `{"data": [...]}` envelope, over two pages linked by `next`; 500 for anything else.
+fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_with(|target, _| match target {
+        "/events" => (
+            "200 OK",
+            String::new(),
+            format!(
+                r#"{{"data": [{{"id": "k1", "at": {}}}, {{"id": "k2", "at": "{}"}}],
+                    "next": "/events?page=2"}}"#,
+                T0 - 10,
+                T0 - 20
+            ),
+        ),
+        "/events?page=2" => (
+            "200 OK",
+            String::new(),
+            format!(
+                r#"{{"data": [{{"id": 3, "at": {}}}, {{"id": "no-time"}}], "next": null}}"#,
+                T0 - 30
+            ),
+        ),
+        _ => (
+            "500 Internal Server Error",
+            String::new(),
+            "database is down".to_string(),
+        ),
+    })
 }
 
 fn checker(path: &str) -> String {
@@ -137,4 +151,71 @@ fn an_http_base_url_with_a_password_is_an_operational_error() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+}
+
+/// The GitHub example of `examples/sources`, pointed at a loopback server shaped like GitHub's
+/// issues API: four pages of two issues linked by `Link` headers, of which it reads three.
+#[test]
+fn the_github_example_reads_three_pages_of_issues() {
+    let (base, seen) = serve_with(|target, base| {
+        let Some(query) = target.strip_prefix("/repos/OWNER/REPO/issues?") else {
+            return ("404 Not Found", String::new(), "{}".into());
+        };
+        let page: i64 = query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix("page="))
+            .next_back()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        // 17:00 on T0's Monday, minus one to eight hours.
+        let check = T0 + 8 * 3600;
+        let issues: Vec<String> = (0..2)
+            .map(|i| {
+                let created =
+                    chrono::DateTime::from_timestamp(check - (2 * page + i - 1) * 3600, 0)
+                        .expect("a time")
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                format!(
+                    r#"{{"id": {}, "number": 7, "created_at": "{created}"}}"#,
+                    page * 10 + i
+                )
+            })
+            .collect();
+        let first = query.split("&page=").next().unwrap_or_default();
+        let link = if page < 4 {
+            format!(
+                "link: <{base}/repos/OWNER/REPO/issues?{first}&page={}>; rel=\"next\"\r\n",
+                page + 1
+            )
+        } else {
+            String::new()
+        };
+        ("200 OK", link, format!("[{}]", issues.join(",")))
+    });
+    let ws = Workspace::new();
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/sources/http_github_issues.dwmon"),
+    )
+    .expect("the example");
+    ws.write_checker(
+        "http_github_issues",
+        &example.replace("https://api.github.com", &base),
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let now = (T0 + 8 * 3600).to_string();
+    let out = dwmon()
+        .env("GITHUB_TOKEN", "ghp_example")
+        .args(["once", "--checkers", &checkers, "--store", &store])
+        .args(["--source", "github=http", "--now", &now, "--json"])
+        .output()
+        .expect("the dwmon binary runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        checks(&json_lines(&out)),
+        vec![("http_github_issues".into(), T0 + 8 * 3600, "GOOD".into(), 6)],
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(*seen.lock().unwrap(), ["Bearer ghp_example"; 3]);
 }
