@@ -309,13 +309,14 @@ fn mask_password(connection: &str) -> String {
             .collect::<Vec<_>>()
             .join(" ");
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => connection.to_string(),
-        },
+    // tokio-postgres takes the credentials up to the first `@` and the password after their
+    // first `:`; hide everything from there to the last `@`, so a password with an unencoded
+    // `/`, `?` or `@` never shows.
+    let (Some(first_at), Some(last_at)) = (rest.find('@'), rest.rfind('@')) else {
+        return connection.to_string();
+    };
+    match rest[..first_at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[last_at..]),
         None => connection.to_string(),
     }
 }
@@ -600,6 +601,9 @@ mod tests {
             "postgres://u:***@h:5432/d?sslmode=require"
         );
         assert_eq!(mask_password("postgres://u@h/d"), "postgres://u@h/d");
+        for url in ["postgres://u:s/e?c@h/d", "postgres://u:se@cret@h/d"] {
+            assert_eq!(mask_password(url), "postgres://u:***@h/d");
+        }
         assert_eq!(
             mask_password("host=h password=secret user=u"),
             "host=h password=*** user=u"

@@ -96,17 +96,19 @@ pub struct SourceSpec {
 }
 
 /// `scheme://user:secret@host/...` with the password shown as `***`, for messages.
+///
+/// Like libpq and tokio-postgres, the user name ends at the first `:` before the first `@`;
+/// everything from there to the last `@` is hidden, so a password holding an unencoded `/`,
+/// `?` or `@` (easy to get from a `${VAR}` in the config file) never shows.
 pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority
-        .rsplit_once('@')
-        .and_then(|(info, host)| info.split_once(':').map(|(user, _)| (user, host)))
-    {
-        Some((user, host)) => format!("{scheme}://{user}:***@{host}{tail}"),
+    let (Some(first_at), Some(last_at)) = (rest.find('@'), rest.rfind('@')) else {
+        return url.to_string();
+    };
+    match rest[..first_at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[last_at..]),
         None => url.to_string(),
     }
 }
@@ -237,6 +239,15 @@ mod tests {
         for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");
         }
+        // Unencoded / ? @ in a password do not end it early.
+        for url in [
+            "postgres://u:se/cret@h/db",
+            "postgres://u:se?cret@h/db",
+            "postgres://u:se@cret@h/db",
+        ] {
+            assert_eq!(mask_url(url), "postgres://u:***@h/db");
+        }
+        assert_eq!(mask_url("postgres://u@h:5432/db"), "postgres://u@h:5432/db");
         // A mistyped URL is never echoed with its password.
         for typo in ["w=postgress://u:hunter2@h/db", "=postgres://u:hunter2@h/db"] {
             let message = parse_source(typo).unwrap_err();

@@ -205,6 +205,25 @@ fn a_password_in_the_file_never_reaches_a_message() {
         text.contains(&format!("{config}:3:6: sources.wh: ")),
         "{text}"
     );
+
+    // A valid URL whose password (from the environment, so not percent-encoded) holds URL
+    // delimiters: the fetch errors of an unreachable server never show any of it.
+    let config = write_config(
+        &ws,
+        "checkers = \"checkers\"\nstore = \"s.sqlite\"\n[sources]\n\
+         default = \"postgres://dwmon:${PW}@127.0.0.1:9/x?connect_timeout=2\"\n",
+    );
+    let now = T0.to_string();
+    for password in ["hun/ter2", "hun?ter2", "hun@ter2", "hun#ter2"] {
+        let out = dwmon()
+            .env("PW", password)
+            .args(["--config", &config, "once", "--now", &now, "-v"])
+            .output()
+            .expect("runs");
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(text.contains("ERROR"), "{text}");
+        assert!(!text.contains("ter2"), "{password}: {text}");
+    }
 }
 
 #[test]
