@@ -300,7 +300,10 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
                 checker.requirements = parse_requirements(&err, section)?;
             }
             SectionKind::Source => checker.source = parse_source(&err, section)?,
-            SectionKind::Extra => checker.extra = parse_extra(&err, section)?,
+            SectionKind::Extra => {
+                checker.extra = parse_extra(&err, section)?;
+                check_retention(&err, section, &checker.extra)?;
+            }
             SectionKind::TimeZone => checker.timezone = Some(parse_zone(&err, section)?),
         }
     }
@@ -439,6 +442,28 @@ fn parse_zone(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<chrono_tz::Tz,
             ),
         )
     })
+}
+
+/// A malformed `"retention"` in `__EXTRA__` is an error of the file, pointing at the line
+/// that holds the key (else the section's first line).
+fn check_retention(
+    err: &ErrorAt<'_>,
+    section: &Section<'_>,
+    extra: &serde_json::Value,
+) -> Result<(), CheckerFileError> {
+    let Err(message) = crate::retention::Retention::from_extra(extra) else {
+        return Ok(());
+    };
+    let (line, column) = section
+        .lines
+        .iter()
+        .find_map(|&(line, text)| {
+            text.find("\"retention\"")
+                .map(|byte| (line, text[..byte].chars().count() + 1))
+        })
+        .or_else(|| section.non_blank().next().map(|&(line, _)| (line, 1)))
+        .unwrap_or((section.line, section.column));
+    Err(err.at(line, column, CheckerFileErrorKind::InvalidExtra, message))
 }
 
 fn parse_extra(
@@ -657,6 +682,19 @@ mod tests {
         assert_eq!(c.timezone, None);
         assert_eq!(c.requirements.len(), 1);
         Ok(())
+    }
+
+    #[test]
+    fn a_bad_retention_in_extra_is_an_error_at_its_line() {
+        let text = "__QUERY__\nSELECT 1\n__REQUIREMENTS__\nCHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM2 LOOKBACKSECONDS60\n__EXTRA__\n{\"team\": \"x\",\n  \"retention\": {\"rows\": \"5y\"}}\n";
+        let e = parse_checker("r.dwmon", text).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (7, 3, CheckerFileErrorKind::InvalidExtra)
+        );
+        assert!(e.message.contains("\"rows\""), "{e}");
+        let good = text.replace("5y", "35d");
+        assert!(parse_checker("r.dwmon", &good).is_ok());
     }
 
     #[test]

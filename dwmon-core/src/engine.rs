@@ -180,6 +180,8 @@ pub struct CheckerOutcome {
     pub delivery_failures: u64,
     /// Stored rows deleted by the purge step.
     pub purged_rows: u64,
+    /// Check records deleted by the purge step ([`Purger::check_log_cutoff`]).
+    pub purged_checks: u64,
 }
 
 /// What a cycle did: one [`CheckerOutcome`] per checker, sorted by name.
@@ -581,6 +583,7 @@ fn merge(outcomes: &mut BTreeMap<String, CheckerOutcome>, outcome: CheckerOutcom
     entry.delivered += outcome.delivered;
     entry.delivery_failures += outcome.delivery_failures;
     entry.purged_rows += outcome.purged_rows;
+    entry.purged_checks += outcome.purged_checks;
 }
 
 /// One semaphore per source name, so hung queries on one source never take the slots of
@@ -758,6 +761,25 @@ impl CycleContext {
         };
         self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
             .await;
+        let check_log_cutoff = evaluated
+            .as_ref()
+            .and_then(|_| self.purger.check_log_cutoff(checker, self.now));
+        if let Some(cutoff) = check_log_cutoff {
+            match self.store.purge_checks(&checker.name, cutoff).await {
+                Ok(n) => outcome.purged_checks = n,
+                Err(e) => {
+                    let text = format!("store: cannot purge check records before {cutoff}: {e}");
+                    let event = self.error_event(
+                        &checker.name,
+                        checker.extra.clone(),
+                        zone,
+                        ErrorKind::Store,
+                        text,
+                    );
+                    outcome.errors.push(event);
+                }
+            }
+        }
         if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
             match self.store.purge(&checker.name, cutoff).await {
                 Ok(n) => outcome.purged_rows = n,

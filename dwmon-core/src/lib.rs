@@ -17,6 +17,7 @@ pub mod memory_store;
 pub mod purger;
 pub mod record;
 pub mod requirement;
+pub mod retention;
 pub mod routing;
 pub mod schedule;
 pub mod source;

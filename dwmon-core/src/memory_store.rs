@@ -219,6 +219,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.checkers.get_mut(checker) else {
+            return Ok(0);
+        };
+        let mut newest: HashMap<usize, i64> = HashMap::new();
+        for &(minute, index) in data.checks.keys() {
+            newest.insert(index, minute);
+        }
+        let before = data.checks.len();
+        data.checks.retain(|&(minute, index), _| {
+            minute >= older_than || newest.get(&index) == Some(&minute)
+        });
+        Ok((before - data.checks.len()) as u64)
+    }
+
     async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
         let inner = self.lock();
         let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
@@ -249,6 +265,8 @@ impl Store for MemoryStore {
                     pending_deliveries: 0,
                     last_error: data.last_error.clone(),
                     stored_rows: data.keys.len() as u64,
+                    oldest_row: data.timestamps.keys().next().copied(),
+                    oldest_check: data.checks.keys().next().map(|(m, _)| *m),
                 },
             );
         }

@@ -1,6 +1,7 @@
-//! [`Purger`]: retention of stored first-seen rows.
+//! [`Purger`]: retention of stored first-seen rows and check records.
 
 use crate::checker_file::Checker;
+use crate::retention::RetentionPurger;
 use std::sync::Arc;
 
 /// Decides how long a checker's stored first-seen rows are kept.
@@ -47,6 +48,16 @@ pub trait Purger: Send + Sync {
     fn retention_cutoff(&self, _checker: &Checker, _now: i64) -> Option<i64> {
         None
     }
+
+    /// The minute before which `checker`'s check records may be deleted at this cycle, or
+    /// `None` to delete none now. Asked after the cycle's checks are recorded and delivered;
+    /// the store always keeps the newest record of each requirement (what `status` shows and
+    /// where the next cycle continues), and pending deliveries are not affected. The default
+    /// keeps every record; [`DefaultPurger`] keeps 35 days
+    /// ([`crate::retention::DEFAULT_CHECK_LOG_SECONDS`]).
+    fn check_log_cutoff(&self, _checker: &Checker, _now: i64) -> Option<i64> {
+        None
+    }
 }
 
 impl<T: Purger + ?Sized> Purger for &T {
@@ -56,6 +67,10 @@ impl<T: Purger + ?Sized> Purger for &T {
 
     fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
         (**self).retention_cutoff(checker, now)
+    }
+
+    fn check_log_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
+        (**self).check_log_cutoff(checker, now)
     }
 }
 
@@ -67,6 +82,10 @@ impl<T: Purger + ?Sized> Purger for Box<T> {
     fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
         (**self).retention_cutoff(checker, now)
     }
+
+    fn check_log_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
+        (**self).check_log_cutoff(checker, now)
+    }
 }
 
 impl<T: Purger + ?Sized> Purger for Arc<T> {
@@ -76,6 +95,10 @@ impl<T: Purger + ?Sized> Purger for Arc<T> {
 
     fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
         (**self).retention_cutoff(checker, now)
+    }
+
+    fn check_log_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
+        (**self).check_log_cutoff(checker, now)
     }
 }
 
@@ -171,13 +194,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// [`RetentionPurger`] without a runner-wide default: the window-safe minimum for rows unless
+/// the checker's `__EXTRA__` `"retention"` keeps more, 35 days of check records.
 impl Purger for DefaultPurger {
     fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64> {
-        Self::is_purge_minute(checker, now).then(|| Self::cutoff(checker, now))
+        RetentionPurger::default().delete_older_than(checker, now)
     }
 
     fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
-        Some(Self::cutoff(checker, now))
+        RetentionPurger::default().retention_cutoff(checker, now)
+    }
+
+    fn check_log_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
+        RetentionPurger::default().check_log_cutoff(checker, now)
     }
 }
 

@@ -107,6 +107,10 @@ pub struct CheckerStatus {
     pub last_error: Option<(i64, String)>,
     /// Number of first-seen rows stored.
     pub stored_rows: u64,
+    /// The timestamp of the oldest stored row: how far back the row history goes.
+    pub oldest_row: Option<i64>,
+    /// The minute of the oldest check record: how far back the check history goes.
+    pub oldest_check: Option<i64>,
 }
 
 /// Persistence for one or more runners: first-seen rows, the check log, the delivery outbox.
@@ -236,6 +240,18 @@ pub trait Store: Send + Sync {
     /// Any backend failure.
     async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError>;
 
+    /// Deletes `checker`'s check records with `minute < older_than`, except the newest record
+    /// of each requirement (it is what `status` shows and where the next cycle continues);
+    /// returns how many. Outbox entries are not affected: a pending delivery is still made.
+    ///
+    /// The default deletes nothing, so a store without it keeps its whole check log.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn purge_checks(&self, _checker: &str, _older_than: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Remembers the latest error of a checker for status views (`None` clears it).
     ///
     /// # Errors
@@ -308,6 +324,9 @@ macro_rules! forward_store {
             }
             async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
                 (**self).purge(checker, older_than).await
+            }
+            async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+                (**self).purge_checks(checker, older_than).await
             }
             async fn set_last_error(&self, checker: &str, error: Option<(i64, &str)>) -> Result<(), StoreError> {
                 (**self).set_last_error(checker, error).await

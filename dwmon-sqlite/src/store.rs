@@ -956,6 +956,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let Some(id) = checker_id(state, path, &checker)? else {
+                return Ok(0);
+            };
+            let deleted = write_tx(inner, &mut state.conn, false, |tx| {
+                // The newest record of each requirement stays (max(minute) is one primary-key
+                // seek per row), so status and the next cycle's starting point never move.
+                tx.prepare_cached(
+                    "DELETE FROM checks
+                     WHERE checker_id = ?1 AND minute < ?2
+                       AND minute < (SELECT max(c.minute) FROM checks c
+                                     WHERE c.checker_id = checks.checker_id
+                                       AND c.requirement_index = checks.requirement_index)",
+                )
+                .store_err(path)?
+                .execute(params![id, older_than])
+                .store_err(path)
+            })?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     async fn set_last_error(
         &self,
         checker: &str,
@@ -1053,6 +1079,17 @@ impl Store for SqliteStore {
                     after = index;
                 }
                 let pending = pending_by_checker.get(&id).copied().unwrap_or(0);
+                // Both are one index seek: rows_by_time and checks_by_minute.
+                let oldest_row: Option<i64> = tx
+                    .prepare_cached("SELECT min(ts) FROM rows WHERE checker_id = ?1")
+                    .store_err(path)?
+                    .query_row([id], |row| row.get(0))
+                    .store_err(path)?;
+                let oldest_check: Option<i64> = tx
+                    .prepare_cached("SELECT min(minute) FROM checks WHERE checker_id = ?1")
+                    .store_err(path)?
+                    .query_row([id], |row| row.get(0))
+                    .store_err(path)?;
                 statuses.push(CheckerStatus {
                     checker: name,
                     last_minute,
@@ -1060,6 +1097,8 @@ impl Store for SqliteStore {
                     pending_deliveries: to_u64(pending, "pending deliveries")?,
                     last_error: error_minute.zip(error),
                     stored_rows: to_u64(stored_rows, "stored rows")?,
+                    oldest_row,
+                    oldest_check,
                 });
             }
             tx.commit().store_err(path)?;

@@ -546,3 +546,44 @@ mod seen_cache_age {
         Ok(())
     }
 }
+
+mod retention {
+    use super::*;
+
+    #[tokio::test]
+    async fn purge_checks_keeps_the_newest_record_of_each_requirement() -> TestResult {
+        let store = SqliteStore::open_in_memory()?;
+        // Requirement 0 at minutes 0..10, requirement 1 at minutes 0 and 5 (in units of 60 s).
+        let mut records: Vec<_> = (0..10).map(|m| record("c", 0, m * 60, 3)).collect();
+        records.push(record("c", 1, 0, 3));
+        records.push(record("c", 1, 300, 0));
+        store.record_checks("c", &records).await?;
+        store
+            .insert_first_seen("c", &[Row::new("k", 42), Row::new("j", 99)])
+            .await?;
+        let status = store.status().await?;
+        assert_eq!(
+            (status[0].oldest_row, status[0].oldest_check),
+            (Some(42), Some(0))
+        );
+        let pending_before = status[0].pending_deliveries;
+
+        // Everything before minute 600: requirement 0 keeps 540, requirement 1 keeps 300.
+        assert_eq!(store.purge_checks("c", 600).await?, 9 + 1);
+        let status = store.status().await?;
+        let kept: Vec<(usize, i64)> = status[0]
+            .requirements
+            .iter()
+            .map(|r| (r.requirement_index, r.minute))
+            .collect();
+        assert_eq!(kept, vec![(0, 540), (1, 300)]);
+        assert_eq!(status[0].oldest_check, Some(300));
+        assert_eq!(status[0].last_minute, Some(540));
+        assert_eq!(store.last_checked_minute("c").await?, Some(540));
+        // Pending deliveries are not the check log: all still owed.
+        assert_eq!(status[0].pending_deliveries, pending_before);
+        assert_eq!(store.purge_checks("c", 600).await?, 0);
+        assert_eq!(store.purge_checks("nobody", 600).await?, 0);
+        Ok(())
+    }
+}

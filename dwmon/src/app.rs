@@ -82,6 +82,8 @@ pub struct App {
     pub(crate) row_getter: Option<Arc<dyn RowGetter>>,
     pub(crate) handler: Option<Arc<dyn CheckHandler>>,
     pub(crate) purger: Arc<dyn Purger>,
+    /// Whether [`App::purger`] replaced the default (then `--keep-*` are refused).
+    pub(crate) custom_purger: bool,
     pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) print_events: bool,
     pub(crate) alerts: Option<AlertsConfig>,
@@ -103,6 +105,7 @@ impl App {
             row_getter: None,
             handler: None,
             purger: Arc::new(DefaultPurger),
+            custom_purger: false,
             store: None,
             print_events: true,
             alerts: None,
@@ -161,6 +164,7 @@ impl App {
     /// Decides retention with `purger` instead of [`DefaultPurger`].
     pub fn purger(mut self, purger: impl Purger + 'static) -> Self {
         self.purger = Arc::new(purger);
+        self.custom_purger = true;
         self
     }
 

@@ -5,6 +5,7 @@ use crate::app::LogFormat;
 use crate::args::{parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
+use dwmon_core::retention::{parse_keep, Keep};
 use std::path::PathBuf;
 
 /// dwmon: monitor counts of things in a datastore.
@@ -264,6 +265,16 @@ pub struct CycleArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone: ZoneArg,
+    /// Keep stored rows this long (e.g. 35d, 2w, forever) for `histogram` and history; never
+    /// less than what a check can still count (the default). A checker's __EXTRA__
+    /// {"retention": {"rows": ...}} overrides it.
+    #[arg(long, value_name = "DURATION", env = "DWMON_KEEP_ROWS", value_parser = parse_keep)]
+    pub keep_rows: Option<Keep>,
+    /// Keep check records this long (default 35d; e.g. 90d, forever); the newest record of
+    /// each requirement is always kept. A checker's __EXTRA__ {"retention": {"checks": ...}}
+    /// overrides it.
+    #[arg(long, value_name = "DURATION", env = "DWMON_KEEP_CHECKS", value_parser = parse_keep)]
+    pub keep_checks: Option<Keep>,
     /// Print each event as one JSON object per line (checker, requirement_index, requirement,
     /// minute, minute_local, timezone, lookback_seconds, count, min, max, status, extra).
     #[arg(long)]

@@ -13,6 +13,7 @@ use crate::sources::{add_command_source, add_source, Delayed, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
+use dwmon_core::retention::{Retention, RetentionPurger};
 use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
 use std::path::Path;
 use std::process::ExitCode;
@@ -287,14 +288,31 @@ fn engine_for(
     store: Arc<dyn Store>,
     getter: Arc<dyn RowGetter>,
     handler: Arc<dyn CheckHandler>,
-) -> Engine {
+) -> Result<Engine> {
     let config = EngineConfig {
         default_zone: args.zone.zone(),
         ..EngineConfig::default()
     };
-    Engine::new(getter, store, handler)
+    Ok(Engine::new(getter, store, handler)
         .with_config(config)
-        .with_purger(Arc::clone(&app.purger))
+        .with_purger(purger_for(app, args)?))
+}
+
+/// The App's purger, or with `--keep-rows`/`--keep-checks` a [`RetentionPurger`] with them as
+/// the default (refused when the program brings its own purger: it decides retention).
+fn purger_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn dwmon_core::Purger>> {
+    if args.keep_rows.is_none() && args.keep_checks.is_none() {
+        return Ok(Arc::clone(&app.purger));
+    }
+    if app.custom_purger {
+        return Err(Error::Usage(
+            "--keep-rows/--keep-checks: this program's own purger decides retention".into(),
+        ));
+    }
+    Ok(Arc::new(RetentionPurger::new(Retention {
+        rows: args.keep_rows,
+        checks: args.keep_checks,
+    })))
 }
 
 fn wall_clock() -> i64 {
@@ -351,7 +369,7 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
         alerts::prune(alerts.store().as_ref(), &alerts::known_checkers(&checkers)).await;
     }
     let handler = cycle_handler(app, cycle, alerts.as_ref());
-    let engine = engine_for(app, cycle, store, getter, handler);
+    let engine = engine_for(app, cycle, store, getter, handler)?;
     engine.set_load_report(checkers);
     let report = engine.run_cycle(args.now.unwrap_or_else(wall_clock)).await;
     info!("{}", report.summary());
@@ -406,7 +424,7 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a.store())));
     let handler = cycle_handler(app, cycle, alerts.as_ref());
-    let engine = engine_for(app, cycle, store, getter, handler).with_loader(move || {
+    let engine = engine_for(app, cycle, store, getter, handler)?.with_loader(move || {
         let report = dwmon_core::load_dir(&dir).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -468,9 +486,24 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
     } else {
         "wall clock".into()
     };
+    let retention = if app.custom_purger {
+        "the program's purger".to_string()
+    } else {
+        format!(
+            "rows {}, checks {}",
+            cycle
+                .keep_rows
+                .map_or("while countable".to_string(), |k| k.to_string()),
+            cycle.keep_checks.map_or(
+                dwmon_core::retention::Keep::For(dwmon_core::retention::DEFAULT_CHECK_LOG_SECONDS)
+                    .to_string(),
+                |k| k.to_string()
+            )
+        )
+    };
     format!(
         "run: watching {} checker{}{} in {}; sources: {}; store: {store}; alerts: {alerts}; \
-         default zone: {}; {clock}",
+         retention: {retention}; default zone: {}; {clock}",
         loaded.checkers.len(),
         if loaded.checkers.len() == 1 { "" } else { "s" },
         match loaded.errors.len() {

@@ -32,7 +32,18 @@ pub fn status_json(status: &CheckerStatus, zone: Tz) -> serde_json::Value {
             "error": message,
         })),
         "stored_rows": status.stored_rows,
+        "oldest_row": status.oldest_row,
+        "oldest_row_local": status.oldest_row.map(|t| local_rfc3339(t, zone)),
+        "oldest_check": status.oldest_check,
+        "oldest_check_local": status.oldest_check.map(|m| local_rfc3339(m, zone)),
     })
+}
+
+/// `2026-11-25 14:04` in `zone`: the compact time of the history columns.
+fn short_time(t: i64, zone: Tz) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// A table for people: one line per checker, times in `zone`.
@@ -71,10 +82,12 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone
         "REQUIREMENTS",
         "PENDING",
         "ROWS",
+        "ROWS FROM",
+        "CHECKS FROM",
         "LAST ERROR",
     ];
     if alerts.is_some() {
-        header.insert(5, "ALERTS");
+        header.insert(7, "ALERTS");
     }
     let rows: Vec<Vec<String>> = statuses
         .iter()
@@ -97,6 +110,12 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone
                 },
                 s.pending_deliveries.to_string(),
                 s.stored_rows.to_string(),
+                s.oldest_row
+                    .map(|t| short_time(t, zone))
+                    .unwrap_or_else(|| "-".into()),
+                s.oldest_check
+                    .map(|m| short_time(m, zone))
+                    .unwrap_or_else(|| "-".into()),
                 s.last_error
                     .as_ref()
                     .map(|(minute, message)| {
@@ -105,7 +124,7 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone
                     .unwrap_or_else(|| "-".into()),
             ];
             if let Some((overview, now)) = alerts {
-                row.insert(5, alert_summary(overview, &s.checker, now));
+                row.insert(7, alert_summary(overview, &s.checker, now));
             }
             row
         })
@@ -330,6 +349,8 @@ mod tests {
                 pending_deliveries: 0,
                 last_error: None,
                 stored_rows: 42,
+                oldest_row: Some(1_795_359_840 - 7 * 86_400 + 5),
+                oldest_check: Some(1_795_359_840 - 86_400),
             },
             CheckerStatus {
                 checker: "broken".into(),
@@ -348,6 +369,14 @@ mod tests {
         assert!(lines[0].contains("LAST CHECK (UTC)"));
         assert!(lines[1].contains("2026-11-22T15:04:00+00:00"));
         assert!(lines[1].contains("#0:GOOD(7)"));
+        assert!(
+            lines[0].contains("ROWS FROM") && lines[0].contains("CHECKS FROM"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("2026-11-15 15:04  2026-11-21 15:04"),
+            "{table}"
+        );
         assert!(lines[2].contains("never"));
         assert!(lines[2].ends_with("source \"x\": connection failed"));
     }
@@ -377,5 +406,7 @@ mod tests {
         assert_eq!(value["requirements"][0]["status"], "GOOD");
         assert_eq!(value["pending_deliveries"], 0);
         assert!(value["last_error"].is_null());
+        assert_eq!(value["oldest_check"], 1_795_359_840 - 86_400);
+        assert_eq!(value["oldest_row_local"], "2026-11-16T00:04:05+09:00");
     }
 }

@@ -467,3 +467,64 @@ fn run_states_what_it_watches_in_text_or_json_logs() {
     assert_eq!(stdout(&json).lines().count(), stdout(&text).lines().count());
     assert!(stdout(&json).contains("a#0"), "{}", stdout(&json));
 }
+
+/// Retention end to end: `--keep-checks` and a checker's own `__EXTRA__` retention purge the
+/// check log at the checker's purge slot, and `status` shows how far back each history goes.
+#[test]
+fn retention_from_the_flag_and_from_extra_bounds_the_check_log() {
+    let ws = Workspace::new();
+    ws.events_checker("plain", TWO_TO_THREE);
+    let own = format!(
+        "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+         __REQUIREMENTS__\n{TWO_TO_THREE}\n__EXTRA__\n{{\"retention\": {{\"checks\": \"forever\"}}}}\n"
+    );
+    ws.write_checker("own", &own);
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    // `once` minute by minute (a fast simulated clock could skip a purge slot on a busy
+    // machine): at T0, then after 100 minutes (the gap is recorded as MISSED), then an hour
+    // more, which holds each checker's purge slot once.
+    for minute in std::iter::once(0).chain(100..=160) {
+        let out = ws.once(T0 + minute * M, &["--keep-checks", "1h"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let status = run(&["status", "--json", "--store", &store]);
+    let lines = json_lines(&status);
+    let of = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["checker"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+            .clone()
+    };
+    let (plain, own) = (of("plain"), of("own"));
+    assert_eq!(plain["last_minute"].as_i64(), Some(T0 + 160 * M), "{plain}");
+    // Purged at its slot (minute 100 to 159 of the run) to the hour before it.
+    let oldest = plain["oldest_check"].as_i64().expect("oldest");
+    assert!(oldest >= T0 + 40 * M, "{plain}");
+    // The checker keeping its checks forever still has its first minute.
+    assert_eq!(own["oldest_check"].as_i64(), Some(T0), "{own}");
+    assert!(own["oldest_check_local"].is_string(), "{own}");
+
+    // A malformed retention is an error of the file, at its line.
+    ws.write_checker(
+        "bad",
+        &format!(
+            "__QUERY__\nSELECT 1\n__REQUIREMENTS__\n{TWO_TO_THREE}\n__EXTRA__\n\
+             {{\"retention\": {{\"rows\": \"35x\"}}}}\n"
+        ),
+    );
+    let check = run(&["check", "--checkers", &checkers]);
+    assert_eq!(code(&check), 1);
+    assert!(
+        stdout(&check).contains("bad.dwmon:6:2: \"retention\".\"rows\": \"35x\": unknown unit"),
+        "{}",
+        stdout(&check)
+    );
+    let bad_flag = ws.once(T0 + 161 * M, &["--keep-rows", "0d"]);
+    assert_eq!(code(&bad_flag), 2, "{}", stderr(&bad_flag));
+    assert!(
+        stderr(&bad_flag).contains("positive duration"),
+        "{}",
+        stderr(&bad_flag)
+    );
+}
