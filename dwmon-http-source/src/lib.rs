@@ -15,7 +15,7 @@ mod template;
 
 pub use error::{Error, Result};
 pub use source::{HttpSource, HttpSourceBuilder};
-pub use spec::{Method, SpecError, DEFAULT_MAX_PAGES, MAX_MAX_PAGES};
+pub use spec::{check_query, Method, SpecError, DEFAULT_MAX_PAGES, MAX_MAX_PAGES};
 
 /// `text` with control characters escaped (`\n`, `\u{1b}`), so text echoed from a response or
 /// a checker file cannot drive the reader's terminal.

@@ -232,6 +232,23 @@ impl RequestSpec {
     }
 }
 
+/// Checks that `query` is a valid request spec, without sending anything (what `dwmon check`
+/// reports for checkers read by an HTTP source). Variables are not looked up: an unset one is
+/// only an error at fetch time.
+///
+/// ```
+/// let error = dwmon_http_source::check_query("GET https://api.example.com/x\nnext: soon")
+///     .unwrap_err();
+/// assert_eq!((error.line, error.column), (2, 7));
+/// assert!(dwmon_http_source::check_query("GET https://api.example.com/x").is_ok());
+/// ```
+///
+/// # Errors
+/// The first [`SpecError`], with its line and column in the `__QUERY__` text.
+pub fn check_query(query: &str) -> Result<(), SpecError> {
+    RequestSpec::parse(query).map(|_| ())
+}
+
 fn error(line: usize, column: usize, message: String) -> SpecError {
     SpecError {
         line,

@@ -60,6 +60,7 @@ pub(crate) async fn check(
     };
     check_alerts(app, args, &checkers, &mut findings);
     check_source_names(app, args, &checkers, &mut findings);
+    check_http_queries(args, &checkers, &mut findings);
     if args.connect {
         connect(app, args, &checkers, &mut findings).await;
     }
@@ -131,6 +132,25 @@ impl CheckerText {
             }
         }
         None
+    }
+
+    /// `FILE:LINE:COL` of `line`, `column` of the (trimmed) `__QUERY__` text `query`.
+    fn query_position(&self, query: &str, line: usize, column: usize) -> String {
+        let first = query.lines().next().unwrap_or_default();
+        let start = self.section("__QUERY__").and_then(|from| {
+            let found = self.text.get(from..)?.find(first)?;
+            Some(from + found)
+        });
+        let Some(start) = start else {
+            return self.file.clone();
+        };
+        let before = self.text.get(..start).unwrap_or_default();
+        let first_line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let indent = before.get(line_start..).map_or(0, |s| s.chars().count());
+        // Only the query's first line lost its leading blanks to trimming.
+        let column = if line == 1 { indent + column } else { column };
+        format!("{}:{}:{column}", self.file, first_line + line - 1)
     }
 
     /// `FILE:LINE:COL` of the first `needle` at or after `from`, else of `from`, else `FILE`.
@@ -251,6 +271,28 @@ fn target_problem(app: &App, config: &AlertsConfig, target: &Target) -> Option<S
         return None;
     }
     config.check_target(target).err()
+}
+
+/// Every checker read by an HTTP source (`--source NAME=http`) has a valid request spec.
+fn check_http_queries(args: &CheckArgs, checkers: &[Checker], findings: &mut Findings) {
+    let http: Vec<&str> = args
+        .sources
+        .iter()
+        .filter(|spec| matches!(spec.url, SourceUrl::Http(_)))
+        .map(|spec| spec.name.as_str())
+        .collect();
+    for checker in checkers
+        .iter()
+        .filter(|c| http.contains(&c.source.as_str()))
+    {
+        if let Err(e) = dwmon_http_source::check_query(&checker.query) {
+            let at = CheckerText::of(checker).query_position(&checker.query, e.line, e.column);
+            findings.problems.push(format!(
+                "{at}: __QUERY__ (HTTP request spec): {}",
+                e.message
+            ));
+        }
+    }
 }
 
 /// With sources given (and no application RowGetter to fall back to), every `__SOURCE__`

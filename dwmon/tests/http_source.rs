@@ -219,3 +219,43 @@ fn the_github_example_reads_three_pages_of_issues() {
     );
     assert_eq!(*seen.lock().unwrap(), ["Bearer ghp_example"; 3]);
 }
+
+#[test]
+fn check_reports_a_bad_request_spec_at_its_file_line_and_column() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "api_events",
+        "\n__QUERY__\n\n  GET https://api.example.com/${TOKEN\nrows: $.items\n__SOURCE__\napi\n\
+         __REQUIREMENTS__\nCHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 \
+         LOOKBACKSECONDS60\n",
+    );
+    ws.write_checker(
+        "api_more",
+        "__QUERY__\nGET https://api.example.com/x\nnext: $.links.next\nmax-pages: lots\n\
+         __SOURCE__\napi\n__REQUIREMENTS__\nCHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS \
+         MINNUM1 MAXNUM9 LOOKBACKSECONDS60\n",
+    );
+    let checkers = ws.checkers_arg();
+    let out = run(&["check", "--checkers", &checkers, "--source", "api=http"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("api_events.dwmon:4:31: __QUERY__ (HTTP request spec): `${` without"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("api_more.dwmon:4:12: __QUERY__ (HTTP request spec): `max-pages:`"),
+        "{lines:?}"
+    );
+
+    // Fixed, the same files pass.
+    ws.write_checker(
+        "api_events",
+        "__QUERY__\nGET https://api.example.com/x\n__SOURCE__\napi\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS60\n",
+    );
+    std::fs::remove_file(ws.checkers().join("api_more.dwmon")).expect("remove");
+    let out = run(&["check", "--checkers", &checkers, "--source", "api=http"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
