@@ -627,27 +627,28 @@ fn chain(error: &reqwest::Error) -> String {
     crate::escape(&message)
 }
 
-/// The URL with any password shown as `***`, control characters escaped.
+/// The URL with any password shown as `***`, control characters escaped. Also masked as text:
+/// `https://u:pa/ss@h/` parses as host `u`, port... and no password, yet `pa/ss` is one.
 fn mask(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));
     }
-    crate::escape(shown.as_str())
+    mask_text(shown.as_str())
 }
 
-/// `scheme://user:secret@host/...` text (maybe not a valid URL) with the password as `***`.
+/// `scheme://user:secret@host/...` text (maybe not a valid URL, e.g. a password with a raw
+/// `/` that made parsing fail) with everything from the user's `:` to the last `@` shown as
+/// `***` (at worst a path's `@` over-masks).
 fn mask_text(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return crate::escape(text);
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let shown = match authority
-        .rsplit_once('@')
-        .and_then(|(info, host)| info.split_once(':').map(|(user, _)| (user, host)))
-    {
-        Some((user, host)) => format!("{scheme}://{user}:***@{host}{tail}"),
+    let shown = match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => text.to_string(),
+        },
         None => text.to_string(),
     };
     crate::escape(&shown)
@@ -661,11 +662,16 @@ mod tests {
     fn passwords_are_masked() {
         let url = Url::parse("https://u:hunter2@h:8443/p?q=1").unwrap();
         assert_eq!(mask(&url), "https://u:***@h:8443/p?q=1");
+        let url = Url::parse("https://u:1/pa@ss/x").unwrap();
+        assert_eq!(url.password(), None);
+        assert_eq!(mask(&url), "https://u:***@ss/x");
         assert_eq!(
             mask_text("https://u:hunter2@h/${X}"),
             "https://u:***@h/${X}"
         );
         assert_eq!(mask_text("/relative"), "/relative");
+        assert_eq!(mask_text("https://u:pa/ss?@h/x"), "https://u:***@h/x");
+        assert_eq!(mask_text("https://h/x"), "https://h/x");
     }
 
     #[test]

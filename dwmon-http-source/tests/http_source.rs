@@ -648,3 +648,25 @@ mod tls {
         Ok(())
     }
 }
+
+mod unparsable_urls {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_that_breaks_the_url_is_still_masked() -> TestResult {
+        let error = fetch(&source(), "default", "GET https://u:pa/ss?@127.0.0.1:9/x")
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("invalid URL https://u:***@127.0.0.1:9/x"),
+            "{message}"
+        );
+        assert!(!message.contains("pa/ss"), "{message}");
+        let error = HttpSource::builder()
+            .source_with_base("api", "https://u:pa/ss@h/")
+            .unwrap_err();
+        assert!(!error.to_string().contains("pa/ss"), "{error}");
+        Ok(())
+    }
+}
