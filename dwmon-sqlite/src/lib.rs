@@ -21,9 +21,10 @@
 //! | `checkers(id, name, stored_rows, last_error_minute, last_error)` | `id`, `name` unique | small integer ids so the big tables do not repeat names; the row count and last error for status views |
 //! | `rows(checker_id, key, ts)` `WITHOUT ROWID` | `(checker_id, key)` | first-seen rows: `INSERT OR IGNORE` keeps the first timestamp of a key |
 //! | index `rows_by_time(checker_id, ts)` | | windowed counts and purges are range scans of one checker's timestamps (the index also carries the key) |
-//! | `checks(checker_id, requirement_index, minute, count, status, record)` | `(checker_id, requirement_index, minute)` | the check log: a duplicate check is impossible by construction; `record` is the JSON handed to the handler |
+//! | `checks(checker_id, requirement_index, minute, count, status, record, extra_id)` | `(checker_id, requirement_index, minute)` | the check log: a duplicate check is impossible by construction; `record` is the JSON handed to the handler, without its `extra` when `extra_id` names it in `extras` (records of schema version 1 keep it inline) |
 //! | index `checks_by_minute(checker_id, minute)` | | `last_checked_minute` (a `max()` is one B-tree descent) and recent checks |
-//! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule (short: entries leave when acknowledged; read in order of checker, minute, requirement, so no other index would help) |
+//! | `extras(id, checker_id, hash, json)`, index `(checker_id, hash)` | `id` | each checker's `__EXTRA__` once per version, so a big extra is not repeated in every record (a 100 KB extra took about 200 KB per check before) |
+//! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error, extra_id)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule (short: entries leave when acknowledged; read in order of checker, minute, requirement, so no other index would help) |
 //!
 //! `record_checks` inserts a cycle's checks of one checker and their outbox entries in one
 //! transaction: after a crash either all of them exist (and will be delivered from the

@@ -23,9 +23,10 @@ pub(crate) struct Migration {
 pub(crate) const APPLICATION_ID: i32 = 0x6477_6d6e;
 
 /// Every migration, oldest first. Append new ones; never edit a released one.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    sql: "
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        sql: "
         CREATE TABLE checkers (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -61,10 +62,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             last_error TEXT
         );
     ",
-}];
+    },
+    Migration {
+        to: 2,
+        // Each checker's `__EXTRA__` once per version instead of inside every stored record (a
+        // 100 KB extra made every check record and outbox entry 100 KB). Records written before
+        // keep their extra inline (extra_id NULL).
+        sql: "
+        CREATE TABLE extras (
+            id INTEGER PRIMARY KEY,
+            checker_id INTEGER NOT NULL,
+            hash INTEGER NOT NULL,
+            json TEXT NOT NULL
+        );
+        CREATE INDEX extras_by_hash ON extras (checker_id, hash);
+        ALTER TABLE checks ADD COLUMN extra_id INTEGER;
+        ALTER TABLE outbox ADD COLUMN extra_id INTEGER;
+    ",
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
@@ -180,8 +199,9 @@ mod tests {
     use super::*;
 
     /// A hypothetical next version, to exercise the migration path.
+    /// A migration of a future build.
     const NEXT: Migration = Migration {
-        to: 2,
+        to: SCHEMA_VERSION + 1,
         sql: "ALTER TABLE checkers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
     };
 
@@ -210,8 +230,11 @@ mod tests {
         migrate(&mut conn, "mem", MIGRATIONS, false)?;
         conn.execute("INSERT INTO checkers (name) VALUES ('kept')", [])
             .store_err("mem")?;
-        let newer = [MIGRATIONS[0], NEXT];
-        assert_eq!(migrate(&mut conn, "mem", &newer, false)?, 2);
+        let newer: Vec<Migration> = MIGRATIONS.iter().copied().chain([NEXT]).collect();
+        assert_eq!(
+            migrate(&mut conn, "mem", &newer, false)?,
+            SCHEMA_VERSION + 1
+        );
         let (name, paused): (String, i64) = conn
             .query_row("SELECT name, paused FROM checkers", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -223,8 +246,8 @@ mod tests {
             migrate(&mut conn, "mem", MIGRATIONS, false),
             Err(StoreError::SchemaTooNew {
                 path: "mem".into(),
-                found: 2,
-                supported: 1
+                found: SCHEMA_VERSION + 1,
+                supported: SCHEMA_VERSION
             })
         );
         Ok(())
@@ -234,11 +257,34 @@ mod tests {
     fn a_read_only_old_store_is_not_migrated() -> Result<(), StoreError> {
         let mut conn = Connection::open_in_memory().store_err("mem")?;
         migrate(&mut conn, "mem", MIGRATIONS, false)?;
-        let newer = [MIGRATIONS[0], NEXT];
+        let newer: Vec<Migration> = MIGRATIONS.iter().copied().chain([NEXT]).collect();
         assert!(matches!(
             migrate(&mut conn, "mem", &newer, true),
             Err(StoreError::ReadOnly { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_1_store_keeps_its_inline_records_readable_after_migration(
+    ) -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        migrate(&mut conn, "mem", &MIGRATIONS[..1], false)?;
+        conn.execute_batch(
+            "INSERT INTO checkers (id, name) VALUES (1, 'old');
+             INSERT INTO checks VALUES (1, 0, 60, 3, 'GOOD', '{\"inline\": true}');",
+        )
+        .store_err("mem")?;
+        assert_eq!(
+            migrate(&mut conn, "mem", MIGRATIONS, false)?,
+            SCHEMA_VERSION
+        );
+        let (record, extra_id): (String, Option<i64>) = conn
+            .query_row("SELECT record, extra_id FROM checks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .store_err("mem")?;
+        assert_eq!((record.as_str(), extra_id), ("{\"inline\": true}", None));
         Ok(())
     }
 

@@ -590,12 +590,68 @@ fn checker_id_for_write(state: &mut Conn, path: &str, checker: &str) -> Result<i
     })
 }
 
-fn parse_record(path: &str, key: &str, json: &str) -> Result<CheckRecord, StoreError> {
-    serde_json::from_str(json).map_err(|error| {
+/// A stored record: its JSON without `extra` when `extra` (the checker's `__EXTRA__`, stored
+/// once in `extras`) is given, else the whole record as written before schema version 2.
+fn parse_record(
+    path: &str,
+    key: &str,
+    json: &str,
+    extra: Option<&str>,
+) -> Result<CheckRecord, StoreError> {
+    let unreadable = |error: serde_json::Error| {
         StoreError::Backend(format!(
             "{path}: stored check {key} has an unreadable record: {error}"
         ))
-    })
+    };
+    let Some(extra) = extra else {
+        return serde_json::from_str(json).map_err(unreadable);
+    };
+    let mut value: serde_json::Value = serde_json::from_str(json).map_err(unreadable)?;
+    let extra: serde_json::Value = serde_json::from_str(extra).map_err(unreadable)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("extra".into(), extra);
+    }
+    serde_json::from_value(value).map_err(unreadable)
+}
+
+/// A record's JSON without its `extra`, and the extra's own JSON.
+fn split_record(record: &CheckRecord) -> Result<(String, String), serde_json::Error> {
+    let mut value = serde_json::to_value(record)?;
+    let extra = value
+        .as_object_mut()
+        .and_then(|object| object.remove("extra"))
+        .unwrap_or(serde_json::Value::Null);
+    Ok((
+        serde_json::to_string(&value)?,
+        serde_json::to_string(&extra)?,
+    ))
+}
+
+/// The id of `checker_id`'s extra with this JSON in `extras`, inserted if it is new.
+fn extra_id(
+    tx: &rusqlite::Transaction<'_>,
+    path: &str,
+    checker_id: i64,
+    json: &str,
+) -> Result<i64, StoreError> {
+    // FNV-1a finds the candidates; the JSON itself decides.
+    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    }) as i64;
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM extras WHERE checker_id = ?1 AND hash = ?2 AND json = ?3")
+        .store_err(path)?
+        .query_row(params![checker_id, hash, json], |row| row.get(0))
+        .optional()
+        .store_err(path)?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO extras (checker_id, hash, json) VALUES (?1, ?2, ?3)")
+        .store_err(path)?
+        .execute(params![checker_id, hash, json])
+        .store_err(path)?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn parse_status(path: &str, text: &str) -> Result<Status, StoreError> {
@@ -780,13 +836,22 @@ impl Store for SqliteStore {
             )));
         }
         let mut rows = Vec::with_capacity(records.len());
+        // Usually one extra for the whole batch: serialised and looked up once.
+        let mut extras: Vec<String> = Vec::new();
         for record in records {
-            let json = serde_json::to_string(record).map_err(|error| {
+            let (json, extra) = split_record(record).map_err(|error| {
                 StoreError::Backend(format!(
                     "cannot serialise check {}: {error}",
                     record.idempotency_key()
                 ))
             })?;
+            let extra_index = match extras.iter().position(|e| *e == extra) {
+                Some(i) => i,
+                None => {
+                    extras.push(extra);
+                    extras.len() - 1
+                }
+            };
             rows.push((
                 record.idempotency_key(),
                 to_i64(record.requirement_index, "requirement_index")?,
@@ -794,6 +859,7 @@ impl Store for SqliteStore {
                 to_i64(record.count, "count")?,
                 record.status.as_str(),
                 json,
+                extra_index,
             ));
         }
         let checker = checker.to_owned();
@@ -801,29 +867,34 @@ impl Store for SqliteStore {
             let path = inner.path.as_str();
             let id = checker_id_for_write(state, path, &checker)?;
             write_tx(inner, &mut state.conn, true, |tx| {
+                let extra_ids = extras
+                    .iter()
+                    .map(|json| extra_id(tx, path, id, json))
+                    .collect::<Result<Vec<i64>, StoreError>>()?;
                 let mut new = 0;
                 let mut check = tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO checks
-                         (checker_id, requirement_index, minute, count, status, record)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (checker_id, requirement_index, minute, count, status, record, extra_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
                     .store_err(path)?;
                 let mut outbox = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO outbox
                          (key, checker_id, requirement_index, minute, record, attempts,
-                          next_attempt_at, last_error)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?4, NULL)",
+                          next_attempt_at, last_error, extra_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?4, NULL, ?6)",
                     )
                     .store_err(path)?;
-                for (key, index, minute, count, status, json) in &rows {
+                for (key, index, minute, count, status, json, extra) in &rows {
+                    let extra = extra_ids[*extra];
                     let inserted = check
-                        .execute(params![id, index, minute, count, status, json])
+                        .execute(params![id, index, minute, count, status, json, extra])
                         .store_err(path)?;
                     if inserted == 1 {
                         outbox
-                            .execute(params![key, id, index, minute, json])
+                            .execute(params![key, id, index, minute, json, extra])
                             .store_err(path)?;
                         new += 1;
                     }
@@ -846,8 +917,9 @@ impl Store for SqliteStore {
             let mut stmt = state
                 .conn
                 .prepare_cached(
-                    "SELECT o.key, o.record, o.attempts, o.next_attempt_at, o.last_error
+                    "SELECT o.key, o.record, o.attempts, o.next_attempt_at, o.last_error, e.json
                      FROM outbox o JOIN checkers c ON c.id = o.checker_id
+                     LEFT JOIN extras e ON e.id = o.extra_id
                      WHERE o.next_attempt_at <= ?1
                      ORDER BY c.name, o.minute, o.requirement_index
                      LIMIT ?2",
@@ -861,21 +933,24 @@ impl Store for SqliteStore {
                         row.get::<_, i64>(2)?,
                         row.get::<_, i64>(3)?,
                         row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
                     ))
                 })
                 .store_err(path)?
                 .collect::<Result<Vec<_>, _>>()
                 .store_err(path)?;
             raw.into_iter()
-                .map(|(key, json, attempts, next_attempt_at, last_error)| {
-                    Ok(PendingDelivery {
-                        record: parse_record(path, &key, &json)?,
-                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                        key,
-                        next_attempt_at,
-                        last_error,
-                    })
-                })
+                .map(
+                    |(key, json, attempts, next_attempt_at, last_error, extra)| {
+                        Ok(PendingDelivery {
+                            record: parse_record(path, &key, &json, extra.as_deref())?,
+                            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                            key,
+                            next_attempt_at,
+                            last_error,
+                        })
+                    },
+                )
                 .collect()
         })
         .await
@@ -1116,8 +1191,10 @@ impl Store for SqliteStore {
         self.with_checker(checker, Vec::new(), move |conn, path, id| {
             let raw = conn
                 .prepare_cached(
-                    "SELECT requirement_index, minute, record FROM checks WHERE checker_id = ?1
-                     ORDER BY minute DESC, requirement_index DESC LIMIT ?2",
+                    "SELECT k.requirement_index, k.minute, k.record, e.json
+                     FROM checks k LEFT JOIN extras e ON e.id = k.extra_id
+                     WHERE k.checker_id = ?1
+                     ORDER BY k.minute DESC, k.requirement_index DESC LIMIT ?2",
                 )
                 .store_err(path)?
                 .query_map(params![id, limit], |row| {
@@ -1125,14 +1202,15 @@ impl Store for SqliteStore {
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
                         row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
                     ))
                 })
                 .store_err(path)?
                 .collect::<Result<Vec<_>, _>>()
                 .store_err(path)?;
             raw.into_iter()
-                .map(|(index, minute, json)| {
-                    parse_record(path, &format!("{index}/{minute}"), &json)
+                .map(|(index, minute, json, extra)| {
+                    parse_record(path, &format!("{index}/{minute}"), &json, extra.as_deref())
                 })
                 .collect()
         })

@@ -587,3 +587,57 @@ mod retention {
         Ok(())
     }
 }
+
+mod extras_once {
+    use super::*;
+
+    fn file_size_with_wal(path: &std::path::Path) -> u64 {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                std::fs::metadata(name).map_or(0, |m| m.len())
+            })
+            .sum()
+    }
+
+    /// A 100 KB `__EXTRA__` is stored once per version, not in every check record and outbox
+    /// entry: 500 records of it take well under 2 MB (inline they took about 100 MB), and every
+    /// record reads back with its own extra.
+    #[tokio::test]
+    async fn a_big_extra_is_stored_once_per_version() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        let store = SqliteStore::open(&path)?;
+        let big = serde_json::json!({ "runbook": "x".repeat(100_000), "team": "data" });
+        let records: Vec<_> = (0..500)
+            .map(|m| {
+                let mut r = record("c", 0, m * 60, 3);
+                r.extra = big.clone();
+                r
+            })
+            .collect();
+        for chunk in records.chunks(50) {
+            assert_eq!(store.record_checks("c", chunk).await?, 50);
+        }
+        // A new version of the extra for later records.
+        let mut changed = record("c", 0, 500 * 60, 3);
+        changed.extra = serde_json::json!({ "team": "platform" });
+        store
+            .record_checks("c", std::slice::from_ref(&changed))
+            .await?;
+        store.flush().await?;
+        let size = file_size_with_wal(&path);
+        assert!(size < 2_000_000, "store is {size} bytes");
+
+        let pending = store.pending_deliveries(i64::MAX, 1000).await?;
+        assert_eq!(pending.len(), 501);
+        assert!(pending[..500].iter().all(|p| p.record.extra == big));
+        assert_eq!(pending[500].record, changed);
+        let recent = store.recent_checks("c", 2).await?;
+        assert_eq!(recent[0], changed);
+        assert_eq!(recent[1], records[499]);
+        Ok(())
+    }
+}
