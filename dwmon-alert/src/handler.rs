@@ -369,7 +369,9 @@ impl CheckHandler for AlertHandler {
 /// When a check record fails in some handlers, the engine retries it from its outbox; the
 /// retry goes only to the handlers that failed it (this process remembers which succeeded),
 /// so a slow webhook does not make the printer print the same record again. After a restart
-/// the memory is gone and a retried record reaches every handler again (at-least-once).
+/// the memory is gone and a retried record reaches every handler again, through
+/// [`CheckHandler::redeliver`] (at-least-once; a printer skips what it printed on the first
+/// attempt).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -414,6 +416,19 @@ impl FanoutHandler {
 #[async_trait]
 impl CheckHandler for FanoutHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.fan_out(event, None).await
+    }
+
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        self.fan_out(event, Some(failed_attempts)).await
+    }
+}
+
+impl FanoutHandler {
+    /// Hands `event` to every handler that has not succeeded with it yet (in this process);
+    /// `redelivery` = the engine's count of failed attempts, passed on to
+    /// [`CheckHandler::redeliver`].
+    async fn fan_out(&self, event: &Event, redelivery: Option<u32>) -> Result<(), HandlerError> {
         // Only check records are retried by the engine; error events are sent once.
         let key = match event {
             Event::Check(record) => Some(record.idempotency_key()),
@@ -429,7 +444,11 @@ impl CheckHandler for FanoutHandler {
             if *done {
                 continue;
             }
-            match handler.handle(event).await {
+            let result = match redelivery {
+                None => handler.handle(event).await,
+                Some(attempts) => handler.redeliver(event, attempts).await,
+            };
+            match result {
                 Ok(()) => *done = true,
                 Err(e) => errors.push(e.message),
             }

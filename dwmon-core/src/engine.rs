@@ -1102,17 +1102,21 @@ impl CycleContext {
     ) -> bool {
         let key = record.idempotency_key();
         let event = Event::Check(record);
-        let failure =
-            match tokio::time::timeout(self.config.delivery_timeout, self.handler.handle(&event))
-                .await
-            {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some(format!(
-                    "handler timed out after {} ms",
-                    self.config.delivery_timeout.as_millis()
-                )),
-            };
+        let handled = async {
+            if attempts == 0 {
+                self.handler.handle(&event).await
+            } else {
+                self.handler.redeliver(&event, attempts).await
+            }
+        };
+        let failure = match tokio::time::timeout(self.config.delivery_timeout, handled).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "handler timed out after {} ms",
+                self.config.delivery_timeout.as_millis()
+            )),
+        };
         match failure {
             None => {
                 outcome.delivered += 1;

@@ -56,12 +56,28 @@ pub trait CheckHandler: Send + Sync {
     /// # Errors
     /// A [`HandlerError`] makes the engine keep the delivery pending and retry it later.
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+
+    /// Handles a check record the engine delivers again from its outbox after
+    /// `failed_attempts` (at least 1) failed deliveries, possibly by an earlier process.
+    /// The default calls [`CheckHandler::handle`]. A handler with a side effect that must
+    /// happen once per record and cannot fail (a printer) overrides it to skip that effect:
+    /// it happened on the first attempt.
+    ///
+    /// # Errors
+    /// As for [`CheckHandler::handle`].
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        let _ = failed_attempts;
+        self.handle(event).await
+    }
 }
 
 #[async_trait]
 impl<T: CheckHandler + ?Sized> CheckHandler for &T {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         (**self).handle(event).await
+    }
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        (**self).redeliver(event, failed_attempts).await
     }
 }
 
@@ -70,12 +86,18 @@ impl<T: CheckHandler + ?Sized> CheckHandler for Box<T> {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         (**self).handle(event).await
     }
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        (**self).redeliver(event, failed_attempts).await
+    }
 }
 
 #[async_trait]
 impl<T: CheckHandler + ?Sized> CheckHandler for Arc<T> {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         (**self).handle(event).await
+    }
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        (**self).redeliver(event, failed_attempts).await
     }
 }
 

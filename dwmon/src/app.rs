@@ -73,9 +73,9 @@ use std::sync::Arc;
 /// A program that drives the [`Engine`](dwmon_core::Engine) itself combines the pieces with
 /// [`FanoutHandler`](dwmon_alert::FanoutHandler): `FanoutHandler::new(vec![its_handler,
 /// Arc::new(AlertHandler::from_config(alert_store, &config)?)])` (see the `dwmon_alert` crate
-/// docs). Passing an `AlertHandler` to [`App::handler`] also works, but then its
-/// notifications wait for the printer and a retried record goes through the printer again;
-/// prefer [`App::alerts`].
+/// docs). Passing an `AlertHandler` to [`App::handler`] also works (the printer prints each
+/// record once, before its handler runs, and not again when the engine retries the record),
+/// but [`App::alerts`] also sets up the alert store and prunes it; prefer it.
 #[derive(Clone)]
 pub struct App {
     pub(crate) name: String,

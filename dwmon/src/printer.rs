@@ -63,7 +63,8 @@ pub struct PrintingHandler {
 
 impl PrintingHandler {
     /// A handler printing in `format`; when `inner` is given, events are also handed to it
-    /// (and its failure is the delivery's failure, so the engine retries it).
+    /// after printing (and its failure is the delivery's failure, so the engine retries it;
+    /// the retry is not printed again).
     pub fn new(format: Format, inner: Option<Arc<dyn CheckHandler>>) -> Self {
         PrintingHandler {
             format,
@@ -94,12 +95,30 @@ impl PrintingHandler {
     }
 }
 
+/// Prints each record once: on its first delivery, before the inner handler runs (printing
+/// cannot fail), so that a record the engine retries because the inner handler or an alert
+/// channel failed is not printed again — [`CheckHandler::redeliver`] only forwards it.
 #[async_trait]
 impl CheckHandler for PrintingHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        if let Some(inner) = &self.inner {
-            inner.handle(event).await?;
+        self.show(event);
+        match &self.inner {
+            Some(inner) => inner.handle(event).await,
+            None => Ok(()),
         }
+    }
+
+    async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
+        match &self.inner {
+            Some(inner) => inner.redeliver(event, failed_attempts).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl PrintingHandler {
+    /// Counts and (unless quiet) prints one event.
+    fn show(&self, event: &Event) {
         self.tally.add(event.status());
         if self.print {
             let mut line = format_event(event, self.format);
@@ -110,7 +129,6 @@ impl CheckHandler for PrintingHandler {
             // A closed stdout (e.g. `| head`) must not make deliveries fail forever.
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         }
-        Ok(())
     }
 }
 
@@ -250,5 +268,26 @@ mod tests {
         assert_eq!(handler.tally().counts(), (1, 1, 0));
         assert!(handler.tally().any_not_good());
         assert_eq!(*seen.lock().unwrap(), vec![Status::Good, Status::Bad]);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_record_is_counted_and_printed_once() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let failing = dwmon_core::handler_fn(move |_: &Event| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Err(HandlerError::new("webhook down"))
+        });
+        let handler = PrintingHandler::new(Format::Json, Some(Arc::new(failing))).quiet();
+        let event = record(Status::Bad);
+        assert!(handler.handle(&event).await.is_err());
+        assert!(handler.redeliver(&event, 1).await.is_err());
+        assert!(handler.redeliver(&event, 2).await.is_err());
+        assert_eq!(handler.tally().counts(), (0, 1, 0), "shown once");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the inner handler sees every attempt"
+        );
     }
 }

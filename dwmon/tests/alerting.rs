@@ -431,3 +431,39 @@ fn run_pages_once_over_several_minutes() {
     assert!(lines.iter().all(|l| l["status"] == "BAD"), "{lines:?}");
     assert_eq!(kinds(&receiver.kinds()), ["firing"]);
 }
+
+/// A webhook URL on loopback where nothing listens: every delivery is refused (transient).
+fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let address = listener.local_addr().expect("local address");
+    drop(listener);
+    format!("http://{address}/hook")
+}
+
+#[test]
+fn a_check_whose_alert_delivery_fails_is_printed_once() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "orders",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{EVERY_MINUTE}\n__EXTRA__\n{{\"alert\": {{\"webhook\": \"{}\"}}}}\n",
+            refused_url()
+        ),
+    );
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, "{}").expect("alerts config");
+    let alerts = alerts.display().to_string();
+    // The firing of T0 cannot be delivered: the check stays in the outbox and is retried by
+    // the next cycles, but its line was printed the first time and must not be printed again.
+    let mut printed = Vec::new();
+    for minute in 0..3 {
+        printed.extend(checks(&once(&ws, &alerts, T0 + minute * M)));
+    }
+    let first = printed.iter().filter(|c| c.1 == T0).count();
+    assert_eq!(first, 1, "{printed:?}");
+    for minute in 1..3 {
+        let n = printed.iter().filter(|c| c.1 == T0 + minute * M).count();
+        assert!(n <= 1, "{printed:?}");
+    }
+}
