@@ -32,6 +32,22 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A `--source` style URL (`http?timeout=60`) is not understood.
+    #[error("invalid HTTP source URL {url:?}: {message}")]
+    InvalidUrl {
+        /// The URL, with any password shown as `***`.
+        url: String,
+        /// What is wrong and the form expected.
+        message: String,
+    },
+    /// Extra root certificates could not be read or parsed.
+    #[error("TLS root certificates {origin}: {message}")]
+    Certificates {
+        /// Where they came from (a file name, or `PEM`).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The HTTP client could not be set up (TLS roots, ...).
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),

@@ -77,12 +77,14 @@ pub struct HttpSourceBuilder {
     sources: Vec<(String, Option<Url>)>,
     settings: Settings,
     lookup: Lookup,
+    roots: Vec<reqwest::Certificate>,
 }
 
 impl std::fmt::Debug for HttpSourceBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpSourceBuilder")
             .field("settings", &self.settings)
+            .field("extra_roots", &self.roots.len())
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +113,100 @@ impl HttpSource {
                 max_redirects: Self::DEFAULT_MAX_REDIRECTS,
             },
             lookup: Arc::new(|name| std::env::var(name).ok()),
+            roots: Vec::new(),
         }
+    }
+
+    /// One source named `name` from a `--source NAME=URL` style URL:
+    ///
+    /// - `http`: request lines carry absolute URLs;
+    /// - `http?OPTIONS`: the same, with `&`-separated options `timeout=SECONDS`,
+    ///   `connect_timeout=SECONDS`, `max_response_bytes=N`, `max_redirects=N` and
+    ///   `ca_file=PATH` (a PEM file of root certificates trusted besides Mozilla's);
+    /// - `http://...` or `https://...`: a base URL for relative request lines (default
+    ///   settings).
+    ///
+    /// ```
+    /// use dwmon_http_source::HttpSource;
+    ///
+    /// # fn main() -> Result<(), dwmon_http_source::Error> {
+    /// let api = HttpSource::from_url("api", "http?timeout=60&max_response_bytes=1048576")?;
+    /// assert_eq!(api.names(), ["api"]);
+    /// let github = HttpSource::from_url("github", "https://api.github.com/")?;
+    /// assert_eq!(github.names(), ["github"]);
+    /// assert!(HttpSource::from_url("x", "http?timout=60").is_err());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] naming the option that is wrong, [`Error::Certificates`] for an
+    /// unreadable `ca_file`, and as [`HttpSourceBuilder::source_with_base`] and
+    /// [`HttpSourceBuilder::build`].
+    pub fn from_url(name: &str, url: &str) -> Result<Self> {
+        let url = url.trim();
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Self::builder().source_with_base(name, url)?.build();
+        }
+        let invalid = |message: String| Error::InvalidUrl {
+            url: mask_text(url),
+            message,
+        };
+        let options = match url.strip_prefix("http") {
+            Some("" | ":") => "",
+            Some(rest) => rest.strip_prefix('?').ok_or_else(|| {
+                invalid("expected http, http?OPTIONS or an http(s):// base URL".into())
+            })?,
+            None => {
+                return Err(invalid(
+                    "expected http, http?OPTIONS or an http(s):// base URL".into(),
+                ))
+            }
+        };
+        let mut builder = Self::builder().source(name)?;
+        for option in options.split('&').filter(|o| !o.is_empty()) {
+            let (key, value) = option.split_once('=').unwrap_or((option, ""));
+            let seconds = || {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{key}={} is not a number of seconds",
+                            crate::escape(value)
+                        ))
+                    })
+            };
+            let count = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| invalid(format!("{key}={} is not a number", crate::escape(value))))
+            };
+            builder = match key {
+                "timeout" => builder.timeout(seconds()?),
+                "connect_timeout" => builder.connect_timeout(seconds()?),
+                "max_response_bytes" => builder.max_response_bytes(count()?),
+                "max_redirects" => {
+                    builder.max_redirects(usize::try_from(count()?).unwrap_or(usize::MAX))
+                }
+                "ca_file" => {
+                    let pem = std::fs::read(value).map_err(|e| Error::Certificates {
+                        origin: crate::escape(value),
+                        message: e.to_string(),
+                    })?;
+                    builder.root_certificates(&crate::escape(value), &pem)?
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "unknown option {:?}; the options are timeout=SECONDS, \
+                         connect_timeout=SECONDS, max_response_bytes=N, max_redirects=N and \
+                         ca_file=PATH",
+                        crate::escape(other)
+                    )))
+                }
+            };
+        }
+        builder.build()
     }
 
     /// The source named `default` (absolute URLs), with the default settings.
@@ -206,6 +301,25 @@ impl HttpSourceBuilder {
         self
     }
 
+    /// Trusts the root certificates of a PEM bundle besides Mozilla's (an organisation's own
+    /// CA for internal APIs). `origin` names the bundle in errors (a file name).
+    ///
+    /// # Errors
+    /// [`Error::Certificates`] when `pem` holds no certificate or an unparsable one.
+    pub fn root_certificates(mut self, origin: &str, pem: &[u8]) -> Result<Self> {
+        let invalid = |message: String| Error::Certificates {
+            origin: origin.to_string(),
+            message,
+        };
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| invalid(chain(&e)))?;
+        if certificates.is_empty() {
+            return Err(invalid("no PEM certificate in it".into()));
+        }
+        self.roots.extend(certificates);
+        Ok(self)
+    }
+
     /// Where `${NAME}` values come from (default: the process environment, read at each
     /// fetch). For tests and for programs that keep secrets elsewhere.
     pub fn env_lookup(
@@ -256,12 +370,14 @@ impl HttpSourceBuilder {
             }
             attempt.follow()
         });
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .connect_timeout(self.settings.connect_timeout)
             .redirect(policy)
-            .user_agent(concat!("dwmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Client(chain(&e)))?;
+            .user_agent(concat!("dwmon/", env!("CARGO_PKG_VERSION")));
+        for root in self.roots {
+            client = client.add_root_certificate(root);
+        }
+        let client = client.build().map_err(|e| Error::Client(chain(&e)))?;
         Ok(HttpSource {
             sources: self.sources.into_iter().collect(),
             client,

@@ -611,7 +611,94 @@ mod routing {
 mod tls {
     use super::*;
     use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_rustls::rustls;
+
+    /// A CA made for the test and an HTTPS server on 127.0.0.1 whose `localhost` certificate
+    /// it signed, answering every request with one row. Returns the port and the CA's PEM.
+    async fn https_server() -> Result<(u16, String), Box<dyn Error>> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key)?;
+        let key = KeyPair::generate()?;
+        let leaf =
+            CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&key, &ca, &ca_key)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                // One request per connection; its head fits one read for this test.
+                let mut buffer = vec![0; 16 * 1024];
+                let _ = tls.read(&mut buffer).await;
+                let body = format!(r#"[{{"dwmon_unique_key": "tls", "dwmon_timestamp": {T}}}]"#);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        Ok((port, ca.pem()))
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_is_trusted_besides_the_bundled_roots() -> TestResult {
+        let (port, ca_pem) = https_server().await?;
+        let query = format!("GET https://localhost:{port}/items");
+        let error = fetch(&source(), "default", &query).await.unwrap_err();
+        assert!(error.to_string().contains("certificate"), "{error}");
+
+        let mut ca_file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut ca_file, ca_pem.as_bytes())?;
+        let url = format!("http?ca_file={}&timeout=10", ca_file.path().display());
+        let trusting = HttpSource::from_url("default", &url)?;
+        let fetched = fetch(&trusting, "default", &query).await?;
+        assert_eq!(pairs(&fetched), [("tls".into(), T)]);
+        Ok(())
+    }
+
+    #[test]
+    fn source_urls_and_their_mistakes() {
+        assert!(HttpSource::from_url("a", "http").is_ok());
+        assert!(HttpSource::from_url("a", "http?timeout=2.5&max_redirects=0").is_ok());
+        for (url, wanted) in [
+            (
+                "http?timeout=soon",
+                "timeout=soon is not a number of seconds",
+            ),
+            (
+                "http?max_response_bytes=-1",
+                "max_response_bytes=-1 is not a number",
+            ),
+            ("http?retries=3", "unknown option \"retries\""),
+            ("httpx", "expected http, http?OPTIONS"),
+            ("http?ca_file=/nonexistent/ca.pem", "/nonexistent/ca.pem"),
+            ("http?max_response_bytes=0", "max_response_bytes"),
+        ] {
+            let error = HttpSource::from_url("a", url).unwrap_err().to_string();
+            assert!(error.contains(wanted), "{url}: {error}");
+        }
+        let error = HttpSource::builder()
+            .root_certificates("inline", b"not a certificate")
+            .unwrap_err();
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+    }
 
     /// An HTTPS server with a self-signed certificate for `localhost`: the source must refuse
     /// it (certificates are verified against Mozilla's roots).
