@@ -81,9 +81,10 @@ pub enum SourceUrl {
     /// `command:csv`, `command:jsonl` (options `?timeout=SECONDS&max_output_bytes=N`):
     /// checkers' `__QUERY__` is a program to run; only with `--allow-command-sources`.
     Command(String),
-    /// `http` (checkers' request lines carry absolute URLs) or an `http(s)://` base URL that
-    /// relative request lines resolve against: an HTTP JSON API.
-    Http(Option<String>),
+    /// `http` or `http?OPTIONS` (checkers' request lines carry absolute URLs; options
+    /// `timeout=SECONDS&max_response_bytes=N&max_redirects=N&ca_file=PATH`), or an
+    /// `http(s)://` base URL that relative request lines resolve against: an HTTP JSON API.
+    Http(String),
 }
 
 /// One `--source NAME=URL` argument.
@@ -139,10 +140,13 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
         SourceUrl::Postgres(url.to_string())
     } else if url.starts_with("command:") {
         SourceUrl::Command(url.to_string())
-    } else if url == "http" || url == "http:" {
-        SourceUrl::Http(None)
-    } else if url.starts_with("http://") || url.starts_with("https://") {
-        SourceUrl::Http(Some(url.to_string()))
+    } else if url == "http"
+        || url == "http:"
+        || url.starts_with("http?")
+        || url.starts_with("http://")
+        || url.starts_with("https://")
+    {
+        SourceUrl::Http(url.to_string())
     } else {
         let url = mask_url(url);
         return Err(format!(
@@ -229,12 +233,12 @@ mod tests {
             Ok(SourceUrl::Command("command:jsonl?timeout=5".into()))
         );
         assert_eq!(
-            parse_source("api=http").map(|s| s.url),
-            Ok(SourceUrl::Http(None))
+            parse_source("api=http?timeout=60").map(|s| s.url),
+            Ok(SourceUrl::Http("http?timeout=60".into()))
         );
         assert_eq!(
             parse_source("gh=https://api.github.com").map(|s| s.url),
-            Ok(SourceUrl::Http(Some("https://api.github.com".into())))
+            Ok(SourceUrl::Http("https://api.github.com".into()))
         );
         for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");

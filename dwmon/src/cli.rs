@@ -22,7 +22,8 @@ use std::path::PathBuf;
     after_help = "Times T are RFC 3339 (2026-11-22T15:04:00Z) or epoch seconds. \
         Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db or \
         command:csv / command:jsonl (with --allow-command-sources).\n\
-        HTTP JSON sources are NAME=http or NAME=https://BASE-URL (see docs/SOURCES.md).\n\
+        HTTP JSON sources are NAME=http[?timeout=S&ca_file=PATH...] or NAME=https://BASE-URL \
+        (see docs/SOURCES.md).\n\
         Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
         Settings can come from a config file instead (--config dwmon.toml; see examples/dwmon.toml): \
         flags override it.\n\

@@ -532,8 +532,7 @@ fn describe_source(spec: &SourceSpec) -> String {
         SourceUrl::Sqlite(path) => format!("{}=sqlite:{}", spec.name, path.display()),
         SourceUrl::Postgres(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
         SourceUrl::Command(url) => format!("{}={url}", spec.name),
-        SourceUrl::Http(None) => format!("{}=http", spec.name),
-        SourceUrl::Http(Some(base)) => format!("{}={}", spec.name, crate::args::mask_url(base)),
+        SourceUrl::Http(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
     }
 }
 

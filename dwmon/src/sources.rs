@@ -96,19 +96,13 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
         SourceUrl::Command(_) => add_command_source(router, spec, false),
-        SourceUrl::Http(base) => {
-            let builder = dwmon_http_source::HttpSource::builder();
-            let builder = match base {
-                None => builder.source(spec.name.clone()),
-                Some(base) => builder.source_with_base(spec.name.clone(), base),
-            };
-            let source =
-                builder
-                    .and_then(|builder| builder.build())
-                    .map_err(|e| crate::Error::Source {
-                        name: spec.name.clone(),
-                        message: e.to_string(),
-                    })?;
+        SourceUrl::Http(url) => {
+            let source = dwmon_http_source::HttpSource::from_url(&spec.name, url).map_err(|e| {
+                crate::Error::Source {
+                    name: spec.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
     }

@@ -259,3 +259,30 @@ fn check_reports_a_bad_request_spec_at_its_file_line_and_column() {
     let out = run(&["check", "--checkers", &checkers, "--source", "api=http"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[test]
+fn http_source_options_are_checked_at_start() {
+    let ws = Workspace::new();
+    ws.write_checker("api_events", &checker("https://api.example.com/events"));
+    let out = once(&ws, "api=http?timeout=soon", T0);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: --source api: invalid HTTP source URL")
+            && stderr(&out).contains("timeout=soon is not a number of seconds"),
+        "{}",
+        stderr(&out)
+    );
+    // A server that never answers, with a short timeout: an ERROR event, quickly.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    ws.write_checker("api_events", &checker(&format!("http://{address}/events")));
+    let started = std::time::Instant::now();
+    let out = once(&ws, "api=http?timeout=0.5", T0);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["status"], "ERROR", "{lines:?}");
+    let error = lines[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 500 ms"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    drop(listener);
+}
