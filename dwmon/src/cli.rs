@@ -339,9 +339,9 @@ pub struct StatusArgs {
     /// Judge whether pauses have expired at T instead of now.
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
-    /// Show times in this zone (IANA name) instead of UTC.
-    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
-    pub tz: Tz,
+    /// Show times in this zone (IANA name; default: the config file's time_zone, else UTC).
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, env = "DWMON_TZ")]
+    pub tz: Option<Tz>,
 }
 
 /// `dwmon pause`.
@@ -393,9 +393,10 @@ pub struct HistogramArgs {
     /// Count up to this time instead of now.
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub now: Option<i64>,
-    /// Zone of the weekday and hour buckets (IANA name).
-    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, default_value = "UTC", env = "DWMON_TZ")]
-    pub tz: Tz,
+    /// Zone of the weekday and hour buckets (IANA name; default: the config file's
+    /// time_zone, else UTC).
+    #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, env = "DWMON_TZ")]
+    pub tz: Option<Tz>,
     /// Also write an SVG heat map to FILE.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,

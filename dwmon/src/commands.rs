@@ -538,6 +538,7 @@ fn describe_source(spec: &SourceSpec) -> String {
 
 /// `dwmon status`.
 pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
+    let tz = args.tz.unwrap_or(chrono_tz::UTC);
     let store = store_for(app, args.store.as_deref(), true)?;
     let mut statuses = store.status().await?;
     let overview = match alerts::alert_store_read_only(app, args.store.as_deref())? {
@@ -550,7 +551,7 @@ pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     }
     if args.json {
         for status in &statuses {
-            let mut value = crate::status::status_json(status, args.tz);
+            let mut value = crate::status::status_json(status, tz);
             if let (Some(overview), Some(object)) = (&overview, value.as_object_mut()) {
                 object.insert(
                     "alerts".into(),
@@ -561,10 +562,10 @@ pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
         }
     } else {
         match &overview {
-            None => out!("{}", crate::status::status_table(&statuses, args.tz)),
+            None => out!("{}", crate::status::status_table(&statuses, tz)),
             Some(overview) => out!(
                 "{}",
-                crate::status::status_table_with_alerts(&statuses, overview, now, args.tz)
+                crate::status::status_table_with_alerts(&statuses, overview, now, tz)
             ),
         }
     }
@@ -664,6 +665,7 @@ pub(crate) async fn unpause(app: &App, args: &UnpauseArgs) -> Result<ExitCode> {
 
 /// `dwmon histogram`.
 pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCode> {
+    let tz = args.tz.unwrap_or(chrono_tz::UTC);
     let store = store_for(app, args.store.as_deref(), true)?;
     let now = args.now.unwrap_or_else(|| chrono::Utc::now().timestamp());
     let since = i64::try_from(args.since).unwrap_or(i64::MAX);
@@ -687,14 +689,14 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
             )));
         }
     }
-    let histogram = Histogram::from_timestamps(&timestamps, args.tz);
+    let histogram = Histogram::from_timestamps(&timestamps, tz);
     outln!(
         "{}: {} stored rows from {} to {}, by weekday and hour ({})",
         args.checker,
         histogram.total(),
-        local_rfc3339(from, args.tz),
-        local_rfc3339(now, args.tz),
-        args.tz.name()
+        local_rfc3339(from, tz),
+        local_rfc3339(now, tz),
+        tz.name()
     );
     out!("{}", histogram.to_table());
     // The default purger keeps rows only while a check can count them (plus a day): on such a
@@ -706,7 +708,7 @@ pub(crate) async fn histogram(app: &App, args: &HistogramArgs) -> Result<ExitCod
                  days asked for (a young checker, or the default purger, which deletes rows a \
                  day after no check can count them; a program can keep more with its own \
                  Purger)",
-                local_rfc3339(oldest, args.tz),
+                local_rfc3339(oldest, tz),
                 (now - oldest) as f64 / 86_400.0,
                 (now - from) as f64 / 86_400.0,
             );

@@ -70,7 +70,8 @@ pub struct Config {
     pub checkers: Option<PathBuf>,
     /// `store`: the SQLite store file.
     pub store: Option<PathBuf>,
-    /// `time_zone`: the zone of checkers without `__TIMEZONE__`.
+    /// `time_zone`: the zone of checkers without `__TIMEZONE__`, and of the times `status`
+    /// and `histogram` show.
     pub time_zone: Option<Tz>,
     /// `alerts`: the JSON alerts config.
     pub alerts: Option<PathBuf>,
@@ -254,10 +255,16 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             merge(&mut cycle.sources);
             cycle.allow_command_sources |= config.allow_command_sources;
         }
-        Command::Status(args) => fill(&mut args.store, &config.store),
+        Command::Status(args) => {
+            fill(&mut args.store, &config.store);
+            args.tz = args.tz.or(config.time_zone);
+        }
         Command::Pause(args) => fill(&mut args.store, &config.store),
         Command::Unpause(args) => fill(&mut args.store, &config.store),
-        Command::Histogram(args) => fill(&mut args.store, &config.store),
+        Command::Histogram(args) => {
+            fill(&mut args.store, &config.store);
+            args.tz = args.tz.or(config.time_zone);
+        }
         Command::Forget(args) => fill(&mut args.store, &config.store),
         Command::Completions(_) | Command::Man => {}
     }

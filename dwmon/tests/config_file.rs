@@ -50,6 +50,21 @@ fn once_takes_checkers_store_and_sources_from_the_file() {
         .expect("runs");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("\"events\""), "{}", stdout(&out));
+    // The file's time_zone is also the zone `status` shows times in, unless --tz says
+    // otherwise.
+    let config = write_config(&ws, &format!("time_zone = \"Europe/Paris\"\n{RELATIVE}"));
+    let out = run(&["--config", &config, "status"]);
+    assert!(
+        stdout(&out).contains("LAST CHECK (Europe/Paris)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["--config", &config, "status", "--tz", "UTC"]);
+    assert!(
+        stdout(&out).contains("LAST CHECK (UTC)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
