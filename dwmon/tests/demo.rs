@@ -164,6 +164,12 @@ fn the_demo_story_is_deterministic_and_the_tour_continues_after_it() {
         }
         let applications = of("new_applications");
         assert!(!applications.is_empty(), "{text}");
+        // The same applications through the demo's HTTP JSON API (the HTTP source) agree.
+        assert_eq!(
+            of("applications_via_http"),
+            applications,
+            "seed {seed}: {text}"
+        );
         assert!(
             applications.iter().all(|(_, s)| s == "GOOD"),
             "seed {seed}: {text}"

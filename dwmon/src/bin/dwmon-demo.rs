@@ -71,6 +71,111 @@ CHECKHOURS0-23 CHECKMINUTES0-59 WEEKENDS WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECON
 ",
 );
 
+/// A checker of the same applications through an HTTP JSON API that the demo itself serves on
+/// 127.0.0.1 (see [`serve_applications`]): the HTTP source follows its `next` links.
+const HTTP_CHECKER: (&str, &str) = (
+    "applications_via_http.dwmon",
+    "__QUERY__
+GET /applications?per_page=100
+rows: $.applications
+key: id
+timestamp: created_at
+next: $.next
+max-pages: 10
+__SOURCE__
+api
+__REQUIREMENTS__
+# As new_applications, through an HTTP JSON API (pages of 100, newest first).
+CHECKHOURS0-23 CHECKMINUTES*/5 WEEKENDS WEEKDAYS MINNUM1 MAXNUM100 LOOKBACKSECONDS600
+CHECKHOURS9-17 CHECKMINUTES0 WEEKDAYS MINNUM20 MAXNUM400 LOOKBACKSECONDS3600
+",
+);
+
+/// Serves `GET /applications?per_page=100&page=N` on 127.0.0.1 (a free port) until the demo
+/// ends: `{"applications": [{"id", "created_at"}, ...], "next": URL or null}`, newest first,
+/// read from the demo's SQLite source. Returns the base URL.
+async fn serve_applications(source: PathBuf) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let source = source.clone();
+            tokio::spawn(async move {
+                let _ = answer_applications(stream, source).await;
+            });
+        }
+    });
+    Ok(base)
+}
+
+/// One request on one connection (`Connection: close`).
+async fn answer_applications(
+    stream: tokio::net::TcpStream,
+    source: PathBuf,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or_default();
+    let page: u64 = target
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("page="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let page = if target.starts_with("/applications") {
+        tokio::task::spawn_blocking(move || applications_page(&source, page))
+            .await
+            .ok()
+            .and_then(Result::ok)
+    } else {
+        None
+    };
+    let (status, body) = match page {
+        Some(body) => ("200 OK", body),
+        None => (
+            "500 Internal Server Error",
+            r#"{"error": "no such page"}"#.to_string(),
+        ),
+    };
+    let mut stream = reader.into_inner();
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Page `page` (from 1) of the applications, 100 a page, newest first, as JSON.
+fn applications_page(source: &Path, page: u64) -> rusqlite::Result<String> {
+    const PER_PAGE: u64 = 100;
+    let db =
+        rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut statement = db.prepare(
+        "SELECT application_id, created_at FROM applications
+         ORDER BY created_at DESC, application_id DESC LIMIT ?1 OFFSET ?2",
+    )?;
+    let rows = statement
+        .query_map([PER_PAGE + 1, (page - 1) * PER_PAGE], |row| {
+            Ok(serde_json::json!({"id": row.get::<_, i64>(0)?, "created_at": row.get::<_, i64>(1)?}))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = (rows.len() as u64 > PER_PAGE)
+        .then(|| format!("/applications?per_page={PER_PAGE}&page={}", page + 1));
+    let page: Vec<_> = rows.into_iter().take(PER_PAGE as usize).collect();
+    Ok(serde_json::json!({"applications": page, "next": next}).to_string())
+}
+
 /// Whether `program` is an executable file in one of PATH's directories.
 fn in_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -200,10 +305,19 @@ async fn demo(args: Args) -> Result<(), String> {
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
+    // `__SOURCE__ api` reads the same applications through an HTTP JSON API served here.
+    let api_base = serve_applications(source_path.clone())
+        .await
+        .map_err(|e| format!("cannot serve the demo's HTTP API: {e}"))?;
+    let api = dwmon::http_source::HttpSource::builder()
+        .source_with_base("api", &api_base)
+        .and_then(|builder| builder.timeout(std::time::Duration::from_secs(10)).build())
+        .map_err(|e| e.to_string())?;
     let source = Arc::new(
         dwmon::routing::RoutingSource::new()
             .route("default", dwmon::sqlite::SqliteSource::new(&source_path))
-            .route("shell", shell),
+            .route("shell", shell)
+            .route("api", api),
     );
     let format = if args.json {
         Format::Json
@@ -235,6 +349,14 @@ async fn demo(args: Args) -> Result<(), String> {
     } else {
         None
     };
+    let http_dir = dir.join("http-checkers");
+    std::fs::create_dir_all(&http_dir)
+        .and_then(|()| std::fs::write(http_dir.join(HTTP_CHECKER.0), HTTP_CHECKER.1))
+        .map_err(|e| format!("cannot write {}: {e}", http_dir.display()))?;
+    let shown_http = format!(
+        "{} reads the applications from an HTTP JSON API at {api_base} (see docs/SOURCES.md)",
+        http_dir.join(HTTP_CHECKER.0).display()
+    );
     let shown_command = match &command_dir {
         Some(command_dir) => format!(
             "{} reads the executions with the sqlite3 client (see docs/SOURCES.md)",
@@ -246,12 +368,12 @@ async fn demo(args: Args) -> Result<(), String> {
     };
     let load = move || {
         let mut report = dwmon::load_dir(&checkers_dir)?;
-        if let Some(command_dir) = &command_dir {
-            let extra = dwmon::load_dir(command_dir)?;
+        for extra_dir in command_dir.iter().chain([&http_dir]) {
+            let extra = dwmon::load_dir(extra_dir)?;
             report.checkers.extend(extra.checkers);
             report.errors.extend(extra.errors);
-            report.checkers.sort_by(|a, b| a.name.cmp(&b.name));
         }
+        report.checkers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(report)
     };
     let first =
@@ -282,6 +404,7 @@ async fn demo(args: Args) -> Result<(), String> {
         source_path.display()
     );
     say!(json, "  command   {shown_command}");
+    say!(json, "  http      {shown_http}");
     say!(json, "  store     {}", store_path.display());
     match (fast, minutes) {
         (true, Some(n)) => {
@@ -385,5 +508,15 @@ mod tests {
             names.push(checker.name);
         }
         assert_eq!(names.len(), on_disk.checkers.len());
+    }
+
+    #[test]
+    fn the_http_checker_is_valid_and_reads_like_new_applications() {
+        let (file, text) = HTTP_CHECKER;
+        let checker = dwmon::parse_checker(file, text).expect("valid");
+        assert_eq!(dwmon::http_source::check_query(&checker.query), Ok(()));
+        let (file, text) = EMBEDDED_CHECKERS[0];
+        let applications = dwmon::parse_checker(file, text).expect("valid");
+        assert_eq!(checker.requirements, applications.requirements);
     }
 }
