@@ -122,6 +122,12 @@ pub struct EngineConfig {
     /// clock skew and time-zone mistakes of a few hours while catching seconds/milliseconds
     /// mix-ups and placeholder dates.
     pub max_future_seconds: i64,
+    /// At most about this many checks of one checker are made per cycle (default 10 000):
+    /// a long catch-up (a 366-day window after a year away is half a million due minutes) is
+    /// made oldest first, a chunk per cycle, each chunk recorded, so memory stays bounded.
+    /// A chunk always ends at a whole minute (every requirement due then is in it); 0 acts
+    /// as 1.
+    pub max_checks_per_cycle: usize,
 }
 
 impl Default for EngineConfig {
@@ -135,6 +141,7 @@ impl Default for EngineConfig {
             retry_base_seconds: 30,
             retry_max_seconds: 3600,
             outbox_batch_limit: 10_000,
+            max_checks_per_cycle: 10_000,
             wake_delay_seconds: 2,
             max_future_seconds: 86_400,
         }
@@ -840,7 +847,17 @@ impl CycleContext {
             Vec::new()
         };
         let progress = requirement_progress(checker, last, &own);
-        let candidates = candidates(checker, zone, self.minute, &progress);
+        let mut candidates = candidates(checker, zone, self.minute, &progress);
+        let due = candidates.len();
+        oldest_chunk(&mut candidates, self.config.max_checks_per_cycle);
+        if candidates.len() < due {
+            info!(
+                checker = %checker.name,
+                checks = candidates.len(),
+                left = due - candidates.len(),
+                "catching up: the oldest due checks this cycle, the rest in the next ones"
+            );
+        }
         outcome.candidates = candidates.len();
         let missed = missed_minutes(checker, zone, self.minute, &progress);
         if candidates.is_empty() && missed.is_empty() {
@@ -1310,6 +1327,22 @@ pub fn candidates(
     }
     out.sort_unstable();
     out
+}
+
+/// Keeps the oldest `limit` candidates (sorted by minute), extended to the end of the last
+/// minute kept, so no requirement due at that minute waits for a later cycle while another one
+/// moves the checker's last checked minute past it.
+pub fn oldest_chunk(candidates: &mut Vec<(i64, usize)>, limit: usize) {
+    let limit = limit.max(1);
+    if candidates.len() <= limit {
+        return;
+    }
+    let last_minute = candidates[limit - 1].0;
+    let end = candidates[limit..]
+        .iter()
+        .position(|&(m, _)| m != last_minute)
+        .map_or(candidates.len(), |i| limit + i);
+    candidates.truncate(end);
 }
 
 /// At most this many `MISSED` records per checker and cycle (the newest): a year-long gap of
