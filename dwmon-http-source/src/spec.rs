@@ -512,6 +512,32 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any text, and any text after a valid request line: an error or a spec, never a
+            /// panic, and errors point inside the text.
+            #[test]
+            fn parsing_never_panics(text in any::<String>(), tail in r"(\PC|\n|\$|\{|\}|:|\.){0,80}") {
+                for text in [text, format!("POST http://h/\n{tail}")] {
+                    if let Err(error) = RequestSpec::parse(&text) {
+                        prop_assert!(error.line >= 1 && error.line <= text.split('\n').count());
+                        prop_assert!(error.column >= 1);
+                    }
+                }
+            }
+
+            #[test]
+            fn link_headers_never_panic(value in r#"(\PC|<|>|;|,|"|=){0,80}"#) {
+                let _ = crate::link::next_target([value.as_str()]);
+            }
+        }
+    }
+
     #[test]
     fn control_characters_are_escaped_in_messages() {
         let error = RequestSpec::parse("GET http://h\nnext: \u{1b}[31m").unwrap_err();
