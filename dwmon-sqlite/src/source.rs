@@ -32,7 +32,9 @@ pub enum SqliteSourceError {
 ///   can never write or create the user's file; a missing file fails the fetch with
 ///   [`SourceError::Connection`] naming the path. A WAL database that no writer has open is
 ///   read as immutable, so SQLite does not leave `-wal`/`-shm` files (owned by dwmon's user)
-///   beside it.
+///   beside it. While any fetch of this process has a file open, no other descriptor of it is
+///   opened or closed (closing one would drop that fetch's POSIX locks), so concurrent
+///   checkers on one file each read a consistent snapshot, whatever its journal mode.
 /// - Each fetch opens the file afresh on tokio's blocking pool (never on the async executor),
 ///   so a file that appears, is replaced or was locked recovers by itself on the next cycle.
 /// - A busy timeout (default 5 s) waits out writers' locks; a query timeout (default 30 s)
@@ -317,8 +319,9 @@ impl RowGetter for SqliteSource {
 
 impl Job {
     fn run(&self, cancel: &Mutex<Cancel>) -> Result<Fetched, SourceError> {
-        let connection = self.open()?;
-        if !Cancel::register(cancel, &connection) {
+        let opened = self.open()?;
+        let connection = &opened.connection;
+        if !Cancel::register(cancel, connection) {
             return Err(self.timeout());
         }
         let mut statement = connection
@@ -351,15 +354,15 @@ impl Job {
         Ok(fetched)
     }
 
-    fn open(&self) -> Result<Connection, SourceError> {
+    fn open(&self) -> Result<SourceConnection, SourceError> {
         let connection_error = |message: String| SourceError::Connection {
             source_name: self.source.clone(),
             message,
         };
         // stat, never open, first: open() of a FIFO or device blocks (possibly forever, holding
         // a blocking-pool thread), and a directory is no database.
-        match std::fs::metadata(&self.path) {
-            Ok(metadata) if metadata.is_file() => {}
+        let metadata = match std::fs::metadata(&self.path) {
+            Ok(metadata) if metadata.is_file() => metadata,
             Ok(metadata) => {
                 return Err(connection_error(format!(
                     "SQLite database {} is not a regular file (it is {})",
@@ -379,9 +382,10 @@ impl Job {
                     self.path.display()
                 )))
             }
-        }
+        };
+        let (file_use, immutable) = FileUse::start(&metadata, &self.path);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let opened = if is_idle_wal_database(&self.path) {
+        let opened = if immutable {
             // Opening an idle WAL database read-only would make SQLite create its -wal and
             // -shm files beside the user's file, owned by us, which can lock the owning
             // application out. With no writer around, reading it as immutable creates
@@ -408,7 +412,10 @@ impl Job {
                     self.path.display()
                 ))
             })?;
-        Ok(connection)
+        Ok(SourceConnection {
+            connection,
+            _file_use: file_use,
+        })
     }
 
     fn timeout(&self) -> SourceError {
@@ -452,8 +459,66 @@ fn describe_query_error(error: &rusqlite::Error) -> String {
     }
 }
 
+/// A fetch's connection, counted as a use of its file until it is closed.
+struct SourceConnection {
+    // Fields drop in order: the connection closes (releasing its locks) before the use ends.
+    connection: Connection,
+    _file_use: FileUse,
+}
+
+/// A file by device and inode, so that two paths of one file are one file.
+type FileId = (u64, u64);
+
+/// For each source file that connections of this process have open: how many, and whether
+/// they read it as an immutable (idle WAL) database.
+///
+/// POSIX locks belong to the process, and closing *any* descriptor of a file drops all of them
+/// ("How To Corrupt An SQLite Database File", 2.2.1). Reading the header with a plain `open`
+/// and `close` beside another fetch's connection would therefore silently unlock that reader
+/// and let a writer change pages under it (torn counts, "database disk image is malformed").
+/// So the header is read only while no connection of this process uses the file; the fetches
+/// that start while one does reuse its decision.
+static OPEN_FILES: Mutex<BTreeMap<FileId, OpenFile>> = Mutex::new(BTreeMap::new());
+
+struct OpenFile {
+    connections: usize,
+    immutable: bool,
+}
+
+/// One connection's use of a source file; see [`OPEN_FILES`].
+struct FileUse(FileId);
+
+impl FileUse {
+    /// Counts a connection about to open `path` and says whether to read it as immutable.
+    fn start(metadata: &std::fs::Metadata, path: &Path) -> (FileUse, bool) {
+        use std::os::unix::fs::MetadataExt;
+        let id = (metadata.dev(), metadata.ino());
+        let mut files = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        let file = files.entry(id).or_insert_with(|| OpenFile {
+            connections: 0,
+            // No connection of ours has the file open, so no lock of ours can be lost.
+            immutable: is_idle_wal_database(path),
+        });
+        file.connections += 1;
+        (FileUse(id), file.immutable)
+    }
+}
+
+impl Drop for FileUse {
+    fn drop(&mut self) {
+        let mut files = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = files.get_mut(&self.0) {
+            file.connections -= 1;
+            if file.connections == 0 {
+                files.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// A database in WAL mode (header bytes 18-19 = 2) whose `-wal` and `-shm` files do not exist:
-/// no connection has it open and every commit is in the main file.
+/// no connection has it open and every commit is in the main file. Opens and closes the file:
+/// call it only while no connection of this process has the file open ([`OPEN_FILES`]).
 fn is_idle_wal_database(path: &Path) -> bool {
     let mut header = [0u8; 20];
     let wal_mode = std::fs::File::open(path)
