@@ -85,6 +85,8 @@ pub enum SourceUrl {
     /// `timeout=SECONDS&max_response_bytes=N&max_redirects=N&ca_file=PATH`), or an
     /// `http(s)://` base URL that relative request lines resolve against: an HTTP JSON API.
     Http(String),
+    /// `mysql://...` or `mariadb://...`: a MySQL or MariaDB server.
+    Mysql(String),
 }
 
 /// One `--source NAME=URL` argument.
@@ -114,7 +116,8 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
-/// Parses `NAME=URL` with URL `sqlite:PATH` or `postgres://...`. Messages never show a
+/// Parses `NAME=URL` with URL `sqlite:PATH`, `postgres://...`, `mysql://...` (`mariadb://`), ...
+/// Messages never show a
 /// password the URL holds.
 ///
 /// # Errors
@@ -138,6 +141,8 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
         SourceUrl::Sqlite(PathBuf::from(path))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         SourceUrl::Postgres(url.to_string())
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        SourceUrl::Mysql(url.to_string())
     } else if url.starts_with("command:") {
         SourceUrl::Command(url.to_string())
     } else if url == "http"
@@ -151,7 +156,7 @@ pub fn parse_source(value: &str) -> Result<SourceSpec, String> {
         let url = mask_url(url);
         return Err(format!(
             "{url:?}: unsupported URL; use sqlite:PATH, postgres://user:password@host/db, \
-             command:csv, http or https://api.example.com/"
+             mysql://user:password@host/db, command:csv, http or https://api.example.com/"
         ));
     };
     if matches!(&url, SourceUrl::Sqlite(p) if p.as_os_str().is_empty()) {
@@ -240,7 +245,15 @@ mod tests {
             parse_source("gh=https://api.github.com").map(|s| s.url),
             Ok(SourceUrl::Http("https://api.github.com".into()))
         );
-        for bad in ["default", "=sqlite:x", "a=mysql://x", "a=sqlite:"] {
+        assert_eq!(
+            parse_source("shop=mariadb://u@h/db").map(|s| s.url),
+            Ok(SourceUrl::Mysql("mariadb://u@h/db".into()))
+        );
+        assert_eq!(
+            parse_source("shop=mysql://u@h:3306/db").map(|s| s.url),
+            Ok(SourceUrl::Mysql("mysql://u@h:3306/db".into()))
+        );
+        for bad in ["default", "=sqlite:x", "a=oracle://x", "a=sqlite:"] {
             assert!(parse_source(bad).is_err(), "{bad}");
         }
         // Unencoded / ? @ in a password do not end it early.

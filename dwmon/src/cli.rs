@@ -20,8 +20,9 @@ use std::path::PathBuf;
         LOOKBACKSECONDS180`. Every minute dwmon stores the keys it has not seen before and checks \
         that each due window holds between MINNUM and MAXNUM of them.",
     after_help = "Times T are RFC 3339 (2026-11-22T15:04:00Z) or epoch seconds. \
-        Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db or \
-        command:csv / command:jsonl (with --allow-command-sources).\n\
+        Sources are NAME=URL with URL sqlite:PATH, postgres://user:password@host/db, \
+        mysql://user:password@host/db (mariadb:// too) or command:csv / command:jsonl \
+        (with --allow-command-sources).\n\
         HTTP JSON sources are NAME=http[?timeout=S&ca_file=PATH...] or NAME=https://BASE-URL \
         (see docs/SOURCES.md).\n\
         Logs go to stderr: -v for info, -vv for debug, or RUST_LOG=dwmon=debug.\n\
@@ -249,9 +250,9 @@ pub struct CycleArgs {
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
     pub seen_cache_keys: Option<u64>,
     /// A source that checkers name in __SOURCE__ (`default` when they have none):
-    /// NAME=sqlite:PATH, NAME=postgres://... or NAME=command:csv; NAME=http or NAME=https://BASE
-    /// for an HTTP JSON API; repeatable. At least one is required unless
-    /// the program was built with its own RowGetter.
+    /// NAME=sqlite:PATH, NAME=postgres://..., NAME=mysql://... (mariadb://) or NAME=command:csv;
+    /// NAME=http or NAME=https://BASE for an HTTP JSON API; repeatable. At least one is required
+    /// unless the program was built with its own RowGetter.
     #[arg(long = "source", value_name = "NAME=URL", value_parser = parse_source)]
     pub sources: Vec<SourceSpec>,
     /// Allow NAME=command:csv / NAME=command:jsonl sources, whose checkers' __QUERY__ is a

@@ -3,8 +3,9 @@
 //! Monitor counts of things in a datastore: "did between 5 and 20 model executions happen in
 //! the last 3 minutes?". This facade crate is the one name an organisation puts in its
 //! `Cargo.toml`: it re-exports [`dwmon_core`] (checker files, evaluator, traits, engine), the
-//! SQLite store and source ([`sqlite`]), the PostgreSQL source ([`postgres`]) and the HTTP JSON
-//! API source ([`http_source`]), and provides the reference command line as a library, [`App`];
+//! SQLite store and source ([`sqlite`]), the PostgreSQL source ([`postgres`]), the MySQL /
+//! MariaDB source ([`mysql`]) and the HTTP JSON API source ([`http_source`]), and provides the
+//! reference command line as a library, [`App`];
 //! alerting is [`alert`] (`dwmon-alert`).
 //!
 //! ```no_run
@@ -47,6 +48,9 @@ pub use dwmon_command_source as command_source;
 
 /// The HTTP JSON API source.
 pub use dwmon_http_source as http_source;
+
+/// The MySQL / MariaDB source.
+pub use dwmon_mysql_source as mysql;
 
 /// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
 pub use dwmon_alert as alert;

@@ -69,15 +69,15 @@ impl RowGetter for Router {
 /// An SQLite file is opened read-only at each fetch, so a missing file is reported per checker
 /// (an `ERROR` event) rather than stopping the runner.
 ///
-/// A PostgreSQL source gets a small pool of read-only connections; a server that is down is
-/// likewise reported per checker at fetch time.
+/// A PostgreSQL, MySQL or MariaDB source gets a small pool of read-only connections; a server
+/// that is down is likewise reported per checker at fetch time.
 ///
 /// An HTTP source (`http`, or a base URL) reads JSON APIs; its checkers' queries are request
 /// specs (see `docs/SOURCES.md`).
 ///
 /// # Errors
-/// When a PostgreSQL URL is invalid or its pool cannot be set up, or an HTTP base URL is
-/// invalid.
+/// When a PostgreSQL or MySQL URL is invalid or its pool cannot be set up, or an HTTP base
+/// URL is invalid.
 pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
     match &spec.url {
         SourceUrl::Sqlite(path) => Ok(router.route_as(
@@ -103,6 +103,16 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
                     message: e.to_string(),
                 }
             })?;
+            Ok(router.route(spec.name.clone(), Arc::new(source)))
+        }
+        SourceUrl::Mysql(url) => {
+            let source = dwmon_mysql_source::MysqlSource::builder()
+                .source(spec.name.clone(), url)
+                .and_then(|builder| builder.build())
+                .map_err(|e| crate::Error::Source {
+                    name: spec.name.clone(),
+                    message: e.to_string(),
+                })?;
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
     }

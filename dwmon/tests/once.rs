@@ -307,7 +307,7 @@ fn operational_failures_exit_2() {
             "--store",
             &store,
             "--source",
-            "default=mysql://x",
+            "default=oracle://x",
         ],
     ] {
         let out = run(&args);
