@@ -530,7 +530,9 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
 fn describe_source(spec: &SourceSpec) -> String {
     match &spec.url {
         SourceUrl::Sqlite(path) => format!("{}=sqlite:{}", spec.name, path.display()),
-        SourceUrl::Postgres(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
+        SourceUrl::Postgres(url) | SourceUrl::Mysql(url) => {
+            format!("{}={}", spec.name, crate::args::mask_url(url))
+        }
         SourceUrl::Command(url) => format!("{}={url}", spec.name),
         SourceUrl::Http(url) => format!("{}={}", spec.name, crate::args::mask_url(url)),
     }
