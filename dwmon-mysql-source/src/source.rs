@@ -21,6 +21,9 @@ const ER_QUERY_TIMEOUT: u16 = 3024;
 /// Server errors that mean the connection is gone or refused, not that the query is wrong:
 /// too many connections, server shutdown, connection killed, user over its connection limit.
 const CONNECTION_ERRORS: [u16; 4] = [1040, 1053, 1927, 1203];
+/// How long a pooled connection may stay idle before it is closed (checkers fetch every
+/// minute, so a busy source keeps its connections; an unused one releases them).
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(300);
 /// How long the clean-up after a client-side timeout (`KILL QUERY`, closing the connection)
 /// may take in the background.
 const ABANDON_TIMEOUT: Duration = Duration::from_secs(5);
@@ -272,7 +275,13 @@ impl MysqlSourceBuilder {
                 Pool::new(
                     connection
                         .opts(with_tls)
-                        .pool_opts(PoolOpts::default().with_constraints(constraints))
+                        .pool_opts(
+                            PoolOpts::default()
+                                .with_constraints(constraints)
+                                // Without an idle TTL mysql_async keeps no idle connection
+                                // above the minimum (0): every fetch would connect anew.
+                                .with_inactive_connection_ttl(IDLE_CONNECTION_TTL),
+                        )
                         // TCP to the host named, never silently a local socket instead.
                         .prefer_socket(false)
                         .connect_attribute("program_name", "dwmon"),
@@ -433,7 +442,11 @@ impl Fetch<'_, '_, '_> {
         // Nothing has run yet: a dead connection here is stale, another one may be tried.
         let stale = |error: mysql_async::Error| {
             let source_error = self.error(&error);
-            if error.is_fatal() {
+            let dropped_by_server = matches!(
+                &error,
+                mysql_async::Error::Server(server) if CONNECTION_ERRORS.contains(&server.code)
+            );
+            if error.is_fatal() || dropped_by_server {
                 Failure::Stale(source_error)
             } else {
                 Failure::Fetch(source_error)

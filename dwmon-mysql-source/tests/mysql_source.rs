@@ -395,10 +395,35 @@ async fn a_fetch_after_the_server_dropped_every_connection_succeeds() -> Result<
         fetch(&source, "default", query)
     );
     assert_eq!((a?.rows.len(), b?.rows.len(), c?.rows.len()), (1, 1, 1));
-    // As a server restart does: every connection is dropped by the server.
-    assert!(db.kill_connections().await >= 1);
+    // As a server restart does: every pooled connection is dropped by the server.
+    assert_eq!(db.kill_connections().await, 3);
     let fetched = fetch(&source, "default", query).await?;
     assert_eq!(fetched.rows.len(), 1);
+    db.drop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_are_pooled_and_reused() -> Result<(), Box<dyn Error>> {
+    let Some(db) = TestDb::create("pooled", "").await else {
+        return Ok(());
+    };
+    let source = MysqlSource::builder()
+        .source("default", &db.url)?
+        .pool_size(1)
+        .build()?;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let fetched = fetch(
+            &source,
+            "default",
+            "SELECT CONNECTION_ID() AS dwmon_unique_key, 1 AS dwmon_timestamp",
+        )
+        .await?;
+        ids.push(fetched.rows[0].key.clone());
+    }
+    // One connection served every fetch (the session settings are re-applied each time).
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     db.drop().await;
     Ok(())
 }
