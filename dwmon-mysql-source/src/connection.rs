@@ -153,18 +153,18 @@ impl Connection {
     }
 }
 
-/// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`.
+/// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`. The user name ends at the first
+/// `:` before the first `@`; everything from there to the last `@` is hidden, so a password
+/// holding an unencoded `/`, `?` or `@` never shows.
 pub(crate) fn mask_password(connection: &str) -> String {
     let Some((scheme, rest)) = connection.split_once("://") else {
         return connection.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => connection.to_string(),
-        },
+    let (Some(first_at), Some(last_at)) = (rest.find('@'), rest.rfind('@')) else {
+        return connection.to_string();
+    };
+    match rest[..first_at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[last_at..]),
         None => connection.to_string(),
     }
 }
@@ -232,6 +232,8 @@ mod tests {
             ("mysql://u:hunter2@h/d?require_ssl=true", "require_ssl"),
             ("mysql://u:hunter2@h/d?nonsense=1", "nonsense"),
             ("mysql://u:hunter2@/d", "host"),
+            // An unencoded / in the password: the URL is not understood, and not echoed.
+            ("mysql://u:hunter2/x@h/d", "port"),
         ];
         for (url, named) in cases {
             let error = match parse("a", url, &no_env) {
@@ -250,5 +252,12 @@ mod tests {
             "mysql://u:***@h:3306/d?ssl-mode=REQUIRED"
         );
         assert_eq!(mask_password("mariadb://u@h/d"), "mariadb://u@h/d");
+        for url in [
+            "mysql://u:se/cret@h/d",
+            "mysql://u:se?cret@h/d",
+            "mysql://u:se@cret@h/d",
+        ] {
+            assert_eq!(mask_password(url), "mysql://u:***@h/d");
+        }
     }
 }
