@@ -23,6 +23,11 @@
 //!    Error events are not retried by the engine, but their notifications stay pending and
 //!    go out with the next event of the checker.
 //!
+//! An error event of kind [`ErrorKind::CheckerFile`] (the checker's file failed to load, so
+//! the event has no `__EXTRA__`) is routed by the checker's last good routing (the `"alert"`
+//! value of its latest check, kept in its [`SourceState`]), so `SourceError` and the later
+//! `SourceRecovered` go to the same place.
+//!
 //! Error events of kind [`ErrorKind::RejectedRows`] (the source returned some unusable rows,
 //! the checks were still made) are not source errors: they neither start nor continue an
 //! error streak.
@@ -208,6 +213,7 @@ impl AlertHandler {
         let source_before = self.store.source_state(checker).await?;
         let mut source = source_before.clone().unwrap_or_default();
         let recovered = policy.on_source_ok(&mut source, record, pause.as_ref(), now);
+        source.last_routing = record.extra.get(ROUTING_KEY).cloned();
 
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
         let alert = changed(before, state).map(|s| (record.requirement_index, s));
@@ -226,11 +232,11 @@ impl AlertHandler {
             tracing::debug!(checker, error = %event.error, "rejected rows: not a source error");
             return Ok(Vec::new());
         }
-        let (routes, repeat) = self.routes(checker, &event.extra);
-        let policy = AlertPolicy::new(repeat);
-        let pause = self.store.pause(checker).await?;
         let before = self.store.source_state(checker).await?;
         let mut source = before.clone().unwrap_or_default();
+        let (routes, repeat) = self.routes(checker, &error_extra(event, &source));
+        let policy = AlertPolicy::new(repeat);
+        let pause = self.store.pause(checker).await?;
         let decided: Vec<Notification> = policy
             .on_error(&mut source, event, pause.as_ref(), event.minute)
             .into_iter()
@@ -341,6 +347,21 @@ impl AlertHandler {
         } else {
             Err(AlertError::Delivery { failures })
         }
+    }
+}
+
+/// The `__EXTRA__` key holding a checker's alert routes.
+const ROUTING_KEY: &str = "alert";
+
+/// The extra that routes `event`: its own, except for a checker file that failed to load
+/// (its event has no `__EXTRA__`), which keeps the last good routing of `source`, so that
+/// `SourceError` and the later `SourceRecovered` go to the same place.
+fn error_extra(event: &ErrorEvent, source: &SourceState) -> serde_json::Value {
+    match (&source.last_routing, event.extra.get(ROUTING_KEY)) {
+        (Some(routing), None) if event.kind == ErrorKind::CheckerFile => {
+            serde_json::json!({ ROUTING_KEY: routing })
+        }
+        _ => event.extra.clone(),
     }
 }
 

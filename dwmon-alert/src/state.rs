@@ -67,6 +67,12 @@ pub struct SourceState {
     pub last_error: Option<String>,
     /// A `SourceError` was sent and no `SourceRecovered` since.
     pub announced: bool,
+    /// The `"alert"` value of the checker's `__EXTRA__` in its latest check (`None`: none
+    /// seen, or the checker has no `"alert"` key). A checker file that stops loading has no
+    /// `__EXTRA__`; its `SourceError` is routed by this, the last good routing, so it goes
+    /// where the checker's checks (and its later `SourceRecovered`) go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_routing: Option<serde_json::Value>,
 }
 
 /// A paused checker: checks go on and state evolves, but no notification is sent until the

@@ -270,6 +270,47 @@ type CheckerLoader = Box<dyn Fn() -> std::io::Result<LoadReport> + Send + Sync>;
 struct CheckerSet {
     checkers: Arc<[Checker]>,
     load_errors: Vec<CheckerFileError>,
+    /// The `__EXTRA__` of each checker when it last loaded, kept while its file fails to
+    /// load, so its `ERROR` events carry the last good extra (and routing).
+    last_extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl CheckerSet {
+    /// Remembers the extras of the loaded checkers and forgets those of checkers that are
+    /// neither loaded nor failing to load.
+    fn remember_extras(&mut self) {
+        for checker in self.checkers.iter() {
+            self.last_extra
+                .insert(checker.name.clone(), checker.extra.clone());
+        }
+        let failing: Vec<String> = self.load_errors.iter().map(load_error_checker).collect();
+        let loaded = &self.checkers;
+        self.last_extra
+            .retain(|name, _| failing.contains(name) || loaded.iter().any(|c| &c.name == name));
+    }
+
+    /// The load errors with the last good extra of each (`{}` if never loaded).
+    fn load_errors_with_extra(&self) -> Vec<(CheckerFileError, serde_json::Value)> {
+        self.load_errors
+            .iter()
+            .map(|error| {
+                let extra = self
+                    .last_extra
+                    .get(&load_error_checker(error))
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({}));
+                (error.clone(), extra)
+            })
+            .collect()
+    }
+}
+
+/// The checker a file that failed to load stands for: the file stem.
+fn load_error_checker(error: &CheckerFileError) -> String {
+    std::path::Path::new(&error.file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| error.file.clone())
 }
 
 /// Runs cycles (README "How a cycle works") over a set of checkers with pluggable source, store, handler and
@@ -382,14 +423,19 @@ impl Engine {
 
     /// Replaces the checkers for the next cycle (the load errors are kept).
     pub fn set_checkers(&self, checkers: Vec<Checker>) {
-        self.lock_set().checkers = checkers.into();
+        let mut set = self.lock_set();
+        set.checkers = checkers.into();
+        set.remember_extras();
     }
 
     /// Replaces the checker files that failed to load. Each cycle sends one `ERROR` event per
     /// such file (checker name = file stem) until the file is fixed; the other checkers run
-    /// as usual.
+    /// as usual. The event carries the checker's last good `__EXTRA__` (from the last set
+    /// in which it loaded; `{}` if it never did), so its routing stays the same.
     pub fn set_load_errors(&self, errors: Vec<CheckerFileError>) {
-        self.lock_set().load_errors = errors;
+        let mut set = self.lock_set();
+        set.load_errors = errors;
+        set.remember_extras();
     }
 
     /// Replaces both the checkers and the load errors from a [`LoadReport`].
@@ -397,6 +443,7 @@ impl Engine {
         let mut set = self.lock_set();
         set.checkers = report.checkers.into();
         set.load_errors = report.errors;
+        set.remember_extras();
     }
 
     /// Runs the loader given to [`Engine::with_loader`], if any, and installs its result.
@@ -426,7 +473,7 @@ impl Engine {
         let minute = minute_floor(now);
         let (checkers, load_errors) = {
             let set = self.lock_set();
-            (set.checkers.clone(), set.load_errors.clone())
+            (set.checkers.clone(), set.load_errors_with_extra())
         };
         let context = Arc::new(CycleContext {
             source: self.source.clone(),
@@ -501,8 +548,8 @@ impl Engine {
                 },
             );
         }
-        for error in load_errors {
-            let outcome = context.report_load_error(&error).await;
+        for (error, extra) in load_errors {
+            let outcome = context.report_load_error(&error, extra).await;
             merge(&mut outcomes, outcome);
         }
         while let Some(joined) = tasks.join_next().await {
@@ -1231,23 +1278,19 @@ impl CycleContext {
         }
     }
 
-    /// A checker file that failed to load: one `ERROR` event per cycle until it is fixed.
-    async fn report_load_error(&self, error: &CheckerFileError) -> CheckerOutcome {
-        let name = std::path::Path::new(&error.file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| error.file.clone());
+    /// A checker file that failed to load: one `ERROR` event per cycle until it is fixed,
+    /// carrying `extra`, the checker's last good `__EXTRA__` in this process (`{}` if none).
+    async fn report_load_error(
+        &self,
+        error: &CheckerFileError,
+        extra: serde_json::Value,
+    ) -> CheckerOutcome {
+        let name = load_error_checker(error);
         let text = format!("cannot load checker file: {error}");
         warn!(checker = %name, error = %text, "checker file not loaded");
         self.remember_error(&name, &text).await;
         let zone = self.config.default_zone;
-        let event = self.error_event(
-            &name,
-            serde_json::json!({}),
-            zone,
-            ErrorKind::CheckerFile,
-            text,
-        );
+        let event = self.error_event(&name, extra, zone, ErrorKind::CheckerFile, text);
         self.deliver_error(&event).await;
         CheckerOutcome {
             checker: name,

@@ -862,6 +862,43 @@ mod errors {
     }
 
     #[tokio::test]
+    async fn a_file_that_stops_loading_keeps_its_last_good_extra() -> TestResult {
+        let mut orders = checker("orders", vec![every_minute(0, 9, 60)]);
+        orders.extra = serde_json::json!({"alert": {"webhook": "https://hooks.example/o"}});
+        let r = rig(vec![orders.clone()]);
+        r.engine.run_cycle(T).await;
+        let text = "__QUERY__\nSELECT 1\n__REQUIREMENTS__\nNOT A LINE\n";
+        let load_error = dwmon_core::parse_checker("orders.dwmon", text)
+            .err()
+            .ok_or("the file should not parse")?;
+        let never = dwmon_core::parse_checker("never.dwmon", text)
+            .err()
+            .ok_or("the file should not parse")?;
+        r.engine.set_load_report(dwmon_core::LoadReport {
+            checkers: Vec::new(),
+            errors: vec![load_error.clone(), never],
+        });
+        r.engine.run_cycle(T + 60).await;
+        let errors = r.handler.errors();
+        let extra_of = |name: &str| {
+            errors
+                .iter()
+                .find(|e| e.checker == name)
+                .map(|e| e.extra.clone())
+        };
+        assert_eq!(extra_of("orders"), Some(orders.extra.clone()));
+        assert_eq!(extra_of("never"), Some(serde_json::json!({})));
+        // Gone for good (neither loaded nor failing): forgotten, so a new file of that name
+        // starts without it.
+        r.engine.set_load_report(dwmon_core::LoadReport::default());
+        r.engine.set_load_errors(vec![load_error]);
+        r.engine.run_cycle(T + 120).await;
+        let last = r.handler.errors().last().cloned().ok_or("no error")?;
+        assert_eq!(last.extra, serde_json::json!({}));
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn duplicate_checker_names_run_once_and_are_reported() -> TestResult {
         let r = rig(vec![
             checker("twice", vec![every_minute(0, 9, 60)]),

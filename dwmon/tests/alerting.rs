@@ -467,3 +467,39 @@ fn a_check_whose_alert_delivery_fails_is_printed_once() {
         assert!(n <= 1, "{printed:?}");
     }
 }
+
+#[test]
+fn a_checker_file_that_stops_loading_alerts_where_its_checks_did() {
+    let own = Receiver::start();
+    let default = Receiver::start();
+    let (ws, _) = setup(&own, EVERY_MINUTE, 0);
+    let alerts = ws.path().join("default.json");
+    std::fs::write(
+        &alerts,
+        format!(
+            "{{\"default_alert\": {{\"webhook\": \"{}\"}}}}",
+            default.url
+        ),
+    )
+    .expect("alerts config");
+    let alerts = alerts.display().to_string();
+    for minute in 0..4 {
+        good_at(&ws, T0 + minute * M);
+    }
+    once(&ws, &alerts, T0);
+
+    // The file breaks: its source_error goes to the checker's own webhook, as its checks did.
+    let good_text = std::fs::read_to_string(ws.checkers().join("orders.dwmon")).expect("read");
+    ws.write_checker(
+        "orders",
+        "__QUERY__\nSELECT 1\n__REQUIREMENTS__\nNOT A REQUIREMENT\n",
+    );
+    once(&ws, &alerts, T0 + M);
+    once(&ws, &alerts, T0 + 2 * M);
+    // Fixed again: the recovery goes to the same place.
+    ws.write_checker("orders", &good_text);
+    once(&ws, &alerts, T0 + 3 * M);
+
+    assert_eq!(kinds(&own.kinds()), ["source_error", "source_recovered"]);
+    assert!(default.kinds().is_empty(), "{:?}", default.kinds());
+}
