@@ -14,7 +14,8 @@ pub(crate) enum SslMode {
     Preferred,
     /// TLS or the connection fails; the certificate is not checked.
     Required,
-    /// TLS; the certificate chains to `ssl-ca` (or Mozilla's roots); any host name.
+    /// TLS; the certificate chains to `ssl-ca` (or Mozilla's roots). Meant to allow any host
+    /// name, but mysql_async 0.37 misses rustls 0.23's name error, so the name is checked too.
     VerifyCa,
     /// As [`SslMode::VerifyCa`], and the certificate names the host.
     VerifyIdentity,

@@ -180,8 +180,9 @@ impl MysqlSourceBuilder {
     /// password in the URL, `MYSQL_PWD` is used when set. TLS follows `ssl-mode` as the MySQL
     /// client does: `DISABLED`; `PREFERRED` (the default: TLS when the server offers it,
     /// certificate not checked); `REQUIRED` (always TLS, certificate not checked);
-    /// `VERIFY_CA` (checked against `ssl-ca`, a PEM file, or Mozilla's roots); `VERIFY_IDENTITY`
-    /// (and the host name must match). Other URL parameters are mysql_async's.
+    /// `VERIFY_CA` (checked against `ssl-ca`, a PEM file, or Mozilla's roots; a driver
+    /// limitation makes it check the host name too); `VERIFY_IDENTITY` (and the host name must
+    /// match). Other URL parameters are mysql_async's.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::DuplicateName`], [`Error::InvalidConnection`] (an
