@@ -11,6 +11,10 @@
 //! [sources]                        # --source NAME=URL, one line per name
 //! default = "sqlite:data.sqlite"
 //! warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db.example.com/prod"
+//!
+//! [retention]                      # --keep-rows / --keep-checks
+//! rows = "35d"
+//! checks = "90d"
 //! ```
 //!
 //! - Every key is optional; an unknown key is an error naming the file, line and column.
@@ -82,6 +86,16 @@ pub struct Config {
     /// `allow_command_sources`: `once`/`run` may run `command:` sources (as
     /// `--allow-command-sources`; either one allows them).
     pub allow_command_sources: bool,
+    /// `[retention]`: `rows` and `checks` (as `--keep-rows` / `--keep-checks`).
+    pub retention: dwmon_core::retention::Retention,
+}
+
+/// The `[retention]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    rows: Option<Spanned<String>>,
+    checks: Option<Spanned<String>>,
 }
 
 /// The file's schema.
@@ -95,6 +109,7 @@ struct RawConfig {
     #[serde(default)]
     sources: BTreeMap<String, Spanned<String>>,
     allow_command_sources: Option<bool>,
+    retention: Option<RawRetention>,
 }
 
 impl Config {
@@ -168,6 +183,22 @@ impl Config {
             allow_command_sources: raw.allow_command_sources.unwrap_or(false),
             ..Config::default()
         };
+        if let Some(retention) = &raw.retention {
+            let keep = |key: &str, spanned: &Option<Spanned<String>>| {
+                spanned
+                    .as_ref()
+                    .map(|v| {
+                        let text = value(key, v)?;
+                        dwmon_core::retention::parse_keep(&text)
+                            .map_err(|message| at(v.span().start, format!("{key}: {message}")))
+                    })
+                    .transpose()
+            };
+            config.retention = dwmon_core::retention::Retention {
+                rows: keep("retention.rows", &retention.rows)?,
+                checks: keep("retention.checks", &retention.checks)?,
+            };
+        }
         if let Some(zone) = &raw.time_zone {
             let name = value("time_zone", zone)?;
             let zone_error = |message: String| {
@@ -254,6 +285,8 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             zone(&mut cycle.zone);
             merge(&mut cycle.sources);
             cycle.allow_command_sources |= config.allow_command_sources;
+            cycle.keep_rows = cycle.keep_rows.or(config.retention.rows);
+            cycle.keep_checks = cycle.keep_checks.or(config.retention.checks);
         }
         Command::Status(args) => {
             fill(&mut args.store, &config.store);
@@ -457,7 +490,7 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
         assert_eq!(
             error("store = \"s.sqlite\"\nchekers = \"c\"\n"),
             "/etc/dwmon/dwmon.toml:2:1: unknown field `chekers`, expected one of `checkers`, \
-             `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`"
+             `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`, `retention`"
         );
         let message = error("[server]\nlisten = \"127.0.0.1:8080\"\n");
         assert!(message.starts_with("/etc/dwmon/dwmon.toml:1:"), "{message}");
@@ -469,6 +502,27 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
         );
         let message = error("store = \"unterminated\n");
         assert!(message.starts_with("/etc/dwmon/dwmon.toml:1:"), "{message}");
+    }
+
+    #[test]
+    fn retention_is_read_and_checked() {
+        let env = |name: &str| (name == "KEEP").then(|| "90d".to_string());
+        let text = "[retention]\nrows = \"35d\"\nchecks = \"${KEEP}\"\n";
+        let config = Config::parse("dwmon.toml", text, "/etc".as_ref(), &env).unwrap();
+        assert_eq!(
+            config.retention,
+            dwmon_core::retention::Retention {
+                rows: Some(dwmon_core::retention::Keep::For(35 * 86_400)),
+                checks: Some(dwmon_core::retention::Keep::For(90 * 86_400)),
+            }
+        );
+        let message = error("[retention]\nrows = \"35x\"\n");
+        assert!(
+            message.starts_with("/etc/dwmon/dwmon.toml:2:8: retention.rows: \"35x\": unknown unit"),
+            "{message}"
+        );
+        let message = error("[retention]\nrow = \"35d\"\n");
+        assert!(message.contains("unknown field `row`"), "{message}");
     }
 
     #[test]
