@@ -20,6 +20,11 @@ use std::time::Duration;
 pub const PROBE_QUERY: &str =
     "SELECT 'probe' AS dwmon_unique_key, 0 AS dwmon_timestamp WHERE 1 = 0";
 
+/// [`PROBE_QUERY`] for MySQL and MariaDB, whose older versions need `FROM DUAL` before a
+/// `WHERE`.
+pub const MYSQL_PROBE_QUERY: &str =
+    "SELECT 'probe' AS dwmon_unique_key, 0 AS dwmon_timestamp FROM DUAL WHERE 1 = 0";
+
 /// How long `--connect` waits for one source.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -382,6 +387,7 @@ async fn probe(spec: &SourceSpec, checkers: &[Checker]) -> std::result::Result<S
     #[allow(unreachable_patterns)] // other source kinds may be added
     let (query, what) = match &spec.url {
         SourceUrl::Sqlite(_) | SourceUrl::Postgres(_) => (PROBE_QUERY, "answers".to_string()),
+        SourceUrl::Mysql(_) => (MYSQL_PROBE_QUERY, "answers".to_string()),
         _ => match checkers.iter().find(|c| c.source == spec.name) {
             Some(checker) => (
                 checker.query.as_str(),

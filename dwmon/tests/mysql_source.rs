@@ -132,6 +132,35 @@ fn once_reads_a_mysql_table_and_reports_an_unreachable_server() {
     assert_eq!(lines[0]["checker"], "executions");
     assert!(!stdout(&out).contains("hunter2") && !stderr(&out).contains("hunter2"));
 
+    // The same source from a config file, its URL from the environment: `check --connect`
+    // probes it, and one that is down is a finding, without the password.
+    let config = ws.path().join("dwmon.toml");
+    let text = "checkers = \"checkers\"\nstore = \"store.sqlite\"\n\
+                [sources]\nshop = \"${DWMON_TEST_SHOP_URL}\"\n";
+    std::fs::write(&config, text).expect("write config");
+    let config = config.display().to_string();
+    let check = |shop_url: &str| {
+        dwmon()
+            .env("DWMON_TEST_SHOP_URL", shop_url)
+            .args(["--config", &config, "check", "--connect"])
+            .output()
+            .expect("dwmon runs")
+    };
+    let out = check(&db_url);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        // The probe query, not a checker's (that would say "answers the query of ...").
+        stdout(&out)
+            .lines()
+            .any(|l| l.trim_end().ends_with("source shop: answers")),
+        "{}",
+        stdout(&out)
+    );
+    let out = check("mysql://root:hunter2@127.0.0.1:9/test");
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("shop"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("hunter2") && !stderr(&out).contains("hunter2"));
+
     admin(
         &with_database(&url, ""),
         &format!("DROP DATABASE {database}"),
