@@ -17,7 +17,7 @@ use crate::store::{
     PendingNotification,
 };
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,9 @@ use std::time::Duration;
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alert_schema (version INTEGER NOT NULL);
@@ -101,7 +104,7 @@ impl SqliteAlertStore {
         let connection =
             dwmon_sqlite::open_read_only_connection(path).map_err(|e| open_error(&shown, e))?;
         connection
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_error(&shown, e))?;
         let tables: i64 = connection
             .query_row(
@@ -139,34 +142,37 @@ impl SqliteAlertStore {
         Self::init(connection, ":memory:".into())
     }
 
-    fn init(connection: Connection, path: String) -> Result<Self, AlertStoreError> {
+    fn init(mut connection: Connection, path: String) -> Result<Self, AlertStoreError> {
         connection
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_error(&path, e))?;
         // WAL lets status readers run while the runner writes; in-memory files answer
         // "memory", which is fine.
-        connection
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        // Beside another process creating the same file, the switch retries instead of
+        // failing on its lock upgrade.
+        dwmon_sqlite::use_wal_journal(&connection, BUSY_TIMEOUT)
             .map_err(|e| open_error(&path, e))?;
         // With WAL, NORMAL is durable against application crashes (kill -9) and only risks
         // the last commits on power loss, like the dwmon store.
         connection
             .execute_batch("PRAGMA synchronous = NORMAL;")
             .map_err(|e| open_error(&path, e))?;
-        connection
-            .execute_batch(SCHEMA)
+        // One write transaction, locked up front: a read-then-write transaction would fail at
+        // once (without waiting) when another process writes the file at the same time.
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| open_error(&path, e))?;
-        let version: Option<i64> = connection
+        tx.execute_batch(SCHEMA).map_err(|e| open_error(&path, e))?;
+        let version: Option<i64> = tx
             .query_row("SELECT MAX(version) FROM alert_schema", [], |r| r.get(0))
             .map_err(|e| open_error(&path, e))?;
         match version {
             None => {
-                connection
-                    .execute(
-                        "INSERT INTO alert_schema (version) VALUES (?1)",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(|e| open_error(&path, e))?;
+                tx.execute(
+                    "INSERT INTO alert_schema (version) VALUES (?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(|e| open_error(&path, e))?;
             }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(AlertStoreError::Open {
@@ -178,6 +184,7 @@ impl SqliteAlertStore {
             }
             Some(_) => {}
         }
+        tx.commit().map_err(|e| open_error(&path, e))?;
         Ok(SqliteAlertStore {
             connection: Arc::new(Mutex::new(connection)),
             path,
@@ -279,7 +286,9 @@ impl AlertStateStore for SqliteAlertStore {
     async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
         let update = update.clone();
         self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             if let Some((index, state)) = &update.alert {
                 tx.execute(
                     "INSERT INTO alert_state (checker, requirement_index, phase, state)
@@ -413,7 +422,9 @@ impl AlertStateStore for SqliteAlertStore {
             .map(|(checker, count)| (checker.clone(), index_to_sql(*count)))
             .collect();
         self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             tx.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS alert_known (checker TEXT PRIMARY KEY, requirements INTEGER NOT NULL);
                  DELETE FROM temp.alert_known;",

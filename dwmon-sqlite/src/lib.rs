@@ -89,4 +89,6 @@ mod store;
 pub mod source;
 
 pub use source::SqliteSource;
-pub use store::{open_read_only_connection, Durability, SqliteStore, SqliteStoreOptions};
+pub use store::{
+    open_read_only_connection, use_wal_journal, Durability, SqliteStore, SqliteStoreOptions,
+};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use dwmon_core::store::RequirementStatus;
 use dwmon_core::{CheckRecord, CheckerStatus, PendingDelivery, Row, Status, Store, StoreError};
 use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -344,9 +344,7 @@ impl SqliteStore {
             conn.pragma_update(None, "page_size", options.page_size)
                 .store_err(&path)?;
             // Also the first read of the file: a non-database fails here with NotAStore.
-            let mode: String = conn
-                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-                .store_err(&path)?;
+            let mode = use_wal_journal(&conn, options.busy_timeout).store_err(&path)?;
             if mode != "wal" && mode != "memory" {
                 tracing::warn!(store = %path, mode, "WAL journal not available");
             }
@@ -1245,6 +1243,43 @@ fn open_error(path: &str, error: rusqlite::Error) -> StoreError {
             message,
         },
         other => other,
+    }
+}
+
+/// Puts the database in WAL mode (if it is not already) and returns the journal mode now in use
+/// (`wal`, or `memory` for an in-memory database).
+///
+/// Switching a new file to WAL reads its header, then writes it. SQLite never waits for a
+/// write lock in a connection that is already reading (two such connections would wait for
+/// each other), so beside another process creating the same file the switch fails at once
+/// with `SQLITE_BUSY` although a busy timeout is set. It is retried here until `busy_timeout`
+/// has passed; once the other process has switched the file, the retry finds WAL and writes
+/// nothing.
+///
+/// # Errors
+/// SQLite's error: a file that is not a database, or still busy after `busy_timeout`.
+pub fn use_wal_journal(
+    connection: &Connection,
+    busy_timeout: Duration,
+) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let current: String =
+            connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if current.eq_ignore_ascii_case("wal") || current.eq_ignore_ascii_case("memory") {
+            return Ok(current.to_ascii_lowercase());
+        }
+        match connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(error)
+                if error.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
     }
 }
 
