@@ -301,7 +301,47 @@ impl SqliteStore {
         };
         let conn = Connection::open_with_flags(path.as_ref(), flags)
             .map_err(|error| open_error(&path_text, error))?;
+        let small = std::fs::metadata(path.as_ref())
+            .is_ok_and(|metadata| metadata.len() < Self::QUICK_CHECK_MAX_BYTES);
+        if !options.read_only && small {
+            conn.busy_timeout(options.busy_timeout)
+                .store_err(&path_text)?;
+            let problems =
+                check_pages(&conn, "quick_check").map_err(|error| open_error(&path_text, error))?;
+            if !problems.is_empty() {
+                return Err(StoreError::Open {
+                    message: format!(
+                        "the file is damaged (PRAGMA quick_check: {}); `dwmon doctor --store \
+                         {path_text}` lists the damage. Restore a backup, or move the file \
+                         away to start a new store",
+                        problems.join("; ")
+                    ),
+                    path: path_text,
+                });
+            }
+        }
         Self::setup(conn, path_text, options)
+    }
+
+    /// Stores smaller than this are checked with `PRAGMA quick_check` (which reads every page)
+    /// when opened for writing, so a damaged file is refused with a clear error instead of
+    /// being used (a 46 MiB file took 0.2 s, its full integrity check 0.9 s); larger stores are
+    /// checked on demand with [`SqliteStore::integrity_check`] (`dwmon doctor`).
+    pub const QUICK_CHECK_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+    /// Checks every page, index and constraint of the store file at `path` (`PRAGMA
+    /// integrity_check`, read-only, any size) and returns the problems found: empty when the
+    /// file is sound. At most 100 problems are listed.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be opened, [`StoreError::NotAStore`] for a
+    /// file that is not an SQLite database, [`StoreError::Busy`] when it stays locked.
+    pub fn integrity_check(path: impl AsRef<Path>) -> Result<Vec<String>, StoreError> {
+        let shown = path.as_ref().display().to_string();
+        let conn = open_read_only_connection(path.as_ref()).map_err(|e| open_error(&shown, e))?;
+        conn.busy_timeout(SqliteStoreOptions::default().busy_timeout)
+            .store_err(&shown)?;
+        check_pages(&conn, "integrity_check").map_err(|e| open_error(&shown, e))
     }
 
     /// A private in-memory store (for tests and throw-away runs).
@@ -1243,6 +1283,24 @@ fn open_error(path: &str, error: rusqlite::Error) -> StoreError {
             message,
         },
         other => other,
+    }
+}
+
+/// Runs `PRAGMA quick_check` or `PRAGMA integrity_check`: the problems found (none when
+/// sound). Damage bad enough that SQLite cannot even walk the file is one problem too.
+fn check_pages(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
+    let result = (|| {
+        let mut statement = conn.prepare(&format!("PRAGMA {pragma}(100)"))?;
+        let lines = statement.query_map([], |row| row.get::<_, String>(0))?;
+        lines.collect::<rusqlite::Result<Vec<String>>>()
+    })();
+    match result {
+        Ok(lines) if lines == ["ok"] => Ok(Vec::new()),
+        Ok(lines) => Ok(lines),
+        Err(error) if error.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+            Ok(vec![error.to_string()])
+        }
+        Err(error) => Err(error),
     }
 }
 

@@ -251,6 +251,7 @@ impl App {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Forget(args) => commands::forget(&args).await,
+            Command::Doctor(args) => commands::doctor(&args),
         }
     }
 }

@@ -144,6 +144,14 @@ pub enum Command {
         pending deliveries) of every minute after T, so the next cycle checks again."
     )]
     Forget(ForgetArgs),
+    /// Check every page of a store file for damage (exit 1 when damaged).
+    #[command(after_help = "Example:\n  dwmon doctor --store dwmon.sqlite\n\n\
+        Runs SQLite's full integrity check (every page, index and constraint) read-only, on a \
+        store of any size, and lists what is damaged. `once` and `run` already refuse a damaged \
+        store smaller than 64 MiB when they open it (a quick check); larger ones are checked \
+        only by this command. Exit 0: sound; 1: damaged (restore a backup, or move the file \
+        away to start a new store); 2: the file cannot be checked.")]
+    Doctor(DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(after_help = "Example:\n  dwmon completions bash > /etc/bash_completion.d/dwmon")]
     Completions(CompletionsArgs),
@@ -169,6 +177,14 @@ pub struct ForgetArgs {
     /// Remove the check records of minutes after T (RFC 3339 or epoch seconds).
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
     pub after: i64,
+}
+
+/// `dwmon doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The SQLite store file.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
 }
 
 /// `dwmon check`.

@@ -3,8 +3,8 @@
 use crate::alerts;
 use crate::args::{local_rfc3339, SourceSpec, SourceUrl};
 use crate::cli::{
-    CycleArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs, StatusArgs,
-    UnpauseArgs,
+    CycleArgs, DoctorArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs,
+    StatusArgs, UnpauseArgs,
 };
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
@@ -355,6 +355,30 @@ pub(crate) async fn forget(args: &ForgetArgs) -> Result<ExitCode> {
         local_rfc3339(args.after, chrono_tz::UTC)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dwmon doctor`: the full integrity check of a store file.
+pub(crate) fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
+    let path = args.store.as_deref().ok_or(Error::NoStore)?;
+    if !path.exists() {
+        return Err(Error::StoreMissing {
+            path: path.to_path_buf(),
+        });
+    }
+    let problems = dwmon_sqlite::SqliteStore::integrity_check(path)?;
+    if problems.is_empty() {
+        outln!(
+            "store {}: ok (every page, index and constraint checked)",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("store {} is damaged:", path.display());
+    for problem in &problems {
+        outln!("  {problem}");
+    }
+    outln!("restore a backup, or move the file away to start a new store");
+    Ok(ExitCode::from(1))
 }
 
 /// `dwmon once`.

@@ -299,6 +299,7 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             args.tz = args.tz.or(config.time_zone);
         }
         Command::Forget(args) => fill(&mut args.store, &config.store),
+        Command::Doctor(args) => fill(&mut args.store, &config.store),
         Command::Completions(_) | Command::Man => {}
     }
 }
