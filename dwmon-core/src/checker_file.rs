@@ -64,6 +64,8 @@ pub enum CheckerFileErrorKind {
     NoRequirements,
     /// A requirement line failed to parse (docs/FORMAT.md, "Requirement lines").
     Requirement(RequirementErrorKind),
+    /// Two requirement lines of one file have the same `ALERTKEY`.
+    DuplicateAlertKey,
 }
 
 /// A checker file could not be loaded. Displays as `FILE:LINE:COL: message`.
@@ -343,6 +345,8 @@ fn parse_requirements(
     section: &Section<'_>,
 ) -> Result<Vec<Requirement>, CheckerFileError> {
     let mut requirements = Vec::new();
+    // (line, key) of the lines with an ALERTKEY so far.
+    let mut alert_keys: Vec<(usize, String)> = Vec::new();
     for &(line, text) in section.non_blank() {
         if text.trim_start().starts_with('#') {
             continue;
@@ -355,6 +359,23 @@ fn parse_requirements(
                 e.message,
             )
         })?;
+        if let Some(key) = &requirement.alert_key {
+            if let Some((first, _)) = alert_keys.iter().find(|(_, k)| k == key) {
+                let column = text
+                    .find("ALERTKEY")
+                    .map_or(1, |i| text[..i].chars().count() + 1);
+                return Err(err.at(
+                    line,
+                    column,
+                    CheckerFileErrorKind::DuplicateAlertKey,
+                    format!(
+                        "ALERTKEY{key} is already the key of the requirement on line {first}; \
+                         each line's key must be unique within the file"
+                    ),
+                ));
+            }
+            alert_keys.push((line, key.clone()));
+        }
         requirements.push(requirement);
     }
     if requirements.is_empty() {
@@ -646,6 +667,17 @@ mod tests {
         let text = format!("__QUERY__\nx\n__REQUIREMENTS__\n{REQ}\n__SOURCE__\n{longest}\n");
         assert_eq!(parse_checker("ok.dwmon", &text)?.source, longest);
         Ok(())
+    }
+
+    #[test]
+    fn alert_keys_are_unique_within_a_file() {
+        let text = format!(
+            "__QUERY__\nx\n__REQUIREMENTS__\n{REQ} ALERTKEYa\n{REQ} ALERTKEYb\n{REQ}  ALERTKEYa\n"
+        );
+        let error = parse_checker("keys.dwmon", &text).expect_err("a duplicate key");
+        assert_eq!(error.kind, CheckerFileErrorKind::DuplicateAlertKey);
+        assert_eq!((error.line, error.column), (6, REQ.len() + 3));
+        assert!(error.message.contains("line 4"), "{}", error.message);
     }
 
     #[test]

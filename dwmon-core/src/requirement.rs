@@ -122,6 +122,11 @@ pub struct Requirement {
     /// by a cycle whose minute is at least `m + n`, so rows that land up to `n` seconds late
     /// are counted. See [`Requirement::delay_minutes`].
     pub delay_seconds: u64,
+    /// `ALERTKEY<key>` (optional): the line's alert identity. Its alert state, incident and
+    /// PagerDuty dedup key are `checker/<key>` instead of `checker/<index>`, so they never
+    /// change when lines are added, removed, reordered or edited. 1 to
+    /// [`MAX_ALERT_KEY_LEN`] characters of `A-Z a-z 0-9 . _ -`, unique within a file.
+    pub alert_key: Option<String>,
 }
 
 impl Requirement {
@@ -137,6 +142,7 @@ impl Requirement {
             fail_after: 1,
             recover_after: 1,
             delay_seconds: 0,
+            alert_key: None,
         }
     }
 
@@ -223,6 +229,9 @@ pub const MAX_DELAY_SECONDS: u64 = 7 * 24 * 60 * 60;
 /// Seconds in a minute (as [`crate::MINUTE`]).
 const MINUTE_SECONDS: i64 = 60;
 
+/// Longest accepted `ALERTKEY` value, in characters.
+pub const MAX_ALERT_KEY_LEN: usize = 64;
+
 /// Largest accepted `FAILAFTER` / `RECOVERAFTER`: 10000 consecutive checks (a week of
 /// every-minute checks), far beyond any useful damping and safe for any counter.
 pub const MAX_ALERT_AFTER: u32 = 10_000;
@@ -246,9 +255,10 @@ enum Opt {
     FailAfter,
     RecoverAfter,
     DelaySeconds,
+    AlertKey,
 }
 
-const OPTIONS: [(&str, Opt); 15] = [
+const OPTIONS: [(&str, Opt); 16] = [
     ("CHECKHOURS", Opt::CheckHours),
     ("CHECKMINUTES", Opt::CheckMinutes),
     ("CHECKDAYS", Opt::CheckDays),
@@ -264,6 +274,7 @@ const OPTIONS: [(&str, Opt); 15] = [
     ("SEVERITYCRITICAL", Opt::SeverityCritical),
     ("FAILAFTER", Opt::FailAfter),
     ("RECOVERAFTER", Opt::RecoverAfter),
+    ("ALERTKEY", Opt::AlertKey),
 ];
 
 /// The value domain and names of one cron field.
@@ -596,6 +607,7 @@ struct Options {
     fail_after: Option<u32>,
     recover_after: Option<u32>,
     delay_seconds: Option<u64>,
+    alert_key: Option<String>,
 }
 
 impl Options {
@@ -626,6 +638,7 @@ impl Options {
                 Opt::FailAfter => "FAILAFTER3",
                 Opt::RecoverAfter => "RECOVERAFTER2",
                 Opt::DelaySeconds => "DELAYSECONDS300",
+                Opt::AlertKey => "ALERTKEYpayments-hourly",
                 _ => "LOOKBACKSECONDS180",
             };
             return Err((
@@ -653,6 +666,7 @@ impl Options {
             Opt::DelaySeconds => {
                 self.delay_seconds = Some(parse_integer(name, value, 0, MAX_DELAY_SECONDS)?);
             }
+            Opt::AlertKey => self.alert_key = Some(parse_alert_key(value)?),
         }
         Ok(())
     }
@@ -774,18 +788,48 @@ impl Requirement {
             fail_after: options.fail_after.unwrap_or(1),
             recover_after: options.recover_after.unwrap_or(1),
             delay_seconds: options.delay_seconds.unwrap_or(0),
+            alert_key: options.alert_key,
         })
     }
 
     /// The canonical text of this requirement (the same as its `Display`): options in the
     /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
-    /// LOOKBACKSECONDS [DELAYSECONDS<n>] [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]`,
+    /// LOOKBACKSECONDS [DELAYSECONDS<n>] [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]
+    /// [ALERTKEY<key>]`,
     /// with compact fields; the optional options appear only when they differ from the
     /// defaults, so lines without them print exactly as before. For every parsed requirement `r`,
     /// `Requirement::parse(&r.canonical()) == Ok(r)`.
     pub fn canonical(&self) -> String {
         self.to_string()
     }
+}
+
+/// An `ALERTKEY` value: 1 to [`MAX_ALERT_KEY_LEN`] characters of `A-Z a-z 0-9 . _ -`.
+fn parse_alert_key(value: &str) -> Result<String, ValueError> {
+    use RequirementErrorKind::*;
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err((
+            InvalidValue,
+            format!(
+                "ALERTKEY: `{}` is not allowed in a key (`{}`); expected letters, digits, `.`, `_` or `-`",
+                bad.escape_default(),
+                excerpt(value)
+            ),
+        ));
+    }
+    let length = value.chars().count();
+    if length > MAX_ALERT_KEY_LEN {
+        return Err((
+            OutOfRange,
+            format!(
+                "ALERTKEY: the key has {length} characters; expected at most {MAX_ALERT_KEY_LEN}"
+            ),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 fn unknown_option_message(token: &str) -> String {
@@ -890,6 +934,9 @@ impl std::fmt::Display for Requirement {
         }
         if self.recover_after != 1 {
             write!(f, " RECOVERAFTER{}", self.recover_after)?;
+        }
+        if let Some(key) = &self.alert_key {
+            write!(f, " ALERTKEY{key}")?;
         }
         Ok(())
     }
@@ -1019,6 +1066,45 @@ mod tests {
         assert_eq!(format_field(parse("5-45/20"), 0, 59), "5-45/20");
         assert_eq!(format_field(parse("5,35"), 0, 59), "5,35");
         assert_eq!(format_field(parse("1-3,7,9-10"), 0, 59), "1-3,7,9-10");
+    }
+
+    #[test]
+    fn alert_keys_are_bounded_typed_and_canonical() -> Result<(), RequirementError> {
+        let r = Requirement::parse(&format!("ALERTKEYpayments-hourly.v2_a {SEED}"))?;
+        assert_eq!(r.alert_key.as_deref(), Some("payments-hourly.v2_a"));
+        assert_eq!(
+            r.canonical(),
+            format!(
+                "{} ALERTKEYpayments-hourly.v2_a",
+                Requirement::parse(SEED)?.canonical()
+            )
+        );
+        assert_eq!(Requirement::parse(&r.canonical())?, r);
+        assert_eq!(Requirement::parse(SEED)?.alert_key, None);
+        let longest = "k".repeat(MAX_ALERT_KEY_LEN);
+        assert!(Requirement::parse(&format!("{SEED} ALERTKEY{longest}")).is_ok());
+        for (line, kind) in [
+            (
+                format!("{SEED} ALERTKEY"),
+                RequirementErrorKind::MissingValue,
+            ),
+            (
+                format!("{SEED} ALERTKEYa/b"),
+                RequirementErrorKind::InvalidValue,
+            ),
+            (
+                format!("{SEED} ALERTKEY{longest}k"),
+                RequirementErrorKind::OutOfRange,
+            ),
+            (
+                format!("{SEED} ALERTKEYa ALERTKEYb"),
+                RequirementErrorKind::DuplicateOption,
+            ),
+        ] {
+            let err = Requirement::parse(&line).expect_err("an error");
+            assert_eq!(err.kind, kind, "{line}: {err}");
+        }
+        Ok(())
     }
 
     #[test]

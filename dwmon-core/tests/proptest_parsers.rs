@@ -54,6 +54,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
             0..=600u64,
             0..=dwmon_core::requirement::MAX_DELAY_SECONDS
         ],
+        proptest::option::of("[A-Za-z0-9._-]{1,64}"),
     )
         .prop_map(
             |(
@@ -63,6 +64,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 lookback_seconds,
                 (severity, fail_after, recover_after),
                 delay_seconds,
+                alert_key,
             )| Requirement {
                 schedule: Schedule {
                     minutes,
@@ -78,6 +80,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 fail_after,
                 recover_after,
                 delay_seconds,
+                alert_key,
             },
         )
 }

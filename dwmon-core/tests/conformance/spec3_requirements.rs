@@ -338,7 +338,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60", 50, Kind::MaxBelowMin,
      "MAXNUM must be >= MINNUM (5 > 2)"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS FOO MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::UnknownOption,
-     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
+     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY), with its value attached without a space"),
     ("checkhours0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::UnknownOption,
      "unknown option `checkhours0-23`; options are case-sensitive: did you mean CHECKHOURS?"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 CHECKHOURS1", 77, Kind::DuplicateOption,
@@ -420,7 +420,15 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 delayseconds300", 71, Kind::UnknownOption,
      "unknown option `delayseconds300`; options are case-sensitive: did you mean DELAYSECONDS?"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECOND300", 71, Kind::UnknownOption,
-     "unexpected `DELAYSECOND300`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
+     "unexpected `DELAYSECOND300`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY), with its value attached without a space"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEY", 71, Kind::MissingValue,
+     "ALERTKEY needs a value right after it, with no space, e.g. `ALERTKEYpayments-hourly`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEYpay/ments", 71, Kind::InvalidValue,
+     "ALERTKEY: `/` is not allowed in a key (`pay/ments`); expected letters, digits, `.`, `_` or `-`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEYaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 71, Kind::OutOfRange,
+     "ALERTKEY: the key has 65 characters; expected at most 64"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEYa ALERTKEYb", 81, Kind::DuplicateOption,
+     "ALERTKEY given twice (first at column 71); each option may appear at most once"),
     // Missing options are reported just after the last non-blank character.
     ("CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60  ", 58, Kind::MissingOption,
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
@@ -438,7 +446,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
     // Columns count characters, not bytes.
     ("CHECKHOURS0 ü CHECKMINUTES0", 13, Kind::UnknownOption,
-     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER), with its value attached without a space"),
+     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY), with its value attached without a space"),
 ];
 
 #[test]
