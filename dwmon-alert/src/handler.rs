@@ -42,7 +42,7 @@ use crate::state::{AlertState, SourceState};
 use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, ErrorKind, Event, HandlerError};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 /// Chooses the [`AlertRule`] of a check record.
@@ -90,6 +90,21 @@ pub struct AlertHandler {
     default_routes: Routes,
     default_repeat_seconds: u64,
     rules: Arc<RuleFn>,
+    /// A checker reload not applied to the store yet ([`AlertHandler::lines_loaded`]).
+    reload: std::sync::Mutex<Option<Reload>>,
+    /// Held while a reload is applied, so no event is judged against states about to move.
+    reloading: futures::lock::Mutex<()>,
+}
+
+/// The requirement lines of a checker reload: what [`crate::reconcile`] and
+/// [`AlertStateStore::prune`] need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reload {
+    /// Checker name -> canonical text of each requirement line, by index (loaded checkers).
+    pub lines: BTreeMap<String, Vec<String>>,
+    /// Checker name -> number of requirement lines (`usize::MAX` for a file that failed to
+    /// load: all its states are kept), for [`AlertStateStore::prune`].
+    pub known: BTreeMap<String, usize>,
 }
 
 impl std::fmt::Debug for AlertHandler {
@@ -117,7 +132,42 @@ impl AlertHandler {
             rules: Arc::new(|record: &CheckRecord| {
                 AlertRule::from_requirement_text(&record.requirement)
             }),
+            reload: std::sync::Mutex::new(None),
+            reloading: futures::lock::Mutex::new(()),
         }
+    }
+
+    /// Tells the handler the checkers' requirement lines changed (a reload). Before the next
+    /// event is judged, the alert states move to their lines' new indices
+    /// ([`crate::reconcile`]) and the states of removed checkers and lines are forgotten
+    /// ([`AlertStateStore::prune`]); see [`AlertHandler::apply_reload`].
+    pub fn lines_loaded(&self, reload: Reload) {
+        *self.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(reload);
+    }
+
+    /// Applies the reload given to [`AlertHandler::lines_loaded`], if any (also done by the
+    /// next event). Returns (states moved, states forgotten).
+    ///
+    /// # Errors
+    /// The store's; then the reload is tried again with the next event.
+    pub async fn apply_reload(&self) -> Result<(u64, u64), AlertStoreError> {
+        let _guard = self.reloading.lock().await;
+        let Some(reload) = self.reload.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok((0, 0));
+        };
+        let result = async {
+            let moved = crate::reconcile(self.store.as_ref(), &reload.lines).await?;
+            let removed = self.store.prune(&reload.known).await?;
+            Ok((moved, removed))
+        }
+        .await;
+        if result.is_err() {
+            let mut pending = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.is_none() {
+                *pending = Some(reload);
+            }
+        }
+        result
     }
 
     /// A handler with the channels, default routes and repeat interval of `config`.
@@ -187,6 +237,15 @@ impl AlertHandler {
     /// [`AlertError::Store`] when states cannot be read or written (nothing was sent);
     /// [`AlertError::Delivery`] when some targets failed (the rest were delivered).
     pub async fn handle_event(&self, event: &Event) -> Result<AlertOutcome, AlertError> {
+        match self.apply_reload().await {
+            Ok((0, 0)) => {}
+            Ok((moved, removed)) => tracing::info!(
+                moved,
+                removed,
+                "alert states follow the reloaded requirement lines"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot move alert states after a reload"),
+        }
         let decided = match event {
             Event::Check(record) => self.observe_check(record).await?,
             Event::Error(error) => self.observe_error(error).await?,
@@ -203,11 +262,13 @@ impl AlertHandler {
         let pause = self.store.pause(checker).await?;
         let now = record.minute;
 
-        let before = self
-            .store
-            .alert_state(checker, record.requirement_index)
-            .await?;
+        let (slot, before) = self.state_of(record).await?;
         let mut state = before.clone().unwrap_or_default();
+        if state.announced && state.incident_key.is_none() {
+            // Saved before incident keys were kept: it was opened at its stored index.
+            state.incident_key = Some(format!("{checker}/{slot}"));
+        }
+        state.requirement = Some(record.requirement.clone());
         let firing = policy.on_check(&mut state, &rule, record, pause.as_ref(), now);
 
         let source_before = self.store.source_state(checker).await?;
@@ -216,11 +277,39 @@ impl AlertHandler {
         source.last_routing = record.extra.get(ROUTING_KEY).cloned();
 
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
-        let alert = changed(before, state).map(|s| (record.requirement_index, s));
+        let alert = changed(before, state).map(|s| (slot, s));
         let source = changed(source_before, source);
         self.apply(checker, alert, source, &decided, &routes)
             .await?;
         Ok(decided)
+    }
+
+    /// The stored state `record` belongs to and its index: the one at the record's index,
+    /// unless that one follows another line (by [`crate::reconcile::line_identity`]) and a
+    /// state of the record's line is stored elsewhere — a record queued before its line
+    /// moved.
+    async fn state_of(
+        &self,
+        record: &CheckRecord,
+    ) -> Result<(usize, Option<AlertState>), AlertStoreError> {
+        use crate::reconcile::line_identity;
+        let index = record.requirement_index;
+        let at_index = self.store.alert_state(&record.checker, index).await?;
+        let identity = line_identity(&record.requirement);
+        let elsewhere = at_index
+            .as_ref()
+            .and_then(|s| s.requirement.as_deref())
+            .is_some_and(|text| line_identity(text) != identity);
+        if elsewhere {
+            let overview = self.store.overview().await?;
+            if let Some(entry) = overview.alerts.into_iter().find(|e| {
+                e.checker == record.checker
+                    && e.state.requirement.as_deref().map(line_identity).as_ref() == Some(&identity)
+            }) {
+                return Ok((entry.requirement_index, Some(entry.state)));
+            }
+        }
+        Ok((index, at_index))
     }
 
     async fn observe_error(&self, event: &ErrorEvent) -> Result<Vec<Notification>, AlertError> {

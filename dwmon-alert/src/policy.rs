@@ -133,14 +133,22 @@ impl AlertPolicy {
             NotificationKind::Resolved => None,
             _ => state.firing_since,
         };
+        let incident_key = state
+            .incident_key
+            .clone()
+            .unwrap_or_else(|| incident_key(record));
         if kind == NotificationKind::Resolved {
             state.announced = false;
             state.last_notified = None;
+            state.incident_key = None;
         } else {
             state.announced = true;
             state.last_notified = Some(now);
+            state.incident_key = Some(incident_key.clone());
         }
-        Some(check_notification(kind, rule.severity, record, since, now))
+        let mut notification = check_notification(kind, rule.severity, record, since, now);
+        notification.incident_key = incident_key;
+        Some(notification)
     }
 
     /// Applies an error event to the checker's source `state`. Returns `SourceError` for the
@@ -228,6 +236,25 @@ impl AlertPolicy {
             Some(last) => now.saturating_sub(last) >= repeat,
         }
     }
+}
+
+/// The incident key a requirement's alert opens with: `checker/<ALERTKEY>` for a line with
+/// that option, else `checker/<requirement_index>`. Once opened, an incident keeps its key
+/// (stored in the [`AlertState`]) until it is resolved, wherever its line moves.
+pub fn incident_key(record: &CheckRecord) -> String {
+    match alert_key(&record.requirement) {
+        Some(key) => format!("{}/{key}", record.checker),
+        None => format!("{}/{}", record.checker, record.requirement_index),
+    }
+}
+
+/// The `ALERTKEY` of a canonical requirement text, if it has one.
+pub fn alert_key(requirement: &str) -> Option<String> {
+    requirement
+        .split_whitespace()
+        .find_map(|token| token.strip_prefix("ALERTKEY"))
+        .filter(|key| !key.is_empty())
+        .map(str::to_string)
 }
 
 /// `checker/source`: the incident key of a checker's source errors.

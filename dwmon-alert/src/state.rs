@@ -52,6 +52,15 @@ pub struct AlertState {
     pub last_count: Option<u64>,
     /// Severity of the latest check's rule.
     pub severity: Severity,
+    /// Canonical text of the requirement line this state follows (`None` in states saved
+    /// before it was kept). When lines move, the state moves with its line
+    /// ([`reconcile`](crate::reconcile)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// The incident key the current `Firing` was sent under, so its reminders and its
+    /// `Resolved` use it even if the line moved since (`None` when not announced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_key: Option<String>,
 }
 
 /// Whether a checker's source works (the `ERROR` status of a cycle).

@@ -7,6 +7,7 @@
 
 use crate::cli::CycleArgs;
 use crate::{App, Error, Result};
+use dwmon_alert::handler::Reload;
 use dwmon_alert::{AlertHandler, AlertStateStore, AlertsConfig, Channels, SqliteAlertStore};
 use dwmon_core::LoadReport;
 use std::collections::BTreeMap;
@@ -102,48 +103,60 @@ pub(crate) fn known_checkers(report: &LoadReport) -> BTreeMap<String, usize> {
     known
 }
 
-/// Forgets the alert states of checkers and requirement lines that no longer exist.
-pub(crate) async fn prune(store: &dyn AlertStateStore, known: &BTreeMap<String, usize>) {
-    match store.prune(known).await {
-        Ok(0) => {}
-        Ok(removed) => info!(
-            removed,
-            "forgot alert states of removed checkers/requirements"
-        ),
-        Err(e) => warn!(error = %e, "cannot prune alert states"),
+/// The requirement lines of a load, for [`AlertHandler::lines_loaded`].
+pub(crate) fn reload_of(report: &LoadReport) -> Reload {
+    Reload {
+        lines: report
+            .checkers
+            .iter()
+            .map(|c| {
+                let texts = c.requirements.iter().map(|r| r.canonical()).collect();
+                (c.name.clone(), texts)
+            })
+            .collect(),
+        known: known_checkers(report),
     }
 }
 
-/// A wrapper for `run`'s checker loader: after each reload whose checker set differs from the
-/// previous one, prunes the alert store (in the background; the cycle does not wait).
+/// Moves the alert states to their lines' indices and forgets those of checkers and
+/// requirement lines that no longer exist.
+pub(crate) async fn reconcile(handler: &AlertHandler, report: &LoadReport) {
+    handler.lines_loaded(reload_of(report));
+    match handler.apply_reload().await {
+        Ok((0, 0)) => {}
+        Ok((moved, removed)) => info!(
+            moved,
+            removed, "alert states follow the requirement lines; removed lines forgotten"
+        ),
+        Err(e) => warn!(error = %e, "cannot reconcile alert states"),
+    }
+}
+
+/// A wrapper for `run`'s checker loader: after each reload whose requirement lines differ
+/// from the previous ones, hands them to the alert handler, which moves and prunes the
+/// alert states before it judges the next event.
 pub(crate) struct PruneOnReload {
-    store: Arc<dyn AlertStateStore>,
-    last: Mutex<Option<BTreeMap<String, usize>>>,
+    handler: Arc<AlertHandler>,
+    last: Mutex<Option<Reload>>,
 }
 
 impl PruneOnReload {
-    /// Prunes `store` on changes.
-    pub(crate) fn new(store: Arc<dyn AlertStateStore>) -> Self {
+    /// Reconciles `handler`'s states on changes.
+    pub(crate) fn new(handler: Arc<AlertHandler>) -> Self {
         PruneOnReload {
-            store,
+            handler,
             last: Mutex::new(None),
         }
     }
 
     /// Called with each freshly loaded report.
     pub(crate) fn loaded(&self, report: &LoadReport) {
-        let known = known_checkers(report);
-        {
-            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            if last.as_ref() == Some(&known) {
-                return;
-            }
-            *last = Some(known.clone());
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let reload = reload_of(report);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() == Some(&reload) {
             return;
-        };
-        let store = Arc::clone(&self.store);
-        runtime.spawn(async move { prune(store.as_ref(), &known).await });
+        }
+        *last = Some(reload.clone());
+        self.handler.lines_loaded(reload);
     }
 }

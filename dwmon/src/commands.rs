@@ -390,7 +390,7 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let store = cycle_store(app, cycle)?;
     let alerts = alerts::alert_handler(app, cycle)?;
     if let Some(alerts) = &alerts {
-        alerts::prune(alerts.store().as_ref(), &alerts::known_checkers(&checkers)).await;
+        alerts::reconcile(alerts, &checkers).await;
     }
     let handler = cycle_handler(app, cycle, alerts.as_ref());
     let engine = engine_for(app, cycle, store, getter, handler)?;
@@ -446,7 +446,7 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
     let alerts = alerts::alert_handler(app, cycle)?;
     let pruner = alerts
         .as_ref()
-        .map(|a| alerts::PruneOnReload::new(Arc::clone(a.store())));
+        .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
     let handler = cycle_handler(app, cycle, alerts.as_ref());
     let engine = engine_for(app, cycle, store, getter, handler)?.with_loader(move || {
         let report = dwmon_core::load_dir(&dir).map_err(|e| {

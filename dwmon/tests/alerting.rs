@@ -503,3 +503,116 @@ fn a_checker_file_that_stops_loading_alerts_where_its_checks_did() {
     assert_eq!(kinds(&own.kinds()), ["source_error", "source_recovered"]);
     assert!(default.kinds().is_empty(), "{:?}", default.kinds());
 }
+
+/// Writes checker `orders` with `lines` as its requirements, routed to `receiver`.
+fn orders_lines(ws: &Workspace, receiver: &Receiver, lines: &[&str]) {
+    ws.write_checker(
+        "orders",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{}\n__EXTRA__\n{{\"alert\": {{\"webhook\": \"{}\"}}}}\n",
+            lines.join("\n"),
+            receiver.url
+        ),
+    );
+}
+
+/// `(kind, incident_key)` of everything `receiver` got.
+fn incidents(receiver: &Receiver) -> Vec<(String, String)> {
+    receiver
+        .bodies()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap_or_default().to_string(),
+                b["incident_key"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn alerts_follow_their_line_when_lines_are_added_moved_or_removed() {
+    // Needs 5 to 100 events a minute: BAD with the single event per minute good_at inserts.
+    const FAILING: &str =
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM5 MAXNUM100 LOOKBACKSECONDS60";
+    // Always GOOD.
+    const ANY: &str =
+        "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM0 MAXNUM100 LOOKBACKSECONDS60";
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 0);
+    for minute in 0..6 {
+        good_at(&ws, T0 + minute * M);
+    }
+    orders_lines(&ws, &receiver, &[FAILING]);
+    once(&ws, &alerts, T0);
+    // A line above the failing one: it is line 1 now, its incident stays open as `orders/0`.
+    orders_lines(&ws, &receiver, &[ANY, FAILING]);
+    once(&ws, &alerts, T0 + M);
+    // Reordered, then the line above removed again.
+    orders_lines(&ws, &receiver, &[FAILING, EVERY_MINUTE, ANY]);
+    once(&ws, &alerts, T0 + 2 * M);
+    orders_lines(&ws, &receiver, &[EVERY_MINUTE, FAILING]);
+    once(&ws, &alerts, T0 + 3 * M);
+    let expected = [("firing".to_string(), "orders/0".to_string())];
+    assert_eq!(incidents(&receiver), expected);
+    // It recovers (now as line 1): resolved under the key it was opened with.
+    for minute in 4..6 {
+        ws.insert(
+            &(0..5)
+                .map(|i| (format!("r{minute}-{i}"), T0 + minute * M - 20))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|(k, t)| (k.as_str(), *t))
+                .collect::<Vec<_>>(),
+        );
+    }
+    once(&ws, &alerts, T0 + 4 * M);
+    assert_eq!(
+        incidents(&receiver),
+        [
+            ("firing".to_string(), "orders/0".to_string()),
+            ("resolved".to_string(), "orders/0".to_string())
+        ]
+    );
+    // A new line's key follows today's rule (checker/index).
+    orders_lines(
+        &ws,
+        &receiver,
+        &[
+            EVERY_MINUTE,
+            FAILING,
+            FAILING.replace("MINNUM5", "MINNUM50").as_str(),
+        ],
+    );
+    once(&ws, &alerts, T0 + 5 * M);
+    assert_eq!(
+        incidents(&receiver).last(),
+        Some(&("firing".to_string(), "orders/2".to_string()))
+    );
+}
+
+#[test]
+fn an_alert_key_names_the_incident_whatever_the_line_position() {
+    const FAILING: &str = "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS WEEKENDS MINNUM5 MAXNUM100 \
+                           LOOKBACKSECONDS60 ALERTKEYpayments-hourly";
+    let receiver = Receiver::start();
+    let (ws, alerts) = setup(&receiver, EVERY_MINUTE, 0);
+    orders_lines(&ws, &receiver, &[FAILING]);
+    once(&ws, &alerts, T0);
+    // Edited (another MAXNUM) and moved below a new line: still the same alert.
+    orders_lines(
+        &ws,
+        &receiver,
+        &[EVERY_MINUTE, &FAILING.replace("MAXNUM100", "MAXNUM90")],
+    );
+    once(&ws, &alerts, T0 + M);
+    assert_eq!(
+        incidents(&receiver),
+        [
+            ("firing".to_string(), "orders/payments-hourly".to_string()),
+            ("firing".to_string(), "orders/0".to_string()),
+        ],
+        "the key's alert fired once; the new line 0 (no rows) fired on its own"
+    );
+}
