@@ -601,6 +601,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_record_queued_before_its_line_moved_finds_its_lines_state(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(crate::MemoryAlertStore::new());
+        let handler = AlertHandler::new(
+            store.clone(),
+            Channels::from_config(&AlertsConfig::default())?,
+        )
+        .with_default_routes(Routes {
+            targets: vec![crate::Target::new(crate::ChannelKind::Log, "")],
+            repeat_seconds: None,
+        });
+        let Event::Check(mut first) = record() else {
+            unreachable!("record() is a check")
+        };
+        first.minute = 0;
+        let outcome = handler.handle_event(&Event::Check(first.clone())).await?;
+        assert_eq!(outcome.decided.len(), 1, "fires as orders/0");
+        // A line was added above: the state moved to index 1.
+        let lines = BTreeMap::from([(
+            "orders".to_string(),
+            vec!["OTHER".to_string(), first.requirement.clone()],
+        )]);
+        handler.lines_loaded(Reload {
+            known: BTreeMap::from([("orders".to_string(), 2)]),
+            lines,
+        });
+        // The retried record of minute 60 still says index 0; it must not fire again.
+        let mut queued = first.clone();
+        queued.minute = 60;
+        let outcome = handler.handle_event(&Event::Check(queued)).await?;
+        assert!(outcome.decided.is_empty(), "{:?}", outcome.decided);
+        let moved = store.alert_state("orders", 1).await?.expect("moved state");
+        assert_eq!(moved.last_minute, Some(60));
+        assert_eq!(moved.incident_key.as_deref(), Some("orders/0"));
+        assert_eq!(
+            store.alert_state("orders", 0).await?.map(|s| s.announced),
+            Some(false)
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn a_retry_reaches_only_the_handlers_that_failed() {
         let printed = Arc::new(AtomicUsize::new(0));
         let attempts = Arc::new(AtomicUsize::new(0));
