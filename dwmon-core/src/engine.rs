@@ -823,14 +823,8 @@ impl CycleContext {
                 Ok(n) => outcome.purged_checks = n,
                 Err(e) => {
                     let text = format!("store: cannot purge check records before {cutoff}: {e}");
-                    let event = self.error_event(
-                        &checker.name,
-                        checker.extra.clone(),
-                        zone,
-                        ErrorKind::Store,
-                        text,
-                    );
-                    outcome.errors.push(event);
+                    self.fail(checker, zone, &mut outcome, ErrorKind::Store, text)
+                        .await;
                 }
             }
         }
@@ -838,15 +832,11 @@ impl CycleContext {
             match self.store.purge(&checker.name, cutoff).await {
                 Ok(n) => outcome.purged_rows = n,
                 Err(e) => {
+                    // Like every other failure: an ERROR event and the checker's last error,
+                    // so `status` shows it.
                     let text = format!("store: cannot purge rows older than {cutoff}: {e}");
-                    let event = self.error_event(
-                        &checker.name,
-                        checker.extra.clone(),
-                        zone,
-                        ErrorKind::Store,
-                        text,
-                    );
-                    outcome.errors.push(event);
+                    self.fail(checker, zone, &mut outcome, ErrorKind::Store, text)
+                        .await;
                 }
             }
         }

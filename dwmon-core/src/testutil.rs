@@ -208,6 +208,7 @@ pub struct FailingStore {
     /// The store that answers for the other checkers.
     pub inner: MemoryStore,
     failing: Mutex<HashSet<String>>,
+    failing_purges: Mutex<HashSet<String>>,
 }
 
 impl FailingStore {
@@ -224,6 +225,27 @@ impl FailingStore {
         } else {
             set.remove(checker);
         }
+    }
+
+    /// Makes only the purges (of rows and of check records) of `checker` fail (`true`) or
+    /// work again (`false`).
+    pub fn set_failing_purges(&self, checker: &str, failing: bool) {
+        let mut set = lock(&self.failing_purges);
+        if failing {
+            set.insert(checker.to_string());
+        } else {
+            set.remove(checker);
+        }
+    }
+
+    fn check_purge(&self, checker: &str) -> Result<(), StoreError> {
+        self.check(checker)?;
+        if lock(&self.failing_purges).contains(checker) {
+            return Err(StoreError::Backend(format!(
+                "scripted purge failure for {checker}"
+            )));
+        }
+        Ok(())
     }
 
     fn check(&self, checker: &str) -> Result<(), StoreError> {
@@ -280,8 +302,12 @@ impl Store for FailingStore {
         self.inner.defer_delivery(key, at, error).await
     }
     async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
-        self.check(checker)?;
+        self.check_purge(checker)?;
         self.inner.purge(checker, older_than).await
+    }
+    async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        self.check_purge(checker)?;
+        self.inner.purge_checks(checker, older_than).await
     }
     async fn set_last_error(
         &self,

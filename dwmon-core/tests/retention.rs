@@ -118,3 +118,33 @@ async fn the_store_keeps_the_newest_record_of_each_requirement() -> TestResult {
     assert_eq!(store.purge_checks("unknown", HOUR).await?, 0);
     Ok(())
 }
+
+/// A purge that fails (rows or check records) is an ERROR event *and* the checker's last
+/// error, so `status` shows it; the next cycle without trouble clears it.
+#[tokio::test]
+async fn a_failed_purge_is_the_checkers_last_error() -> TestResult {
+    use dwmon_core::testutil::FailingStore;
+    let c = checker("orders", vec![every_minute(0, 9, 60)]);
+    let slot = HOUR + i64::from(DefaultPurger::slot(&c)) * MIN;
+    let source = Arc::new(ScriptedSource::new());
+    source.set_rows("orders", Vec::new());
+    let store = Arc::new(FailingStore::new());
+    let engine = Engine::new(source, store.clone(), Arc::new(RecordingHandler::new()))
+        .with_checkers(vec![c]);
+    engine.run_cycle(slot - MIN).await;
+    store.set_failing_purges("orders", true);
+    let report = engine.run_cycle(slot).await;
+    let errors: Vec<_> = report.errors().collect();
+    assert_eq!(errors.len(), 2, "rows and check records: {errors:?}");
+    assert!(errors
+        .iter()
+        .all(|e| e.kind == dwmon_core::ErrorKind::Store));
+    let status = store.status().await?;
+    let (minute, text) = status[0].last_error.clone().ok_or("no last error")?;
+    assert_eq!(minute, slot);
+    assert!(text.contains("cannot purge"), "{text}");
+    store.set_failing_purges("orders", false);
+    engine.run_cycle(slot + MIN).await;
+    assert_eq!(store.status().await?[0].last_error, None);
+    Ok(())
+}
