@@ -36,7 +36,7 @@ use crate::channels::{ChannelError, Channels};
 use crate::config::{AlertsConfig, ConfigError};
 use crate::notification::Notification;
 use crate::policy::AlertPolicy;
-use crate::route::Routes;
+use crate::route::{Routes, Target};
 use crate::rule::AlertRule;
 use crate::state::{AlertState, SourceState};
 use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
@@ -47,6 +47,10 @@ use std::sync::Arc;
 
 /// Chooses the [`AlertRule`] of a check record.
 pub type RuleFn = dyn Fn(&CheckRecord) -> AlertRule + Send + Sync;
+
+/// Whether a routing target can ever be delivered (e.g. [`crate::AlertsConfig::check_target`]):
+/// `Err` says why not.
+pub type TargetCheckFn = dyn Fn(&Target) -> Result<(), String> + Send + Sync;
 
 /// Alert handling failed for one event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +98,8 @@ pub struct AlertHandler {
     reload: std::sync::Mutex<Option<Reload>>,
     /// Held while a reload is applied, so no event is judged against states about to move.
     reloading: futures::lock::Mutex<()>,
+    /// Rejects targets that can never be delivered ([`AlertHandler::with_target_check`]).
+    target_check: Option<Arc<TargetCheckFn>>,
 }
 
 /// The requirement lines of a checker reload: what [`crate::reconcile`] and
@@ -134,6 +140,7 @@ impl AlertHandler {
             }),
             reload: std::sync::Mutex::new(None),
             reloading: futures::lock::Mutex::new(()),
+            target_check: None,
         }
     }
 
@@ -183,6 +190,19 @@ impl AlertHandler {
             .with_repeat_seconds(config.repeat_seconds()))
     }
 
+    /// Checks each target of a checker's routing before anything is queued for it: a target
+    /// that can never be delivered (a webhook `htps://...` or with port 99999, a Slack channel
+    /// without a webhook URL, an unknown PagerDuty service, email without SMTP) is skipped
+    /// with an error in the log instead of being retried forever; a checker left without any
+    /// deliverable target uses the default routes.
+    pub fn with_target_check(
+        mut self,
+        check: impl Fn(&Target) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.target_check = Some(Arc::new(check));
+        self
+    }
+
     /// Routes of checkers without an `"alert"` key (or with one that names no target).
     pub fn with_default_routes(mut self, routes: Routes) -> Self {
         self.default_routes = routes;
@@ -224,6 +244,21 @@ impl AlertHandler {
             }
         };
         let repeat = routes.repeat_seconds.unwrap_or(self.default_repeat_seconds);
+        let mut routes = routes;
+        if let Some(check) = &self.target_check {
+            routes.targets.retain(|target| match check(target) {
+                Ok(()) => true,
+                Err(problem) => {
+                    tracing::error!(
+                        checker,
+                        %problem,
+                        "alert target can never be delivered; skipped (fix the checker's \
+                         \"alert\" routing or the alerts config; `dwmon check` lists these)"
+                    );
+                    false
+                }
+            });
+        }
         if routes.targets.is_empty() {
             return (self.default_routes.clone(), repeat);
         }

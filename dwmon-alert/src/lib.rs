@@ -58,7 +58,7 @@ pub mod store;
 
 pub use channels::{ChannelError, Channels, Notifier};
 pub use config::{AlertsConfig, ConfigError, Secret, TlsCa};
-pub use handler::{AlertError, AlertHandler, AlertOutcome, FanoutHandler};
+pub use handler::{AlertError, AlertHandler, AlertOutcome, FanoutHandler, TargetCheckFn};
 pub use notification::{Notification, NotificationKind};
 pub use policy::AlertPolicy;
 pub use reconcile::reconcile;

@@ -75,14 +75,33 @@ pub(crate) fn alert_handler(app: &App, args: &CycleArgs) -> Result<Option<Arc<Al
     if config.default_alert.is_none() && app.print_events {
         config.default_alert = Some(serde_json::json!({"log": true}));
     }
+    // A configured URL that can never work is refused now, not retried forever later.
+    let problems = config.url_problems();
+    if !problems.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "alerts config {}: {}",
+            path,
+            problems.join("; ")
+        )));
+    }
     let store = alert_store_for(app, args.store.as_deref(), "--alerts")?;
     let mut channels = Channels::from_config(&config)?;
     for (kind, notifier) in &app.alert_channels {
         channels = channels.with(*kind, Arc::clone(notifier));
     }
+    // Channels the program brings itself decide their own addresses.
+    let own: Vec<dwmon_alert::ChannelKind> = app.alert_channels.iter().map(|(k, _)| *k).collect();
+    let checked = config.clone();
     let handler = AlertHandler::new(store, channels)
         .with_default_routes(config.default_routes(&path)?)
-        .with_repeat_seconds(config.repeat_seconds());
+        .with_repeat_seconds(config.repeat_seconds())
+        .with_target_check(move |target| {
+            if own.contains(&target.channel) {
+                Ok(())
+            } else {
+                checked.check_target(target)
+            }
+        });
     info!(config = %path, "alerting on");
     Ok(Some(Arc::new(handler)))
 }

@@ -616,3 +616,56 @@ fn an_alert_key_names_the_incident_whatever_the_line_position() {
         "the key's alert fired once; the new line 0 (no rows) fired on its own"
     );
 }
+
+/// A target that can never be delivered (here a webhook name the alerts config does not
+/// define; a malformed URL is already refused when the routing is parsed) is skipped when the
+/// checker is routed, never queued and retried forever: a checker left without a deliverable target alerts on the default
+/// route. A configured URL that can never work stops `once` at start, naming the setting but
+/// not its value.
+#[test]
+fn targets_that_can_never_work_are_rejected_not_retried_forever() {
+    let default = Receiver::start();
+    let ws = Workspace::new();
+    ws.write_checker(
+        "orders",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{EVERY_MINUTE}\n__EXTRA__\n\
+             {{\"alert\": {{\"webhook\": \"no-such-hook\"}}}}\n"
+        ),
+    );
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(
+        &alerts,
+        format!(
+            "{{\"default_alert\": {{\"webhook\": \"{}\"}}}}",
+            default.url
+        ),
+    )
+    .expect("alerts config");
+    let alerts = alerts.display().to_string();
+    let out = ws.once(T0, &["--alerts", &alerts]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("can never be delivered"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(kinds(&default.kinds()), ["firing"]);
+    let status = run(&["status", "--json", "--store", &ws.store()]);
+    let lines = json_lines(&status);
+    assert_eq!(
+        lines[0]["alerts"]["undelivered_notifications"], 0,
+        "{lines:?}"
+    );
+
+    std::fs::write(
+        &alerts,
+        "{\"webhooks\": {\"ops\": \"ftp://user:s3cret@hooks.example.com/x\"}}",
+    )
+    .expect("alerts config");
+    let out = ws.once(T0 + M, &["--alerts", &alerts]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("webhooks.ops"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+}
