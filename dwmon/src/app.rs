@@ -203,7 +203,7 @@ impl App {
         {
             Ok(cli) => cli,
             Err(e) => {
-                let _ = e.print();
+                print_clap_error(&e);
                 return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
             }
         };
@@ -253,6 +253,33 @@ impl App {
             Command::Forget(args) => commands::forget(&args).await,
             Command::Doctor(args) => commands::doctor(&args),
         }
+    }
+}
+
+/// Prints a command-line error as clap would, except that clap's echo of a rejected value
+/// (`invalid value 'wh=postgres://user:PASSWORD@...'`) shows any password as `***`.
+fn print_clap_error(error: &clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let raw = match error.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) if error.kind() == ErrorKind::ValueValidation => {
+            value.clone()
+        }
+        _ => {
+            let _ = error.print();
+            return;
+        }
+    };
+    let text = error.render().to_string();
+    let masked = crate::args::mask_url(&raw);
+    let text = if masked == raw {
+        text
+    } else {
+        text.replace(&raw, &masked)
+    };
+    if error.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
     }
 }
 

@@ -284,3 +284,20 @@ fn pause_refuses_names_no_checker_can_have_and_keeps_comments_on_one_line() {
         .collect();
     assert_eq!(names, ["orders"], "{status}");
 }
+
+/// clap echoes a value it rejects (`invalid value '...'`): a mistyped `--source` URL is
+/// still never shown with its password.
+#[test]
+fn a_mistyped_source_url_is_never_echoed_with_its_password() {
+    for value in [
+        "wh=postgress://dwmon:hunter2@db/prod",
+        "postgres://dwmon:hunter2@db/prod",
+    ] {
+        let out = run(&["once", "--checkers", ".", "--source", value]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("invalid value"), "{err}");
+        assert!(err.contains("dwmon:***@db"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
