@@ -119,8 +119,26 @@ pub(crate) fn migrate(
     read_only: bool,
 ) -> Result<i64, StoreError> {
     let supported = migrations.last().map_or(0, |m| m.to);
-    // The first read also tells a non-database file apart (SQLITE_NOTADB).
-    let found = stored_version(conn).store_err(path)?;
+    // Both reads in one read transaction, so they see one snapshot: read apart, another
+    // process creating the store in between made this one see its tables but not its meta
+    // table, and refuse the new store as "not a dwmon store". The first read also tells a
+    // non-database file apart (SQLITE_NOTADB).
+    let (found, objects) = {
+        let tx = conn.transaction().store_err(path)?;
+        let found = stored_version(&tx).store_err(path)?;
+        let objects: i64 = if found.is_none() {
+            tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+                [],
+                |row| row.get(0),
+            )
+            .store_err(path)?
+        } else {
+            0
+        };
+        tx.commit().store_err(path)?;
+        (found, objects)
+    };
     if let Some(found) = found {
         if found > supported {
             return Err(StoreError::SchemaTooNew {
@@ -132,23 +150,14 @@ pub(crate) fn migrate(
         if found == supported {
             return Ok(found);
         }
-    } else {
-        let objects: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-                [],
-                |row| row.get(0),
-            )
-            .store_err(path)?;
-        if objects > 0 {
-            return Err(StoreError::NotAStore {
-                path: path.to_owned(),
-                message: format!(
-                    "an SQLite database with {objects} tables/indexes of its own but no dwmon \
-                     meta table; refusing to write into it"
-                ),
-            });
-        }
+    } else if objects > 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            message: format!(
+                "an SQLite database with {objects} tables/indexes of its own but no dwmon \
+                 meta table; refusing to write into it"
+            ),
+        });
     }
     if read_only {
         return Err(StoreError::ReadOnly {
