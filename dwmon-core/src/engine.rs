@@ -815,30 +815,23 @@ impl CycleContext {
         };
         self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
             .await;
-        let check_log_cutoff = evaluated
-            .as_ref()
-            .and_then(|_| self.purger.check_log_cutoff(checker, self.now));
-        if let Some(cutoff) = check_log_cutoff {
-            match self.store.purge_checks(&checker.name, cutoff).await {
-                Ok(n) => outcome.purged_checks = n,
-                Err(e) => {
-                    let text = format!("store: cannot purge check records before {cutoff}: {e}");
-                    self.fail(checker, zone, &mut outcome, ErrorKind::Store, text)
-                        .await;
-                }
+        if evaluated.is_some() {
+            if let Some(cutoff) = self.purger.check_log_cutoff(checker, self.now) {
+                let purged = self.store.purge_checks(&checker.name, cutoff).await;
+                outcome.purged_checks = self
+                    .purged(checker, zone, &mut outcome, purged, || {
+                        format!("check records before {cutoff}")
+                    })
+                    .await;
             }
         }
         if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
-            match self.store.purge(&checker.name, cutoff).await {
-                Ok(n) => outcome.purged_rows = n,
-                Err(e) => {
-                    // Like every other failure: an ERROR event and the checker's last error,
-                    // so `status` shows it.
-                    let text = format!("store: cannot purge rows older than {cutoff}: {e}");
-                    self.fail(checker, zone, &mut outcome, ErrorKind::Store, text)
-                        .await;
-                }
-            }
+            let purged = self.store.purge(&checker.name, cutoff).await;
+            outcome.purged_rows = self
+                .purged(checker, zone, &mut outcome, purged, || {
+                    format!("rows older than {cutoff}")
+                })
+                .await;
         }
         for event in &outcome.errors {
             self.deliver_error(event).await;
@@ -1207,6 +1200,27 @@ impl CycleContext {
 
     /// Reports a problem of `checker`: remembered in the store, logged, and queued as an
     /// `ERROR` event (delivered at the end of the checker's work).
+    /// How many a purge deleted; a failed purge is a failure like every other (an ERROR event
+    /// and the checker's last error, so `status` shows it) and counts 0.
+    async fn purged(
+        &self,
+        checker: &Checker,
+        zone: Tz,
+        outcome: &mut CheckerOutcome,
+        result: Result<u64, crate::store::StoreError>,
+        what: impl FnOnce() -> String,
+    ) -> u64 {
+        match result {
+            Ok(n) => n,
+            Err(e) => {
+                let text = format!("store: cannot purge {}: {e}", what());
+                self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                    .await;
+                0
+            }
+        }
+    }
+
     async fn fail(
         &self,
         checker: &Checker,
