@@ -632,6 +632,7 @@ mod tests {
             max: 9,
             status: dwmon_core::Status::Bad,
             extra: serde_json::json!({}),
+            monitor: None,
         })
     }
 

@@ -113,6 +113,10 @@ pub struct Notification {
     /// The error text (source notifications only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A monitor's message, value and counts (notifications of a monitor's checks only; the
+    /// checker is then `monitor:NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<dwmon_core::MonitorReport>,
 }
 
 impl Notification {
@@ -132,6 +136,12 @@ impl Notification {
                 self.error.as_deref().unwrap_or("unknown error")
             ),
             NotificationKind::SourceRecovered => format!("{head}: can be checked again {when}"),
+            NotificationKind::Firing | NotificationKind::Reminder | NotificationKind::Resolved
+                if self.monitor.is_some() =>
+            {
+                let message = self.monitor.as_ref().map_or("", |m| m.message.as_str());
+                format!("{head}: {message} {when}")
+            }
             NotificationKind::Firing | NotificationKind::Reminder | NotificationKind::Resolved => {
                 let index = self.requirement_index.unwrap_or(0);
                 let verb = if self.kind == NotificationKind::Resolved {

@@ -33,6 +33,7 @@ use dwmon_core::{CheckRecord, ErrorEvent, Status};
 /// #     checker: "orders".into(), requirement_index: 0, requirement: String::new(),
 /// #     minute, minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60,
 /// #     count: 0, min: 1, max: 10, status, extra: serde_json::json!({}),
+/// #     monitor: None,
 /// # };
 /// use dwmon_core::Status::{Bad, Good};
 ///
@@ -306,6 +307,7 @@ fn source_notification(
         max: None,
         lookback_seconds: None,
         error,
+        monitor: None,
     }
 }
 
@@ -337,5 +339,6 @@ fn check_notification(
         max: Some(record.max),
         lookback_seconds: Some(record.lookback_seconds),
         error: None,
+        monitor: record.monitor.clone(),
     }
 }

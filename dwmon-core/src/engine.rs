@@ -64,6 +64,8 @@
 //! After a 24 h outage this keeps a catch-up cycle from storing the whole fetch when only
 //! the last horizon can be counted.
 
+mod monitors;
+
 use crate::checker_file::{Checker, CheckerFileError, LoadReport};
 use crate::handler::CheckHandler;
 use crate::purger::{DefaultPurger, Purger};
@@ -347,6 +349,8 @@ pub struct Engine {
     loader: Option<CheckerLoader>,
     /// Checkers whose stored last error is known to be clear (saves a write per cycle).
     clean: Arc<Mutex<HashSet<String>>>,
+    /// Monitors judged after the checkers each cycle ([`Engine::with_monitors`]).
+    monitors: Arc<[Arc<dyn crate::Monitor>]>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -374,7 +378,20 @@ impl Engine {
             set: Mutex::new(CheckerSet::default()),
             loader: None,
             clean: Arc::default(),
+            monitors: Arc::new([]),
         }
+    }
+
+    /// Judges `monitors` each cycle, after the checkers (see [`crate::monitor`]): their
+    /// records are named `monitor:NAME` and go through the store and the handler like checks.
+    pub fn with_monitors(mut self, monitors: Vec<Arc<dyn crate::Monitor>>) -> Self {
+        self.monitors = monitors.into();
+        self
+    }
+
+    /// The monitors each cycle judges.
+    pub fn monitors(&self) -> &[Arc<dyn crate::Monitor>] {
+        &self.monitors
     }
 
     /// Replaces the config.
@@ -519,6 +536,7 @@ impl Engine {
             let work = context.clone().check(job);
             spawn_guarded(&mut tasks, &permits, &context, name, work);
         }
+        let monitor_backlog = monitors::take_backlog(&mut backlog);
         // Pending deliveries of checkers no longer loaded still reach the handler.
         for (name, pending) in std::mem::take(&mut backlog) {
             let task_context = context.clone();
@@ -548,6 +566,10 @@ impl Engine {
                 },
             );
         }
+        let failing: Vec<String> = load_errors
+            .iter()
+            .map(|(error, _)| load_error_checker(error))
+            .collect();
         for (error, extra) in load_errors {
             let outcome = context.report_load_error(&error, extra).await;
             merge(&mut outcomes, outcome);
@@ -557,6 +579,17 @@ impl Engine {
                 Ok(outcome) => merge(&mut outcomes, outcome),
                 Err(e) => warn!(error = %e, "checker task failed"),
             }
+        }
+        // Monitors read the rows the checkers just stored: after every checker.
+        let monitored = monitors::Work {
+            monitors: &self.monitors,
+            checkers: &checkers,
+            failing: &failing,
+            backlog: monitor_backlog,
+            outbox: &outbox,
+        };
+        for outcome in context.run_monitors(monitored).await {
+            merge(&mut outcomes, outcome);
         }
         for (name, outcome) in &mut outcomes {
             outcome.checker.clone_from(name);
@@ -1485,6 +1518,7 @@ fn check_record(
         max: requirement.max,
         status,
         extra: checker.extra.clone(),
+        monitor: None,
     }
 }
 
@@ -1538,7 +1572,7 @@ fn clock_behind_text(last: i64, minute: i64) -> String {
 }
 
 /// `minute` as RFC 3339 with the offset of `zone`.
-fn local_rfc3339(minute: i64, zone: Tz) -> String {
+pub(crate) fn local_rfc3339(minute: i64, zone: Tz) -> String {
     chrono::DateTime::from_timestamp(minute, 0)
         .map(|t| {
             t.with_timezone(&zone)

@@ -2,7 +2,8 @@
 //!
 //! The heart of dwmon: checker files ([`checker_file`]), the requirement grammar
 //! ([`requirement`]), the pure schedule evaluator ([`schedule`]), the extension traits
-//! ([`RowGetter`], [`CheckHandler`], [`Purger`], [`Store`]) and the cycle engine ([`engine`]).
+//! ([`RowGetter`], [`CheckHandler`], [`Purger`], [`Store`]), the cycle engine ([`engine`]) and
+//! monitors written in code over several checkers ([`monitor`]).
 //!
 //! Time is always a parameter: nothing in this crate reads the wall clock except
 //! [`engine::SystemClock`], which only the run loop uses.
@@ -14,6 +15,7 @@ pub mod convert;
 pub mod engine;
 pub mod handler;
 pub mod memory_store;
+pub mod monitor;
 pub mod purger;
 pub mod record;
 pub mod requirement;
@@ -31,8 +33,9 @@ pub use checker_file::{
 pub use engine::{Clock, CycleReport, Engine, EngineConfig, SystemClock};
 pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
+pub use monitor::{Monitor, MonitorCounts, MonitorInput, MonitorSchedule, Verdict};
 pub use purger::{DefaultPurger, Purger};
-pub use record::{CheckRecord, ErrorEvent, ErrorKind, Event, Status};
+pub use record::{CheckRecord, ErrorEvent, ErrorKind, Event, InputCount, MonitorReport, Status};
 pub use requirement::{
     FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule, Severity,
 };

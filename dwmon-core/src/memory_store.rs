@@ -334,6 +334,7 @@ mod tests {
             max: 5,
             status: Status::Good,
             extra: serde_json::json!({}),
+            monitor: None,
         }
     }
 

@@ -85,12 +85,56 @@ pub struct CheckRecord {
     pub max: u64,
     /// `GOOD` or `BAD`.
     pub status: Status,
-    /// The checker's `__EXTRA__` JSON, untouched.
+    /// The checker's `__EXTRA__` JSON, untouched (a monitor's [`Monitor::extra`]).
+    ///
+    /// [`Monitor::extra`]: crate::Monitor::extra
     pub extra: serde_json::Value,
+    /// What a monitor said (its message, value and the counts it read); absent in the check
+    /// of a checker. A monitor's record is named `monitor:NAME` and has `count`, `min` and
+    /// `max` 0 (see [`crate::monitor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorReport>,
+}
+
+/// The part of a monitor's [`CheckRecord`] that a checker's check does not have.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorReport {
+    /// The monitor's message, for people (e.g. `conversion rate 6.7% < 10%`).
+    pub message: String,
+    /// The monitor's value, if it gave one (e.g. the rate); always finite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The windowed counts the monitor judged, in the order it declared its inputs.
+    pub inputs: Vec<InputCount>,
+}
+
+impl PartialEq for MonitorReport {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+            && self.value.map(f64::to_bits) == other.value.map(f64::to_bits)
+            && self.inputs == other.inputs
+    }
+}
+
+// Equality compares the value's bits, so it is reflexive (values are finite anyway).
+impl Eq for MonitorReport {}
+
+/// One windowed count a monitor read: `count` rows of `checker` with
+/// `minute - lookback_seconds <= ts < minute`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputCount {
+    /// The checker read.
+    pub checker: String,
+    /// The window length.
+    pub lookback_seconds: u64,
+    /// The count.
+    pub count: u64,
 }
 
 impl CheckRecord {
-    /// The stable idempotency key `checker/requirement_index/minute` (README "How a cycle works").
+    /// The stable idempotency key `checker/requirement_index/minute` (README "How a cycle
+    /// works"); for a monitor `monitor:NAME/0/minute`, which no checker's key can equal (a
+    /// checker name has no `:`).
     pub fn idempotency_key(&self) -> String {
         format!(
             "{}/{}/{}",
@@ -122,6 +166,9 @@ pub enum ErrorKind {
     /// clock went back, a VM snapshot was restored, or a run used a future `--now`): no
     /// minute is checked until the clock passes it or the future records are removed.
     ClockBehind,
+    /// A monitor could not be judged: it is declared wrongly, reads a checker that is not
+    /// loaded, or its `judge` panicked (see [`crate::monitor`]).
+    Monitor,
 }
 
 /// A checker that could not be evaluated this cycle (status always `ERROR`).

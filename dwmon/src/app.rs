@@ -6,7 +6,7 @@ use crate::commands;
 use crate::config::Config;
 use clap::{CommandFactory, FromArgMatches};
 use dwmon_alert::{AlertStateStore, AlertsConfig, ChannelKind, Notifier};
-use dwmon_core::{CheckHandler, DefaultPurger, Purger, RowGetter, Store};
+use dwmon_core::{CheckHandler, DefaultPurger, Monitor, Purger, RowGetter, Store};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -89,6 +89,7 @@ pub struct App {
     pub(crate) alerts: Option<AlertsConfig>,
     pub(crate) alert_store: Option<Arc<dyn AlertStateStore>>,
     pub(crate) alert_channels: Vec<(ChannelKind, Arc<dyn Notifier>)>,
+    pub(crate) monitors: Vec<Arc<dyn Monitor>>,
 }
 
 impl Default for App {
@@ -111,6 +112,7 @@ impl App {
             alerts: None,
             alert_store: None,
             alert_channels: Vec::new(),
+            monitors: Vec::new(),
         }
     }
 
@@ -158,6 +160,38 @@ impl App {
     /// one (e.g. an in-house pager as `pagerduty`, or a mail API as `email`).
     pub fn alert_channel(mut self, kind: ChannelKind, notifier: impl Notifier + 'static) -> Self {
         self.alert_channels.push((kind, Arc::new(notifier)));
+        self
+    }
+
+    /// Judges `monitor` in every cycle of `once` and `run`, after the checkers it reads (see
+    /// [`dwmon_core::monitor`]): its checks are recorded as `monitor:NAME`, printed, alerted
+    /// and shown by `status` like a checker's. A monitor declared wrongly (name, inputs) or
+    /// two of one name make `once`, `run` and `check` fail with the reason; `check` also
+    /// reports a monitor reading a checker that is not in the checker directory.
+    ///
+    /// ```no_run
+    /// use dwmon::{App, Monitor, MonitorCounts, MonitorInput, MonitorSchedule, Verdict};
+    ///
+    /// struct Backlog;
+    ///
+    /// impl Monitor for Backlog {
+    ///     fn name(&self) -> &str { "backlog" }
+    ///     fn inputs(&self) -> Vec<MonitorInput> {
+    ///         vec![MonitorInput::new("jobs_started", 3600), MonitorInput::new("jobs_finished", 3600)]
+    ///     }
+    ///     fn schedule(&self) -> MonitorSchedule { MonitorSchedule::every_minute() }
+    ///     fn judge(&self, counts: &MonitorCounts) -> Verdict {
+    ///         let open = counts.count("jobs_started").saturating_sub(counts.count("jobs_finished"));
+    ///         Verdict::good_if(open <= 50, format!("{open} jobs open")).with_value(open as f64)
+    ///     }
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     App::new().monitor(Backlog).run_cli()
+    /// }
+    /// ```
+    pub fn monitor(mut self, monitor: impl Monitor + 'static) -> Self {
+        self.monitors.push(Arc::new(monitor));
         self
     }
 

@@ -293,9 +293,11 @@ fn engine_for(
         default_zone: args.zone.zone(),
         ..EngineConfig::default()
     };
+    dwmon_core::monitor::validate_all(&app.monitors).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Engine::new(getter, store, handler)
         .with_config(config)
-        .with_purger(purger_for(app, args)?))
+        .with_purger(purger_for(app, args)?)
+        .with_monitors(app.monitors.clone()))
 }
 
 /// The App's purger, or with `--keep-rows`/`--keep-checks` a [`RetentionPurger`] with them as

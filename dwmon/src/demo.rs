@@ -1,6 +1,7 @@
 //! The demo's fake datastore (the seed's `fake_records.py`, redone in Rust): an SQLite file
-//! with `model_executions` and `applications` tables, a week of back-filled history and
-//! background writers inserting records as (possibly simulated) time passes.
+//! with `model_executions`, `applications`, `ad_impressions` and `ad_conversions` tables,
+//! back-filled history and background writers inserting records as (possibly simulated) time
+//! passes.
 //!
 //! - `model_executions`: a model running all day, 4 executions a minute. At demo minute 5 the
 //!   pipeline stalls for 5 minutes (so `new_executions` turns BAD within the first ten
@@ -8,6 +9,10 @@
 //! - `applications`: a business's sign-ups, busy on weekday office hours, quiet at night and
 //!   at weekends — the shape `dwmon histogram` shows — but never fewer than one per 5 minutes,
 //!   so the sample checker's "at least one in 10 minutes" holds day and night.
+//! - `ad_impressions` / `ad_conversions`: an ad server's 30 impressions and 6 conversions a
+//!   minute (a 20% conversion rate). At demo minutes 8 and 9 the conversion tracking breaks
+//!   (no conversions), so the [`ConversionRate`] monitor (conversions / impressions over 3
+//!   minutes, at least 10%) is BAD at minutes 10 and 11, while each checker alone stays GOOD.
 //!
 //! Arrival times are random but *stratified*: at a rate of r a minute, time is cut into slots
 //! of 60/r seconds (aligned to the epoch) and each slot holds exactly one arrival at a random
@@ -47,7 +52,17 @@ pub fn create_source(path: &Path) -> rusqlite::Result<Connection> {
              applicant TEXT NOT NULL,
              created_at INTEGER NOT NULL
          );
-         CREATE INDEX IF NOT EXISTS applications_created_at ON applications (created_at);",
+         CREATE INDEX IF NOT EXISTS applications_created_at ON applications (created_at);
+         CREATE TABLE IF NOT EXISTS ad_impressions (
+             impression_id INTEGER PRIMARY KEY AUTOINCREMENT,
+             ts INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS ad_impressions_ts ON ad_impressions (ts);
+         CREATE TABLE IF NOT EXISTS ad_conversions (
+             conversion_id INTEGER PRIMARY KEY AUTOINCREMENT,
+             ts INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS ad_conversions_ts ON ad_conversions (ts);",
     )?;
     Ok(connection)
 }
@@ -59,6 +74,20 @@ pub enum Table {
     ModelExecutions,
     /// `applications (application_id, applicant, created_at)`.
     Applications,
+    /// `ad_impressions (impression_id, ts)`.
+    Impressions,
+    /// `ad_conversions (conversion_id, ts)`.
+    Conversions,
+}
+
+impl Table {
+    /// Every table, in the order the writers start.
+    pub const ALL: [Table; 4] = [
+        Table::ModelExecutions,
+        Table::Applications,
+        Table::Impressions,
+        Table::Conversions,
+    ];
 }
 
 const MODELS: [&str; 3] = ["churn", "fraud", "pricing"];
@@ -76,6 +105,12 @@ impl Table {
                 "INSERT INTO applications (applicant, created_at) VALUES (?1, ?2)",
                 rusqlite::params![format!("applicant-{}", 1000 + pick % 99_000), ts],
             ),
+            Table::Impressions => {
+                connection.execute("INSERT INTO ad_impressions (ts) VALUES (?1)", [ts])
+            }
+            Table::Conversions => {
+                connection.execute("INSERT INTO ad_conversions (ts) VALUES (?1)", [ts])
+            }
         }
         .map(|_| ())
     }
@@ -84,6 +119,8 @@ impl Table {
         match self {
             Table::ModelExecutions => 0x9e37_79b9_7f4a_7c15,
             Table::Applications => 0xc2b2_ae3d_27d4_eb4f,
+            Table::Impressions => 0x1656_67b1_9e37_79f9,
+            Table::Conversions => 0x27d4_eb2f_1656_67c5,
         }
     }
 }
@@ -112,6 +149,15 @@ pub struct Rates {
 impl Rates {
     /// Normal model executions per minute.
     pub const EXECUTIONS_PER_MINUTE: f64 = 4.0;
+
+    /// Ad impressions per minute.
+    pub const IMPRESSIONS_PER_MINUTE: f64 = 30.0;
+
+    /// Ad conversions per minute outside the tracking outage (a 20% conversion rate).
+    pub const CONVERSIONS_PER_MINUTE: f64 = 6.0;
+
+    /// The demo minutes in which conversion tracking is broken (no conversions).
+    pub const CONVERSION_OUTAGE_MINUTES: std::ops::Range<i64> = 8..10;
 
     /// The demo minute from which random incidents may happen: the default 15-minute run
     /// (minutes 0 to 14) follows the script alone.
@@ -161,6 +207,15 @@ impl Rates {
                     .unwrap_or(1.0);
                 Self::EXECUTIONS_PER_MINUTE * factor
             }
+            Table::Impressions => Self::IMPRESSIONS_PER_MINUTE,
+            Table::Conversions => {
+                let index = (t - self.start).div_euclid(60);
+                if Self::CONVERSION_OUTAGE_MINUTES.contains(&index) {
+                    0.0
+                } else {
+                    Self::CONVERSIONS_PER_MINUTE
+                }
+            }
             Table::Applications => {
                 let Some(utc) = chrono::DateTime::from_timestamp(t, 0) else {
                     return 0.0;
@@ -202,8 +257,9 @@ impl Rates {
     }
 }
 
-/// Inserts history before the demo starts: a week of applications and an hour of executions,
-/// so the first checks have data and the histogram has a shape. Returns rows inserted.
+/// Inserts history before the demo starts: a week of applications and an hour of executions
+/// and of ads, so the first checks have data and the histogram has a shape. Returns rows
+/// inserted.
 ///
 /// # Errors
 /// Any SQLite error.
@@ -214,6 +270,8 @@ pub fn backfill(connection: &mut Connection, rates: &Rates) -> rusqlite::Result<
     for (table, from) in [
         (Table::Applications, start - 7 * 86_400),
         (Table::ModelExecutions, start - 3_600),
+        (Table::Impressions, start - 3_600),
+        (Table::Conversions, start - 3_600),
     ] {
         for ts in rates.arrivals(table, from, start) {
             table.insert(&tx, ts)?;
@@ -239,7 +297,7 @@ impl Generator {
     pub fn start(path: PathBuf, rates: Rates, clock: SimClock) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let inserted = Arc::new(AtomicU64::new(0));
-        let threads = [Table::ModelExecutions, Table::Applications]
+        let threads = Table::ALL
             .into_iter()
             .map(|table| {
                 let (path, rates, stop, inserted) = (
@@ -348,6 +406,42 @@ fn write_stream(
     }
 }
 
+/// The demo's monitor, the seed's Rearview example: conversions / impressions over the last
+/// 3 minutes (the `impressions` and `conversions` checkers) must be at least 10%.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConversionRate;
+
+impl dwmon_core::Monitor for ConversionRate {
+    fn name(&self) -> &str {
+        "conversion_rate"
+    }
+
+    fn inputs(&self) -> Vec<dwmon_core::MonitorInput> {
+        vec![
+            dwmon_core::MonitorInput::new("impressions", 180),
+            dwmon_core::MonitorInput::new("conversions", 180),
+        ]
+    }
+
+    fn schedule(&self) -> dwmon_core::MonitorSchedule {
+        dwmon_core::MonitorSchedule::every_minute()
+    }
+
+    fn judge(&self, counts: &dwmon_core::MonitorCounts) -> dwmon_core::Verdict {
+        let impressions = counts.count("impressions");
+        let conversions = counts.count("conversions");
+        if impressions == 0 {
+            return dwmon_core::Verdict::bad("no impressions in the last 3 minutes");
+        }
+        let rate = conversions as f64 / impressions as f64;
+        let message = format!(
+            "conversion rate {:.1}% ({conversions} of {impressions} impressions), want at least 10%",
+            rate * 100.0
+        );
+        dwmon_core::Verdict::good_if(rate >= 0.10, message).with_value(rate)
+    }
+}
+
 /// How long before its minute starts the live writers write that minute's rows.
 const WRITE_AHEAD_SECONDS: i64 = 60;
 
@@ -381,6 +475,20 @@ mod tests {
             rates.per_minute(Table::ModelExecutions, START + 86_400),
             4.0
         );
+    }
+
+    #[test]
+    fn conversions_stop_at_demo_minutes_eight_and_nine() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let rates = Rates::new(START, 20, chrono_tz::UTC, &mut rng);
+        let per_minute = |table, minute: i64| {
+            rates
+                .arrivals(table, START + minute * 60, START + minute * 60 + 60)
+                .len()
+        };
+        let conversions: Vec<usize> = (0..12).map(|m| per_minute(Table::Conversions, m)).collect();
+        assert_eq!(conversions, [6, 6, 6, 6, 6, 6, 6, 6, 0, 0, 6, 6]);
+        assert!((0..12).all(|m| per_minute(Table::Impressions, m) == 30));
     }
 
     #[test]
@@ -467,9 +575,15 @@ mod tests {
             connection.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         };
         assert_eq!(
-            count("applications")? + count("model_executions")?,
+            count("applications")?
+                + count("model_executions")?
+                + count("ad_impressions")?
+                + count("ad_conversions")?,
             inserted
         );
+        // An hour of ads at 30 impressions and 6 conversions a minute, exactly.
+        assert_eq!(count("ad_impressions")?, 60 * 30);
+        assert_eq!(count("ad_conversions")?, 60 * 6);
         assert!(count("model_executions")? > 100);
         assert!(count("applications")? > 1000);
         Ok(())

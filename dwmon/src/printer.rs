@@ -138,6 +138,16 @@ pub fn format_event(event: &Event, format: Format) -> String {
         Format::Json => serde_json::to_string(event)
             .unwrap_or_else(|e| format!(r#"{{"error":"cannot serialize event: {e}"}}"#)),
         Format::Human => match event {
+            Event::Check(c) if dwmon_core::monitor::is_monitor_record(&c.checker) => format!(
+                "{}  {:<5} {}  {}",
+                c.minute_local,
+                c.status.as_str(),
+                c.checker,
+                c.monitor.as_ref().map_or_else(
+                    || "not judged: the minute left the horizon".to_string(),
+                    |m| crate::status::one_line(&m.message)
+                )
+            ),
             Event::Check(c) => format!(
                 "{}  {:<5} {}#{}  count={} want {} to {} in last {}s",
                 c.minute_local,
@@ -192,6 +202,7 @@ mod tests {
             max: 20,
             status,
             extra: serde_json::json!({"team": "ml"}),
+            monitor: None,
         })
     }
 

@@ -95,7 +95,14 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone
             let requirements = s
                 .requirements
                 .iter()
-                .map(|r| format!("#{}:{}({})", r.requirement_index, r.status, r.count))
+                .map(|r| {
+                    if dwmon_core::monitor::is_monitor_record(&s.checker) {
+                        // A monitor's record has no count of its own.
+                        format!("#{}:{}", r.requirement_index, r.status)
+                    } else {
+                        format!("#{}:{}({})", r.requirement_index, r.status, r.count)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             let mut row = vec![

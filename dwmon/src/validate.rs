@@ -63,6 +63,7 @@ pub(crate) async fn check(
             Vec::new()
         }
     };
+    check_monitors(app, &checkers, &mut findings);
     check_alerts(app, args, &checkers, &mut findings);
     check_source_names(app, args, &checkers, &mut findings);
     check_http_queries(args, &checkers, &mut findings);
@@ -107,6 +108,37 @@ fn check_checkers(dir: &Path, findings: &mut Findings) -> Result<Vec<Checker>> {
         .checked
         .insert(0, format!("{} checkers OK", report.checkers.len()));
     Ok(report.checkers)
+}
+
+/// The program's monitors ([`App::monitor`]): declared rightly, each name once, reading
+/// checkers of the directory.
+fn check_monitors(app: &App, checkers: &[Checker], findings: &mut Findings) {
+    if app.monitors.is_empty() {
+        return;
+    }
+    let before = findings.problems.len();
+    if let Err(e) = dwmon_core::monitor::validate_all(&app.monitors) {
+        findings.problems.push(e.to_string());
+    }
+    for monitor in &app.monitors {
+        for input in monitor.inputs() {
+            if !checkers.iter().any(|c| c.name == input.checker) {
+                findings.problems.push(
+                    dwmon_core::monitor::MonitorError::UnknownInput {
+                        monitor: monitor.name().to_string(),
+                        checker: input.checker.clone(),
+                        hint: " (no such checker file in the checker directory)".into(),
+                    }
+                    .to_string(),
+                );
+            }
+        }
+    }
+    if findings.problems.len() == before {
+        findings
+            .checked
+            .push(format!("{} monitors OK", app.monitors.len()));
+    }
 }
 
 /// A checker file's name and text, for positions in messages.

@@ -142,6 +142,7 @@ pub fn record(
         max: 10,
         status,
         extra,
+        monitor: None,
     }
 }
 

@@ -20,5 +20,6 @@ pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckReco
         max: 5,
         status: Status::judge(count, 1, 5),
         extra: serde_json::json!({ "team": "data" }),
+        monitor: None,
     }
 }

@@ -1,7 +1,7 @@
 //! `dwmon-demo`: dwmon on a throwaway fake datastore, with no setup. See `dwmon-demo --help`.
 
 use clap::Parser;
-use dwmon::demo::{backfill, create_source, Generator, Rates};
+use dwmon::demo::{backfill, create_source, ConversionRate, Generator, Rates};
 use dwmon::printer::{Format, PrintingHandler};
 use dwmon::{Engine, EngineConfig, SimClock, Store};
 use rand::rngs::StdRng;
@@ -52,6 +52,19 @@ const EMBEDDED_CHECKERS: [(&str, &str); 2] = [
     (
         "new_executions.dwmon",
         include_str!("../../../examples/checkers/new_executions.dwmon"),
+    ),
+];
+
+/// The two checkers the demo's `conversion_rate` monitor reads (`examples/monitors`), built
+/// into the binary and written next to the demo's files.
+const AD_CHECKERS: [(&str, &str); 2] = [
+    (
+        "conversions.dwmon",
+        include_str!("../../../examples/monitors/conversions.dwmon"),
+    ),
+    (
+        "impressions.dwmon",
+        include_str!("../../../examples/monitors/impressions.dwmon"),
     ),
 ];
 
@@ -192,6 +205,9 @@ fn in_path(program: &str) -> bool {
 const LEAVE_AHEAD_SECONDS: i64 = 3600;
 /// The minute of the scripted stall (see `dwmon::demo::Rates::new`).
 const STALL_MINUTE: u64 = 5;
+
+/// The first minute of the scripted conversion-tracking outage.
+const CONVERSION_OUTAGE: i64 = Rates::CONVERSION_OUTAGE_MINUTES.start;
 
 /// Enough demo minutes for the stall to empty new_executions' 3-minute window and recover.
 const STORY_MINUTES: u64 = 12;
@@ -349,6 +365,18 @@ async fn demo(args: Args) -> Result<(), String> {
     } else {
         None
     };
+    let ad_dir = dir.join("ad-checkers");
+    std::fs::create_dir_all(&ad_dir)
+        .and_then(|()| {
+            AD_CHECKERS
+                .iter()
+                .try_for_each(|(name, text)| std::fs::write(ad_dir.join(name), text))
+        })
+        .map_err(|e| format!("cannot write {}: {e}", ad_dir.display()))?;
+    let shown_monitor = format!(
+        "conversion_rate: conversions / impressions over 3 minutes at least 10% (checkers in {})",
+        ad_dir.display()
+    );
     let http_dir = dir.join("http-checkers");
     std::fs::create_dir_all(&http_dir)
         .and_then(|()| std::fs::write(http_dir.join(HTTP_CHECKER.0), HTTP_CHECKER.1))
@@ -368,7 +396,7 @@ async fn demo(args: Args) -> Result<(), String> {
     };
     let load = move || {
         let mut report = dwmon::load_dir(&checkers_dir)?;
-        for extra_dir in command_dir.iter().chain([&http_dir]) {
+        for extra_dir in command_dir.iter().chain([&http_dir, &ad_dir]) {
             let extra = dwmon::load_dir(extra_dir)?;
             report.checkers.extend(extra.checkers);
             report.errors.extend(extra.errors);
@@ -389,6 +417,7 @@ async fn demo(args: Args) -> Result<(), String> {
     })
     // Keep the week of history, so `dwmon histogram` has a shape to show.
     .with_purger(Arc::new(dwmon::purger::KeepEverything))
+    .with_monitors(vec![Arc::new(ConversionRate)])
     .with_loader(load);
 
     let json = args.json;
@@ -405,6 +434,7 @@ async fn demo(args: Args) -> Result<(), String> {
     );
     say!(json, "  command   {shown_command}");
     say!(json, "  http      {shown_http}");
+    say!(json, "  monitor   {shown_monitor}");
     say!(json, "  store     {}", store_path.display());
     match (fast, minutes) {
         (true, Some(n)) => {
@@ -426,7 +456,8 @@ async fn demo(args: Args) -> Result<(), String> {
         say!(
             json,
             "  story     the model pipeline stalls at minute {STALL_MINUTE}: watch new_executions \
-             turn BAD, then recover"
+             turn BAD, then recover; conversion tracking breaks at minute {CONVERSION_OUTAGE}: \
+             watch monitor:conversion_rate turn BAD"
         );
     } else {
         say!(
