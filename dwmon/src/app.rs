@@ -267,6 +267,7 @@ impl App {
             Command::Schedule(args) => commands::schedule(&args),
             Command::Once(args) => commands::once(self, &args).await,
             Command::Run(args) => commands::run(self, &args).await,
+            Command::Serve(args) => commands::serve(self, &args).await,
             Command::Status(args) => commands::status(self, &args).await,
             Command::Pause(args) => commands::pause(self, &args).await,
             Command::Unpause(args) => commands::unpause(self, &args).await,

@@ -103,6 +103,16 @@ pub enum Command {
         tests and demos; the store then holds simulated minutes."
     )]
     Run(RunArgs),
+    /// Run the cycle loop (as `run`) and the HTTP server in one process.
+    #[command(
+        after_help = "Example:\n  dwmon serve --checkers examples/checkers --store dwmon.sqlite \
+        --source default=sqlite:data.sqlite --listen 127.0.0.1:8080\n\n\
+        Everything `run` does, plus an HTTP server on --listen (default 127.0.0.1:8080; also \
+        DWMON_LISTEN or the config file's [server] listen). GET /healthz answers `ok` while the \
+        process serves requests. SIGINT/SIGTERM stop both: the cycle in flight is finished and \
+        requests in flight are answered."
+    )]
+    Serve(ServeArgs),
     /// Show per checker: last check, last status per requirement, pending deliveries, last error, alerts.
     #[command(
         after_help = "Example:\n  dwmon status --store dwmon.sqlite\n  dwmon status --store dwmon.sqlite --json | jq .\n\n\
@@ -342,6 +352,27 @@ pub struct RunArgs {
     /// Stop after N cycles (N >= 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub cycles: Option<u64>,
+}
+
+/// `dwmon serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080].
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "DWMON_LISTEN",
+        help_heading = "Server"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl ServeArgs {
+    /// Where `serve` listens when neither the flag, the environment nor the config says.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8080";
 }
 
 /// `dwmon status`.

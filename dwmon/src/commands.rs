@@ -4,7 +4,7 @@ use crate::alerts;
 use crate::args::{local_rfc3339, SourceSpec, SourceUrl};
 use crate::cli::{
     CycleArgs, DoctorArgs, ForgetArgs, HistogramArgs, OnceArgs, PauseArgs, RunArgs, ScheduleArgs,
-    StatusArgs, UnpauseArgs,
+    ServeArgs, StatusArgs, UnpauseArgs,
 };
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
@@ -433,6 +433,36 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
 
 /// `dwmon run`.
 pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
+    run_loop(app, args, None).await
+}
+
+/// `dwmon serve`: `run`, plus the HTTP server on `--listen`.
+pub(crate) async fn serve(app: &App, args: &ServeArgs) -> Result<ExitCode> {
+    let addr = match args.listen {
+        Some(addr) => addr,
+        None => ServeArgs::DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| Error::Usage(format!("default listen address: {e}")))?,
+    };
+    // Bind before anything else, so a port in use fails at once (exit 2), not after start-up.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    run_loop(app, &args.run, Some(listener)).await
+}
+
+/// The server's routes over the cycle's store: every part `dwmon serve` offers.
+fn server_router(store: Arc<dyn Store>) -> axum::Router {
+    dwmon_server::ServerBuilder::new(store).build()
+}
+
+/// The cycle loop of `run` and `serve`; with a listener, the HTTP server runs beside it and
+/// stops with it (requests in flight are answered).
+async fn run_loop(
+    app: &App,
+    args: &RunArgs,
+    listener: Option<tokio::net::TcpListener>,
+) -> Result<ExitCode> {
     let cycle = &args.cycle;
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
     let dir = crate::config::checkers_dir(&cycle.checkers)?.to_path_buf();
@@ -450,6 +480,21 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
     let handler = cycle_handler(app, cycle, alerts.as_ref());
+    let stop_server = Arc::new(tokio::sync::Notify::new());
+    let server = match listener {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(Error::Runtime)?;
+            info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
+            let router = server_router(Arc::clone(&store));
+            let stop = Arc::clone(&stop_server);
+            Some(tokio::spawn(dwmon_server::serve(
+                listener,
+                router,
+                async move { stop.notified().await },
+            )))
+        }
+        None => None,
+    };
     let engine = engine_for(app, cycle, store, getter, handler)?.with_loader(move || {
         let report = dwmon_core::load_dir(&dir).map_err(|e| {
             std::io::Error::new(
@@ -481,6 +526,14 @@ pub(crate) async fn run(app: &App, args: &RunArgs) -> Result<ExitCode> {
             }
         })
         .await;
+    if let Some(server) = server {
+        stop_server.notify_one();
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Runtime(e)),
+            Err(e) => return Err(Error::Cycle(format!("the HTTP server failed: {e}"))),
+        }
+    }
     info!(cycles, "stopped");
     Ok(ExitCode::SUCCESS)
 }

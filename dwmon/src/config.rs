@@ -26,8 +26,8 @@
 //!   `${VAR:-default}` by `default` when `VAR` is unset or empty; `$$` is a literal `$`. An
 //!   unset variable without a default is an error naming the variable, the file and the
 //!   line. Error messages never show an expanded value.
-//! - Reserved for later: a `[server]` table for `dwmon serve` (rejected today, like every
-//!   unknown key).
+//! - `[server]` configures `dwmon serve`: `listen = "127.0.0.1:8080"` (as `--listen`). Other
+//!   server parts add their keys to this table.
 
 use crate::args::{parse_source, parse_zone, SourceSpec, SourceUrl};
 use chrono_tz::Tz;
@@ -88,6 +88,15 @@ pub struct Config {
     pub allow_command_sources: bool,
     /// `[retention]`: `rows` and `checks` (as `--keep-rows` / `--keep-checks`).
     pub retention: dwmon_core::retention::Retention,
+    /// `[server] listen`: where `dwmon serve` listens (as `--listen`).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
 }
 
 /// The `[retention]` table.
@@ -110,6 +119,7 @@ struct RawConfig {
     sources: BTreeMap<String, Spanned<String>>,
     allow_command_sources: Option<bool>,
     retention: Option<RawRetention>,
+    server: Option<RawServer>,
 }
 
 impl Config {
@@ -199,6 +209,19 @@ impl Config {
                 checks: keep("retention.checks", &retention.checks)?,
             };
         }
+        if let Some(listen) = raw.server.as_ref().and_then(|s| s.listen.as_ref()) {
+            let text = value("server.listen", listen)?;
+            config.listen = Some(text.parse().map_err(|_| {
+                at(
+                    listen.span().start,
+                    format!(
+                        "server.listen: {:?} is not an address with a port \
+                         (e.g. \"127.0.0.1:8080\" or \"[::]:8080\")",
+                        listen.get_ref()
+                    ),
+                )
+            })?);
+        }
         if let Some(zone) = &raw.time_zone {
             let name = value("time_zone", zone)?;
             let zone_error = |message: String| {
@@ -266,6 +289,9 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             zone.tz = config.time_zone;
         }
     };
+    if let Command::Serve(args) = command {
+        args.listen = args.listen.or(config.listen);
+    }
     match command {
         Command::Check(args) => {
             fill(&mut args.checkers, &config.checkers);
@@ -278,7 +304,11 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             zone(&mut args.zone);
         }
         Command::Once(crate::cli::OnceArgs { cycle, .. })
-        | Command::Run(crate::cli::RunArgs { cycle, .. }) => {
+        | Command::Run(crate::cli::RunArgs { cycle, .. })
+        | Command::Serve(crate::cli::ServeArgs {
+            run: crate::cli::RunArgs { cycle, .. },
+            ..
+        }) => {
             fill(&mut cycle.checkers, &config.checkers);
             fill(&mut cycle.store, &config.store);
             fill(&mut cycle.alerts, &config.alerts);
@@ -491,11 +521,20 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
         assert_eq!(
             error("store = \"s.sqlite\"\nchekers = \"c\"\n"),
             "/etc/dwmon/dwmon.toml:2:1: unknown field `chekers`, expected one of `checkers`, \
-             `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`, `retention`"
+             `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`, `retention`, \
+             `server`"
         );
-        let message = error("[server]\nlisten = \"127.0.0.1:8080\"\n");
-        assert!(message.starts_with("/etc/dwmon/dwmon.toml:1:"), "{message}");
-        assert!(message.contains("unknown field `server`"), "{message}");
+        let message = error("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n");
+        assert!(
+            message.starts_with("/etc/dwmon/dwmon.toml:3:1"),
+            "{message}"
+        );
+        assert!(message.contains("unknown field `port`"), "{message}");
+        let message = error("[server]\nlisten = \"localhost\"\n");
+        assert!(
+            message.starts_with("/etc/dwmon/dwmon.toml:2:10: server.listen"),
+            "{message}"
+        );
         let message = error("store = 5\n");
         assert!(
             message.starts_with("/etc/dwmon/dwmon.toml:1:9: "),

@@ -54,3 +54,5 @@ pub use dwmon_mysql_source as mysql;
 
 /// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
 pub use dwmon_alert as alert;
+/// HTTP server parts (`dwmon serve`): push checkers, status page, API, metrics.
+pub use dwmon_server as server;

@@ -162,3 +162,89 @@ pub fn checks(lines: &[serde_json::Value]) -> Vec<(String, i64, String, u64)> {
         })
         .collect()
 }
+
+/// A running `dwmon serve` on a loopback port the OS picked; killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    /// `127.0.0.1:PORT`, read from the "listening on http://..." log line.
+    pub addr: std::net::SocketAddr,
+    /// Stderr lines after the listening line.
+    pub stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let status = self.child.wait().expect("wait");
+        status.code().expect("exited normally, not by a signal")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `dwmon serve --listen 127.0.0.1:0 ARGS` and waits (up to 60 s) until it listens.
+// The child is returned inside `Served`, whose `Drop` kills and waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    use std::io::BufRead;
+    let mut command = dwmon();
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("dwmon serve starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let addr = addr.parse().unwrap_or_else(|e| panic!("{e}: {line}"));
+                    return Served {
+                        child,
+                        addr,
+                        stderr: receiver,
+                    };
+                }
+                seen.push(line);
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("dwmon serve did not listen: {seen:#?}");
+            }
+        }
+    }
+}

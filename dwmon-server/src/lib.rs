@@ -1,0 +1,132 @@
+//! dwmon's HTTP server parts, as one axum [`Router`] an organisation binary can mount.
+//!
+//! `dwmon serve` runs the cycle loop and this server in one process. The parts (push checkers,
+//! the status page, the JSON API, `/metrics`) are routers of their own, added to a
+//! [`ServerBuilder`]; every part reads and writes through the same [`Store`] the cycle uses, and
+//! readers never block the runner.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use dwmon_core::{MemoryStore, Store};
+//! use dwmon_server::ServerBuilder;
+//!
+//! # async fn example() -> std::io::Result<()> {
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let router = ServerBuilder::new(store).build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! dwmon_server::serve(listener, router, std::future::pending()).await
+//! # }
+//! ```
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use dwmon_core::Store;
+use std::future::Future;
+use std::sync::Arc;
+
+/// What every route handler can reach: the store the cycle uses.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The store shared with the cycle loop.
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState").finish_non_exhaustive()
+    }
+}
+
+/// Builds the server's [`Router`] from its parts.
+///
+/// `/healthz` is always there: `200 ok` while the process serves requests (a liveness probe;
+/// runner health with lag and outbox depth belongs to the API's `/api/v1/status`).
+pub struct ServerBuilder {
+    state: ServerState,
+    router: Router<ServerState>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// A server over `store` with only `/healthz`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        ServerBuilder {
+            state: ServerState { store },
+            router: Router::new().route("/healthz", get(healthz)),
+        }
+    }
+
+    /// The state every part's handlers receive.
+    pub fn state(&self) -> &ServerState {
+        &self.state
+    }
+
+    /// Adds a part: its routes are merged into the server's (route paths must not overlap).
+    pub fn merge(mut self, part: Router<ServerState>) -> Self {
+        self.router = self.router.merge(part);
+        self
+    }
+
+    /// The finished router, ready for [`serve`] or for nesting in an organisation's own app.
+    pub fn build(self) -> Router {
+        self.router.with_state(self.state)
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-cache")],
+        "ok\n",
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+///
+/// # Errors
+/// When accepting connections fails for good.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dwmon_core::MemoryStore;
+
+    #[tokio::test]
+    async fn healthz_answers_ok_on_a_real_socket_and_stops_on_shutdown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = ServerBuilder::new(Arc::new(MemoryStore::new())).build();
+        let server = tokio::spawn(serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        let answer = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "ok\n");
+        let missing = reqwest::get(format!("http://{addr}/nope")).await.unwrap();
+        assert_eq!(missing.status(), 404);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,116 @@
+//! `dwmon serve`, end to end: the cycle loop and the HTTP server in one process.
+
+mod common;
+
+use common::*;
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answer = reqwest::get(url).await.expect("the server answers");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("a body"))
+    })
+}
+
+#[test]
+fn serve_runs_the_cycles_and_answers_http_until_sigterm() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    ws.insert(&[("a", T0 - 30)]);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let now = T0.to_string();
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--now",
+            &now,
+        ],
+        &[],
+    );
+    assert_eq!(get(&served.url("/healthz")), (200, "ok\n".to_string()));
+    assert_eq!(get(&served.url("/no-such-page")).0, 404);
+    // The runner records beside the server: the first cycle's check reaches the store.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = json_lines(&run(&["status", "--store", &store, "--json"]));
+        if status.first().is_some_and(|s| s["last_minute"] == T0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no check recorded: {status:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(served.terminate(), 0, "a graceful stop exits 0");
+}
+
+#[test]
+fn a_port_in_use_fails_at_start_with_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let out = run(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_config_file_sets_the_listen_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    let config = ws.path().join("dwmon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "checkers = \"checkers\"\nstore = \"store.sqlite\"\n[sources]\ndefault = \"sqlite:source.sqlite\"\n\
+             [server]\nlisten = \"{addr}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    // The address in the file is the taken one: the failure proves the file was read.
+    let out = run(&["serve", "--config", &config]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+}
