@@ -2,14 +2,44 @@
 //! every source honours the same contract: keys become text, integer / text-integer /
 //! date-time timestamps become epoch seconds, NULLs and bad timestamps are rejected and counted
 //! while the good rows are kept, an empty result is no error, and a failing query is an error,
-//! never a panic.
+//! never a panic. Every case runs twice: through [`RowGetter::get_rows`] and through
+//! [`RowGetter::get_rows_batched`] with a sink asking for batches of [`BATCH_ROWS`] rows; the
+//! batches must add up to the same result, and a source that hands over more than one batch
+//! must keep each within the size asked for. A sink's error must come back unchanged.
 //!
 //! A source's test implements [`Fixture`]: how to make a query that yields given rows.
 //!
 //! See `dwmon-sqlite/tests/conformance.rs` for a complete fixture.
 
-use crate::source::{FetchRequest, Fetched, RowGetter, SourceError};
+use crate::source::{FetchRequest, Fetched, RowGetter, RowSink, SourceError};
 use async_trait::async_trait;
+
+/// The batch size the suite's sink asks for.
+pub const BATCH_ROWS: usize = 2;
+
+/// Keeps every batch, refusing the one numbered `refuse` (0-based) if set.
+#[derive(Default)]
+struct Batches {
+    batches: Vec<Fetched>,
+    refuse: Option<usize>,
+}
+
+#[async_trait]
+impl RowSink for Batches {
+    fn batch_rows(&self) -> usize {
+        BATCH_ROWS
+    }
+
+    async fn accept(&mut self, batch: Fetched) -> Result<(), SourceError> {
+        if self.refuse == Some(self.batches.len()) {
+            return Err(SourceError::Other(
+                "conformance sink refused the batch".into(),
+            ));
+        }
+        self.batches.push(batch);
+        Ok(())
+    }
+}
 
 /// One value a fixture must put in a result column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +94,71 @@ async fn fetch<F: Fixture + ?Sized>(
         .query_for(rows)
         .await
         .map_err(|message| Failure { case, message })?;
-    run(fixture, case, &query).await.map_err(|e| Failure {
+    let whole = run(fixture, case, &query).await.map_err(|e| Failure {
         case,
         message: format!("fetch failed: {e}"),
-    })
+    })?;
+    let mut sink = Batches::default();
+    run_batched(fixture, case, &query, &mut sink)
+        .await
+        .map_err(|e| Failure {
+            case,
+            message: format!("batched fetch failed: {e}"),
+        })?;
+    let sizes: Vec<usize> = sink.batches.iter().map(|b| b.rows.len()).collect();
+    if sizes.len() > 1 && sizes.iter().any(|&n| n > BATCH_ROWS) {
+        return Err(Failure {
+            case,
+            message: format!("batches of {sizes:?} rows, asked for at most {BATCH_ROWS}"),
+        });
+    }
+    let mut joined = Fetched::default();
+    for batch in sink.batches {
+        joined.append(batch);
+    }
+    if joined.rows != whole.rows || joined.rejected != whole.rejected {
+        return Err(Failure {
+            case,
+            message: format!(
+                "batches add up to {:?} and {} rejected, get_rows gave {:?} and {} rejected",
+                joined.rows, joined.rejected, whole.rows, whole.rejected
+            ),
+        });
+    }
+    if !whole.rows.is_empty() {
+        let mut refusing = Batches {
+            refuse: Some(0),
+            ..Batches::default()
+        };
+        match run_batched(fixture, case, &query, &mut refusing).await {
+            Err(SourceError::Other(text)) if text == "conformance sink refused the batch" => {}
+            other => {
+                return Err(Failure {
+                    case,
+                    message: format!(
+                        "a refusing sink's error must come back unchanged, got {other:?}"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(whole)
+}
+
+async fn run_batched<F: Fixture + ?Sized>(
+    fixture: &F,
+    case: &'static str,
+    query: &str,
+    sink: &mut Batches,
+) -> Result<(), SourceError> {
+    let extra = serde_json::json!({});
+    let request = FetchRequest {
+        checker: case,
+        query,
+        source: fixture.source_name(),
+        extra: &extra,
+    };
+    fixture.getter().get_rows_batched(&request, sink).await
 }
 
 async fn run<F: Fixture + ?Sized>(
@@ -197,6 +288,28 @@ pub async fn run_all<F: Fixture + ?Sized>(fixture: &F) -> Result<(), Failure> {
         });
     }
 
+    let case = "a result of several batches";
+    let many: Vec<(Sample, Sample)> = (0..7)
+        .map(|i| match i {
+            3 => (Null, Int(i)),
+            _ => (text(&format!("k{i}")), Int(1_700_000_000 + i)),
+        })
+        .collect();
+    let fetched = fetch(fixture, case, &many).await?;
+    expect(
+        case,
+        &fetched,
+        &[
+            ("k0", 1_700_000_000),
+            ("k1", 1_700_000_001),
+            ("k2", 1_700_000_002),
+            ("k4", 1_700_000_004),
+            ("k5", 1_700_000_005),
+            ("k6", 1_700_000_006),
+        ],
+        1,
+    )?;
+
     let case = "empty result";
     let fetched = fetch(fixture, case, &[]).await?;
     expect(case, &fetched, &[], 0)?;
@@ -206,6 +319,16 @@ pub async fn run_all<F: Fixture + ?Sized>(fixture: &F) -> Result<(), Failure> {
         return Err(Failure {
             case,
             message: format!("want an error, got {fetched:?}"),
+        });
+    }
+    let mut sink = Batches::default();
+    if run_batched(fixture, case, &fixture.failing_query(), &mut sink)
+        .await
+        .is_ok()
+    {
+        return Err(Failure {
+            case,
+            message: "want an error from the batched fetch, got none".into(),
         });
     }
     Ok(())
@@ -236,6 +359,51 @@ mod tests {
         fn failing_query(&self) -> String {
             String::new()
         }
+    }
+
+    /// Rows through `get_rows`, but a batched fetch that loses them.
+    struct LosesBatches;
+
+    #[async_trait]
+    impl RowGetter for LosesBatches {
+        async fn get_rows(&self, _: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+            Ok(Fetched::from_rows(vec![
+                crate::Row::new("a", 1_700_000_000),
+                crate::Row::new("b", 1_700_000_030),
+            ]))
+        }
+
+        async fn get_rows_batched(
+            &self,
+            _: &FetchRequest<'_>,
+            _: &mut dyn RowSink,
+        ) -> Result<(), SourceError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Fixture for LosesBatches {
+        fn getter(&self) -> &dyn RowGetter {
+            self
+        }
+        async fn query_for(&self, _: &[(Sample, Sample)]) -> Result<String, String> {
+            Ok(String::new())
+        }
+        fn failing_query(&self) -> String {
+            String::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_whose_batches_lose_rows_fails_the_suite() {
+        let failure = run_all(&LosesBatches).await.unwrap_err();
+        assert_eq!(failure.case, "integer epochs");
+        assert!(
+            failure.message.contains("batches add up to"),
+            "{}",
+            failure.message
+        );
     }
 
     #[tokio::test]

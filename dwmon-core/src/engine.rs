@@ -21,7 +21,9 @@
 //!    is an `ERROR` event of kind [`ErrorKind::ClockBehind`] every cycle, naming the minute.
 //! 3. No candidate: nothing happens for the checker (besides retrying its pending deliveries).
 //! 4. Otherwise the query runs once, under [`EngineConfig::fetch_timeout`]; the rows are
-//!    stored first-seen (a known key keeps its first timestamp).
+//!    stored first-seen (a known key keeps its first timestamp), batch by batch as the
+//!    source hands them over ([`RowGetter::get_rows_batched`]): each batch is stored before
+//!    the next is read, so a fetch holds about one batch in memory, whatever its size.
 //! 5. Each candidate `(m, r)` counts the stored rows with `m - L <= ts < m` and is `GOOD`
 //!    when `MINNUM <= count <= MAXNUM`, else `BAD`. Due minutes after `last` that have left
 //!    the horizon are recorded as `MISSED` (count 0, see [`missed_minutes`]).
@@ -38,6 +40,10 @@
 //!
 //! A fetch that fails or times out records nothing (the minutes are retried next cycle while
 //! still inside the horizon) and sends an `ERROR` event; other checkers are not affected.
+//! Batches of a failing fetch stored before the failure stay stored: they are first-seen
+//! rows the source did return, and the next fetch finds them seen (a key keeps its first
+//! timestamp either way), so no check is ever judged on part of a result. The fetch timeout
+//! covers the whole batched fetch, storing included.
 //!
 //! # Rows that are not stored
 //!
@@ -70,7 +76,7 @@ use crate::checker_file::{Checker, CheckerFileError, LoadReport};
 use crate::handler::CheckHandler;
 use crate::purger::{DefaultPurger, Purger};
 use crate::record::{CheckRecord, ErrorEvent, ErrorKind, Event, Status};
-use crate::source::{FetchRequest, Fetched, RowGetter, SourceError};
+use crate::source::{FetchRequest, Fetched, RowGetter, RowSink, SourceError};
 use crate::store::{PendingDelivery, Store};
 use crate::{minute_floor, schedule, MINUTE};
 use async_trait::async_trait;
@@ -927,42 +933,6 @@ impl CycleContext {
             return None;
         }
 
-        let fetched = self.fetch(checker, outcome).await;
-        let Fetched {
-            mut rows,
-            mut rejected,
-            mut rejected_samples,
-        } = match fetched {
-            Ok(fetched) => fetched,
-            Err(e) => {
-                let text = format!("fetch failed: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Fetch, text)
-                    .await;
-                return None;
-            }
-        };
-        let future_limit = self
-            .now
-            .saturating_add(self.config.max_future_seconds.max(0));
-        rows.retain(|row| {
-            if row.timestamp <= future_limit {
-                return true;
-            }
-            rejected += 1;
-            if rejected_samples.len() < Fetched::MAX_SAMPLES {
-                rejected_samples.push(format!(
-                    "key {:?}: timestamp {} is {} s in the future (more than the {} s allowed)",
-                    crate::requirement::excerpt(&row.key),
-                    row.timestamp,
-                    row.timestamp.saturating_sub(self.now),
-                    self.config.max_future_seconds
-                ));
-            }
-            false
-        });
-        outcome.rows_fetched = rows.len() as u64;
-        outcome.rejected_rows = rejected;
-
         let windows: Vec<(i64, i64)> = candidates
             .iter()
             .map(|&(m, r)| {
@@ -971,26 +941,31 @@ impl CycleContext {
                 (m.saturating_sub(lookback), m)
             })
             .collect();
-        // The first cycle keeps the whole fetched history for the history views: it neither
-        // drops old rows nor purges (the purger trims the history at a later cycle). The
-        // purger is still asked once per cycle, as its contract says.
-        let purge_before = self
-            .purger
-            .delete_older_than(checker, self.now)
-            .filter(|_| last.is_some());
-        if last.is_some() {
-            let keep_from = self.keep_from(checker, &windows, purge_before);
-            skip_unreachable(&mut rows, keep_from);
+        let mut admit = Admit::new(self, checker, last.is_some(), &windows);
+        let fetched = self.fetch(checker, outcome, &mut admit).await;
+        outcome.rows_fetched = admit.rows_fetched;
+        outcome.new_rows = admit.new_rows;
+        outcome.rejected_rows = admit.rejected;
+        if let Some(e) = admit.store_error.take() {
+            let text = format!("store: cannot store fetched rows: {e}");
+            self.fail(checker, zone, outcome, ErrorKind::Store, text)
+                .await;
+            return None;
         }
-        outcome.new_rows = match self.store.insert_first_seen(name, &rows).await {
-            Ok(n) => n,
-            Err(e) => {
-                let text = format!("store: cannot store fetched rows: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
+        if let Err(e) = fetched {
+            // Batches stored before the failure stay: they are real first-seen rows.
+            let text = format!("fetch failed: {e}");
+            self.fail(checker, zone, outcome, ErrorKind::Fetch, text)
+                .await;
+            return None;
+        }
+        let purge_before = admit.purge_before();
+        let Admit {
+            rejected,
+            rejected_samples,
+            ..
+        } = admit;
+
         let counts = match self.store.count_windows(name, &windows).await {
             Ok(counts) if counts.len() == windows.len() => counts,
             Ok(counts) => {
@@ -1110,12 +1085,14 @@ impl CycleContext {
         }
     }
 
-    /// Step 4's fetch under the timeout, logged.
+    /// Step 4's fetch under the timeout, logged: the source hands its rows to `admit` batch
+    /// by batch, and each batch is stored before the next is read.
     async fn fetch(
         &self,
         checker: &Checker,
         outcome: &mut CheckerOutcome,
-    ) -> Result<Fetched, SourceError> {
+        admit: &mut Admit<'_>,
+    ) -> Result<(), SourceError> {
         let request = FetchRequest {
             checker: &checker.name,
             query: &checker.query,
@@ -1123,24 +1100,22 @@ impl CycleContext {
             extra: &checker.extra,
         };
         let started = tokio::time::Instant::now();
-        let result =
-            match tokio::time::timeout(self.config.fetch_timeout, self.source.get_rows(&request))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(SourceError::Timeout {
-                    millis: u64::try_from(self.config.fetch_timeout.as_millis())
-                        .unwrap_or(u64::MAX),
-                }),
-            };
+        let fetch = self.source.get_rows_batched(&request, admit);
+        let result = match tokio::time::timeout(self.config.fetch_timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::Timeout {
+                millis: u64::try_from(self.config.fetch_timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        };
         let elapsed = started.elapsed();
         outcome.fetch_duration = Some(elapsed);
         let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        let rows = result.as_ref().map(|f| f.rows.len()).unwrap_or(0);
+        let rows = admit.rows_fetched;
+        let batches = admit.batches;
         if elapsed > self.config.slow_fetch_warning {
-            warn!(checker = %checker.name, source = %checker.source, millis, rows, "slow fetch");
+            warn!(checker = %checker.name, source = %checker.source, millis, rows, batches, "slow fetch");
         } else {
-            debug!(checker = %checker.name, source = %checker.source, millis, rows, "fetched");
+            debug!(checker = %checker.name, source = %checker.source, millis, rows, batches, "fetched");
         }
         result
     }
@@ -1542,22 +1517,200 @@ fn reachable_from(checker: &Checker, minute: i64) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
+/// Step 4's admission of fetched rows, one batch at a time ([`RowSink`] of the engine):
+/// far-future rows are rejected, rows no window can reach are dropped (after a checker's
+/// first cycle, see "Rows that are not stored"), and the rest go to
+/// [`Store::insert_first_seen`] before the source reads on. What it counts adds up to what one
+/// whole-result batch would give: a key's first occurrence in the result decides, across
+/// batches too (the store keeps a stored key's first timestamp; [`DroppedKeys`] remembers the
+/// dropped ones).
+struct Admit<'a> {
+    context: &'a CycleContext,
+    checker: &'a Checker,
+    windows: &'a [(i64, i64)],
+    /// Not the checker's first cycle: rows no window can reach are dropped.
+    drop_unreachable: bool,
+    /// The purger's answer and the resulting keep-from epoch, once asked (at the first batch
+    /// after a first cycle, else after the fetch).
+    purge: Option<(Option<i64>, i64)>,
+    dropped: DroppedKeys,
+    future_limit: i64,
+    batches: u64,
+    rows_fetched: u64,
+    new_rows: u64,
+    rejected: u64,
+    rejected_samples: Vec<String>,
+    /// The store failed on a batch: the fetch was stopped, and this is the error to report.
+    store_error: Option<crate::store::StoreError>,
+}
+
+impl<'a> Admit<'a> {
+    fn new(
+        context: &'a CycleContext,
+        checker: &'a Checker,
+        drop_unreachable: bool,
+        windows: &'a [(i64, i64)],
+    ) -> Self {
+        Admit {
+            context,
+            checker,
+            windows,
+            drop_unreachable,
+            purge: None,
+            dropped: DroppedKeys::default(),
+            future_limit: context
+                .now
+                .saturating_add(context.config.max_future_seconds.max(0)),
+            batches: 0,
+            rows_fetched: 0,
+            new_rows: 0,
+            rejected: 0,
+            rejected_samples: Vec::new(),
+            store_error: None,
+        }
+    }
+
+    /// This cycle's purge cutoff (the purger is asked once per cycle; the first cycle never
+    /// purges) and the epoch before which fetched rows are not stored.
+    fn purge(&mut self) -> (Option<i64>, i64) {
+        if let Some(purge) = self.purge {
+            return purge;
+        }
+        let context = self.context;
+        let purge_before = context
+            .purger
+            .delete_older_than(self.checker, context.now)
+            .filter(|_| self.drop_unreachable);
+        let keep_from = if self.drop_unreachable {
+            context.keep_from(self.checker, self.windows, purge_before)
+        } else {
+            i64::MIN
+        };
+        *self.purge.insert((purge_before, keep_from))
+    }
+
+    fn purge_before(&mut self) -> Option<i64> {
+        self.purge().0
+    }
+}
+
+#[async_trait]
+impl RowSink for Admit<'_> {
+    fn batch_rows(&self) -> usize {
+        crate::source::DEFAULT_BATCH_ROWS
+    }
+
+    async fn accept(&mut self, batch: Fetched) -> Result<(), SourceError> {
+        if self.store_error.is_some() {
+            return Err(stopped_by_store());
+        }
+        let Fetched {
+            mut rows,
+            rejected,
+            rejected_samples,
+        } = batch;
+        self.batches += 1;
+        self.rejected += rejected;
+        let room = Fetched::MAX_SAMPLES.saturating_sub(self.rejected_samples.len());
+        self.rejected_samples
+            .extend(rejected_samples.into_iter().take(room));
+        let (now, future_limit) = (self.context.now, self.future_limit);
+        let max_future = self.context.config.max_future_seconds;
+        let room = Fetched::MAX_SAMPLES.saturating_sub(self.rejected_samples.len());
+        let mut far_future: u64 = 0;
+        let mut samples = Vec::new();
+        rows.retain(|row| {
+            if row.timestamp <= future_limit {
+                return true;
+            }
+            far_future += 1;
+            if samples.len() < room {
+                samples.push(format!(
+                    "key {:?}: timestamp {} is {} s in the future (more than the {max_future} s allowed)",
+                    crate::requirement::excerpt(&row.key),
+                    row.timestamp,
+                    row.timestamp.saturating_sub(now),
+                ));
+            }
+            false
+        });
+        self.rejected += far_future;
+        self.rejected_samples.extend(samples);
+        self.rows_fetched += rows.len() as u64;
+        if self.drop_unreachable {
+            let (_, keep_from) = self.purge();
+            skip_unreachable(&mut rows, keep_from, &mut self.dropped);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self
+            .context
+            .store
+            .insert_first_seen(&self.checker.name, &rows)
+            .await
+        {
+            Ok(new) => {
+                self.new_rows += new;
+                Ok(())
+            }
+            Err(e) => {
+                self.store_error = Some(e);
+                Err(stopped_by_store())
+            }
+        }
+    }
+}
+
+/// What the engine's sink answers a source when the store refused a batch.
+fn stopped_by_store() -> SourceError {
+    SourceError::Other("fetch stopped: the store could not take the rows".to_string())
+}
+
+/// The keys of rows dropped as unreachable earlier in one fetch (their first occurrence
+/// decides, so a later occurrence is dropped too): exact inside a batch, and as 64-bit
+/// SipHash hashes (random keys per fetch) across batches, 8-16 bytes a key instead of the
+/// key itself. A hash collision would drop one reachable row whose key hashes like an earlier
+/// dropped one (about `n / 2^64` per row after `n` dropped keys), the same residual risk as the
+/// store's cache of seen keys; a result that fits one batch is exact.
+#[derive(Default)]
+struct DroppedKeys {
+    hasher: std::hash::RandomState,
+    earlier: HashSet<u64>,
+}
+
+impl DroppedKeys {
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+}
+
 /// Drops the rows with `timestamp < keep_from`, and the later occurrences of their keys: the
-/// first occurrence of a key decides its timestamp (step 4 of a cycle, README "How a cycle works"), even when it is dropped.
+/// first occurrence of a key decides its timestamp (step 4 of a cycle, README "How a cycle works"), even when it is dropped,
+/// also when it came in an earlier batch of the fetch (`dropped`, updated here).
 /// Only the dropped keys are remembered, so a batch costs one hash set of its old rows, not
 /// of all its rows; repeats among the kept rows are left to the store (first one wins).
-fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64) {
-    if rows.iter().all(|row| row.timestamp >= keep_from) {
+fn skip_unreachable(rows: &mut Vec<crate::source::Row>, keep_from: i64, dropped: &mut DroppedKeys) {
+    if dropped.earlier.is_empty() && rows.iter().all(|row| row.timestamp >= keep_from) {
         return;
     }
-    let mut dropped: HashSet<String> = HashSet::new();
+    let mut here: HashSet<String> = HashSet::new();
+    let earlier = std::mem::take(&mut dropped.earlier);
     rows.retain_mut(|row| {
         if row.timestamp < keep_from {
-            dropped.insert(std::mem::take(&mut row.key));
+            here.insert(std::mem::take(&mut row.key));
             return false;
         }
-        dropped.is_empty() || !dropped.contains(row.key.as_str())
+        let dropped_here = !here.is_empty() && here.contains(row.key.as_str());
+        let dropped_before = !earlier.is_empty() && earlier.contains(&dropped.hash(&row.key));
+        !(dropped_here || dropped_before)
     });
+    dropped.earlier = earlier;
+    dropped.earlier.reserve(here.len());
+    for key in here {
+        let hash = dropped.hash(&key);
+        dropped.earlier.insert(hash);
+    }
 }
 
 /// The `ClockBehind` error text: names the future minute and the way out.
@@ -1606,12 +1759,18 @@ mod tests {
             Row::new("old", 99),
             Row::new("edge", 100),
         ];
-        skip_unreachable(&mut rows, 100);
+        let mut dropped = DroppedKeys::default();
+        skip_unreachable(&mut rows, 100, &mut dropped);
         assert_eq!(rows, vec![Row::new("new", 200), Row::new("edge", 100)]);
+
+        // A later batch of the same fetch: keys dropped before stay dropped.
+        let mut rows = vec![Row::new("old", 150), Row::new("fresh", 150)];
+        skip_unreachable(&mut rows, 100, &mut dropped);
+        assert_eq!(rows, vec![Row::new("fresh", 150)]);
 
         // Nothing old: the batch is left alone, duplicates included.
         let mut rows = vec![Row::new("a", 100), Row::new("a", 200)];
-        skip_unreachable(&mut rows, 100);
+        skip_unreachable(&mut rows, 100, &mut DroppedKeys::default());
         assert_eq!(rows.len(), 2);
     }
 

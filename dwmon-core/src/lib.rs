@@ -40,7 +40,9 @@ pub use requirement::{
     FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule, Severity,
 };
 pub use schedule::{due_minutes, matches, ZoneCursor};
-pub use source::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+pub use source::{
+    collect_rows, Batcher, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError,
+};
 pub use store::{CheckerStatus, PendingDelivery, Store, StoreError};
 
 /// Seconds in a minute; a *minute* is an epoch multiple of this.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 /// Decides how long a checker's stored first-seen rows are kept.
 ///
-/// Called once per cycle for each checker that has minutes to check, once its rows are
-/// fetched; the purge itself runs after its checks are recorded and delivered. Returning
+/// Called once per cycle for each checker that has minutes to check, once its first batch
+/// of rows is fetched (on a checker's first cycle: once the whole fetch is); the purge itself runs after its checks are recorded and delivered. Returning
 /// `Some(t)` deletes the checker's rows with `timestamp < t`; `None` deletes nothing this
 /// cycle. Fetched rows older than the cutoff and every window of the cycle are not stored.
 ///

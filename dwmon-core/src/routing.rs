@@ -1,7 +1,7 @@
 //! [`RoutingSource`]: several [`RowGetter`]s of different kinds behind one, chosen by the
 //! checker's `__SOURCE__` name.
 
-use crate::source::{FetchRequest, Fetched, RowGetter, SourceError};
+use crate::source::{FetchRequest, Fetched, RowGetter, RowSink, SourceError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -126,6 +126,19 @@ impl RowGetter for RoutingSource {
             ..*request
         };
         route.getter.get_rows(&forwarded).await
+    }
+
+    async fn get_rows_batched(
+        &self,
+        request: &FetchRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), SourceError> {
+        let route = pick(&self.routes, request.source)?;
+        let forwarded = FetchRequest {
+            source: &route.target,
+            ..*request
+        };
+        route.getter.get_rows_batched(&forwarded, sink).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
 use dwmon_core::routing;
-use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 use std::collections::BTreeMap;
@@ -37,8 +37,12 @@ pub enum SqliteSourceError {
 ///   checkers on one file each read a consistent snapshot, whatever its journal mode.
 /// - Each fetch opens the file afresh on tokio's blocking pool (never on the async executor),
 ///   so a file that appears, is replaced or was locked recovers by itself on the next cycle.
+/// - Results are streamed ([`RowGetter::get_rows_batched`]): a fetch holds about two batches
+///   of rows (the one the engine stores and the next one read ahead), whatever the result's
+///   size.
 /// - A busy timeout (default 5 s) waits out writers' locks; a query timeout (default 30 s)
-///   interrupts a query that runs too long ([`SourceError::Timeout`]).
+///   interrupts a query that runs too long ([`SourceError::Timeout`]); it counts the time
+///   spent reading rows, not the time the engine takes to store the batches.
 /// - The result set must have the columns `dwmon_unique_key` and `dwmon_timestamp`; values are
 ///   converted by [`dwmon_core::convert`] (integers, floats floored, text epochs such as
 ///   `strftime('%s','now')`, UTC date-time texts such as `datetime('now')`). Unusable rows are
@@ -265,11 +269,25 @@ struct Job {
     query: String,
     busy_timeout: Duration,
     timeout_millis: u64,
+    /// Rows per batch handed to the sink.
+    batch_rows: usize,
 }
 
 #[async_trait::async_trait]
 impl RowGetter for SqliteSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        dwmon_core::collect_rows(self, request).await
+    }
+
+    /// Streams the result: the query runs on tokio's blocking pool and hands over a batch of
+    /// [`RowSink::batch_rows`] rows at a time, reading on only once the sink has the previous
+    /// one (one batch is read ahead while the sink works). The query timeout counts the time
+    /// spent reading, not the time the sink takes.
+    async fn get_rows_batched(
+        &self,
+        request: &FetchRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), SourceError> {
         let path = routing::pick(&self.sources, request.source)?;
         let timeout_millis = u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX);
         let job = Job {
@@ -279,6 +297,7 @@ impl RowGetter for SqliteSource {
             query: request.query.to_string(),
             busy_timeout: self.busy_timeout,
             timeout_millis,
+            batch_rows: sink.batch_rows().max(1),
         };
         // A fetch cut by the timeout may still hold its thread (blocked inside SQLite or the
         // kernel); never start a second one beside it, so threads cannot pile up per cycle.
@@ -295,30 +314,58 @@ impl RowGetter for SqliteSource {
         };
         let cancel = Arc::new(Mutex::new(Cancel::default()));
         let task_cancel = Arc::clone(&cancel);
+        let (batches, mut received) = tokio::sync::mpsc::channel::<Fetched>(1);
         let mut task = tokio::task::spawn_blocking(move || {
             let _running = running;
-            job.run(&task_cancel)
+            job.run(&task_cancel, &batches)
         });
-        match tokio::time::timeout(self.query_timeout, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(SourceError::Other(format!(
+        let mut deadline = tokio::time::Instant::now() + self.query_timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, received.recv()).await {
+                Ok(Some(batch)) => {
+                    let started = tokio::time::Instant::now();
+                    let accepted = sink.accept(batch).await;
+                    // The sink's time is not the query's.
+                    deadline += started.elapsed();
+                    if let Err(error) = accepted {
+                        Cancel::cancel(&cancel);
+                        drop(received);
+                        // Let the interrupted job end, so the checker's next fetch may start.
+                        let _ = tokio::time::timeout(CANCEL_GRACE, &mut task).await;
+                        return Err(error);
+                    }
+                }
+                // Every batch is handed over: the job has ended or is ending.
+                Ok(None) => break,
+                Err(_elapsed) => {
+                    Cancel::cancel(&cancel);
+                    drop(received);
+                    // An interrupted query ends at once; give it a moment to release the checker.
+                    let _ = tokio::time::timeout(CANCEL_GRACE, &mut task).await;
+                    return Err(SourceError::Timeout {
+                        millis: timeout_millis,
+                    });
+                }
+            }
+        }
+        match task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(SourceError::Other(format!(
                 "source {:?}: the SQLite query task failed: {join_error}",
                 request.source
             ))),
-            Err(_elapsed) => {
-                Cancel::cancel(&cancel);
-                // An interrupted query ends at once; give it a moment to release the checker.
-                let _ = tokio::time::timeout(CANCEL_GRACE, &mut task).await;
-                Err(SourceError::Timeout {
-                    millis: timeout_millis,
-                })
-            }
         }
     }
 }
 
 impl Job {
-    fn run(&self, cancel: &Mutex<Cancel>) -> Result<Fetched, SourceError> {
+    /// Runs the query, sending its rows in batches of `batch_rows`; stops early (without an
+    /// error of its own) when the receiver is gone.
+    fn run(
+        &self,
+        cancel: &Mutex<Cancel>,
+        batches: &tokio::sync::mpsc::Sender<Fetched>,
+    ) -> Result<(), SourceError> {
         let opened = self.open()?;
         let connection = &opened.connection;
         if !Cancel::register(cancel, connection) {
@@ -338,7 +385,7 @@ impl Job {
                 found: names.clone(),
             })?;
         let mut rows = statement.query([]).map_err(|e| self.query_error(&e))?;
-        let mut fetched = Fetched::default();
+        let mut batch = Fetched::default();
         let mut row_number: u64 = 0;
         while let Some(row) = rows.next().map_err(|e| self.query_error(&e))? {
             row_number += 1;
@@ -347,11 +394,23 @@ impl Job {
                 .get_ref(timestamp_index)
                 .map_err(|e| self.query_error(&e))?;
             match convert_row(row_number, key, timestamp) {
-                Ok(row) => fetched.rows.push(row),
-                Err(reason) => fetched.reject(reason),
+                Ok(row) => {
+                    if batch.rows.is_empty() {
+                        batch.rows.reserve_exact(self.batch_rows);
+                    }
+                    batch.rows.push(row);
+                }
+                Err(reason) => batch.reject(reason),
+            }
+            if batch.rows.len() >= self.batch_rows
+                && batches.blocking_send(std::mem::take(&mut batch)).is_err()
+            {
+                return Ok(());
             }
         }
-        Ok(fetched)
+        // The last batch, possibly empty: an empty result is one empty batch.
+        let _ = batches.blocking_send(batch);
+        Ok(())
     }
 
     fn open(&self) -> Result<SourceConnection, SourceError> {

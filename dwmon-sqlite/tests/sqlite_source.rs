@@ -475,3 +475,128 @@ mod not_a_regular_file {
         Ok(())
     }
 }
+
+/// Streaming (issue 15 item 13): a fetch hands its rows over in batches of the sink's size,
+/// reading on only after the sink took the previous batch.
+mod batches {
+    use super::*;
+    use async_trait::async_trait;
+    use dwmon_core::RowSink;
+
+    /// Records each batch's size, sleeping `pause` in each (a slow store), refusing the batch
+    /// numbered `refuse`.
+    struct Sink {
+        limit: usize,
+        sizes: Vec<(usize, u64)>,
+        rows: Vec<Row>,
+        pause: Duration,
+        refuse: Option<usize>,
+    }
+
+    impl Sink {
+        fn new(limit: usize) -> Self {
+            Sink {
+                limit,
+                sizes: Vec::new(),
+                rows: Vec::new(),
+                pause: Duration::ZERO,
+                refuse: None,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl RowSink for Sink {
+        fn batch_rows(&self) -> usize {
+            self.limit
+        }
+
+        async fn accept(&mut self, batch: Fetched) -> Result<(), SourceError> {
+            if self.refuse == Some(self.sizes.len()) {
+                return Err(SourceError::Other("store is full".into()));
+            }
+            self.sizes.push((batch.rows.len(), batch.rejected));
+            self.rows.extend(batch.rows);
+            if !self.pause.is_zero() {
+                tokio::time::sleep(self.pause).await;
+            }
+            Ok(())
+        }
+    }
+
+    /// A file with `n` rows `k0..`, every 1000th with a NULL key.
+    fn numbered(n: usize) -> Result<(TempDir, PathBuf), Box<dyn Error>> {
+        database(&format!(
+            "CREATE TABLE t (n INTEGER PRIMARY KEY, k, ts);
+             WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < {n})
+             INSERT INTO t SELECT i, CASE WHEN i % 1000 = 999 THEN NULL ELSE 'k' || i END,
+                                  1700000000 + i FROM s;"
+        ))
+    }
+
+    const QUERY: &str = "SELECT k AS dwmon_unique_key, ts AS dwmon_timestamp FROM t ORDER BY n";
+
+    async fn stream(source: &SqliteSource, sink: &mut Sink) -> Result<(), SourceError> {
+        let extra = serde_json::json!({});
+        let request = FetchRequest {
+            checker: "orders",
+            query: QUERY,
+            source: "default",
+            extra: &extra,
+        };
+        source.get_rows_batched(&request, sink).await
+    }
+
+    #[tokio::test]
+    async fn a_large_result_comes_in_batches_of_the_sinks_size_in_order() -> TestResult {
+        let (_dir, path) = numbered(25_500)?;
+        let source = SqliteSource::new(&path);
+        let mut sink = Sink::new(1_000);
+        stream(&source, &mut sink).await?;
+        assert!(sink.sizes.len() >= 25, "{} batches", sink.sizes.len());
+        assert!(sink.sizes.iter().all(|&(rows, _)| rows <= 1_000));
+        let rejected: u64 = sink.sizes.iter().map(|s| s.1).sum();
+        assert_eq!((sink.rows.len(), rejected), (25_475, 25));
+        let expected: Vec<Row> = (0..25_500_i64)
+            .filter(|i| i % 1000 != 999)
+            .map(|i| Row::new(format!("k{i}"), 1_700_000_000 + i))
+            .collect();
+        assert_eq!(sink.rows, expected);
+        // get_rows is the same result, whole.
+        let whole = fetch(&source, "default", QUERY).await?;
+        assert_eq!(whole.rows, expected);
+        assert_eq!(whole.rejected, 25);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_stops_the_fetch_with_the_sinks_error() -> TestResult {
+        let (_dir, path) = numbered(10_000)?;
+        let source = SqliteSource::new(&path);
+        let mut sink = Sink::new(1_000);
+        sink.refuse = Some(2);
+        let error = stream(&source, &mut sink).await.unwrap_err();
+        assert_eq!(error, SourceError::Other("store is full".into()));
+        assert_eq!(sink.sizes.len(), 2);
+        // The checker is free again: its next fetch runs.
+        let mut sink = Sink::new(1_000);
+        stream(&source, &mut sink).await?;
+        assert_eq!(sink.rows.len(), 9_990);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_query_timeout_counts_reading_not_the_sinks_time() -> TestResult {
+        let (_dir, path) = numbered(4_000)?;
+        // Reading 4,000 rows takes milliseconds; the sink takes 4 x 150 ms.
+        let source = SqliteSource::builder()
+            .source("default", &path)?
+            .query_timeout(Duration::from_millis(300))
+            .build()?;
+        let mut sink = Sink::new(1_000);
+        sink.pause = Duration::from_millis(150);
+        stream(&source, &mut sink).await?;
+        assert_eq!(sink.rows.len(), 3_996);
+        Ok(())
+    }
+}

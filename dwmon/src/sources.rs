@@ -4,7 +4,7 @@
 use crate::args::{SourceSpec, SourceUrl};
 use async_trait::async_trait;
 use dwmon_core::routing::RoutingSource;
-use dwmon_core::{FetchRequest, Fetched, RowGetter, SourceError};
+use dwmon_core::{FetchRequest, Fetched, RowGetter, RowSink, SourceError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,19 @@ impl RowGetter for Router {
                 fallback.get_rows(request).await
             }
             _ => self.routes.get_rows(request).await,
+        }
+    }
+
+    async fn get_rows_batched(
+        &self,
+        request: &FetchRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), SourceError> {
+        match &self.fallback {
+            Some(fallback) if !self.routes.names().iter().any(|n| n == request.source) => {
+                fallback.get_rows_batched(request, sink).await
+            }
+            _ => self.routes.get_rows_batched(request, sink).await,
         }
     }
 }
