@@ -235,11 +235,19 @@ impl AlertHandler {
     /// Routes and repeat interval for a checker's `extra`. An invalid `"alert"` key is logged
     /// and the default routes are used, so a typo never silences a checker.
     fn routes(&self, checker: &str, extra: &serde_json::Value) -> (Routes, u64) {
+        self.routes_logged(checker, extra, true)
+    }
+
+    /// [`AlertHandler::routes`]; `log` = whether to log the problems of the routing (once
+    /// per event, not once per target).
+    fn routes_logged(&self, checker: &str, extra: &serde_json::Value, log: bool) -> (Routes, u64) {
         let routes = match Routes::from_extra(extra) {
             Ok(Some(routes)) => routes,
             Ok(None) => self.default_routes.clone(),
             Err(e) => {
-                tracing::warn!(checker, error = %e, "invalid alert routes; using the default routes");
+                if log {
+                    tracing::warn!(checker, error = %e, "invalid alert routes; using the default routes");
+                }
                 self.default_routes.clone()
             }
         };
@@ -248,6 +256,7 @@ impl AlertHandler {
         if let Some(check) = &self.target_check {
             routes.targets.retain(|target| match check(target) {
                 Ok(()) => true,
+                Err(_) if !log => false,
                 Err(problem) => {
                     tracing::error!(
                         checker,
@@ -356,6 +365,18 @@ impl AlertHandler {
             tracing::debug!(checker, error = %event.error, "rejected rows: not a source error");
             return Ok(Vec::new());
         }
+        if event.kind == ErrorKind::DeliveryGivenUp {
+            // The engine gave up a target of this checker: tell the default route (the
+            // checker's own route may be what failed); the source is fine.
+            let (routes, repeat) = self.routes(checker, &serde_json::json!({}));
+            let pause = self.store.pause(checker).await?;
+            let decided: Vec<Notification> = AlertPolicy::new(repeat)
+                .on_delivery_given_up(event, pause.as_ref(), event.minute)
+                .into_iter()
+                .collect();
+            self.apply(checker, None, None, &decided, &routes).await?;
+            return Ok(decided);
+        }
         let before = self.store.source_state(checker).await?;
         let mut source = before.clone().unwrap_or_default();
         let (routes, repeat) = self.routes(checker, &error_extra(event, &source));
@@ -401,6 +422,15 @@ impl AlertHandler {
     /// # Errors
     /// [`AlertError::Delivery`] listing the failed targets; [`AlertError::Store`].
     pub async fn flush(&self, checker: &str) -> Result<Vec<(String, String)>, AlertError> {
+        self.flush_where(checker, &|_| true).await
+    }
+
+    /// [`AlertHandler::flush`] for the targets `only` accepts.
+    async fn flush_where(
+        &self,
+        checker: &str,
+        only: &(dyn Fn(&Target) -> bool + Send + Sync),
+    ) -> Result<Vec<(String, String)>, AlertError> {
         let mut delivered = Vec::new();
         let mut failures = Vec::new();
         // Targets that failed this round: their later messages wait, to keep them in order.
@@ -408,7 +438,7 @@ impl AlertHandler {
         for mut pending in self.store.pending(checker).await? {
             let due: Vec<crate::Target> = pending
                 .remaining()
-                .filter(|t| !blocked.contains(&t.id()))
+                .filter(|t| only(t) && !blocked.contains(&t.id()))
                 .cloned()
                 .collect();
             let notification = &pending.notification;
@@ -498,6 +528,30 @@ fn changed<T: PartialEq + Default>(before: Option<T>, after: T) -> Option<T> {
     }
 }
 
+/// The name of `target` among a check record's delivery targets
+/// ([`CheckHandler::targets`]): [`Target::id`], except that a webhook given by URL is named by
+/// its origin and a hash of the URL (its path and query often embed a token, and the name is
+/// stored and shown), e.g. `webhook:https://hooks.example.com#1a2b3c4d`.
+pub fn target_name(target: &Target) -> String {
+    if target.channel == crate::ChannelKind::Webhook && target.address.contains("://") {
+        let origin = crate::route::url_origin(&target.address);
+        format!("webhook:{origin}#{:08x}", fnv1a32(&target.address))
+    } else {
+        target.id()
+    }
+}
+
+/// FNV-1a, 32 bits: a hash that stays the same across builds and platforms.
+fn fnv1a32(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Per target: the policy runs for every delivery (a replay of a check already judged
+/// changes nothing), then the checker's pending notifications go to that target alone, so a
+/// target that is down holds back no other one. The first target of a record also retries the
+/// notifications owed to targets that are no longer in its routing (failures only logged).
 #[async_trait]
 impl CheckHandler for AlertHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
@@ -505,6 +559,81 @@ impl CheckHandler for AlertHandler {
             .await
             .map(|_| ())
             .map_err(|e| HandlerError::new(e.to_string()))
+    }
+
+    fn targets(&self, event: &Event) -> Vec<String> {
+        match event {
+            Event::Check(record) => {
+                let (routes, _) = self.routes_logged(&record.checker, &record.extra, false);
+                let mut names: Vec<String> = routes.targets.iter().map(target_name).collect();
+                names.dedup();
+                names
+            }
+            Event::Error(_) => Vec::new(),
+        }
+    }
+
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        let Event::Check(record) = event else {
+            return self.handle(event).await;
+        };
+        let _ = failed_attempts;
+        let failed = |e: AlertError| HandlerError::new(e.to_string());
+        if let Err(e) = self.apply_reload().await {
+            tracing::warn!(error = %e, "cannot move alert states after a reload");
+        }
+        let checker = record.checker.as_str();
+        let (routes, _) = self.routes_logged(checker, &record.extra, true);
+        let first = routes.targets.first().map(target_name);
+        self.observe_check(record).await.map_err(failed)?;
+        if first.as_deref() == Some(target) {
+            let routed: Vec<String> = routes.targets.iter().map(target_name).collect();
+            let orphan = move |t: &Target| !routed.contains(&target_name(t));
+            if let Err(e) = self.flush_where(checker, &orphan).await {
+                tracing::warn!(checker, error = %e, "notifications to targets no longer routed");
+            }
+        }
+        let wanted = target.to_string();
+        self.flush_where(checker, &move |t: &Target| target_name(t) == wanted)
+            .await
+            .map(|_| ())
+            .map_err(failed)
+    }
+
+    async fn gave_up(&self, target: &str, event: &Event) {
+        let checker = event.checker();
+        let pending = match self.store.pending(checker).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!(checker, error = %e, "cannot drop the notifications given up");
+                return;
+            }
+        };
+        for mut entry in pending {
+            let owed: Vec<String> = entry
+                .remaining()
+                .filter(|t| target_name(t) == target)
+                .map(Target::id)
+                .collect();
+            if owed.is_empty() {
+                continue;
+            }
+            entry.abandoned.extend(owed);
+            let key = entry.notification.idempotency_key.clone();
+            let saved = if entry.remaining().next().is_none() {
+                self.store.complete(&key).await
+            } else {
+                self.store.save_progress(&entry).await
+            };
+            if let Err(e) = saved {
+                tracing::warn!(checker, error = %e, "cannot drop a notification given up");
+            }
+        }
     }
 }
 
@@ -525,9 +654,16 @@ impl CheckHandler for AlertHandler {
 /// let both = FanoutHandler::new(vec![Arc::new(printer)]);
 /// # let _: &dyn dwmon_core::CheckHandler = &both;
 /// ```
+///
+/// Each handler is a delivery target of its own for the engine ([`CheckHandler::targets`]):
+/// `NAME` (from [`FanoutHandler::named`]; the position for [`FanoutHandler::new`]), or
+/// `NAME/TARGET` for the targets of a handler that has several. A target that fails holds
+/// back neither the other handlers nor the other targets.
 #[derive(Clone, Default)]
 pub struct FanoutHandler {
     handlers: Vec<Arc<dyn CheckHandler>>,
+    /// The target name of each handler.
+    names: Vec<String>,
     /// Per event key of a partly failed check record: which handlers already succeeded.
     done: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<bool>>>>,
 }
@@ -545,12 +681,37 @@ impl FanoutHandler {
     /// then reaches every handler again).
     const MAX_REMEMBERED: usize = 10_000;
 
-    /// Hands every event to each of `handlers`, in order.
+    /// Hands every event to each of `handlers`, in order; as delivery targets they are
+    /// named by position (`0`, `1`, ...).
     pub fn new(handlers: Vec<Arc<dyn CheckHandler>>) -> Self {
+        let names = (0..handlers.len()).map(|i| i.to_string()).collect();
         FanoutHandler {
             handlers,
+            names,
             done: Arc::default(),
         }
+    }
+
+    /// Hands every event to each handler, in order; each is the delivery target `NAME`
+    /// (names are stored in the outbox and shown in `status`: keep them stable, without
+    /// `/` and without secrets).
+    pub fn named(handlers: Vec<(String, Arc<dyn CheckHandler>)>) -> Self {
+        let (names, handlers) = handlers.into_iter().unzip();
+        FanoutHandler {
+            handlers,
+            names,
+            done: Arc::default(),
+        }
+    }
+
+    /// The handler a target name belongs to and the handler's own target name.
+    fn route<'a>(&self, target: &'a str) -> Option<(&Arc<dyn CheckHandler>, &'a str)> {
+        let (name, rest) = match target.split_once('/') {
+            Some((name, rest)) => (name, rest),
+            None => (target, ""),
+        };
+        let index = self.names.iter().position(|n| n == name)?;
+        Some((&self.handlers[index], rest))
     }
 
     fn lock_done(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<bool>>> {
@@ -566,6 +727,38 @@ impl CheckHandler for FanoutHandler {
 
     async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
         self.fan_out(event, Some(failed_attempts)).await
+    }
+
+    fn targets(&self, event: &Event) -> Vec<String> {
+        let mut targets = Vec::new();
+        for (name, handler) in self.names.iter().zip(&self.handlers) {
+            let own = handler.targets(event);
+            if own.is_empty() {
+                targets.push(name.clone());
+            } else {
+                targets.extend(own.into_iter().map(|t| format!("{name}/{t}")));
+            }
+        }
+        targets
+    }
+
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        match self.route(target) {
+            Some((handler, own)) => handler.deliver_to(own, event, failed_attempts).await,
+            // A target of an earlier configuration (a handler no longer here): nothing owed.
+            None => Ok(()),
+        }
+    }
+
+    async fn gave_up(&self, target: &str, event: &Event) {
+        if let Some((handler, own)) = self.route(target) {
+            handler.gave_up(own, event).await;
+        }
     }
 }
 

@@ -20,10 +20,15 @@ pub enum NotificationKind {
     SourceError,
     /// The checker can be evaluated again after a [`NotificationKind::SourceError`].
     SourceRecovered,
+    /// Some of the checker's check records could not be delivered to a target for longer
+    /// than the give-up age and were given up for it (an `ERROR` event of kind
+    /// `delivery_given_up`); sent to the default route, once per give-up.
+    DeliveryGivenUp,
 }
 
 impl NotificationKind {
-    /// `firing`, `reminder`, `resolved`, `source_error` or `source_recovered`.
+    /// `firing`, `reminder`, `resolved`, `source_error`, `source_recovered` or
+    /// `delivery_given_up`.
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::Firing => "firing",
@@ -31,14 +36,19 @@ impl NotificationKind {
             NotificationKind::Resolved => "resolved",
             NotificationKind::SourceError => "source_error",
             NotificationKind::SourceRecovered => "source_recovered",
+            NotificationKind::DeliveryGivenUp => "delivery_given_up",
         }
     }
 
-    /// True for the kinds that announce a problem (firing, reminder, source error).
+    /// True for the kinds that announce a problem (firing, reminder, source error, delivery
+    /// given up).
     pub fn is_problem(self) -> bool {
         matches!(
             self,
-            NotificationKind::Firing | NotificationKind::Reminder | NotificationKind::SourceError
+            NotificationKind::Firing
+                | NotificationKind::Reminder
+                | NotificationKind::SourceError
+                | NotificationKind::DeliveryGivenUp
         )
     }
 }
@@ -142,6 +152,10 @@ impl Notification {
                 let message = self.monitor.as_ref().map_or("", |m| m.message.as_str());
                 format!("{head}: {message} {when}")
             }
+            NotificationKind::DeliveryGivenUp => format!(
+                "{head}: {} {when}",
+                self.error.as_deref().unwrap_or("deliveries given up")
+            ),
             NotificationKind::Firing | NotificationKind::Reminder | NotificationKind::Resolved => {
                 let index = self.requirement_index.unwrap_or(0);
                 let verb = if self.kind == NotificationKind::Resolved {

@@ -227,6 +227,36 @@ impl AlertPolicy {
         ))
     }
 
+    /// An `ERROR` event of kind `delivery_given_up`: one
+    /// [`NotificationKind::DeliveryGivenUp`] (incident key `checker/delivery`) unless the
+    /// checker is paused. It neither starts nor ends a source error streak.
+    pub fn on_delivery_given_up(
+        &self,
+        event: &ErrorEvent,
+        pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        if is_paused(pause, now) {
+            return None;
+        }
+        let origin = Origin {
+            checker: &event.checker,
+            event_key: event.idempotency_key(),
+            minute: event.minute,
+            minute_local: &event.minute_local,
+            timezone: &event.timezone,
+        };
+        let mut notification = source_notification(
+            NotificationKind::DeliveryGivenUp,
+            origin,
+            None,
+            Some(event.error.clone()),
+            now,
+        );
+        notification.incident_key = format!("{}/delivery", event.checker);
+        Some(notification)
+    }
+
     fn reminder_due(&self, last_notified: Option<i64>, now: i64) -> bool {
         if self.repeat_seconds == 0 {
             return false;

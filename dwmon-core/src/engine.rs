@@ -29,9 +29,14 @@
 //!    the horizon are recorded as `MISSED` (count 0, see [`missed_minutes`]).
 //! 6. All the checker's checks are recorded in one store transaction (which also enqueues them
 //!    in the outbox), then delivered in ascending `(minute, requirement)` order, after any
-//!    deliveries of the same checker left pending by earlier cycles. A failed delivery stays in
-//!    the outbox and is retried with exponential backoff; the checker's later records wait
-//!    behind it so the handler always sees a checker's checks in order. (Each requirement's
+//!    deliveries of the same checker left pending by earlier cycles. Progress is kept per
+//!    handler target ([`CheckHandler::targets`]: stdout, each alert channel): a target that
+//!    fails keeps the record in the outbox for that target only and is retried with
+//!    exponential backoff; the checker's later records wait behind it for that target alone,
+//!    so every target sees a checker's checks in order and no target waits for another.
+//!    A target still failing [`EngineConfig::delivery_give_up_seconds`] after the first
+//!    attempt of its oldest owed record is given up for all the records it owes the checker,
+//!    with one `ERROR` event ([`ErrorKind::DeliveryGivenUp`], default route). (Each requirement's
 //!    checks arrive in ascending minutes; with `DELAYSECONDS` a delayed requirement's minute
 //!    arrives after later minutes of the checker's undelayed requirements.)
 //! 7. The [`Purger`] decides which old rows to delete (the [`DefaultPurger`] purges a
@@ -119,6 +124,11 @@ pub struct EngineConfig {
     pub retry_base_seconds: i64,
     /// Longest retry delay, in seconds (default 3600).
     pub retry_max_seconds: i64,
+    /// A handler target ([`CheckHandler::targets`]) whose oldest undelivered record of a
+    /// checker was first tried more than this many seconds ago and fails again is given up
+    /// for all of that checker's records it still owes, with one `ERROR` event of kind
+    /// [`ErrorKind::DeliveryGivenUp`] (default 86 400, a day; 0 or less: never give up).
+    pub delivery_give_up_seconds: i64,
     /// At most this many outbox entries are read per cycle (default 10 000).
     pub outbox_batch_limit: usize,
     /// [`Engine::run`] wakes this many seconds after each minute boundary, so rows written
@@ -148,6 +158,7 @@ impl Default for EngineConfig {
             delivery_timeout: Duration::from_secs(30),
             retry_base_seconds: 30,
             retry_max_seconds: 3600,
+            delivery_give_up_seconds: 86_400,
             outbox_batch_limit: 10_000,
             max_checks_per_cycle: 10_000,
             wake_delay_seconds: 2,
@@ -193,6 +204,9 @@ pub struct CheckerOutcome {
     pub delivered: u64,
     /// Check deliveries the handler failed (they stay in the outbox).
     pub delivery_failures: u64,
+    /// `(record, target)` deliveries given up this cycle
+    /// ([`EngineConfig::delivery_give_up_seconds`]).
+    pub given_up: u64,
     /// Stored rows deleted by the purge step.
     pub purged_rows: u64,
     /// Check records deleted by the purge step ([`Purger::check_log_cutoff`]).
@@ -556,6 +570,9 @@ impl Engine {
                 task_context
                     .deliver_checks(&mut outcome, pending, &[], may_have_unseen)
                     .await;
+                for event in &outcome.errors {
+                    task_context.deliver_error(event).await;
+                }
                 outcome
             };
             let permits = limits.for_deliveries_only();
@@ -675,6 +692,7 @@ fn merge(outcomes: &mut BTreeMap<String, CheckerOutcome>, outcome: CheckerOutcom
     entry.errors.extend(outcome.errors);
     entry.delivered += outcome.delivered;
     entry.delivery_failures += outcome.delivery_failures;
+    entry.given_up += outcome.given_up;
     entry.purged_rows += outcome.purged_rows;
     entry.purged_checks += outcome.purged_checks;
 }
@@ -801,6 +819,37 @@ struct Evaluated {
     /// records, not these, are the truth, so this cycle's records are delivered from the
     /// outbox (see [`CycleContext::recorded_here`]).
     recorded_elsewhere: bool,
+}
+
+/// What a cycle gave up for one target of one checker.
+struct GiveUp {
+    /// When the oldest record given up was first tried.
+    first_attempt_at: i64,
+    /// The target's last error.
+    error: String,
+    records: u64,
+    oldest_minute: i64,
+    newest_minute: i64,
+}
+
+impl GiveUp {
+    fn new(first_attempt_at: i64, error: String) -> Self {
+        GiveUp {
+            first_attempt_at,
+            error,
+            records: 0,
+            oldest_minute: i64::MAX,
+            newest_minute: i64::MIN,
+        }
+    }
+
+    fn add(&mut self, event: &Event) {
+        if let Event::Check(record) = event {
+            self.records += 1;
+            self.oldest_minute = self.oldest_minute.min(record.minute);
+            self.newest_minute = self.newest_minute.max(record.minute);
+        }
+    }
 }
 
 impl CycleContext {
@@ -1121,7 +1170,11 @@ impl CycleContext {
     }
 
     /// Step 6b: earlier cycles' pending deliveries of this checker, then this cycle's records,
-    /// in order; stops at the first one not yet due or failing, so order is kept.
+    /// in order, each to every handler target ([`CheckHandler::targets`]) that does not have
+    /// it yet. A target that fails, or whose entry is not due yet, is skipped for the rest of
+    /// the checker's records this cycle, so it never receives them out of order; the other
+    /// targets go on. A target failing past the give-up age is given up
+    /// ([`CycleContext::give_up`]).
     async fn deliver_checks(
         &self,
         outcome: &mut CheckerOutcome,
@@ -1129,68 +1182,179 @@ impl CycleContext {
         records: &[CheckRecord],
         may_have_unseen: bool,
     ) {
-        for entry in pending {
-            if entry.next_attempt_at > self.now
-                || !self
-                    .deliver_check(outcome, entry.record, entry.attempts)
-                    .await
-            {
-                return;
+        let mut queue = pending;
+        if !may_have_unseen {
+            queue.extend(records.iter().cloned().map(PendingDelivery::new));
+        }
+        // Targets that failed or are waiting for their backoff: later records wait.
+        let mut blocked: HashSet<String> = HashSet::new();
+        // Targets given up this cycle: the records they still owe are settled too.
+        let mut given_up: BTreeMap<String, GiveUp> = BTreeMap::new();
+        for entry in queue {
+            let event = Event::Check(entry.record);
+            let mut targets = self.handler.targets(&event);
+            if targets.is_empty() {
+                targets.push(String::new());
+            }
+            let owed: Vec<String> = targets
+                .iter()
+                .filter(|t| !entry.delivered_to.contains(t))
+                .cloned()
+                .collect();
+            let key = entry.key;
+            if !owed.is_empty() && entry.next_attempt_at > self.now {
+                blocked.extend(owed);
+                continue;
+            }
+            let first_attempt_at = entry.first_attempt_at.unwrap_or(self.now);
+            let mut delivered_to = entry.delivered_to;
+            let mut newly_delivered = 0_usize;
+            let mut settled = 0_usize;
+            let mut failures: Vec<String> = Vec::new();
+            for target in owed.iter() {
+                if let Some(give_up) = given_up.get_mut(target) {
+                    give_up.add(&event);
+                    settled += 1;
+                    continue;
+                }
+                if blocked.contains(target) {
+                    continue;
+                }
+                match self.deliver_to(target, &event, entry.attempts).await {
+                    Ok(()) => {
+                        delivered_to.push(target.clone());
+                        newly_delivered += 1;
+                    }
+                    Err(error) => {
+                        let age = self.now.saturating_sub(first_attempt_at);
+                        let limit = self.config.delivery_give_up_seconds;
+                        if limit > 0 && age >= limit {
+                            self.handler.gave_up(target, &event).await;
+                            let mut give_up = GiveUp::new(first_attempt_at, error);
+                            give_up.add(&event);
+                            given_up.insert(target.clone(), give_up);
+                            settled += 1;
+                        } else {
+                            warn!(key = %key, target = %target, attempts = entry.attempts + 1,
+                                error = %error, "delivery failed");
+                            blocked.insert(target.clone());
+                            failures.push(if target.is_empty() {
+                                error
+                            } else {
+                                format!("{target}: {error}")
+                            });
+                        }
+                    }
+                }
+            }
+            if newly_delivered + settled == owed.len() {
+                outcome.delivered += 1;
+                if let Err(e) = self.store.ack_delivery(&key).await {
+                    // The targets have it; it will be delivered once more (at least once).
+                    warn!(key = %key, error = %e, "cannot acknowledge a delivery");
+                }
+                continue;
+            }
+            let failure = if failures.is_empty() {
+                None
+            } else {
+                outcome.delivery_failures += 1;
+                let next = self
+                    .now
+                    .saturating_add(self.config.retry_delay(entry.attempts));
+                Some((next, failures.join("; ")))
+            };
+            // A given-up target counts as having the record (it is never sent it again).
+            delivered_to.extend(
+                owed.iter()
+                    .filter(|t| given_up.contains_key(*t) && !delivered_to.contains(*t))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let changed = newly_delivered + settled > 0
+                || entry.first_attempt_at.is_none()
+                || failure.is_some();
+            if !changed {
+                continue;
+            }
+            let progress = crate::store::DeliveryProgress {
+                delivered_to,
+                first_attempt_at,
+                failure,
+            };
+            if let Err(e) = self.store.save_delivery_progress(&key, &progress).await {
+                warn!(key = %key, error = %e, "cannot save a delivery's progress");
             }
         }
-        if may_have_unseen {
-            return;
-        }
-        for record in records {
-            if !self.deliver_check(outcome, record.clone(), 0).await {
-                return;
-            }
+        if !given_up.is_empty() {
+            self.report_give_ups(outcome, given_up).await;
         }
     }
 
-    /// Hands one check to the handler; acks or defers it in the outbox. `true` on success.
-    async fn deliver_check(
-        &self,
-        outcome: &mut CheckerOutcome,
-        record: CheckRecord,
-        attempts: u32,
-    ) -> bool {
-        let key = record.idempotency_key();
-        let event = Event::Check(record);
-        let handled = async {
-            if attempts == 0 {
-                self.handler.handle(&event).await
-            } else {
-                self.handler.redeliver(&event, attempts).await
-            }
-        };
-        let failure = match tokio::time::timeout(self.config.delivery_timeout, handled).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(format!(
+    /// Hands one check to one target, under the delivery timeout.
+    async fn deliver_to(&self, target: &str, event: &Event, attempts: u32) -> Result<(), String> {
+        let handled = self.handler.deliver_to(target, event, attempts);
+        match tokio::time::timeout(self.config.delivery_timeout, handled).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
                 "handler timed out after {} ms",
                 self.config.delivery_timeout.as_millis()
             )),
-        };
-        match failure {
-            None => {
-                outcome.delivered += 1;
-                if let Err(e) = self.store.ack_delivery(&key).await {
-                    // The handler has it; it will be delivered once more (at least once).
-                    warn!(key = %key, error = %e, "cannot acknowledge a delivery");
-                }
-                true
-            }
-            Some(error) => {
-                outcome.delivery_failures += 1;
-                let next = self.now.saturating_add(self.config.retry_delay(attempts));
-                warn!(key = %key, attempts = attempts + 1, retry_at = next, error = %error, "delivery failed");
-                if let Err(e) = self.store.defer_delivery(&key, next, &error).await {
-                    warn!(key = %key, error = %e, "cannot defer a delivery");
-                }
-                false
-            }
         }
+    }
+
+    /// Records this cycle's give-ups of a checker and reports them in one `ERROR` event of
+    /// kind [`ErrorKind::DeliveryGivenUp`], without the checker's `__EXTRA__` so that it goes
+    /// to the default route (delivered with the checker's other errors).
+    async fn report_give_ups(
+        &self,
+        outcome: &mut CheckerOutcome,
+        given_up: BTreeMap<String, GiveUp>,
+    ) {
+        let checker = outcome.checker.clone();
+        let count: u64 = given_up.values().map(|g| g.records).sum();
+        let parts: Vec<String> = given_up
+            .iter()
+            .map(|(target, g)| {
+                let target = if target.is_empty() {
+                    "the handler".to_string()
+                } else {
+                    format!("target {target:?}")
+                };
+                format!(
+                    "{target}: {} checks of minutes {} to {} not delivered since {} \
+                     (more than {} s); last error: {}",
+                    g.records,
+                    local_rfc3339(g.oldest_minute, chrono_tz::UTC),
+                    local_rfc3339(g.newest_minute, chrono_tz::UTC),
+                    local_rfc3339(g.first_attempt_at, chrono_tz::UTC),
+                    self.config.delivery_give_up_seconds,
+                    g.error
+                )
+            })
+            .collect();
+        let text = format!(
+            "delivery given up for checker {checker:?}: {}",
+            parts.join("; ")
+        );
+        tracing::error!(checker = %checker, given_up = count, error = %text, "delivery given up");
+        outcome.given_up += count;
+        if let Err(e) = self
+            .store
+            .record_give_up(&checker, count, self.minute, &text)
+            .await
+        {
+            warn!(checker = %checker, error = %e, "cannot record a delivery give-up");
+        }
+        let event = self.error_event(
+            &checker,
+            serde_json::json!({}),
+            chrono_tz::UTC,
+            ErrorKind::DeliveryGivenUp,
+            text,
+        );
+        outcome.errors.push(event);
     }
 
     /// Error events are delivered once, best effort.

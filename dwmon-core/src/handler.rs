@@ -69,6 +69,50 @@ pub trait CheckHandler: Send + Sync {
         let _ = failed_attempts;
         self.handle(event).await
     }
+
+    /// The independent delivery targets of a check record (e.g. stdout and each alert
+    /// channel), by stable name. The engine keeps each record's progress per target: a target
+    /// that fails is retried on its own, later records of the checker still reach the other
+    /// targets, and a target never receives a checker's records out of order. Empty (the
+    /// default): the handler is one target, named `""`.
+    ///
+    /// Names are stored in the outbox and shown in `status` and `ERROR` events: never put
+    /// secrets (tokens in URLs) in them, and keep them stable across restarts.
+    fn targets(&self, event: &Event) -> Vec<String> {
+        let _ = event;
+        Vec::new()
+    }
+
+    /// Delivers a check record to one of its [`CheckHandler::targets`] (`""` for a handler
+    /// without targets), after `failed_attempts` failed rounds of the record (0 on its first
+    /// delivery). The default calls [`CheckHandler::handle`] (first delivery) or
+    /// [`CheckHandler::redeliver`].
+    ///
+    /// # Errors
+    /// The target did not take the record; the engine retries it later, with backoff.
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        let _ = target;
+        if failed_attempts == 0 {
+            self.handle(event).await
+        } else {
+            self.redeliver(event, failed_attempts).await
+        }
+    }
+
+    /// The engine gave up delivering `event` (the oldest record of its checker that `target`
+    /// was still owed) and every later record of the checker it owed `target` this cycle,
+    /// after `target` kept failing for longer than
+    /// [`EngineConfig::delivery_give_up_seconds`](crate::EngineConfig). A handler with its
+    /// own queue for the target drops what it still owes it for that checker. The default
+    /// does nothing.
+    async fn gave_up(&self, target: &str, event: &Event) {
+        let _ = (target, event);
+    }
 }
 
 #[async_trait]
@@ -78,6 +122,20 @@ impl<T: CheckHandler + ?Sized> CheckHandler for &T {
     }
     async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
         (**self).redeliver(event, failed_attempts).await
+    }
+    fn targets(&self, event: &Event) -> Vec<String> {
+        (**self).targets(event)
+    }
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        (**self).deliver_to(target, event, failed_attempts).await
+    }
+    async fn gave_up(&self, target: &str, event: &Event) {
+        (**self).gave_up(target, event).await
     }
 }
 
@@ -89,6 +147,20 @@ impl<T: CheckHandler + ?Sized> CheckHandler for Box<T> {
     async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
         (**self).redeliver(event, failed_attempts).await
     }
+    fn targets(&self, event: &Event) -> Vec<String> {
+        (**self).targets(event)
+    }
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        (**self).deliver_to(target, event, failed_attempts).await
+    }
+    async fn gave_up(&self, target: &str, event: &Event) {
+        (**self).gave_up(target, event).await
+    }
 }
 
 #[async_trait]
@@ -98,6 +170,20 @@ impl<T: CheckHandler + ?Sized> CheckHandler for Arc<T> {
     }
     async fn redeliver(&self, event: &Event, failed_attempts: u32) -> Result<(), HandlerError> {
         (**self).redeliver(event, failed_attempts).await
+    }
+    fn targets(&self, event: &Event) -> Vec<String> {
+        (**self).targets(event)
+    }
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        (**self).deliver_to(target, event, failed_attempts).await
+    }
+    async fn gave_up(&self, target: &str, event: &Event) {
+        (**self).gave_up(target, event).await
     }
 }
 

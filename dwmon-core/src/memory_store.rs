@@ -8,7 +8,9 @@
 
 use crate::record::CheckRecord;
 use crate::source::Row;
-use crate::store::{CheckerStatus, PendingDelivery, RequirementStatus, Store, StoreError};
+use crate::store::{
+    CheckerStatus, DeliveryProgress, PendingDelivery, RequirementStatus, Store, StoreError,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -41,6 +43,9 @@ struct CheckerData {
     /// The check log by `(minute, requirement_index)`.
     checks: BTreeMap<(i64, usize), CheckRecord>,
     last_error: Option<(i64, String)>,
+    /// Deliveries given up, and the last give-up.
+    given_up: u64,
+    last_give_up: Option<(i64, String)>,
 }
 
 impl CheckerData {
@@ -138,14 +143,8 @@ impl Store for MemoryStore {
             inner.outbox_index.insert(key.clone(), position.clone());
             inner.outbox.insert(
                 position,
-                PendingDelivery {
-                    key,
-                    record: record.clone(),
-                    attempts: 0,
-                    // Due at once: the minute checked is never after the cycle's `now`.
-                    next_attempt_at: record.minute,
-                    last_error: None,
-                },
+                // Due at once: the minute checked is never after the cycle's `now`.
+                PendingDelivery::new(record.clone()),
             );
             new += 1;
         }
@@ -192,6 +191,43 @@ impl Store for MemoryStore {
             entry.next_attempt_at = next_attempt_at;
             entry.last_error = Some(error.to_string());
         }
+        Ok(())
+    }
+
+    async fn save_delivery_progress(
+        &self,
+        key: &str,
+        progress: &DeliveryProgress,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if let Some(entry) = inner
+            .outbox_index
+            .get(key)
+            .and_then(|position| inner.outbox.get_mut(position))
+        {
+            entry.delivered_to.clone_from(&progress.delivered_to);
+            entry.first_attempt_at = entry.first_attempt_at.or(Some(progress.first_attempt_at));
+            if let Some((next_attempt_at, error)) = &progress.failure {
+                entry.attempts = entry.attempts.saturating_add(1);
+                entry.next_attempt_at = *next_attempt_at;
+                entry.last_error = Some(error.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_give_up(
+        &self,
+        checker: &str,
+        count: u64,
+        minute: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let data = inner.checkers.entry(checker.to_string()).or_default();
+        data.given_up = data.given_up.saturating_add(count);
+        data.last_give_up = Some((minute, message.to_string()));
         Ok(())
     }
 
@@ -267,6 +303,8 @@ impl Store for MemoryStore {
                     stored_rows: data.keys.len() as u64,
                     oldest_row: data.timestamps.keys().next().copied(),
                     oldest_check: data.checks.keys().next().map(|(m, _)| *m),
+                    given_up_deliveries: data.given_up,
+                    last_give_up: data.last_give_up.clone(),
                 },
             );
         }

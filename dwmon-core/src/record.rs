@@ -169,6 +169,11 @@ pub enum ErrorKind {
     /// A monitor could not be judged: it is declared wrongly, reads a checker that is not
     /// loaded, or its `judge` panicked (see [`crate::monitor`]).
     Monitor,
+    /// Check records could not be delivered to a handler target (an alert channel) for
+    /// longer than the give-up age (`EngineConfig::delivery_give_up_seconds`, default 24 h):
+    /// the engine gave them up for that target. The event carries no `__EXTRA__` (`{}`), so
+    /// it goes to the default route, not to the target that failed.
+    DeliveryGivenUp,
 }
 
 /// A checker that could not be evaluated this cycle (status always `ERROR`).

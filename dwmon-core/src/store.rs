@@ -77,6 +77,39 @@ pub struct PendingDelivery {
     pub next_attempt_at: i64,
     /// The last handler error, if any.
     pub last_error: Option<String>,
+    /// The handler targets ([`CheckHandler::targets`](crate::CheckHandler::targets)) that
+    /// already took the record; they are not sent it again.
+    pub delivered_to: Vec<String>,
+    /// The `now` of the cycle that first tried to deliver the record (`None`: not tried
+    /// yet); the give-up age is measured from it.
+    pub first_attempt_at: Option<i64>,
+}
+
+impl PendingDelivery {
+    /// A fresh entry for `record`, due at its minute, not tried yet.
+    pub fn new(record: CheckRecord) -> Self {
+        PendingDelivery {
+            key: record.idempotency_key(),
+            next_attempt_at: record.minute,
+            record,
+            attempts: 0,
+            last_error: None,
+            delivered_to: Vec::new(),
+            first_attempt_at: None,
+        }
+    }
+}
+
+/// The progress of a partly delivered outbox entry, for [`Store::save_delivery_progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryProgress {
+    /// Every target that has the record so far.
+    pub delivered_to: Vec<String>,
+    /// When the record was first tried (kept if the entry already has one).
+    pub first_attempt_at: i64,
+    /// A failed round: `(next_attempt_at, error)`; the entry's attempts go up by one.
+    /// `None`: the round only skipped targets waiting behind an earlier record.
+    pub failure: Option<(i64, String)>,
 }
 
 /// The last check of one requirement, for status views.
@@ -111,6 +144,10 @@ pub struct CheckerStatus {
     pub oldest_row: Option<i64>,
     /// The minute of the oldest check record: how far back the check history goes.
     pub oldest_check: Option<i64>,
+    /// Deliveries given up (a `(record, target)` pair each) since the store was created.
+    pub given_up_deliveries: u64,
+    /// The last give-up `(minute, message)`, if any.
+    pub last_give_up: Option<(i64, String)>,
 }
 
 /// Persistence for one or more runners: first-seen rows, the check log, the delivery outbox.
@@ -234,6 +271,44 @@ pub trait Store: Send + Sync {
         error: &str,
     ) -> Result<(), StoreError>;
 
+    /// Saves a partly delivered entry's progress: which targets have it, when it was first
+    /// tried, and a failed round (attempts + 1, next attempt, last error).
+    ///
+    /// The default only records a failure through [`Store::defer_delivery`] (a store
+    /// without per-target progress delivers the record to every target again: at least
+    /// once).
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn save_delivery_progress(
+        &self,
+        key: &str,
+        progress: &DeliveryProgress,
+    ) -> Result<(), StoreError> {
+        match &progress.failure {
+            Some((next_attempt_at, error)) => {
+                self.defer_delivery(key, *next_attempt_at, error).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts `count` deliveries of `checker` given up at `minute` and remembers `message`
+    /// as its last give-up, for status views. The default forgets it.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn record_give_up(
+        &self,
+        checker: &str,
+        count: u64,
+        minute: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (checker, count, minute, message);
+        Ok(())
+    }
+
     /// Deletes `checker`'s rows with `timestamp < older_than`; returns how many.
     ///
     /// # Errors
@@ -321,6 +396,12 @@ macro_rules! forward_store {
             }
             async fn defer_delivery(&self, key: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
                 (**self).defer_delivery(key, next_attempt_at, error).await
+            }
+            async fn save_delivery_progress(&self, key: &str, progress: &DeliveryProgress) -> Result<(), StoreError> {
+                (**self).save_delivery_progress(key, progress).await
+            }
+            async fn record_give_up(&self, checker: &str, count: u64, minute: i64, message: &str) -> Result<(), StoreError> {
+                (**self).record_give_up(checker, count, minute, message).await
             }
             async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
                 (**self).purge(checker, older_than).await

@@ -301,6 +301,24 @@ impl Store for FailingStore {
     async fn defer_delivery(&self, key: &str, at: i64, error: &str) -> Result<(), StoreError> {
         self.inner.defer_delivery(key, at, error).await
     }
+    async fn save_delivery_progress(
+        &self,
+        key: &str,
+        progress: &crate::store::DeliveryProgress,
+    ) -> Result<(), StoreError> {
+        self.inner.save_delivery_progress(key, progress).await
+    }
+    async fn record_give_up(
+        &self,
+        checker: &str,
+        count: u64,
+        minute: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .record_give_up(checker, count, minute, message)
+            .await
+    }
     async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
         self.check_purge(checker)?;
         self.inner.purge(checker, older_than).await

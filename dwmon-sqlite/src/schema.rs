@@ -80,10 +80,24 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ALTER TABLE outbox ADD COLUMN extra_id INTEGER;
     ",
     },
+    Migration {
+        to: 3,
+        // Delivery progress per handler target (stdout, each alert channel), so one failing
+        // target holds back no other: the targets that have an entry (a JSON array; NULL for
+        // entries written before, which no target is known to have) and when it was first
+        // tried (for the give-up age). Per checker: deliveries given up and the last one.
+        sql: "
+        ALTER TABLE outbox ADD COLUMN delivered_to TEXT;
+        ALTER TABLE outbox ADD COLUMN first_attempt_at INTEGER;
+        ALTER TABLE checkers ADD COLUMN given_up INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checkers ADD COLUMN last_give_up_minute INTEGER;
+        ALTER TABLE checkers ADD COLUMN last_give_up TEXT;
+    ",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
@@ -294,6 +308,33 @@ mod tests {
             })
             .store_err("mem")?;
         assert_eq!((record.as_str(), extra_id), ("{\"inline\": true}", None));
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_2_outbox_keeps_its_entries_after_migration() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().store_err("mem")?;
+        migrate(&mut conn, "mem", &MIGRATIONS[..2], false)?;
+        conn.execute_batch(
+            "INSERT INTO checkers (id, name) VALUES (1, 'old');
+             INSERT INTO outbox (key, checker_id, requirement_index, minute, record, attempts,
+                                 next_attempt_at, last_error)
+             VALUES ('old/0/60', 1, 0, 60, '{}', 2, 120, 'webhook down');",
+        )
+        .store_err("mem")?;
+        assert_eq!(
+            migrate(&mut conn, "mem", MIGRATIONS, false)?,
+            SCHEMA_VERSION
+        );
+        let (attempts, delivered, first, given_up): (i64, Option<String>, Option<i64>, i64) = conn
+            .query_row(
+                "SELECT o.attempts, o.delivered_to, o.first_attempt_at, c.given_up
+                 FROM outbox o JOIN checkers c ON c.id = o.checker_id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .store_err("mem")?;
+        assert_eq!((attempts, delivered, first, given_up), (2, None, None, 0));
         Ok(())
     }
 

@@ -6,7 +6,9 @@ use crate::schema;
 use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
 use dwmon_core::store::RequirementStatus;
-use dwmon_core::{CheckRecord, CheckerStatus, PendingDelivery, Row, Status, Store, StoreError};
+use dwmon_core::{
+    CheckRecord, CheckerStatus, DeliveryProgress, PendingDelivery, Row, Status, Store, StoreError,
+};
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -955,7 +957,8 @@ impl Store for SqliteStore {
             let mut stmt = state
                 .conn
                 .prepare_cached(
-                    "SELECT o.key, o.record, o.attempts, o.next_attempt_at, o.last_error, e.json
+                    "SELECT o.key, o.record, o.attempts, o.next_attempt_at, o.last_error, e.json,
+                            o.delivered_to, o.first_attempt_at
                      FROM outbox o JOIN checkers c ON c.id = o.checker_id
                      LEFT JOIN extras e ON e.id = o.extra_id
                      WHERE o.next_attempt_at <= ?1
@@ -972,6 +975,8 @@ impl Store for SqliteStore {
                         row.get::<_, i64>(3)?,
                         row.get::<_, Option<String>>(4)?,
                         row.get::<_, Option<String>>(5)?,
+                        row.get::<_, Option<String>>(6)?,
+                        row.get::<_, Option<i64>>(7)?,
                     ))
                 })
                 .store_err(path)?
@@ -979,13 +984,23 @@ impl Store for SqliteStore {
                 .store_err(path)?;
             raw.into_iter()
                 .map(
-                    |(key, json, attempts, next_attempt_at, last_error, extra)| {
+                    |(key, json, attempts, next_attempt_at, last_error, extra, to, first)| {
+                        let delivered_to = match to {
+                            None => Vec::new(),
+                            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                                StoreError::Backend(format!(
+                                    "{path}: outbox entry {key}: unreadable delivered_to: {e}"
+                                ))
+                            })?,
+                        };
                         Ok(PendingDelivery {
                             record: parse_record(path, &key, &json, extra.as_deref())?,
                             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                             key,
                             next_attempt_at,
                             last_error,
+                            delivered_to,
+                            first_attempt_at: first,
                         })
                     },
                 )
@@ -1029,6 +1044,73 @@ impl Store for SqliteStore {
                 .store_err(&inner.path)?
                 .execute(params![key, next_attempt_at, error])
                 .store_err(&inner.path)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn save_delivery_progress(
+        &self,
+        key: &str,
+        progress: &DeliveryProgress,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let delivered = serde_json::to_string(&progress.delivered_to)
+            .map_err(|e| StoreError::Backend(format!("cannot serialise delivered_to: {e}")))?;
+        let first = progress.first_attempt_at;
+        let failure = progress.failure.clone();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            write_tx(inner, &mut state.conn, true, |tx| {
+                match &failure {
+                    Some((next_attempt_at, error)) => tx
+                        .prepare_cached(
+                            "UPDATE outbox SET delivered_to = ?2,
+                             first_attempt_at = coalesce(first_attempt_at, ?3),
+                             attempts = attempts + 1, next_attempt_at = ?4, last_error = ?5
+                             WHERE key = ?1",
+                        )
+                        .store_err(path)?
+                        .execute(params![key, delivered, first, next_attempt_at, error])
+                        .store_err(path)?,
+                    None => tx
+                        .prepare_cached(
+                            "UPDATE outbox SET delivered_to = ?2,
+                             first_attempt_at = coalesce(first_attempt_at, ?3)
+                             WHERE key = ?1",
+                        )
+                        .store_err(path)?
+                        .execute(params![key, delivered, first])
+                        .store_err(path)?,
+                };
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn record_give_up(
+        &self,
+        checker: &str,
+        count: u64,
+        minute: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let checker = checker.to_owned();
+        let message = message.to_owned();
+        let count = to_i64(count, "given-up count")?;
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let id = checker_id_for_write(state, path, &checker)?;
+            write_tx(inner, &mut state.conn, true, |tx| {
+                tx.prepare_cached(
+                    "UPDATE checkers SET given_up = given_up + ?2, last_give_up_minute = ?3,
+                     last_give_up = ?4 WHERE id = ?1",
+                )
+                .store_err(path)?
+                .execute(params![id, count, minute, message])
+                .store_err(path)?;
                 Ok(())
             })
         })
@@ -1127,7 +1209,8 @@ impl Store for SqliteStore {
             let tx = state.conn.transaction().store_err(path)?;
             let checkers = tx
                 .prepare_cached(
-                    "SELECT id, name, stored_rows, last_error_minute, last_error
+                    "SELECT id, name, stored_rows, last_error_minute, last_error, given_up,
+                            last_give_up_minute, last_give_up
                      FROM checkers ORDER BY name",
                 )
                 .store_err(path)?
@@ -1138,6 +1221,11 @@ impl Store for SqliteStore {
                         row.get::<_, i64>(2)?,
                         row.get::<_, Option<i64>>(3)?,
                         row.get::<_, Option<String>>(4)?,
+                        (
+                            row.get::<_, i64>(5)?,
+                            row.get::<_, Option<i64>>(6)?,
+                            row.get::<_, Option<String>>(7)?,
+                        ),
                     ))
                 })
                 .store_err(path)?
@@ -1152,7 +1240,8 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .store_err(path)?;
             let mut statuses = Vec::with_capacity(checkers.len());
-            for (id, name, stored_rows, error_minute, error) in checkers {
+            for (id, name, stored_rows, error_minute, error, give_up) in checkers {
+                let (given_up, give_up_minute, give_up_text) = give_up;
                 let last_minute: Option<i64> = tx
                     .prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
                     .store_err(path)?
@@ -1212,6 +1301,8 @@ impl Store for SqliteStore {
                     stored_rows: to_u64(stored_rows, "stored rows")?,
                     oldest_row,
                     oldest_check,
+                    given_up_deliveries: to_u64(given_up, "given-up deliveries")?,
+                    last_give_up: give_up_minute.zip(give_up_text),
                 });
             }
             tx.commit().store_err(path)?;

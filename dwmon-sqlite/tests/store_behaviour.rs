@@ -375,13 +375,52 @@ mod persistence {
             store.record_checks("c", &[record("c", 0, 60, 1)]).await?;
         }
         let store = SqliteStore::open(&path)?;
-        assert_eq!(SqliteStore::schema_version(), 2);
+        assert_eq!(SqliteStore::schema_version(), 3);
         // A fresh process has a cold cache: the stored key is still found (in SQLite).
         assert_eq!(store.cached_keys(), 0);
         assert_eq!(store.insert_first_seen("c", &[Row::new("a", 99)]).await?, 0);
         assert_eq!(store.row_timestamps("c", 0, 100).await?, vec![10]);
         assert_eq!(store.last_checked_minute("c").await?, Some(60));
         assert_eq!(store.pending_deliveries(60, 10).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn per_target_progress_and_give_ups_survive_reopening() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        {
+            let store = SqliteStore::open(&path)?;
+            store.record_checks("c", &[record("c", 0, 60, 1)]).await?;
+            let progress = dwmon_core::DeliveryProgress {
+                delivered_to: vec!["stdout".into()],
+                first_attempt_at: 65,
+                failure: Some((95, "alerts/webhook:ops: 500".into())),
+            };
+            store.save_delivery_progress("c/0/60", &progress).await?;
+            // A later round keeps the first attempt.
+            let progress = dwmon_core::DeliveryProgress {
+                first_attempt_at: 125,
+                failure: None,
+                ..progress
+            };
+            store.save_delivery_progress("c/0/60", &progress).await?;
+            store.record_give_up("c", 3, 120, "given up").await?;
+            store.record_give_up("c", 2, 180, "given up again").await?;
+        }
+        let store = SqliteStore::open(&path)?;
+        let pending = store.pending_deliveries(i64::MAX, 10).await?;
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].delivered_to, ["stdout"]);
+        assert_eq!(pending[0].first_attempt_at, Some(65));
+        assert_eq!(pending[0].attempts, 1);
+        assert_eq!(pending[0].next_attempt_at, 95);
+        let status = store.status().await?;
+        assert_eq!(status[0].given_up_deliveries, 5);
+        assert_eq!(
+            status[0].last_give_up,
+            Some((180, "given up again".to_string()))
+        );
         Ok(())
     }
 

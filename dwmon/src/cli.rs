@@ -303,6 +303,12 @@ pub struct CycleArgs {
     /// overrides it.
     #[arg(long, value_name = "DURATION", env = "DWMON_KEEP_CHECKS", value_parser = parse_keep)]
     pub keep_checks: Option<Keep>,
+    /// Give up delivering a checker's records to a target (an alert channel) that has kept
+    /// failing this long since the first attempt of the oldest one it is owed (default 24h;
+    /// e.g. 90m, 2d, forever): they are dropped for that target, with one ERROR event
+    /// (delivery_given_up) on the default route, and `status` counts them.
+    #[arg(long, value_name = "DURATION", env = "DWMON_DELIVERY_GIVE_UP", value_parser = parse_keep)]
+    pub delivery_give_up: Option<Keep>,
     /// Print each event as one JSON object per line (checker, requirement_index, requirement,
     /// minute, minute_local, timezone, lookback_seconds, count, min, max, status, extra).
     #[arg(long)]

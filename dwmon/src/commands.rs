@@ -13,7 +13,7 @@ use crate::sources::{add_command_source, add_source, Delayed, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
-use dwmon_core::retention::{Retention, RetentionPurger};
+use dwmon_core::retention::{Keep, Retention, RetentionPurger};
 use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
 use std::path::Path;
 use std::process::ExitCode;
@@ -276,7 +276,10 @@ fn cycle_handler(
         None => printer,
         Some(alerts) => {
             let alerts: Arc<dyn CheckHandler> = Arc::clone(alerts) as Arc<dyn CheckHandler>;
-            Arc::new(FanoutHandler::new(vec![printer, alerts]))
+            Arc::new(FanoutHandler::named(vec![
+                ("stdout".to_string(), printer),
+                ("alerts".to_string(), alerts),
+            ]))
         }
     }
 }
@@ -289,9 +292,16 @@ fn engine_for(
     getter: Arc<dyn RowGetter>,
     handler: Arc<dyn CheckHandler>,
 ) -> Result<Engine> {
+    let defaults = EngineConfig::default();
     let config = EngineConfig {
         default_zone: args.zone.zone(),
-        ..EngineConfig::default()
+        delivery_give_up_seconds: match args.delivery_give_up {
+            None => defaults.delivery_give_up_seconds,
+            Some(Keep::For(seconds)) => seconds,
+            // 0: never give up.
+            Some(Keep::Forever) => 0,
+        },
+        ..defaults
     };
     dwmon_core::monitor::validate_all(&app.monitors).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Engine::new(getter, store, handler)

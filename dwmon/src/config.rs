@@ -7,6 +7,7 @@
 //! time_zone = "America/New_York"   # --tz
 //! alerts = "alerts.json"           # --alerts
 //! allow_command_sources = false    # --allow-command-sources
+//! delivery_give_up = "24h"         # --delivery-give-up
 //!
 //! [sources]                        # --source NAME=URL, one line per name
 //! default = "sqlite:data.sqlite"
@@ -90,6 +91,8 @@ pub struct Config {
     pub retention: dwmon_core::retention::Retention,
     /// `[server] listen`: where `dwmon serve` listens (as `--listen`).
     pub listen: Option<std::net::SocketAddr>,
+    /// `delivery_give_up` (as `--delivery-give-up`).
+    pub delivery_give_up: Option<dwmon_core::retention::Keep>,
 }
 
 /// The `[server]` table.
@@ -120,6 +123,7 @@ struct RawConfig {
     allow_command_sources: Option<bool>,
     retention: Option<RawRetention>,
     server: Option<RawServer>,
+    delivery_give_up: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -193,6 +197,13 @@ impl Config {
             allow_command_sources: raw.allow_command_sources.unwrap_or(false),
             ..Config::default()
         };
+        if let Some(spanned) = &raw.delivery_give_up {
+            let text = value("delivery_give_up", spanned)?;
+            config.delivery_give_up =
+                Some(dwmon_core::retention::parse_keep(&text).map_err(|message| {
+                    at(spanned.span().start, format!("delivery_give_up: {message}"))
+                })?);
+        }
         if let Some(retention) = &raw.retention {
             let keep = |key: &str, spanned: &Option<Spanned<String>>| {
                 spanned
@@ -317,6 +328,7 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             cycle.allow_command_sources |= config.allow_command_sources;
             cycle.keep_rows = cycle.keep_rows.or(config.retention.rows);
             cycle.keep_checks = cycle.keep_checks.or(config.retention.checks);
+            cycle.delivery_give_up = cycle.delivery_give_up.or(config.delivery_give_up);
         }
         Command::Status(args) => {
             fill(&mut args.store, &config.store);
@@ -517,12 +529,25 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
     }
 
     #[test]
+    fn the_delivery_give_up_age_is_read_and_checked() {
+        let env = |_: &str| None;
+        let config =
+            Config::parse("c.toml", "delivery_give_up = \"90m\"\n", "/".as_ref(), &env).unwrap();
+        assert_eq!(
+            config.delivery_give_up,
+            Some(dwmon_core::retention::Keep::For(5400))
+        );
+        let message = error("delivery_give_up = \"soon\"\n");
+        assert!(message.contains("delivery_give_up"), "{message}");
+    }
+
+    #[test]
     fn unknown_keys_name_the_file_line_and_column() {
         assert_eq!(
             error("store = \"s.sqlite\"\nchekers = \"c\"\n"),
             "/etc/dwmon/dwmon.toml:2:1: unknown field `chekers`, expected one of `checkers`, \
              `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`, `retention`, \
-             `server`"
+             `server`, `delivery_give_up`"
         );
         let message = error("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n");
         assert!(

@@ -114,7 +114,64 @@ impl CheckHandler for PrintingHandler {
             None => Ok(()),
         }
     }
+
+    /// Without an inner handler the printer is one target; with one, printing is the target
+    /// `print` and the inner handler `handler` (or `handler/TARGET` for its own targets), so
+    /// a failing inner handler never holds back the printed lines.
+    fn targets(&self, event: &Event) -> Vec<String> {
+        let Some(inner) = &self.inner else {
+            return Vec::new();
+        };
+        let own = inner.targets(event);
+        let mut targets = vec![PRINT_TARGET.to_string()];
+        if own.is_empty() {
+            targets.push(INNER_TARGET.to_string());
+        } else {
+            targets.extend(own.into_iter().map(|t| format!("{INNER_TARGET}/{t}")));
+        }
+        targets
+    }
+
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        failed_attempts: u32,
+    ) -> Result<(), HandlerError> {
+        let (head, rest) = target.split_once('/').unwrap_or((target, ""));
+        match (head, &self.inner) {
+            (PRINT_TARGET, Some(_)) => {
+                // Printed on the first attempt of the record only.
+                if failed_attempts == 0 {
+                    self.show(event);
+                }
+                Ok(())
+            }
+            (INNER_TARGET, Some(inner)) => inner.deliver_to(rest, event, failed_attempts).await,
+            // Without an inner handler: the printer itself.
+            (_, None) if target.is_empty() => {
+                if failed_attempts == 0 {
+                    self.handle(event).await
+                } else {
+                    self.redeliver(event, failed_attempts).await
+                }
+            }
+            // A target of an earlier configuration: nothing is owed to it.
+            _ => Ok(()),
+        }
+    }
+
+    async fn gave_up(&self, target: &str, event: &Event) {
+        if let (Some((INNER_TARGET, rest)), Some(inner)) = (target.split_once('/'), &self.inner) {
+            inner.gave_up(rest, event).await;
+        }
+    }
 }
+
+/// The delivery target of the printed line, next to an inner handler.
+const PRINT_TARGET: &str = "print";
+/// The delivery target of the inner handler.
+const INNER_TARGET: &str = "handler";
 
 impl PrintingHandler {
     /// Counts and (unless quiet) prints one event.

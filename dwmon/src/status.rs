@@ -36,6 +36,12 @@ pub fn status_json(status: &CheckerStatus, zone: Tz) -> serde_json::Value {
         "oldest_row_local": status.oldest_row.map(|t| local_rfc3339(t, zone)),
         "oldest_check": status.oldest_check,
         "oldest_check_local": status.oldest_check.map(|m| local_rfc3339(m, zone)),
+        "given_up_deliveries": status.given_up_deliveries,
+        "last_give_up": status.last_give_up.as_ref().map(|(minute, message)| serde_json::json!({
+            "minute": minute,
+            "minute_local": local_rfc3339(*minute, zone),
+            "error": message,
+        })),
     })
 }
 
@@ -158,6 +164,27 @@ fn table(statuses: &[CheckerStatus], alerts: Option<(&AlertOverview, i64)>, zone
     for row in &rows {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         line(&cells);
+    }
+    let given_up: Vec<&CheckerStatus> = statuses
+        .iter()
+        .filter(|s| s.given_up_deliveries > 0)
+        .collect();
+    if !given_up.is_empty() {
+        out.push_str("\ndeliveries given up:\n");
+        for s in given_up {
+            let last = s
+                .last_give_up
+                .as_ref()
+                .map(|(minute, message)| {
+                    format!(
+                        ", last at {}: {}",
+                        local_rfc3339(*minute, zone),
+                        one_line(message)
+                    )
+                })
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {}: {}{last}", s.checker, s.given_up_deliveries);
+        }
     }
     out
 }
@@ -358,6 +385,7 @@ mod tests {
                 stored_rows: 42,
                 oldest_row: Some(1_795_359_840 - 7 * 86_400 + 5),
                 oldest_check: Some(1_795_359_840 - 86_400),
+                ..CheckerStatus::default()
             },
             CheckerStatus {
                 checker: "broken".into(),
@@ -415,5 +443,28 @@ mod tests {
         assert!(value["last_error"].is_null());
         assert_eq!(value["oldest_check"], 1_795_359_840 - 86_400);
         assert_eq!(value["oldest_row_local"], "2026-11-16T00:04:05+09:00");
+        assert_eq!(value["given_up_deliveries"], 0);
+        assert!(value["last_give_up"].is_null());
+    }
+
+    #[test]
+    fn given_up_deliveries_are_listed_below_the_table() {
+        let mut statuses = sample();
+        statuses[1].given_up_deliveries = 3;
+        statuses[1].last_give_up = Some((
+            1_795_359_840,
+            "delivery given up for checker \"broken\": target \"alerts/webhook:ops\"".into(),
+        ));
+        let table = status_table(&statuses, chrono_tz::UTC);
+        assert!(
+            table.ends_with(
+                "\ndeliveries given up:\n  broken: 3, last at 2026-11-22T15:04:00+00:00: \
+                 delivery given up for checker \"broken\": target \"alerts/webhook:ops\"\n"
+            ),
+            "{table}"
+        );
+        let value = status_json(&statuses[1], chrono_tz::UTC);
+        assert_eq!(value["given_up_deliveries"], 3);
+        assert_eq!(value["last_give_up"]["minute"], 1_795_359_840);
     }
 }

@@ -8,6 +8,7 @@ use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 const M: i64 = 60;
@@ -22,6 +23,8 @@ const EVERY_MINUTE: &str =
 struct Receiver {
     url: String,
     received: Arc<Mutex<Vec<(String, Value)>>>,
+    /// While set, every request is answered 500 and not recorded (a receiver that is down).
+    failing: Arc<AtomicBool>,
 }
 
 impl Receiver {
@@ -32,20 +35,38 @@ impl Receiver {
             listener.local_addr().expect("local address")
         );
         let received = Arc::new(Mutex::new(Vec::new()));
+        let failing = Arc::new(AtomicBool::new(false));
         let sink = Arc::clone(&received);
+        let down = Arc::clone(&failing);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                if let Some(request) = read_request(&stream) {
+                let request = read_request(&stream);
+                let mut stream = stream;
+                if down.load(Ordering::SeqCst) {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                if let Some(request) = request {
                     sink.lock().expect("receiver lock").push(request);
                 }
-                let mut stream = stream;
                 let _ = stream.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 );
             }
         });
-        Receiver { url, received }
+        Receiver {
+            url,
+            received,
+            failing,
+        }
+    }
+
+    /// Makes the receiver answer 500 (`true`) or 200 (`false`) from now on.
+    fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 
     /// `(kind, idempotency key)` of everything received so far, in arrival order.
@@ -668,4 +689,88 @@ fn targets_that_can_never_work_are_rejected_not_retried_forever() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("webhooks.ops"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+}
+
+/// A checker alternating BAD and GOOD every minute (a firing, then a resolution, ...) routed
+/// to two webhooks, one of which answers 500 for a long time.
+fn two_webhooks(down: &Receiver, up: &Receiver) -> (Workspace, String) {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "orders",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{EVERY_MINUTE}\n__EXTRA__\n\
+             {{\"alert\": {{\"webhook\": [\"{}\", \"{}\"]}}}}\n",
+            down.url, up.url
+        ),
+    );
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, "{\"repeat_seconds\": 0}").expect("alerts config");
+    (ws, alerts.display().to_string())
+}
+
+/// The idempotency keys a receiver got, in arrival order.
+fn keys(receiver: &Receiver) -> Vec<String> {
+    receiver.kinds().into_iter().map(|(_, key)| key).collect()
+}
+
+/// Issue 15 item 2: a webhook answering 500 for 40 minutes held back stdout and the other
+/// webhook of the checker. Each target progresses on its own: every check is printed once,
+/// in its own cycle; the healthy webhook gets every notification in its cycle, in order; the
+/// failing one gets all of them, in order, once it recovers (at the retry after the backoff).
+#[test]
+fn a_failing_webhook_holds_back_neither_stdout_nor_the_other_webhook() {
+    let down = Receiver::start();
+    let up = Receiver::start();
+    let (ws, alerts) = two_webhooks(&down, &up);
+    down.set_failing(true);
+    let minutes = 40;
+    let mut expected = Vec::new();
+    for minute in 0..minutes {
+        let at = T0 + minute * M;
+        // Odd minutes GOOD, even ones BAD: a firing, then a resolution, every two minutes.
+        if minute % 2 == 1 {
+            good_at(&ws, at);
+        }
+        let printed = checks(&once(&ws, &alerts, at));
+        let status = if minute % 2 == 1 { "GOOD" } else { "BAD" };
+        assert_eq!(
+            printed,
+            [(
+                "orders".to_string(),
+                at,
+                status.to_string(),
+                u64::from(minute % 2 == 1)
+            )],
+            "minute {minute}: stdout prints this cycle's check, once"
+        );
+        expected.push(format!(
+            "orders/0/{at}/{}",
+            if minute % 2 == 1 {
+                "resolved"
+            } else {
+                "firing"
+            }
+        ));
+        assert_eq!(
+            keys(&up),
+            expected,
+            "minute {minute}: the healthy webhook is on time"
+        );
+    }
+    assert!(down.kinds().is_empty());
+
+    // Recovered: the next retry (at most the longest backoff, an hour, later) brings the
+    // failing webhook everything it missed, in order, and the healthy one nothing twice.
+    down.set_failing(false);
+    let later = T0 + (minutes + 60) * M;
+    once(&ws, &alerts, later);
+    let missed: Vec<String> = keys(&down).into_iter().take(expected.len()).collect();
+    assert_eq!(missed, expected, "the failing webhook gets them in order");
+    let up_keys = keys(&up);
+    let unique: std::collections::BTreeSet<&String> = up_keys.iter().collect();
+    assert_eq!(unique.len(), up_keys.len(), "nothing twice: {up_keys:?}");
+    let status = run(&["status", "--json", "--store", &ws.store()]);
+    let lines = json_lines(&status);
+    assert_eq!(lines[0]["pending_deliveries"], 0, "{lines:?}");
 }

@@ -23,14 +23,17 @@ impl PagerDutyNotifier {
     }
 }
 
-/// The Events API v2 body. `Firing` and `SourceError` trigger, `Resolved` and
+/// The Events API v2 body. `Firing`, `SourceError` and `DeliveryGivenUp` (dedup key
+/// `checker/delivery`, resolved by hand) trigger, `Resolved` and
 /// `SourceRecovered` resolve, always with `dedup_key` = the incident key
 /// (`checker/requirement_index` or `checker/source`), so PagerDuty deduplicates. `Reminder`
 /// maps to `None`: PagerDuty escalates open incidents itself.
 pub fn pagerduty_body(notification: &Notification, routing_key: &str) -> Option<Value> {
     let n = notification;
     let action = match n.kind {
-        NotificationKind::Firing | NotificationKind::SourceError => "trigger",
+        NotificationKind::Firing
+        | NotificationKind::SourceError
+        | NotificationKind::DeliveryGivenUp => "trigger",
         NotificationKind::Resolved | NotificationKind::SourceRecovered => "resolve",
         NotificationKind::Reminder => return None,
     };

@@ -49,6 +49,7 @@ pub fn slack_body(notification: &Notification, channel: Option<&str>, link: Opti
         NotificationKind::Resolved => (":white_check_mark:", "RESOLVED"),
         NotificationKind::SourceError => (":warning:", "SOURCE ERROR"),
         NotificationKind::SourceRecovered => (":white_check_mark:", "SOURCE RECOVERED"),
+        NotificationKind::DeliveryGivenUp => (":warning:", "DELIVERY GIVEN UP"),
     };
     let mut lines = Vec::new();
     match n.requirement_index {
