@@ -117,6 +117,10 @@ proptest! {
                         prop_assert!(source_announced, "SourceRecovered without SourceError");
                         source_announced = false;
                     }
+                    // Only the engine's give-up event makes one; checks and errors never do.
+                    NotificationKind::DeliveryGivenUp => {
+                        prop_assert!(false, "DeliveryGivenUp from a check or an error");
+                    }
                 }
             }
             prop_assert_eq!(state.announced, announced);

@@ -177,6 +177,7 @@ fn code(kind: NotificationKind) -> &'static str {
         NotificationKind::Reminder => "M",
         NotificationKind::Resolved => "R",
         NotificationKind::SourceError => "S",
+        NotificationKind::DeliveryGivenUp => "D",
         NotificationKind::SourceRecovered => "O",
     }
 }
