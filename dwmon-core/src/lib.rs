@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod convert;
 pub mod engine;
 pub mod handler;
+pub mod insight;
 pub mod memory_store;
 pub mod monitor;
 pub mod purger;

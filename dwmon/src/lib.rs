@@ -25,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod histogram;
+pub mod insight;
 pub mod printer;
 pub mod shutdown;
 pub mod sources;
