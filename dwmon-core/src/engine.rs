@@ -222,6 +222,8 @@ pub struct CycleReport {
     pub minute: i64,
     /// Per checker, by name.
     pub checkers: Vec<CheckerOutcome>,
+    /// How long the cycle took, start to end (wall time, measured with a monotonic clock).
+    pub duration: Duration,
 }
 
 impl CycleReport {
@@ -244,7 +246,7 @@ impl CycleReport {
     pub fn summary(&self) -> String {
         let sum = |f: fn(&CheckerOutcome) -> u64| self.checkers.iter().map(f).sum::<u64>();
         format!(
-            "minute {}: {} checkers, {} checks ({} bad), {} errors, {} new rows, {} delivered, {} delivery failures",
+            "minute {}: {} checkers, {} checks ({} bad), {} errors, {} new rows, {} delivered, {} delivery failures in {:.3} s",
             self.minute,
             self.checkers.len(),
             self.checks().count(),
@@ -253,6 +255,7 @@ impl CycleReport {
             sum(|o| o.new_rows),
             sum(|o| o.delivered),
             sum(|o| o.delivery_failures),
+            self.duration.as_secs_f64(),
         )
     }
 }
@@ -507,6 +510,7 @@ impl Engine {
     /// Tokio timers). A panic inside a RowGetter, Store or handler is caught and reported as
     /// an `ERROR` event for that checker.
     pub async fn run_cycle(&self, now: i64) -> CycleReport {
+        let started = std::time::Instant::now();
         let minute = minute_floor(now);
         let (checkers, load_errors) = {
             let set = self.lock_set();
@@ -621,6 +625,7 @@ impl Engine {
             now,
             minute,
             checkers: outcomes.into_values().collect(),
+            duration: started.elapsed(),
         }
     }
 
