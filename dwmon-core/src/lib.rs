@@ -44,7 +44,9 @@ pub use schedule::{due_minutes, matches, ZoneCursor};
 pub use source::{
     collect_rows, Batcher, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError,
 };
-pub use store::{CheckerStatus, DeliveryProgress, PendingDelivery, Store, StoreError};
+pub use store::{
+    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, Store, StoreError,
+};
 
 /// Seconds in a minute; a *minute* is an epoch multiple of this.
 pub const MINUTE: i64 = 60;

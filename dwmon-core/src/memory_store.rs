@@ -9,7 +9,8 @@
 use crate::record::CheckRecord;
 use crate::source::Row;
 use crate::store::{
-    CheckerStatus, DeliveryProgress, PendingDelivery, RequirementStatus, Store, StoreError,
+    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RequirementStatus, Store,
+    StoreError,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -269,6 +270,14 @@ impl Store for MemoryStore {
             minute >= older_than || newest.get(&index) == Some(&minute)
         });
         Ok((before - data.checks.len()) as u64)
+    }
+
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        let inner = self.lock();
+        Ok(OutboxSummary {
+            pending: inner.outbox.len() as u64,
+            oldest_minute: inner.outbox.keys().map(|(_, minute, _)| *minute).min(),
+        })
     }
 
     async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {

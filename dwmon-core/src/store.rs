@@ -150,6 +150,15 @@ pub struct CheckerStatus {
     pub last_give_up: Option<(i64, String)>,
 }
 
+/// The delivery outbox at a glance, for health views and metrics ([`Store::outbox_summary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxSummary {
+    /// Outbox entries not yet acknowledged.
+    pub pending: u64,
+    /// The checked minute of the oldest entry, if the store knows it.
+    pub oldest_minute: Option<i64>,
+}
+
 /// Persistence for one or more runners: first-seen rows, the check log, the delivery outbox.
 ///
 /// The engine's guarantees (README "How a cycle works") rest on three properties every implementation
@@ -337,6 +346,25 @@ pub trait Store: Send + Sync {
         error: Option<(i64, &str)>,
     ) -> Result<(), StoreError>;
 
+    /// How many outbox entries are waiting and the minute of the oldest. The default sums
+    /// [`Store::status`]'s pending deliveries and knows no oldest minute; a store overrides it
+    /// with one query.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        let pending = self
+            .status()
+            .await?
+            .iter()
+            .map(|s| s.pending_deliveries)
+            .sum();
+        Ok(OutboxSummary {
+            pending,
+            oldest_minute: None,
+        })
+    }
+
     /// One [`CheckerStatus`] per checker the store knows, by name.
     ///
     /// # Errors
@@ -411,6 +439,9 @@ macro_rules! forward_store {
             }
             async fn set_last_error(&self, checker: &str, error: Option<(i64, &str)>) -> Result<(), StoreError> {
                 (**self).set_last_error(checker, error).await
+            }
+            async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+                (**self).outbox_summary().await
             }
             async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
                 (**self).status().await

@@ -7,7 +7,8 @@ use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
 use dwmon_core::store::RequirementStatus;
 use dwmon_core::{
-    CheckRecord, CheckerStatus, DeliveryProgress, PendingDelivery, Row, Status, Store, StoreError,
+    CheckRecord, CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, Row, Status,
+    Store, StoreError,
 };
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -1196,6 +1197,24 @@ impl Store for SqliteStore {
                 .execute(params![id, minute, text])
                 .store_err(path)?;
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        self.run(|inner, state| {
+            let path = inner.path.as_str();
+            flush_acks(inner, &mut state.conn)?;
+            let (pending, oldest): (i64, Option<i64>) = state
+                .conn
+                .prepare_cached("SELECT count(*), min(minute) FROM outbox")
+                .store_err(path)?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .store_err(path)?;
+            Ok(OutboxSummary {
+                pending: to_u64(pending, "pending deliveries")?,
+                oldest_minute: oldest,
             })
         })
         .await

@@ -4,7 +4,7 @@
 mod common;
 
 use common::record;
-use dwmon_core::{Row, Status, Store, StoreError};
+use dwmon_core::{OutboxSummary, Row, Status, Store, StoreError};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -283,6 +283,34 @@ mod spec_8_outbox {
         assert_eq!(store.pending_deliveries(900, 10).await?[0].attempts, 2);
         let status = store.status().await?;
         assert_eq!(status[0].pending_deliveries, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn outbox_summary_counts_entries_and_finds_the_oldest_minute() -> TestResult {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let path = dir.path().join("store.sqlite");
+        let runner = SqliteStore::open(&path)?;
+        let reader = SqliteStore::open_read_only(&path)?;
+        assert_eq!(reader.outbox_summary().await?, OutboxSummary::default());
+        runner
+            .record_checks("b", &[record("b", 0, 180, 1), record("b", 0, 240, 1)])
+            .await?;
+        runner.record_checks("a", &[record("a", 0, 120, 1)]).await?;
+        let expected = OutboxSummary {
+            pending: 3,
+            oldest_minute: Some(120),
+        };
+        assert_eq!(runner.outbox_summary().await?, expected);
+        assert_eq!(reader.outbox_summary().await?, expected);
+        runner.ack_delivery("a/0/120").await?;
+        assert_eq!(
+            runner.outbox_summary().await?,
+            OutboxSummary {
+                pending: 2,
+                oldest_minute: Some(180),
+            }
+        );
         Ok(())
     }
 }
