@@ -18,6 +18,11 @@
 //! # }
 //! ```
 
+pub mod metrics;
+pub mod stats;
+
+pub use stats::RunnerStats;
+
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -26,11 +31,17 @@ use dwmon_core::Store;
 use std::future::Future;
 use std::sync::Arc;
 
-/// What every route handler can reach: the store the cycle uses.
+/// What every route handler can reach: the store the cycle uses, the runner's statistics
+/// and the alert states.
 #[derive(Clone)]
 pub struct ServerState {
-    /// The store shared with the cycle loop.
+    /// The store shared with the cycle loop (for SQLite: a reader of the same file, so a
+    /// request never waits for the cycle's writes).
     pub store: Arc<dyn Store>,
+    /// What the runner publishes each cycle; `None` for a server without a runner.
+    pub stats: Option<Arc<RunnerStats>>,
+    /// Alert states and pauses; `None` when alerting is off.
+    pub alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -58,9 +69,26 @@ impl ServerBuilder {
     /// A server over `store` with only `/healthz`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         ServerBuilder {
-            state: ServerState { store },
+            state: ServerState {
+                store,
+                stats: None,
+                alerts: None,
+            },
             router: Router::new().route("/healthz", get(healthz)),
         }
+    }
+
+    /// Reads the runner's statistics from `stats` (cycle times, fetch durations, checks by
+    /// status), for `/metrics` and runner health.
+    pub fn stats(mut self, stats: Arc<RunnerStats>) -> Self {
+        self.state.stats = Some(stats);
+        self
+    }
+
+    /// Reads alert states and pauses from `alerts` (FIRING and PAUSED in views and metrics).
+    pub fn alerts(mut self, alerts: Arc<dyn dwmon_alert::AlertStateStore>) -> Self {
+        self.state.alerts = Some(alerts);
+        self
     }
 
     /// The state every part's handlers receive.
