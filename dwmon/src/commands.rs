@@ -461,9 +461,39 @@ pub(crate) async fn serve(app: &App, args: &ServeArgs) -> Result<ExitCode> {
     run_loop(app, &args.run, Some(listener)).await
 }
 
-/// The server's routes over the cycle's store: every part `dwmon serve` offers.
-fn server_router(store: Arc<dyn Store>) -> axum::Router {
-    dwmon_server::ServerBuilder::new(store).build()
+/// What the server reads: its own reader of the store (for an SQLite `--store`: a read-only
+/// connection of the same file, so requests never wait for the cycle's writes), the runner's
+/// statistics and the alert states.
+struct ServerParts {
+    store: Arc<dyn Store>,
+    stats: Arc<dwmon_server::RunnerStats>,
+    alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
+}
+
+impl ServerParts {
+    fn open(app: &App, cycle: &CycleArgs, stats: Arc<dwmon_server::RunnerStats>) -> Result<Self> {
+        let store = match (&app.store, cycle.store.as_deref()) {
+            (None, Some(path)) => {
+                Arc::new(dwmon_sqlite::SqliteStore::open_read_only(path)?) as Arc<dyn Store>
+            }
+            _ => store_for(app, cycle.store.as_deref(), true)?,
+        };
+        let alerts = alerts::alert_store_read_only(app, cycle.store.as_deref())?;
+        Ok(ServerParts {
+            store,
+            stats,
+            alerts,
+        })
+    }
+}
+
+/// The server's routes: every part `dwmon serve` offers.
+fn server_router(parts: ServerParts) -> axum::Router {
+    let mut builder = dwmon_server::ServerBuilder::new(parts.store).stats(parts.stats);
+    if let Some(alerts) = parts.alerts {
+        builder = builder.alerts(alerts);
+    }
+    builder.merge(dwmon_server::metrics::router()).build()
 }
 
 /// The cycle loop of `run` and `serve`; with a listener, the HTTP server runs beside it and
@@ -490,12 +520,27 @@ async fn run_loop(
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
     let handler = cycle_handler(app, cycle, alerts.as_ref());
+    let clock: Arc<dyn Clock> = if args.now.is_some() || args.speed != 1.0 {
+        Arc::new(SimClock::new(
+            args.now.unwrap_or_else(wall_clock),
+            args.speed,
+        ))
+    } else {
+        Arc::new(SystemClock)
+    };
+    let stats = {
+        let clock = Arc::clone(&clock);
+        Arc::new(dwmon_server::RunnerStats::new(Arc::new(move || {
+            clock.now()
+        })))
+    };
+    stats.set_checkers(loaded.checkers.clone().into(), cycle.zone.zone());
     let stop_server = Arc::new(tokio::sync::Notify::new());
     let server = match listener {
         Some(listener) => {
             let addr = listener.local_addr().map_err(Error::Runtime)?;
+            let router = server_router(ServerParts::open(app, cycle, Arc::clone(&stats))?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
-            let router = server_router(Arc::clone(&store));
             let stop = Arc::clone(&stop_server);
             Some(tokio::spawn(dwmon_server::serve(
                 listener,
@@ -517,19 +562,13 @@ async fn run_loop(
         }
         Ok(report)
     });
-    let clock: Box<dyn Clock> = if args.now.is_some() || args.speed != 1.0 {
-        Box::new(SimClock::new(
-            args.now.unwrap_or_else(wall_clock),
-            args.speed,
-        ))
-    } else {
-        Box::new(SystemClock)
-    };
     let enough = Arc::new(tokio::sync::Notify::new());
     let shutdown = crate::shutdown::on_signal_or(Arc::clone(&enough)).map_err(Error::Runtime)?;
     let mut cycles = 0u64;
     engine
-        .run_with(clock.as_ref(), shutdown, |_| {
+        .run_with(clock.as_ref(), shutdown, |report| {
+            stats.set_checkers(engine.checkers(), cycle.zone.zone());
+            stats.record_cycle(report);
             cycles += 1;
             if args.cycles.is_some_and(|max| cycles >= max) {
                 enough.notify_one();

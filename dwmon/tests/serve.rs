@@ -114,3 +114,71 @@ fn the_config_file_sets_the_listen_address() {
         stderr(&out)
     );
 }
+
+#[test]
+fn serve_exposes_the_runners_metrics_and_logs_a_heartbeat_per_cycle() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    ws.insert(&[("a", T0 - 30)]);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let now = T0.to_string();
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--now",
+            &now,
+        ],
+        &[],
+    );
+    // The heartbeat: one info line per cycle with its totals and duration.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let heartbeat = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = served.stderr.recv_timeout(left).expect("a heartbeat line");
+        if line.contains(&format!("minute {T0}: ")) {
+            break line;
+        }
+    };
+    assert!(
+        heartbeat.contains("1 checkers, 1 checks (0 bad), 0 errors, 1 new rows")
+            && heartbeat.contains(" s"),
+        "{heartbeat}"
+    );
+    // The cycle is published right after its heartbeat line.
+    let body = loop {
+        let (status, body) = get(&served.url("/metrics"));
+        assert_eq!(status, 200);
+        if !body.contains("dwmon_cycles_total 0") {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cycle published:\n{body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for line in [
+        r#"dwmon_requirement_state{checker="events",requirement="0",state="good"} 1"#.to_string(),
+        r#"dwmon_requirement_rows{checker="events",requirement="0"} 1"#.into(),
+        r#"dwmon_requirement_min{checker="events",requirement="0"} 1"#.into(),
+        r#"dwmon_requirement_max{checker="events",requirement="0"} 10"#.into(),
+        format!(
+            r#"dwmon_requirement_last_checked_timestamp_seconds{{checker="events",requirement="0"}} {T0}"#
+        ),
+        r#"dwmon_checks_total{status="good"} 1"#.into(),
+        r#"dwmon_fetch_duration_seconds_count{source="default"} 1"#.into(),
+        "dwmon_cycles_total 1".into(),
+        "dwmon_store_up 1".into(),
+    ] {
+        assert!(body.lines().any(|l| l == line), "no {line:?} in:\n{body}");
+    }
+    assert_eq!(served.terminate(), 0);
+}
