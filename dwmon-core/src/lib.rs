@@ -25,6 +25,7 @@ pub mod routing;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod svg;
 pub mod testutil;
 
 pub use checker_file::{

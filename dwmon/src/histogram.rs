@@ -3,6 +3,7 @@
 
 use chrono::{Datelike, Timelike};
 use chrono_tz::Tz;
+use dwmon_core::svg::{Anchor, Svg};
 use std::fmt::Write;
 
 /// Row labels, Monday first.
@@ -70,40 +71,33 @@ impl Histogram {
         let width = LEFT + 24 * CELL + 16;
         let height = TOP + 7 * CELL + 40;
         let max = self.max().max(1) as f64;
-        let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-        );
-        let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{}</text>"#,
-            escape(title)
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="38">rows by weekday and hour ({}), {} rows, darkest = {}</text>"#,
-            escape(self.zone.name()),
-            self.total(),
-            self.max()
+        let mut svg = Svg::new(width as f64, height as f64);
+        svg.heading(
+            LEFT as f64,
+            title,
+            &format!(
+                "rows by weekday and hour ({}), {} rows, darkest = {}",
+                self.zone.name(),
+                self.total(),
+                self.max()
+            ),
         );
         for hour in 0..24 {
             let x = LEFT + hour * CELL + CELL / 2;
-            let _ = writeln!(
-                svg,
-                r#"<text x="{x}" y="{}" text-anchor="middle">{hour}</text>"#,
-                TOP + 7 * CELL + 14
+            svg.text(
+                x as f64,
+                (TOP + 7 * CELL + 14) as f64,
+                Anchor::Middle,
+                &hour.to_string(),
             );
         }
         for (day, row) in self.cells.iter().enumerate() {
             let y = TOP + day * CELL;
-            let _ = writeln!(
-                svg,
-                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-                LEFT - 6,
-                y + CELL / 2 + 4,
-                WEEKDAYS[day]
+            svg.text(
+                (LEFT - 6) as f64,
+                (y + CELL / 2 + 4) as f64,
+                Anchor::End,
+                WEEKDAYS[day],
             );
             for (hour, &count) in row.iter().enumerate() {
                 let x = LEFT + hour * CELL;
@@ -123,16 +117,8 @@ impl Histogram {
                 );
             }
         }
-        let _ = writeln!(svg, "</svg>");
-        svg
+        svg.finish()
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use dwmon_alert::{AlertPolicy, AlertRule, AlertState, NotificationKind};
 use dwmon_core::insight::{
     seasonal_lines, seasons_of, BoundsRule, SeasonStats, SeasonalLine, Seasonality,
 };
+use dwmon_core::svg::{escape, Anchor, Svg};
 use dwmon_core::{CheckRecord, Requirement, Status};
 use serde::Serialize;
 use std::fmt::Write;
@@ -362,15 +363,6 @@ fn proposal(
     }
 }
 
-/// Escapes text for SVG/XML content and attributes.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// One pixel column of the band chart: lowest and highest count, lowest MINNUM, highest
 /// MAXNUM, and whether any check in it was BAD.
 type Column = (u64, u64, u64, u64, bool);
@@ -388,30 +380,12 @@ pub fn band_svg(title: &str, subtitle: &str, replay: &Replay, zone: Tz) -> Strin
     const BOTTOM: f64 = 56.0;
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="38">{}</text>"#,
-        escape(subtitle)
-    );
+    let mut svg = Svg::new(W, H);
+    svg.heading(LEFT, title, subtitle);
     let checks = &replay.checks;
     let (Some(first), Some(last)) = (checks.first(), checks.last()) else {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="{}">no due minutes</text></svg>"#,
-            TOP + 20.0
-        );
-        return svg;
+        svg.text(LEFT, TOP + 20.0, Anchor::Start, "no due minutes");
+        return svg.finish();
     };
     let (t0, t1) = (first.minute, last.minute.max(first.minute + 60));
     let count_max = checks.iter().map(|c| c.count).max().unwrap_or(0);
@@ -510,22 +484,15 @@ pub fn band_svg(title: &str, subtitle: &str, replay: &Replay, zone: Tz) -> Strin
         LEFT + plot_w
     );
     for v in [0.0, y_max / 2.0, y_max] {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            v.round()
-        );
+        svg.text(LEFT - 6.0, y(v) + 4.0, Anchor::End, &v.round().to_string());
     }
     for k in 0..=4 {
         let t = t0 + (t1 - t0) * k / 4;
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+        svg.text(
             x(t),
             TOP + plot_h + 22.0,
-            escape(&dwmon_time(t, zone))
+            Anchor::Middle,
+            &dwmon_time(t, zone),
         );
     }
     let _ = writeln!(
@@ -534,8 +501,7 @@ pub fn band_svg(title: &str, subtitle: &str, replay: &Replay, zone: Tz) -> Strin
         H - 10.0,
         escape(zone.name())
     );
-    let _ = writeln!(svg, "</svg>");
-    svg
+    svg.finish()
 }
 
 /// `2026-11-23 09:00` in `zone`.
