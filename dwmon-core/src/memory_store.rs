@@ -341,6 +341,27 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn checks_before(
+        &self,
+        checker: &str,
+        before: (i64, usize),
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .checkers
+            .get(checker)
+            .map(|d| {
+                d.checks
+                    .range(..before)
+                    .rev()
+                    .take(limit)
+                    .map(|(_, r)| r.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn row_timestamps(
         &self,
         checker: &str,

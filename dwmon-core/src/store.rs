@@ -381,6 +381,28 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<CheckRecord>, StoreError>;
 
+    /// `checker`'s checks older than `before` = `(minute, requirement_index)` in the order of
+    /// [`Store::recent_checks`] (newest first), at most `limit`: the next page after a
+    /// page that ended with `before`. The default reads the whole check log through
+    /// [`Store::recent_checks`]; a store overrides it with an index seek.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn checks_before(
+        &self,
+        checker: &str,
+        before: (i64, usize),
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        Ok(self
+            .recent_checks(checker, usize::MAX)
+            .await?
+            .into_iter()
+            .filter(|r| (r.minute, r.requirement_index) < before)
+            .take(limit)
+            .collect())
+    }
+
     /// Timestamps of `checker`'s stored rows with `from <= timestamp < to`, ascending
     /// (for histograms and backtests).
     ///
@@ -448,6 +470,9 @@ macro_rules! forward_store {
             }
             async fn recent_checks(&self, checker: &str, limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
                 (**self).recent_checks(checker, limit).await
+            }
+            async fn checks_before(&self, checker: &str, before: (i64, usize), limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
+                (**self).checks_before(checker, before, limit).await
             }
             async fn row_timestamps(&self, checker: &str, from: i64, to: i64) -> Result<Vec<i64>, StoreError> {
                 (**self).row_timestamps(checker, from, to).await

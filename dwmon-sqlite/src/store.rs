@@ -1365,6 +1365,44 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checks_before(
+        &self,
+        checker: &str,
+        before: (i64, usize),
+        limit: usize,
+    ) -> Result<Vec<CheckRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (minute, index) = (before.0, i64::try_from(before.1).unwrap_or(i64::MAX));
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            let raw = conn
+                .prepare_cached(
+                    "SELECT k.requirement_index, k.minute, k.record, e.json
+                     FROM checks k LEFT JOIN extras e ON e.id = k.extra_id
+                     WHERE k.checker_id = ?1
+                       AND (k.minute < ?3 OR (k.minute = ?3 AND k.requirement_index < ?4))
+                     ORDER BY k.minute DESC, k.requirement_index DESC LIMIT ?2",
+                )
+                .store_err(path)?
+                .query_map(params![id, limit, minute, index], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            raw.into_iter()
+                .map(|(index, minute, json, extra)| {
+                    parse_record(path, &format!("{index}/{minute}"), &json, extra.as_deref())
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn row_timestamps(
         &self,
         checker: &str,

@@ -221,6 +221,112 @@ mod spec_5_step_6_check_log {
         Ok(())
     }
 
+    /// Pages of `checks_before` walk the log newest first without gaps or repeats, the
+    /// same in SQLite, in memory and in the trait's default (over `recent_checks`).
+    #[tokio::test]
+    async fn checks_before_pages_through_the_log_like_recent_checks() -> TestResult {
+        let sqlite = SqliteStore::open_in_memory()?;
+        let memory = dwmon_core::MemoryStore::new();
+        let records: Vec<_> = (1..=4)
+            .flat_map(|m| [record("c", 0, m * 60, m as u64), record("c", 1, m * 60, 0)])
+            .collect();
+        sqlite.record_checks("c", &records).await?;
+        memory.record_checks("c", &records).await?;
+        let stores: [(&str, &dyn Store); 3] = [
+            ("sqlite", &sqlite),
+            ("memory", &memory),
+            ("default", &Wrapper(&memory)),
+        ];
+        for (name, store) in stores {
+            let all: Vec<(i64, usize)> = store
+                .recent_checks("c", 100)
+                .await?
+                .iter()
+                .map(|r| (r.minute, r.requirement_index))
+                .collect();
+            let mut paged = Vec::new();
+            let mut page = store.recent_checks("c", 3).await?;
+            while let Some(last) = page.last() {
+                paged.extend(page.iter().map(|r| (r.minute, r.requirement_index)));
+                let cursor = (last.minute, last.requirement_index);
+                page = store.checks_before("c", cursor, 3).await?;
+            }
+            assert_eq!(paged, all, "{name}");
+            assert_eq!(all.len(), 8, "{name}");
+            let before = store.checks_before("c", (180, 1), 2).await?;
+            let keys: Vec<_> = before
+                .iter()
+                .map(|r| (r.minute, r.requirement_index))
+                .collect();
+            assert_eq!(keys, vec![(180, 0), (120, 1)], "{name}");
+            assert!(store
+                .checks_before("unknown", (180, 0), 2)
+                .await?
+                .is_empty());
+        }
+        Ok(())
+    }
+
+    /// A store that forwards everything except `checks_before`, so the default runs.
+    struct Wrapper<'a>(&'a dwmon_core::MemoryStore);
+
+    #[async_trait::async_trait]
+    impl Store for Wrapper<'_> {
+        async fn insert_first_seen(&self, c: &str, rows: &[Row]) -> Result<u64, StoreError> {
+            self.0.insert_first_seen(c, rows).await
+        }
+        async fn count_windows(&self, c: &str, w: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
+            self.0.count_windows(c, w).await
+        }
+        async fn last_checked_minute(&self, c: &str) -> Result<Option<i64>, StoreError> {
+            self.0.last_checked_minute(c).await
+        }
+        async fn record_checks(
+            &self,
+            c: &str,
+            r: &[dwmon_core::CheckRecord],
+        ) -> Result<u64, StoreError> {
+            self.0.record_checks(c, r).await
+        }
+        async fn pending_deliveries(
+            &self,
+            now: i64,
+            limit: usize,
+        ) -> Result<Vec<dwmon_core::PendingDelivery>, StoreError> {
+            self.0.pending_deliveries(now, limit).await
+        }
+        async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+            self.0.ack_delivery(key).await
+        }
+        async fn defer_delivery(&self, key: &str, at: i64, e: &str) -> Result<(), StoreError> {
+            self.0.defer_delivery(key, at, e).await
+        }
+        async fn purge(&self, c: &str, older_than: i64) -> Result<u64, StoreError> {
+            self.0.purge(c, older_than).await
+        }
+        async fn set_last_error(&self, c: &str, e: Option<(i64, &str)>) -> Result<(), StoreError> {
+            self.0.set_last_error(c, e).await
+        }
+        async fn status(&self) -> Result<Vec<dwmon_core::CheckerStatus>, StoreError> {
+            self.0.status().await
+        }
+        async fn recent_checks(
+            &self,
+            c: &str,
+            limit: usize,
+        ) -> Result<Vec<dwmon_core::CheckRecord>, StoreError> {
+            self.0.recent_checks(c, limit).await
+        }
+        async fn row_timestamps(
+            &self,
+            c: &str,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<i64>, StoreError> {
+            self.0.row_timestamps(c, from, to).await
+        }
+    }
+
     #[tokio::test]
     async fn a_record_of_another_checker_is_refused_whole() -> TestResult {
         let store = SqliteStore::open_in_memory()?;
