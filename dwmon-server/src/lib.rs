@@ -18,8 +18,11 @@
 //! # }
 //! ```
 
+pub mod api;
+pub mod auth;
 pub mod metrics;
 pub mod stats;
+pub mod view;
 
 pub use stats::RunnerStats;
 
@@ -42,6 +45,12 @@ pub struct ServerState {
     pub stats: Option<Arc<RunnerStats>>,
     /// Alert states and pauses; `None` when alerting is off.
     pub alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
+    /// Checks API and page tokens; `None`: no token is accepted.
+    pub authorizer: Option<Arc<dyn auth::Authorizer>>,
+    /// The access of a request without a token: `None` (refused) by default,
+    /// `Some(Access::Public)` in public mode (the status page and badges show names and
+    /// states only).
+    pub anonymous: Option<auth::Access>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -73,6 +82,8 @@ impl ServerBuilder {
                 store,
                 stats: None,
                 alerts: None,
+                authorizer: None,
+                anonymous: None,
             },
             router: Router::new().route("/healthz", get(healthz)),
         }
@@ -88,6 +99,19 @@ impl ServerBuilder {
     /// Reads alert states and pauses from `alerts` (FIRING and PAUSED in views and metrics).
     pub fn alerts(mut self, alerts: Arc<dyn dwmon_alert::AlertStateStore>) -> Self {
         self.state.alerts = Some(alerts);
+        self
+    }
+
+    /// Checks bearer tokens (and the status page's session) with `authorizer`.
+    pub fn authorizer(mut self, authorizer: Arc<dyn auth::Authorizer>) -> Self {
+        self.state.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Public mode: requests without a token may see the status page and badges with names
+    /// and states only (never queries, sources, `__EXTRA__`, error texts or ping bodies).
+    pub fn public(mut self, public: bool) -> Self {
+        self.state.anonymous = public.then_some(auth::Access::Public);
         self
     }
 

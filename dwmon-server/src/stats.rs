@@ -180,6 +180,12 @@ impl RunnerStats {
         inner.default_zone = default_zone;
     }
 
+    /// The checker set last published and the default zone.
+    pub fn checker_set(&self) -> (Arc<[Checker]>, chrono_tz::Tz) {
+        let inner = self.lock();
+        (Arc::clone(&inner.checkers), inner.default_zone)
+    }
+
     /// Adds a finished cycle: its checks by status, fetch durations and errors by source,
     /// deliveries, and the last GOOD minute of each requirement.
     pub fn record_cycle(&self, report: &CycleReport) {

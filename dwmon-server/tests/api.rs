@@ -1,0 +1,714 @@
+//! The JSON API over a real loopback socket, checked against docs/openapi.json: every answer
+//! of every documented route is validated against the document's schema for its status, and
+//! every documented operation is exercised. Token checks: no token, a malformed header, a
+//! wrong token, a read token on a write.
+
+use dwmon_alert::{AlertStateStore, MemoryAlertStore};
+use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
+use dwmon_core::{Engine, MemoryStore, Row, Store};
+use dwmon_server::auth::{Access, StaticTokens};
+use dwmon_server::{api, RunnerStats, ServerBuilder};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// A minute boundary.
+const T0: i64 = 1_700_000_040;
+const READ: &str = "read-token-0123456789abcdef";
+const WRITE: &str = "write-token-0123456789abcdef";
+
+/// A small validator for the JSON Schema subset docs/openapi.json uses: `type` (one or a
+/// list), `properties`, `required`, `additionalProperties: false`, `items`, `enum`, `anyOf`,
+/// `minimum`/`maximum` and `$ref` into `#/components/schemas`.
+struct Contract {
+    doc: Value,
+}
+
+impl Contract {
+    fn load() -> Self {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let text = std::fs::read_to_string(path).expect("docs/openapi.json");
+        Contract {
+            doc: serde_json::from_str(&text).expect("docs/openapi.json is JSON"),
+        }
+    }
+
+    fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/schemas/")
+                    .unwrap_or_else(|| panic!("unsupported $ref {reference}"));
+                self.resolve(&self.doc["components"]["schemas"][name])
+            }
+            None => schema,
+        }
+    }
+
+    fn validate(&self, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+        let schema = self.resolve(schema);
+        assert!(!schema.is_null(), "{at}: dangling schema reference");
+        if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
+            let errors: Vec<String> = options
+                .iter()
+                .filter_map(|s| self.validate(s, value, at).err())
+                .collect();
+            return if errors.len() < options.len() {
+                Ok(())
+            } else {
+                Err(errors.join(" / "))
+            };
+        }
+        if let Some(types) = schema.get("type") {
+            let types: Vec<&str> = match types {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => panic!("{at}: bad type in schema"),
+            };
+            let ok = types.iter().any(|t| match *t {
+                "object" => value.is_object(),
+                "array" => value.is_array(),
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "number" => value.is_number(),
+                "boolean" => value.is_boolean(),
+                "null" => value.is_null(),
+                other => panic!("{at}: unknown type {other}"),
+            });
+            if !ok {
+                return Err(format!("{at}: {value} is not of type {types:?}"));
+            }
+        }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+            if !allowed.contains(value) {
+                return Err(format!("{at}: {value} is not one of {allowed:?}"));
+            }
+        }
+        if let (Some(min), Some(n)) = (
+            schema.get("minimum").and_then(Value::as_f64),
+            value.as_f64(),
+        ) {
+            if n < min {
+                return Err(format!("{at}: {n} < minimum {min}"));
+            }
+        }
+        if let Some(object) = value.as_object() {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for name in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !object.contains_key(name) {
+                    return Err(format!(
+                        "{at}: required property {name} is missing in {value}"
+                    ));
+                }
+            }
+            for (name, item) in object {
+                match properties.and_then(|p| p.get(name)) {
+                    Some(s) => self.validate(s, item, &format!("{at}.{name}"))?,
+                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                        return Err(format!("{at}: property {name} is not in the schema"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+            for (i, item) in array.iter().enumerate() {
+                self.validate(items, item, &format!("{at}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The document's path template matching `path` (`{name}` matches one segment).
+    fn template(&self, path: &str) -> Option<String> {
+        let wanted: Vec<&str> = path.split('/').collect();
+        self.doc["paths"].as_object()?.keys().find_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let matches = parts.len() == wanted.len()
+                && parts
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(p, w)| p == w || (p.starts_with('{') && !w.is_empty()));
+            matches.then(|| template.clone())
+        })
+    }
+
+    /// Checks one answer: a documented route answers only documented statuses, with a body
+    /// matching the schema of that status. Undocumented routes must answer the error shape.
+    fn check(&self, method: &str, path: &str, status: u16, body: &Value) -> Option<String> {
+        let route = path.split('?').next().unwrap_or(path);
+        let Some(template) = self.template(route) else {
+            let error = json!({"$ref": "#/components/schemas/Error"});
+            self.validate(&error, body, route)
+                .unwrap_or_else(|e| panic!("{method} {path} -> {status}: {e}"));
+            return None;
+        };
+        let operation = &self.doc["paths"][&template][method.to_lowercase()];
+        if operation.is_null() {
+            // A method the route does not take: 405 in the error shape.
+            assert_eq!(status, 405, "{method} {path}");
+            let error = json!({"$ref": "#/components/schemas/Error"});
+            self.validate(&error, body, route)
+                .unwrap_or_else(|e| panic!("{method} {path} -> {status}: {e}"));
+            return None;
+        }
+        let schema =
+            &operation["responses"][status.to_string()]["content"]["application/json"]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{method} {path} answered {status}, which docs/openapi.json does not document: {body}"
+        );
+        self.validate(schema, body, &format!("{method} {path} -> {status}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Some(format!("{} {template} {status}", method.to_lowercase()))
+    }
+
+    /// Every documented `method path status`.
+    fn operations(&self) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for status in operation["responses"].as_object().unwrap().keys() {
+                    all.insert(format!("{method} {path} {status}"));
+                }
+            }
+        }
+        all
+    }
+}
+
+struct Api {
+    url: String,
+    clock: Arc<AtomicI64>,
+    alerts: Arc<MemoryAlertStore>,
+    contract: Contract,
+    seen: std::sync::Mutex<BTreeSet<String>>,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            "POST" => self.client.post(url),
+            "DELETE" => self.client.delete(url),
+            _ => unreachable!(),
+        };
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = answer.text().await.unwrap();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type} {text}"
+        );
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        if let Some(operation) = self.contract.check(method, path, status, &value) {
+            self.seen.lock().unwrap().insert(operation);
+        }
+        (status, value)
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.call("GET", path, token, None).await
+    }
+}
+
+/// Three cycles (minutes T0, T0+60, T0+120) over `orders` (GOOD, 1..10) and `payments`
+/// (BAD, 5..100, two requirement lines); the API over them with read and write tokens.
+async fn api() -> Api {
+    let source = Arc::new(ScriptedSource::new());
+    let store = Arc::new(MemoryStore::new());
+    let handler = Arc::new(RecordingHandler::new());
+    let mut orders = checker("orders", vec![every_minute(1, 10, 3600)]);
+    orders.query = "SELECT id, created_at FROM orders".into();
+    orders.extra = json!({"team": "shop"});
+    let engine = Engine::new(source.clone(), store.clone(), handler).with_checkers(vec![
+        orders,
+        checker(
+            "payments",
+            vec![every_minute(5, 100, 60), every_minute(0, 100, 60)],
+        ),
+    ]);
+    source.set_rows("orders", vec![Row::new("o1", T0 - 30)]);
+    let clock = Arc::new(AtomicI64::new(T0 + 5));
+    let stats = {
+        let clock = Arc::clone(&clock);
+        Arc::new(RunnerStats::new(Arc::new(move || {
+            clock.load(Ordering::SeqCst)
+        })))
+    };
+    stats.set_checkers(engine.checkers(), chrono_tz::UTC);
+    for minute in [T0, T0 + 60, T0 + 120] {
+        clock.store(minute + 5, Ordering::SeqCst);
+        let report = engine.run_cycle(minute + 5).await;
+        stats.record_cycle(&report);
+    }
+    let alerts = Arc::new(MemoryAlertStore::new());
+    let store: Arc<dyn Store> = store;
+    let router = ServerBuilder::new(store)
+        .stats(stats)
+        .alerts(alerts.clone())
+        .authorizer(Arc::new(StaticTokens::new([
+            (READ, Access::Read),
+            (WRITE, Access::Write),
+        ])))
+        .merge(api::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    Api {
+        url,
+        clock,
+        alerts,
+        contract: Contract::load(),
+        seen: Default::default(),
+        client: reqwest::Client::new(),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_as_docs_openapi_json_says() {
+    let api = api().await;
+    let now = T0 + 125;
+
+    let (status, health) = api.get("/api/v1/status", Some(READ)).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["cycles"], 3);
+    assert_eq!(health["last_cycle"]["minute"], T0 + 120);
+    assert_eq!(health["lag_seconds"], 0);
+    assert_eq!(health["store_ok"], true);
+    assert_eq!(health["outbox"]["pending"], 0);
+
+    let (status, list) = api.get("/api/v1/checkers", Some(READ)).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders", "payments"]);
+    assert_eq!(list["state"], "BAD");
+    assert_eq!(list["checkers"][0]["state"], "GOOD");
+    assert_eq!(list["checkers"][1]["state"], "BAD");
+    assert_eq!(list["checkers"][1]["requirements"][0]["min"], 5);
+    assert_eq!(list["checkers"][1]["requirements"][0]["status"], "BAD");
+    assert_eq!(list["checkers"][1]["requirements"][1]["status"], "GOOD");
+    assert_eq!(list["checkers"][0]["next_due"], T0 + 180);
+    assert!(
+        list["checkers"][0].get("query").is_none(),
+        "the list has no queries"
+    );
+
+    let (status, orders) = api.get("/api/v1/checkers/orders", Some(WRITE)).await;
+    assert_eq!(status, 200);
+    assert_eq!(orders["query"], "SELECT id, created_at FROM orders");
+    assert_eq!(orders["extra"], json!({"team": "shop"}));
+    assert_eq!(orders["last_minute"], T0 + 120);
+    assert_eq!(orders["last_minute_local"], "2023-11-14T22:16:00+00:00");
+    assert_eq!(api.get("/api/v1/checkers/nope", Some(READ)).await.0, 404);
+
+    // Pages of 2 over payments' 6 checks (3 minutes x 2 lines), newest first.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/checkers/payments/checks?limit=2".to_string();
+    loop {
+        let (status, page) = api.get(&path, Some(READ)).await;
+        assert_eq!(status, 200, "{page}");
+        let checks = page["checks"].as_array().unwrap();
+        assert!(checks.len() <= 2);
+        seen.extend(checks.iter().map(|c| {
+            (
+                c["minute"].as_i64().unwrap(),
+                c["requirement_index"].as_u64().unwrap(),
+            )
+        }));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/checkers/payments/checks?limit=2&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    let expected: Vec<(i64, u64)> = [T0 + 120, T0 + 60, T0]
+        .iter()
+        .flat_map(|m| [(*m, 1), (*m, 0)])
+        .collect();
+    assert_eq!(seen, expected);
+    let (_, first) = api.get("/api/v1/checkers/orders/checks", Some(READ)).await;
+    assert_eq!(first["checks"][0]["count"], 1);
+    assert_eq!(first["checks"][0]["status"], "GOOD");
+    assert_eq!(first["next_cursor"], Value::Null);
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "cursor=abc",
+        "cursor=1.-1",
+    ] {
+        let (status, body) = api
+            .get(&format!("/api/v1/checkers/orders/checks?{bad}"), Some(READ))
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        api.get("/api/v1/checkers/nope/checks", Some(READ)).await.0,
+        404
+    );
+
+    let (status, alerts) = api
+        .get("/api/v1/checkers/payments/alerts", Some(READ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(alerts["alerting"], true);
+    assert_eq!(
+        api.get("/api/v1/checkers/nope/alerts", Some(READ)).await.0,
+        404
+    );
+    let (status, pings) = api.get("/api/v1/checkers/orders/pings", Some(READ)).await;
+    assert_eq!((status, pings), (200, json!({"pings": []})));
+    assert_eq!(
+        api.get("/api/v1/checkers/nope/pings", Some(READ)).await.0,
+        404
+    );
+
+    // Pause and unpause need a write token.
+    let comment = "\"><img src=x onerror=alert(1)> <script>alert(2)</script>";
+    let body = json!({"until": now + 3600, "comment": comment});
+    let (status, refused) = api
+        .call(
+            "POST",
+            "/api/v1/checkers/orders/pause",
+            Some(READ),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(api.alerts.pause("orders").await.unwrap(), None);
+    let (status, paused) = api
+        .call(
+            "POST",
+            "/api/v1/checkers/orders/pause",
+            Some(WRITE),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["paused"]["until"], now + 3600);
+    assert_eq!(
+        paused["paused"]["comment"], comment,
+        "kept as text; pages escape it"
+    );
+    let saved = api.alerts.pause("orders").await.unwrap().unwrap();
+    assert_eq!((saved.since, saved.until), (now, Some(now + 3600)));
+    let (_, orders) = api.get("/api/v1/checkers/orders", Some(READ)).await;
+    assert_eq!(orders["state"], "PAUSED");
+    for (body, why) in [
+        (json!({"until": now}), "until not in the future"),
+        (json!({"until": "tomorrow"}), "until not a number"),
+        (json!({"hours": 2}), "an unknown field"),
+        (json!({"comment": "x".repeat(501)}), "a comment too long"),
+    ] {
+        let (status, _) = api
+            .call(
+                "POST",
+                "/api/v1/checkers/payments/pause",
+                Some(WRITE),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 400, "{why}");
+    }
+    let (status, _) = api
+        .call(
+            "POST",
+            "/api/v1/checkers/nope/pause",
+            Some(WRITE),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // No body at all: paused until unpaused.
+    let (status, paused) = api
+        .call("POST", "/api/v1/checkers/payments/pause", Some(WRITE), None)
+        .await;
+    assert_eq!((status, &paused["paused"]["until"]), (200, &Value::Null));
+
+    let (status, _) = api
+        .call("POST", "/api/v1/checkers/orders/unpause", Some(READ), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, answer) = api
+        .call("POST", "/api/v1/checkers/orders/unpause", Some(WRITE), None)
+        .await;
+    assert_eq!((status, &answer["was_paused"]), (200, &json!(true)));
+    assert_eq!(api.alerts.pause("orders").await.unwrap(), None);
+    let (_, answer) = api
+        .call("POST", "/api/v1/checkers/orders/unpause", Some(WRITE), None)
+        .await;
+    assert_eq!(answer["was_paused"], false);
+    assert_eq!(
+        api.call("POST", "/api/v1/checkers/nope/unpause", Some(WRITE), None)
+            .await
+            .0,
+        404
+    );
+
+    // The runner stalls: the lag shows it.
+    api.clock.store(T0 + 180 + 300, Ordering::SeqCst);
+    let (_, health) = api.get("/api/v1/status", Some(READ)).await;
+    assert_eq!(health["lag_seconds"], 300);
+
+    // Unknown routes and methods answer the error shape too.
+    let (status, body) = api.get("/api/v1/nope", Some(READ)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = api.get("/api/v1/checkers/orders/pause", Some(WRITE)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    token_checks(&api).await;
+
+    // Every documented success, 400, 401, 403 and 404 answer was seen (503 needs a broken
+    // store: a_store_that_cannot_be_read_answers_503).
+    let seen = api.seen.lock().unwrap().clone();
+    let missing: Vec<String> = api
+        .contract
+        .operations()
+        .into_iter()
+        .filter(|op| !op.ends_with(" 503") && !seen.contains(op))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never exercised: {missing:#?}"
+    );
+}
+
+/// No token, a malformed header, a wrong token, and a read token on a write, on every route.
+async fn token_checks(api: &Api) {
+    let reads = [
+        "/api/v1/status",
+        "/api/v1/checkers",
+        "/api/v1/checkers/orders",
+        "/api/v1/checkers/orders/checks",
+        "/api/v1/checkers/orders/alerts",
+        "/api/v1/checkers/orders/pings",
+    ];
+    let writes = [
+        "/api/v1/checkers/orders/pause",
+        "/api/v1/checkers/orders/unpause",
+    ];
+    for (method, path) in reads
+        .iter()
+        .map(|p| ("GET", *p))
+        .chain(writes.iter().map(|p| ("POST", *p)))
+    {
+        let (status, body) = api.call(method, path, None, None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{path}"
+        );
+        let (status, _) = api.call(method, path, Some("not-a-token"), None).await;
+        assert_eq!(status, 401, "wrong token on {path}");
+        let url = format!("{}{path}", api.url);
+        let request = match method {
+            "GET" => api.client.get(url),
+            _ => api.client.post(url),
+        };
+        let answer = request
+            .header("authorization", format!("Basic {READ}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 401, "malformed header on {path}");
+        assert_eq!(
+            answer
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer realm=\"dwmon\"")
+        );
+        if method == "POST" {
+            let (status, _) = api.call(method, path, Some(READ), None).await;
+            assert_eq!(status, 403, "read token on {path}");
+        }
+    }
+    assert!(api.alerts.pause("orders").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_read_answers_503_in_the_error_shape() {
+    let store: Arc<dyn Store> = Arc::new(BrokenStore);
+    let router = ServerBuilder::new(store)
+        .authorizer(Arc::new(StaticTokens::new([(READ, Access::Read)])))
+        .merge(api::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let contract = Contract::load();
+    for path in ["/api/v1/checkers", "/api/v1/checkers/orders"] {
+        let answer = reqwest::Client::new()
+            .get(format!("{url}{path}"))
+            .bearer_auth(READ)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("unavailable"))
+        );
+        contract.check("GET", path, status, &body);
+    }
+}
+
+#[tokio::test]
+async fn without_an_authorizer_every_token_is_refused() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let router = ServerBuilder::new(store)
+        .public(true)
+        .merge(api::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    // Public mode opens the page and badges, not the API.
+    let anonymous = client
+        .get(format!("{url}/api/v1/checkers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let token = client
+        .get(format!("{url}/api/v1/checkers"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status().as_u16(), 401);
+}
+
+/// A store whose every read fails, as a locked or vanished file would.
+struct BrokenStore;
+
+fn broken<T>() -> Result<T, dwmon_core::StoreError> {
+    Err(dwmon_core::StoreError::Backend("disk on fire".into()))
+}
+
+#[async_trait::async_trait]
+impl Store for BrokenStore {
+    async fn insert_first_seen(&self, _: &str, _: &[Row]) -> Result<u64, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn count_windows(
+        &self,
+        _: &str,
+        _: &[(i64, i64)],
+    ) -> Result<Vec<u64>, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn last_checked_minute(&self, _: &str) -> Result<Option<i64>, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn record_checks(
+        &self,
+        _: &str,
+        _: &[dwmon_core::CheckRecord],
+    ) -> Result<u64, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn pending_deliveries(
+        &self,
+        _: i64,
+        _: usize,
+    ) -> Result<Vec<dwmon_core::PendingDelivery>, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn ack_delivery(&self, _: &str) -> Result<(), dwmon_core::StoreError> {
+        broken()
+    }
+    async fn defer_delivery(&self, _: &str, _: i64, _: &str) -> Result<(), dwmon_core::StoreError> {
+        broken()
+    }
+    async fn purge(&self, _: &str, _: i64) -> Result<u64, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn set_last_error(
+        &self,
+        _: &str,
+        _: Option<(i64, &str)>,
+    ) -> Result<(), dwmon_core::StoreError> {
+        broken()
+    }
+    async fn status(&self) -> Result<Vec<dwmon_core::CheckerStatus>, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn recent_checks(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<dwmon_core::CheckRecord>, dwmon_core::StoreError> {
+        broken()
+    }
+    async fn row_timestamps(
+        &self,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<i64>, dwmon_core::StoreError> {
+        broken()
+    }
+}
