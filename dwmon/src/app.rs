@@ -90,6 +90,7 @@ pub struct App {
     pub(crate) alert_store: Option<Arc<dyn AlertStateStore>>,
     pub(crate) alert_channels: Vec<(ChannelKind, Arc<dyn Notifier>)>,
     pub(crate) monitors: Vec<Arc<dyn Monitor>>,
+    pub(crate) authorizer: Option<Arc<dyn dwmon_server::auth::Authorizer>>,
 }
 
 impl Default for App {
@@ -113,6 +114,7 @@ impl App {
             alert_store: None,
             alert_channels: Vec::new(),
             monitors: Vec::new(),
+            authorizer: None,
         }
     }
 
@@ -192,6 +194,14 @@ impl App {
     /// ```
     pub fn monitor(mut self, monitor: impl Monitor + 'static) -> Self {
         self.monitors.push(Arc::new(monitor));
+        self
+    }
+
+    /// Checks the bearer tokens of `dwmon serve`'s API and status page with `authorizer`
+    /// (e.g. [`StaticTokens`](dwmon_server::auth::StaticTokens), or the organisation's own
+    /// single sign-on check).
+    pub fn authorizer(mut self, authorizer: impl dwmon_server::auth::Authorizer + 'static) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
         self
     }
 

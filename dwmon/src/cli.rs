@@ -374,6 +374,10 @@ pub struct ServeArgs {
         help_heading = "Server"
     )]
     pub listen: Option<std::net::SocketAddr>,
+    /// Public mode: without a token, the status page and badges show checker names and
+    /// states (never queries, sources, extras, error texts or ping bodies).
+    #[arg(long, env = "DWMON_PUBLIC", help_heading = "Server")]
+    pub public: bool,
 }
 
 impl ServeArgs {

@@ -458,7 +458,7 @@ pub(crate) async fn serve(app: &App, args: &ServeArgs) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
-    run_loop(app, &args.run, Some(listener)).await
+    run_loop(app, &args.run, Some((listener, args))).await
 }
 
 /// What the server reads: its own reader of the store (for an SQLite `--store`: a read-only
@@ -468,32 +468,69 @@ struct ServerParts {
     store: Arc<dyn Store>,
     stats: Arc<dwmon_server::RunnerStats>,
     alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
+    authorizer: Option<Arc<dyn dwmon_server::auth::Authorizer>>,
+    public: bool,
 }
 
 impl ServerParts {
-    fn open(app: &App, cycle: &CycleArgs, stats: Arc<dwmon_server::RunnerStats>) -> Result<Self> {
+    fn open(app: &App, args: &ServeArgs, stats: Arc<dwmon_server::RunnerStats>) -> Result<Self> {
+        let cycle = &args.run.cycle;
         let store = match (&app.store, cycle.store.as_deref()) {
             (None, Some(path)) => {
                 Arc::new(dwmon_sqlite::SqliteStore::open_read_only(path)?) as Arc<dyn Store>
             }
             _ => store_for(app, cycle.store.as_deref(), true)?,
         };
-        let alerts = alerts::alert_store_read_only(app, cycle.store.as_deref())?;
+        // Read-write: the API and the page pause and unpause (as `dwmon pause` does).
+        let alerts = match (&app.alert_store, cycle.store.as_deref()) {
+            (None, None) => None,
+            (_, path) => Some(alerts::alert_store_for(app, path, "serve")?),
+        };
         Ok(ServerParts {
             store,
             stats,
             alerts,
+            authorizer: app.authorizer.clone().or_else(test_tokens),
+            public: args.public,
         })
     }
 }
 
+/// `DWMON_TEST_API_TOKENS=read:TOKEN,write:TOKEN`: fixed API tokens for the CLI's own
+/// end-to-end and browser tests (programs use `App::authorizer`).
+fn test_tokens() -> Option<Arc<dyn dwmon_server::auth::Authorizer>> {
+    use dwmon_server::auth::{Access, StaticTokens};
+    let text = std::env::var("DWMON_TEST_API_TOKENS").ok()?;
+    let tokens: Vec<(String, Access)> = text
+        .split(',')
+        .filter_map(|pair| {
+            let (scope, token) = pair.split_once(':')?;
+            let access = match scope {
+                "read" => Access::Read,
+                "write" => Access::Write,
+                _ => return None,
+            };
+            Some((token.to_string(), access))
+        })
+        .collect();
+    Some(Arc::new(StaticTokens::new(tokens)))
+}
+
 /// The server's routes: every part `dwmon serve` offers.
 fn server_router(parts: ServerParts) -> axum::Router {
-    let mut builder = dwmon_server::ServerBuilder::new(parts.store).stats(parts.stats);
+    let mut builder = dwmon_server::ServerBuilder::new(parts.store)
+        .stats(parts.stats)
+        .public(parts.public);
     if let Some(alerts) = parts.alerts {
         builder = builder.alerts(alerts);
     }
-    builder.merge(dwmon_server::metrics::router()).build()
+    if let Some(authorizer) = parts.authorizer {
+        builder = builder.authorizer(authorizer);
+    }
+    builder
+        .merge(dwmon_server::metrics::router())
+        .merge(dwmon_server::api::router())
+        .build()
 }
 
 /// The cycle loop of `run` and `serve`; with a listener, the HTTP server runs beside it and
@@ -501,7 +538,7 @@ fn server_router(parts: ServerParts) -> axum::Router {
 async fn run_loop(
     app: &App,
     args: &RunArgs,
-    listener: Option<tokio::net::TcpListener>,
+    listener: Option<(tokio::net::TcpListener, &ServeArgs)>,
 ) -> Result<ExitCode> {
     let cycle = &args.cycle;
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
@@ -537,9 +574,9 @@ async fn run_loop(
     stats.set_checkers(loaded.checkers.clone().into(), cycle.zone.zone());
     let stop_server = Arc::new(tokio::sync::Notify::new());
     let server = match listener {
-        Some(listener) => {
+        Some((listener, serve_args)) => {
             let addr = listener.local_addr().map_err(Error::Runtime)?;
-            let router = server_router(ServerParts::open(app, cycle, Arc::clone(&stats))?);
+            let router = server_router(ServerParts::open(app, serve_args, Arc::clone(&stats))?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
             let stop = Arc::clone(&stop_server);
             Some(tokio::spawn(dwmon_server::serve(

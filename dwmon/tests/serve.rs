@@ -182,3 +182,81 @@ fn serve_exposes_the_runners_metrics_and_logs_a_heartbeat_per_cycle() {
     }
     assert_eq!(served.terminate(), 0);
 }
+
+fn call(method: &str, url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = match method {
+            "POST" => client
+                .post(url)
+                .json(&serde_json::json!({"comment": "from the API"})),
+            _ => client.get(url),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.expect("the server answers");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.expect("a JSON body"))
+    })
+}
+
+#[test]
+fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    ws.insert(&[("a", T0 - 30)]);
+    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let now = T0.to_string();
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--now",
+            &now,
+        ],
+        &[("DWMON_TEST_API_TOKENS", "read:r-token,write:w-token")],
+    );
+    let checker = served.url("/api/v1/checkers/events");
+    assert_eq!(call("GET", &checker, None).0, 401);
+    assert_eq!(call("GET", &checker, Some("wrong")).0, 401);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = call("GET", &checker, Some("r-token"));
+        assert_eq!(status, 200, "{body}");
+        if body["last_minute"] == T0 {
+            assert_eq!(body["state"], "GOOD", "{body}");
+            assert_eq!(body["requirements"][0]["count"], 1, "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no check: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pause = served.url("/api/v1/checkers/events/pause");
+    assert_eq!(call("POST", &pause, Some("r-token")).0, 403);
+    let (status, body) = call("POST", &pause, Some("w-token"));
+    assert_eq!(status, 200, "{body}");
+    // The pause is in the store file, where `dwmon status` (another process) reads it.
+    let status = json_lines(&run(&[
+        "status", "--store", &store, "--json", "--now", &now,
+    ]));
+    assert_eq!(
+        status[0]["alerts"]["paused"]["comment"], "from the API",
+        "{status:?}"
+    );
+    assert_eq!(status[0]["alerts"]["paused"]["active"], true, "{status:?}");
+    let (_, body) = call("GET", &served.url("/api/v1/status"), Some("r-token"));
+    assert_eq!(body["store_ok"], true, "{body}");
+    assert_eq!(served.terminate(), 0);
+}
