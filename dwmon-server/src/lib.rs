@@ -22,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod metrics;
 pub mod stats;
+pub mod tokens;
 pub mod view;
 
 pub use stats::RunnerStats;
@@ -51,6 +52,9 @@ pub struct ServerState {
     /// `Some(Access::Public)` in public mode (the status page and badges show names and
     /// states only).
     pub anonymous: Option<auth::Access>,
+    /// Push and API tokens ([`tokens`]): ping routes check ping tokens against them. Empty
+    /// (no token valid) unless set with [`ServerBuilder::tokens`].
+    pub tokens: Arc<dyn tokens::TokenStore>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -84,6 +88,7 @@ impl ServerBuilder {
                 alerts: None,
                 authorizer: None,
                 anonymous: None,
+                tokens: Arc::new(tokens::MemoryTokenStore::new()),
             },
             router: Router::new().route("/healthz", get(healthz)),
         }
@@ -105,6 +110,16 @@ impl ServerBuilder {
     /// Checks bearer tokens (and the status page's session) with `authorizer`.
     pub fn authorizer(mut self, authorizer: Arc<dyn auth::Authorizer>) -> Self {
         self.state.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Checks ping tokens against `tokens`, and API tokens too unless an
+    /// [`authorizer`](ServerBuilder::authorizer) was set (then that one decides).
+    pub fn tokens(mut self, tokens: Arc<dyn tokens::TokenStore>) -> Self {
+        if self.state.authorizer.is_none() {
+            self.state.authorizer = Some(Arc::new(tokens::StoredTokens(Arc::clone(&tokens))));
+        }
+        self.state.tokens = tokens;
         self
     }
 

@@ -280,6 +280,7 @@ impl App {
             Command::Serve(args) => commands::serve(self, &args).await,
             Command::Status(args) => commands::status(self, &args).await,
             Command::Pause(args) => commands::pause(self, &args).await,
+            Command::Token(args) => crate::tokens::token(self, &args).await,
             Command::Unpause(args) => commands::unpause(self, &args).await,
             Command::Histogram(args) => commands::histogram(self, &args).await,
             Command::Completions(args) => {

@@ -122,6 +122,18 @@ pub enum Command {
         \"alerts\" object per checker."
     )]
     Status(StatusArgs),
+    /// Create, list, rotate or revoke the tokens of push checkers and the API.
+    #[command(
+        after_help = "Examples:\n  dwmon token create --store dwmon.sqlite --scope ping:backup --label \"nightly backup\"\n  \
+        dwmon token list --store dwmon.sqlite\n  dwmon token rotate 3f9c0a12be --store dwmon.sqlite\n  \
+        dwmon token revoke 3f9c0a12be --store dwmon.sqlite\n\n\
+        Scopes: ping:CHECKER (pings that push checker: /ping/TOKEN), ping (a ping key: \
+        /ping/TOKEN/CHECKER for any push checker), read (the API), write (the API, including \
+        pause/unpause/snooze). `create` and `rotate` print the token once on stdout; only its \
+        SHA-256 is stored, so it cannot be shown again (rotate it if lost). `list` shows ids \
+        and masked tokens."
+    )]
+    Token(TokenArgs),
     /// Pause a checker's alert notifications (it is still checked and recorded).
     #[command(
         after_help = "Examples:\n  dwmon pause orders --store dwmon.sqlite --comment \"warehouse migration\"\n  \
@@ -400,6 +412,49 @@ pub struct StatusArgs {
     /// Show times in this zone (IANA name; default: the config file's time_zone, else UTC).
     #[arg(long = "tz", value_name = "ZONE", value_parser = parse_zone, env = "DWMON_TZ")]
     pub tz: Option<Tz>,
+}
+
+/// `dwmon token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The SQLite store file (tokens live next to the dwmon store's tables).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub action: TokenAction,
+}
+
+/// What `dwmon token` does.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it (once).
+    Create {
+        /// ping:CHECKER, ping, read or write.
+        #[arg(long, value_name = "SCOPE")]
+        scope: String,
+        /// Who uses it, for what (shown by `list`).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+    },
+    /// List the tokens (masked).
+    List {
+        /// One JSON object per token per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a token's secret and print the new token (the old one stops working).
+    Rotate {
+        /// The token's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Delete a token.
+    Revoke {
+        /// The token's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 /// `dwmon pause`.

@@ -469,6 +469,7 @@ struct ServerParts {
     stats: Arc<dwmon_server::RunnerStats>,
     alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
     authorizer: Option<Arc<dyn dwmon_server::auth::Authorizer>>,
+    tokens: Option<Arc<dyn dwmon_server::tokens::TokenStore>>,
     public: bool,
 }
 
@@ -491,6 +492,13 @@ impl ServerParts {
             stats,
             alerts,
             authorizer: app.authorizer.clone().or_else(test_tokens),
+            // The tokens of `dwmon token create` (their own tables in the --store file).
+            tokens: match cycle.store.as_deref() {
+                Some(path) => Some(Arc::new(dwmon_server::tokens::SqliteTokenStore::open(
+                    path,
+                )?)),
+                None => None,
+            },
             public: args.public,
         })
     }
@@ -526,6 +534,9 @@ fn server_router(parts: ServerParts) -> axum::Router {
     }
     if let Some(authorizer) = parts.authorizer {
         builder = builder.authorizer(authorizer);
+    }
+    if let Some(tokens) = parts.tokens {
+        builder = builder.tokens(tokens);
     }
     builder
         .merge(dwmon_server::metrics::router())

@@ -335,6 +335,7 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             args.tz = args.tz.or(config.time_zone);
         }
         Command::Pause(args) => fill(&mut args.store, &config.store),
+        Command::Token(args) => fill(&mut args.store, &config.store),
         Command::Unpause(args) => fill(&mut args.store, &config.store),
         Command::Histogram(args) => {
             fill(&mut args.store, &config.store);

@@ -64,6 +64,9 @@ pub enum Error {
     /// The alert store (pauses, alert states) could not be opened or used.
     #[error("{0}")]
     AlertStore(#[from] dwmon_alert::AlertStoreError),
+    /// The token store could not be opened or used, or a token command's argument is wrong.
+    #[error("{0}")]
+    Token(#[from] dwmon_server::tokens::TokenError),
     /// The config file (`--config FILE`, `DWMON_CONFIG`) could not be used.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),

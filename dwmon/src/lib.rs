@@ -30,6 +30,7 @@ pub mod printer;
 pub mod shutdown;
 pub mod sources;
 pub mod status;
+mod tokens;
 mod validate;
 
 pub use app::App;
