@@ -257,9 +257,13 @@ impl Rates {
     }
 }
 
-/// Inserts history before the demo starts: a week of applications and an hour of executions
-/// and of ads, so the first checks have data and the histogram has a shape. Returns rows
-/// inserted.
+/// Days of applications [`backfill`] writes before the demo starts: five weeks, so
+/// `dwmon suggest` has the 4 weeks of complete windows it needs for hour-of-week seasons.
+pub const APPLICATION_HISTORY_DAYS: i64 = 35;
+
+/// Inserts history before the demo starts: [`APPLICATION_HISTORY_DAYS`] of applications and
+/// an hour of executions and of ads, so the first checks have data, the histogram has a shape
+/// and `suggest` has history to learn from. Returns rows inserted.
 ///
 /// # Errors
 /// Any SQLite error.
@@ -268,7 +272,10 @@ pub fn backfill(connection: &mut Connection, rates: &Rates) -> rusqlite::Result<
     let mut inserted = 0;
     let tx = connection.transaction()?;
     for (table, from) in [
-        (Table::Applications, start - 7 * 86_400),
+        (
+            Table::Applications,
+            start - APPLICATION_HISTORY_DAYS * 86_400,
+        ),
         (Table::ModelExecutions, start - 3_600),
         (Table::Impressions, start - 3_600),
         (Table::Conversions, start - 3_600),

@@ -415,7 +415,8 @@ async fn demo(args: Args) -> Result<(), String> {
         default_zone: args.tz,
         ..EngineConfig::default()
     })
-    // Keep the week of history, so `dwmon histogram` has a shape to show.
+    // Keep the back-filled history, so `dwmon histogram` has a shape to show and `dwmon
+    // suggest` weeks to learn from.
     .with_purger(Arc::new(dwmon::purger::KeepEverything))
     .with_monitors(vec![Arc::new(ConversionRate)])
     .with_loader(load);
