@@ -283,6 +283,8 @@ impl App {
             Command::Token(args) => crate::tokens::token(self, &args).await,
             Command::Unpause(args) => commands::unpause(self, &args).await,
             Command::Histogram(args) => commands::histogram(self, &args).await,
+            Command::Suggest(args) => crate::insight_commands::suggest(self, &args).await,
+            Command::Backtest(args) => crate::insight_commands::backtest(self, &args).await,
             Command::Completions(args) => {
                 let mut command = Cli::command();
                 let name = self.name.clone();

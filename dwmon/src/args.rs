@@ -35,6 +35,23 @@ pub fn parse_time(value: &str) -> Result<i64, String> {
         })
 }
 
+/// Parses an incident `T1..T2` (each RFC 3339 or epoch seconds, `T1 <= T2`).
+///
+/// # Errors
+/// A message saying what form is expected.
+pub fn parse_incident(value: &str) -> Result<(i64, i64), String> {
+    let Some((start, end)) = value.split_once("..") else {
+        return Err(format!(
+            "{value:?} is not T1..T2 (e.g. 2026-11-20T14:00:00Z..2026-11-20T15:30:00Z)"
+        ));
+    };
+    let (start, end) = (parse_time(start)?, parse_time(end)?);
+    if end < start {
+        return Err(format!("{value:?}: the end is before the start"));
+    }
+    Ok((start, end))
+}
+
 /// The fastest `--speed`: a simulated year in about 30 real seconds. Faster clocks pass
 /// the end of representable time within a cycle and would silently check nothing.
 pub const MAX_SPEED: f64 = 1_000_000.0;
@@ -198,6 +215,17 @@ mod tests {
         assert!(parse_time("9223372036854775807").is_err());
         let millis = parse_time("1795359840000").unwrap_err();
         assert!(millis.contains("milliseconds"), "{millis}");
+    }
+
+    #[test]
+    fn incidents_are_two_times() {
+        assert_eq!(
+            parse_incident("2026-11-22T15:04:00Z..1795360000"),
+            Ok((1_795_359_840, 1_795_360_000))
+        );
+        for bad in ["2026-11-22T15:04:00Z", "1..x", "20..10", ".."] {
+            assert!(parse_incident(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

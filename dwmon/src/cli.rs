@@ -2,7 +2,7 @@
 //! binaries built with [`App`](crate::App).
 
 use crate::app::LogFormat;
-use crate::args::{parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
+use crate::args::{parse_incident, parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use dwmon_core::retention::{parse_keep, Keep};
@@ -157,6 +157,37 @@ pub enum Command {
         --since 604800 --tz America/New_York --svg applications.svg"
     )]
     Histogram(HistogramArgs),
+    /// Propose MINNUM/MAXNUM for a checker's requirements from its stored history.
+    #[command(
+        after_help = "Example:\n  dwmon suggest --checkers examples/checkers --store dwmon.sqlite \
+        --checker new_applications --requirement 0 --days 28\n\n\
+        Counts the real window of every minute the requirement's schedule made due in the last \
+        --days days of stored history (up to the checker's last checked minute), leaves out the \
+        minutes whose window overlaps a minute recorded BAD or the checker's pause, splits them \
+        by season (hour of week with at least 4 weeks, else weekday/weekend x hour) and proposes \
+        bounds from quantiles, with mean +- 3 sigma for comparison and each proposal's backtest \
+        over the same history. Prints paste-ready requirement lines (--json: one object per \
+        requirement).\n\
+        Exit 0 with a proposal; 1 when the history is too short (under 14 days or 500 due \
+        minutes) for some requirement, which is said instead of guessing; 2 on failure."
+    )]
+    Suggest(SuggestArgs),
+    /// Replay requirement lines over a checker's stored rows: BAD minutes, alert episodes.
+    #[command(
+        after_help = "Examples:\n  dwmon backtest --checkers examples/checkers --store dwmon.sqlite \
+        --checker new_applications --requirement 'CHECKHOURS0-23 CHECKMINUTES*/5 WEEKDAYS \
+        WEEKENDS MINNUM3 MAXNUM60 LOOKBACKSECONDS600'\n  \
+        dwmon backtest --store dwmon.sqlite --checkers examples/checkers --checker orders \
+        --incident 2026-11-20T14:00:00Z..2026-11-20T15:30:00Z --svg band.svg\n\n\
+        Counts each due minute's window over the stored rows with the cycle's counting, judges \
+        it as a cycle does and feeds the checks to the alert policy (FAILAFTER, RECOVERAFTER, \
+        reminders every --repeat-seconds), one alert state per line. Without --requirement the \
+        checker file's own lines are replayed; over minutes a live run checked, the checks \
+        equal the recorded ones. Prints the history used, BAD minutes, alert episodes and \
+        notifications per week; --incident T1..T2 adds the time from T1 to the first alert; \
+        --svg draws the band chart. Exit 0, or 2 on failure."
+    )]
+    Backtest(BacktestArgs),
     /// Remove check records after a minute (the way out after a clock in the future).
     #[command(
         after_help = "Example:\n  dwmon forget --store dwmon.sqlite --after 2026-11-23T09:00:00Z\n\n\
@@ -513,4 +544,81 @@ pub struct HistogramArgs {
     /// Also write an SVG heat map to FILE.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+}
+
+/// `dwmon suggest`.
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// Directory of *.dwmon checker files (required unless the --config file sets
+    /// `checkers`): the checker's requirements and zone come from its file.
+    #[arg(long, value_name = "DIR")]
+    pub checkers: Option<PathBuf>,
+    /// The SQLite store file the checker's runs use.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// The checker (its file name without .dwmon).
+    #[arg(long, value_name = "NAME")]
+    pub checker: String,
+    /// Only this requirement (0-based index in the file); default: every one.
+    #[arg(long, value_name = "N")]
+    pub requirement: Option<usize>,
+    /// Days of history to learn from, ending at --to (1 to 3660).
+    #[arg(long, value_name = "DAYS", default_value_t = 28,
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: u32,
+    /// The last minute of history (default: the checker's last checked minute, else now).
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
+    pub to: Option<i64>,
+    /// Reminder interval of the alert policy the proposals are backtested with, in seconds
+    /// (0 = no reminders; the alerts config's default is 14400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 14_400)]
+    pub repeat_seconds: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArg,
+    /// One JSON object per requirement (history, seasons, proposals with their backtests).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dwmon backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Directory of *.dwmon checker files (required unless the --config file sets
+    /// `checkers`).
+    #[arg(long, value_name = "DIR")]
+    pub checkers: Option<PathBuf>,
+    /// The SQLite store file the checker's runs use.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// The checker whose stored rows are replayed.
+    #[arg(long, value_name = "NAME")]
+    pub checker: String,
+    /// A requirement line to replay (quote it), or the index N of one of the checker's lines;
+    /// repeatable (e.g. the seasonal lines `suggest` prints). Default: the checker's lines.
+    #[arg(long = "requirement", value_name = "LINE|N")]
+    pub requirements: Vec<String>,
+    /// First minute replayed (default: 28 days before --to, or the first minute whose whole
+    /// window is in the stored history if that is later).
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
+    pub from: Option<i64>,
+    /// Last minute replayed (default: the checker's last checked minute, else now).
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
+    pub to: Option<i64>,
+    /// A known incident T1..T2: report the time from T1 to the first alert.
+    #[arg(long, value_name = "T1..T2", value_parser = parse_incident)]
+    pub incident: Option<(i64, i64)>,
+    /// Also write the band chart (counts, MINNUM..MAXNUM band, BAD minutes, episodes) as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Reminder interval of the replayed alert policy, in seconds (0 = no reminders; the
+    /// alerts config's default is 14400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 14_400)]
+    pub repeat_seconds: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArg,
+    /// One JSON object: history, summary, episodes, incident and every check.
+    #[arg(long)]
+    pub json: bool,
 }

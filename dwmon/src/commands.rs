@@ -208,7 +208,7 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<Arc<dyn Store>> {
 
 /// The store for a command: the application's own, else `--store FILE` (for status views:
 /// read-only, and it must exist).
-fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn Store>> {
+pub(crate) fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn Store>> {
     if let Some(store) = &app.store {
         return Ok(Arc::clone(store));
     }

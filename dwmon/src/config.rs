@@ -341,6 +341,16 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             fill(&mut args.store, &config.store);
             args.tz = args.tz.or(config.time_zone);
         }
+        Command::Suggest(args) => {
+            fill(&mut args.checkers, &config.checkers);
+            fill(&mut args.store, &config.store);
+            zone(&mut args.zone);
+        }
+        Command::Backtest(args) => {
+            fill(&mut args.checkers, &config.checkers);
+            fill(&mut args.store, &config.store);
+            zone(&mut args.zone);
+        }
         Command::Forget(args) => fill(&mut args.store, &config.store),
         Command::Doctor(args) => fill(&mut args.store, &config.store),
         Command::Completions(_) | Command::Man => {}

@@ -26,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod histogram;
 pub mod insight;
+mod insight_commands;
 pub mod printer;
 pub mod shutdown;
 pub mod sources;
