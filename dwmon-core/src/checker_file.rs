@@ -32,6 +32,30 @@ impl Checker {
     pub fn zone(&self, default: chrono_tz::Tz) -> chrono_tz::Tz {
         self.timezone.unwrap_or(default)
     }
+
+    /// The checker this one depends on: the `"parent"` string of its `__EXTRA__`
+    /// (docs/ALERTING.md, "Dependencies"). While the parent is BAD or ERROR, this checker's
+    /// notifications are held.
+    ///
+    /// ```
+    /// let text = "__QUERY__\nq\n__REQUIREMENTS__\n\
+    ///             CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS60\n\
+    ///             __EXTRA__\n{\"parent\": \"orders_db\"}\n";
+    /// let checker = dwmon_core::parse_checker("orders.dwmon", text)?;
+    /// assert_eq!(checker.parent(), Some("orders_db"));
+    /// # Ok::<(), dwmon_core::CheckerFileError>(())
+    /// ```
+    pub fn parent(&self) -> Option<&str> {
+        parent_of(&self.extra)
+    }
+}
+
+/// The `__EXTRA__` key naming a checker's parent.
+pub const PARENT_KEY: &str = "parent";
+
+/// The `"parent"` string of a checker's `__EXTRA__` (also of a check record's `extra`).
+pub fn parent_of(extra: &serde_json::Value) -> Option<&str> {
+    extra.get(PARENT_KEY).and_then(serde_json::Value::as_str)
 }
 
 /// What kind of mistake a [`CheckerFileError`] reports, for callers that match on it.
@@ -66,6 +90,12 @@ pub enum CheckerFileErrorKind {
     Requirement(RequirementErrorKind),
     /// Two requirement lines of one file have the same `ALERTKEY`.
     DuplicateAlertKey,
+    /// The `"parent"` of `__EXTRA__` is not a checker name, or names the checker itself.
+    InvalidParent,
+    /// The `"parent"` names no checker file of the directory ([`load_dir`]).
+    UnknownParent,
+    /// The checker is on a cycle of `"parent"` links ([`load_dir`]).
+    ParentCycle,
 }
 
 /// A checker file could not be loaded. Displays as `FILE:LINE:COL: message`.
@@ -305,6 +335,7 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
             SectionKind::Extra => {
                 checker.extra = parse_extra(&err, section)?;
                 check_retention(&err, section, &checker.extra)?;
+                check_parent(&err, section, &checker.extra, name)?;
             }
             SectionKind::TimeZone => checker.timezone = Some(parse_zone(&err, section)?),
         }
@@ -475,16 +506,142 @@ fn check_retention(
     let Err(message) = crate::retention::Retention::from_extra(extra) else {
         return Ok(());
     };
-    let (line, column) = section
+    let (line, column) = key_position(section, "retention");
+    Err(err.at(line, column, CheckerFileErrorKind::InvalidExtra, message))
+}
+
+/// A `"parent"` in `__EXTRA__` must be a checker name other than the checker's own.
+fn check_parent(
+    err: &ErrorAt<'_>,
+    section: &Section<'_>,
+    extra: &serde_json::Value,
+    own: &str,
+) -> Result<(), CheckerFileError> {
+    let Some(value) = extra.get(PARENT_KEY) else {
+        return Ok(());
+    };
+    let message = match value.as_str() {
+        Some(name) if name == own => {
+            format!("\"parent\": a checker cannot be its own parent ({own:?}); expected the name of another checker")
+        }
+        Some(name) if is_valid_checker_name(name) => return Ok(()),
+        Some(name) => format!(
+            "\"parent\": {:?} is not a checker name; expected the name (file stem) of another \
+             checker, 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 _ . -",
+            crate::requirement::excerpt(name)
+        ),
+        None => "\"parent\" must be a string: the name of another checker".to_string(),
+    };
+    let (line, column) = key_position(section, PARENT_KEY);
+    Err(err.at(line, column, CheckerFileErrorKind::InvalidParent, message))
+}
+
+/// Line and column of `"key"` in a section (else its first non-blank line, else its marker).
+fn key_position(section: &Section<'_>, key: &str) -> (usize, usize) {
+    let quoted = format!("\"{key}\"");
+    section
         .lines
         .iter()
         .find_map(|&(line, text)| {
-            text.find("\"retention\"")
+            text.find(&quoted)
                 .map(|byte| (line, text[..byte].chars().count() + 1))
         })
         .or_else(|| section.non_blank().next().map(|&(line, _)| (line, 1)))
-        .unwrap_or((section.line, section.column));
-    Err(err.at(line, column, CheckerFileErrorKind::InvalidExtra, message))
+        .unwrap_or((section.line, section.column))
+}
+
+/// Line and column of `"key"` inside the `__EXTRA__` section of a checker file's text
+/// (line 1, column 1 when it cannot be found).
+fn extra_key_position(text: &str, key: &str) -> (usize, usize) {
+    let quoted = format!("\"{key}\"");
+    let mut in_extra = false;
+    for (index, raw) in text.split('\n').enumerate() {
+        let trimmed = raw.trim();
+        if marker_shape(trimmed).is_some() {
+            in_extra = trimmed == "__EXTRA__";
+            continue;
+        }
+        if let Some(byte) = raw.find(&quoted).filter(|_| in_extra) {
+            let column = raw[..byte].trim_start_matches('\u{feff}').chars().count() + 1;
+            return (index + 1, column);
+        }
+    }
+    (1, 1)
+}
+
+/// Checks the `"parent"` links of a loaded directory: a parent must be a checker file of
+/// the directory (one that failed to load counts: its checker is in ERROR), and no checker
+/// may be its own ancestor. Each offending checker moves from [`LoadReport::checkers`] to
+/// [`LoadReport::errors`], at its `"parent"` key (`position`).
+fn check_parents(
+    report: &mut LoadReport,
+    files: &std::collections::BTreeSet<String>,
+    position: &std::collections::BTreeMap<String, (usize, usize)>,
+) {
+    let parents: std::collections::BTreeMap<&str, &str> = report
+        .checkers
+        .iter()
+        .filter_map(|c| c.parent().map(|p| (c.name.as_str(), p)))
+        .collect();
+    let mut bad: Vec<(String, CheckerFileErrorKind, String)> = Vec::new();
+    for (&child, &parent) in &parents {
+        if !files.contains(parent) {
+            bad.push((
+                child.to_string(),
+                CheckerFileErrorKind::UnknownParent,
+                format!(
+                    "\"parent\": no checker {parent:?} (no file {parent}{EXTENSION} in the \
+                     checker directory); expected the name of another checker"
+                ),
+            ));
+            continue;
+        }
+        // Follow the chain; a cycle through `child` comes back to it within parents.len() steps.
+        let mut chain = vec![child, parent];
+        let mut at = parent;
+        while let Some(&next) = parents.get(at) {
+            if next == child {
+                chain.push(next);
+                bad.push((
+                    child.to_string(),
+                    CheckerFileErrorKind::ParentCycle,
+                    format!(
+                        "\"parent\": a cycle of parents ({}); a checker cannot depend on \
+                         itself",
+                        chain.join(" -> ")
+                    ),
+                ));
+                break;
+            }
+            if chain.contains(&next) || chain.len() > parents.len() + 1 {
+                break; // a cycle further up, reported at its own members
+            }
+            chain.push(next);
+            at = next;
+        }
+    }
+    for (name, kind, message) in bad {
+        let Some(index) = report.checkers.iter().position(|c| c.name == name) else {
+            continue;
+        };
+        let checker = report.checkers.remove(index);
+        let file = checker
+            .path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map_or_else(
+                || format!("{name}{EXTENSION}"),
+                |f| f.to_string_lossy().into_owned(),
+            );
+        let (line, column) = position.get(&name).copied().unwrap_or((1, 1));
+        report.errors.push(CheckerFileError {
+            file,
+            line,
+            column,
+            kind,
+            message,
+        });
+    }
 }
 
 fn parse_extra(
@@ -626,7 +783,12 @@ pub fn load_dir(dir: &std::path::Path) -> std::io::Result<LoadReport> {
         }
     }
     files.sort();
+    let mut stems = std::collections::BTreeSet::new();
+    let mut parent_at = std::collections::BTreeMap::new();
     for (name, path) in files {
+        if let Some(stem) = checker_name(&name) {
+            stems.insert(stem.to_string());
+        }
         let parsed = read_checker_file(&path)
             .map_err(|message| CheckerFileError {
                 file: name.clone(),
@@ -635,7 +797,15 @@ pub fn load_dir(dir: &std::path::Path) -> std::io::Result<LoadReport> {
                 kind: CheckerFileErrorKind::Unreadable,
                 message,
             })
-            .and_then(|bytes| parse_checker_bytes(&name, &bytes));
+            .and_then(|bytes| {
+                let checker = parse_checker_bytes(&name, &bytes)?;
+                if checker.parent().is_some() {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let at = extra_key_position(&text, PARENT_KEY);
+                    parent_at.insert(checker.name.clone(), at);
+                }
+                Ok(checker)
+            });
         match parsed {
             Ok(mut checker) => {
                 checker.path = Some(path);
@@ -644,6 +814,7 @@ pub fn load_dir(dir: &std::path::Path) -> std::io::Result<LoadReport> {
             Err(e) => report.errors.push(e),
         }
     }
+    check_parents(&mut report, &stems, &parent_at);
     report.checkers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(report)
 }

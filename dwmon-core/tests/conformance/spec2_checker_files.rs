@@ -306,3 +306,82 @@ fn the_format_reference_example_parses() -> Result<(), Box<dyn std::error::Error
     );
     Ok(())
 }
+
+/// A checker file whose `__EXTRA__` is `extra` (the JSON starts at line 6, column 1).
+fn with_extra(extra: &str) -> String {
+    format!("__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{extra}\n")
+}
+
+#[test]
+fn a_parent_must_be_another_checkers_name() -> Result<(), CheckerFileError> {
+    let c = parse_checker("orders.dwmon", &with_extra(r#"{"parent": "orders_db"}"#))?;
+    assert_eq!(c.parent(), Some("orders_db"));
+    assert_eq!(
+        parse_checker("orders.dwmon", &with_extra("{}"))?.parent(),
+        None
+    );
+    for (extra, column, says) in [
+        (r#"{"parent": "orders"}"#, 2, "cannot be its own parent"),
+        (
+            r#"{"team": "x", "parent": "../db"}"#,
+            15,
+            "is not a checker name",
+        ),
+        (r#"{"parent": ""}"#, 2, "is not a checker name"),
+        (r#"{"parent": ["db"]}"#, 2, "must be a string"),
+    ] {
+        let e = parse_checker("orders.dwmon", &with_extra(extra)).expect_err(extra);
+        assert_eq!(e.kind, Kind::InvalidParent, "{extra}");
+        assert_eq!((e.line, e.column), (6, column), "{extra}: {e}");
+        assert!(e.message.contains(says), "{extra}: {e}");
+    }
+    Ok(())
+}
+
+#[test]
+fn load_dir_refuses_unknown_parents_and_cycles_at_the_parent_key() -> std::io::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let write = |name: &str, extra: &str| std::fs::write(dir.path().join(name), with_extra(extra));
+    write("db.dwmon", "{}")?;
+    write("orders.dwmon", "{\n  \"parent\": \"db\"\n}")?;
+    write("typo.dwmon", "{\"team\": 1,\n \"parent\": \"dbb\"}")?;
+    write("a.dwmon", r#"{"parent": "b"}"#)?;
+    write("b.dwmon", r#"{"parent": "a"}"#)?;
+    write("below_cycle.dwmon", r#"{"parent": "a"}"#)?;
+    // A parent whose file does not load is still a parent (its checker is in ERROR).
+    std::fs::write(dir.path().join("broken.dwmon"), "junk")?;
+    write("child_of_broken.dwmon", r#"{"parent": "broken"}"#)?;
+    let report = load_dir(dir.path())?;
+    let names: Vec<&str> = report.checkers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["below_cycle", "child_of_broken", "db", "orders"]);
+    let mut errors: Vec<(String, Kind)> = report
+        .errors
+        .iter()
+        .map(|e| (e.to_string(), e.kind))
+        .collect();
+    errors.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        errors,
+        [
+            (
+                "a.dwmon:6:2: \"parent\": a cycle of parents (a -> b -> a); a checker cannot depend on itself".to_string(),
+                Kind::ParentCycle
+            ),
+            (
+                "b.dwmon:6:2: \"parent\": a cycle of parents (b -> a -> b); a checker cannot depend on itself".to_string(),
+                Kind::ParentCycle
+            ),
+            (
+                "broken.dwmon:1:1: text before the first section; expected a section marker such as __QUERY__".to_string(),
+                Kind::TextBeforeFirstSection
+            ),
+            (
+                "typo.dwmon:7:2: \"parent\": no checker \"dbb\" (no file dbb.dwmon in the checker directory); expected the name of another checker".to_string(),
+                Kind::UnknownParent
+            ),
+        ]
+    );
+    let orders = report.checkers.iter().find(|c| c.name == "orders");
+    assert_eq!(orders.and_then(Checker::parent), Some("db"));
+    Ok(())
+}
