@@ -43,6 +43,11 @@
 //!    checker about once an hour, at a minute picked from its name, so that purges are
 //!    spread over the hour instead of piling up in one cycle).
 //!
+//! A checker whose `__EXTRA__` names a `"parent"` among the loaded checkers
+//! ([`Checker::parent`]) starts once its parent's work of the cycle (steps 1-6) is done:
+//! checkers run in waves by depth (no parent: 0; else the parent's depth + 1), so the
+//! alerting sees a parent's check before its children's of the same minute.
+//!
 //! A fetch that fails or times out records nothing (the minutes are retried next cycle while
 //! still inside the horizon) and sends an `ERROR` event; other checkers are not affected.
 //! Batches of a failing fetch stored before the failure stay stored: they are first-seen
@@ -529,11 +534,16 @@ impl Engine {
 
         let (mut backlog, outbox) = context.read_outbox().await;
         let mut limits = SourceLimits::new(self.config.max_concurrent_checkers);
+        let limits_deliveries = limits.for_deliveries_only();
         let mut tasks = JoinSet::new();
         let mut outcomes: BTreeMap<String, CheckerOutcome> = BTreeMap::new();
         let mut seen = HashSet::new();
         let mut duplicates = Vec::new();
 
+        // Checkers with a parent run after it (a wave per depth), so that a child's checks
+        // are judged by the alerting after its parent's of the same minute.
+        let depths = parent_depths(&checkers);
+        let mut waves: BTreeMap<usize, Vec<CheckerJob>> = BTreeMap::new();
         for index in 0..checkers.len() {
             let name = checkers[index].name.clone();
             if !seen.insert(name.clone()) {
@@ -556,9 +566,20 @@ impl Engine {
                 checkers: checkers.clone(),
                 index,
             };
-            let permits = limits.of(&checkers[index].source);
-            let work = context.clone().check(job);
-            spawn_guarded(&mut tasks, &permits, &context, name, work);
+            waves.entry(depths[index]).or_default().push(job);
+        }
+        let mut spawn_wave = |tasks: &mut JoinSet<CheckerOutcome>, jobs: Vec<CheckerJob>| {
+            for job in jobs {
+                let checker = &checkers[job.index];
+                let name = checker.name.clone();
+                let permits = limits.of(&checker.source);
+                let work = context.clone().check(job);
+                spawn_guarded(tasks, &permits, &context, name, work);
+            }
+        };
+        let mut waves = waves.into_values();
+        if let Some(first) = waves.next() {
+            spawn_wave(&mut tasks, first);
         }
         let monitor_backlog = monitors::take_backlog(&mut backlog);
         // Pending deliveries of checkers no longer loaded still reach the handler.
@@ -579,7 +600,7 @@ impl Engine {
                 }
                 outcome
             };
-            let permits = limits.for_deliveries_only();
+            let permits = limits_deliveries.clone();
             spawn_guarded(&mut tasks, &permits, &context, name, work);
         }
         for event in duplicates {
@@ -601,10 +622,16 @@ impl Engine {
             let outcome = context.report_load_error(&error, extra).await;
             merge(&mut outcomes, outcome);
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(outcome) => merge(&mut outcomes, outcome),
-                Err(e) => warn!(error = %e, "checker task failed"),
+        loop {
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(outcome) => merge(&mut outcomes, outcome),
+                    Err(e) => warn!(error = %e, "checker task failed"),
+                }
+            }
+            match waves.next() {
+                Some(wave) => spawn_wave(&mut tasks, wave),
+                None => break,
             }
         }
         // Monitors read the rows the checkers just stored: after every checker.
@@ -680,6 +707,32 @@ impl Engine {
         }
         info!("engine stopped");
     }
+}
+
+/// Per checker (by index): 0 without a parent among `checkers`, else one more than its
+/// parent's depth. A cycle of parents (refused by [`crate::load_dir`], possible with
+/// [`Engine::with_checkers`]) is cut where it closes.
+fn parent_depths(checkers: &[Checker]) -> Vec<usize> {
+    let index: BTreeMap<&str, usize> = checkers
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    (0..checkers.len())
+        .map(|start| {
+            let mut depth = 0;
+            let mut at = start;
+            while let Some(&parent) = checkers[at].parent().and_then(|p| index.get(p)) {
+                if parent == start || depth >= checkers.len() {
+                    break;
+                }
+                depth += 1;
+                at = parent;
+            }
+            depth
+        })
+        .collect()
 }
 
 fn merge(outcomes: &mut BTreeMap<String, CheckerOutcome>, outcome: CheckerOutcome) {

@@ -606,10 +606,12 @@ async fn pause(
         {
             PauseRequest::default()
         }
-        Err(e) => return ApiError::bad_request(format!(
+        Err(e) => {
+            return ApiError::bad_request(format!(
             "the body must be JSON {{\"until\": UNIX_TIME, \"comment\": TEXT}}, both optional: {e}"
         ))
-        .into_response(),
+            .into_response()
+        }
     };
     match set_pause(&state, &name, request).await {
         Ok(pause) => Json(json!({"name": name, "paused": pause_json(&pause)})).into_response(),
