@@ -61,6 +61,9 @@ struct Stored {
     first_row: Option<i64>,
     /// The last checked minute: rows are complete up to it.
     last_checked: Option<i64>,
+    /// The last checked minute of each line of the checker file, by index (a DELAYSECONDS
+    /// line is judged later than the others).
+    line_last: std::collections::HashMap<usize, i64>,
     /// `(requirement_index, minute)` of every check recorded BAD.
     bad: HashSet<(usize, i64)>,
     /// The windows `[m - L, m)` of the checks recorded BAD (any line), merged.
@@ -103,6 +106,11 @@ impl Stored {
         Ok(Stored {
             first_row: status.oldest_row,
             last_checked: status.last_minute,
+            line_last: status
+                .requirements
+                .iter()
+                .map(|r| (r.requirement_index, r.minute))
+                .collect(),
             bad,
             bad_windows: Intervals::new(windows),
             pause: Intervals::new(pause),
@@ -217,6 +225,17 @@ fn history_end(to: Option<i64>, stored: &Stored) -> i64 {
         .unwrap_or_else(|| minute_floor(chrono::Utc::now().timestamp()))
 }
 
+/// The last minute of history for line `index` of the checker file: `--to`, else that line's
+/// own last checked minute (earlier than the others' for a DELAYSECONDS line), else
+/// [`history_end`].
+fn line_end(to: Option<i64>, stored: &Stored, index: Option<usize>) -> i64 {
+    let end = history_end(to, stored);
+    match (to, index.and_then(|i| stored.line_last.get(&i))) {
+        (None, Some(&last)) => last.min(end),
+        _ => end,
+    }
+}
+
 /// One requirement's answer in `suggest --json`.
 #[derive(Serialize)]
 struct SuggestJson<'a> {
@@ -254,12 +273,12 @@ pub(crate) async fn suggest(app: &App, args: &SuggestArgs) -> Result<ExitCode> {
     let store = store_for(app, args.store.as_deref(), true)?;
     let stored = Stored::read(app, store.as_ref(), args.store.as_deref(), &checker.name).await?;
     let zone = checker.zone(args.zone.zone());
-    let to = history_end(args.to, &stored);
     let policy = AlertPolicy::new(args.repeat_seconds);
     let rule = BoundsRule::default();
     let mut exit = ExitCode::SUCCESS;
     for (n, &index) in indices.iter().enumerate() {
         let requirement = &checker.requirements[index];
+        let to = line_end(args.to, &stored, Some(index));
         let wanted = to.saturating_sub(i64::from(args.days) * DAY) + 60;
         let from = stored
             .complete_from(requirement.lookback_seconds)
@@ -505,24 +524,40 @@ struct BacktestJson<'a> {
     checks: &'a [insight::ReplayCheck],
 }
 
-/// The lines `backtest` replays: `--requirement` texts or indices, else the checker's own.
-fn backtest_lines(checker: &Checker, given: &[String]) -> Result<Vec<Requirement>> {
+/// The lines `backtest` replays: `--requirement` texts or indices, else the checker's own;
+/// each with its index in the checker file when it is one of its lines.
+fn backtest_lines(
+    checker: &Checker,
+    given: &[String],
+) -> Result<Vec<(Option<usize>, Requirement)>> {
     if given.is_empty() {
-        return Ok(checker.requirements.clone());
+        return Ok(checker
+            .requirements
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, r)| (Some(i), r))
+            .collect());
     }
     given
         .iter()
         .map(|text| {
             if let Ok(n) = text.trim().parse::<usize>() {
-                return checker.requirements.get(n).cloned().ok_or_else(|| {
-                    Error::Usage(format!(
-                        "--requirement {n}: checker {} has {} requirement lines",
-                        checker.name,
-                        checker.requirements.len()
-                    ))
-                });
+                return checker
+                    .requirements
+                    .get(n)
+                    .cloned()
+                    .map(|r| (Some(n), r))
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--requirement {n}: checker {} has {} requirement lines",
+                            checker.name,
+                            checker.requirements.len()
+                        ))
+                    });
             }
             Requirement::parse(text)
+                .map(|r| (None, r))
                 .map_err(|e| Error::Usage(format!("--requirement {text:?}: {e}")))
         })
         .collect()
@@ -532,7 +567,8 @@ fn backtest_lines(checker: &Checker, given: &[String]) -> Result<Vec<Requirement
 pub(crate) async fn backtest(app: &App, args: &BacktestArgs) -> Result<ExitCode> {
     let dir = crate::config::checkers_dir(&args.checkers)?;
     let checker = find_checker(dir, &args.checker)?;
-    let lines = backtest_lines(&checker, &args.requirements)?;
+    let given = backtest_lines(&checker, &args.requirements)?;
+    let lines: Vec<Requirement> = given.iter().map(|(_, r)| r.clone()).collect();
     let store = store_for(app, args.store.as_deref(), true)?;
     let stored = Stored::read(app, store.as_ref(), args.store.as_deref(), &checker.name).await?;
     let zone = checker.zone(args.zone.zone());
@@ -569,8 +605,15 @@ pub(crate) async fn backtest(app: &App, args: &BacktestArgs) -> Result<ExitCode>
         );
     }
     let mut inputs = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let counts = windowed_counts(store.as_ref(), &checker.name, line, zone, from, to).await?;
+    for (index, (file_index, line)) in given.iter().enumerate() {
+        // A line of the file ends at its own last checked minute (a DELAYSECONDS line is
+        // judged later), so a default backtest covers exactly what live runs judged.
+        let line_to = line_end(args.to, &stored, *file_index).min(to);
+        if line_to < from {
+            continue;
+        }
+        let counts =
+            windowed_counts(store.as_ref(), &checker.name, line, zone, from, line_to).await?;
         inputs.extend(counts.into_iter().map(|(m, c)| (m, index, c)));
     }
     let replay = insight::replay(
