@@ -29,6 +29,10 @@ macro_rules! outln {
 
 const DAY: i64 = 86_400;
 
+/// The longest range `backtest` replays (and `suggest --days` accepts): 10 years, about 5
+/// million minutes per line.
+const MAX_DAYS: i64 = 3660;
+
 /// The smallest minute at or after `t`.
 fn minute_ceil(t: i64) -> i64 {
     minute_floor(t.saturating_add(59))
@@ -595,6 +599,13 @@ pub(crate) async fn backtest(app: &App, args: &BacktestArgs) -> Result<ExitCode>
                     "begins at {}",
                     local_rfc3339(t, zone)
                 ))
+        )));
+    }
+    if to - from > MAX_DAYS * DAY {
+        return Err(Error::Usage(format!(
+            "--from {} to {} is more than {MAX_DAYS} days; replay a shorter range",
+            local_rfc3339(from, zone),
+            local_rfc3339(to, zone)
         )));
     }
     if let Some(c) = complete.filter(|&c| c > from) {

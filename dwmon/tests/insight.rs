@@ -110,6 +110,37 @@ fn suggest_says_a_short_history_is_too_short_and_exits_1() {
         "{}",
         stderr(&out)
     );
+    let out = insight(
+        &ws,
+        "backtest",
+        "orders",
+        &["--from", "1", "--to", "2000000000"],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("more than 3660 days"),
+        "{}",
+        stderr(&out)
+    );
+    let out = insight(
+        &ws,
+        "backtest",
+        "orders",
+        &["--from", "2026-11-24T00:00:00Z"],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("nothing to replay"),
+        "{}",
+        stderr(&out)
+    );
+    let out = insight(
+        &ws,
+        "backtest",
+        "orders",
+        &["--incident", "2026-11-24T00:00:00Z"],
+    );
+    assert_eq!(code(&out), 2);
     let out = insight(&ws, "backtest", "orders", &["--requirement", "MINNUM5"]);
     assert_eq!(code(&out), 2);
     assert!(
