@@ -28,6 +28,13 @@
 //! value of its latest check, kept in its [`SourceState`]), so `SourceError` and the later
 //! `SourceRecovered` go to the same place.
 //!
+//! Dependencies (docs/ALERTING.md): a checker whose `__EXTRA__` names a `"parent"` has its
+//! `Firing`, `Reminder` and `SourceError` held while the parent's latest check is BAD (any
+//! requirement, by the parent's stored [`AlertState`]s) or its source is failing; its
+//! `Resolved` and `SourceRecovered` are always sent. The check of the parent that ends its
+//! BAD / ERROR first announces every held alert of its children that is still FIRING
+//! ([`AlertState::held`], stored, so a restart loses none), then its own notifications.
+//!
 //! Error events of kind [`ErrorKind::RejectedRows`] (the source returned some unusable rows,
 //! the checks were still made) are not source errors: they neither start nor continue an
 //! error streak.
@@ -313,12 +320,28 @@ impl AlertHandler {
             state.incident_key = Some(format!("{checker}/{slot}"));
         }
         state.requirement = Some(record.requirement.clone());
-        let firing = policy.on_check(&mut state, &rule, record, pause.as_ref(), now);
+        let held = self.held_by_parent(&record.extra).await?;
+        let firing = policy.on_check_held(&mut state, &rule, record, pause.as_ref(), held, now);
 
         let source_before = self.store.source_state(checker).await?;
         let mut source = source_before.clone().unwrap_or_default();
         let recovered = policy.on_source_ok(&mut source, record, pause.as_ref(), now);
         source.last_routing = record.extra.get(ROUTING_KEY).cloned();
+
+        // This checker may be a parent: when this check ends its BAD / ERROR, the Firing
+        // held for its children go out first (a crash in between replays this check, which
+        // finds them announced).
+        let states = self.store.alert_states(checker).await?;
+        let bad_elsewhere = states
+            .iter()
+            .any(|(index, s)| *index != slot && s.consecutive_bad > 0);
+        let was_down = source_before.as_ref().is_some_and(|s| s.failing)
+            || bad_elsewhere
+            || before.as_ref().is_some_and(|s| s.consecutive_bad > 0);
+        let is_down = source.failing || bad_elsewhere || state.consecutive_bad > 0;
+        if was_down && !is_down {
+            self.release_children(checker, now).await?;
+        }
 
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
         let alert = changed(before, state).map(|s| (slot, s));
@@ -326,6 +349,79 @@ impl AlertHandler {
         self.apply(checker, alert, source, &decided, &routes)
             .await?;
         Ok(decided)
+    }
+
+    /// Whether a checker with this `__EXTRA__` has its notifications held: it names a
+    /// `"parent"` whose latest check is BAD (any requirement) or whose latest cycle ended in
+    /// an error (docs/ALERTING.md, "Dependencies").
+    async fn held_by_parent(&self, extra: &serde_json::Value) -> Result<bool, AlertStoreError> {
+        let Some(parent) = dwmon_core::checker_file::parent_of(extra) else {
+            return Ok(false);
+        };
+        if self
+            .store
+            .source_state(parent)
+            .await?
+            .is_some_and(|s| s.failing)
+        {
+            return Ok(true);
+        }
+        let states = self.store.alert_states(parent).await?;
+        Ok(states.iter().any(|(_, s)| s.consecutive_bad > 0))
+    }
+
+    /// `parent` recovered: every child requirement whose `Firing` was held for it and that
+    /// is still FIRING is announced now ([`AlertPolicy::release`]), then delivered (a target
+    /// that fails keeps it pending for the child's next event). Returns the notifications.
+    async fn release_children(
+        &self,
+        parent: &str,
+        now: i64,
+    ) -> Result<Vec<Notification>, AlertStoreError> {
+        let overview = self.store.overview().await?;
+        let mut released = Vec::new();
+        let mut children: Vec<String> = Vec::new();
+        for entry in overview.alerts {
+            let Some(record) = entry.state.held.as_deref() else {
+                continue;
+            };
+            if dwmon_core::checker_file::parent_of(&record.extra) != Some(parent) {
+                continue;
+            }
+            let child = entry.checker.clone();
+            let (routes, repeat) = self.routes(&child, &record.extra);
+            let pause = self.store.pause(&child).await?;
+            let mut state = entry.state.clone();
+            let decided: Vec<Notification> = AlertPolicy::new(repeat)
+                .release(&mut state, pause.as_ref(), now)
+                .into_iter()
+                .collect();
+            let alert = changed(Some(entry.state), state).map(|s| (entry.requirement_index, s));
+            if alert.is_none() && decided.is_empty() {
+                continue;
+            }
+            let update = AlertUpdate {
+                checker: child.clone(),
+                alert,
+                source: None,
+                notifications: decided
+                    .iter()
+                    .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
+                    .collect(),
+            };
+            self.store.apply(&update).await?;
+            if !decided.is_empty() && !children.contains(&child) {
+                children.push(child);
+            }
+            released.extend(decided);
+        }
+        for child in children {
+            tracing::info!(checker = %child, parent, "parent recovered: held alerts announced");
+            if let Err(e) = self.flush(&child).await {
+                tracing::warn!(checker = %child, error = %e, "held alerts stay pending");
+            }
+        }
+        Ok(released)
     }
 
     /// The stored state `record` belongs to and its index: the one at the record's index,
@@ -382,8 +478,9 @@ impl AlertHandler {
         let (routes, repeat) = self.routes(checker, &error_extra(event, &source));
         let policy = AlertPolicy::new(repeat);
         let pause = self.store.pause(checker).await?;
+        let held = self.held_by_parent(&event.extra).await?;
         let decided: Vec<Notification> = policy
-            .on_error(&mut source, event, pause.as_ref(), event.minute)
+            .on_error_held(&mut source, event, pause.as_ref(), held, event.minute)
             .into_iter()
             .collect();
         let source = changed(before, source);

@@ -82,6 +82,40 @@ impl AlertPolicy {
         pause: Option<&Pause>,
         now: i64,
     ) -> Option<Notification> {
+        self.on_check_held(state, rule, record, pause, false, now)
+    }
+
+    /// [`AlertPolicy::on_check`] for a checker whose parent is BAD or ERROR when `held`
+    /// (docs/ALERTING.md, "Dependencies"): the state follows the check as always, but a
+    /// `Firing` or `Reminder` is held back (the record is kept in [`AlertState::held`]);
+    /// a `Resolved` of an alert that was announced is always sent.
+    ///
+    /// ```
+    /// use dwmon_alert::{AlertPolicy, AlertRule, AlertState, NotificationKind};
+    /// # let record = |minute: i64, status| dwmon_core::CheckRecord {
+    /// #     checker: "orders".into(), requirement_index: 0, requirement: String::new(),
+    /// #     minute, minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60,
+    /// #     count: 0, min: 1, max: 10, status, extra: serde_json::json!({"parent": "db"}),
+    /// #     monitor: None,
+    /// # };
+    /// use dwmon_core::Status::Bad;
+    /// let policy = AlertPolicy::new(0);
+    /// let mut state = AlertState::default();
+    /// let held = policy.on_check_held(&mut state, &AlertRule::default(), &record(60, Bad), None, true, 60);
+    /// assert!(held.is_none() && state.held.is_some());
+    /// // The parent recovered with this line still firing: announced now.
+    /// let released = policy.release(&mut state, None, 180).map(|n| n.kind);
+    /// assert_eq!(released, Some(NotificationKind::Firing));
+    /// ```
+    pub fn on_check_held(
+        &self,
+        state: &mut AlertState,
+        rule: &AlertRule,
+        record: &CheckRecord,
+        pause: Option<&Pause>,
+        held: bool,
+        now: i64,
+    ) -> Option<Notification> {
         if state.last_minute.is_some_and(|last| record.minute <= last) {
             return None;
         }
@@ -119,9 +153,48 @@ impl AlertPolicy {
             }
             _ => {}
         }
+        state.held = (held && state.phase == AlertPhase::Firing && !state.announced)
+            .then(|| Box::new(record.clone()));
         if is_paused(pause, now) {
             return None;
         }
+        if held && !(state.phase == AlertPhase::Ok && state.announced) {
+            // Only a recovery of what paged goes out while the parent is down.
+            return None;
+        }
+        self.announce(state, rule.severity, record, now)
+    }
+
+    /// Announces a held `Firing` ([`AlertState::held`]) once the parent recovered: when the
+    /// requirement is still FIRING, not announced and not paused. Returns `None` otherwise
+    /// (the held record is dropped when the streak ended while held: nobody was paged).
+    pub fn release(
+        &self,
+        state: &mut AlertState,
+        pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        if state.phase != AlertPhase::Firing || state.announced {
+            state.held = None;
+            return None;
+        }
+        if is_paused(pause, now) {
+            return None;
+        }
+        let record = state.held.take()?;
+        self.announce(state, state.severity, &record, now)
+    }
+
+    /// The notification the state owes the outside world after `record`, if any, and the
+    /// state's record of it (announced, last notified, incident key).
+    fn announce(
+        &self,
+        state: &mut AlertState,
+        severity: Severity,
+        record: &CheckRecord,
+        now: i64,
+    ) -> Option<Notification> {
+        state.held = None;
         let kind = match (state.phase, state.announced) {
             (AlertPhase::Firing, false) => NotificationKind::Firing,
             (AlertPhase::Firing, true) if self.reminder_due(state.last_notified, now) => {
@@ -147,7 +220,7 @@ impl AlertPolicy {
             state.last_notified = Some(now);
             state.incident_key = Some(incident_key.clone());
         }
-        let mut notification = check_notification(kind, rule.severity, record, since, now);
+        let mut notification = check_notification(kind, severity, record, since, now);
         notification.incident_key = incident_key;
         Some(notification)
     }
@@ -159,6 +232,20 @@ impl AlertPolicy {
         state: &mut SourceState,
         event: &ErrorEvent,
         pause: Option<&Pause>,
+        now: i64,
+    ) -> Option<Notification> {
+        self.on_error_held(state, event, pause, false, now)
+    }
+
+    /// [`AlertPolicy::on_error`] for a checker whose parent is BAD or ERROR when `held`: the
+    /// streak is followed but not announced; the checker's next error once nothing holds it
+    /// announces it (a `SourceRecovered` is sent only for a streak that was announced).
+    pub fn on_error_held(
+        &self,
+        state: &mut SourceState,
+        event: &ErrorEvent,
+        pause: Option<&Pause>,
+        held: bool,
         now: i64,
     ) -> Option<Notification> {
         if state
@@ -173,7 +260,7 @@ impl AlertPolicy {
             state.failing = true;
             state.since = Some(event.minute);
         }
-        if is_paused(pause, now) || state.announced {
+        if is_paused(pause, now) || state.announced || held {
             return None;
         }
         state.announced = true;

@@ -266,6 +266,39 @@ impl AlertStateStore for SqliteAlertStore {
         .await
     }
 
+    async fn alert_states(
+        &self,
+        checker: &str,
+    ) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+        let checker = checker.to_string();
+        self.with(move |c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT requirement_index, state FROM alert_state WHERE checker = ?1
+                     ORDER BY requirement_index",
+                )
+                .map_err(backend)?;
+            let rows = statement
+                .query_map(params![checker], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?;
+            let mut states = Vec::new();
+            for row in rows {
+                let (index, text) = row.map_err(backend)?;
+                let key = format!("{checker}/{index}");
+                let index = usize::try_from(index).map_err(|_| AlertStoreError::Corrupt {
+                    what: "requirement index",
+                    key: key.clone(),
+                    message: "negative".into(),
+                })?;
+                states.push((index, from_json("alert state", &key, &text)?));
+            }
+            Ok(states)
+        })
+        .await
+    }
+
     async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
         let checker = checker.to_string();
         self.with(move |c| {

@@ -61,6 +61,12 @@ pub struct AlertState {
     /// `Resolved` use it even if the line moved since (`None` when not announced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_key: Option<String>,
+    /// A `Firing` held back because the checker's parent is BAD or ERROR (docs/ALERTING.md,
+    /// "Dependencies"): the latest check that would have fired. It is announced when the
+    /// parent recovers while this is still FIRING ([`crate::AlertPolicy::release`]), or by
+    /// the next check once nothing holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Box<dwmon_core::CheckRecord>>,
 }
 
 /// Whether a checker's source works (the `ERROR` status of a cycle).

@@ -158,10 +158,13 @@ impl AlertOverview {
                     "{head}: FIRING ({}) since {}{}",
                     state.severity,
                     state.firing_since.map(utc).unwrap_or_default(),
-                    if state.announced {
-                        ""
-                    } else {
-                        ", not announced (paused)"
+                    match (state.announced, &state.held) {
+                        (true, _) => String::new(),
+                        (false, Some(held)) => format!(
+                            ", held: parent {} is BAD or ERROR",
+                            dwmon_core::checker_file::parent_of(&held.extra).unwrap_or("?")
+                        ),
+                        (false, None) => ", not announced (paused)".to_string(),
                     }
                 )),
                 crate::AlertPhase::Ok if state.consecutive_bad > 0 => lines.push(format!(
@@ -273,6 +276,26 @@ pub trait AlertStateStore: Send + Sync {
     /// # Errors
     /// Backend failure; then nothing was removed.
     async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError>;
+
+    /// The alert states of `checker`'s requirements, by ascending index (what decides
+    /// whether a parent is BAD: docs/ALERTING.md, "Dependencies"). The default reads the
+    /// [`AlertStateStore::overview`]; stores override it with a lookup by checker.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn alert_states(
+        &self,
+        checker: &str,
+    ) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+        Ok(self
+            .overview()
+            .await?
+            .alerts
+            .into_iter()
+            .filter(|e| e.checker == checker)
+            .map(|e| (e.requirement_index, e.state))
+            .collect())
+    }
 }
 
 macro_rules! forward_alert_store {
@@ -284,6 +307,9 @@ macro_rules! forward_alert_store {
             }
             async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
                 (**self).source_state(checker).await
+            }
+            async fn alert_states(&self, checker: &str) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+                (**self).alert_states(checker).await
             }
             async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
                 (**self).apply(update).await
@@ -354,6 +380,19 @@ impl AlertStateStore for MemoryAlertStore {
 
     async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
         Ok(self.lock().sources.get(checker).cloned())
+    }
+
+    async fn alert_states(
+        &self,
+        checker: &str,
+    ) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+        Ok(self
+            .lock()
+            .alerts
+            .iter()
+            .filter(|((c, _), _)| c == checker)
+            .map(|((_, index), state)| (*index, state.clone()))
+            .collect())
     }
 
     async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
