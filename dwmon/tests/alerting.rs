@@ -774,3 +774,180 @@ fn a_failing_webhook_holds_back_neither_stdout_nor_the_other_webhook() {
     let lines = json_lines(&status);
     assert_eq!(lines[0]["pending_deliveries"], 0, "{lines:?}");
 }
+
+/// Two checkers over `events`: `db` counts keys `db...`, `orders` counts keys `o...` and
+/// names `db` as its parent; both page the receiver's webhook, without reminders.
+fn parent_and_child(receiver: &Receiver) -> (Workspace, String) {
+    let ws = Workspace::new();
+    for (name, prefix, parent) in [("db", "db", ""), ("orders", "o", "\"parent\": \"db\", ")] {
+        ws.write_checker(
+            name,
+            &format!(
+                "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events \
+                 WHERE key LIKE '{prefix}%'\n__REQUIREMENTS__\n{EVERY_MINUTE}\n__EXTRA__\n\
+                 {{{parent}\"alert\": {{\"webhook\": \"{}\"}}}}\n",
+                receiver.url
+            ),
+        );
+    }
+    let alerts = ws.path().join("alerts.json");
+    std::fs::write(&alerts, "{\"repeat_seconds\": 0}").expect("alerts config");
+    (ws, alerts.display().to_string())
+}
+
+/// Makes the check of `checker` (`db` or `orders`) at `minute` GOOD.
+fn good(ws: &Workspace, checker: &str, minute: i64) {
+    let key = format!("{}{minute}", if checker == "db" { "db" } else { "o" });
+    ws.insert(&[(key.as_str(), minute - 30)]);
+}
+
+/// `checker kind +minutes` of every notification received (`at` relative to T0).
+fn pages(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .bodies()
+        .iter()
+        .map(|b| {
+            let at = (b["at"].as_i64().unwrap_or_default() - T0) / M;
+            format!(
+                "{} {} +{at}",
+                b["checker"].as_str().unwrap_or("?"),
+                b["kind"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_is_held_while_its_parent_is_bad_and_announced_when_it_recovers() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = parent_and_child(&receiver);
+    good(&ws, "db", T0);
+    good(&ws, "orders", T0);
+    once(&ws, &alerts, T0);
+    // Both BAD for two minutes: only the parent pages.
+    once(&ws, &alerts, T0 + M);
+    let t = (T0 + M + 5).to_string();
+    let status = run(&["status", "--store", &ws.store(), "--now", &t]);
+    assert!(
+        stdout(&status).contains("orders #0: FIRING (critical) since 2026-11-23 09:01 UTC, held: parent db is BAD or ERROR"),
+        "{}",
+        stdout(&status)
+    );
+    once(&ws, &alerts, T0 + 2 * M);
+    assert_eq!(pages(&receiver), ["db firing +1"]);
+    // The parent recovers, the child is still BAD: announced at that minute, once.
+    good(&ws, "db", T0 + 3 * M);
+    once(&ws, &alerts, T0 + 3 * M);
+    assert_eq!(
+        pages(&receiver),
+        ["db firing +1", "orders firing +3", "db resolved +3"]
+    );
+    assert_eq!(receiver.bodies()[1]["since"], T0 + M);
+    good(&ws, "db", T0 + 4 * M);
+    good(&ws, "orders", T0 + 4 * M);
+    once(&ws, &alerts, T0 + 4 * M);
+    assert_eq!(pages(&receiver)[3..], ["orders resolved +4"]);
+}
+
+#[test]
+fn a_child_that_paged_before_its_parent_went_bad_resolves_while_the_parent_is_bad() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = parent_and_child(&receiver);
+    good(&ws, "db", T0);
+    once(&ws, &alerts, T0);
+    once(&ws, &alerts, T0 + M);
+    good(&ws, "orders", T0 + 2 * M);
+    once(&ws, &alerts, T0 + 2 * M);
+    assert_eq!(
+        pages(&receiver),
+        ["orders firing +0", "db firing +1", "orders resolved +2"]
+    );
+    good(&ws, "db", T0 + 3 * M);
+    good(&ws, "orders", T0 + 3 * M);
+    once(&ws, &alerts, T0 + 3 * M);
+    assert_eq!(pages(&receiver)[3..], ["db resolved +3"]);
+}
+
+#[test]
+fn an_unknown_parent_is_a_load_error_naming_the_file_and_line() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = parent_and_child(&receiver);
+    let text = std::fs::read_to_string(ws.checkers().join("orders.dwmon")).expect("read");
+    ws.write_checker(
+        "orders",
+        &text.replace("\"parent\": \"db\"", "\"parent\": \"dbb\""),
+    );
+    let lines = once(&ws, &alerts, T0);
+    let error = lines
+        .iter()
+        .find(|l| l["checker"] == "orders")
+        .expect("an event for orders");
+    assert_eq!(error["status"], "ERROR");
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("orders.dwmon:6:2: \"parent\": no checker \"dbb\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_held_alert_survives_kill_9_and_is_announced_when_the_parent_recovers() {
+    let receiver = Receiver::start();
+    let (ws, alerts) = parent_and_child(&receiver);
+    let (checkers, store, source, now) = (
+        ws.checkers_arg(),
+        ws.store(),
+        ws.source_arg(),
+        T0.to_string(),
+    );
+    // Ten simulated minutes per second; both checkers BAD every minute.
+    let mut runner = dwmon()
+        .args([
+            "run",
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+            "--json",
+            "--now",
+            &now,
+            "--speed",
+            "600",
+            "--alerts",
+            &alerts,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dwmon run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pages(&receiver).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A few more cycles, so the child's held state is written, then SIGKILL.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    runner.kill().expect("SIGKILL");
+    let _ = runner.wait();
+    assert_eq!(pages(&receiver), ["db firing +0"], "the child was held");
+    let status = run(&["status", "--store", &ws.store()]);
+    assert!(
+        stdout(&status).contains("held: parent db is BAD or ERROR"),
+        "{}",
+        stdout(&status)
+    );
+
+    // A day later the parent is back, the child still BAD: announced then, once.
+    let later = T0 + 86_400;
+    good(&ws, "db", later);
+    good(&ws, "db", later + M);
+    once(&ws, &alerts, later);
+    once(&ws, &alerts, later + M);
+    let kinds: Vec<String> = pages(&receiver);
+    assert_eq!(
+        kinds,
+        ["db firing +0", "orders firing +1440", "db resolved +1440"]
+    );
+    assert_eq!(receiver.bodies()[1]["since"], T0);
+}
