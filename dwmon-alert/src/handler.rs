@@ -392,6 +392,10 @@ impl AlertHandler {
             let (routes, repeat) = self.routes(&child, &record.extra);
             let pause = self.store.pause(&child).await?;
             let mut state = entry.state.clone();
+            if let Some(held) = state.held.as_mut() {
+                // The line may have moved since it was held (a reload): it is this one now.
+                held.requirement_index = entry.requirement_index;
+            }
             let decided: Vec<Notification> = AlertPolicy::new(repeat)
                 .release(&mut state, pause.as_ref(), now)
                 .into_iter()

@@ -189,3 +189,27 @@ async fn a_restart_between_parent_bad_and_recovery_keeps_the_held_alert() -> Tes
     assert_eq!(run.log().len(), 2, "announced once: {:?}", run.log());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_monitor_naming_a_parent_checker_is_held_like_a_checker() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let run = open(&dir.path().join("dwmon.sqlite"))?;
+    let monitor = |minute, status| {
+        let mut r = record("monitor:conversion_rate", 0, minute, status, child());
+        r.requirement = "monitor conversion_rate".into();
+        Event::Check(r)
+    };
+    run.db(T0, Status::Bad).await?;
+    run.handler.handle(&monitor(T0, Status::Bad)).await?;
+    assert_eq!(run.log(), ["db firing @0"]);
+    run.db(T0 + M, Status::Good).await?;
+    assert_eq!(
+        run.log(),
+        [
+            "db firing @0",
+            "monitor:conversion_rate firing @1",
+            "db resolved @1"
+        ]
+    );
+    Ok(())
+}
