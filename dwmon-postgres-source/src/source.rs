@@ -6,7 +6,7 @@ use crate::value::{Raw, Reader};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
 use dwmon_core::routing;
-use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
 use std::pin::pin;
@@ -25,6 +25,14 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// connection"), never reported as a query timeout. A server that is down or restarts
 /// fails the fetch with [`SourceError::Connection`]; pooled connections are checked before
 /// reuse and replaced, so the next cycle recovers by itself.
+///
+/// Results are streamed ([`RowGetter::get_rows_batched`]) through a portal, one page of
+/// [`RowSink::batch_rows`] rows per batch, the next page asked for once the engine has stored
+/// the previous one: a fetch holds one batch in memory, whatever the result's size. The
+/// server's `statement_timeout` then bounds each page, the client timeout the whole fetch
+/// (the time the engine takes to store batches counts against neither). Between pages the
+/// backend is `idle in transaction`: a server `idle_in_transaction_session_timeout` shorter
+/// than the store's time for one batch would end the fetch.
 ///
 /// ```
 /// use dwmon_postgres_source::PostgresSource;
@@ -169,15 +177,19 @@ impl PostgresSourceBuilder {
 
     /// Server-side limit for each query (`SET LOCAL statement_timeout`; default 30 s; zero
     /// means no server-side limit, as in PostgreSQL). A query hitting it fails with
-    /// [`SourceError::Timeout`].
+    /// [`SourceError::Timeout`]. A streamed result is read in pages: the limit applies to
+    /// producing each page (the first page includes planning and any sort); the client
+    /// timeout bounds the whole result.
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
         self.settings.statement_timeout = timeout;
         self
     }
 
-    /// Client-side limit for a whole fetch: waiting for a connection, the query and reading
-    /// the rows (default: statement timeout + connect timeout). Guards against a server or
-    /// network that stops answering; the query is then cancelled and its connection dropped.
+    /// Client-side limit for a whole fetch once it has a connection: the query and reading
+    /// every page of rows, not the time the engine takes to store them (default: statement
+    /// timeout + connect timeout). Guards against a server or network that stops answering
+    /// and against a result too slow to read as a whole; the query is then cancelled and its
+    /// connection dropped.
     pub fn client_timeout(mut self, timeout: Duration) -> Self {
         self.settings.client_timeout = Some(timeout);
         self
@@ -324,22 +336,32 @@ fn mask_password(connection: &str) -> String {
 #[async_trait::async_trait]
 impl RowGetter for PostgresSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        dwmon_core::collect_rows(self, request).await
+    }
+
+    /// Streams the result through a portal: each batch is one page of at most
+    /// [`RowSink::batch_rows`] rows (`Execute` with a row limit), asked for only once the sink
+    /// has taken the previous one, so a fetch holds one page whatever the result's size.
+    /// The client timeout counts the time spent on the server and reading, not the sink's.
+    async fn get_rows_batched(
+        &self,
+        request: &FetchRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), SourceError> {
         let named = routing::pick(&self.pools, request.source)?;
         let client_timeout = self.settings.client_timeout();
-        let timed_out = SourceError::Timeout {
-            millis: millis(client_timeout),
-        };
         let mut client = self.connection(request.source, named).await?;
-        // The query's time starts once it has a connection.
-        let deadline = Instant::now() + client_timeout;
-        let fetch = Fetch {
+        let mut fetch = Fetch {
             request,
             statement_timeout: self.settings.statement_timeout,
             read_only: self.settings.read_only,
+            // The query's time starts once it has a connection.
+            deadline: Instant::now() + client_timeout,
         };
-        match tokio::time::timeout_at(deadline, fetch.run(&mut client)).await {
-            Ok(result) => result,
-            Err(_elapsed) => {
+        match fetch.run(&mut client, sink).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Failed(error)) => Err(error),
+            Err(Stop::TimedOut) => {
                 // The server may still be running the query: cancel it, and never hand this
                 // connection (mid-transaction, mid-result) to another fetch.
                 let cancel = client.cancel_token();
@@ -350,7 +372,9 @@ impl RowGetter for PostgresSource {
                     }
                 });
                 drop(Object::take(client));
-                Err(timed_out)
+                Err(SourceError::Timeout {
+                    millis: millis(client_timeout),
+                })
             }
         }
     }
@@ -386,60 +410,106 @@ struct Fetch<'r, 'q> {
     request: &'r FetchRequest<'q>,
     statement_timeout: Duration,
     read_only: bool,
+    /// The client-side bound: pushed back by the time the sink takes, which is not the
+    /// query's.
+    deadline: Instant,
+}
+
+/// Why a fetch stopped before its end.
+enum Stop {
+    /// The client deadline passed: the connection is in an unknown state.
+    TimedOut,
+    /// The query failed, or the sink refused a batch (its error, unchanged). The connection
+    /// is usable: dropping the transaction rolls it back before any reuse.
+    Failed(SourceError),
 }
 
 impl Fetch<'_, '_> {
-    async fn run(&self, client: &mut Object) -> Result<Fetched, SourceError> {
-        let transaction = client
-            .build_transaction()
-            .read_only(self.read_only)
-            .start()
-            .await
-            .map_err(|e| self.error(&e))?;
+    /// Runs the query in a transaction and hands its rows to `sink` page by page.
+    ///
+    /// A portal (rather than one `Execute` for the whole result, read as it comes) because
+    /// the server then works only when asked for the next page: between pages the backend is
+    /// idle in the transaction, so the server-side `statement_timeout` counts each page's
+    /// work and never the time the store takes, and nothing waits in socket buffers. The
+    /// portal lives inside the fetch's transaction, which keeps one server connection for
+    /// the whole fetch, through pgbouncer's transaction pooling too.
+    async fn run(&mut self, client: &mut Object, sink: &mut dyn RowSink) -> Result<(), Stop> {
+        let transaction = self
+            .within(client.build_transaction().read_only(self.read_only).start())
+            .await?;
         // SET cannot take a bind parameter; the value is an integer we format ourselves.
-        transaction
-            .batch_execute(&format!(
-                "SET LOCAL statement_timeout = {}",
-                millis(self.statement_timeout)
-            ))
-            .await
-            .map_err(|e| self.error(&e))?;
-        let statement = transaction
-            .prepare(self.request.query)
-            .await
-            .map_err(|e| self.error(&e))?;
+        let set_timeout = format!(
+            "SET LOCAL statement_timeout = {}",
+            millis(self.statement_timeout)
+        );
+        self.within(transaction.batch_execute(&set_timeout)).await?;
+        let statement = self.within(transaction.prepare(self.request.query)).await?;
         let (key_index, key_reader, timestamp_index, timestamp_reader) =
-            self.columns(statement.columns())?;
-        let rows = transaction
-            .query_raw(&statement, std::iter::empty::<i32>())
-            .await
-            .map_err(|e| self.error(&e))?;
-        let mut rows = pin!(rows);
-        let mut fetched = Fetched::default();
+            self.columns(statement.columns()).map_err(Stop::Failed)?;
+        let portal = self
+            .within(transaction.bind_raw(&statement, std::iter::empty::<i32>()))
+            .await?;
+        let page_rows = i32::try_from(sink.batch_rows().max(1)).unwrap_or(i32::MAX);
         let mut row_number: u64 = 0;
-        while let Some(row) = rows.try_next().await.map_err(|e| self.error(&e))? {
-            row_number += 1;
-            let key = row.try_get::<_, Option<Raw<'_>>>(key_index);
-            let timestamp = row.try_get::<_, Option<Raw<'_>>>(timestamp_index);
-            let (key, timestamp) = match (key, timestamp) {
-                (Ok(key), Ok(timestamp)) => (key, timestamp),
-                (Err(error), _) | (_, Err(error)) => {
-                    fetched.reject(format!("row {row_number}: {error}"));
-                    continue;
+        loop {
+            let page = async {
+                let rows = transaction.query_portal_raw(&portal, page_rows).await?;
+                let mut rows = pin!(rows);
+                let mut batch = Fetched::default();
+                while let Some(row) = rows.try_next().await? {
+                    row_number += 1;
+                    let key = row.try_get::<_, Option<Raw<'_>>>(key_index);
+                    let timestamp = row.try_get::<_, Option<Raw<'_>>>(timestamp_index);
+                    let (key, timestamp) = match (key, timestamp) {
+                        (Ok(key), Ok(timestamp)) => (key, timestamp),
+                        (Err(error), _) | (_, Err(error)) => {
+                            batch.reject(format!("row {row_number}: {error}"));
+                            continue;
+                        }
+                    };
+                    match convert_row(row_number, key_reader, key, timestamp_reader, timestamp) {
+                        Ok(row) => batch.rows.push(row),
+                        Err(reason) => batch.reject(reason),
+                    }
                 }
+                // A suspended portal has more rows; a completed one says how many it had.
+                let complete = rows.rows_affected().is_some();
+                Ok::<_, tokio_postgres::Error>((batch, complete))
             };
-            match convert_row(row_number, key_reader, key, timestamp_reader, timestamp) {
-                Ok(row) => fetched.rows.push(row),
-                Err(reason) => fetched.reject(reason),
+            let (batch, complete) = self.within(page).await?;
+            if !batch.rows.is_empty() || batch.rejected > 0 {
+                let started = Instant::now();
+                let accepted = sink.accept(batch).await;
+                self.deadline += started.elapsed();
+                accepted.map_err(Stop::Failed)?;
+            }
+            if complete {
+                break;
             }
         }
         // Nothing was written (or may be); ending with ROLLBACK keeps it that way. The rows
         // are complete by now: a failing ROLLBACK (connection lost) does not spoil them, and
         // the pool replaces the connection.
-        if let Err(error) = transaction.rollback().await {
-            tracing::debug!(%error, source = self.request.source, "ROLLBACK after a fetch failed");
+        match tokio::time::timeout_at(self.deadline, transaction.rollback()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, source = self.request.source, "ROLLBACK after a fetch failed");
+                Ok(())
+            }
+            Err(_elapsed) => Err(Stop::TimedOut),
         }
-        Ok(fetched)
+    }
+
+    /// One step on the server, bounded by the client deadline.
+    async fn within<T>(
+        &self,
+        step: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, Stop> {
+        match tokio::time::timeout_at(self.deadline, step).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Stop::Failed(self.error(&error))),
+            Err(_elapsed) => Err(Stop::TimedOut),
+        }
     }
 
     /// Finds the two columns and their readers from the prepared statement (so an empty
