@@ -379,6 +379,9 @@ pub struct Engine {
     clean: Arc<Mutex<HashSet<String>>>,
     /// Monitors judged after the checkers each cycle ([`Engine::with_monitors`]).
     monitors: Arc<[Arc<dyn crate::Monitor>]>,
+    /// The checkers of the last cycle, whose reachable window the store was told
+    /// ([`Store::set_reachable_from`]); one that leaves the set is forgotten.
+    reachable_told: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -407,6 +410,7 @@ impl Engine {
             loader: None,
             clean: Arc::default(),
             monitors: Arc::new([]),
+            reachable_told: Mutex::default(),
         }
     }
 
@@ -581,6 +585,7 @@ impl Engine {
         if let Some(first) = waves.next() {
             spawn_wave(&mut tasks, first);
         }
+        self.forget_unloaded(&seen);
         let monitor_backlog = monitors::take_backlog(&mut backlog);
         // Pending deliveries of checkers no longer loaded still reach the handler.
         for (name, pending) in std::mem::take(&mut backlog) {
@@ -654,6 +659,19 @@ impl Engine {
             checkers: outcomes.into_values().collect(),
             duration: started.elapsed(),
         }
+    }
+
+    /// Tells the store that the checkers of the last cycle missing from `loaded` can no
+    /// longer be handed rows (a cache of their stored keys is of no further use).
+    fn forget_unloaded(&self, loaded: &HashSet<String>) {
+        let mut told = self
+            .reachable_told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for gone in told.difference(loaded) {
+            self.store.set_reachable_from(gone, i64::MAX);
+        }
+        told.clone_from(loaded);
     }
 
     /// Runs cycles until `shutdown` resolves: one right away, then one shortly after each
@@ -946,6 +964,10 @@ impl CycleContext {
             checker: checker.name.clone(),
             ..CheckerOutcome::default()
         };
+        // Eviction by age, also in cycles without a fetch: nothing older can be handed over
+        // after this cycle (see "Rows that are not stored").
+        self.store
+            .set_reachable_from(&checker.name, reachable_from(checker, self.minute));
         let evaluated = self.evaluate(checker, zone, &mut outcome).await;
         let recorded_here = match &evaluated {
             Some(e) if e.recorded_elsewhere => {

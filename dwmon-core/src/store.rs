@@ -318,6 +318,17 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Tells the store how far back `checker`'s rows can still matter: after this cycle the
+    /// engine hands [`Store::insert_first_seen`] no row of `checker` with `timestamp < from`
+    /// (it drops them, see README "How a cycle works"), and no check counts one. `i64::MAX`:
+    /// the checker is no longer loaded. The engine calls it every cycle for every loaded
+    /// checker, before its fetch. A store that caches stored keys keeps only those that can
+    /// still be looked up (the SQLite store); results never depend on it. The default does
+    /// nothing.
+    fn set_reachable_from(&self, checker: &str, from: i64) {
+        let _ = (checker, from);
+    }
+
     /// Deletes `checker`'s rows with `timestamp < older_than`; returns how many.
     ///
     /// # Errors
@@ -452,6 +463,9 @@ macro_rules! forward_store {
             }
             async fn record_give_up(&self, checker: &str, count: u64, minute: i64, message: &str) -> Result<(), StoreError> {
                 (**self).record_give_up(checker, count, minute, message).await
+            }
+            fn set_reachable_from(&self, checker: &str, from: i64) {
+                (**self).set_reachable_from(checker, from);
             }
             async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
                 (**self).purge(checker, older_than).await

@@ -33,11 +33,15 @@
 //!
 //! Each bucket is a sorted `Vec<u64>` with a small directory by the hashes' top bits: about
 //! 9 bytes per cached key (10^7 keys = 90 MB), and a lookup reads one directory entry and
-//! about four hashes. The total is capped by the configured capacity; beyond it, keys are
-//! simply not cached. Keys are also evicted by age: each batch of a checker first drops the
-//! buckets before the one of its oldest row, since the engine never hands a checker rows
-//! older than its reachable window after its first cycle (the first cycle's history is
-//! cached only until the next batch). Evicting never changes a result: a miss asks SQLite.
+//! about four hashes. Only keys a later fetch can still look up are cached: the engine tells
+//! the store, every cycle, from which timestamp on a checker's rows can still be handed over
+//! ([`dwmon_core::Store::set_reachable_from`]: its horizon plus its longest window; rows older
+//! than that are dropped before they reach the store). Keys older than that are not learned
+//! (a first cycle's history is stored but not cached), and buckets wholly before it are
+//! dropped, so a checker holds at most its reachable window plus one bucket
+//! ([`BUCKET_SECONDS`]) of keys whether or not it fetches anything; a checker no longer
+//! loaded holds none. The total is also capped by the configured capacity; beyond it, keys
+//! are simply not cached. Evicting never changes a result: a miss asks SQLite.
 
 use dwmon_core::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -45,8 +49,9 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Width of a timestamp bucket, seconds.
-const BUCKET_SECONDS: i64 = 3600;
+/// Width of a timestamp bucket, seconds: how far past a checker's reachable window its
+/// cached keys may reach (eviction drops whole buckets).
+const BUCKET_SECONDS: i64 = 600;
 
 /// The bucket of a stored timestamp.
 fn bucket_of(ts: i64) -> i64 {
@@ -125,9 +130,30 @@ impl Bucket {
 }
 
 /// One checker's cached keys: timestamp bucket -> keys.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CheckerSeen {
     buckets: BTreeMap<i64, Bucket>,
+    /// No key with a stored timestamp before this can be looked up again
+    /// ([`SeenCache::set_reachable_from`]); such keys are not learned.
+    reachable_from: i64,
+}
+
+impl Default for CheckerSeen {
+    fn default() -> Self {
+        CheckerSeen {
+            buckets: BTreeMap::new(),
+            reachable_from: i64::MIN,
+        }
+    }
+}
+
+impl CheckerSeen {
+    /// Drops the buckets starting before `bucket`; returns how many keys they held.
+    fn drop_buckets_before(&mut self, bucket: i64) -> u64 {
+        let kept = self.buckets.split_off(&bucket);
+        let dropped = std::mem::replace(&mut self.buckets, kept);
+        dropped.values().map(|b| b.hashes.len() as u64).sum()
+    }
 }
 
 /// Which rows of a batch the cache could not vouch for.
@@ -204,17 +230,20 @@ impl SeenCache {
         Misses { indices, hashes }
     }
 
-    /// Records that `checker` has committed rows `(stored timestamp, key hash)`.
-    pub(crate) fn learn(&self, checker: &str, learned: &mut [(i64, u64)]) {
+    /// Records that `checker` has committed rows `(stored timestamp, key hash)`; rows before
+    /// the checker's reachable window are left out (they can never be looked up again).
+    pub(crate) fn learn(&self, checker: &str, learned: &mut Vec<(i64, u64)>) {
         if learned.is_empty() {
             return;
         }
+        let seen = self.checker(checker);
+        let mut seen = lock(&seen);
+        let reachable_from = seen.reachable_from;
+        learned.retain(|&(ts, _)| ts >= reachable_from);
         for item in learned.iter_mut() {
             item.0 = bucket_of(item.0);
         }
         learned.sort_unstable();
-        let seen = self.checker(checker);
-        let mut seen = lock(&seen);
         let mut learned: &[(i64, u64)] = learned;
         while let Some(&(bucket, _)) = learned.first() {
             let group_len = learned.partition_point(|l| l.0 == bucket);
@@ -234,6 +263,26 @@ impl SeenCache {
         }
     }
 
+    /// Eviction by age: no later fetch can hand `checker` a row with a timestamp before
+    /// `from`, so its keys before `from` are forgotten (whole buckets: those of the bucket
+    /// holding `from` stay until it is passed) and no longer learned. `i64::MAX` forgets the
+    /// checker (no longer loaded).
+    pub(crate) fn set_reachable_from(&self, checker: &str, from: i64) {
+        if from == i64::MAX {
+            let removed = lock(&self.checkers).remove(checker);
+            if let Some(seen) = removed {
+                let removed = lock(&seen).drop_buckets_before(i64::MAX);
+                self.entries.fetch_sub(removed, Ordering::Relaxed);
+            }
+            return;
+        }
+        let seen = self.checker(checker);
+        let mut seen = lock(&seen);
+        seen.reachable_from = from;
+        let removed = seen.drop_buckets_before(bucket_of(from));
+        self.entries.fetch_sub(removed, Ordering::Relaxed);
+    }
+
     /// Forgets `checker`'s keys that may have been purged (`ts < older_than`).
     pub(crate) fn forget_older_than(&self, checker: &str, older_than: i64) {
         let seen = self.checker(checker);
@@ -241,28 +290,18 @@ impl SeenCache {
         // Buckets starting before `older_than` hold (possibly only some) purged keys.
         let keep_from = older_than.div_euclid(BUCKET_SECONDS)
             + i64::from(older_than.rem_euclid(BUCKET_SECONDS) != 0);
-        let kept = seen.buckets.split_off(&keep_from);
-        let dropped = std::mem::replace(&mut seen.buckets, kept);
-        let removed: u64 = dropped.values().map(|b| b.hashes.len() as u64).sum();
+        let removed = seen.drop_buckets_before(keep_from);
         self.entries.fetch_sub(removed, Ordering::Relaxed);
     }
 
-    /// Forgets `checker`'s buckets wholly before the bucket of `timestamp` (eviction by age:
-    /// the bucket holding `timestamp` itself is kept).
-    pub(crate) fn forget_before_bucket_of(&self, checker: &str, timestamp: i64) {
-        self.forget_older_than(checker, bucket_of(timestamp).saturating_mul(BUCKET_SECONDS));
-    }
-
-    /// Forgets everything (another connection changed the store).
+    /// Forgets every key (another connection changed the store); the checkers' reachable
+    /// windows stay.
     pub(crate) fn clear(&self) {
-        let mut checkers = lock(&self.checkers);
+        let checkers = lock(&self.checkers);
         for seen in checkers.values() {
-            let mut seen = lock(seen);
-            let removed: u64 = seen.buckets.values().map(|b| b.hashes.len() as u64).sum();
-            seen.buckets.clear();
+            let removed = lock(seen).drop_buckets_before(i64::MAX);
             self.entries.fetch_sub(removed, Ordering::Relaxed);
         }
-        checkers.clear();
     }
 }
 
@@ -285,7 +324,7 @@ mod tests {
     #[test]
     fn unknown_keys_miss_and_learned_keys_hit() {
         let cache = SeenCache::new(100);
-        let batch = rows(&[("a", 10), ("b", 20), ("c", 7200)]);
+        let batch = rows(&[("a", 10), ("b", 20), ("c", 2 * BUCKET_SECONDS)]);
         assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2]);
         learn_rows(&cache, "x", &batch[..2]);
         assert_eq!(cache.len(), 2);
@@ -302,23 +341,65 @@ mod tests {
             cache.misses("x", &rows(&[("a", 10)])).indices,
             Vec::<usize>::new()
         );
-        assert_eq!(cache.misses("x", &rows(&[("a", 3600)])).indices, vec![0]);
+        assert_eq!(
+            cache.misses("x", &rows(&[("a", BUCKET_SECONDS)])).indices,
+            vec![0]
+        );
     }
 
     #[test]
     fn forgetting_drops_every_bucket_that_may_hold_purged_keys() {
         let cache = SeenCache::new(100);
-        let batch = rows(&[("a", 0), ("b", 3599), ("c", 3600), ("d", 7300)]);
+        const B: i64 = BUCKET_SECONDS;
+        let batch = rows(&[("a", 0), ("b", B - 1), ("c", B), ("d", 2 * B + 100)]);
         learn_rows(&cache, "x", &batch);
-        cache.forget_older_than("x", 3600);
+        cache.forget_older_than("x", B);
         assert_eq!(cache.misses("x", &batch).indices, vec![0, 1]);
-        // 3601 straddles bucket 1: c (ts 3600) was purged, so bucket 1 goes.
-        cache.forget_older_than("x", 3601);
+        // B + 1 straddles bucket 1: c (ts B) was purged, so bucket 1 goes.
+        cache.forget_older_than("x", B + 1);
         assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2]);
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert_eq!(cache.len(), 0);
         assert_eq!(cache.misses("x", &batch).indices, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn keys_before_the_reachable_window_are_forgotten_and_not_learned() {
+        const B: i64 = BUCKET_SECONDS;
+        let cache = SeenCache::new(100);
+        let batch = rows(&[("a", 0), ("b", B + 1), ("c", 2 * B + 5), ("d", 3 * B)]);
+        learn_rows(&cache, "x", &batch);
+        assert_eq!(cache.len(), 4);
+        // Whole buckets before the one holding `from` go (a and b); c's bucket stays.
+        cache.set_reachable_from("x", 2 * B + 10);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1]);
+        assert_eq!(cache.len(), 2);
+        // Rows before `from` are not learned again, even in the bucket that stays.
+        cache.set_reachable_from("x", 2 * B + 10);
+        learn_rows(
+            &cache,
+            "x",
+            &rows(&[("e", 2 * B + 9), ("f", 2 * B + 10), ("g", 5)]),
+        );
+        assert_eq!(cache.len(), 3);
+        assert_eq!(
+            cache
+                .misses("x", &rows(&[("e", 2 * B + 9), ("f", 2 * B + 10)]))
+                .indices,
+            vec![0]
+        );
+        // Clearing keeps the window; `i64::MAX` forgets the checker.
+        cache.clear();
+        learn_rows(&cache, "x", &rows(&[("a", 0), ("d", 3 * B)]));
+        assert_eq!(cache.len(), 1);
+        learn_rows(&cache, "y", &rows(&[("a", 0)]));
+        cache.set_reachable_from("x", i64::MAX);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            cache.misses("y", &rows(&[("a", 0)])).indices,
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

@@ -722,13 +722,6 @@ impl Store for SqliteStore {
             let batch = rows.iter().map(|row| (row.clone(), 0)).collect();
             return self.insert_unchecked(checker, batch).await;
         };
-        // Evict by age: a checker's batches only look up keys from their oldest timestamp on
-        // (the engine drops rows no window can reach), so older buckets, such as a first
-        // cycle's history, would never be hit again. Evicting is always safe: a miss asks
-        // SQLite.
-        if let Some(oldest) = rows.iter().map(|row| row.timestamp).min() {
-            seen.forget_before_bucket_of(checker, oldest);
-        }
         // Cheap in-memory filtering on the caller's thread; only misses are copied to the
         // blocking pool.
         let misses = seen.misses(checker, rows);
@@ -762,6 +755,14 @@ impl Store for SqliteStore {
             .map(|(row, hash)| (row.clone(), hash))
             .collect();
         self.insert_unchecked(checker, batch).await
+    }
+
+    /// Evicts the checker's cached keys before `from` and stops caching such keys (see the
+    /// crate docs, "The cache of stored keys").
+    fn set_reachable_from(&self, checker: &str, from: i64) {
+        if let Some(seen) = &self.inner.seen {
+            seen.set_reachable_from(checker, from);
+        }
     }
 
     async fn count_windows(
