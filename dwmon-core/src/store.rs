@@ -392,6 +392,26 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<CheckRecord>, StoreError>;
 
+    /// The `(requirement_index, minute, status)` of `checker`'s most recent checks, newest
+    /// first, at most `limit`: [`Store::recent_checks`] without the records (the status
+    /// page's bar of recent checks for every checker). The default reads
+    /// [`Store::recent_checks`]; a store overrides it with a query that skips the records.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn recent_statuses(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<(usize, i64, Status)>, StoreError> {
+        Ok(self
+            .recent_checks(checker, limit)
+            .await?
+            .into_iter()
+            .map(|r| (r.requirement_index, r.minute, r.status))
+            .collect())
+    }
+
     /// `checker`'s checks older than `before` = `(minute, requirement_index)` in the order of
     /// [`Store::recent_checks`] (newest first), at most `limit`: the next page after a
     /// page that ended with `before`. The default reads the whole check log through
@@ -484,6 +504,9 @@ macro_rules! forward_store {
             }
             async fn recent_checks(&self, checker: &str, limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
                 (**self).recent_checks(checker, limit).await
+            }
+            async fn recent_statuses(&self, checker: &str, limit: usize) -> Result<Vec<(usize, i64, Status)>, StoreError> {
+                (**self).recent_statuses(checker, limit).await
             }
             async fn checks_before(&self, checker: &str, before: (i64, usize), limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
                 (**self).checks_before(checker, before, limit).await

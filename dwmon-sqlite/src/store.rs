@@ -1366,6 +1366,43 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn recent_statuses(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<(usize, i64, Status)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            let raw = conn
+                .prepare_cached(
+                    "SELECT requirement_index, minute, status FROM checks
+                     WHERE checker_id = ?1
+                     ORDER BY minute DESC, requirement_index DESC LIMIT ?2",
+                )
+                .store_err(path)?
+                .query_map(params![id, limit], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            raw.into_iter()
+                .map(|(index, minute, status)| {
+                    Ok((
+                        usize::try_from(index).unwrap_or(usize::MAX),
+                        minute,
+                        parse_status(path, &status)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn checks_before(
         &self,
         checker: &str,

@@ -253,6 +253,13 @@ mod spec_5_step_6_check_log {
             }
             assert_eq!(paged, all, "{name}");
             assert_eq!(all.len(), 8, "{name}");
+            let statuses: Vec<(i64, usize)> = store
+                .recent_statuses("c", 100)
+                .await?
+                .iter()
+                .map(|(index, minute, _)| (*minute, *index))
+                .collect();
+            assert_eq!(statuses, all, "{name}: recent_statuses");
             let before = store.checks_before("c", (180, 1), 2).await?;
             let keys: Vec<_> = before
                 .iter()
