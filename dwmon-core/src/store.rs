@@ -412,6 +412,40 @@ pub trait Store: Send + Sync {
             .collect())
     }
 
+    /// How many of `checker`'s checks since each of `since` (minute `>=` it) had each status,
+    /// per requirement line: `(requirement_index, status, counts)` with one count per entry
+    /// of `since`, in its order (the status page's uptime over 24 h / 7 d / 30 d). The
+    /// default reads the whole check log through [`Store::recent_checks`]; a store
+    /// overrides it with one aggregate query.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn status_counts(
+        &self,
+        checker: &str,
+        since: &[i64],
+    ) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
+        let mut out: Vec<(usize, Status, Vec<u64>)> = Vec::new();
+        for record in self.recent_checks(checker, usize::MAX).await? {
+            let key = (record.requirement_index, record.status);
+            let position = match out.iter().position(|(i, s, _)| (*i, *s) == key) {
+                Some(position) => position,
+                None => {
+                    out.push((key.0, key.1, vec![0; since.len()]));
+                    out.len() - 1
+                }
+            };
+            for (count, from) in out[position].2.iter_mut().zip(since) {
+                if record.minute >= *from {
+                    *count += 1;
+                }
+            }
+        }
+        out.retain(|(_, _, counts)| counts.iter().any(|n| *n > 0));
+        out.sort_by_key(|(i, s, _)| (*i, s.as_str()));
+        Ok(out)
+    }
+
     /// `checker`'s checks older than `before` = `(minute, requirement_index)` in the order of
     /// [`Store::recent_checks`] (newest first), at most `limit`: the next page after a
     /// page that ended with `before`. The default reads the whole check log through
@@ -507,6 +541,9 @@ macro_rules! forward_store {
             }
             async fn recent_statuses(&self, checker: &str, limit: usize) -> Result<Vec<(usize, i64, Status)>, StoreError> {
                 (**self).recent_statuses(checker, limit).await
+            }
+            async fn status_counts(&self, checker: &str, since: &[i64]) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
+                (**self).status_counts(checker, since).await
             }
             async fn checks_before(&self, checker: &str, before: (i64, usize), limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
                 (**self).checks_before(checker, before, limit).await

@@ -1403,6 +1403,56 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn status_counts(
+        &self,
+        checker: &str,
+        since: &[i64],
+    ) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
+        let since = since.to_vec();
+        let Some(&oldest) = since.iter().min() else {
+            return Ok(Vec::new());
+        };
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            // One pass over the index range of the oldest window; a sum per window.
+            let sums: Vec<String> = (0..since.len())
+                .map(|i| format!("sum(minute >= ?{})", i + 3))
+                .collect();
+            let sql = format!(
+                "SELECT requirement_index, status, {} FROM checks
+                 WHERE checker_id = ?1 AND minute >= ?2
+                 GROUP BY requirement_index, status ORDER BY requirement_index, status",
+                sums.join(", ")
+            );
+            let mut parameters: Vec<i64> = vec![id, oldest];
+            parameters.extend(&since);
+            let mut statement = conn.prepare_cached(&sql).store_err(path)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(parameters), |row| {
+                    let mut counts = Vec::with_capacity(since.len());
+                    for i in 0..since.len() {
+                        counts.push(row.get::<_, i64>(i + 2)?);
+                    }
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, counts))
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            rows.into_iter()
+                .map(|(index, status, counts)| {
+                    Ok((
+                        usize::try_from(index).unwrap_or(usize::MAX),
+                        parse_status(path, &status)?,
+                        counts
+                            .into_iter()
+                            .map(|n| u64::try_from(n).unwrap_or(0))
+                            .collect(),
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn checks_before(
         &self,
         checker: &str,

@@ -260,6 +260,16 @@ mod spec_5_step_6_check_log {
                 .map(|(index, minute, _)| (*minute, *index))
                 .collect();
             assert_eq!(statuses, all, "{name}: recent_statuses");
+            // Minutes 60..240: requirement 0 GOOD (count >= 1), requirement 1 BAD (0 < 1).
+            let counts = store.status_counts("c", &[0, 180, 241]).await?;
+            assert_eq!(
+                counts,
+                vec![
+                    (0, Status::Good, vec![4, 2, 0]),
+                    (1, Status::Bad, vec![4, 2, 0]),
+                ],
+                "{name}: status_counts"
+            );
             let before = store.checks_before("c", (180, 1), 2).await?;
             let keys: Vec<_> = before
                 .iter()
