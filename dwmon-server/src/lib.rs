@@ -20,9 +20,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod badge;
 pub mod metrics;
+pub mod page;
 pub mod stats;
 pub mod tokens;
+pub mod uptime;
 pub mod view;
 
 pub use stats::RunnerStats;
@@ -55,6 +58,8 @@ pub struct ServerState {
     /// Push and API tokens ([`tokens`]): ping routes check ping tokens against them. Empty
     /// (no token valid) unless set with [`ServerBuilder::tokens`].
     pub tokens: Arc<dyn tokens::TokenStore>,
+    /// The status page's uptime figures, computed in the background.
+    pub uptime: Arc<uptime::Cache>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -89,6 +94,7 @@ impl ServerBuilder {
                 authorizer: None,
                 anonymous: None,
                 tokens: Arc::new(tokens::MemoryTokenStore::new()),
+                uptime: Arc::default(),
             },
             router: Router::new().route("/healthz", get(healthz)),
         }
