@@ -541,6 +541,8 @@ fn server_router(parts: ServerParts) -> axum::Router {
     builder
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::api::router())
+        .merge(dwmon_server::page::router())
+        .merge(dwmon_server::badge::router())
         .build()
 }
 
