@@ -5,12 +5,12 @@ use crate::error::{Error, Result};
 use crate::value::Kind;
 use dwmon_core::convert::{self, ValueError, KEY_COLUMN, TIMESTAMP_COLUMN};
 use dwmon_core::routing;
-use dwmon_core::{FetchRequest, Fetched, Row, RowGetter, SourceError};
+use dwmon_core::{Batcher, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, Pool, PoolConstraints, PoolOpts, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -38,6 +38,13 @@ const ABANDON_TIMEOUT: Duration = Duration::from_secs(5);
 /// also bounded on the client side. A server that is down fails the fetch with
 /// [`SourceError::Connection`]; connections the server dropped (a restart) are discarded and
 /// replaced, so the next fetch succeeds by itself.
+///
+/// Results are streamed ([`RowGetter::get_rows_batched`]): rows are converted as the driver
+/// reads them and handed to the engine in batches of [`RowSink::batch_rows`], the driver
+/// reading on only once the engine has stored the previous batch, so a fetch holds one batch
+/// in memory whatever the result's size. The client timeout counts reading, not the engine's
+/// time to store; the server's statement timeout covers the whole result, storing included
+/// (the server is still sending).
 ///
 /// ```
 /// use dwmon_mysql_source::MysqlSource;
@@ -204,14 +211,16 @@ impl MysqlSourceBuilder {
     /// Server-side limit for each query (`max_execution_time` on MySQL, `max_statement_time`
     /// on MariaDB; default 30 s; zero means no server-side limit). A query hitting it fails
     /// with [`SourceError::Timeout`]. (MySQL applies it to `SELECT`s only, and its `SLEEP()`
-    /// returns early instead of failing.)
+    /// returns early instead of failing.) A streamed result is counted as a whole, the time
+    /// the engine takes to store its batches included: the server is still sending.
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
         self.settings.statement_timeout = timeout;
         self
     }
 
     /// Client-side limit for a fetch once it has a connection: setting up the session, the
-    /// query and reading the rows (default: statement timeout + connect timeout). Guards
+    /// query and reading the rows, not the time the engine takes to store them (default:
+    /// statement timeout + connect timeout). Guards
     /// against a server or network that stops answering; the query is then killed and its
     /// connection closed.
     pub fn client_timeout(mut self, timeout: Duration) -> Self {
@@ -313,13 +322,64 @@ enum Failure {
     /// The connection was found dead before the query ran (e.g. the server restarted since
     /// it was pooled): another connection may be tried.
     Stale(SourceError),
-    /// The fetch failed.
+    /// The fetch failed; the connection is clean (any result read to its end).
     Fetch(SourceError),
+    /// The sink refused a batch (its error, unchanged) while the result was being read: the
+    /// rest of the result is never read, the connection is abandoned.
+    Refused(SourceError),
+    /// The client deadline passed: the connection is abandoned.
+    TimedOut,
+}
+
+/// A fetch's client-side deadline, pushed back by the time the sink takes (storing a batch
+/// is not the query's time).
+struct Deadline(Mutex<Instant>);
+
+impl Deadline {
+    fn at(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn extend(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+}
+
+/// The engine's sink, its time taken off the query's ([`Deadline::extend`]).
+struct TimedSink<'a> {
+    sink: &'a mut dyn RowSink,
+    deadline: &'a Deadline,
+}
+
+#[async_trait::async_trait]
+impl RowSink for TimedSink<'_> {
+    fn batch_rows(&self) -> usize {
+        self.sink.batch_rows()
+    }
+
+    async fn accept(&mut self, batch: Fetched) -> Result<(), SourceError> {
+        let started = Instant::now();
+        let accepted = self.sink.accept(batch).await;
+        self.deadline.extend(started.elapsed());
+        accepted
+    }
 }
 
 #[async_trait::async_trait]
 impl RowGetter for MysqlSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        dwmon_core::collect_rows(self, request).await
+    }
+
+    /// Streams the result: rows are read from the server as the driver receives them and
+    /// handed over in batches of [`RowSink::batch_rows`], reading on only once the sink has
+    /// taken the previous batch. The client timeout counts the time spent on the server and
+    /// reading, not the sink's.
+    async fn get_rows_batched(
+        &self,
+        request: &FetchRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<(), SourceError> {
         let named = routing::pick(&self.pools, request.source)?;
         let client_timeout = self.settings.client_timeout();
         let fetch = Fetch {
@@ -333,15 +393,20 @@ impl RowGetter for MysqlSource {
         for _attempt in 0..=self.settings.pool_size {
             let (mut conn, pool) = self.connection(request.source, named).await?;
             // The query's time starts once it has a connection.
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + client_timeout);
-            match tokio::time::timeout_at(deadline, fetch.run(&mut conn)).await {
-                Ok(Ok(fetched)) => return Ok(fetched),
-                Ok(Err(Failure::Fetch(error))) => return Err(error),
-                Ok(Err(Failure::Stale(error))) => {
+            let deadline: &Deadline = deadline
+                .get_or_insert_with(|| Deadline(Mutex::new(Instant::now() + client_timeout)));
+            match fetch.run(&mut conn, sink, deadline).await {
+                Ok(()) => return Ok(()),
+                Err(Failure::Fetch(error)) => return Err(error),
+                Err(Failure::Stale(error)) => {
                     tracing::debug!(%error, source = request.source, "discarding a dead pooled connection");
                     continue;
                 }
-                Err(_elapsed) => {
+                Err(Failure::Refused(error)) => {
+                    abandon(conn, pool);
+                    return Err(error);
+                }
+                Err(Failure::TimedOut) => {
                     abandon(conn, pool);
                     return Err(SourceError::Timeout {
                         millis: millis(client_timeout),
@@ -407,9 +472,10 @@ impl MysqlSource {
     }
 }
 
-/// A connection whose fetch timed out on the client side: the server may still be running
-/// the query. Kill it from another connection and close this one (never reused: it may be
-/// mid-result), in the background.
+/// A connection whose fetch timed out on the client side, or whose sink refused a batch: the
+/// server may still be running the query, or sending rows nobody will read. Kill it from
+/// another connection and close this one (never reused: it may be mid-result), in the
+/// background.
 fn abandon(conn: Conn, pool: Pool) {
     let id = conn.id();
     tokio::spawn(async move {
@@ -439,7 +505,12 @@ struct Fetch<'a, 'r, 'q> {
 }
 
 impl Fetch<'_, '_, '_> {
-    async fn run(&self, conn: &mut Conn) -> Result<Fetched, Failure> {
+    async fn run(
+        &self,
+        conn: &mut Conn,
+        sink: &mut dyn RowSink,
+        deadline: &Deadline,
+    ) -> Result<(), Failure> {
         // Nothing has run yet: a dead connection here is stale, another one may be tried.
         let stale = |error: mysql_async::Error| {
             let source_error = self.error(&error);
@@ -457,7 +528,10 @@ impl Fetch<'_, '_, '_> {
             Some(flavour) => *flavour,
             None => {
                 let version: Option<String> =
-                    conn.query_first("SELECT VERSION()").await.map_err(stale)?;
+                    tokio::time::timeout_at(deadline.at(), conn.query_first("SELECT VERSION()"))
+                        .await
+                        .map_err(|_elapsed| Failure::TimedOut)?
+                        .map_err(stale)?;
                 let flavour = Flavour::from_version(version.as_deref().unwrap_or(""));
                 *self.named.flavour.get_or_init(|| flavour)
             }
@@ -475,39 +549,74 @@ impl Fetch<'_, '_, '_> {
              START TRANSACTION {access}",
             flavour.timeout_assignment(self.settings.statement_timeout)
         );
-        conn.query_drop(setup).await.map_err(stale)?;
-        let fetched = self.rows(conn).await.map_err(Failure::Fetch)?;
+        tokio::time::timeout_at(deadline.at(), conn.query_drop(setup))
+            .await
+            .map_err(|_elapsed| Failure::TimedOut)?
+            .map_err(stale)?;
+        self.rows(conn, sink, deadline).await?;
         // Nothing was written (or may be); ending with ROLLBACK keeps it that way. The rows
         // are complete by now: a failing ROLLBACK (connection lost) does not spoil them, and
         // the pool discards the connection.
-        if let Err(error) = conn.query_drop("ROLLBACK").await {
-            tracing::debug!(%error, source = self.request.source, "ROLLBACK after a fetch failed");
+        match self.within(deadline, conn.query_drop("ROLLBACK")).await {
+            Ok(()) => Ok(()),
+            Err(Failure::TimedOut) => Err(Failure::TimedOut),
+            Err(error) => {
+                if let Failure::Fetch(error) = error {
+                    tracing::debug!(%error, source = self.request.source, "ROLLBACK after a fetch failed");
+                }
+                Ok(())
+            }
         }
-        Ok(fetched)
     }
 
-    /// Runs the query as a prepared statement (so it is one statement: no `COMMIT; ...`) and
-    /// converts its rows.
-    async fn rows(&self, conn: &mut Conn) -> Result<Fetched, SourceError> {
-        let mut result = conn
-            .exec_iter(self.request.query, ())
-            .await
-            .map_err(|e| self.error(&e))?;
+    /// Runs the query as a prepared statement (so it is one statement: no `COMMIT; ...`),
+    /// converts its rows as they arrive and hands them to `sink` in batches ([`Batcher`]).
+    ///
+    /// The server sends the whole result unasked; while the sink stores a batch the driver
+    /// reads nothing, so the server waits on a full socket (memory stays at one batch plus
+    /// the socket buffers). The server-side statement timeout therefore counts the time the
+    /// sink takes too, and the server's `net_write_timeout` (default 60 s) must exceed the
+    /// time one batch takes to store.
+    async fn rows(
+        &self,
+        conn: &mut Conn,
+        sink: &mut dyn RowSink,
+        deadline: &Deadline,
+    ) -> Result<(), Failure> {
+        let mut result = self
+            .within(deadline, conn.exec_iter(self.request.query, ()))
+            .await?;
         let columns = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
-        let (key_index, key_kind, timestamp_index, timestamp_kind) = self.columns(&columns)?;
-        let mut fetched = Fetched::default();
+        let (key_index, key_kind, timestamp_index, timestamp_kind) =
+            self.columns(&columns).map_err(Failure::Fetch)?;
+        let mut timed = TimedSink { sink, deadline };
+        let mut batches = Batcher::new(&mut timed);
         let mut row_number: u64 = 0;
-        while let Some(row) = result.next().await.map_err(|e| self.error(&e))? {
+        while let Some(row) = self.within(deadline, result.next()).await? {
             row_number += 1;
             let key = row.as_ref(key_index).unwrap_or(&Value::NULL);
             let timestamp = row.as_ref(timestamp_index).unwrap_or(&Value::NULL);
             match convert_row(row_number, key_kind, key, timestamp_kind, timestamp) {
-                Ok(row) => fetched.rows.push(row),
-                Err(reason) => fetched.reject(reason),
+                Ok(row) => batches.push(row).await.map_err(Failure::Refused)?,
+                Err(reason) => batches.reject(reason),
             }
         }
-        result.drop_result().await.map_err(|e| self.error(&e))?;
-        Ok(fetched)
+        self.within(deadline, result.drop_result()).await?;
+        // The result is read to its end: a refused last batch leaves a clean connection.
+        batches.finish().await.map_err(Failure::Fetch)
+    }
+
+    /// One step on the server, bounded by the client deadline.
+    async fn within<T>(
+        &self,
+        deadline: &Deadline,
+        step: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout_at(deadline.at(), step).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Failure::Fetch(self.error(&error))),
+            Err(_elapsed) => Err(Failure::TimedOut),
+        }
     }
 
     /// Finds the two columns and their kinds (from the result's metadata, so an empty result
