@@ -96,6 +96,9 @@ pub enum CheckerFileErrorKind {
     UnknownParent,
     /// The checker is on a cycle of `"parent"` links ([`load_dir`]).
     ParentCycle,
+    /// A push checker (`__SOURCE__` `push`) with a `__QUERY__`, or a `PINGS<KIND>` option in
+    /// a checker that is not a push checker.
+    Push,
 }
 
 /// A checker file could not be loaded. Displays as `FILE:LINE:COL: message`.
@@ -340,10 +343,15 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
             SectionKind::TimeZone => checker.timezone = Some(parse_zone(&err, section)?),
         }
     }
+    check_push(&err, &sections, &checker)?;
     for (required, kind) in [
         ("__QUERY__", SectionKind::Query),
         ("__REQUIREMENTS__", SectionKind::Requirements),
     ] {
+        // A push checker has no query: its rows are the pings it receives.
+        if kind == SectionKind::Query && checker.is_push() {
+            continue;
+        }
         if !sections.iter().any(|s| s.kind == kind) {
             return Err(err.at(
                 1,
@@ -356,6 +364,50 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
         }
     }
     Ok(checker)
+}
+
+/// A push checker has no `__QUERY__`; `PINGS<KIND>` belongs to push checkers only.
+fn check_push(
+    err: &ErrorAt<'_>,
+    sections: &[Section<'_>],
+    checker: &Checker,
+) -> Result<(), CheckerFileError> {
+    let push = checker.is_push();
+    if let Some(query) = sections.iter().find(|s| s.kind == SectionKind::Query) {
+        if push {
+            return Err(err.at(
+                query.line,
+                1,
+                CheckerFileErrorKind::Push,
+                "a push checker (__SOURCE__ push) has no __QUERY__: its rows are the pings it \
+                 receives; remove the __QUERY__ section",
+            ));
+        }
+    }
+    if push {
+        return Ok(());
+    }
+    let Some(section) = sections
+        .iter()
+        .find(|s| s.kind == SectionKind::Requirements)
+    else {
+        return Ok(());
+    };
+    for &(line, text) in section.non_blank() {
+        if text.trim_start().starts_with('#') {
+            continue;
+        }
+        if let Some(at) = text.find("PINGS") {
+            return Err(err.at(
+                line,
+                text[..at].chars().count() + 1,
+                CheckerFileErrorKind::Push,
+                "PINGS<KIND> counts the pings of a push checker; this checker's __SOURCE__ is \
+                 not push",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_query(err: &ErrorAt<'_>, section: &Section<'_>) -> Result<String, CheckerFileError> {

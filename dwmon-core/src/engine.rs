@@ -994,6 +994,14 @@ impl CycleContext {
             }
         }
         if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
+            if checker.is_push() {
+                for kind in &crate::ping::PingKind::ALL[1..] {
+                    let series = crate::ping::series(&checker.name, *kind);
+                    if let Err(e) = self.store.purge(&series, cutoff).await {
+                        warn!(checker = %checker.name, error = %e, "cannot purge old pings");
+                    }
+                }
+            }
             let purged = self.store.purge(&checker.name, cutoff).await;
             outcome.purged_rows = self
                 .purged(checker, zone, &mut outcome, purged, || {
@@ -1095,7 +1103,7 @@ impl CycleContext {
             ..
         } = admit;
 
-        let counts = match self.store.count_windows(name, &windows).await {
+        let counts = match self.count_windows(checker, &candidates, &windows).await {
             Ok(counts) if counts.len() == windows.len() => counts,
             Ok(counts) => {
                 let text = format!(
@@ -1164,6 +1172,39 @@ impl CycleContext {
         })
     }
 
+    /// Step 5's counts, one per candidate: for a push checker, each requirement counts the
+    /// series of the ping kind it names ([`crate::ping::series`]), one store call per kind.
+    async fn count_windows(
+        &self,
+        checker: &Checker,
+        candidates: &[(i64, usize)],
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, crate::StoreError> {
+        if !checker.is_push() {
+            return self.store.count_windows(&checker.name, windows).await;
+        }
+        let mut counts = vec![0; windows.len()];
+        for kind in crate::ping::PingKind::ALL {
+            let picked: Vec<usize> = (0..candidates.len())
+                .filter(|&i| checker.requirements[candidates[i].1].pings == kind)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            let of_kind: Vec<(i64, i64)> = picked.iter().map(|&i| windows[i]).collect();
+            let series = crate::ping::series(&checker.name, kind);
+            let found = self.store.count_windows(&series, &of_kind).await?;
+            if found.len() != of_kind.len() {
+                // Reported by the caller as a count mismatch.
+                return Ok(found);
+            }
+            for (&i, count) in picked.iter().zip(found) {
+                counts[i] = count;
+            }
+        }
+        Ok(counts)
+    }
+
     /// Which fetched rows are worth storing after the first cycle (see "Rows that are not
     /// stored" in the module docs): none before every window of this cycle and the purger's
     /// retention cutoff (they could not be counted now and the purge deletes them), and none
@@ -1222,6 +1263,11 @@ impl CycleContext {
         outcome: &mut CheckerOutcome,
         admit: &mut Admit<'_>,
     ) -> Result<(), SourceError> {
+        if checker.is_push() {
+            // Its rows arrive over HTTP (`dwmon serve`): nothing to fetch.
+            outcome.fetch_duration = Some(std::time::Duration::ZERO);
+            return Ok(());
+        }
         let request = FetchRequest {
             checker: &checker.name,
             query: &checker.query,

@@ -17,6 +17,7 @@ pub mod handler;
 pub mod insight;
 pub mod memory_store;
 pub mod monitor;
+pub mod ping;
 pub mod purger;
 pub mod record;
 pub mod requirement;

@@ -127,6 +127,9 @@ pub struct Requirement {
     /// change when lines are added, removed, reordered or edited. 1 to
     /// [`MAX_ALERT_KEY_LEN`] characters of `A-Z a-z 0-9 . _ -`, unique within a file.
     pub alert_key: Option<String>,
+    /// `PINGSSUCCESS` / `PINGSFAIL` / `PINGSSTART` / `PINGSLOG` (push checkers only; default
+    /// success): the kind of ping counted.
+    pub pings: crate::ping::PingKind,
 }
 
 impl Requirement {
@@ -143,6 +146,7 @@ impl Requirement {
             recover_after: 1,
             delay_seconds: 0,
             alert_key: None,
+            pings: crate::ping::PingKind::Success,
         }
     }
 
@@ -256,9 +260,10 @@ enum Opt {
     RecoverAfter,
     DelaySeconds,
     AlertKey,
+    Pings,
 }
 
-const OPTIONS: [(&str, Opt); 16] = [
+const OPTIONS: [(&str, Opt); 17] = [
     ("CHECKHOURS", Opt::CheckHours),
     ("CHECKMINUTES", Opt::CheckMinutes),
     ("CHECKDAYS", Opt::CheckDays),
@@ -275,6 +280,7 @@ const OPTIONS: [(&str, Opt); 16] = [
     ("FAILAFTER", Opt::FailAfter),
     ("RECOVERAFTER", Opt::RecoverAfter),
     ("ALERTKEY", Opt::AlertKey),
+    ("PINGS", Opt::Pings),
 ];
 
 /// The value domain and names of one cron field.
@@ -608,6 +614,7 @@ struct Options {
     recover_after: Option<u32>,
     delay_seconds: Option<u64>,
     alert_key: Option<String>,
+    pings: Option<crate::ping::PingKind>,
 }
 
 impl Options {
@@ -639,6 +646,7 @@ impl Options {
                 Opt::RecoverAfter => "RECOVERAFTER2",
                 Opt::DelaySeconds => "DELAYSECONDS300",
                 Opt::AlertKey => "ALERTKEYpayments-hourly",
+                Opt::Pings => "PINGSFAIL",
                 _ => "LOOKBACKSECONDS180",
             };
             return Err((
@@ -667,6 +675,20 @@ impl Options {
                 self.delay_seconds = Some(parse_integer(name, value, 0, MAX_DELAY_SECONDS)?);
             }
             Opt::AlertKey => self.alert_key = Some(parse_alert_key(value)?),
+            Opt::Pings => {
+                let kind = crate::ping::PingKind::parse(&value.to_ascii_lowercase())
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_uppercase()));
+                self.pings = Some(kind.ok_or_else(|| {
+                    (
+                        RequirementErrorKind::InvalidValue,
+                        format!(
+                            "PINGS: unknown ping kind `{}`; expected PINGSSUCCESS, PINGSFAIL, \
+                             PINGSSTART or PINGSLOG",
+                            excerpt(value)
+                        ),
+                    )
+                })?);
+            }
         }
         Ok(())
     }
@@ -789,13 +811,14 @@ impl Requirement {
             recover_after: options.recover_after.unwrap_or(1),
             delay_seconds: options.delay_seconds.unwrap_or(0),
             alert_key: options.alert_key,
+            pings: options.pings.unwrap_or_default(),
         })
     }
 
     /// The canonical text of this requirement (the same as its `Display`): options in the
     /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
     /// LOOKBACKSECONDS [DELAYSECONDS<n>] [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]
-    /// [ALERTKEY<key>]`,
+    /// [ALERTKEY<key>] [PINGS<KIND>]`,
     /// with compact fields; the optional options appear only when they differ from the
     /// defaults, so lines without them print exactly as before. For every parsed requirement `r`,
     /// `Requirement::parse(&r.canonical()) == Ok(r)`.
@@ -937,6 +960,9 @@ impl std::fmt::Display for Requirement {
         }
         if let Some(key) = &self.alert_key {
             write!(f, " ALERTKEY{key}")?;
+        }
+        if self.pings != crate::ping::PingKind::Success {
+            write!(f, " PINGS{}", self.pings.as_str().to_ascii_uppercase())?;
         }
         Ok(())
     }

@@ -81,6 +81,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 recover_after,
                 delay_seconds,
                 alert_key,
+                pings: dwmon_core::ping::PingKind::Success,
             },
         )
 }

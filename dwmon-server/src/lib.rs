@@ -23,6 +23,7 @@ pub mod auth;
 pub mod badge;
 pub mod metrics;
 pub mod page;
+pub mod push;
 pub mod stats;
 pub mod tokens;
 pub mod uptime;

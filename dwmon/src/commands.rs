@@ -225,7 +225,7 @@ pub(crate) fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Resu
 }
 
 /// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
-fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
+fn row_getter_for(app: &App, args: &CycleArgs, loaded: &LoadReport) -> Result<Arc<dyn RowGetter>> {
     let mut router = Router::new();
     for (i, spec) in args.sources.iter().enumerate() {
         if args.sources[..i].iter().any(|s| s.name == spec.name) {
@@ -242,7 +242,9 @@ fn row_getter_for(app: &App, args: &CycleArgs) -> Result<Arc<dyn RowGetter>> {
     if let Some(getter) = &app.row_getter {
         router = router.fallback(Arc::clone(getter));
     }
-    if router.is_empty() {
+    // Push checkers need no source: their rows arrive over HTTP.
+    let push_only = !loaded.checkers.is_empty() && loaded.checkers.iter().all(|c| c.is_push());
+    if router.is_empty() && !push_only {
         return Err(Error::NoSources);
     }
     let delay = std::env::var("DWMON_TEST_FETCH_DELAY_MS")
@@ -397,7 +399,7 @@ pub(crate) fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
     let checkers = load_checkers(crate::config::checkers_dir(&cycle.checkers)?)?;
-    let getter = row_getter_for(app, cycle)?;
+    let getter = row_getter_for(app, cycle, &checkers)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = cycle_store(app, cycle)?;
     let alerts = alerts::alert_handler(app, cycle)?;
@@ -470,11 +472,18 @@ struct ServerParts {
     alerts: Option<Arc<dyn dwmon_alert::AlertStateStore>>,
     authorizer: Option<Arc<dyn dwmon_server::auth::Authorizer>>,
     tokens: Option<Arc<dyn dwmon_server::tokens::TokenStore>>,
+    /// The cycle's own (writable) store: pings are written through it.
+    cycle_store: Arc<dyn Store>,
     public: bool,
 }
 
 impl ServerParts {
-    fn open(app: &App, args: &ServeArgs, stats: Arc<dwmon_server::RunnerStats>) -> Result<Self> {
+    fn open(
+        app: &App,
+        args: &ServeArgs,
+        stats: Arc<dwmon_server::RunnerStats>,
+        cycle_store: Arc<dyn Store>,
+    ) -> Result<Self> {
         let cycle = &args.run.cycle;
         let store = match (&app.store, cycle.store.as_deref()) {
             (None, Some(path)) => {
@@ -499,6 +508,7 @@ impl ServerParts {
                 )?)),
                 None => None,
             },
+            cycle_store,
             public: args.public,
         })
     }
@@ -527,7 +537,7 @@ fn test_tokens() -> Option<Arc<dyn dwmon_server::auth::Authorizer>> {
 /// The server's routes: every part `dwmon serve` offers.
 fn server_router(parts: ServerParts) -> axum::Router {
     let mut builder = dwmon_server::ServerBuilder::new(parts.store)
-        .stats(parts.stats)
+        .stats(Arc::clone(&parts.stats))
         .public(parts.public);
     if let Some(alerts) = parts.alerts {
         builder = builder.alerts(alerts);
@@ -535,9 +545,18 @@ fn server_router(parts: ServerParts) -> axum::Router {
     if let Some(authorizer) = parts.authorizer {
         builder = builder.authorizer(authorizer);
     }
-    if let Some(tokens) = parts.tokens {
-        builder = builder.tokens(tokens);
-    }
+    let tokens: Arc<dyn dwmon_server::tokens::TokenStore> = match parts.tokens {
+        Some(tokens) => tokens,
+        None => Arc::new(dwmon_server::tokens::MemoryTokenStore::new()),
+    };
+    builder = builder.tokens(Arc::clone(&tokens));
+    let push = dwmon_server::push::Push::new(
+        parts.cycle_store,
+        tokens,
+        Arc::clone(&parts.stats),
+        dwmon_server::push::PushConfig::default(),
+    );
+    builder = builder.merge(push.router());
     builder
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::api::router())
@@ -557,7 +576,7 @@ async fn run_loop(
     // Fail fast on a missing directory; afterwards the engine re-reads it every cycle.
     let dir = crate::config::checkers_dir(&cycle.checkers)?.to_path_buf();
     let loaded = load_checkers(&dir)?;
-    let getter = row_getter_for(app, cycle)?;
+    let getter = row_getter_for(app, cycle, &loaded)?;
     info!(
         target: crate::app::STARTUP_TARGET,
         "{}",
@@ -589,7 +608,12 @@ async fn run_loop(
     let server = match listener {
         Some((listener, serve_args)) => {
             let addr = listener.local_addr().map_err(Error::Runtime)?;
-            let router = server_router(ServerParts::open(app, serve_args, Arc::clone(&stats))?);
+            let router = server_router(ServerParts::open(
+                app,
+                serve_args,
+                Arc::clone(&stats),
+                Arc::clone(&store),
+            )?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
             let stop = Arc::clone(&stop_server);
             Some(tokio::spawn(dwmon_server::serve(

@@ -348,7 +348,7 @@ fn check_source_names(app: &App, args: &CheckArgs, checkers: &[Checker], finding
     }
     let names: Vec<&str> = args.sources.iter().map(|s| s.name.as_str()).collect();
     for checker in checkers {
-        if names.contains(&checker.source.as_str()) {
+        if checker.is_push() || names.contains(&checker.source.as_str()) {
             continue;
         }
         let text = CheckerText::of(checker);

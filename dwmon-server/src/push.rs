@@ -1,0 +1,526 @@
+//! Push checkers over HTTP: `HEAD|GET|POST /ping/...` (docs/SERVER.md, "Pings").
+//!
+//! A ping is verified (token, checker, method, body size, rate), handed to one writer task
+//! that commits the pings of all concurrent requests together (one `insert_first_seen` per
+//! ping-kind series, [`dwmon_core::ping::series`]), and answered `200` only after its row
+//! is committed. A full queue or a commit that takes longer than
+//! [`PushConfig::commit_timeout`] answers `503` with `Retry-After`: never a 200 for a ping
+//! that is not stored.
+
+use crate::stats::RunnerStats;
+use crate::tokens::{Scope, TokenStore};
+use crate::ServerState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use dwmon_core::ping::{series, PingKind};
+use dwmon_core::{Checker, Row, Store};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The largest body limit: 1 MiB.
+pub const MAX_BODY_LIMIT: usize = 1 << 20;
+
+/// Longest `key=` and `rid=` values, in bytes.
+pub const MAX_PARAMETER_LEN: usize = 200;
+
+/// Limits of the ping routes.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Bodies up to this many bytes are kept (default 10,000; at most [`MAX_BODY_LIMIT`]);
+    /// a larger body is refused with 413.
+    pub body_limit: usize,
+    /// Pings per second each token may send on average (default 100); more get 429.
+    pub rate_per_second: f64,
+    /// Pings a token may send at once above the average (default 1,000).
+    pub burst: f64,
+    /// How long a ping waits for its commit before 503 (default 2 s).
+    pub commit_timeout: Duration,
+    /// Pings queued for the writer at most (default 20,000); more get 503 at once.
+    pub max_in_flight: usize,
+    /// Pings kept per checker for [`Push::history`] (default 100).
+    pub history: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            body_limit: 10_000,
+            rate_per_second: 100.0,
+            burst: 1_000.0,
+            commit_timeout: Duration::from_secs(2),
+            max_in_flight: 20_000,
+            history: 100,
+        }
+    }
+}
+
+/// One received ping, as [`Push::history`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PingRecord {
+    /// What it said.
+    #[serde(serialize_with = "kind_text")]
+    pub kind: PingKind,
+    /// When it was received (epoch seconds, runner clock).
+    pub time: i64,
+    /// The exit status of `/ping/TOKEN/{0-255}`.
+    pub exit_status: Option<u8>,
+    /// The `rid=` run id.
+    pub rid: Option<String>,
+    /// Seconds since the matching start (same `rid`, else the last start without one).
+    pub duration_seconds: Option<i64>,
+    /// The client address.
+    pub remote_addr: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The body (lossy UTF-8).
+    pub body: String,
+}
+
+fn kind_text<S: serde::Serializer>(kind: &PingKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.as_str())
+}
+
+struct Job {
+    series: String,
+    row: Row,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+/// The ping routes' state: the cycle's (writable) store, the tokens, the runner's checker
+/// set and clock, limits, and the recent pings per checker.
+pub struct Push {
+    tokens: Arc<dyn TokenStore>,
+    stats: Arc<RunnerStats>,
+    config: PushConfig,
+    writer: mpsc::Sender<Job>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    history: Mutex<HashMap<String, VecDeque<PingRecord>>>,
+    starts: Mutex<HashMap<(String, Option<String>), i64>>,
+}
+
+impl std::fmt::Debug for Push {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Push")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Push {
+    /// Ping routes writing to `store` (the cycle's own, writable), checking `tokens`, with
+    /// the checkers and clock of `stats`. Starts the writer task: call inside a tokio runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: Arc<dyn TokenStore>,
+        stats: Arc<RunnerStats>,
+        mut config: PushConfig,
+    ) -> Arc<Push> {
+        config.body_limit = config.body_limit.min(MAX_BODY_LIMIT);
+        let (writer, jobs) = mpsc::channel(config.max_in_flight.max(1));
+        tokio::spawn(write_pings(store, jobs));
+        Arc::new(Push {
+            tokens,
+            stats,
+            config,
+            writer,
+            buckets: Mutex::new(HashMap::new()),
+            history: Mutex::new(HashMap::new()),
+            starts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The last `limit` pings of `checker` received by this process, newest first.
+    pub fn history(&self, checker: &str, limit: usize) -> Vec<PingRecord> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history
+            .get(checker)
+            .map(|pings| pings.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The routes `/ping/...`, to merge into a [`ServerBuilder`](crate::ServerBuilder).
+    pub fn router(self: &Arc<Self>) -> Router<ServerState> {
+        Router::new()
+            .route("/ping/{*rest}", any(ping))
+            .with_state(Arc::clone(self))
+    }
+
+    fn allow(&self, token_id: &str) -> Result<(), u64> {
+        let now = tokio::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (rate, burst) = (
+            self.config.rate_per_second.max(0.001),
+            self.config.burst.max(1.0),
+        );
+        let bucket = buckets.entry(token_id.to_string()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - bucket.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    fn remember(&self, checker: &str, mut record: PingRecord) {
+        {
+            let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+            let run = (checker.to_string(), record.rid.clone());
+            match record.kind {
+                PingKind::Start => {
+                    starts.insert(run, record.time);
+                }
+                PingKind::Success | PingKind::Fail => {
+                    record.duration_seconds = starts.remove(&run).map(|t| record.time - t);
+                }
+                PingKind::Log => {}
+            }
+        }
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let pings = history.entry(checker.to_string()).or_default();
+        pings.push_back(record);
+        while pings.len() > self.config.history.max(1) {
+            pings.pop_front();
+        }
+    }
+}
+
+/// The writer task: takes every queued ping, commits them grouped by series, answers each.
+async fn write_pings(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::new();
+    while jobs.recv_many(&mut batch, 10_000).await > 0 {
+        let mut by_series: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+        for job in batch.drain(..) {
+            by_series.entry(job.series.clone()).or_default().push(job);
+        }
+        for (series, jobs) in by_series {
+            let rows: Vec<Row> = jobs.iter().map(|j| j.row.clone()).collect();
+            let result = store
+                .insert_first_seen(&series, &rows)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            for job in jobs {
+                let _ = job.reply.send(result.clone());
+            }
+        }
+    }
+}
+
+/// A parsed ping path.
+struct Target<'a> {
+    token: &'a str,
+    checker: Option<&'a str>,
+    suffix: Option<&'a str>,
+}
+
+fn answer(push: &Push, status: StatusCode, text: &str) -> Response {
+    let mut response = (status, format!("{text}\n")).into_response();
+    response
+        .headers_mut()
+        .insert("ping-body-limit", HeaderValue::from(push.config.body_limit));
+    response
+}
+
+fn with_header(mut response: Response, name: header::HeaderName, value: String) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+fn parse_suffix(suffix: Option<&str>) -> Result<(PingKind, Option<u8>), String> {
+    match suffix {
+        None => Ok((PingKind::Success, None)),
+        Some("start") => Ok((PingKind::Start, None)),
+        Some("fail") => Ok((PingKind::Fail, None)),
+        Some("log") => Ok((PingKind::Log, None)),
+        Some(text) => match text.parse::<u8>() {
+            Ok(0) if text == "0" => Ok((PingKind::Success, Some(0))),
+            Ok(code) if text == code.to_string() => Ok((PingKind::Fail, Some(code))),
+            _ => Err(format!(
+                "bad ping suffix `{}`: expected start, fail, log or an exit status 0-255",
+                text.chars().take(40).collect::<String>()
+            )),
+        },
+    }
+}
+
+fn valid_parameter(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_PARAMETER_LEN && !value.chars().any(char::is_control)
+}
+
+async fn ping(State(push): State<Arc<Push>>, request: Request) -> Response {
+    let (response, kind) = handle(&push, request).await;
+    let label = match response.status().as_u16() {
+        200 => "ok",
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "too_large",
+        429 => "rate_limited",
+        _ => "unavailable",
+    };
+    push.stats
+        .count_ping(kind.map_or("unknown", PingKind::as_str), label);
+    response
+}
+
+async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
+    let method = request.method().clone();
+    if ![Method::GET, Method::HEAD, Method::POST].contains(&method) {
+        let r = answer(
+            push,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "pings are HEAD, GET or POST",
+        );
+        return (
+            with_header(r, header::ALLOW, "GET, HEAD, POST".into()),
+            None,
+        );
+    }
+    let path = request.uri().path().to_string();
+    let parts: Vec<&str> = path.trim_start_matches("/ping/").split('/').collect();
+    let query: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let token_text = parts.first().copied().unwrap_or_default();
+    let info = match push.tokens.verify(token_text).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return (answer(push, StatusCode::NOT_FOUND, "unknown token"), None),
+        Err(_) => {
+            let r = answer(
+                push,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the tokens cannot be read",
+            );
+            return (with_header(r, header::RETRY_AFTER, "2".into()), None);
+        }
+    };
+    let target = match (&info.scope, parts.as_slice()) {
+        (Scope::Ping { checker: Some(_) }, [token]) => Target {
+            token,
+            checker: None,
+            suffix: None,
+        },
+        (Scope::Ping { checker: Some(_) }, [token, suffix]) => Target {
+            token,
+            checker: None,
+            suffix: Some(suffix),
+        },
+        (Scope::Ping { checker: None }, [token, checker]) => Target {
+            token,
+            checker: Some(checker),
+            suffix: None,
+        },
+        (Scope::Ping { checker: None }, [token, checker, suffix]) => Target {
+            token,
+            checker: Some(checker),
+            suffix: Some(suffix),
+        },
+        _ => {
+            return (
+                answer(push, StatusCode::NOT_FOUND, "no such ping URL"),
+                None,
+            )
+        }
+    };
+    let _ = target.token;
+    let (kind, exit_status) = match parse_suffix(target.suffix) {
+        Ok(parsed) => parsed,
+        Err(message) => return (answer(push, StatusCode::BAD_REQUEST, &message), None),
+    };
+    let (checkers, _) = push.stats.checker_set();
+    let checker: &Checker = match (&info.scope, target.checker) {
+        (
+            Scope::Ping {
+                checker: Some(name),
+            },
+            _,
+        ) => match checkers.iter().find(|c| c.is_push() && &c.name == name) {
+            Some(c) => c,
+            None => {
+                let text = format!("no push checker named {name:?} (is its file loaded?)");
+                return (answer(push, StatusCode::NOT_FOUND, &text), Some(kind));
+            }
+        },
+        (_, Some(slug)) => {
+            let exact = checkers.iter().find(|c| c.is_push() && c.name == slug);
+            let folded: Vec<&Checker> = checkers
+                .iter()
+                .filter(|c| c.is_push() && c.name.eq_ignore_ascii_case(slug))
+                .collect();
+            match (exact, folded.as_slice()) {
+                (Some(c), _) => c,
+                (None, [c]) => c,
+                (None, []) => {
+                    return (
+                        answer(push, StatusCode::NOT_FOUND, "no push checker by that name"),
+                        Some(kind),
+                    )
+                }
+                (None, _) => {
+                    return (
+                        answer(
+                            push,
+                            StatusCode::CONFLICT,
+                            "several push checkers match this name when case is ignored; use the exact name",
+                        ),
+                        Some(kind),
+                    )
+                }
+            }
+        }
+        _ => {
+            return (
+                answer(push, StatusCode::NOT_FOUND, "no such ping URL"),
+                None,
+            )
+        }
+    };
+    if checker.post_only() && method != Method::POST {
+        let r = answer(
+            push,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this checker takes POST pings only",
+        );
+        return (with_header(r, header::ALLOW, "POST".into()), Some(kind));
+    }
+    let mut key = None;
+    let mut rid = None;
+    for (name, value) in &query {
+        let slot = match name.as_str() {
+            "key" => &mut key,
+            "rid" => &mut rid,
+            _ => continue,
+        };
+        if !valid_parameter(value) {
+            let text = format!(
+                "bad {name}=: expected 1 to {MAX_PARAMETER_LEN} bytes without control characters"
+            );
+            return (answer(push, StatusCode::BAD_REQUEST, &text), Some(kind));
+        }
+        *slot = Some(value.clone());
+    }
+    let limit = push.config.body_limit;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let text = format!("the body is larger than the limit of {limit} bytes");
+        return (
+            answer(push, StatusCode::PAYLOAD_TOO_LARGE, &text),
+            Some(kind),
+        );
+    }
+    if let Err(retry) = push.allow(&info.id) {
+        let r = answer(
+            push,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many pings for this token",
+        );
+        return (
+            with_header(r, header::RETRY_AFTER, retry.to_string()),
+            Some(kind),
+        );
+    }
+    let remote_addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect());
+    let body: Body = request.into_body();
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => {
+            let text = format!("the body is larger than the limit of {limit} bytes");
+            return (
+                answer(push, StatusCode::PAYLOAD_TOO_LARGE, &text),
+                Some(kind),
+            );
+        }
+    };
+    let time = push.stats.now();
+    let row_key = key.unwrap_or_else(|| {
+        use rand::RngCore;
+        format!("~{time}-{:016x}", rand::rng().next_u64())
+    });
+    let (reply, committed) = oneshot::channel();
+    let job = Job {
+        series: series(&checker.name, kind),
+        row: Row {
+            key: row_key,
+            timestamp: time,
+        },
+        reply,
+    };
+    let unavailable = |text: &str| {
+        let r = answer(push, StatusCode::SERVICE_UNAVAILABLE, text);
+        with_header(r, header::RETRY_AFTER, "2".into())
+    };
+    if push.writer.try_send(job).is_err() {
+        return (
+            unavailable("too many pings in flight; try again"),
+            Some(kind),
+        );
+    }
+    match tokio::time::timeout(push.config.commit_timeout, committed).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(_))) | Ok(Err(_)) => {
+            return (
+                unavailable("the store cannot commit the ping; try again"),
+                Some(kind),
+            )
+        }
+        Err(_) => {
+            return (
+                unavailable("the store did not commit the ping in time; try again"),
+                Some(kind),
+            )
+        }
+    }
+    push.remember(
+        &checker.name,
+        PingRecord {
+            kind,
+            time,
+            exit_status,
+            rid,
+            duration_seconds: None,
+            remote_addr,
+            user_agent,
+            body,
+        },
+    );
+    (answer(push, StatusCode::OK, "OK"), Some(kind))
+}

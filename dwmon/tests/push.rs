@@ -1,0 +1,219 @@
+//! Push checkers end to end: `dwmon serve`, a token, real `curl` pings, GOOD, BAD, recovery.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `curl -s -o /dev/null -w %{http_code} ARGS URL`: the HTTP status.
+fn curl(args: &[&str], url: &str) -> u16 {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+fn token(store: &str, scope: &str) -> String {
+    let out = run(&["token", "create", "--store", store, "--scope", scope]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// The checks of `checker`, newest first, from the API.
+fn checks(served: &Served, read: &str, checker: &str) -> Vec<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = served.url(&format!("/api/v1/checkers/{checker}/checks?limit=1000"));
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(read)
+            .send()
+            .await
+            .expect("the API answers")
+            .json()
+            .await
+            .expect("JSON");
+        body["checks"].as_array().cloned().unwrap_or_default()
+    })
+}
+
+/// Waits (up to 60 s) for a check of `checker` after `after` that satisfies `good`.
+fn wait_for(
+    served: &Served,
+    read: &str,
+    checker: &str,
+    after: i64,
+    what: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = checks(served, read, checker);
+        if let Some(check) = found
+            .iter()
+            .find(|c| c["minute"].as_i64().is_some_and(|m| m > after) && what(c))
+        {
+            return check.clone();
+        }
+        assert!(Instant::now() < deadline, "no such check: {found:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_canary_goes_good_then_bad_when_pings_stop_then_recovers() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "backup",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM1 LOOKBACKSECONDS120\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM0 LOOKBACKSECONDS120 PINGSFAIL\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    // The store exists before the tokens are added to it.
+    let ping = token(&store, "ping:backup");
+    let read = token(&store, "read");
+    let now = T0.to_string();
+    // 30 simulated seconds per real second: a minute every 2 s.
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--now",
+            &now,
+            "--speed",
+            "30",
+        ],
+        &[],
+    );
+    let url = served.url(&format!("/ping/{ping}"));
+    // `curl --retry` with a key: five sends count once (MAXNUM1 stays GOOD).
+    for _ in 0..5 {
+        assert_eq!(curl(&["--retry", "3"], &format!("{url}?key=run-1")), 200);
+    }
+    let first = wait_for(&served, &read, "backup", T0, |c| {
+        c["requirement_index"] == 0 && c["count"] == 1
+    });
+    assert_eq!(first["status"], "GOOD", "{first}");
+    // No pings: two minutes later the window is empty, BAD.
+    let minute = first["minute"].as_i64().unwrap();
+    let bad = wait_for(&served, &read, "backup", minute, |c| {
+        c["requirement_index"] == 0 && c["count"] == 0
+    });
+    assert_eq!(bad["status"], "BAD", "{bad}");
+    // A shell wrapper: `false; curl .../$?` reports exit status 1 as a fail; `true; ...` a success.
+    let wrapped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "false; curl -fsS -o /dev/null {url}/$?; true; curl -fsS -o /dev/null -X POST --data-binary 'all good' {url}/$?"
+        ))
+        .status()
+        .expect("sh runs");
+    assert!(wrapped.success());
+    let failed = wait_for(
+        &served,
+        &read,
+        "backup",
+        bad["minute"].as_i64().unwrap(),
+        |c| c["requirement_index"] == 1 && c["count"] == 1,
+    );
+    assert_eq!(
+        failed["status"], "BAD",
+        "the fail is counted by PINGSFAIL: {failed}"
+    );
+    let recovered = wait_for(
+        &served,
+        &read,
+        "backup",
+        bad["minute"].as_i64().unwrap(),
+        |c| c["requirement_index"] == 0 && c["count"] == 1,
+    );
+    assert_eq!(recovered["status"], "GOOD", "{recovered}");
+    assert_eq!(served.terminate(), 0);
+}
+
+#[test]
+fn ping_routes_answer_the_documented_statuses() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "job",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
+    );
+    ws.write_checker(
+        "posted",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n\
+         __EXTRA__\n{\"post_only\": true}\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let job = token(&store, "ping:job");
+    let posted = token(&store, "ping:posted");
+    let key = token(&store, "ping");
+    let read = token(&store, "read");
+    let gone = token(&store, "ping:nosuch");
+    let served = serve(&["--checkers", &checkers, "--store", &store], &[]);
+    let u = |path: &str| served.url(path);
+    let big = "x".repeat(10_001);
+    let cases: Vec<(Vec<&str>, String, u16)> = vec![
+        (vec![], u(&format!("/ping/{job}")), 200),
+        (vec!["-I"], u(&format!("/ping/{job}")), 200),
+        (vec!["-X", "POST"], u(&format!("/ping/{job}/start")), 200),
+        (vec![], u(&format!("/ping/{job}/fail")), 200),
+        (vec![], u(&format!("/ping/{job}/log")), 200),
+        (vec![], u(&format!("/ping/{job}/0")), 200),
+        (vec![], u(&format!("/ping/{job}/255")), 200),
+        (vec![], u(&format!("/ping/{job}/256")), 400),
+        (vec![], u(&format!("/ping/{job}/-1")), 400),
+        (vec![], u(&format!("/ping/{job}/stop")), 400),
+        (vec![], u(&format!("/ping/{job}?rid=")), 400),
+        (
+            vec![],
+            u(&format!("/ping/{job}?key={}", "k".repeat(201))),
+            400,
+        ),
+        (vec!["-X", "PUT"], u(&format!("/ping/{job}")), 405),
+        (vec!["-X", "DELETE"], u(&format!("/ping/{job}")), 405),
+        (
+            vec![],
+            u("/ping/dw_0123456789_0123456789abcdef0123456789abcdef"),
+            404,
+        ),
+        (vec![], u("/ping/nonsense"), 404),
+        (vec![], u(&format!("/ping/{read}")), 404),
+        (vec![], u(&format!("/ping/{gone}")), 404),
+        (vec![], u(&format!("/ping/{job}/start/extra")), 404),
+        (vec![], u(&format!("/ping/{key}/job")), 200),
+        (vec![], u(&format!("/ping/{key}/JOB/fail")), 200),
+        (vec![], u(&format!("/ping/{key}/nosuch")), 404),
+        (vec![], u(&format!("/ping/{key}")), 404),
+        (vec![], u(&format!("/ping/{posted}")), 405),
+        (vec!["-I"], u(&format!("/ping/{posted}")), 405),
+        (vec!["-X", "POST"], u(&format!("/ping/{posted}")), 200),
+        (
+            vec!["--data-binary", big.as_str()],
+            u(&format!("/ping/{job}")),
+            413,
+        ),
+    ];
+    for (args, url, expected) in &cases {
+        assert_eq!(curl(args, url), *expected, "curl {args:?} {url}");
+    }
+    // Every answer says the body limit.
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null"])
+        .arg(u(&format!("/ping/{job}/999")))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(headers.contains("ping-body-limit: 10000"), "{headers}");
+    assert_eq!(served.terminate(), 0);
+}
