@@ -1,0 +1,159 @@
+//! The ping routes on a real socket over a real SQLite store.
+
+use dwmon_core::checker_file::parse_checker;
+use dwmon_core::Store;
+use dwmon_server::push::{Push, PushConfig};
+use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
+use dwmon_server::{RunnerStats, ServerBuilder};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOW: i64 = 1_800_000_000;
+const REQ: &str = "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS60";
+
+struct Server {
+    addr: std::net::SocketAddr,
+    store: Arc<dwmon_sqlite::SqliteStore>,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: PushConfig) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(dwmon_sqlite::SqliteStore::open(dir.path().join("s.sqlite")).unwrap());
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let token = tokens
+        .create(Scope::parse("ping:job").unwrap(), "", NOW)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    let stats = Arc::new(RunnerStats::new(Arc::new(|| NOW)));
+    let checker = parse_checker(
+        "job.dwmon",
+        &format!("__SOURCE__\npush\n__REQUIREMENTS__\n{REQ}\n"),
+    )
+    .unwrap();
+    stats.set_checkers(vec![checker].into(), chrono_tz::UTC);
+    let push = Push::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        tokens.clone(),
+        stats,
+        config,
+    );
+    let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
+        .merge(push.router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    Server {
+        addr,
+        store,
+        token,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    fn url(&self, rest: &str) -> String {
+        format!("http://{}/ping/{}{rest}", self.addr, self.token)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_counts_once_and_each_kind_has_its_series() {
+    let server = start(PushConfig::default()).await;
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let answer = client.post(server.url("?key=run-7")).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["ping-body-limit"], "10000");
+    }
+    for rest in ["/fail", "/3", "/start", "/log", "/0", ""] {
+        assert_eq!(
+            client.get(server.url(rest)).send().await.unwrap().status(),
+            200,
+            "{rest}"
+        );
+    }
+    let count = |series: &'static str| {
+        let store = Arc::clone(&server.store);
+        async move { store.count(series, NOW - 10, NOW + 10).await.unwrap() }
+    };
+    assert_eq!(count("job").await, 3, "run-7 once, /0 and the plain ping");
+    assert_eq!(count("job~fail").await, 2, "/fail and exit status 3");
+    assert_eq!(count("job~start").await, 1);
+    assert_eq!(count("job~log").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_commit_answers_503_within_2_seconds() {
+    let server = start(PushConfig::default()).await;
+    // Another connection holds the write lock (as a long transaction of another process would).
+    let path = server._dir.path().join("s.sqlite");
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let answer = reqwest::get(server.url("?key=blocked")).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "2");
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_millis(2600),
+        "{waited:?}"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_gets_429_with_retry_after() {
+    let server = start(PushConfig {
+        rate_per_second: 0.1,
+        burst: 2.0,
+        ..PushConfig::default()
+    })
+    .await;
+    let statuses = {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(reqwest::get(server.url("")).await.unwrap());
+        }
+        statuses
+    };
+    assert_eq!(statuses[0].status(), 200);
+    assert_eq!(statuses[1].status(), 200);
+    assert_eq!(statuses[2].status(), 429);
+    let retry: u64 = statuses[2].headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn fuzzed_suffixes_queries_and_bodies_never_break_the_server(
+        suffix in "[/a-zA-Z0-9%._~-]{0,20}",
+        query in "[a-z=&%0-9+;~-]{0,40}",
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let server = start(PushConfig { rate_per_second: 1e6, burst: 1e6, ..PushConfig::default() }).await;
+            let url = format!("{}{}?{}", server.url(""), suffix, query);
+            let answer = reqwest::Client::new().post(&url).body(body).send().await.unwrap();
+            let status = answer.status().as_u16();
+            assert!([200, 400, 404, 405, 409, 413].contains(&status), "{url}: {status}");
+            // Still serving.
+            assert_eq!(reqwest::get(server.url("")).await.unwrap().status(), 200);
+        });
+    }
+}
