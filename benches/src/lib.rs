@@ -228,6 +228,31 @@ pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// CPU time (user + system, all threads) this process has used so far, seconds (Linux
+/// `/proc/self/stat`, 10 ms resolution). Unlike wall time it hardly depends on what else the
+/// machine runs, so a long run's drift shows in it even on a loaded machine.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux platform dwmon runs on.
+    Some((utime + stime) / 100.0)
+}
+
+/// `min / median / max` of `values`, e.g. `1.10 / 1.17 / 1.24`.
+pub fn spread(values: &[f64]) -> String {
+    let mut sorted = values.to_vec();
+    let med = median(&mut sorted);
+    format!(
+        "{:.2} / {med:.2} / {:.2}",
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
 /// Peak resident set size of this process so far (Linux `VmHWM`), MiB.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -252,6 +277,12 @@ mod tests {
         assert!(b.iter().all(|r| r.timestamp <= START + 60));
         assert_eq!(event_key(0), "ev0");
         assert_eq!(event_key(1234567), "ev1234567");
+    }
+
+    #[test]
+    fn cpu_time_is_read_and_spread_is_min_median_max() {
+        assert!(cpu_seconds().is_some_and(|s| s >= 0.0));
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), "1.00 / 2.00 / 3.00");
     }
 
     #[test]

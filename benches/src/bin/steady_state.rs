@@ -8,9 +8,16 @@
 //! ```
 //!
 //! The first cycle stores every row (bootstrap), the warm-up cycles bring the store to the
-//! steady state (1% new per cycle), then the measured cycles are reported.
+//! steady state (1% new per cycle), then the measured cycles are reported, each with its wall
+//! time and the process CPU time it used. A long run (`--cycles 120`) also prints the spread
+//! of each block of `--block` cycles (default 30), so a cycle that slows down as the run goes
+//! on shows, in CPU time even on a loaded machine:
+//!
+//! ```text
+//! /usr/bin/time -v target/release/steady_state --checkers 1000 --rows 10000 --cycles 120
+//! ```
 
-use dwmon_benches::{arg, describe, median, peak_rss_mib, Fixture, START};
+use dwmon_benches::{arg, cpu_seconds, describe, median, peak_rss_mib, spread, Fixture, START};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::sync::Arc;
 
@@ -21,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rate: i64 = arg("--rate", 100);
     let warm: usize = arg("--warm", 2);
     let cycles: usize = arg("--cycles", 5);
+    let block: usize = arg("--block", 30_usize).max(1);
     let cache: u64 = arg(
         "--cache-capacity",
         SqliteStoreOptions::default().seen_cache_capacity,
@@ -63,24 +71,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     for i in 0..cycles {
         now += 60;
+        let cpu_before = cpu_seconds().unwrap_or(f64::NAN);
         let (elapsed, report) = fixture.cycle(now).await;
+        let used = cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
         times.push(elapsed.as_secs_f64());
+        cpu.push(used);
         println!(
-            "cycle {i}: {:.3} s ({})",
+            "cycle {i}: {:.3} s, cpu {used:.2} s, {} keys cached ({})",
             elapsed.as_secs_f64(),
+            store.cached_keys(),
             describe(&report)
         );
+    }
+    if cycles > block {
+        for (n, (wall, cpu)) in times.chunks(block).zip(cpu.chunks(block)).enumerate() {
+            println!(
+                "cycles {}-{}: wall {} s, cpu {} s (min / median / max)",
+                n * block,
+                n * block + wall.len() - 1,
+                spread(wall),
+                spread(cpu),
+            );
+        }
     }
     let max = times.iter().copied().fold(0.0, f64::max);
     let size = std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0);
     let status = dwmon_core::Store::status(&store).await?;
     let stored: u64 = status.iter().map(|s| s.stored_rows).sum();
     println!(
-        "steady state: median {:.3} s, max {max:.3} s over {cycles} cycles; {stored} rows stored \
-         ({size:.0} MiB file), {} keys cached, peak RSS {:.0} MiB",
+        "steady state: median {:.3} s (cpu {:.2} s), max {max:.3} s over {cycles} cycles; \
+         {stored} rows stored ({size:.0} MiB file), {} keys cached, peak RSS {:.0} MiB",
         median(&mut times),
+        median(&mut cpu),
         store.cached_keys(),
         peak_rss_mib().unwrap_or(f64::NAN),
     );
