@@ -781,7 +781,10 @@ impl Store for SqliteStore {
             ) else {
                 return Ok(vec![0; windows.len()]);
             };
-            let total: i128 = nonempty.iter().map(|(f, t)| i128::from(t - f)).sum();
+            let total: i128 = nonempty
+                .iter()
+                .map(|(f, t)| i128::from(*t) - i128::from(*f))
+                .sum();
             if nonempty.len() > 1 && total >= i128::from(hi) - i128::from(lo) {
                 // Overlapping windows (a catch-up): one indexed range scan, counted in memory.
                 let mut stmt = conn

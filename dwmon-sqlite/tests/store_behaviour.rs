@@ -189,6 +189,20 @@ mod spec_5_step_5_windows {
         );
         Ok(())
     }
+
+    /// Windows as wide as `i64` allows (a library caller's "everything", a replay from year
+    /// 1) are counted, never an overflow.
+    #[tokio::test]
+    async fn the_widest_windows_are_counted_without_overflow() -> TestResult {
+        for store in stores()? {
+            let rows = [Row::new("a", -5), Row::new("b", 0), Row::new("c", 7)];
+            store.insert_first_seen("c", &rows).await?;
+            assert_eq!(store.count("c", i64::MIN, i64::MAX).await?, 3);
+            let windows = [(i64::MIN, i64::MAX), (i64::MIN, 0), (0, i64::MAX)];
+            assert_eq!(store.count_windows("c", &windows).await?, vec![3, 1, 2]);
+        }
+        Ok(())
+    }
 }
 
 mod spec_5_step_6_check_log {
