@@ -73,7 +73,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// An HTML answer with the page's security headers.
+/// An HTML answer with the page's security headers. `Referrer-Policy: same-origin`, not
+/// `no-referrer`: with the latter browsers send `Origin: null` on the page's own form posts,
+/// which [`same_origin`] must refuse.
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -92,7 +94,7 @@ fn html(status: StatusCode, body: String) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
