@@ -179,6 +179,14 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// What an API handler answers: its response, or an error in the API's JSON shape.
+type ApiResult = Result<Response, ApiError>;
+
+/// `body` as JSON that no cache keeps (every read of the API is live).
+fn no_store(body: Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
 fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("cannot read the store: {e}"))
 }
@@ -262,10 +270,8 @@ fn find<'a>(overview: &'a Overview, name: &str) -> Result<&'a CheckerView, ApiEr
         .ok_or_else(|| ApiError::not_found(format!("no checker named {name:?}")))
 }
 
-async fn status(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
+async fn status(State(state): State<ServerState>, headers: HeaderMap) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
     let snapshot = state.stats.as_ref().map(|s| s.snapshot());
     let now = view::now(&state);
     let outbox = state.store.outbox_summary().await;
@@ -292,47 +298,30 @@ async fn status(State(state): State<ServerState>, headers: HeaderMap) -> Respons
         "store_ok": store_error.is_none(),
         "store_error": store_error,
     });
-    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    Ok(no_store(body))
 }
 
-async fn checkers(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
-    match overview(&state).await {
-        Ok(overview) => {
-            let list: Vec<Value> = overview
-                .checkers
-                .iter()
-                .map(|c| checker_json(c, false))
-                .collect();
-            let body = json!({"now": overview.now, "state": overview.state(), "checkers": list});
-            ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+async fn checkers(State(state): State<ServerState>, headers: HeaderMap) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
+    let overview = overview(&state).await?;
+    let list: Vec<Value> = overview
+        .checkers
+        .iter()
+        .map(|c| checker_json(c, false))
+        .collect();
+    let body = json!({"now": overview.now, "state": overview.state(), "checkers": list});
+    Ok(no_store(body))
 }
 
 async fn checker(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
-    let overview = match overview(&state).await {
-        Ok(overview) => overview,
-        Err(e) => return e.into_response(),
-    };
-    match find(&overview, &name) {
-        Ok(c) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(checker_json(c, true)),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
+    let overview = overview(&state).await?;
+    let c = find(&overview, &name)?;
+    Ok(no_store(checker_json(c, true)))
 }
 
 /// The query of `GET .../checks`.
@@ -353,44 +342,39 @@ async fn checks(
     headers: HeaderMap,
     Path(name): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
+) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
     let Ok(Query(query)) = query else {
-        return ApiError::bad_request("query parameters: limit=N&cursor=CURSOR").into_response();
+        return Err(ApiError::bad_request(
+            "query parameters: limit=N&cursor=CURSOR",
+        ));
     };
     let limit = match query.limit.as_deref().map(str::parse::<usize>) {
         None => DEFAULT_PAGE,
         Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            return ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")).into_response()
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1 to {MAX_PAGE}"
+            )))
         }
     };
     let cursor = match query.cursor.as_deref().map(parse_cursor) {
         None => None,
         Some(Some(cursor)) => Some(cursor),
         Some(None) => {
-            return ApiError::bad_request("cursor must be a next_cursor value of an earlier page")
-                .into_response()
+            return Err(ApiError::bad_request(
+                "cursor must be a next_cursor value of an earlier page",
+            ))
         }
     };
-    let overview = match overview(&state).await {
-        Ok(overview) => overview,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = find(&overview, &name) {
-        return e.into_response();
-    }
+    let overview = overview(&state).await?;
+    find(&overview, &name)?;
     // One more than asked tells whether there is a next page.
     let fetched = match cursor {
         None => state.store.recent_checks(&name, limit + 1).await,
         Some(before) => state.store.checks_before(&name, before, limit + 1).await,
     };
-    let mut records = match fetched {
-        Ok(records) => records,
-        Err(e) => return store_error(e).into_response(),
-    };
+    let mut records = fetched.map_err(store_error)?;
     let more = records.len() > limit;
     records.truncate(limit);
     let next_cursor = more
@@ -398,34 +382,24 @@ async fn checks(
         .flatten()
         .map(|r| format!("{}.{}", r.minute, r.requirement_index));
     let body = json!({"checks": records, "next_cursor": next_cursor});
-    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    Ok(no_store(body))
 }
 
 async fn alerts(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
-    let overview = match overview(&state).await {
-        Ok(overview) => overview,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = find(&overview, &name) {
-        return e.into_response();
-    }
-    let alert_overview = match &state.alerts {
-        Some(alerts) => match alerts.overview().await {
-            Ok(o) => Some(o),
-            Err(e) => {
-                return ApiError::unavailable(format!("cannot read the alert states: {e}"))
-                    .into_response()
-            }
-        },
-        None => None,
-    };
+) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
+    let overview = overview(&state).await?;
+    find(&overview, &name)?;
+    let alert_overview =
+        match &state.alerts {
+            Some(alerts) => Some(alerts.overview().await.map_err(|e| {
+                ApiError::unavailable(format!("cannot read the alert states: {e}"))
+            })?),
+            None => None,
+        };
     let now = overview.now;
     let body = match alert_overview {
         None => {
@@ -476,30 +450,19 @@ async fn alerts(
             })
         }
     };
-    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    Ok(no_store(body))
 }
 
 async fn pings(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Read).await {
-        return e.into_response();
-    }
-    let overview = match overview(&state).await {
-        Ok(overview) => overview,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = find(&overview, &name) {
-        return e.into_response();
-    }
+) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
+    let overview = overview(&state).await?;
+    find(&overview, &name)?;
     // Push checkers keep their pings in the store; no ping history is served yet.
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"pings": []})),
-    )
-        .into_response()
+    Ok(no_store(json!({"pings": []})))
 }
 
 /// The body of `POST .../pause`.
@@ -595,10 +558,8 @@ async fn pause(
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Json<PauseRequest>, JsonRejection>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Write).await {
-        return e.into_response();
-    }
+) -> ApiResult {
+    require(&state, &headers, false, Access::Write).await?;
     let request = match body {
         Ok(Json(request)) => request,
         Err(JsonRejection::MissingJsonContentType(_))
@@ -607,28 +568,21 @@ async fn pause(
             PauseRequest::default()
         }
         Err(e) => {
-            return ApiError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
             "the body must be JSON {{\"until\": UNIX_TIME, \"comment\": TEXT}}, both optional: {e}"
-        ))
-            .into_response()
+        )))
         }
     };
-    match set_pause(&state, &name, request).await {
-        Ok(pause) => Json(json!({"name": name, "paused": pause_json(&pause)})).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let pause = set_pause(&state, &name, request).await?;
+    Ok(Json(json!({"name": name, "paused": pause_json(&pause)})).into_response())
 }
 
 async fn unpause(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-) -> Response {
-    if let Err(e) = require(&state, &headers, false, Access::Write).await {
-        return e.into_response();
-    }
-    match lift_pause(&state, &name).await {
-        Ok(was_paused) => Json(json!({"name": name, "was_paused": was_paused})).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> ApiResult {
+    require(&state, &headers, false, Access::Write).await?;
+    let was_paused = lift_pause(&state, &name).await?;
+    Ok(Json(json!({"name": name, "was_paused": was_paused})).into_response())
 }
