@@ -500,7 +500,7 @@ impl ServerParts {
             store,
             stats,
             alerts,
-            authorizer: app.authorizer.clone().or_else(test_tokens),
+            authorizer: app.authorizer.clone(),
             // The tokens of `dwmon token create` (their own tables in the --store file).
             tokens: match cycle.store.as_deref() {
                 Some(path) => Some(Arc::new(dwmon_server::tokens::SqliteTokenStore::open(
@@ -512,26 +512,6 @@ impl ServerParts {
             public: args.public,
         })
     }
-}
-
-/// `DWMON_TEST_API_TOKENS=read:TOKEN,write:TOKEN`: fixed API tokens for the CLI's own
-/// end-to-end and browser tests (programs use `App::authorizer`).
-fn test_tokens() -> Option<Arc<dyn dwmon_server::auth::Authorizer>> {
-    use dwmon_server::auth::{Access, StaticTokens};
-    let text = std::env::var("DWMON_TEST_API_TOKENS").ok()?;
-    let tokens: Vec<(String, Access)> = text
-        .split(',')
-        .filter_map(|pair| {
-            let (scope, token) = pair.split_once(':')?;
-            let access = match scope {
-                "read" => Access::Read,
-                "write" => Access::Write,
-                _ => return None,
-            };
-            Some((token.to_string(), access))
-        })
-        .collect();
-    Some(Arc::new(StaticTokens::new(tokens)))
 }
 
 /// The server's routes: every part `dwmon serve` offers.

@@ -34,6 +34,7 @@ fn the_status_page_works_in_headless_chromium() {
     // One row in events' first window only: GOOD at T0, BAD a (simulated) minute later.
     ws.insert(&[("a", T0 - 30)]);
     let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let (read, write) = (token(&store, "read"), token(&store, "write"));
     let now = T0.to_string();
     let served = serve(
         &[
@@ -48,10 +49,7 @@ fn the_status_page_works_in_headless_chromium() {
             "--speed",
             "20",
         ],
-        &[(
-            "DWMON_TEST_API_TOKENS",
-            "read:browser-read-token,write:browser-write-token",
-        )],
+        &[],
     );
     let shots = ws.path().join("shots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -59,8 +57,8 @@ fn the_status_page_works_in_headless_chromium() {
         .arg(root.join("status_page.mjs"))
         .args([
             served.url(""),
-            "browser-read-token".into(),
-            "browser-write-token".into(),
+            read.clone(),
+            write.clone(),
             shots.display().to_string(),
         ])
         .env("DWMON_CHROMIUM", &chromium)

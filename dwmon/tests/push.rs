@@ -17,12 +17,6 @@ fn curl(args: &[&str], url: &str) -> u16 {
     String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
 }
 
-fn token(store: &str, scope: &str) -> String {
-    let out = run(&["token", "create", "--store", store, "--scope", scope]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
-
 /// The checks of `checker`, newest first, from the API.
 fn checks(served: &Served, read: &str, checker: &str) -> Vec<serde_json::Value> {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -214,6 +214,7 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
     );
     ws.insert(&[("a", T0 - 30)]);
     let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let (read, write) = (token(&store, "read"), token(&store, "write"));
     let now = T0.to_string();
     let served = serve(
         &[
@@ -226,14 +227,14 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
             "--now",
             &now,
         ],
-        &[("DWMON_TEST_API_TOKENS", "read:r-token,write:w-token")],
+        &[],
     );
     let checker = served.url("/api/v1/checkers/events");
     assert_eq!(call("GET", &checker, None).0, 401);
     assert_eq!(call("GET", &checker, Some("wrong")).0, 401);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let (status, body) = call("GET", &checker, Some("r-token"));
+        let (status, body) = call("GET", &checker, Some(&read));
         assert_eq!(status, 200, "{body}");
         if body["last_minute"] == T0 {
             assert_eq!(body["state"], "GOOD", "{body}");
@@ -244,8 +245,8 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pause = served.url("/api/v1/checkers/events/pause");
-    assert_eq!(call("POST", &pause, Some("r-token")).0, 403);
-    let (status, body) = call("POST", &pause, Some("w-token"));
+    assert_eq!(call("POST", &pause, Some(&read)).0, 403);
+    let (status, body) = call("POST", &pause, Some(&write));
     assert_eq!(status, 200, "{body}");
     // The pause is in the store file, where `dwmon status` (another process) reads it.
     let status = json_lines(&run(&[
@@ -256,7 +257,7 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
         "{status:?}"
     );
     assert_eq!(status[0]["alerts"]["paused"]["active"], true, "{status:?}");
-    let (_, body) = call("GET", &served.url("/api/v1/status"), Some("r-token"));
+    let (_, body) = call("GET", &served.url("/api/v1/status"), Some(&read));
     assert_eq!(body["store_ok"], true, "{body}");
     assert_eq!(served.terminate(), 0);
 }

@@ -39,6 +39,14 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Creates a token of `scope` (`read`, `write`, `ping:NAME`) in the store file with
+/// `dwmon token create`, and returns it.
+pub fn token(store: &str, scope: &str) -> String {
+    let out = run(&["token", "create", "--store", store, "--scope", scope]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
 /// Stderr as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
