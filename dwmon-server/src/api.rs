@@ -391,15 +391,11 @@ async fn alerts(
     Path(name): Path<String>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Read).await?;
-    let overview = overview(&state).await?;
+    let (overview, alert_overview) = view::load_with_alerts(&state).await.map_err(store_error)?;
     find(&overview, &name)?;
-    let alert_overview =
-        match &state.alerts {
-            Some(alerts) => Some(alerts.overview().await.map_err(|e| {
-                ApiError::unavailable(format!("cannot read the alert states: {e}"))
-            })?),
-            None => None,
-        };
+    let alert_overview = alert_overview
+        .transpose()
+        .map_err(|e| ApiError::unavailable(format!("cannot read the alert states: {e}")))?;
     let now = overview.now;
     let body = match alert_overview {
         None => {

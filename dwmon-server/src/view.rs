@@ -159,23 +159,33 @@ pub fn now(state: &ServerState) -> i64 {
 /// # Errors
 /// When the store cannot be read.
 pub async fn load(state: &ServerState) -> Result<Overview, StoreError> {
+    Ok(load_with_alerts(state).await?.0)
+}
+
+/// As [`load`], and also hands back the alert states it read (`None` without an alert
+/// store, `Some(Err)` when they could not be read), for a caller that shows them in full.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn load_with_alerts(
+    state: &ServerState,
+) -> Result<(Overview, Option<Result<AlertOverview, String>>), StoreError> {
     let now = now(state);
     let statuses = state.store.status().await?;
     let alerts = match &state.alerts {
-        Some(alerts) => match alerts.overview().await {
-            Ok(overview) => Some(overview),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the alert states");
-                None
-            }
-        },
+        Some(alerts) => Some(alerts.overview().await.map_err(|e| e.to_string())),
         None => None,
     };
+    if let Some(Err(e)) = &alerts {
+        tracing::warn!(error = %e, "cannot read the alert states");
+    }
     let (checkers, zone) = match &state.stats {
         Some(stats) => stats.checker_set(),
         None => (Arc::from(Vec::new()), chrono_tz::UTC),
     };
-    Ok(build(now, &checkers, zone, statuses, alerts.as_ref()))
+    let shown = alerts.as_ref().and_then(|a| a.as_ref().ok());
+    let overview = build(now, &checkers, zone, statuses, shown);
+    Ok((overview, alerts))
 }
 
 /// Builds the [`Overview`]: the loaded checkers and, when none are loaded (a server without
