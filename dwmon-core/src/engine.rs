@@ -36,9 +36,11 @@
 //!    so every target sees a checker's checks in order and no target waits for another.
 //!    A target still failing [`EngineConfig::delivery_give_up_seconds`] after the first
 //!    attempt of its oldest owed record is given up for all the records it owes the checker,
-//!    with one `ERROR` event ([`ErrorKind::DeliveryGivenUp`], default route). (Each requirement's
-//!    checks arrive in ascending minutes; with `DELAYSECONDS` a delayed requirement's minute
-//!    arrives after later minutes of the checker's undelayed requirements.)
+//!    with one `ERROR` event ([`ErrorKind::DeliveryGivenUp`], default route); so is a target
+//!    whose error is [permanent](crate::HandlerError::permanent), at its first failure.
+//!    (Each requirement's checks arrive in ascending minutes; with `DELAYSECONDS` a delayed
+//!    requirement's minute arrives after later minutes of the checker's undelayed
+//!    requirements.)
 //! 7. The [`Purger`] decides which old rows to delete (the [`DefaultPurger`] purges a
 //!    checker about once an hour, at a minute picked from its name, so that purges are
 //!    spread over the hour instead of piling up in one cycle).
@@ -903,16 +905,26 @@ struct GiveUp {
     first_attempt_at: i64,
     /// The target's last error.
     error: String,
+    /// Whether the handler called the error permanent (given up at the first failure).
+    permanent: bool,
     records: u64,
     oldest_minute: i64,
     newest_minute: i64,
 }
 
+/// A failed delivery to one target: the error with its causes, and whether the handler
+/// called it [permanent](crate::HandlerError::permanent).
+struct Failed {
+    error: String,
+    permanent: bool,
+}
+
 impl GiveUp {
-    fn new(first_attempt_at: i64, error: String) -> Self {
+    fn new(first_attempt_at: i64, error: String, permanent: bool) -> Self {
         GiveUp {
             first_attempt_at,
             error,
+            permanent,
             records: 0,
             oldest_minute: i64::MAX,
             newest_minute: i64::MIN,
@@ -1351,12 +1363,12 @@ impl CycleContext {
                         delivered_to.push(target.clone());
                         newly_delivered += 1;
                     }
-                    Err(error) => {
+                    Err(Failed { error, permanent }) => {
                         let age = self.now.saturating_sub(first_attempt_at);
                         let limit = self.config.delivery_give_up_seconds;
-                        if limit > 0 && age >= limit {
+                        if permanent || (limit > 0 && age >= limit) {
                             self.handler.gave_up(target, &event).await;
-                            let mut give_up = GiveUp::new(first_attempt_at, error);
+                            let mut give_up = GiveUp::new(first_attempt_at, error, permanent);
                             give_up.add(&event);
                             given_up.insert(target.clone(), give_up);
                             settled += 1;
@@ -1418,15 +1430,21 @@ impl CycleContext {
     }
 
     /// Hands one check to one target, under the delivery timeout.
-    async fn deliver_to(&self, target: &str, event: &Event, attempts: u32) -> Result<(), String> {
+    async fn deliver_to(&self, target: &str, event: &Event, attempts: u32) -> Result<(), Failed> {
         let handled = self.handler.deliver_to(target, event, attempts);
         match tokio::time::timeout(self.config.delivery_timeout, handled).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "handler timed out after {} ms",
-                self.config.delivery_timeout.as_millis()
-            )),
+            Ok(Err(e)) => Err(Failed {
+                error: e.chain(),
+                permanent: e.is_permanent(),
+            }),
+            Err(_) => Err(Failed {
+                error: format!(
+                    "handler timed out after {} ms",
+                    self.config.delivery_timeout.as_millis()
+                ),
+                permanent: false,
+            }),
         }
     }
 
@@ -1448,6 +1466,16 @@ impl CycleContext {
                 } else {
                     format!("target {target:?}")
                 };
+                if g.permanent {
+                    return format!(
+                        "{target}: {} checks of minutes {} to {} not delivered: permanent \
+                         error: {}",
+                        g.records,
+                        local_rfc3339(g.oldest_minute, chrono_tz::UTC),
+                        local_rfc3339(g.newest_minute, chrono_tz::UTC),
+                        g.error
+                    );
+                }
                 format!(
                     "{target}: {} checks of minutes {} to {} not delivered since {} \
                      (more than {} s); last error: {}",

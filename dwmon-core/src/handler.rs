@@ -5,22 +5,98 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 /// A handler failed to deliver an event. Check records are retried from the store's outbox
-/// with backoff; the message is shown to operators, so never put secrets in it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// with backoff, unless the error is [permanent](HandlerError::permanent). The message is
+/// shown to operators, so never put secrets in it.
+///
+/// The message says what failed; the cause goes in [`HandlerError::with_source`] (it is
+/// [`std::error::Error::source`], and the engine shows it after the message: `message:
+/// cause`).
+///
+/// ```
+/// use dwmon_core::HandlerError;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let error = HandlerError::new("cannot reach the ticket system").with_source(io);
+/// assert_eq!(error.to_string(), "cannot reach the ticket system");
+/// assert_eq!(error.chain(), "cannot reach the ticket system: connection refused");
+/// assert!(!error.is_permanent());
+///
+/// // Retrying cannot help (a rejected payload, a deleted project): give up at once.
+/// assert!(HandlerError::permanent("project ACME was deleted").is_permanent());
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct HandlerError {
     /// What went wrong.
     pub message: String,
+    /// What caused it.
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Whether retrying cannot help.
+    permanent: bool,
 }
 
 impl HandlerError {
-    /// A handler error with a message.
+    /// A handler error with a message: the engine retries the delivery later.
     pub fn new(message: impl Into<String>) -> Self {
         HandlerError {
             message: message.into(),
+            source: None,
+            permanent: false,
         }
     }
+
+    /// A handler error that retrying cannot fix (the receiver rejected the event for good):
+    /// the engine gives the delivery up at once instead of retrying it, as it does for a
+    /// target failing longer than
+    /// [`EngineConfig::delivery_give_up_seconds`](crate::EngineConfig) (the give-up is
+    /// recorded, reported in an `ERROR` event of kind
+    /// [`DeliveryGivenUp`](crate::ErrorKind::DeliveryGivenUp), and
+    /// [`CheckHandler::gave_up`] is called). Error events are never retried anyway.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        HandlerError {
+            permanent: true,
+            ..HandlerError::new(message)
+        }
+    }
+
+    /// This error, caused by `source` (kept as [`std::error::Error::source`]).
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Whether the error is permanent (see [`HandlerError::permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// The message followed by its chain of causes, each after `": "` (what the engine logs
+    /// and stores as a delivery's last error).
+    pub fn chain(&self) -> String {
+        let mut text = self.message.clone();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
 }
+
+/// Equal when the messages, the permanence and the causes' messages are.
+impl PartialEq for HandlerError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+            && self.permanent == other.permanent
+            && self.source.as_ref().map(ToString::to_string)
+                == other.source.as_ref().map(ToString::to_string)
+    }
+}
+
+impl Eq for HandlerError {}
 
 /// Receives every check record and every error event, in ascending `(minute, requirement)`
 /// order per checker. Delivery is at least once: use [`Event::idempotency_key`] to deduplicate.
@@ -54,7 +130,8 @@ pub trait CheckHandler: Send + Sync {
     /// Handles one event.
     ///
     /// # Errors
-    /// A [`HandlerError`] makes the engine keep the delivery pending and retry it later.
+    /// A [`HandlerError`] makes the engine keep the delivery pending and retry it later (or
+    /// give it up at once, when [permanent](HandlerError::permanent)).
     async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
 
     /// Handles a check record the engine delivers again from its outbox after
@@ -89,7 +166,8 @@ pub trait CheckHandler: Send + Sync {
     /// [`CheckHandler::redeliver`].
     ///
     /// # Errors
-    /// The target did not take the record; the engine retries it later, with backoff.
+    /// The target did not take the record; the engine retries it later, with backoff (or
+    /// gives it up at once, when [permanent](HandlerError::permanent)).
     async fn deliver_to(
         &self,
         target: &str,

@@ -20,6 +20,8 @@ const MIN: i64 = 60;
 #[derive(Default)]
 struct TwoTargets {
     down: AtomicBool,
+    /// `hook` rejects records for good (a permanent error) while set.
+    rejects: AtomicBool,
     /// Per target, the minutes it received, in arrival order.
     received: Mutex<BTreeMap<String, Vec<i64>>>,
     errors: Mutex<Vec<Event>>,
@@ -61,6 +63,10 @@ impl CheckHandler for TwoTargets {
         };
         if target == "hook" && self.down.load(Ordering::SeqCst) {
             return Err(HandlerError::new("hook answered 500"));
+        }
+        if target == "hook" && self.rejects.load(Ordering::SeqCst) {
+            let cause = std::io::Error::other("422 Unprocessable Entity");
+            return Err(HandlerError::permanent("hook rejected the record").with_source(cause));
         }
         let mut received = self.received.lock().unwrap();
         received
@@ -172,6 +178,51 @@ async fn a_target_failing_past_the_give_up_age_is_given_up_with_one_error_event(
         u64::try_from(89 - cycle).unwrap()
     );
     assert_eq!(handler.minutes("stdout").len(), 90);
+}
+
+#[tokio::test]
+async fn a_permanent_error_gives_the_delivery_up_at_once_and_keeps_its_cause() {
+    let handler = Arc::new(TwoTargets::default());
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(handler.clone(), store.clone(), EngineConfig::default());
+    handler.rejects.store(true, Ordering::SeqCst);
+    let report = engine.run_cycle(T + 5).await;
+    let outcome = report.outcome("orders").unwrap();
+    assert_eq!(outcome.given_up, 1, "given up at the first failure");
+    assert_eq!(outcome.delivery_failures, 0, "not kept for a retry");
+    assert_eq!(*handler.gave_up.lock().unwrap(), [("hook".to_string(), T)]);
+    assert_eq!(handler.minutes("stdout"), [T], "the other target got it");
+
+    let errors = handler.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let Event::Error(error) = &errors[0] else {
+        panic!("an error event")
+    };
+    assert_eq!(error.kind, ErrorKind::DeliveryGivenUp);
+    assert!(error.error.contains("\"hook\""), "{}", error.error);
+    assert!(error.error.contains("permanent"), "{}", error.error);
+    assert!(
+        error
+            .error
+            .contains("hook rejected the record: 422 Unprocessable Entity"),
+        "the message and its cause: {}",
+        error.error
+    );
+    let status = store.status().await.unwrap();
+    assert_eq!(status[0].pending_deliveries, 0, "nothing left to retry");
+    assert_eq!(status[0].given_up_deliveries, 1);
+    assert_eq!(
+        status[0].last_give_up.clone().unwrap(),
+        (T, error.error.clone())
+    );
+
+    // The hook takes records again: the given-up one is never sent, the next one is.
+    handler.rejects.store(false, Ordering::SeqCst);
+    for i in 1..4 {
+        engine.run_cycle(T + i * MIN + 5).await;
+    }
+    assert_eq!(handler.minutes("hook"), [T + MIN, T + 2 * MIN, T + 3 * MIN]);
+    assert_eq!(handler.gave_up.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
