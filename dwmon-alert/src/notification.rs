@@ -127,12 +127,26 @@ pub struct Notification {
     /// checker is then `monitor:NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<dwmon_core::MonitorReport>,
+    /// How many checks failed during the incident a `resolved` ends: the BAD checks of the
+    /// streak that fired and every BAD check until the recovery (`resolved` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_checks: Option<u64>,
 }
 
 impl Notification {
     /// One readable line: `FIRING [critical] orders #0: count 0 not in 1..=10 over the last
-    /// 60 s at 2023-11-14T22:14:00+00:00 (UTC)`.
+    /// 60 s at 2023-11-14T22:14:00+00:00 (UTC)`; a `resolved` ends with how many checks
+    /// failed (`... (UTC) after 3 failed checks`).
     pub fn summary(&self) -> String {
+        let line = self.summary_line();
+        match self.failed_checks {
+            Some(1) => format!("{line} after 1 failed check"),
+            Some(n) => format!("{line} after {n} failed checks"),
+            None => line,
+        }
+    }
+
+    fn summary_line(&self) -> String {
         let head = format!(
             "{} [{}] {}",
             self.kind.as_str().to_uppercase(),
@@ -172,5 +186,59 @@ impl Notification {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AlertPolicy, AlertRule, AlertState, NotificationKind};
+    use dwmon_core::{CheckRecord, Status};
+
+    fn record(minute: i64, status: Status) -> CheckRecord {
+        CheckRecord {
+            checker: "orders".into(),
+            requirement_index: 0,
+            requirement: String::new(),
+            minute,
+            minute_local: "2023-11-14T22:14:00+00:00".into(),
+            timezone: "UTC".into(),
+            lookback_seconds: 60,
+            count: 0,
+            min: 1,
+            max: 10,
+            status,
+            extra: serde_json::json!({}),
+            monitor: None,
+        }
+    }
+
+    #[test]
+    fn a_recovery_notice_says_how_many_checks_failed() -> Result<(), serde_json::Error> {
+        let policy = AlertPolicy::new(0);
+        let mut state = AlertState::default();
+        let mut sent = Vec::new();
+        for (i, status) in [Status::Bad, Status::Bad, Status::Bad, Status::Good]
+            .into_iter()
+            .enumerate()
+        {
+            let minute = 60 * i as i64;
+            let r = record(minute, status);
+            sent.extend(policy.on_check(&mut state, &AlertRule::default(), &r, None, minute));
+        }
+        let [firing, resolved] = sent.as_slice() else {
+            panic!("expected a firing and a resolved, got {sent:?}");
+        };
+        assert_eq!(firing.failed_checks, None);
+        assert!(!serde_json::to_string(firing)?.contains("failed_checks"));
+        assert_eq!(resolved.kind, NotificationKind::Resolved);
+        assert_eq!(resolved.failed_checks, Some(3));
+        assert!(serde_json::to_string(resolved)?.contains("\"failed_checks\":3"));
+        assert!(
+            resolved.summary().ends_with("(UTC) after 3 failed checks"),
+            "{}",
+            resolved.summary()
+        );
+        assert_eq!(state.failed_checks, 0, "the next incident counts from 0");
+        Ok(())
     }
 }

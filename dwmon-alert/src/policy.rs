@@ -133,6 +133,9 @@ impl AlertPolicy {
                 }
                 state.consecutive_bad = state.consecutive_bad.saturating_add(1);
                 state.consecutive_good = 0;
+                if state.phase == AlertPhase::Firing {
+                    state.failed_checks = state.failed_checks.saturating_add(1);
+                }
             }
             Status::Good => {
                 state.consecutive_good = state.consecutive_good.saturating_add(1);
@@ -146,6 +149,12 @@ impl AlertPolicy {
             AlertPhase::Ok if state.consecutive_bad >= rule.fail_threshold() => {
                 state.phase = AlertPhase::Firing;
                 state.firing_since = state.bad_since;
+                // A new incident counts the streak that opened it (an unannounced earlier
+                // one, recovered during a pause, is not reported).
+                if !state.announced {
+                    state.failed_checks = 0;
+                }
+                state.failed_checks = state.failed_checks.saturating_add(state.consecutive_bad);
             }
             AlertPhase::Firing if state.consecutive_good >= rule.recover_threshold() => {
                 state.phase = AlertPhase::Ok;
@@ -211,6 +220,10 @@ impl AlertPolicy {
             .incident_key
             .clone()
             .unwrap_or_else(|| incident_key(record));
+        let failed_checks = match kind {
+            NotificationKind::Resolved => Some(u64::from(std::mem::take(&mut state.failed_checks))),
+            _ => None,
+        };
         if kind == NotificationKind::Resolved {
             state.announced = false;
             state.last_notified = None;
@@ -222,6 +235,7 @@ impl AlertPolicy {
         }
         let mut notification = check_notification(kind, severity, record, since, now);
         notification.incident_key = incident_key;
+        notification.failed_checks = failed_checks;
         Some(notification)
     }
 
@@ -425,6 +439,7 @@ fn source_notification(
         lookback_seconds: None,
         error,
         monitor: None,
+        failed_checks: None,
     }
 }
 
@@ -457,5 +472,6 @@ fn check_notification(
         lookback_seconds: Some(record.lookback_seconds),
         error: None,
         monitor: record.monitor.clone(),
+        failed_checks: None,
     }
 }

@@ -44,6 +44,11 @@ pub struct AlertState {
     pub bad_since: Option<i64>,
     /// First BAD minute of the streak that made the phase FIRING.
     pub firing_since: Option<i64>,
+    /// BAD checks of the current incident: the streak that made the phase FIRING and every
+    /// BAD check since, until the `Resolved` that reports it (0 while OK and announced
+    /// nothing). States saved before it was kept read as 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_checks: u32,
     /// A `Firing` was sent and no `Resolved` since.
     pub announced: bool,
     /// When the last `Firing` or `Reminder` was sent (the policy's `now`).
@@ -67,6 +72,10 @@ pub struct AlertState {
     /// the next check once nothing holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Box<dwmon_core::CheckRecord>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Whether a checker's source works (the `ERROR` status of a cycle).

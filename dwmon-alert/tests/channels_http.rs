@@ -119,6 +119,7 @@ key: orders/0/1700000040/firing"
                 "text": "\
 :white_check_mark: *RESOLVED* (critical) `orders` requirement #0
 count 5, expected 1..=10 in the 60 s before 2023-11-14 22:15 +00:00 (UTC)
+failed checks: 1
 <https://dash.example.com/checkers/orders?minute=1700000100|details>
 key: orders/0/1700000100/resolved"
             }),

@@ -4,14 +4,15 @@
 //! Step tokens (each check token is one minute later than the previous one):
 //! `G` GOOD, `B` BAD, `X` MISSED, `E` error event, `B=` / `G=` the previous minute again (a redelivery),
 //! `P` pause (no end), `P+n` pause until n minutes after the next check's minute, `U` unpause.
-//! Expected tokens, aligned with the steps: `-` nothing, `F` Firing, `M` reMinder, `R`
-//! Resolved, `S` SourceError, `O` SourceRecovered; `O+F` = two notifications in that order.
+//! Expected tokens, aligned with the steps: `-` nothing, `F` Firing, `M` reMinder, `Rn`
+//! Resolved saying n checks failed (issue 12 item 7), `S` SourceError, `O` SourceRecovered; `O+F` = two notifications in that order.
 
 mod common;
 
 use common::{error_event, no_extra, record, T0};
 use dwmon_alert::{
-    AlertPolicy, AlertRule, AlertState, NotificationKind, Pause, Severity, SourceState,
+    AlertPolicy, AlertRule, AlertState, Notification, NotificationKind, Pause, Severity,
+    SourceState,
 };
 use dwmon_core::Status;
 
@@ -31,7 +32,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "X X B X X G X",
-        expected: "- - F - - R -",
+        expected: "- - F - - R1 -",
     },
     Case {
         name: "MISSED starts no streak and breaks none",
@@ -39,7 +40,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "B X X B G",
-        expected: "- - - F R",
+        expected: "- - - F R2",
     },
     Case {
         name: "defaults: first BAD fires, first GOOD resolves",
@@ -47,7 +48,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "G B G G",
-        expected: "- F R -",
+        expected: "- F R1 -",
     },
     Case {
         name: "FAILAFTER3 needs three BAD in a row",
@@ -55,7 +56,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "B B G B B B B G",
-        expected: "- - - - - F - R",
+        expected: "- - - - - F - R4",
     },
     Case {
         name: "FAILAFTER2 never fires on flapping",
@@ -71,7 +72,15 @@ const CASES: &[Case] = &[
         recover_after: 2,
         repeat_minutes: 240,
         steps: "B G B G G G",
-        expected: "F - - - R -",
+        expected: "F - - - R2 -",
+    },
+    Case {
+        name: "a resolution counts every BAD check of the incident, not only the last streak",
+        fail_after: 1,
+        recover_after: 3,
+        repeat_minutes: 240,
+        steps: "B B G B G G G B G G G",
+        expected: "F - - - - - R3 F - - R1",
     },
     Case {
         name: "reminders every repeat interval while firing",
@@ -79,7 +88,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 2,
         steps: "B B B B B G",
-        expected: "F - M - M R",
+        expected: "F - M - M R5",
     },
     Case {
         name: "repeat 0 means no reminders",
@@ -87,7 +96,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 0,
         steps: "B B B B B G",
-        expected: "F - - - - R",
+        expected: "F - - - - R5",
     },
     Case {
         name: "reminders count from the Firing, not the first BAD",
@@ -95,7 +104,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 3,
         steps: "B B B B B G",
-        expected: "- F - - M R",
+        expected: "- F - - M R5",
     },
     Case {
         name: "redeliveries change nothing",
@@ -103,7 +112,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 1,
         steps: "B B= B= G G=",
-        expected: "F - - R -",
+        expected: "F - - R1 -",
     },
     Case {
         name: "source error once per streak, recovery on the next check",
@@ -111,7 +120,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "E E B E G G",
-        expected: "S - O+F S O+R -",
+        expected: "S - O+F S O+R1 -",
     },
     Case {
         name: "pause suppresses Firing until unpaused",
@@ -119,7 +128,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "P B B U B G",
-        expected: "- - - - F R",
+        expected: "- - - - F R3",
     },
     Case {
         name: "a resolution during a pause is announced after it",
@@ -127,7 +136,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "B P G G U G",
-        expected: "F - - - - R",
+        expected: "F - - - - R1",
     },
     Case {
         name: "a streak inside a pause is never announced",
@@ -135,7 +144,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "P B G U G B G",
-        expected: "- - - - - F R",
+        expected: "- - - - - F R1",
     },
     Case {
         name: "a pause with an end expires by itself",
@@ -143,7 +152,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 240,
         steps: "P+2 B B B G",
-        expected: "- - - F R",
+        expected: "- - - F R3",
     },
     Case {
         name: "a reminder due during a pause goes out right after it",
@@ -151,7 +160,7 @@ const CASES: &[Case] = &[
         recover_after: 1,
         repeat_minutes: 2,
         steps: "B P B B B U B G",
-        expected: "F - - - - - M R",
+        expected: "F - - - - - M R5",
     },
     Case {
         name: "source errors during a pause are announced after it",
@@ -171,14 +180,17 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn code(kind: NotificationKind) -> &'static str {
-    match kind {
-        NotificationKind::Firing => "F",
-        NotificationKind::Reminder => "M",
-        NotificationKind::Resolved => "R",
-        NotificationKind::SourceError => "S",
-        NotificationKind::DeliveryGivenUp => "D",
-        NotificationKind::SourceRecovered => "O",
+fn code(notification: &Notification) -> String {
+    match notification.kind {
+        NotificationKind::Firing => "F".into(),
+        NotificationKind::Reminder => "M".into(),
+        NotificationKind::Resolved => match notification.failed_checks {
+            Some(n) => format!("R{n}"),
+            None => "R?".into(),
+        },
+        NotificationKind::SourceError => "S".into(),
+        NotificationKind::DeliveryGivenUp => "D".into(),
+        NotificationKind::SourceRecovered => "O".into(),
     }
 }
 
@@ -251,7 +263,7 @@ fn run(case: &Case) -> Vec<String> {
                 });
             }
         }
-        let codes: Vec<&str> = produced.iter().map(|n| code(n.kind)).collect();
+        let codes: Vec<String> = produced.iter().map(code).collect();
         out.push(if codes.is_empty() {
             "-".to_string()
         } else {

@@ -273,6 +273,8 @@ fn pause_suppresses_and_unpause_resumes_notifications() {
     );
     once(&ws, &alerts, T0 + 4 * M);
     assert_eq!(kinds(&receiver.kinds()), ["firing", "resolved"]);
+    // The recovery notice says how many checks failed: T0+1min (paused) and T0+2min.
+    assert_eq!(receiver.bodies()[1]["failed_checks"], 2);
 }
 
 #[test]

@@ -116,6 +116,9 @@ impl EmailNotifier {
             body.push(format!("window: {lookback} s before the checked minute"));
         }
         body.push(format!("checked minute: {}", local_time(n)));
+        if let Some(failed) = n.failed_checks {
+            body.push(format!("failed checks: {failed}"));
+        }
         if let Some(error) = &n.error {
             body.push(format!("error: {error}"));
         }

@@ -77,6 +77,9 @@ pub fn slack_body(notification: &Notification, channel: Option<&str>, link: Opti
         };
         lines.push(format!("{label} {}", since.format("%Y-%m-%d %H:%M UTC")));
     }
+    if let Some(failed) = n.failed_checks {
+        lines.push(format!("failed checks: {failed}"));
+    }
     if let Some(link) = link {
         lines.push(format!("<{link}|details>"));
     }
