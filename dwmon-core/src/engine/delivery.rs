@@ -1,0 +1,350 @@
+//! Step 6b of a cycle: the outbox read, delivery of each record to every handler target in
+//! order, retries with backoff, give-ups, and best-effort delivery of `ERROR` events.
+
+use super::{local_rfc3339, CheckerOutcome, CycleContext};
+use crate::record::{CheckRecord, ErrorEvent, ErrorKind, Event};
+use crate::store::PendingDelivery;
+use std::collections::{BTreeMap, HashSet};
+use tracing::warn;
+
+/// Which checkers may have outbox entries this cycle did not read (the read was truncated at
+/// `outbox_batch_limit`, or failed). Their new records stay in the outbox, so that the
+/// handler never sees a checker's checks out of order.
+pub(super) enum OutboxView {
+    Complete,
+    /// Entries were read up to this checker (inclusive); it and later names may have more.
+    TruncatedAt(String),
+    Unknown,
+}
+
+impl OutboxView {
+    pub(super) fn may_have_unseen(&self, checker: &str) -> bool {
+        match self {
+            OutboxView::Complete => false,
+            OutboxView::TruncatedAt(last) => checker >= last.as_str(),
+            OutboxView::Unknown => true,
+        }
+    }
+}
+
+/// What a cycle gave up for one target of one checker.
+pub(super) struct GiveUp {
+    /// When the oldest record given up was first tried.
+    first_attempt_at: i64,
+    /// The target's last error.
+    error: String,
+    /// Whether the handler called the error permanent (given up at the first failure).
+    permanent: bool,
+    records: u64,
+    oldest_minute: i64,
+    newest_minute: i64,
+}
+
+/// A failed delivery to one target: the error with its causes, and whether the handler
+/// called it [permanent](crate::HandlerError::permanent).
+struct Failed {
+    error: String,
+    permanent: bool,
+}
+
+impl GiveUp {
+    fn new(first_attempt_at: i64, error: String, permanent: bool) -> Self {
+        GiveUp {
+            first_attempt_at,
+            error,
+            permanent,
+            records: 0,
+            oldest_minute: i64::MAX,
+            newest_minute: i64::MIN,
+        }
+    }
+
+    fn add(&mut self, event: &Event) {
+        if let Event::Check(record) = event {
+            self.records += 1;
+            self.oldest_minute = self.oldest_minute.min(record.minute);
+            self.newest_minute = self.newest_minute.max(record.minute);
+        }
+    }
+}
+
+impl CycleContext {
+    /// Reads every outbox entry (due or not, up to the batch limit), grouped by checker.
+    pub(super) async fn read_outbox(&self) -> (BTreeMap<String, Vec<PendingDelivery>>, OutboxView) {
+        let limit = self.config.outbox_batch_limit.max(1);
+        match self.store.pending_deliveries(i64::MAX, limit).await {
+            Ok(entries) => {
+                let view = match entries.last() {
+                    Some(last) if entries.len() >= limit => {
+                        OutboxView::TruncatedAt(last.record.checker.clone())
+                    }
+                    _ => OutboxView::Complete,
+                };
+                let mut grouped: BTreeMap<String, Vec<PendingDelivery>> = BTreeMap::new();
+                for entry in entries {
+                    grouped
+                        .entry(entry.record.checker.clone())
+                        .or_default()
+                        .push(entry);
+                }
+                (grouped, view)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the delivery outbox; new checks stay queued");
+                (BTreeMap::new(), OutboxView::Unknown)
+            }
+        }
+    }
+
+    /// After a partly ignored `record_checks`: the outbox entries of this cycle's minutes
+    /// that the job's earlier read did not hold, i.e. the recorded versions (this cycle's own
+    /// where it won, the other runner's where it did not; delivering the latter too is
+    /// at-least-once, never a check that is not in the log). Empty if the outbox cannot be
+    /// read: the entries then wait for the next cycle.
+    pub(super) async fn recorded_here(
+        &self,
+        checker: &str,
+        records: &[CheckRecord],
+        pending: &[PendingDelivery],
+    ) -> Vec<CheckRecord> {
+        let keys: HashSet<String> = records.iter().map(CheckRecord::idempotency_key).collect();
+        let limit = self.config.outbox_batch_limit.max(1);
+        match self.store.pending_deliveries(i64::MAX, limit).await {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| {
+                    e.record.checker == checker
+                        && keys.contains(&e.key)
+                        && !pending.iter().any(|p| p.key == e.key)
+                })
+                .map(|e| e.record)
+                .collect(),
+            Err(e) => {
+                warn!(checker = %checker, error = %e, "cannot read the delivery outbox; new checks stay queued");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Step 6b: earlier cycles' pending deliveries of this checker, then this cycle's records,
+    /// in order, each to every handler target ([`CheckHandler::targets`](crate::CheckHandler::targets)) that does not have
+    /// it yet. A target that fails, or whose entry is not due yet, is skipped for the rest of
+    /// the checker's records this cycle, so it never receives them out of order; the other
+    /// targets go on. A target failing past the give-up age is given up
+    /// ([`CycleContext::report_give_ups`]).
+    pub(super) async fn deliver_checks(
+        &self,
+        outcome: &mut CheckerOutcome,
+        pending: Vec<PendingDelivery>,
+        records: &[CheckRecord],
+        may_have_unseen: bool,
+    ) {
+        let mut queue = pending;
+        if !may_have_unseen {
+            queue.extend(records.iter().cloned().map(PendingDelivery::new));
+        }
+        // Targets that failed or are waiting for their backoff: later records wait.
+        let mut blocked: HashSet<String> = HashSet::new();
+        // Targets given up this cycle: the records they still owe are settled too.
+        let mut given_up: BTreeMap<String, GiveUp> = BTreeMap::new();
+        for entry in queue {
+            let event = Event::Check(entry.record);
+            let mut targets = self.handler.targets(&event);
+            if targets.is_empty() {
+                targets.push(String::new());
+            }
+            let owed: Vec<String> = targets
+                .iter()
+                .filter(|t| !entry.delivered_to.contains(t))
+                .cloned()
+                .collect();
+            let key = entry.key;
+            if !owed.is_empty() && entry.next_attempt_at > self.now {
+                blocked.extend(owed);
+                continue;
+            }
+            let first_attempt_at = entry.first_attempt_at.unwrap_or(self.now);
+            let mut delivered_to = entry.delivered_to;
+            let mut newly_delivered = 0_usize;
+            let mut settled = 0_usize;
+            let mut failures: Vec<String> = Vec::new();
+            for target in owed.iter() {
+                if let Some(give_up) = given_up.get_mut(target) {
+                    give_up.add(&event);
+                    settled += 1;
+                    continue;
+                }
+                if blocked.contains(target) {
+                    continue;
+                }
+                match self.deliver_to(target, &event, entry.attempts).await {
+                    Ok(()) => {
+                        delivered_to.push(target.clone());
+                        newly_delivered += 1;
+                    }
+                    Err(Failed { error, permanent }) => {
+                        let age = self.now.saturating_sub(first_attempt_at);
+                        let limit = self.config.delivery_give_up_seconds;
+                        if permanent || (limit > 0 && age >= limit) {
+                            self.handler.gave_up(target, &event).await;
+                            let mut give_up = GiveUp::new(first_attempt_at, error, permanent);
+                            give_up.add(&event);
+                            given_up.insert(target.clone(), give_up);
+                            settled += 1;
+                        } else {
+                            warn!(key = %key, target = %target, attempts = entry.attempts + 1,
+                                error = %error, "delivery failed");
+                            blocked.insert(target.clone());
+                            failures.push(if target.is_empty() {
+                                error
+                            } else {
+                                format!("{target}: {error}")
+                            });
+                        }
+                    }
+                }
+            }
+            if newly_delivered + settled == owed.len() {
+                outcome.delivered += 1;
+                if let Err(e) = self.store.ack_delivery(&key).await {
+                    // The targets have it; it will be delivered once more (at least once).
+                    warn!(key = %key, error = %e, "cannot acknowledge a delivery");
+                }
+                continue;
+            }
+            let failure = if failures.is_empty() {
+                None
+            } else {
+                outcome.delivery_failures += 1;
+                let next = self
+                    .now
+                    .saturating_add(self.config.retry_delay(entry.attempts));
+                Some((next, failures.join("; ")))
+            };
+            // A given-up target counts as having the record (it is never sent it again).
+            delivered_to.extend(
+                owed.iter()
+                    .filter(|t| given_up.contains_key(*t) && !delivered_to.contains(*t))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let changed = newly_delivered + settled > 0
+                || entry.first_attempt_at.is_none()
+                || failure.is_some();
+            if !changed {
+                continue;
+            }
+            let progress = crate::store::DeliveryProgress {
+                delivered_to,
+                first_attempt_at,
+                failure,
+            };
+            if let Err(e) = self.store.save_delivery_progress(&key, &progress).await {
+                warn!(key = %key, error = %e, "cannot save a delivery's progress");
+            }
+        }
+        if !given_up.is_empty() {
+            self.report_give_ups(outcome, given_up).await;
+        }
+    }
+
+    /// Hands one check to one target, under the delivery timeout.
+    async fn deliver_to(
+        &self,
+        target: &str,
+        event: &Event,
+        attempts: u32,
+    ) -> Result<(), Failed> {
+        let handled = self.handler.deliver_to(target, event, attempts);
+        match tokio::time::timeout(self.config.delivery_timeout, handled).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failed {
+                error: e.chain(),
+                permanent: e.is_permanent(),
+            }),
+            Err(_) => Err(Failed {
+                error: format!(
+                    "handler timed out after {} ms",
+                    self.config.delivery_timeout.as_millis()
+                ),
+                permanent: false,
+            }),
+        }
+    }
+
+    /// Records this cycle's give-ups of a checker and reports them in one `ERROR` event of
+    /// kind [`ErrorKind::DeliveryGivenUp`], without the checker's `__EXTRA__` so that it goes
+    /// to the default route (delivered with the checker's other errors).
+    pub(super) async fn report_give_ups(
+        &self,
+        outcome: &mut CheckerOutcome,
+        given_up: BTreeMap<String, GiveUp>,
+    ) {
+        let checker = outcome.checker.clone();
+        let count: u64 = given_up.values().map(|g| g.records).sum();
+        let parts: Vec<String> = given_up
+            .iter()
+            .map(|(target, g)| {
+                let target = if target.is_empty() {
+                    "the handler".to_string()
+                } else {
+                    format!("target {target:?}")
+                };
+                if g.permanent {
+                    return format!(
+                        "{target}: {} checks of minutes {} to {} not delivered: permanent \
+                         error: {}",
+                        g.records,
+                        local_rfc3339(g.oldest_minute, chrono_tz::UTC),
+                        local_rfc3339(g.newest_minute, chrono_tz::UTC),
+                        g.error
+                    );
+                }
+                format!(
+                    "{target}: {} checks of minutes {} to {} not delivered since {} \
+                     (more than {} s); last error: {}",
+                    g.records,
+                    local_rfc3339(g.oldest_minute, chrono_tz::UTC),
+                    local_rfc3339(g.newest_minute, chrono_tz::UTC),
+                    local_rfc3339(g.first_attempt_at, chrono_tz::UTC),
+                    self.config.delivery_give_up_seconds,
+                    g.error
+                )
+            })
+            .collect();
+        let text = format!(
+            "delivery given up for checker {checker:?}: {}",
+            parts.join("; ")
+        );
+        tracing::error!(checker = %checker, given_up = count, error = %text, "delivery given up");
+        outcome.given_up += count;
+        if let Err(e) = self
+            .store
+            .record_give_up(&checker, count, self.minute, &text)
+            .await
+        {
+            warn!(checker = %checker, error = %e, "cannot record a delivery give-up");
+        }
+        let event = self.error_event(
+            &checker,
+            serde_json::json!({}),
+            chrono_tz::UTC,
+            ErrorKind::DeliveryGivenUp,
+            text,
+        );
+        outcome.errors.push(event);
+    }
+
+    /// Error events are delivered once, best effort.
+    pub(super) async fn deliver_error(&self, event: &ErrorEvent) {
+        let event = Event::Error(event.clone());
+        match tokio::time::timeout(self.config.delivery_timeout, self.handler.handle(&event)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(checker = %event.checker(), error = %e, "cannot deliver an error event")
+            }
+            Err(_) => warn!(checker = %event.checker(), "error event delivery timed out"),
+        }
+    }
+}
