@@ -325,7 +325,7 @@ impl Store for MemoryStore {
                 })
                 .pending_deliveries = n;
         }
-        Ok(out.into_values().collect())
+        Ok(crate::ping::fold_series(out.into_values().collect()))
     }
 
     async fn recent_checks(

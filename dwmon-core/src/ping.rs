@@ -8,7 +8,7 @@
 //!
 //! [`Store`]: crate::Store
 
-use crate::Checker;
+use crate::{Checker, CheckerStatus};
 
 /// The `__SOURCE__` of a push checker.
 pub const PUSH_SOURCE: &str = "push";
@@ -72,6 +72,59 @@ pub fn series(checker: &str, kind: PingKind) -> String {
         PingKind::Success => checker.to_string(),
         other => format!("{checker}~{}", other.as_str()),
     }
+}
+
+/// The checker and kind of a ping-kind series name (`backup~fail` -> `("backup", Fail)`);
+/// `None` for a checker's own name (successes) or any other name.
+///
+/// ```
+/// use dwmon_core::ping::{parse_series, PingKind};
+/// assert_eq!(parse_series("backup~fail"), Some(("backup", PingKind::Fail)));
+/// assert_eq!(parse_series("backup"), None);
+/// ```
+pub fn parse_series(name: &str) -> Option<(&str, PingKind)> {
+    let (checker, kind) = name.split_once('~')?;
+    match PingKind::parse(kind)? {
+        PingKind::Success => None,
+        kind if !checker.is_empty() => Some((checker, kind)),
+        _ => None,
+    }
+}
+
+/// A store's status list with the ping-kind series folded into their checkers
+/// ([`Store::status`](crate::Store::status) lists checkers, and a series is not one): each
+/// `NAME~KIND` entry is removed, its stored rows added to `NAME`'s and its oldest row kept
+/// if older (an entry for `NAME` is made when only other kinds were stored). Stores call it
+/// on their status list; the order by name is kept.
+pub fn fold_series(statuses: Vec<CheckerStatus>) -> Vec<CheckerStatus> {
+    let (series, mut checkers): (Vec<CheckerStatus>, Vec<CheckerStatus>) = statuses
+        .into_iter()
+        .partition(|s| parse_series(&s.checker).is_some());
+    for status in series {
+        let Some((name, _)) = parse_series(&status.checker) else {
+            continue;
+        };
+        let at = match checkers.binary_search_by(|c| c.checker.as_str().cmp(name)) {
+            Ok(at) => at,
+            Err(at) => {
+                checkers.insert(
+                    at,
+                    CheckerStatus {
+                        checker: name.to_string(),
+                        ..CheckerStatus::default()
+                    },
+                );
+                at
+            }
+        };
+        let checker = &mut checkers[at];
+        checker.stored_rows = checker.stored_rows.saturating_add(status.stored_rows);
+        checker.oldest_row = match (checker.oldest_row, status.oldest_row) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    checkers
 }
 
 impl Checker {
@@ -165,6 +218,43 @@ mod tests {
         )
         .expect("valid");
         assert!(post.post_only());
+    }
+
+    fn status(name: &str, rows: u64, oldest: Option<i64>) -> CheckerStatus {
+        CheckerStatus {
+            checker: name.into(),
+            stored_rows: rows,
+            oldest_row: oldest,
+            ..CheckerStatus::default()
+        }
+    }
+
+    #[test]
+    fn series_fold_into_their_checker_and_never_show_as_checkers() {
+        let folded = fold_series(vec![
+            status("a", 2, Some(50)),
+            status("a~fail", 3, Some(40)),
+            status("a~log", 1, None),
+            status("b~start", 4, Some(70)),
+            status("c", 1, Some(10)),
+            status("d~unknown", 1, Some(10)),
+        ]);
+        let got: Vec<(&str, u64, Option<i64>)> = folded
+            .iter()
+            .map(|s| (s.checker.as_str(), s.stored_rows, s.oldest_row))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 6, Some(40)),
+                ("b", 4, Some(70)),
+                ("c", 1, Some(10)),
+                // Not a ping series: kept as it is.
+                ("d~unknown", 1, Some(10)),
+            ]
+        );
+        assert_eq!(parse_series("~fail"), None);
+        assert_eq!(parse_series("a~success"), None);
     }
 
     #[test]

@@ -376,7 +376,9 @@ pub trait Store: Send + Sync {
         })
     }
 
-    /// One [`CheckerStatus`] per checker the store knows, by name.
+    /// One [`CheckerStatus`] per checker the store knows, by name. A push checker's ping-kind
+    /// series (`NAME~fail`, ..., [`crate::ping::series`]) are not checkers: their rows count
+    /// in `NAME`'s entry ([`crate::ping::fold_series`] does it).
     ///
     /// # Errors
     /// Any backend failure.

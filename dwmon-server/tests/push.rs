@@ -15,6 +15,8 @@ struct Server {
     addr: std::net::SocketAddr,
     store: Arc<dwmon_sqlite::SqliteStore>,
     token: String,
+    /// A `read` API token.
+    reader: String,
     _dir: tempfile::TempDir,
 }
 
@@ -24,6 +26,13 @@ async fn start(config: PushConfig) -> Server {
     let tokens = Arc::new(MemoryTokenStore::new());
     let token = tokens
         .create(Scope::parse("ping:job").unwrap(), "", NOW)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    let reader = tokens
+        .create(Scope::Read, "", NOW)
         .await
         .unwrap()
         .token
@@ -42,8 +51,14 @@ async fn start(config: PushConfig) -> Server {
         stats,
         config,
     );
+    // No runner statistics: the views show every checker the store knows, so a ping-kind
+    // series would show there if the store listed it.
     let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
+        .tokens(tokens.clone())
         .merge(push.router())
+        .merge(dwmon_server::api::router())
+        .merge(dwmon_server::metrics::router())
+        .merge(dwmon_server::page::router())
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -56,6 +71,7 @@ async fn start(config: PushConfig) -> Server {
         addr,
         store,
         token,
+        reader,
         _dir: dir,
     }
 }
@@ -90,6 +106,60 @@ async fn the_same_key_counts_once_and_each_kind_has_its_series() {
     assert_eq!(count("job~fail").await, 2, "/fail and exit status 3");
     assert_eq!(count("job~start").await, 1);
     assert_eq!(count("job~log").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_kind_series_never_show_as_checkers_in_the_api_page_or_metrics() {
+    let server = start(PushConfig::default()).await;
+    let client = reqwest::Client::new();
+    for rest in ["", "/fail", "/start", "/log", "/7"] {
+        let answer = client.get(server.url(rest)).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{rest}");
+    }
+    let status = server.store.status().await.unwrap();
+    let names: Vec<(&str, u64)> = status
+        .iter()
+        .map(|s| (s.checker.as_str(), s.stored_rows))
+        .collect();
+    assert_eq!(
+        names,
+        [("job", 5)],
+        "every ping counts in the checker's rows"
+    );
+    for path in [
+        "/api/v1/checkers",
+        "/api/v1/status",
+        "/api/v1/checkers/job",
+        "/metrics",
+        "/",
+    ] {
+        let answer = client
+            .get(format!("http://{}{path}", server.addr))
+            .bearer_auth(&server.reader)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        let text = answer.text().await.unwrap();
+        let expected = match path {
+            "/api/v1/status" => "\"store_ok\":true",
+            "/metrics" => "\ndwmon_checkers 1\n",
+            _ => "job",
+        };
+        assert!(text.contains(expected), "{path}: {text}");
+        for kind in ["fail", "start", "log"] {
+            assert!(!text.contains(&format!("job~{kind}")), "{path}: {text}");
+        }
+    }
+    for kind in ["fail", "start", "log"] {
+        let answer = client
+            .get(format!("http://{}/api/v1/checkers/job~{kind}", server.addr))
+            .bearer_auth(&server.reader)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 404, "job~{kind}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

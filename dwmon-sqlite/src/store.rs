@@ -1329,7 +1329,7 @@ impl Store for SqliteStore {
                 });
             }
             tx.commit().store_err(path)?;
-            Ok(statuses)
+            Ok(dwmon_core::ping::fold_series(statuses))
         })
         .await
     }
