@@ -64,7 +64,7 @@ pub async fn windowed_counts(
             .collect();
         let counts = store.count_windows(checker, &windows).await?;
         if counts.len() != windows.len() {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "asked for {} window counts, got {}",
                 windows.len(),
                 counts.len()

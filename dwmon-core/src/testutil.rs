@@ -241,7 +241,7 @@ impl FailingStore {
     fn check_purge(&self, checker: &str) -> Result<(), StoreError> {
         self.check(checker)?;
         if lock(&self.failing_purges).contains(checker) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "scripted purge failure for {checker}"
             )));
         }
@@ -250,7 +250,7 @@ impl FailingStore {
 
     fn check(&self, checker: &str) -> Result<(), StoreError> {
         if lock(&self.failing).contains(checker) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "scripted failure for {checker}"
             )));
         }

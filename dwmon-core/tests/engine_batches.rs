@@ -33,7 +33,7 @@ impl Store for CountingStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
         let number = self.inserts.fetch_add(1, Ordering::SeqCst);
         if *self.fail_insert.lock().unwrap() == Some(number) {
-            return Err(StoreError::Backend("scripted insert failure".into()));
+            return Err(StoreError::backend("scripted insert failure"));
         }
         self.received.fetch_add(rows.len() as u64, Ordering::SeqCst);
         self.inner.insert_first_seen(checker, rows).await

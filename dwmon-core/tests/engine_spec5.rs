@@ -1310,6 +1310,6 @@ async fn store_errors_are_typed() -> TestResult {
     let store = FailingStore::new();
     store.set_failing("x", true);
     let err = store.last_checked_minute("x").await.err();
-    assert!(matches!(err, Some(StoreError::Backend(_))));
+    assert!(matches!(err, Some(StoreError::Backend { .. })));
     Ok(())
 }

@@ -645,7 +645,7 @@ async fn without_an_authorizer_every_token_is_refused() {
 struct BrokenStore;
 
 fn broken<T>() -> Result<T, dwmon_core::StoreError> {
-    Err(dwmon_core::StoreError::Backend("disk on fire".into()))
+    Err(dwmon_core::StoreError::backend("disk on fire"))
 }
 
 #[async_trait::async_trait]

@@ -1,5 +1,6 @@
 //! Turning rusqlite failures into the typed [`StoreError`] of `dwmon-core`.
 
+use dwmon_core::store::Cause;
 use dwmon_core::StoreError;
 use rusqlite::ErrorCode;
 
@@ -8,18 +9,21 @@ use rusqlite::ErrorCode;
 pub(crate) fn map_error(path: &str, error: rusqlite::Error) -> StoreError {
     let path = path.to_owned();
     let code = error.sqlite_error_code();
-    let message = error.to_string();
+    let source = Cause::new(error);
     match code {
-        Some(ErrorCode::NotADatabase) => StoreError::NotAStore { path, message },
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path, message },
-        Some(ErrorCode::DiskFull) => StoreError::Full { path, message },
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore { path, source },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path, source },
+        Some(ErrorCode::DiskFull) => StoreError::Full { path, source },
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Busy { path, message }
+            StoreError::Busy { path, source }
         }
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
-            StoreError::Open { path, message }
+            StoreError::Open { path, source }
         }
-        _ => StoreError::Backend(format!("{path}: {message}")),
+        _ => StoreError::Backend {
+            context: path,
+            source,
+        },
     }
 }
 
@@ -66,9 +70,15 @@ mod tests {
             map_error(p, failure(rusqlite::ffi::SQLITE_CANTOPEN)),
             StoreError::Open { .. }
         ));
-        match map_error(p, failure(rusqlite::ffi::SQLITE_CORRUPT)) {
-            StoreError::Backend(message) => assert!(message.starts_with("x.db: ")),
-            other => panic!("unexpected {other:?}"),
-        }
+        let corrupt = map_error(p, failure(rusqlite::ffi::SQLITE_CORRUPT));
+        assert!(corrupt.to_string().starts_with("store error: x.db: "));
+        assert!(matches!(corrupt, StoreError::Backend { .. }));
+        // The rusqlite error is kept whole, with its code.
+        let busy = map_error(p, failure(rusqlite::ffi::SQLITE_BUSY));
+        let source = std::error::Error::source(&busy).expect("a source");
+        let sqlite = source
+            .downcast_ref::<rusqlite::Error>()
+            .expect("a rusqlite error");
+        assert_eq!(sqlite.sqlite_error_code(), Some(ErrorCode::DatabaseBusy));
     }
 }

@@ -5,7 +5,7 @@ use crate::rows;
 use crate::schema;
 use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
-use dwmon_core::store::RequirementStatus;
+use dwmon_core::store::{Cause, RequirementStatus};
 use dwmon_core::{
     CheckRecord, CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, Row, Status,
     Store, StoreError,
@@ -253,11 +253,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn to_i64(value: impl TryInto<i64>, what: &str) -> Result<i64, StoreError> {
     value
         .try_into()
-        .map_err(|_| StoreError::Backend(format!("{what} does not fit a 64-bit integer")))
+        .map_err(|_| StoreError::backend(format!("{what} does not fit a 64-bit integer")))
 }
 
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} is negative: {value}")))
+    u64::try_from(value).map_err(|_| StoreError::backend(format!("{what} is negative: {value}")))
 }
 
 impl SqliteStore {
@@ -313,12 +313,12 @@ impl SqliteStore {
                 check_pages(&conn, "quick_check").map_err(|error| open_error(&path_text, error))?;
             if !problems.is_empty() {
                 return Err(StoreError::Open {
-                    message: format!(
+                    source: Cause::text(format!(
                         "the file is damaged (PRAGMA quick_check: {}); `dwmon doctor --store \
                          {path_text}` lists the damage. Restore a backup, or move the file \
                          away to start a new store",
                         problems.join("; ")
-                    ),
+                    )),
                     path: path_text,
                 });
             }
@@ -379,7 +379,7 @@ impl SqliteStore {
         if !options.read_only && conn.is_readonly("main").store_err(&path)? {
             return Err(StoreError::ReadOnly {
                 path,
-                message: "the file or its directory is not writable".into(),
+                source: Cause::text("the file or its directory is not writable"),
             });
         }
         if !options.read_only {
@@ -498,7 +498,7 @@ impl SqliteStore {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(work).await.map_err(|error| {
-                StoreError::Backend(format!("{}: store task failed: {error}", self.inner.path))
+                StoreError::other(format!("{}: store task failed", self.inner.path), error)
             })?,
             Err(_) => work(),
         }
@@ -552,7 +552,7 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         match self.insert_batch(checker, batch, false).await? {
             InsertOutcome::Inserted(new) => Ok(new),
-            InsertOutcome::Stale => Err(StoreError::Backend(format!(
+            InsertOutcome::Stale => Err(StoreError::backend(format!(
                 "{}: store reported stale on an unchecked insert",
                 self.inner.path
             ))),
@@ -627,7 +627,7 @@ fn checker_id_for_write(state: &mut Conn, path: &str, checker: &str) -> Result<i
         .execute([checker])
         .store_err(path)?;
     checker_id(state, path, checker)?.ok_or_else(|| {
-        StoreError::Backend(format!("{path}: checker {checker:?} vanished after insert"))
+        StoreError::backend(format!("{path}: checker {checker:?} vanished after insert"))
     })
 }
 
@@ -640,9 +640,10 @@ fn parse_record(
     extra: Option<&str>,
 ) -> Result<CheckRecord, StoreError> {
     let unreadable = |error: serde_json::Error| {
-        StoreError::Backend(format!(
-            "{path}: stored check {key} has an unreadable record: {error}"
-        ))
+        StoreError::other(
+            format!("{path}: stored check {key} has an unreadable record"),
+            error,
+        )
     };
     let Some(extra) = extra else {
         return serde_json::from_str(json).map_err(unreadable);
@@ -697,7 +698,7 @@ fn extra_id(
 
 fn parse_status(path: &str, text: &str) -> Result<Status, StoreError> {
     text.parse()
-        .map_err(|error: String| StoreError::Backend(format!("{path}: {error}")))
+        .map_err(|error: String| StoreError::backend(format!("{path}: {error}")))
 }
 
 /// Counts `sorted` timestamps inside each half-open window.
@@ -875,7 +876,7 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         if let Some(other) = records.iter().find(|r| r.checker != checker) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "record {} passed to record_checks for checker {checker:?}",
                 other.idempotency_key()
             )));
@@ -885,10 +886,10 @@ impl Store for SqliteStore {
         let mut extras: Vec<String> = Vec::new();
         for record in records {
             let (json, extra) = split_record(record).map_err(|error| {
-                StoreError::Backend(format!(
-                    "cannot serialise check {}: {error}",
-                    record.idempotency_key()
-                ))
+                StoreError::other(
+                    format!("cannot serialise check {}", record.idempotency_key()),
+                    error,
+                )
             })?;
             let extra_index = match extras.iter().position(|e| *e == extra) {
                 Some(i) => i,
@@ -993,9 +994,10 @@ impl Store for SqliteStore {
                         let delivered_to = match to {
                             None => Vec::new(),
                             Some(text) => serde_json::from_str(&text).map_err(|e| {
-                                StoreError::Backend(format!(
-                                    "{path}: outbox entry {key}: unreadable delivered_to: {e}"
-                                ))
+                                StoreError::other(
+                                    format!("{path}: outbox entry {key}: unreadable delivered_to"),
+                                    e,
+                                )
                             })?,
                         };
                         Ok(PendingDelivery {
@@ -1018,7 +1020,7 @@ impl Store for SqliteStore {
         if self.inner.read_only {
             return Err(StoreError::ReadOnly {
                 path: self.inner.path.clone(),
-                message: "opened read-only".into(),
+                source: Cause::text("opened read-only"),
             });
         }
         let waiting = {
@@ -1062,7 +1064,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
         let delivered = serde_json::to_string(&progress.delivered_to)
-            .map_err(|e| StoreError::Backend(format!("cannot serialise delivered_to: {e}")))?;
+            .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
         let first = progress.first_attempt_at;
         let failure = progress.failure.clone();
         self.run(move |inner, state| {
@@ -1517,9 +1519,9 @@ impl Store for SqliteStore {
 /// An error opening the file: a typed one where SQLite says what is wrong, else `Open`.
 fn open_error(path: &str, error: rusqlite::Error) -> StoreError {
     match map_error(path, error) {
-        StoreError::Backend(message) => StoreError::Open {
+        StoreError::Backend { source, .. } => StoreError::Open {
             path: path.to_owned(),
-            message,
+            source,
         },
         other => other,
     }

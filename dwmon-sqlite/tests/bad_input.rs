@@ -85,14 +85,11 @@ fn a_store_from_a_newer_dwmon_is_refused() -> TestResult {
         [],
     )?;
     let error = open_error(&path);
-    assert_eq!(
-        error,
-        StoreError::SchemaTooNew {
-            path: path.display().to_string(),
-            found: 99,
-            supported: SqliteStore::schema_version(),
-        }
-    );
+    assert!(matches!(
+        &error,
+        StoreError::SchemaTooNew { path: p, found: 99, supported }
+            if *p == path.display().to_string() && *supported == SqliteStore::schema_version()
+    ));
     assert!(error.to_string().contains("upgrade dwmon"));
     // Read-only openers refuse it too.
     assert!(matches!(

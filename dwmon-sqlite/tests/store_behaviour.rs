@@ -99,7 +99,7 @@ mod bulk_batches {
     /// keys, into a cold store (a restarted process) and a warm one.
     #[tokio::test]
     async fn big_batches_with_stored_keys_and_duplicates_keep_first_seen() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         let first: Vec<Row> = (0..1_000)
             .map(|i| Row::new(format!("k{i:05}"), 1_000 + i))
@@ -364,7 +364,7 @@ mod spec_5_step_6_check_log {
         let mixed = [record("c", 0, 60, 1), record("other", 0, 60, 1)];
         assert!(matches!(
             store.record_checks("c", &mixed).await,
-            Err(StoreError::Backend(_))
+            Err(StoreError::Backend { .. })
         ));
         assert_eq!(store.last_checked_minute("c").await?, None);
         Ok(())
@@ -425,7 +425,7 @@ mod spec_8_outbox {
 
     #[tokio::test]
     async fn outbox_summary_counts_entries_and_finds_the_oldest_minute() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         let runner = SqliteStore::open(&path)?;
         let reader = SqliteStore::open_read_only(&path)?;
@@ -532,7 +532,7 @@ mod persistence {
 
     #[tokio::test]
     async fn everything_survives_reopening_the_file() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         {
             let store = SqliteStore::open(&path)?;
@@ -552,7 +552,7 @@ mod persistence {
 
     #[tokio::test]
     async fn per_target_progress_and_give_ups_survive_reopening() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         {
             let store = SqliteStore::open(&path)?;
@@ -591,7 +591,7 @@ mod persistence {
 
     #[tokio::test]
     async fn acknowledgements_reach_the_file_with_the_next_write_or_flush() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         let runner = SqliteStore::open(&path)?;
         let status = SqliteStore::open_read_only(&path)?;
@@ -621,7 +621,7 @@ mod persistence {
 
     #[tokio::test]
     async fn the_cache_notices_writes_by_another_connection() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         let runner = SqliteStore::open(&path)?;
         let other = SqliteStore::open(&path)?;
@@ -822,7 +822,7 @@ mod extras_once {
     /// record reads back with its own extra.
     #[tokio::test]
     async fn a_big_extra_is_stored_once_per_version() -> TestResult {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::other("tempdir", e))?;
         let path = dir.path().join("store.sqlite");
         let store = SqliteStore::open(&path)?;
         let big = serde_json::json!({ "runbook": "x".repeat(100_000), "team": "data" });
