@@ -60,7 +60,7 @@ pub type RuleFn = dyn Fn(&CheckRecord) -> AlertRule + Send + Sync;
 pub type TargetCheckFn = dyn Fn(&Target) -> Result<(), String> + Send + Sync;
 
 /// Alert handling failed for one event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AlertError {
     /// The alert store failed; nothing was sent.

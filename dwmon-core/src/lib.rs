@@ -2,12 +2,14 @@
 //!
 //! The heart of dwmon: checker files ([`checker_file`]), the requirement grammar
 //! ([`requirement`]), the pure schedule evaluator ([`schedule`]), the extension traits
-//! ([`RowGetter`], [`CheckHandler`], [`Purger`], [`Store`]), the cycle engine ([`engine`]) and
-//! monitors written in code over several checkers ([`monitor`]).
+//! ([`RowGetter`], [`CheckHandler`], [`Purger`], [`Store`]), the alert state stores keep
+//! ([`alert_state`]), the cycle engine ([`engine`]) and monitors written in code over several
+//! checkers ([`monitor`]).
 //!
 //! Time is always a parameter: nothing in this crate reads the wall clock except
 //! [`engine::SystemClock`], which only the run loop uses.
 
+pub mod alert_state;
 pub mod checker_file;
 #[cfg(feature = "test-suite")]
 pub mod conformance;

@@ -249,12 +249,7 @@ impl CycleContext {
     }
 
     /// Hands one check to one target, under the delivery timeout.
-    async fn deliver_to(
-        &self,
-        target: &str,
-        event: &Event,
-        attempts: u32,
-    ) -> Result<(), Failed> {
+    async fn deliver_to(&self, target: &str, event: &Event, attempts: u32) -> Result<(), Failed> {
         let handled = self.handler.deliver_to(target, event, attempts);
         match tokio::time::timeout(self.config.delivery_timeout, handled).await {
             Ok(Ok(())) => Ok(()),

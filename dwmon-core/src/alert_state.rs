@@ -1,0 +1,218 @@
+//! Alert state: what alerting (the `dwmon-alert` crate) persists so that it survives
+//! restarts — per (checker, requirement) an [`AlertState`], per checker a [`SourceState`] and
+//! an optional [`Pause`], and the [`Notification`]s not yet delivered to every [`Target`].
+//!
+//! [`AlertStateStore`] is the persistence trait; [`MemoryAlertStore`] keeps it in memory and
+//! `dwmon_sqlite::SqliteStore` in the same SQLite file as rows and checks. The types live in
+//! core (not in `dwmon-alert`) so that a store crate can implement the trait without depending
+//! on the alerting crate; `dwmon-alert` re-exports all of them under their old paths.
+
+mod memory;
+mod notification;
+mod overview;
+mod pending;
+mod state;
+mod target;
+
+pub use memory::MemoryAlertStore;
+pub use notification::{Notification, NotificationKind};
+pub use overview::{AlertOverview, AlertStateEntry};
+pub use pending::PendingNotification;
+pub use state::{is_paused, AlertPhase, AlertState, Pause, SourceState};
+pub use target::{url_origin, ChannelKind, Target};
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An alert store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertStoreError {
+    /// The store could not be opened or its tables created.
+    #[error("cannot open alert store {path}: {message}")]
+    Open {
+        /// Store location.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A stored value could not be read back.
+    #[error("alert store: corrupt {what} for {key}: {message}")]
+    Corrupt {
+        /// Which kind of value (`alert state`, `pause`, ...).
+        what: &'static str,
+        /// Its key.
+        key: String,
+        /// Why.
+        message: String,
+    },
+    /// The underlying store failed: its variant says what to fix (busy, full, read-only,
+    /// not a store, ...).
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    /// Any other backend failure.
+    #[error("alert store: {0}")]
+    Backend(String),
+}
+
+/// Everything one event changes, written atomically by [`AlertStateStore::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertUpdate {
+    /// The checker.
+    pub checker: String,
+    /// New state of one requirement, if it changed.
+    pub alert: Option<(usize, AlertState)>,
+    /// New source state, if it changed.
+    pub source: Option<SourceState>,
+    /// Notifications to enqueue (an entry whose key exists is kept as it is).
+    pub notifications: Vec<PendingNotification>,
+}
+
+/// Persistence for alerting: alert and source states, pause flags and the notifications not
+/// yet delivered to every target. Object-safe (`Arc<dyn AlertStateStore>`).
+///
+/// ```
+/// use dwmon_core::alert_state::{AlertStateStore, MemoryAlertStore, Pause};
+/// # futures::executor::block_on(async {
+/// let store = MemoryAlertStore::new();
+/// let pause = Pause { since: 0, until: Some(3600), comment: Some("migration".into()) };
+/// store.set_pause("orders", Some(&pause)).await?;
+/// assert_eq!(store.pause("orders").await?, Some(pause));
+/// # Ok::<(), dwmon_core::alert_state::AlertStoreError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait AlertStateStore: Send + Sync {
+    /// The state of requirement `requirement_index` of `checker`, if one was saved.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn alert_state(
+        &self,
+        checker: &str,
+        requirement_index: usize,
+    ) -> Result<Option<AlertState>, AlertStoreError>;
+
+    /// The source state of `checker`, if one was saved.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError>;
+
+    /// Saves the states of `update` and enqueues its notifications, all or nothing.
+    ///
+    /// # Errors
+    /// Backend failure; then nothing was written.
+    async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError>;
+
+    /// `checker`'s notifications not yet delivered to every target, oldest first.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError>;
+
+    /// Overwrites the delivery progress (`delivered`, `abandoned`, `attempts`, `last_error`)
+    /// of the pending
+    /// entry with the same idempotency key.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError>;
+
+    /// Removes a notification every target received.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError>;
+
+    /// `checker`'s pause, if set (possibly expired).
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError>;
+
+    /// Sets (`Some`) or lifts (`None`) `checker`'s pause.
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError>;
+
+    /// Every alert state, source state, pause and pending notification.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn overview(&self) -> Result<AlertOverview, AlertStoreError>;
+
+    /// Forgets the alert and source states of checkers not in `known` (checker name ->
+    /// number of requirements) and of requirement indices `>= count`, so that a deleted
+    /// checker or requirement line does not stay FIRING forever in status views. Pauses and
+    /// pending notifications are kept. Returns how many alert states were removed.
+    ///
+    /// # Errors
+    /// Backend failure; then nothing was removed.
+    async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError>;
+
+    /// The alert states of `checker`'s requirements, by ascending index (what decides
+    /// whether a parent is BAD: docs/ALERTING.md, "Dependencies"). The default reads the
+    /// [`AlertStateStore::overview`]; stores override it with a lookup by checker.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn alert_states(
+        &self,
+        checker: &str,
+    ) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+        Ok(self
+            .overview()
+            .await?
+            .alerts
+            .into_iter()
+            .filter(|e| e.checker == checker)
+            .map(|e| (e.requirement_index, e.state))
+            .collect())
+    }
+}
+
+macro_rules! forward_alert_store {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: AlertStateStore + ?Sized> AlertStateStore for $ty {
+            async fn alert_state(&self, checker: &str, requirement_index: usize) -> Result<Option<AlertState>, AlertStoreError> {
+                (**self).alert_state(checker, requirement_index).await
+            }
+            async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
+                (**self).source_state(checker).await
+            }
+            async fn alert_states(&self, checker: &str) -> Result<Vec<(usize, AlertState)>, AlertStoreError> {
+                (**self).alert_states(checker).await
+            }
+            async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
+                (**self).apply(update).await
+            }
+            async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError> {
+                (**self).pending(checker).await
+            }
+            async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
+                (**self).save_progress(pending).await
+            }
+            async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError> {
+                (**self).complete(idempotency_key).await
+            }
+            async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError> {
+                (**self).pause(checker).await
+            }
+            async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
+                (**self).set_pause(checker, pause).await
+            }
+            async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
+                (**self).overview().await
+            }
+            async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
+                (**self).prune(known).await
+            }
+        }
+    )*};
+}
+
+forward_alert_store!(&T, Box<T>, Arc<T>);
