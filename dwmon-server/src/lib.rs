@@ -21,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod badge;
+pub mod events;
 pub mod metrics;
 pub mod page;
 pub mod push;

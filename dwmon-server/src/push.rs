@@ -158,6 +158,12 @@ impl Push {
     }
 
     fn allow(&self, token_id: &str) -> Result<(), u64> {
+        self.allow_n(token_id, 1.0)
+    }
+
+    /// Takes `cost` pings from `token_id`'s bucket (at most the burst, so a batch of events
+    /// can always pass once the bucket is full), else the seconds to wait.
+    pub(crate) fn allow_n(&self, token_id: &str, cost: f64) -> Result<(), u64> {
         let now = tokio::time::Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let (rate, burst) = (
@@ -171,15 +177,45 @@ impl Push {
         let elapsed = now.duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let cost = cost.clamp(1.0, burst);
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             Ok(())
         } else {
-            Err(((1.0 - bucket.tokens) / rate).ceil().max(1.0) as u64)
+            Err(((cost - bucket.tokens) / rate).ceil().max(1.0) as u64)
         }
     }
 
-    fn remember(&self, checker: &str, mut record: PingRecord) {
+    /// Queues `row` of `series` for the writer (the group commit of every concurrent ping);
+    /// the receiver answers once the row is committed. `None` when the queue is full.
+    pub(crate) fn enqueue(
+        &self,
+        series: String,
+        row: Row,
+    ) -> Option<oneshot::Receiver<Result<(), String>>> {
+        let (reply, committed) = oneshot::channel();
+        self.writer
+            .try_send(Job { series, row, reply })
+            .ok()
+            .map(|()| committed)
+    }
+
+    /// The limits these routes were built with.
+    pub(crate) fn config(&self) -> &PushConfig {
+        &self.config
+    }
+
+    /// The tokens pings are checked against.
+    pub(crate) fn tokens(&self) -> &Arc<dyn TokenStore> {
+        &self.tokens
+    }
+
+    /// The runner's checkers and clock.
+    pub(crate) fn stats(&self) -> &Arc<RunnerStats> {
+        &self.stats
+    }
+
+    pub(crate) fn remember(&self, checker: &str, mut record: PingRecord) {
         {
             let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
             let run = (checker.to_string(), record.rid.clone());
@@ -263,7 +299,7 @@ fn parse_suffix(suffix: Option<&str>) -> Result<(PingKind, Option<u8>), String> 
     }
 }
 
-fn valid_parameter(value: &str) -> bool {
+pub(crate) fn valid_parameter(value: &str) -> bool {
     !value.is_empty() && value.len() <= MAX_PARAMETER_LEN && !value.chars().any(char::is_control)
 }
 

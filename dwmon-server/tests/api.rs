@@ -7,6 +7,9 @@ use dwmon_alert::{AlertStateStore, MemoryAlertStore};
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
 use dwmon_core::{Engine, MemoryStore, Row, Store};
 use dwmon_server::auth::{Access, StaticTokens};
+use dwmon_server::events::{Events, EventsConfig};
+use dwmon_server::push::{Push, PushConfig};
+use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
 use dwmon_server::{api, RunnerStats, ServerBuilder};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -191,6 +194,10 @@ struct Api {
     contract: Contract,
     seen: std::sync::Mutex<BTreeSet<String>>,
     client: reqwest::Client,
+    /// A `ping:beat` token, for `/api/v1/events`.
+    ping: String,
+    /// A read token of the same token store (events refuse it).
+    stored_read: String,
 }
 
 impl Api {
@@ -234,6 +241,27 @@ impl Api {
         (status, value)
     }
 
+    /// `POST /api/v1/events` with a raw body, checked against the contract.
+    async fn events(&self, token: Option<&str>, body: &str) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/api/v1/events", self.url))
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let value: Value = answer.json().await.unwrap();
+        if let Some(operation) = self
+            .contract
+            .check("POST", "/api/v1/events", status, &value)
+        {
+            self.seen.lock().unwrap().insert(operation);
+        }
+        (status, value)
+    }
+
     async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         self.call("GET", path, token, None).await
     }
@@ -271,6 +299,43 @@ async fn api() -> Api {
     }
     let alerts = Arc::new(MemoryAlertStore::new());
     let store: Arc<dyn Store> = store;
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let ping = tokens
+        .create(Scope::parse("ping:beat").unwrap(), "", T0)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    let stored_read = tokens
+        .create(Scope::Read, "", T0)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    // The events' own view of the runner: one push checker, `beat`.
+    let push_stats = Arc::new(RunnerStats::new(Arc::new(|| T0 + 125)));
+    let mut beat = checker("beat", vec![every_minute(1, 10, 60)]);
+    beat.source = "push".into();
+    push_stats.set_checkers(vec![beat].into(), chrono_tz::UTC);
+    let push = Push::new(
+        Arc::clone(&store),
+        tokens,
+        push_stats,
+        PushConfig {
+            rate_per_second: 0.01,
+            burst: 4.0,
+            ..PushConfig::default()
+        },
+    );
+    let events = Events::new(
+        push,
+        EventsConfig {
+            body_limit: 1000,
+            ..EventsConfig::default()
+        },
+    );
     let router = ServerBuilder::new(store)
         .stats(stats)
         .alerts(alerts.clone())
@@ -279,6 +344,7 @@ async fn api() -> Api {
             (WRITE, Access::Write),
         ])))
         .merge(api::router())
+        .merge(events.router())
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -288,6 +354,8 @@ async fn api() -> Api {
         std::future::pending(),
     ));
     Api {
+        ping,
+        stored_read,
         url,
         clock,
         alerts,
@@ -509,6 +577,7 @@ async fn every_route_answers_as_docs_openapi_json_says() {
     );
 
     token_checks(&api).await;
+    events_checks(&api).await;
 
     // Every documented success, 400, 401, 403 and 404 answer was seen (503 needs a broken
     // store: a_store_that_cannot_be_read_answers_503).
@@ -522,6 +591,31 @@ async fn every_route_answers_as_docs_openapi_json_says() {
     assert!(
         missing.is_empty(),
         "documented but never exercised: {missing:#?}"
+    );
+}
+
+/// `POST /api/v1/events`: every documented answer but 503 (tests/events.rs has it).
+async fn events_checks(api: &Api) {
+    let ping = Some(api.ping.as_str());
+    let good = r#"{"service": "beat", "state": "ok"}"#;
+    assert_eq!(api.events(ping, good).await.0, 200);
+    let (status, answer) = api
+        .events(
+            ping,
+            &format!("{good}\n{{\"service\": \"beat\", \"state\": \"OK\"}}"),
+        )
+        .await;
+    assert_eq!((status, &answer["errors"][0]["line"]), (207, &json!(2)));
+    assert_eq!(api.events(ping, "nonsense").await.0, 400);
+    assert_eq!(api.events(None, good).await.0, 401);
+    assert_eq!(api.events(Some(&api.stored_read), good).await.0, 403);
+    assert_eq!(api.events(ping, &"x".repeat(1001)).await.0, 413);
+    // The bucket of 4 is spent after 2 + 2 events.
+    assert_eq!(api.events(ping, &format!("{good}\n{good}")).await.0, 200);
+    let (status, answer) = api.events(ping, good).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (429, &json!("rate_limited"))
     );
 }
 

@@ -537,6 +537,9 @@ fn server_router(parts: ServerParts) -> axum::Router {
         dwmon_server::push::PushConfig::default(),
     );
     builder = builder.merge(push.router());
+    let events =
+        dwmon_server::events::Events::new(push, dwmon_server::events::EventsConfig::default());
+    builder = builder.merge(events.router());
     builder
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::api::router())

@@ -211,3 +211,50 @@ fn ping_routes_answer_the_documented_statuses() {
     assert!(headers.contains("ping-body-limit: 10000"), "{headers}");
     assert_eq!(served.terminate(), 0);
 }
+
+#[test]
+fn events_over_curl_are_stored_and_bad_lines_named() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "backup",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let ping = token(&store, "ping:backup");
+    let read = token(&store, "read");
+    let now = T0.to_string();
+    // 30 simulated seconds per real second: the next minute's check comes within 2 s.
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--now",
+            &now,
+            "--speed",
+            "30",
+        ],
+        &[],
+    );
+    let body = "{\"service\": \"backup\", \"state\": \"ok\", \"key\": \"b-1\"}\n\
+                {\"service\": \"backup\", \"state\": \"bad\"}\n";
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {ping}"))
+        .args(["--data-binary", body])
+        .arg(served.url("/api/v1/events"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (json, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "207", "{text}");
+    let answer: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(answer["errors"][0]["line"], 2);
+    // The stored event is counted at the next minute's check.
+    let check = wait_for(&served, &read, "backup", T0, |c| c["count"] == 1);
+    assert_eq!(check["status"], "GOOD", "{check}");
+    assert_eq!(served.terminate(), 0);
+}
