@@ -384,6 +384,22 @@ fn check_push(
             ));
         }
     }
+    if let Some(value) = checker.extra.get(crate::ping::PER_HOST_KEY) {
+        let message = match (value.as_bool(), push) {
+            (Some(_), true) => None,
+            (None, _) => Some("\"per_host\" must be true or false"),
+            (Some(_), false) => Some(
+                "\"per_host\" makes one sub-check per host of a push checker; this checker's \
+                 __SOURCE__ is not push",
+            ),
+        };
+        if let Some(message) = message {
+            let extra = sections.iter().find(|s| s.kind == SectionKind::Extra);
+            let (line, column) =
+                extra.map_or((1, 1), |s| key_position(s, crate::ping::PER_HOST_KEY));
+            return Err(err.at(line, column, CheckerFileErrorKind::Push, message));
+        }
+    }
     if push {
         return Ok(());
     }

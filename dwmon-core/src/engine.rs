@@ -749,6 +749,11 @@ impl CycleContext {
         zone: Tz,
         outcome: &mut CheckerOutcome,
     ) -> Option<Evaluated> {
+        if checker.per_host() {
+            // A template: each host's sub-check (`NAME@HOST`, crate::ping::with_hosts) is
+            // checked on its own; the template has no rows of its own to judge.
+            return None;
+        }
         let name = checker.name.as_str();
         let last = match self.store.last_checked_minute(name).await {
             Ok(last) => last,

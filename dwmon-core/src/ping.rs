@@ -127,7 +127,86 @@ pub fn fold_series(statuses: Vec<CheckerStatus>) -> Vec<CheckerStatus> {
     checkers
 }
 
+/// The `__EXTRA__` key that makes a push checker per-host: `"per_host": true`.
+pub const PER_HOST_KEY: &str = "per_host";
+
+/// Joins a per-host checker's name and a host into the sub-check's name: `NAME@HOST`
+/// (`@` is not allowed in checker file names, so no sub-check is ever a real checker).
+pub const HOST_SEPARATOR: char = '@';
+
+/// The name of `host`'s sub-check of the per-host checker `checker`.
+///
+/// ```
+/// assert_eq!(dwmon_core::ping::host_check_name("heartbeat", "web1"), "heartbeat@web1");
+/// ```
+pub fn host_check_name(checker: &str, host: &str) -> String {
+    format!("{checker}{HOST_SEPARATOR}{host}")
+}
+
+/// `host`'s sub-check of the per-host `template`: the same requirements, zone and source,
+/// named `NAME@HOST`, with `"host": HOST` (and without `"per_host"`) in its `__EXTRA__`, so
+/// handlers and alerts name the host.
+pub fn host_check(template: &Checker, host: &str) -> Checker {
+    let mut extra = match &template.extra {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    extra.remove(PER_HOST_KEY);
+    extra.insert("host".into(), serde_json::Value::String(host.to_string()));
+    Checker {
+        name: host_check_name(&template.name, host),
+        extra: serde_json::Value::Object(extra),
+        ..template.clone()
+    }
+}
+
+/// `checkers` with a sub-check ([`host_check`]) for each `(checker, host)` of `hosts` whose
+/// checker is a loaded per-host push checker (hosts of other checkers are left out), sorted
+/// by name. The per-host checkers themselves stay: they are what pings and events name,
+/// and the engine never checks them (only their hosts).
+///
+/// ```
+/// use dwmon_core::ping::with_hosts;
+/// let text = "__SOURCE__\npush\n__REQUIREMENTS__\n\
+///             CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS120\n\
+///             __EXTRA__\n{\"per_host\": true}\n";
+/// let beat = dwmon_core::parse_checker("beat.dwmon", text)?;
+/// let hosts = [("beat".to_string(), "web1".to_string()), ("gone".to_string(), "x".to_string())];
+/// let names: Vec<String> = with_hosts(vec![beat], &hosts).into_iter().map(|c| c.name).collect();
+/// assert_eq!(names, ["beat", "beat@web1"]);
+/// # Ok::<(), dwmon_core::CheckerFileError>(())
+/// ```
+pub fn with_hosts(mut checkers: Vec<Checker>, hosts: &[(String, String)]) -> Vec<Checker> {
+    let templates: std::collections::HashMap<&str, &Checker> = checkers
+        .iter()
+        .filter(|c| c.is_push() && c.per_host())
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let subs: Vec<Checker> = hosts
+        .iter()
+        .filter_map(|(checker, host)| templates.get(checker.as_str()).map(|t| host_check(t, host)))
+        .collect();
+    checkers.extend(subs);
+    checkers.sort_by(|a, b| a.name.cmp(&b.name));
+    checkers.dedup_by(|a, b| a.name == b.name);
+    checkers
+}
+
 impl Checker {
+    /// Whether this is a per-host push checker (`"per_host": true` in `__EXTRA__`): each host
+    /// that sends it heartbeats gets a sub-check of its own ([`with_hosts`]).
+    pub fn per_host(&self) -> bool {
+        self.extra
+            .get(PER_HOST_KEY)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// For a host's sub-check (`NAME@HOST`): the per-host checker's name and the host.
+    pub fn host(&self) -> Option<(&str, &str)> {
+        self.name.split_once(HOST_SEPARATOR)
+    }
+
     /// Whether this is a push checker (`__SOURCE__` `push`): its rows arrive over HTTP, no
     /// source is asked.
     pub fn is_push(&self) -> bool {
@@ -255,6 +334,145 @@ mod tests {
         );
         assert_eq!(parse_series("~fail"), None);
         assert_eq!(parse_series("a~success"), None);
+    }
+
+    fn beat(extra: &str) -> Result<Checker, crate::CheckerFileError> {
+        parse_checker(
+            "beat.dwmon",
+            &format!("__SOURCE__\npush\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{extra}\n"),
+        )
+    }
+
+    #[test]
+    fn per_host_is_a_boolean_of_push_checkers_only() -> Result<(), crate::CheckerFileError> {
+        assert!(beat(r#"{"per_host": true}"#)?.per_host());
+        assert!(!beat(r#"{"per_host": false}"#)?.per_host());
+        assert!(!beat("{}")?.per_host());
+        let not_bool = beat("{\"team\": 1,\n \"per_host\": \"yes\"}").unwrap_err();
+        assert_eq!(
+            (not_bool.kind, not_bool.line, not_bool.column),
+            (CheckerFileErrorKind::Push, 7, 2),
+            "{not_bool}"
+        );
+        let pull = parse_checker(
+            "orders.dwmon",
+            &format!("__QUERY__\nq\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{{\"per_host\": true}}\n"),
+        )
+        .unwrap_err();
+        assert_eq!((pull.kind, pull.line), (CheckerFileErrorKind::Push, 6));
+        Ok(())
+    }
+
+    #[test]
+    fn a_host_check_is_the_template_named_for_its_host() -> Result<(), crate::CheckerFileError> {
+        let template = beat(r#"{"per_host": true, "alert": "ops"}"#)?;
+        let web1 = host_check(&template, "web1");
+        assert_eq!(web1.name, "beat@web1");
+        assert_eq!(web1.host(), Some(("beat", "web1")));
+        assert_eq!(template.host(), None);
+        assert!(web1.is_push() && !web1.per_host());
+        assert_eq!(
+            web1.extra,
+            serde_json::json!({"alert": "ops", "host": "web1"})
+        );
+        assert_eq!(web1.requirements, template.requirements);
+        let other = beat("{}")?;
+        let other = Checker {
+            name: "plain".into(),
+            ..other
+        };
+        let hosts = [
+            ("beat".to_string(), "web2".to_string()),
+            ("beat".to_string(), "web1".to_string()),
+            ("plain".to_string(), "web1".to_string()),
+            ("beat".to_string(), "web1".to_string()),
+        ];
+        let names: Vec<String> = with_hosts(vec![other, template], &hosts)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["beat", "beat@web1", "beat@web2", "plain"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_host_whose_heartbeats_stop_is_bad_on_its_own() -> Result<(), crate::CheckerFileError>
+    {
+        use crate::testutil::{RecordingHandler, ScriptedSource};
+        use crate::{Engine, MemoryStore, Row, Status, Store};
+        use std::sync::Arc;
+        const T0: i64 = 1_800_000_000;
+        let template = parse_checker(
+            "beat.dwmon",
+            "__SOURCE__\npush\n__REQUIREMENTS__\n\
+             CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS120\n\
+             __EXTRA__\n{\"per_host\": true}\n",
+        )?;
+        let hosts = [
+            ("beat".to_string(), "web1".to_string()),
+            ("beat".to_string(), "web2".to_string()),
+        ];
+        let store = Arc::new(MemoryStore::new());
+        let handler = Arc::new(RecordingHandler::new());
+        let engine = Engine::new(
+            Arc::new(ScriptedSource::new()),
+            store.clone(),
+            handler.clone(),
+        )
+        .with_checkers(with_hosts(vec![template], &hosts));
+        // A beat 30 s before each minute's cycle; web2's stop after T0 + 30.
+        for i in 0..5 {
+            let t = T0 + 60 * i - 30;
+            let mut beating = vec!["web1"];
+            if i < 2 {
+                beating.push("web2");
+            }
+            for host in beating {
+                let row = Row::new(format!("{host}-{t}"), t);
+                store
+                    .insert_first_seen(&host_check_name("beat", host), &[row])
+                    .await
+                    .expect("stored");
+            }
+            engine.run_cycle(t + 35).await;
+        }
+        let checks = handler.checks();
+        assert!(
+            checks.iter().all(|c| c.checker != "beat"),
+            "the template is never checked"
+        );
+        let of = |name: &str| -> Vec<(i64, Status)> {
+            checks
+                .iter()
+                .filter(|c| c.checker == name)
+                .map(|c| (c.minute - T0, c.status))
+                .collect()
+        };
+        let good = Status::Good;
+        assert_eq!(
+            of("beat@web1"),
+            [(0, good), (60, good), (120, good), (180, good), (240, good)]
+        );
+        assert_eq!(
+            of("beat@web2"),
+            [
+                (0, good),
+                (60, good),
+                (120, good),
+                (180, Status::Bad),
+                (240, Status::Bad)
+            ],
+            "web2's last beat (T0 + 30) leaves the 120 s window at T0 + 150"
+        );
+        assert_eq!(
+            checks
+                .iter()
+                .find(|c| c.status == Status::Bad)
+                .map(|c| c.extra.clone()),
+            Some(serde_json::json!({"host": "web2"})),
+            "the BAD check names its host"
+        );
+        Ok(())
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! ([`Push`]) before any answer, and the answer is `200` (all stored), `207` (some stored)
 //! or `400` (none).
 
+use crate::hosts::HostRegistry;
 use crate::push::{valid_parameter, PingRecord, Push, MAX_BODY_LIMIT, MAX_PARAMETER_LEN};
 use crate::tokens::{Scope, TokenInfo};
 use crate::ServerState;
@@ -25,8 +26,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use dwmon_core::ping::{series, PingKind};
-use dwmon_core::{Checker, Row};
+use dwmon_core::ping::{host_check_name, series, PingKind};
+use dwmon_core::{Checker, Row, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,6 +35,10 @@ use std::sync::Arc;
 
 /// Longest `host`, in bytes.
 pub const MAX_HOST_LEN: usize = 100;
+
+/// The tag of a graceful-shutdown event: for a per-host checker it removes the host's
+/// sub-check (docs/FORMAT.md, "Per-host heartbeats").
+pub const SHUTDOWN_TAG: &str = "shutdown";
 
 /// Most `tags` of one event.
 pub const MAX_TAGS: usize = 50;
@@ -434,19 +439,34 @@ pub struct Origin {
     pub user_agent: Option<String>,
 }
 
+/// What an accepted line does to the hosts of a per-host checker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostChange {
+    /// A heartbeat: the host's sub-check exists from now on.
+    Add { checker: String, host: String },
+    /// A graceful shutdown: the host's sub-check, rows and check log go.
+    Remove { checker: String, host: String },
+}
+
 /// An accepted line, ready to commit.
 struct Planned {
     line: usize,
+    /// The checker (or host sub-check) whose history gets the line.
     checker: String,
     series: String,
-    row: Row,
+    /// `None` for a shutdown: nothing to count.
+    row: Option<Row>,
     record: PingRecord,
     token_id: String,
+    host: Option<HostChange>,
 }
 
-/// The events routes' state: the ping routes' writer, tokens, checkers and clock.
+/// The events routes' state: the ping routes' writer, tokens, checkers and clock, the store
+/// (to prune removed hosts) and the hosts of per-host checkers.
 pub struct Events {
     push: Arc<Push>,
+    store: Arc<dyn Store>,
+    hosts: Arc<HostRegistry>,
     config: EventsConfig,
 }
 
@@ -459,10 +479,27 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
-    /// Events committed through `push` (its writer, tokens, checkers, clock and rate).
-    pub fn new(push: Arc<Push>, mut config: EventsConfig) -> Arc<Events> {
+    /// Events committed through `push` (its writer, tokens, checkers, clock and rate), with
+    /// the hosts of per-host checkers in `hosts`; `store` is the one `push` writes to (a
+    /// removed host's rows and checks are deleted from it).
+    pub fn new(
+        push: Arc<Push>,
+        store: Arc<dyn Store>,
+        hosts: Arc<HostRegistry>,
+        mut config: EventsConfig,
+    ) -> Arc<Events> {
         config.body_limit = config.body_limit.min(MAX_BODY_LIMIT);
-        Arc::new(Events { push, config })
+        Arc::new(Events {
+            push,
+            store,
+            hosts,
+            config,
+        })
+    }
+
+    /// The hosts of per-host checkers.
+    pub fn hosts(&self) -> &Arc<HostRegistry> {
+        &self.hosts
     }
 
     /// The limits.
@@ -517,6 +554,7 @@ impl Events {
                 .allow_n(token_id, n)
                 .map_err(Refusal::RateLimited)?;
         }
+        self.change_hosts(&planned, now).await?;
         self.commit(&planned).await?;
         for plan in &planned {
             self.push
@@ -525,7 +563,9 @@ impl Events {
         }
         let accepted = planned.len();
         for plan in planned {
-            self.push.remember(&plan.checker, plan.record);
+            if plan.row.is_some() {
+                self.push.remember(&plan.checker, plan.record);
+            }
         }
         if accepted == 0 && errors.is_empty() {
             errors.push(LineError {
@@ -604,6 +644,24 @@ impl Events {
                     event.service
                 )
             })?;
+        let (name, host) = match (checker.per_host(), &event.host) {
+            (false, _) => (checker.name.clone(), None),
+            (true, None) => {
+                return Err(format!(
+                    "host: missing: {:?} keeps one sub-check per host",
+                    checker.name
+                ))
+            }
+            (true, Some(host)) => {
+                let (checker, host) = (checker.name.clone(), host.clone());
+                let name = host_check_name(&checker, &host);
+                if event.tags.iter().any(|t| t == SHUTDOWN_TAG) {
+                    (name, Some(HostChange::Remove { checker, host }))
+                } else {
+                    (name, Some(HostChange::Add { checker, host }))
+                }
+            }
+        };
         let kind = event.kind();
         let key = event.key.clone().unwrap_or_else(|| {
             use rand::RngCore;
@@ -611,14 +669,15 @@ impl Events {
         });
         let keep = text.len().min(self.push.config().body_limit);
         let body = String::from_utf8_lossy(&text[..keep]).into_owned();
+        let shutdown = matches!(host, Some(HostChange::Remove { .. }));
         Ok(Planned {
             line,
-            checker: checker.name.clone(),
-            series: series(&checker.name, kind),
-            row: Row {
+            series: series(&name, kind),
+            checker: name,
+            row: (!shutdown).then_some(Row {
                 key,
                 timestamp: event.time,
-            },
+            }),
             record: PingRecord {
                 kind,
                 time: event.time,
@@ -630,7 +689,56 @@ impl Events {
                 body,
             },
             token_id: token.id,
+            host,
         })
+    }
+
+    /// Applies the lines' host changes in line order, before their rows are committed: a
+    /// new host is registered (and any check log of an earlier life of its sub-check
+    /// dropped, so it starts afresh instead of catching up minutes it was gone), a host
+    /// that shuts down is removed with its rows and check log.
+    async fn change_hosts(&self, planned: &[Planned], now: i64) -> Result<(), Refusal> {
+        let unavailable = |e: String| Refusal::Unavailable(format!("hosts: {e}; try again"));
+        for change in planned.iter().filter_map(|p| p.host.as_ref()) {
+            match change {
+                HostChange::Add { checker, host } => {
+                    if self.hosts.contains(checker, host) {
+                        continue;
+                    }
+                    let name = host_check_name(checker, host);
+                    self.store
+                        .purge_checks(&name, i64::MAX)
+                        .await
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    self.hosts
+                        .add(checker, host, now)
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    tracing::info!(checker = %checker, host = %host, "new host");
+                }
+                HostChange::Remove { checker, host } => {
+                    if !self
+                        .hosts
+                        .remove(checker, host)
+                        .map_err(|e| unavailable(e.to_string()))?
+                    {
+                        continue;
+                    }
+                    let name = host_check_name(checker, host);
+                    for kind in PingKind::ALL {
+                        self.store
+                            .purge(&series(&name, kind), i64::MAX)
+                            .await
+                            .map_err(|e| unavailable(e.to_string()))?;
+                    }
+                    self.store
+                        .purge_checks(&name, i64::MAX)
+                        .await
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    tracing::info!(checker = %checker, host = %host, "host shut down");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Queues every planned row for the group commit and waits (at most the commit timeout)
@@ -638,7 +746,8 @@ impl Events {
     async fn commit(&self, planned: &[Planned]) -> Result<(), Refusal> {
         let mut waiting = Vec::with_capacity(planned.len());
         for plan in planned {
-            match self.push.enqueue(plan.series.clone(), plan.row.clone()) {
+            let Some(row) = &plan.row else { continue };
+            match self.push.enqueue(plan.series.clone(), row.clone()) {
                 Some(committed) => waiting.push(committed),
                 None => {
                     return Err(Refusal::Unavailable(format!(

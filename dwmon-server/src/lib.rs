@@ -22,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod badge;
 pub mod events;
+pub mod hosts;
 pub mod metrics;
 pub mod page;
 pub mod push;

@@ -446,6 +446,14 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
         );
         return (with_header(r, header::ALLOW, "POST".into()), Some(kind));
     }
+    if checker.per_host() {
+        // Its rows are its hosts' (events with a host): a ping would never be counted.
+        let text = format!(
+            "{:?} keeps one sub-check per host: send events with a host (POST /api/v1/events)",
+            checker.name
+        );
+        return (answer(push, StatusCode::BAD_REQUEST, &text), Some(kind));
+    }
     let mut key = None;
     let mut rid = None;
     for (name, value) in &query {

@@ -220,9 +220,44 @@ pub fn build(
     }
     views.sort_by(|a, b| a.name.cmp(&b.name));
     views.dedup_by(|a, b| a.name == b.name);
+    host_templates(&mut views);
     Overview {
         now,
         checkers: views,
+    }
+}
+
+/// A per-host checker is never checked itself: its state is the most urgent of its hosts'
+/// sub-checks (`NAME@HOST`), GOOD while it has none (no host has announced itself, so none
+/// is missing).
+fn host_templates(views: &mut [CheckerView]) {
+    let urgency = |s: State| match s {
+        State::Firing => 0,
+        State::Error => 1,
+        State::Bad => 2,
+        State::Missed => 3,
+        State::Pending => 4,
+        State::Paused => 5,
+        State::Good => 6,
+    };
+    let states: Vec<(String, State)> = views
+        .iter()
+        .filter_map(|v| {
+            v.checker
+                .as_ref()?
+                .host()
+                .map(|(t, _)| (t.to_string(), v.state))
+        })
+        .collect();
+    for view in views.iter_mut() {
+        if view.checker.as_ref().is_some_and(Checker::per_host) && view.pause.is_none() {
+            view.state = states
+                .iter()
+                .filter(|(t, _)| *t == view.name)
+                .map(|(_, s)| *s)
+                .min_by_key(|s| urgency(*s))
+                .unwrap_or(State::Good);
+        }
     }
 }
 

@@ -331,6 +331,8 @@ async fn api() -> Api {
     );
     let events = Events::new(
         push,
+        Arc::clone(&store),
+        Arc::new(dwmon_server::hosts::HostRegistry::in_memory()),
         EventsConfig {
             body_limit: 1000,
             ..EventsConfig::default()

@@ -4,6 +4,7 @@
 use dwmon_core::checker_file::parse_checker;
 use dwmon_core::Store;
 use dwmon_server::events::{Events, EventsConfig};
+use dwmon_server::hosts::HostRegistry;
 use dwmon_server::push::{Push, PushConfig};
 use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
 use dwmon_server::{RunnerStats, ServerBuilder};
@@ -24,6 +25,7 @@ struct Server {
     key: String,
     /// `read`.
     read: String,
+    hosts: Arc<HostRegistry>,
     dir: tempfile::TempDir,
 }
 
@@ -47,7 +49,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
         token(&tokens, "read").await,
     );
     let stats = Arc::new(RunnerStats::new(Arc::new(|| NOW)));
-    let checkers = ["job", "other"]
+    let mut checkers = ["job", "other"]
         .iter()
         .map(|name| {
             parse_checker(
@@ -57,6 +59,16 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
             .unwrap()
         })
         .collect::<Vec<_>>();
+    checkers.push(
+        parse_checker(
+            "beat.dwmon",
+            &format!(
+                "__SOURCE__\npush\n__REQUIREMENTS__\n{REQ}\n__EXTRA__\n{{\"per_host\": true}}\n"
+            ),
+        )
+        .unwrap(),
+    );
+    let hosts = Arc::new(HostRegistry::in_memory());
     stats.set_checkers(checkers.into(), chrono_tz::UTC);
     let push = Push::new(
         Arc::clone(&store) as Arc<dyn Store>,
@@ -64,7 +76,12 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
         stats,
         push,
     );
-    let events = Events::new(Arc::clone(&push), events);
+    let events = Events::new(
+        Arc::clone(&push),
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&hosts),
+        events,
+    );
     let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
         .tokens(tokens)
         .merge(push.router())
@@ -84,6 +101,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
         job,
         key,
         read,
+        hosts,
         dir,
     }
 }
@@ -317,4 +335,55 @@ proptest::proptest! {
             assert_eq!(status, 200);
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_make_one_sub_check_per_host_and_a_shutdown_removes_it() {
+    let server = start(PushConfig::default(), EventsConfig::default()).await;
+    let body = [
+        line(json!({"service": "beat", "host": "web1"})),
+        line(json!({"service": "beat", "host": "web2", "key": "w2-1"})),
+        line(json!({"service": "beat"})),
+        line(json!({"service": "beat", "host": "web2", "key": "w2-1"})),
+        line(json!({"service": "beat", "host": "web1", "state": "critical"})),
+    ]
+    .concat();
+    let (status, answer) = server.post(Some(&server.key), body).await;
+    assert_eq!(status, 207, "{answer}");
+    assert_eq!(answer["errors"][0]["line"], 3);
+    assert!(answer["errors"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("host: missing"));
+    let pairs = |names: &[&str]| -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|h| ("beat".to_string(), h.to_string()))
+            .collect()
+    };
+    assert_eq!(server.hosts.hosts(), pairs(&["web1", "web2"]));
+    assert_eq!(server.count("beat@web1").await, 1);
+    assert_eq!(server.count("beat@web1~fail").await, 1);
+    assert_eq!(server.count("beat@web2").await, 1, "w2-1 counts once");
+    assert_eq!(server.count("beat").await, 0, "the template has no rows");
+    // A graceful shutdown removes web2 with its rows; web1 stays.
+    let shutdown = json!({"service": "beat", "host": "web2", "tags": ["shutdown"]});
+    let (status, answer) = server.post(Some(&server.key), shutdown.to_string()).await;
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)));
+    assert_eq!(server.hosts.hosts(), pairs(&["web1"]));
+    assert_eq!(server.count("beat@web2").await, 0);
+    assert_eq!(server.count("beat@web1").await, 1);
+    // A ping cannot say which host it is from: refused, never a 200 that counts nowhere.
+    let ping = reqwest::get(
+        server
+            .url
+            .replace("/api/v1/events", &format!("/ping/{}/beat", server.key)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ping.status(), 400);
+    // It may come back.
+    let back = json!({"service": "beat", "host": "web2"}).to_string();
+    assert_eq!(server.post(Some(&server.key), back).await.0, 200);
+    assert_eq!(server.hosts.hosts(), pairs(&["web1", "web2"]));
 }

@@ -395,6 +395,22 @@ pub(crate) fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
+/// The hosts of per-host push checkers: in the `--store` file for `serve` (which receives
+/// heartbeats) and when a loaded checker is per-host, else in memory (so `once` and `run`
+/// add no table to a store that has no use for it).
+fn host_registry(
+    cycle: &CycleArgs,
+    loaded: &LoadReport,
+    serving: bool,
+) -> Result<Arc<dwmon_server::hosts::HostRegistry>> {
+    let wanted = serving || loaded.checkers.iter().any(|c| c.per_host());
+    Ok(Arc::new(match cycle.store.as_deref() {
+        Some(path) if wanted => dwmon_server::hosts::HostRegistry::open(path)
+            .map_err(|e| Error::Cycle(e.to_string()))?,
+        _ => dwmon_server::hosts::HostRegistry::in_memory(),
+    }))
+}
+
 /// `dwmon once`.
 pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let cycle = &args.cycle;
@@ -402,6 +418,12 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let getter = row_getter_for(app, cycle, &checkers)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = cycle_store(app, cycle)?;
+    let hosts = host_registry(cycle, &checkers, false)?;
+    // Each host of a per-host push checker is a sub-check of its own.
+    let checkers = LoadReport {
+        checkers: dwmon_core::ping::with_hosts(checkers.checkers, &hosts.hosts()),
+        ..checkers
+    };
     let alerts = alerts::alert_handler(app, cycle)?;
     if let Some(alerts) = &alerts {
         alerts::reconcile(alerts, &checkers).await;
@@ -474,6 +496,8 @@ struct ServerParts {
     tokens: Option<Arc<dyn dwmon_server::tokens::TokenStore>>,
     /// The cycle's own (writable) store: pings are written through it.
     cycle_store: Arc<dyn Store>,
+    /// The hosts of per-host push checkers (the run loop makes their sub-checks).
+    hosts: Arc<dwmon_server::hosts::HostRegistry>,
     public: bool,
 }
 
@@ -483,6 +507,7 @@ impl ServerParts {
         args: &ServeArgs,
         stats: Arc<dwmon_server::RunnerStats>,
         cycle_store: Arc<dyn Store>,
+        hosts: Arc<dwmon_server::hosts::HostRegistry>,
     ) -> Result<Self> {
         let cycle = &args.run.cycle;
         let store = match (&app.store, cycle.store.as_deref()) {
@@ -509,6 +534,7 @@ impl ServerParts {
                 None => None,
             },
             cycle_store,
+            hosts,
             public: args.public,
         })
     }
@@ -531,14 +557,18 @@ fn server_router(parts: ServerParts) -> axum::Router {
     };
     builder = builder.tokens(Arc::clone(&tokens));
     let push = dwmon_server::push::Push::new(
-        parts.cycle_store,
+        Arc::clone(&parts.cycle_store),
         tokens,
         Arc::clone(&parts.stats),
         dwmon_server::push::PushConfig::default(),
     );
     builder = builder.merge(push.router());
-    let events =
-        dwmon_server::events::Events::new(push, dwmon_server::events::EventsConfig::default());
+    let events = dwmon_server::events::Events::new(
+        push,
+        parts.cycle_store,
+        parts.hosts,
+        dwmon_server::events::EventsConfig::default(),
+    );
     builder = builder.merge(events.router());
     builder
         .merge(dwmon_server::metrics::router())
@@ -567,6 +597,11 @@ async fn run_loop(
     );
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let store = cycle_store(app, cycle)?;
+    let hosts = host_registry(cycle, &loaded, listener.is_some())?;
+    let loaded = LoadReport {
+        checkers: dwmon_core::ping::with_hosts(loaded.checkers, &hosts.hosts()),
+        ..loaded
+    };
     let alerts = alerts::alert_handler(app, cycle)?;
     let pruner = alerts
         .as_ref()
@@ -596,6 +631,7 @@ async fn run_loop(
                 serve_args,
                 Arc::clone(&stats),
                 Arc::clone(&store),
+                Arc::clone(&hosts),
             )?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
             let stop = Arc::clone(&stop_server);
@@ -608,12 +644,14 @@ async fn run_loop(
         None => None,
     };
     let engine = engine_for(app, cycle, store, getter, handler)?.with_loader(move || {
-        let report = dwmon_core::load_dir(&dir).map_err(|e| {
+        let mut report = dwmon_core::load_dir(&dir).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("checker directory {}: {e}", dir.display()),
             )
         })?;
+        // Each host of a per-host push checker is a sub-check of its own.
+        report.checkers = dwmon_core::ping::with_hosts(report.checkers, &hosts.hosts());
         if let Some(pruner) = &pruner {
             pruner.loaded(&report);
         }

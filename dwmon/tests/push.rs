@@ -258,3 +258,132 @@ fn events_over_curl_are_stored_and_bad_lines_named() {
     assert_eq!(check["status"], "GOOD", "{check}");
     assert_eq!(served.terminate(), 0);
 }
+
+/// `curl` an event body to `/api/v1/events`; the HTTP status.
+fn send_events(served: &Served, token: &str, body: &str) -> u16 {
+    curl(
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "--data-binary",
+            body,
+        ],
+        &served.url("/api/v1/events"),
+    )
+}
+
+/// The names of the checkers the API lists.
+fn checker_names(served: &Served, read: &str) -> Vec<String> {
+    checker_states(served, read)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The `(name, state)` of each checker the API lists.
+fn checker_states(served: &Served, read: &str) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(served.url("/api/v1/checkers"))
+            .bearer_auth(read)
+            .send()
+            .await
+            .expect("the API answers")
+            .json()
+            .await
+            .expect("JSON");
+        body["checkers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let text = |field: &str| c[field].as_str().unwrap().to_string();
+                (text("name"), text("state"))
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "beat",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM1000 LOOKBACKSECONDS120\n\
+         __EXTRA__\n{\"per_host\": true}\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let ping = token(&store, "ping:beat");
+    let read = token(&store, "read");
+    let now = T0.to_string();
+    let args = [
+        "--checkers",
+        checkers.as_str(),
+        "--store",
+        store.as_str(),
+        "--now",
+        now.as_str(),
+        "--speed",
+        "30",
+    ];
+    let served = serve(&args, &[]);
+    let both = "{\"service\": \"beat\", \"host\": \"web1\"}\n{\"service\": \"beat\", \"host\": \"web2\"}\n";
+    assert_eq!(send_events(&served, &ping, both), 200);
+    let first = wait_for(&served, &read, "beat@web2", T0, |c| c["count"] == 1);
+    assert_eq!(first["status"], "GOOD", "{first}");
+    // web1 beats on (every ~15 simulated seconds); web2 is silent.
+    let web1 = "{\"service\": \"beat\", \"host\": \"web1\"}";
+    let mut bad = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bad.is_none() {
+        assert!(Instant::now() < deadline, "web2 never went BAD");
+        assert_eq!(send_events(&served, &ping, web1), 200);
+        std::thread::sleep(Duration::from_millis(500));
+        bad = checks(&served, &read, "beat@web2")
+            .into_iter()
+            .find(|c| c["status"] == "BAD");
+    }
+    let bad = bad.unwrap();
+    assert_eq!(bad["count"], 0);
+    assert_eq!(bad["extra"]["host"], "web2", "the BAD check names its host");
+    let minute = bad["minute"].clone();
+    let web1_then = wait_for(&served, &read, "beat@web1", T0, |c| c["minute"] == minute);
+    assert_eq!(web1_then["status"], "GOOD", "web1 stays GOOD: {web1_then}");
+    assert_eq!(
+        checker_names(&served, &read),
+        ["beat", "beat@web1", "beat@web2"]
+    );
+    let states = checker_states(&served, &read);
+    let state = |name: &str| states.iter().find(|s| s.0 == name).map(|s| s.1.as_str());
+    assert_eq!(state("beat@web2"), Some("BAD"));
+    assert_eq!(
+        state("beat"),
+        Some("BAD"),
+        "the template shows its worst host"
+    );
+    assert_eq!(served.terminate(), 0);
+
+    // The hosts survive a restart; a graceful shutdown removes web2.
+    let served = serve(&args, &[]);
+    assert_eq!(
+        checker_names(&served, &read),
+        ["beat", "beat@web1", "beat@web2"]
+    );
+    let shutdown = "{\"service\": \"beat\", \"host\": \"web2\", \"tags\": [\"shutdown\"]}";
+    assert_eq!(send_events(&served, &ping, shutdown), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let names = checker_names(&served, &read);
+        if names == ["beat", "beat@web1"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "web2 was not removed: {names:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(served.terminate(), 0);
+}
