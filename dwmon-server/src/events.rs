@@ -502,6 +502,11 @@ impl Events {
         &self.hosts
     }
 
+    /// The runner's statistics (events count in its ping metrics).
+    pub(crate) fn stats(&self) -> &Arc<crate::RunnerStats> {
+        self.push.stats()
+    }
+
     /// The limits.
     pub fn config(&self) -> &EventsConfig {
         &self.config

@@ -28,6 +28,7 @@ pub mod page;
 pub mod push;
 pub mod stats;
 pub mod tokens;
+pub mod udp;
 pub mod uptime;
 pub mod view;
 

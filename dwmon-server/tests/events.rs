@@ -26,6 +26,8 @@ struct Server {
     /// `read`.
     read: String,
     hosts: Arc<HostRegistry>,
+    events: Arc<Events>,
+    stats: Arc<RunnerStats>,
     dir: tempfile::TempDir,
 }
 
@@ -73,7 +75,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
     let push = Push::new(
         Arc::clone(&store) as Arc<dyn Store>,
         tokens.clone(),
-        stats,
+        Arc::clone(&stats),
         push,
     );
     let events = Events::new(
@@ -85,7 +87,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
     let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
         .tokens(tokens)
         .merge(push.router())
-        .merge(events.router())
+        .merge(Arc::clone(&events).router())
         .merge(dwmon_server::api::router())
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,6 +104,8 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
         key,
         read,
         hosts,
+        events,
+        stats,
         dir,
     }
 }
@@ -386,4 +390,46 @@ async fn heartbeats_make_one_sub_check_per_host_and_a_shutdown_removes_it() {
     let back = json!({"service": "beat", "host": "web2"}).to_string();
     assert_eq!(server.post(Some(&server.key), back).await.0, 200);
     assert_eq!(server.hosts.hosts(), pairs(&["web1", "web2"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_datagrams_carry_their_token_and_are_stored_unacknowledged() {
+    let server = start(PushConfig::default(), EventsConfig::default()).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::spawn(dwmon_server::udp::serve_udp(
+        socket,
+        Arc::clone(&server.events),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let datagrams = [
+        line(json!({"service": "job", "token": server.job, "key": "u1"}))
+            + &line(json!({"service": "beat", "host": "web1", "token": server.key})),
+        line(json!({"service": "job", "token": server.job, "key": "u1"})),
+        line(json!({"service": "job"})),
+        line(json!({"service": "job", "token": "dw_0000000000_nope"})),
+        line(json!({"service": "job", "token": server.read})),
+        "garbage".to_string(),
+        line(json!({"service": "job", "token": server.job, "state": "critical"})),
+    ];
+    for datagram in &datagrams {
+        client.send_to(datagram.as_bytes(), addr).await.unwrap();
+    }
+    // The listener reads what was sent before the shutdown, then commits it.
+    stop.send(()).unwrap();
+    listener.await.unwrap().unwrap();
+    assert_eq!(server.count("job").await, 1, "u1 twice counts once");
+    assert_eq!(server.count("job~fail").await, 1);
+    assert_eq!(server.count("beat@web1").await, 1);
+    assert_eq!(
+        server.hosts.hosts(),
+        [("beat".to_string(), "web1".to_string())]
+    );
+    let refused =
+        server.stats.snapshot().pings[&("unknown".to_string(), "bad_request".to_string())];
+    assert_eq!(refused, 4, "no token, a wrong one, a read token, garbage");
 }

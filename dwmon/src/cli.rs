@@ -417,6 +417,10 @@ pub struct ServeArgs {
         help_heading = "Server"
     )]
     pub listen: Option<std::net::SocketAddr>,
+    /// Also take events (the JSON of POST /api/v1/events, each with its "token") as UDP
+    /// datagrams on ADDR. Lossy: nothing is acknowledged (docs/SERVER.md).
+    #[arg(long, value_name = "ADDR", env = "DWMON_UDP", help_heading = "Server")]
+    pub udp: Option<std::net::SocketAddr>,
     /// Public mode: without a token, the status page and badges show checker names and
     /// states (never queries, sources, extras, error texts or ping bodies).
     #[arg(long, env = "DWMON_PUBLIC", help_heading = "Server")]

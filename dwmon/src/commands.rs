@@ -18,7 +18,7 @@ use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Stat
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tracing::info;
+use tracing::{info, warn};
 
 /// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
 macro_rules! outln {
@@ -540,8 +540,8 @@ impl ServerParts {
     }
 }
 
-/// The server's routes: every part `dwmon serve` offers.
-fn server_router(parts: ServerParts) -> axum::Router {
+/// The server's routes: every part `dwmon serve` offers; and the events part, for `--udp`.
+fn server_router(parts: ServerParts) -> (axum::Router, Arc<dwmon_server::events::Events>) {
     let mut builder = dwmon_server::ServerBuilder::new(parts.store)
         .stats(Arc::clone(&parts.stats))
         .public(parts.public);
@@ -570,12 +570,13 @@ fn server_router(parts: ServerParts) -> axum::Router {
         dwmon_server::events::EventsConfig::default(),
     );
     builder = builder.merge(events.router());
-    builder
+    let router = builder
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::api::router())
         .merge(dwmon_server::page::router())
         .merge(dwmon_server::badge::router())
-        .build()
+        .build();
+    (router, events)
 }
 
 /// The cycle loop of `run` and `serve`; with a listener, the HTTP server runs beside it and
@@ -623,10 +624,11 @@ async fn run_loop(
     };
     stats.set_checkers(loaded.checkers.clone().into(), cycle.zone.zone());
     let stop_server = Arc::new(tokio::sync::Notify::new());
+    let stop_udp = Arc::new(tokio::sync::Notify::new());
     let server = match listener {
         Some((listener, serve_args)) => {
             let addr = listener.local_addr().map_err(Error::Runtime)?;
-            let router = server_router(ServerParts::open(
+            let (router, events) = server_router(ServerParts::open(
                 app,
                 serve_args,
                 Arc::clone(&stats),
@@ -634,6 +636,20 @@ async fn run_loop(
                 Arc::clone(&hosts),
             )?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
+            if let Some(udp) = serve_args.udp {
+                let socket = tokio::net::UdpSocket::bind(udp)
+                    .await
+                    .map_err(|e| Error::Usage(format!("cannot listen on udp {udp}: {e}")))?;
+                let bound = socket.local_addr().map_err(Error::Runtime)?;
+                info!(target: crate::app::STARTUP_TARGET, "events on udp://{bound}");
+                let stop = Arc::clone(&stop_udp);
+                tokio::spawn(async move {
+                    let stopped = async move { stop.notified().await };
+                    if let Err(e) = dwmon_server::udp::serve_udp(socket, events, stopped).await {
+                        warn!(error = %e, "the UDP listener failed");
+                    }
+                });
+            }
             let stop = Arc::clone(&stop_server);
             Some(tokio::spawn(dwmon_server::serve(
                 listener,
@@ -670,6 +686,7 @@ async fn run_loop(
             }
         })
         .await;
+    stop_udp.notify_one();
     if let Some(server) = server {
         stop_server.notify_one();
         match server.await {

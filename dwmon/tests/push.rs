@@ -387,3 +387,55 @@ fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
     }
     assert_eq!(served.terminate(), 0);
 }
+
+#[test]
+fn serve_takes_events_over_udp() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "backup",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let ping = token(&store, "ping:backup");
+    let read = token(&store, "read");
+    // A free port (another process could take it before serve does; unlikely on loopback).
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let now = T0.to_string();
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--now",
+            &now,
+            "--speed",
+            "30",
+            "--udp",
+            &udp,
+        ],
+        &[],
+    );
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let event = format!("{{\"service\": \"backup\", \"token\": \"{ping}\", \"key\": \"u-1\"}}");
+    // Lossy by design: resend until a check counts it (the key makes it count once).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let check = loop {
+        client.send_to(event.as_bytes(), &udp).unwrap();
+        if let Some(check) = checks(&served, &read, "backup")
+            .into_iter()
+            .find(|c| c["count"] == 1)
+        {
+            break check;
+        }
+        assert!(Instant::now() < deadline, "the UDP event was never counted");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(check["status"], "GOOD", "{check}");
+    assert_eq!(served.terminate(), 0);
+}
