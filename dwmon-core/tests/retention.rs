@@ -148,3 +148,34 @@ async fn a_failed_purge_is_the_checkers_last_error() -> TestResult {
     assert_eq!(store.status().await?[0].last_error, None);
     Ok(())
 }
+
+/// A push checker's ping series (fail, start, log pings) are purged with its rows; a purge of
+/// one that fails is a failure like the others: an ERROR event and the checker's last error,
+/// so `status` shows it, not a log line only.
+#[tokio::test]
+async fn a_failed_purge_of_a_ping_series_is_the_checkers_last_error() -> TestResult {
+    use dwmon_core::testutil::FailingStore;
+    let mut c = checker("beat", vec![every_minute(0, 9, 60)]);
+    c.source = dwmon_core::ping::PUSH_SOURCE.to_string();
+    let slot = HOUR + i64::from(DefaultPurger::slot(&c)) * MIN;
+    let store = Arc::new(FailingStore::new());
+    let engine = Engine::new(
+        Arc::new(ScriptedSource::new()),
+        store.clone(),
+        Arc::new(RecordingHandler::new()),
+    )
+    .with_checkers(vec![c]);
+    engine.run_cycle(slot - MIN).await;
+    let fail_series = dwmon_core::ping::series("beat", dwmon_core::ping::PingKind::Fail);
+    store.set_failing_purges(&fail_series, true);
+    let report = engine.run_cycle(slot).await;
+    let errors: Vec<_> = report.errors().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, dwmon_core::ErrorKind::Store);
+    assert!(errors[0].error.contains("cannot purge"), "{}", errors[0].error);
+    let status = store.status().await?;
+    let (minute, text) = status[0].last_error.clone().ok_or("no last error")?;
+    assert_eq!(minute, slot);
+    assert!(text.contains(&fail_series), "{text}");
+    Ok(())
+}
