@@ -83,14 +83,15 @@
 //! the last horizon can be counted.
 
 mod admit;
+mod checker;
 mod clock;
 mod config;
 mod delivery;
 mod due;
+mod failure;
 mod monitors;
 mod report;
 
-use admit::Admit;
 pub use clock::{Clock, SystemClock};
 pub use config::EngineConfig;
 use delivery::OutboxView;
@@ -103,8 +104,8 @@ pub use report::{CheckerOutcome, CycleReport};
 use crate::checker_file::{Checker, CheckerFileError, LoadReport};
 use crate::handler::CheckHandler;
 use crate::purger::{DefaultPurger, Purger};
-use crate::record::{CheckRecord, ErrorEvent, ErrorKind, Status};
-use crate::source::{FetchRequest, RowGetter, SourceError};
+use crate::record::{ErrorEvent, ErrorKind};
+use crate::source::RowGetter;
 use crate::store::{PendingDelivery, Store};
 use crate::{minute_floor, MINUTE};
 use chrono_tz::Tz;
@@ -114,7 +115,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Reloads the checker set before each cycle of [`Engine::run`] (e.g. `load_dir`).
 type CheckerLoader = Box<dyn Fn() -> std::io::Result<LoadReport> + Send + Sync>;
@@ -344,125 +345,25 @@ impl Engine {
     /// an `ERROR` event for that checker.
     pub async fn run_cycle(&self, now: i64) -> CycleReport {
         let started = std::time::Instant::now();
-        let minute = minute_floor(now);
         let (checkers, load_errors) = {
             let set = self.lock_set();
             (set.checkers.clone(), set.load_errors_with_extra())
         };
-        let context = Arc::new(CycleContext {
-            source: self.source.clone(),
-            store: self.store.clone(),
-            handler: self.handler.clone(),
-            purger: self.purger.clone(),
-            config: self.config.clone(),
-            clean: self.clean.clone(),
-            now,
-            minute,
-        });
-
+        let context = Arc::new(self.context(now));
         let (mut backlog, outbox) = context.read_outbox().await;
-        let mut limits = SourceLimits::new(self.config.max_concurrent_checkers);
-        let limits_deliveries = limits.for_deliveries_only();
-        let mut tasks = JoinSet::new();
-        let mut outcomes: BTreeMap<String, CheckerOutcome> = BTreeMap::new();
-        let mut seen = HashSet::new();
-        let mut duplicates = Vec::new();
-
-        // Checkers with a parent run after it (a wave per depth), so that a child's checks
-        // are judged by the alerting after its parent's of the same minute.
-        let depths = parent_depths(&checkers);
-        let mut waves: BTreeMap<usize, Vec<CheckerJob>> = BTreeMap::new();
-        for index in 0..checkers.len() {
-            let name = checkers[index].name.clone();
-            if !seen.insert(name.clone()) {
-                // Two checkers with one name would share rows and checks: run only the first.
-                let checker = &checkers[index];
-                let zone = checker.zone(self.config.default_zone);
-                let event = context.error_event(
-                    &name,
-                    checker.extra.clone(),
-                    zone,
-                    ErrorKind::CheckerFile,
-                    format!("duplicate checker name {name:?}: only the first one is checked"),
-                );
-                duplicates.push(event);
-                continue;
-            }
-            let job = CheckerJob {
-                pending: backlog.remove(&name).unwrap_or_default(),
-                may_have_unseen: outbox.may_have_unseen(&name),
-                checkers: checkers.clone(),
-                index,
-            };
-            waves.entry(depths[index]).or_default().push(job);
-        }
-        let mut spawn_wave = |tasks: &mut JoinSet<CheckerOutcome>, jobs: Vec<CheckerJob>| {
-            for job in jobs {
-                let checker = &checkers[job.index];
-                let name = checker.name.clone();
-                let permits = limits.of(&checker.source);
-                let work = context.clone().check(job);
-                spawn_guarded(tasks, &permits, &context, name, work);
-            }
-        };
-        let mut waves = waves.into_values();
+        let plan = plan(&context, &checkers, &mut backlog, &outbox);
+        let mut cycle = Cycle::new(context.clone(), self.config.max_concurrent_checkers);
+        let mut waves = plan.waves.into_iter();
         if let Some(first) = waves.next() {
-            spawn_wave(&mut tasks, first);
+            cycle.spawn_wave(&checkers, first);
         }
-        self.forget_unloaded(&seen);
+        self.forget_unloaded(&plan.names);
         let monitor_backlog = monitors::take_backlog(&mut backlog);
         // Pending deliveries of checkers no longer loaded still reach the handler.
-        for (name, pending) in std::mem::take(&mut backlog) {
-            let task_context = context.clone();
-            let may_have_unseen = outbox.may_have_unseen(&name);
-            let checker = name.clone();
-            let work = async move {
-                let mut outcome = CheckerOutcome {
-                    checker,
-                    ..CheckerOutcome::default()
-                };
-                task_context
-                    .deliver_checks(&mut outcome, pending, &[], may_have_unseen)
-                    .await;
-                for event in &outcome.errors {
-                    task_context.deliver_error(event).await;
-                }
-                outcome
-            };
-            let permits = limits_deliveries.clone();
-            spawn_guarded(&mut tasks, &permits, &context, name, work);
-        }
-        for event in duplicates {
-            context.deliver_error(&event).await;
-            merge(
-                &mut outcomes,
-                CheckerOutcome {
-                    checker: event.checker.clone(),
-                    errors: vec![event],
-                    ..CheckerOutcome::default()
-                },
-            );
-        }
-        let failing: Vec<String> = load_errors
-            .iter()
-            .map(|(error, _)| load_error_checker(error))
-            .collect();
-        for (error, extra) in load_errors {
-            let outcome = context.report_load_error(&error, extra).await;
-            merge(&mut outcomes, outcome);
-        }
-        loop {
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(outcome) => merge(&mut outcomes, outcome),
-                    Err(e) => warn!(error = %e, "checker task failed"),
-                }
-            }
-            match waves.next() {
-                Some(wave) => spawn_wave(&mut tasks, wave),
-                None => break,
-            }
-        }
+        cycle.spawn_deliveries(backlog, &outbox);
+        cycle.report_duplicates(plan.duplicates).await;
+        let failing = cycle.report_load_errors(load_errors).await;
+        cycle.join_waves(&checkers, waves).await;
         // Monitors read the rows the checkers just stored: after every checker.
         let monitored = monitors::Work {
             monitors: &self.monitors,
@@ -472,16 +373,22 @@ impl Engine {
             outbox: &outbox,
         };
         for outcome in context.run_monitors(monitored).await {
-            merge(&mut outcomes, outcome);
+            merge(&mut cycle.outcomes, outcome);
         }
-        for (name, outcome) in &mut outcomes {
-            outcome.checker.clone_from(name);
-        }
-        CycleReport {
+        cycle.report(now, started)
+    }
+
+    /// What the checker tasks of the cycle at `now` share.
+    fn context(&self, now: i64) -> CycleContext {
+        CycleContext {
+            source: self.source.clone(),
+            store: self.store.clone(),
+            handler: self.handler.clone(),
+            purger: self.purger.clone(),
+            config: self.config.clone(),
+            clean: self.clean.clone(),
             now,
-            minute,
-            checkers: outcomes.into_values().collect(),
-            duration: started.elapsed(),
+            minute: minute_floor(now),
         }
     }
 
@@ -577,6 +484,175 @@ fn parent_depths(checkers: &[Checker]) -> Vec<usize> {
         .collect()
 }
 
+/// The checkers of a cycle grouped into waves, and the duplicate names reported instead.
+struct Plan {
+    /// Jobs by depth: checkers with a parent run after it, so that a child's checks are
+    /// judged by the alerting after its parent's of the same minute.
+    waves: Vec<Vec<CheckerJob>>,
+    /// The names of the checkers run.
+    names: HashSet<String>,
+    /// `ERROR` events of checkers sharing a name with an earlier one (which share its rows
+    /// and checks, so only the first one is checked).
+    duplicates: Vec<ErrorEvent>,
+}
+
+/// Groups the checkers into waves by depth, each job with its outbox entries (taken from
+/// `backlog`).
+fn plan(
+    context: &CycleContext,
+    checkers: &Arc<[Checker]>,
+    backlog: &mut BTreeMap<String, Vec<PendingDelivery>>,
+    outbox: &OutboxView,
+) -> Plan {
+    let depths = parent_depths(checkers);
+    let mut waves: BTreeMap<usize, Vec<CheckerJob>> = BTreeMap::new();
+    let mut names = HashSet::new();
+    let mut duplicates = Vec::new();
+    for (index, checker) in checkers.iter().enumerate() {
+        let name = checker.name.clone();
+        if !names.insert(name.clone()) {
+            let zone = checker.zone(context.config.default_zone);
+            let text = format!("duplicate checker name {name:?}: only the first one is checked");
+            let extra = checker.extra.clone();
+            let kind = ErrorKind::CheckerFile;
+            duplicates.push(context.error_event(&name, extra, zone, kind, text));
+            continue;
+        }
+        let job = CheckerJob {
+            pending: backlog.remove(&name).unwrap_or_default(),
+            may_have_unseen: outbox.may_have_unseen(&name),
+            checkers: checkers.clone(),
+            index,
+        };
+        waves.entry(depths[index]).or_default().push(job);
+    }
+    Plan {
+        waves: waves.into_values().collect(),
+        names,
+        duplicates,
+    }
+}
+
+/// A cycle in flight: the checker tasks and the outcomes gathered so far.
+struct Cycle {
+    context: Arc<CycleContext>,
+    limits: SourceLimits,
+    tasks: JoinSet<CheckerOutcome>,
+    outcomes: BTreeMap<String, CheckerOutcome>,
+}
+
+impl Cycle {
+    fn new(context: Arc<CycleContext>, per_source: usize) -> Self {
+        Cycle {
+            context,
+            limits: SourceLimits::new(per_source),
+            tasks: JoinSet::new(),
+            outcomes: BTreeMap::new(),
+        }
+    }
+
+    /// Starts the checkers of one wave, each under its source's limit.
+    fn spawn_wave(&mut self, checkers: &[Checker], jobs: Vec<CheckerJob>) {
+        for job in jobs {
+            let checker = &checkers[job.index];
+            let permits = self.limits.of(&checker.source);
+            let work = self.context.clone().check(job);
+            spawn_guarded(
+                &mut self.tasks,
+                &permits,
+                &self.context,
+                checker.name.clone(),
+                work,
+            );
+        }
+    }
+
+    /// Starts the deliveries of the outbox entries left in `backlog` (of checkers no longer
+    /// loaded).
+    fn spawn_deliveries(
+        &mut self,
+        backlog: BTreeMap<String, Vec<PendingDelivery>>,
+        outbox: &OutboxView,
+    ) {
+        for (name, pending) in backlog {
+            let context = self.context.clone();
+            let may_have_unseen = outbox.may_have_unseen(&name);
+            let checker = name.clone();
+            let work = async move {
+                let mut outcome = CheckerOutcome::named(&checker);
+                context
+                    .deliver_checks(&mut outcome, pending, &[], may_have_unseen)
+                    .await;
+                context.deliver_errors(&outcome).await;
+                outcome
+            };
+            let permits = self.limits.for_deliveries_only();
+            spawn_guarded(&mut self.tasks, &permits, &self.context, name, work);
+        }
+    }
+
+    async fn report_duplicates(&mut self, duplicates: Vec<ErrorEvent>) {
+        for event in duplicates {
+            self.context.deliver_error(&event).await;
+            let outcome = CheckerOutcome {
+                checker: event.checker.clone(),
+                errors: vec![event],
+                ..CheckerOutcome::default()
+            };
+            merge(&mut self.outcomes, outcome);
+        }
+    }
+
+    /// Reports the files that failed to load; answers the checkers they stand for.
+    async fn report_load_errors(
+        &mut self,
+        load_errors: Vec<(CheckerFileError, serde_json::Value)>,
+    ) -> Vec<String> {
+        let failing = load_errors
+            .iter()
+            .map(|(error, _)| load_error_checker(error))
+            .collect();
+        for (error, extra) in load_errors {
+            let outcome = self.context.report_load_error(&error, extra).await;
+            merge(&mut self.outcomes, outcome);
+        }
+        failing
+    }
+
+    /// Waits for the running tasks, then runs the remaining waves one after the other.
+    async fn join_waves(
+        &mut self,
+        checkers: &[Checker],
+        mut waves: impl Iterator<Item = Vec<CheckerJob>>,
+    ) {
+        loop {
+            while let Some(joined) = self.tasks.join_next().await {
+                match joined {
+                    Ok(outcome) => merge(&mut self.outcomes, outcome),
+                    Err(e) => warn!(error = %e, "checker task failed"),
+                }
+            }
+            match waves.next() {
+                Some(wave) => self.spawn_wave(checkers, wave),
+                None => break,
+            }
+        }
+    }
+
+    fn report(self, now: i64, started: std::time::Instant) -> CycleReport {
+        let mut outcomes = self.outcomes;
+        for (name, outcome) in &mut outcomes {
+            outcome.checker.clone_from(name);
+        }
+        CycleReport {
+            now,
+            minute: minute_floor(now),
+            checkers: outcomes.into_values().collect(),
+            duration: started.elapsed(),
+        }
+    }
+}
+
 /// One semaphore per source name, so hung queries on one source never take the slots of
 /// checkers on another; checkers no longer loaded (only deliveries left) share one more.
 struct SourceLimits {
@@ -626,24 +702,12 @@ fn spawn_guarded<F>(
         match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(_) => {
-                let text =
-                    "internal error: checking panicked (a bug in the source, store or handler)"
-                        .to_string();
                 warn!(checker = %checker, "checker task panicked");
-                let zone = context.config.default_zone;
-                let event = context.error_event(
-                    &checker,
-                    serde_json::json!({}),
-                    zone,
-                    ErrorKind::Internal,
-                    text,
-                );
-                context.deliver_error(&event).await;
-                CheckerOutcome {
-                    checker,
-                    errors: vec![event],
-                    ..CheckerOutcome::default()
-                }
+                let text =
+                    "internal error: checking panicked (a bug in the source, store or handler)";
+                context
+                    .report_panic(checker, ErrorKind::Internal, text)
+                    .await
             }
         }
     });
@@ -668,465 +732,6 @@ struct CycleContext {
     clean: Arc<Mutex<HashSet<String>>>,
     now: i64,
     minute: i64,
-}
-
-/// The result of steps 1-6a for a checker.
-struct Evaluated {
-    records: Vec<CheckRecord>,
-    purge_before: Option<i64>,
-    /// Some of `records` were already in the check log: another runner on the same store
-    /// recorded those minutes between this cycle's `last_minute` read and its write. Its
-    /// records, not these, are the truth, so this cycle's records are delivered from the
-    /// outbox (see [`CycleContext::recorded_here`]).
-    recorded_elsewhere: bool,
-}
-
-impl CycleContext {
-    /// steps 1-7 of a cycle (README "How a cycle works") for one checker.
-    async fn check(self: Arc<Self>, job: CheckerJob) -> CheckerOutcome {
-        let checker = &job.checkers[job.index];
-        let zone = checker.zone(self.config.default_zone);
-        let mut outcome = CheckerOutcome {
-            checker: checker.name.clone(),
-            ..CheckerOutcome::default()
-        };
-        // Eviction by age, also in cycles without a fetch: nothing older can be handed over
-        // after this cycle (see "Rows that are not stored").
-        self.store
-            .set_reachable_from(&checker.name, reachable_from(checker, self.minute));
-        let evaluated = self.evaluate(checker, zone, &mut outcome).await;
-        let recorded_here = match &evaluated {
-            Some(e) if e.recorded_elsewhere => {
-                self.recorded_here(&checker.name, &e.records, &job.pending)
-                    .await
-            }
-            _ => Vec::new(),
-        };
-        let records = match &evaluated {
-            Some(e) if e.recorded_elsewhere => recorded_here.as_slice(),
-            Some(e) => e.records.as_slice(),
-            None => &[],
-        };
-        self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
-            .await;
-        if evaluated.is_some() {
-            if let Some(cutoff) = self.purger.check_log_cutoff(checker, self.now) {
-                let purged = self.store.purge_checks(&checker.name, cutoff).await;
-                outcome.purged_checks = self
-                    .purged(checker, zone, &mut outcome, purged, || {
-                        format!("check records before {cutoff}")
-                    })
-                    .await;
-            }
-        }
-        if let Some(cutoff) = evaluated.and_then(|e| e.purge_before) {
-            if checker.is_push() {
-                for kind in &crate::ping::PingKind::ALL[1..] {
-                    let series = crate::ping::series(&checker.name, *kind);
-                    if let Err(e) = self.store.purge(&series, cutoff).await {
-                        warn!(checker = %checker.name, error = %e, "cannot purge old pings");
-                    }
-                }
-            }
-            let purged = self.store.purge(&checker.name, cutoff).await;
-            outcome.purged_rows = self
-                .purged(checker, zone, &mut outcome, purged, || {
-                    format!("rows older than {cutoff}")
-                })
-                .await;
-        }
-        for event in &outcome.errors {
-            self.deliver_error(event).await;
-        }
-        outcome
-    }
-
-    /// Steps 1-6a: candidates, fetch, first-seen store, count, judge, record. `None` when
-    /// nothing was recorded (no candidate, or a failure already reported in `outcome`).
-    async fn evaluate(
-        &self,
-        checker: &Checker,
-        zone: Tz,
-        outcome: &mut CheckerOutcome,
-    ) -> Option<Evaluated> {
-        if checker.per_host() {
-            // A template: each host's sub-check (`NAME@HOST`, crate::ping::with_hosts) is
-            // checked on its own; the template has no rows of its own to judge.
-            return None;
-        }
-        let name = checker.name.as_str();
-        let last = match self.store.last_checked_minute(name).await {
-            Ok(last) => last,
-            Err(e) => {
-                let text = format!("store: cannot read the last checked minute: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
-        if let Some(last) = last.filter(|&last| last > self.minute) {
-            let text = clock_behind_text(last, self.minute);
-            self.fail(checker, zone, outcome, ErrorKind::ClockBehind, text)
-                .await;
-            return None;
-        }
-        let own = if last.is_some() && checker.requirements.iter().any(|r| r.delay_seconds > 0) {
-            match self.store.last_checked_minutes(name).await {
-                Ok(own) => own,
-                Err(e) => {
-                    let text = format!("store: cannot read the last checked minutes: {e}");
-                    self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                        .await;
-                    return None;
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let progress = requirement_progress(checker, last, &own);
-        let mut candidates = candidates(checker, zone, self.minute, &progress);
-        let due = candidates.len();
-        oldest_chunk(&mut candidates, self.config.max_checks_per_cycle);
-        if candidates.len() < due {
-            info!(
-                checker = %checker.name,
-                checks = candidates.len(),
-                left = due - candidates.len(),
-                "catching up: the oldest due checks this cycle, the rest in the next ones"
-            );
-        }
-        outcome.candidates = candidates.len();
-        let missed = missed_minutes(checker, zone, self.minute, &progress);
-        if candidates.is_empty() && missed.is_empty() {
-            return None;
-        }
-
-        let windows: Vec<(i64, i64)> = candidates
-            .iter()
-            .map(|&(m, r)| {
-                let lookback =
-                    i64::try_from(checker.requirements[r].lookback_seconds).unwrap_or(i64::MAX);
-                (m.saturating_sub(lookback), m)
-            })
-            .collect();
-        let mut admit = Admit::new(self, checker, last.is_some(), &windows);
-        let fetched = self.fetch(checker, outcome, &mut admit).await;
-        outcome.rows_fetched = admit.rows_fetched;
-        outcome.new_rows = admit.new_rows;
-        outcome.rejected_rows = admit.rejected;
-        if let Some(e) = admit.store_error.take() {
-            let text = format!("store: cannot store fetched rows: {e}");
-            self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                .await;
-            return None;
-        }
-        if let Err(e) = fetched {
-            // Batches stored before the failure stay: they are real first-seen rows.
-            let text = format!("fetch failed: {e}");
-            self.fail(checker, zone, outcome, ErrorKind::Fetch, text)
-                .await;
-            return None;
-        }
-        let purge_before = admit.purge_before();
-        let Admit {
-            rejected,
-            rejected_samples,
-            ..
-        } = admit;
-
-        let counts = match self.count_windows(checker, &candidates, &windows).await {
-            Ok(counts) if counts.len() == windows.len() => counts,
-            Ok(counts) => {
-                let text = format!(
-                    "store: asked for {} window counts, got {}",
-                    windows.len(),
-                    counts.len()
-                );
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-            Err(e) => {
-                let text = format!("store: cannot count rows: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
-
-        let records: Vec<CheckRecord> = candidates
-            .iter()
-            .zip(counts)
-            .map(|(&(minute, index), count)| {
-                let requirement = &checker.requirements[index];
-                let status = Status::judge(count, requirement.min, requirement.max);
-                check_record(checker, index, minute, zone, count, status)
-            })
-            .collect();
-        let records = with_missed(records, missed, checker, zone);
-        let recorded_elsewhere = match self.store.record_checks(name, &records).await {
-            Ok(new) => usize::try_from(new).is_ok_and(|new| new < records.len()),
-            Err(e) => {
-                let text = format!("store: cannot record checks: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
-        if recorded_elsewhere {
-            warn!(
-                checker = %name,
-                "some minutes were already recorded (another runner on this store?); \
-                 delivering only the recorded checks"
-            );
-        }
-        outcome.checks.clone_from(&records);
-
-        if rejected > 0 {
-            let mut text = format!(
-                "{rejected} rows rejected (checks used the {} good rows)",
-                outcome.rows_fetched
-            );
-            if !rejected_samples.is_empty() {
-                text.push_str(": ");
-                text.push_str(&rejected_samples.join("; "));
-            }
-            self.fail(checker, zone, outcome, ErrorKind::RejectedRows, text)
-                .await;
-        } else {
-            self.clear_error(name).await;
-        }
-        Some(Evaluated {
-            records,
-            purge_before,
-            recorded_elsewhere,
-        })
-    }
-
-    /// Step 5's counts, one per candidate: for a push checker, each requirement counts the
-    /// series of the ping kind it names ([`crate::ping::series`]), one store call per kind.
-    async fn count_windows(
-        &self,
-        checker: &Checker,
-        candidates: &[(i64, usize)],
-        windows: &[(i64, i64)],
-    ) -> Result<Vec<u64>, crate::StoreError> {
-        if !checker.is_push() {
-            return self.store.count_windows(&checker.name, windows).await;
-        }
-        let mut counts = vec![0; windows.len()];
-        for kind in crate::ping::PingKind::ALL {
-            let picked: Vec<usize> = (0..candidates.len())
-                .filter(|&i| checker.requirements[candidates[i].1].pings == kind)
-                .collect();
-            if picked.is_empty() {
-                continue;
-            }
-            let of_kind: Vec<(i64, i64)> = picked.iter().map(|&i| windows[i]).collect();
-            let series = crate::ping::series(&checker.name, kind);
-            let found = self.store.count_windows(&series, &of_kind).await?;
-            if found.len() != of_kind.len() {
-                // Reported by the caller as a count mismatch.
-                return Ok(found);
-            }
-            for (&i, count) in picked.iter().zip(found) {
-                counts[i] = count;
-            }
-        }
-        Ok(counts)
-    }
-
-    /// Step 4's fetch under the timeout, logged: the source hands its rows to `admit` batch
-    /// by batch, and each batch is stored before the next is read.
-    async fn fetch(
-        &self,
-        checker: &Checker,
-        outcome: &mut CheckerOutcome,
-        admit: &mut Admit<'_>,
-    ) -> Result<(), SourceError> {
-        if checker.is_push() {
-            // Its rows arrive over HTTP (`dwmon serve`): nothing to fetch.
-            outcome.fetch_duration = Some(std::time::Duration::ZERO);
-            return Ok(());
-        }
-        let request = FetchRequest {
-            checker: &checker.name,
-            query: &checker.query,
-            source: &checker.source,
-            extra: &checker.extra,
-        };
-        let started = tokio::time::Instant::now();
-        let fetch = self.source.get_rows_batched(&request, admit);
-        let result = match tokio::time::timeout(self.config.fetch_timeout, fetch).await {
-            Ok(result) => result,
-            Err(_) => Err(SourceError::Timeout {
-                millis: u64::try_from(self.config.fetch_timeout.as_millis()).unwrap_or(u64::MAX),
-            }),
-        };
-        let elapsed = started.elapsed();
-        outcome.fetch_duration = Some(elapsed);
-        let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        let rows = admit.rows_fetched;
-        let batches = admit.batches;
-        if elapsed > self.config.slow_fetch_warning {
-            warn!(checker = %checker.name, source = %checker.source, millis, rows, batches, "slow fetch");
-        } else {
-            debug!(checker = %checker.name, source = %checker.source, millis, rows, batches, "fetched");
-        }
-        result
-    }
-
-    /// Reports a problem of `checker`: remembered in the store, logged, and queued as an
-    /// `ERROR` event (delivered at the end of the checker's work).
-    /// How many a purge deleted; a failed purge is a failure like every other (an ERROR event
-    /// and the checker's last error, so `status` shows it) and counts 0.
-    async fn purged(
-        &self,
-        checker: &Checker,
-        zone: Tz,
-        outcome: &mut CheckerOutcome,
-        result: Result<u64, crate::store::StoreError>,
-        what: impl FnOnce() -> String,
-    ) -> u64 {
-        match result {
-            Ok(n) => n,
-            Err(e) => {
-                let text = format!("store: cannot purge {}: {e}", what());
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                0
-            }
-        }
-    }
-
-    async fn fail(
-        &self,
-        checker: &Checker,
-        zone: Tz,
-        outcome: &mut CheckerOutcome,
-        kind: ErrorKind,
-        text: String,
-    ) {
-        warn!(checker = %checker.name, error = %text, "checker error");
-        self.remember_error(&checker.name, &text).await;
-        let event = self.error_event(&checker.name, checker.extra.clone(), zone, kind, text);
-        outcome.errors.push(event);
-    }
-
-    async fn remember_error(&self, name: &str, text: &str) {
-        self.lock_clean().remove(name);
-        if let Err(e) = self
-            .store
-            .set_last_error(name, Some((self.minute, text)))
-            .await
-        {
-            warn!(checker = %name, error = %e, "cannot store the last error");
-        }
-    }
-
-    async fn clear_error(&self, name: &str) {
-        if self.lock_clean().contains(name) {
-            return;
-        }
-        match self.store.set_last_error(name, None).await {
-            Ok(()) => {
-                self.lock_clean().insert(name.to_string());
-            }
-            Err(e) => warn!(checker = %name, error = %e, "cannot clear the last error"),
-        }
-    }
-
-    fn lock_clean(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.clean.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn error_event(
-        &self,
-        checker: &str,
-        extra: serde_json::Value,
-        zone: Tz,
-        kind: ErrorKind,
-        error: String,
-    ) -> ErrorEvent {
-        ErrorEvent {
-            kind,
-            checker: checker.to_string(),
-            minute: self.minute,
-            minute_local: local_rfc3339(self.minute, zone),
-            timezone: zone.name().to_string(),
-            status: Status::Error,
-            error,
-            extra,
-        }
-    }
-
-    /// A checker file that failed to load: one `ERROR` event per cycle until it is fixed,
-    /// carrying `extra`, the checker's last good `__EXTRA__` in this process (`{}` if none).
-    async fn report_load_error(
-        &self,
-        error: &CheckerFileError,
-        extra: serde_json::Value,
-    ) -> CheckerOutcome {
-        let name = load_error_checker(error);
-        let text = format!("cannot load checker file: {error}");
-        warn!(checker = %name, error = %text, "checker file not loaded");
-        self.remember_error(&name, &text).await;
-        let zone = self.config.default_zone;
-        let event = self.error_event(&name, extra, zone, ErrorKind::CheckerFile, text);
-        self.deliver_error(&event).await;
-        CheckerOutcome {
-            checker: name,
-            errors: vec![event],
-            ..CheckerOutcome::default()
-        }
-    }
-}
-
-/// `records` with a `MISSED` record (count 0) for each missed pair, ascending
-/// `(minute, requirement_index)`.
-fn with_missed(
-    mut records: Vec<CheckRecord>,
-    missed: Vec<(i64, usize)>,
-    checker: &Checker,
-    zone: Tz,
-) -> Vec<CheckRecord> {
-    if missed.is_empty() {
-        return records;
-    }
-    records.extend(
-        missed
-            .into_iter()
-            .map(|(minute, index)| check_record(checker, index, minute, zone, 0, Status::Missed)),
-    );
-    records.sort_by_key(|r| (r.minute, r.requirement_index));
-    records
-}
-
-/// The check record of requirement `index` of `checker` at `minute`, with `count` and `status`.
-fn check_record(
-    checker: &Checker,
-    index: usize,
-    minute: i64,
-    zone: Tz,
-    count: u64,
-    status: Status,
-) -> CheckRecord {
-    let requirement = &checker.requirements[index];
-    CheckRecord {
-        checker: checker.name.clone(),
-        requirement_index: index,
-        requirement: requirement.to_string(),
-        minute,
-        minute_local: local_rfc3339(minute, zone),
-        timezone: zone.name().to_string(),
-        lookback_seconds: requirement.lookback_seconds,
-        count,
-        min: requirement.min,
-        max: requirement.max,
-        status,
-        extra: checker.extra.clone(),
-        monitor: None,
-    }
 }
 
 /// The start of the oldest window any requirement of `checker` can reach from the cycle at

@@ -172,7 +172,11 @@ async fn a_failed_purge_of_a_ping_series_is_the_checkers_last_error() -> TestRes
     let errors: Vec<_> = report.errors().collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].kind, dwmon_core::ErrorKind::Store);
-    assert!(errors[0].error.contains("cannot purge"), "{}", errors[0].error);
+    assert!(
+        errors[0].error.contains("cannot purge"),
+        "{}",
+        errors[0].error
+    );
     let status = store.status().await?;
     let (minute, text) = status[0].last_error.clone().ok_or("no last error")?;
     assert_eq!(minute, slot);

@@ -1,19 +1,91 @@
 //! Step 4's admission of fetched rows (see "Rows that are not stored" in [`super`]):
 //! far-future rows are rejected, unreachable ones dropped, the rest stored first-seen.
 
+use super::failure::Failure;
 use super::{reachable_from, CycleContext};
 use crate::checker_file::Checker;
-use crate::source::{Fetched, RowSink, SourceError};
+use crate::record::ErrorKind;
+use crate::source::{Fetched, Row, RowSink, SourceError};
 use async_trait::async_trait;
 use std::collections::HashSet;
 
-/// Step 4's admission of fetched rows, one batch at a time ([`RowSink`] of the engine):
-/// far-future rows are rejected, rows no window can reach are dropped (after a checker's
-/// first cycle, see "Rows that are not stored"), and the rest go to
-/// [`Store::insert_first_seen`](crate::Store::insert_first_seen) before the source reads on. What it counts adds up to what one
-/// whole-result batch would give: a key's first occurrence in the result decides, across
-/// batches too (the store keeps a stored key's first timestamp; [`DroppedKeys`] remembers the
-/// dropped ones).
+/// The rules of row admission for one checker's fetch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Rules {
+    /// The cycle's `now`.
+    pub(super) now: i64,
+    /// Rows stamped after `now + max_future_seconds` are rejected as far-future.
+    pub(super) max_future_seconds: i64,
+    /// Rows before this epoch are dropped as unreachable, with the later occurrences of their
+    /// keys (see "Rows that are not stored"); `None` on a checker's first cycle, which stores
+    /// the whole fetched history.
+    pub(super) keep_from: Option<i64>,
+}
+
+/// What admission makes of one fetched batch.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Admitted {
+    /// The rows to store first-seen.
+    pub(super) rows: Vec<Row>,
+    /// Good rows the source returned (stored or dropped as unreachable).
+    pub(super) good: u64,
+    /// Rows rejected: by the source (bad values), or as far-future here.
+    pub(super) rejected: u64,
+    /// Texts of some rejected rows (at most the `room` given).
+    pub(super) samples: Vec<String>,
+}
+
+/// Row admission (step 4), a pure function of one fetched batch: the source's rejected rows
+/// and the far-future ones are rejected (with up to `room` sample texts, the source's first),
+/// the unreachable ones and the later occurrences of their keys dropped (`dropped` carries
+/// those keys to the fetch's later batches); the rest are to be stored.
+pub(super) fn admit(
+    batch: Fetched,
+    rules: &Rules,
+    dropped: &mut DroppedKeys,
+    room: usize,
+) -> Admitted {
+    let Fetched {
+        mut rows,
+        rejected,
+        rejected_samples,
+    } = batch;
+    let mut samples: Vec<String> = rejected_samples.into_iter().take(room).collect();
+    let future_limit = rules.now.saturating_add(rules.max_future_seconds.max(0));
+    let mut far_future: u64 = 0;
+    rows.retain(|row| {
+        if row.timestamp <= future_limit {
+            return true;
+        }
+        far_future += 1;
+        if samples.len() < room {
+            samples.push(format!(
+                "key {:?}: timestamp {} is {} s in the future (more than the {} s allowed)",
+                crate::requirement::excerpt(&row.key),
+                row.timestamp,
+                row.timestamp.saturating_sub(rules.now),
+                rules.max_future_seconds,
+            ));
+        }
+        false
+    });
+    let good = rows.len() as u64;
+    if let Some(keep_from) = rules.keep_from {
+        skip_unreachable(&mut rows, keep_from, dropped);
+    }
+    Admitted {
+        rows,
+        good,
+        rejected: rejected + far_future,
+        samples,
+    }
+}
+
+/// Step 4's sink ([`RowSink`] of the engine): each fetched batch is admitted ([`admit`]) and
+/// its rows go to [`Store::insert_first_seen`](crate::Store::insert_first_seen) before the
+/// source reads on. What it counts adds up to what one whole-result batch would give: a key's
+/// first occurrence in the result decides, across batches too (the store keeps a stored key's
+/// first timestamp; [`DroppedKeys`] remembers the dropped ones).
 pub(super) struct Admit<'a> {
     context: &'a CycleContext,
     checker: &'a Checker,
@@ -24,12 +96,11 @@ pub(super) struct Admit<'a> {
     /// after a first cycle, else after the fetch).
     purge: Option<(Option<i64>, i64)>,
     dropped: DroppedKeys,
-    future_limit: i64,
     pub(super) batches: u64,
     pub(super) rows_fetched: u64,
     pub(super) new_rows: u64,
     pub(super) rejected: u64,
-    pub(super) rejected_samples: Vec<String>,
+    rejected_samples: Vec<String>,
     /// The store failed on a batch: the fetch was stopped, and this is the error to report.
     pub(super) store_error: Option<crate::store::StoreError>,
 }
@@ -48,9 +119,6 @@ impl<'a> Admit<'a> {
             drop_unreachable,
             purge: None,
             dropped: DroppedKeys::default(),
-            future_limit: context
-                .now
-                .saturating_add(context.config.max_future_seconds.max(0)),
             batches: 0,
             rows_fetched: 0,
             new_rows: 0,
@@ -79,8 +147,25 @@ impl<'a> Admit<'a> {
         *self.purge.insert((purge_before, keep_from))
     }
 
-    pub(super) fn purge_before(&mut self) -> Option<i64> {
-        self.purge().0
+    /// After the fetch: this cycle's purge cutoff, and the rejected rows as a failure to
+    /// report once the checks are recorded.
+    pub(super) fn finish(mut self) -> (Option<i64>, Option<Failure>) {
+        let purge_before = self.purge().0;
+        if self.rejected == 0 {
+            return (purge_before, None);
+        }
+        let mut text = format!(
+            "{} rows rejected (checks used the {} good rows)",
+            self.rejected, self.rows_fetched
+        );
+        if !self.rejected_samples.is_empty() {
+            text.push_str(": ");
+            text.push_str(&self.rejected_samples.join("; "));
+        }
+        (
+            purge_before,
+            Some(Failure::new(ErrorKind::RejectedRows, text)),
+        )
     }
 }
 
@@ -94,52 +179,31 @@ impl RowSink for Admit<'_> {
         if self.store_error.is_some() {
             return Err(stopped_by_store());
         }
-        let Fetched {
-            mut rows,
-            rejected,
-            rejected_samples,
-        } = batch;
         self.batches += 1;
-        self.rejected += rejected;
+        let keep_from = if self.drop_unreachable {
+            Some(self.purge().1)
+        } else {
+            None
+        };
+        let rules = Rules {
+            now: self.context.now,
+            max_future_seconds: self.context.config.max_future_seconds,
+            keep_from,
+        };
         let room = Fetched::MAX_SAMPLES.saturating_sub(self.rejected_samples.len());
-        self.rejected_samples
-            .extend(rejected_samples.into_iter().take(room));
-        let (now, future_limit) = (self.context.now, self.future_limit);
-        let max_future = self.context.config.max_future_seconds;
-        let room = Fetched::MAX_SAMPLES.saturating_sub(self.rejected_samples.len());
-        let mut far_future: u64 = 0;
-        let mut samples = Vec::new();
-        rows.retain(|row| {
-            if row.timestamp <= future_limit {
-                return true;
-            }
-            far_future += 1;
-            if samples.len() < room {
-                samples.push(format!(
-                    "key {:?}: timestamp {} is {} s in the future (more than the {max_future} s allowed)",
-                    crate::requirement::excerpt(&row.key),
-                    row.timestamp,
-                    row.timestamp.saturating_sub(now),
-                ));
-            }
-            false
-        });
-        self.rejected += far_future;
-        self.rejected_samples.extend(samples);
-        self.rows_fetched += rows.len() as u64;
-        if self.drop_unreachable {
-            let (_, keep_from) = self.purge();
-            skip_unreachable(&mut rows, keep_from, &mut self.dropped);
-        }
-        if rows.is_empty() {
+        let admitted = admit(batch, &rules, &mut self.dropped, room);
+        self.rejected += admitted.rejected;
+        self.rejected_samples.extend(admitted.samples);
+        self.rows_fetched += admitted.good;
+        if admitted.rows.is_empty() {
             return Ok(());
         }
-        match self
+        let stored = self
             .context
             .store
-            .insert_first_seen(&self.checker.name, &rows)
-            .await
-        {
+            .insert_first_seen(&self.checker.name, &admitted.rows)
+            .await;
+        match stored {
             Ok(new) => {
                 self.new_rows += new;
                 Ok(())
@@ -280,7 +344,119 @@ impl CycleContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Row;
+
+    const NOW: i64 = 1_000_000;
+
+    fn batch(rows: &[(&str, i64)], rejected: u64, samples: &[&str]) -> Fetched {
+        Fetched {
+            rows: rows.iter().map(|&(k, t)| Row::new(k, t)).collect(),
+            rejected,
+            rejected_samples: samples.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Row admission, step 4 of SPEC 5 and "Rows that are not stored": one case a row.
+    #[test]
+    fn admission_rejects_far_future_rows_and_drops_unreachable_ones() {
+        let first_cycle = Rules {
+            now: NOW,
+            max_future_seconds: 100,
+            keep_from: None,
+        };
+        let later_cycle = Rules {
+            keep_from: Some(NOW - 500),
+            ..first_cycle
+        };
+        struct Case {
+            name: &'static str,
+            rules: Rules,
+            batch: Fetched,
+            room: usize,
+            stored: Vec<(&'static str, i64)>,
+            good: u64,
+            rejected: u64,
+            samples: usize,
+        }
+        let cases = [
+            Case {
+                name: "first cycle: the whole history is stored",
+                rules: first_cycle,
+                batch: batch(&[("a", 0), ("b", NOW - 1)], 0, &[]),
+                room: 5,
+                stored: vec![("a", 0), ("b", NOW - 1)],
+                good: 2,
+                rejected: 0,
+                samples: 0,
+            },
+            Case {
+                name: "up to now + max_future_seconds is fine, one second more is far-future",
+                rules: first_cycle,
+                batch: batch(&[("edge", NOW + 100), ("late", NOW + 101)], 0, &[]),
+                room: 5,
+                stored: vec![("edge", NOW + 100)],
+                good: 1,
+                rejected: 1,
+                samples: 1,
+            },
+            Case {
+                name: "the source's rejected rows are counted, its samples first",
+                rules: first_cycle,
+                batch: batch(&[("late", NOW + 999)], 3, &["null key", "bad ts"]),
+                room: 2,
+                stored: vec![],
+                good: 0,
+                rejected: 4,
+                samples: 2,
+            },
+            Case {
+                name: "later cycle: unreachable rows and later occurrences of their keys drop",
+                rules: later_cycle,
+                batch: batch(
+                    &[("old", NOW - 501), ("old", NOW), ("edge", NOW - 500)],
+                    0,
+                    &[],
+                ),
+                room: 5,
+                stored: vec![("edge", NOW - 500)],
+                good: 3,
+                rejected: 0,
+                samples: 0,
+            },
+            Case {
+                name: "a far-future row is rejected, not dropped, after the first cycle too",
+                rules: later_cycle,
+                batch: batch(&[("late", NOW + 101), ("old", 1)], 0, &[]),
+                room: 0,
+                stored: vec![],
+                good: 1,
+                rejected: 1,
+                samples: 0,
+            },
+        ];
+        for case in cases {
+            let admitted = admit(
+                case.batch,
+                &case.rules,
+                &mut DroppedKeys::default(),
+                case.room,
+            );
+            let stored: Vec<Row> = case.stored.iter().map(|&(k, t)| Row::new(k, t)).collect();
+            assert_eq!(admitted.rows, stored, "{}", case.name);
+            assert_eq!(admitted.good, case.good, "{}", case.name);
+            assert_eq!(admitted.rejected, case.rejected, "{}", case.name);
+            assert_eq!(admitted.samples.len(), case.samples, "{}", case.name);
+        }
+        let far = admit(
+            batch(&[("late", NOW + 101)], 0, &[]),
+            &first_cycle,
+            &mut DroppedKeys::default(),
+            1,
+        );
+        assert_eq!(
+            far.samples,
+            ["key \"late\": timestamp 1000101 is 101 s in the future (more than the 100 s allowed)"]
+        );
+    }
 
     #[test]
     fn skipping_unreachable_rows_respects_first_occurrence() {

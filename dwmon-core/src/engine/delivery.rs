@@ -40,6 +40,35 @@ pub(super) struct GiveUp {
     newest_minute: i64,
 }
 
+/// The targets of one checker's deliveries in a cycle.
+#[derive(Default)]
+struct TargetState {
+    /// Targets that failed or are waiting for their backoff: later records wait.
+    blocked: HashSet<String>,
+    /// Targets given up this cycle: the records they still owe are settled too.
+    given_up: BTreeMap<String, GiveUp>,
+}
+
+/// An outbox entry being delivered (its record is handed over as the event).
+struct Tried {
+    key: String,
+    attempts: u32,
+    delivered_to: Vec<String>,
+    first_attempt_at: Option<i64>,
+}
+
+/// What the targets made of one entry this cycle.
+#[derive(Default)]
+struct Attempt {
+    /// Targets that took it now.
+    delivered_to: Vec<String>,
+    newly_delivered: usize,
+    /// Targets given up (now or earlier this cycle): settled without a delivery.
+    settled: usize,
+    /// `target: error` of each target that failed.
+    failures: Vec<String>,
+}
+
 /// A failed delivery to one target: the error with its causes, and whether the handler
 /// called it [permanent](crate::HandlerError::permanent).
 struct Failed {
@@ -143,108 +172,162 @@ impl CycleContext {
         if !may_have_unseen {
             queue.extend(records.iter().cloned().map(PendingDelivery::new));
         }
-        // Targets that failed or are waiting for their backoff: later records wait.
-        let mut blocked: HashSet<String> = HashSet::new();
-        // Targets given up this cycle: the records they still owe are settled too.
-        let mut given_up: BTreeMap<String, GiveUp> = BTreeMap::new();
+        let mut targets = TargetState::default();
         for entry in queue {
-            let event = Event::Check(entry.record);
-            let mut targets = self.handler.targets(&event);
-            if targets.is_empty() {
-                targets.push(String::new());
-            }
-            let owed: Vec<String> = targets
-                .iter()
-                .filter(|t| !entry.delivered_to.contains(t))
-                .cloned()
-                .collect();
-            let key = entry.key;
-            if !owed.is_empty() && entry.next_attempt_at > self.now {
-                blocked.extend(owed);
-                continue;
-            }
-            let first_attempt_at = entry.first_attempt_at.unwrap_or(self.now);
-            let mut delivered_to = entry.delivered_to;
-            let mut newly_delivered = 0_usize;
-            let mut settled = 0_usize;
-            let mut failures: Vec<String> = Vec::new();
-            for target in owed.iter() {
-                if let Some(give_up) = given_up.get_mut(target) {
-                    give_up.add(&event);
-                    settled += 1;
-                    continue;
-                }
-                if blocked.contains(target) {
-                    continue;
-                }
-                match self.deliver_to(target, &event, entry.attempts).await {
-                    Ok(()) => {
-                        delivered_to.push(target.clone());
-                        newly_delivered += 1;
-                    }
-                    Err(Failed { error, permanent }) => {
-                        let age = self.now.saturating_sub(first_attempt_at);
-                        let limit = self.config.delivery_give_up_seconds;
-                        if permanent || (limit > 0 && age >= limit) {
-                            self.handler.gave_up(target, &event).await;
-                            let mut give_up = GiveUp::new(first_attempt_at, error, permanent);
-                            give_up.add(&event);
-                            given_up.insert(target.clone(), give_up);
-                            settled += 1;
-                        } else {
-                            warn!(key = %key, target = %target, attempts = entry.attempts + 1,
-                                error = %error, "delivery failed");
-                            blocked.insert(target.clone());
-                            failures.push(if target.is_empty() {
-                                error
-                            } else {
-                                format!("{target}: {error}")
-                            });
-                        }
-                    }
-                }
-            }
-            if newly_delivered + settled == owed.len() {
-                outcome.delivered += 1;
-                if let Err(e) = self.store.ack_delivery(&key).await {
-                    // The targets have it; it will be delivered once more (at least once).
-                    warn!(key = %key, error = %e, "cannot acknowledge a delivery");
-                }
-                continue;
-            }
-            let failure = if failures.is_empty() {
-                None
-            } else {
-                outcome.delivery_failures += 1;
-                let next = self
-                    .now
-                    .saturating_add(self.config.retry_delay(entry.attempts));
-                Some((next, failures.join("; ")))
-            };
-            // A given-up target counts as having the record (it is never sent it again).
-            delivered_to.extend(
-                owed.iter()
-                    .filter(|t| given_up.contains_key(*t) && !delivered_to.contains(*t))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-            let changed = newly_delivered + settled > 0
-                || entry.first_attempt_at.is_none()
-                || failure.is_some();
-            if !changed {
-                continue;
-            }
-            let progress = crate::store::DeliveryProgress {
-                delivered_to,
-                first_attempt_at,
-                failure,
-            };
-            if let Err(e) = self.store.save_delivery_progress(&key, &progress).await {
-                warn!(key = %key, error = %e, "cannot save a delivery's progress");
-            }
+            self.deliver_entry(outcome, entry, &mut targets).await;
         }
-        if !given_up.is_empty() {
-            self.report_give_ups(outcome, given_up).await;
+        if !targets.given_up.is_empty() {
+            self.report_give_ups(outcome, targets.given_up).await;
+        }
+    }
+
+    /// One outbox entry to every target that does not have it yet, then its progress saved
+    /// (acknowledged once every target has it).
+    async fn deliver_entry(
+        &self,
+        outcome: &mut CheckerOutcome,
+        entry: PendingDelivery,
+        targets: &mut TargetState,
+    ) {
+        let PendingDelivery {
+            key,
+            record,
+            attempts,
+            next_attempt_at,
+            delivered_to,
+            first_attempt_at,
+            ..
+        } = entry;
+        let entry = Tried {
+            key,
+            attempts,
+            delivered_to,
+            first_attempt_at,
+        };
+        let event = Event::Check(record);
+        let mut all = self.handler.targets(&event);
+        if all.is_empty() {
+            all.push(String::new());
+        }
+        let owed: Vec<String> = all
+            .into_iter()
+            .filter(|t| !entry.delivered_to.contains(t))
+            .collect();
+        if !owed.is_empty() && next_attempt_at > self.now {
+            targets.blocked.extend(owed);
+            return;
+        }
+        let first_attempt_at = entry.first_attempt_at.unwrap_or(self.now);
+        let mut attempt = Attempt::default();
+        for target in &owed {
+            self.attempt(
+                &event,
+                &entry,
+                first_attempt_at,
+                target,
+                targets,
+                &mut attempt,
+            )
+            .await;
+        }
+        self.save_entry(outcome, entry, first_attempt_at, &owed, targets, attempt)
+            .await;
+    }
+
+    /// One target's try at one entry: settled at once if the target was given up this
+    /// cycle, skipped if it is blocked, else delivered, failed, or given up.
+    async fn attempt(
+        &self,
+        event: &Event,
+        entry: &Tried,
+        first_attempt_at: i64,
+        target: &str,
+        targets: &mut TargetState,
+        attempt: &mut Attempt,
+    ) {
+        if let Some(give_up) = targets.given_up.get_mut(target) {
+            give_up.add(event);
+            attempt.settled += 1;
+            return;
+        }
+        if targets.blocked.contains(target) {
+            return;
+        }
+        let Err(Failed { error, permanent }) = self.deliver_to(target, event, entry.attempts).await
+        else {
+            attempt.delivered_to.push(target.to_string());
+            attempt.newly_delivered += 1;
+            return;
+        };
+        let age = self.now.saturating_sub(first_attempt_at);
+        let limit = self.config.delivery_give_up_seconds;
+        if permanent || (limit > 0 && age >= limit) {
+            self.handler.gave_up(target, event).await;
+            let mut give_up = GiveUp::new(first_attempt_at, error, permanent);
+            give_up.add(event);
+            targets.given_up.insert(target.to_string(), give_up);
+            attempt.settled += 1;
+            return;
+        }
+        warn!(key = %entry.key, target = %target, attempts = entry.attempts + 1,
+            error = %error, "delivery failed");
+        targets.blocked.insert(target.to_string());
+        attempt.failures.push(if target.is_empty() {
+            error
+        } else {
+            format!("{target}: {error}")
+        });
+    }
+
+    /// Acknowledges an entry every owed target now has, else saves its progress (the targets
+    /// that have it, given-up ones included, and the retry time after a failure).
+    async fn save_entry(
+        &self,
+        outcome: &mut CheckerOutcome,
+        entry: Tried,
+        first_attempt_at: i64,
+        owed: &[String],
+        targets: &TargetState,
+        attempt: Attempt,
+    ) {
+        let key = entry.key;
+        let done = attempt.newly_delivered + attempt.settled;
+        if done == owed.len() {
+            outcome.delivered += 1;
+            if let Err(e) = self.store.ack_delivery(&key).await {
+                // The targets have it; it will be delivered once more (at least once).
+                warn!(key = %key, error = %e, "cannot acknowledge a delivery");
+            }
+            return;
+        }
+        let failure = if attempt.failures.is_empty() {
+            None
+        } else {
+            outcome.delivery_failures += 1;
+            let next = self
+                .now
+                .saturating_add(self.config.retry_delay(entry.attempts));
+            Some((next, attempt.failures.join("; ")))
+        };
+        let mut delivered_to = entry.delivered_to;
+        delivered_to.extend(attempt.delivered_to);
+        // A given-up target counts as having the record (it is never sent it again).
+        let given_up: Vec<String> = owed
+            .iter()
+            .filter(|t| targets.given_up.contains_key(*t) && !delivered_to.contains(*t))
+            .cloned()
+            .collect();
+        delivered_to.extend(given_up);
+        if done == 0 && entry.first_attempt_at.is_some() && failure.is_none() {
+            return;
+        }
+        let progress = crate::store::DeliveryProgress {
+            delivered_to,
+            first_attempt_at,
+            failure,
+        };
+        if let Err(e) = self.store.save_delivery_progress(&key, &progress).await {
+            warn!(key = %key, error = %e, "cannot save a delivery's progress");
         }
     }
 
@@ -328,6 +411,13 @@ impl CycleContext {
             text,
         );
         outcome.errors.push(event);
+    }
+
+    /// The `ERROR` events of `outcome`, at the end of a checker's work.
+    pub(super) async fn deliver_errors(&self, outcome: &CheckerOutcome) {
+        for event in &outcome.errors {
+            self.deliver_error(event).await;
+        }
     }
 
     /// Error events are delivered once, best effort.

@@ -2,11 +2,13 @@
 //! due minutes are counted, judged, recorded and delivered — its own step, apart from the
 //! checkers' evaluation.
 
+use super::failure::Failure;
 use super::{CheckerOutcome, CycleContext, OutboxView};
 use crate::checker_file::Checker;
-use crate::monitor::{self, Monitor, MonitorCounts, MonitorError};
+use crate::monitor::{self, Monitor, MonitorCounts, MonitorError, MonitorInput};
 use crate::record::{CheckRecord, ErrorKind, InputCount};
 use crate::store::PendingDelivery;
+use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -56,6 +58,22 @@ fn stand_in(monitor: &dyn Monitor, schedule: &crate::MonitorSchedule) -> Checker
     }
 }
 
+/// One monitor's declaration, as the monitor step uses it.
+struct Declared<'a> {
+    monitor: &'a dyn Monitor,
+    schedule: crate::MonitorSchedule,
+    inputs: Vec<MonitorInput>,
+    /// The monitor's stand-in checker ([`stand_in`]).
+    checker: Checker,
+    zone: Tz,
+}
+
+/// A monitor's due minutes: to count and judge, and to record as `MISSED`.
+struct DueMinutes {
+    candidates: Vec<i64>,
+    missed: Vec<i64>,
+}
+
 impl CycleContext {
     /// Runs every monitor, one after the other; also delivers the pending records of
     /// monitors no longer registered.
@@ -77,33 +95,16 @@ impl CycleContext {
             let outcome = match futures::FutureExt::catch_unwind(outcome).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    let text = "internal error: judging the monitor panicked (a bug in its \
-                                judge, the store or the handler)"
-                        .to_string();
-                    let zone = self.config.default_zone;
-                    let event = self.error_event(
-                        &name,
-                        serde_json::json!({}),
-                        zone,
-                        ErrorKind::Monitor,
-                        text,
-                    );
                     warn!(monitor = %name, "monitor panicked");
-                    self.deliver_error(&event).await;
-                    CheckerOutcome {
-                        checker: name,
-                        errors: vec![event],
-                        ..CheckerOutcome::default()
-                    }
+                    let text = "internal error: judging the monitor panicked (a bug in its \
+                                judge, the store or the handler)";
+                    self.report_panic(name, ErrorKind::Monitor, text).await
                 }
             };
             outcomes.push(outcome);
         }
         for (name, pending) in std::mem::take(&mut work.backlog) {
-            let mut outcome = CheckerOutcome {
-                checker: name.clone(),
-                ..CheckerOutcome::default()
-            };
+            let mut outcome = CheckerOutcome::named(&name);
             let may_have_unseen = work.outbox.may_have_unseen(&name);
             self.deliver_checks(&mut outcome, pending, &[], may_have_unseen)
                 .await;
@@ -112,7 +113,8 @@ impl CycleContext {
         outcomes
     }
 
-    /// One monitor: due minutes, counts, verdicts, record, deliver, purge its check log.
+    /// One monitor: due minutes → count its inputs → judge → record → deliver → purge its
+    /// check log; a failed step is reported through the engine's one failure path.
     async fn run_monitor(
         &self,
         monitor: &dyn Monitor,
@@ -123,159 +125,123 @@ impl CycleContext {
     ) -> CheckerOutcome {
         let schedule = monitor.schedule();
         let checker = stand_in(monitor, &schedule);
-        let zone = checker.zone(self.config.default_zone);
-        let mut outcome = CheckerOutcome {
-            checker: checker.name.clone(),
-            ..CheckerOutcome::default()
+        let declared = Declared {
+            monitor,
+            schedule,
+            inputs: monitor.inputs(),
+            zone: checker.zone(self.config.default_zone),
+            checker,
         };
-        let records = self
-            .judge_monitor(
-                monitor,
-                &schedule,
-                &checker,
-                zone,
-                work,
-                duplicate,
-                &mut outcome,
-            )
+        let checker = &declared.checker;
+        let mut outcome = CheckerOutcome::named(&checker.name);
+        let judged = self
+            .judge_monitor(&declared, work, duplicate, &pending, &mut outcome)
             .await;
-        let records = records.unwrap_or_default();
+        let records = self.ok_or_report(checker, &mut outcome, judged).await;
+        let records = records.flatten().unwrap_or_default();
         self.deliver_checks(&mut outcome, pending, &records, may_have_unseen)
             .await;
         if !outcome.checks.is_empty() {
-            if let Some(cutoff) = self.purger.check_log_cutoff(&checker, self.now) {
-                let purged = self.store.purge_checks(&checker.name, cutoff).await;
-                outcome.purged_checks = self
-                    .purged(&checker, zone, &mut outcome, purged, || {
-                        format!("check records before {cutoff}")
-                    })
-                    .await;
-            }
+            self.purge_check_log(checker, &mut outcome).await;
         }
-        for event in &outcome.errors {
-            self.deliver_error(event).await;
-        }
+        self.deliver_errors(&outcome).await;
         outcome
     }
 
-    /// Steps 1-6a for a monitor. `Some(records to deliver now)` when it recorded (empty when
-    /// another runner recorded some of them: the outbox delivers those next cycle), `None`
-    /// when nothing was due or a failure was reported in `outcome`.
-    #[allow(clippy::too_many_arguments)]
+    /// Steps 1-6a for a monitor: `Some(records to deliver now)` when it recorded, `None`
+    /// when nothing was due.
     async fn judge_monitor(
         &self,
-        monitor: &dyn Monitor,
-        schedule: &crate::MonitorSchedule,
-        checker: &Checker,
-        zone: chrono_tz::Tz,
+        declared: &Declared<'_>,
         work: &Work<'_>,
         duplicate: bool,
+        pending: &[PendingDelivery],
         outcome: &mut CheckerOutcome,
-    ) -> Option<Vec<CheckRecord>> {
-        let name = checker.name.as_str();
-        let declared = if duplicate {
-            Err(MonitorError::DuplicateName {
-                name: monitor.name().to_string(),
-            })
-        } else {
-            monitor::validate(monitor)
+    ) -> Result<Option<Vec<CheckRecord>>, Failure> {
+        validate(declared, work, duplicate)?;
+        let Some(due) = self.monitor_due(declared, outcome).await? else {
+            return Ok(None);
         };
-        let inputs = monitor.inputs();
-        let unknown = inputs
-            .iter()
-            .find(|i| !work.checkers.iter().any(|c| c.name == i.checker));
-        let declared = declared.and_then(|()| match unknown {
-            None => Ok(()),
-            Some(input) => Err(MonitorError::UnknownInput {
-                monitor: monitor.name().to_string(),
-                checker: input.checker.clone(),
-                hint: if work.failing.contains(&input.checker) {
-                    " (its file failed to load)".to_string()
-                } else {
-                    String::new()
-                },
-            }),
-        });
-        if let Err(e) = declared {
-            self.fail(checker, zone, outcome, ErrorKind::Monitor, e.to_string())
-                .await;
-            return None;
-        }
+        let counts = self.count_inputs(declared, &due.candidates).await?;
+        let records = verdicts(declared, counts, due.missed)?;
+        let name = declared.checker.name.as_str();
+        let to_deliver = self.record(name, records, pending, outcome).await?;
+        self.clear_error(name).await;
+        Ok(Some(to_deliver))
+    }
 
-        let last = match self.store.last_checked_minute(name).await {
-            Ok(last) => last,
-            Err(e) => {
-                let text = format!("store: cannot read the last checked minute: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
-        if let Some(last) = last.filter(|&last| last > self.minute) {
-            let text = super::clock_behind_text(last, self.minute);
-            self.fail(checker, zone, outcome, ErrorKind::ClockBehind, text)
-                .await;
-            return None;
-        }
-        // The minutes every input has been checked up to: later ones wait for their rows.
+    /// The monitor's due minutes: after its last checked minute, up to the minute every input
+    /// has been checked to (later ones wait for their rows); `None` when there are none.
+    async fn monitor_due(
+        &self,
+        declared: &Declared<'_>,
+        outcome: &mut CheckerOutcome,
+    ) -> Result<Option<DueMinutes>, Failure> {
+        let last = self.last_checked(&declared.checker.name).await?;
         let mut ready = Some(i64::MAX);
-        for input in &inputs {
-            match self.store.last_checked_minute(&input.checker).await {
-                Ok(minute) => ready = ready.zip(minute).map(|(a, b)| a.min(b)),
-                Err(e) => {
-                    let text = format!(
-                        "store: cannot read the last checked minute of {}: {e}",
-                        input.checker
-                    );
-                    self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                        .await;
-                    return None;
-                }
-            }
+        for input in &declared.inputs {
+            let minute = self
+                .store
+                .last_checked_minute(&input.checker)
+                .await
+                .map_err(|e| {
+                    let what = format!("cannot read the last checked minute of {}", input.checker);
+                    Failure::store(what, e)
+                })?;
+            ready = ready.zip(minute).map(|(a, b)| a.min(b));
         }
-        let longest = monitor::longest_window(&inputs);
-        let (mut candidates, missed) =
-            monitor::due_minutes(schedule, longest, zone, self.minute, last, ready);
+        let longest = monitor::longest_window(&declared.inputs);
+        let (mut candidates, missed) = monitor::due_minutes(
+            &declared.schedule,
+            longest,
+            declared.zone,
+            self.minute,
+            last,
+            ready,
+        );
         candidates.truncate(self.config.max_checks_per_cycle.max(1));
         outcome.candidates = candidates.len();
         if candidates.is_empty() && missed.is_empty() {
-            return None;
+            return Ok(None);
         }
+        Ok(Some(DueMinutes { candidates, missed }))
+    }
 
-        // One count per (input, candidate minute), one store call per input.
+    /// One count per (input, candidate minute), one store call per input.
+    async fn count_inputs(
+        &self,
+        declared: &Declared<'_>,
+        candidates: &[i64],
+    ) -> Result<Vec<MonitorCounts>, Failure> {
         let mut counts: Vec<MonitorCounts> = candidates
             .iter()
             .map(|&minute| MonitorCounts {
                 minute,
-                inputs: Vec::with_capacity(inputs.len()),
+                inputs: Vec::with_capacity(declared.inputs.len()),
             })
             .collect();
-        for input in &inputs {
+        for input in &declared.inputs {
             let lookback = i64::try_from(input.lookback_seconds).unwrap_or(i64::MAX);
             let windows: Vec<(i64, i64)> = candidates
                 .iter()
                 .map(|&m| (m.saturating_sub(lookback), m))
                 .collect();
-            let counted = match self.store.count_windows(&input.checker, &windows).await {
-                Ok(counted) if counted.len() == windows.len() => counted,
-                Ok(counted) => {
-                    let text = format!(
-                        "store: asked for {} window counts of {}, got {}",
-                        windows.len(),
-                        input.checker,
-                        counted.len()
-                    );
-                    self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                        .await;
-                    return None;
-                }
-                Err(e) => {
-                    let text = format!("store: cannot count rows of {}: {e}", input.checker);
-                    self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                        .await;
-                    return None;
-                }
-            };
+            let counted = self
+                .store
+                .count_windows(&input.checker, &windows)
+                .await
+                .map_err(|e| {
+                    Failure::store(format!("cannot count rows of {}", input.checker), e)
+                })?;
+            if counted.len() != windows.len() {
+                let text = format!(
+                    "store: asked for {} window counts of {}, got {}",
+                    windows.len(),
+                    input.checker,
+                    counted.len()
+                );
+                return Err(Failure::new(ErrorKind::Store, text));
+            }
             for (at, count) in counts.iter_mut().zip(counted) {
                 at.inputs.push(InputCount {
                     checker: input.checker.clone(),
@@ -284,54 +250,80 @@ impl CycleContext {
                 });
             }
         }
-
-        let mut records = Vec::with_capacity(counts.len() + missed.len());
-        for at in counts {
-            let judged = std::panic::catch_unwind(AssertUnwindSafe(|| monitor.judge(&at)));
-            let Ok(verdict) = judged else {
-                let text = format!(
-                    "the monitor's judge panicked at minute {}; nothing was recorded",
-                    at.minute
-                );
-                self.fail(checker, zone, outcome, ErrorKind::Monitor, text)
-                    .await;
-                return None;
-            };
-            records.push(monitor::verdict_record(
-                monitor,
-                schedule,
-                zone,
-                at,
-                Some(verdict),
-            ));
-        }
-        for minute in missed {
-            let at = MonitorCounts {
-                minute,
-                inputs: Vec::new(),
-            };
-            let mut record = monitor::verdict_record(monitor, schedule, zone, at, None);
-            record.lookback_seconds = longest;
-            records.push(record);
-        }
-        records.sort_by_key(|r| r.minute);
-
-        let recorded_elsewhere = match self.store.record_checks(name, &records).await {
-            Ok(new) => usize::try_from(new).is_ok_and(|new| new < records.len()),
-            Err(e) => {
-                let text = format!("store: cannot record checks: {e}");
-                self.fail(checker, zone, outcome, ErrorKind::Store, text)
-                    .await;
-                return None;
-            }
-        };
-        outcome.checks.clone_from(&records);
-        self.clear_error(name).await;
-        if recorded_elsewhere {
-            warn!(monitor = %name, "some minutes were already recorded (another runner on this store?); \
-                 the outbox delivers the recorded checks");
-            return Some(Vec::new());
-        }
-        Some(records)
+        Ok(counts)
     }
+}
+
+/// The monitor's declaration holds: a name of its own, valid inputs, each a loaded checker.
+fn validate(declared: &Declared<'_>, work: &Work<'_>, duplicate: bool) -> Result<(), Failure> {
+    let monitor = declared.monitor;
+    let declared_ok = if duplicate {
+        Err(MonitorError::DuplicateName {
+            name: monitor.name().to_string(),
+        })
+    } else {
+        monitor::validate(monitor)
+    };
+    let unknown = declared
+        .inputs
+        .iter()
+        .find(|i| !work.checkers.iter().any(|c| c.name == i.checker));
+    let declared_ok = declared_ok.and_then(|()| match unknown {
+        None => Ok(()),
+        Some(input) => Err(MonitorError::UnknownInput {
+            monitor: monitor.name().to_string(),
+            checker: input.checker.clone(),
+            hint: if work.failing.contains(&input.checker) {
+                " (its file failed to load)".to_string()
+            } else {
+                String::new()
+            },
+        }),
+    });
+    declared_ok.map_err(|e| Failure::new(ErrorKind::Monitor, e.to_string()))
+}
+
+/// The monitor's verdict on each counted minute, and a `MISSED` record for each missed one,
+/// ascending. A judge that panics records nothing.
+fn verdicts(
+    declared: &Declared<'_>,
+    counts: Vec<MonitorCounts>,
+    missed: Vec<i64>,
+) -> Result<Vec<CheckRecord>, Failure> {
+    let Declared {
+        monitor,
+        schedule,
+        zone,
+        ..
+    } = declared;
+    let mut records = Vec::with_capacity(counts.len() + missed.len());
+    for at in counts {
+        let judged = std::panic::catch_unwind(AssertUnwindSafe(|| monitor.judge(&at)));
+        let Ok(verdict) = judged else {
+            let text = format!(
+                "the monitor's judge panicked at minute {}; nothing was recorded",
+                at.minute
+            );
+            return Err(Failure::new(ErrorKind::Monitor, text));
+        };
+        records.push(monitor::verdict_record(
+            *monitor,
+            schedule,
+            *zone,
+            at,
+            Some(verdict),
+        ));
+    }
+    let longest = monitor::longest_window(&declared.inputs);
+    for minute in missed {
+        let at = MonitorCounts {
+            minute,
+            inputs: Vec::new(),
+        };
+        let mut record = monitor::verdict_record(*monitor, schedule, *zone, at, None);
+        record.lookback_seconds = longest;
+        records.push(record);
+    }
+    records.sort_by_key(|r| r.minute);
+    Ok(records)
 }

@@ -37,6 +37,16 @@ pub struct CheckerOutcome {
     pub purged_checks: u64,
 }
 
+impl CheckerOutcome {
+    /// An empty outcome for the checker (or monitor record name) `name`.
+    pub(super) fn named(name: &str) -> Self {
+        CheckerOutcome {
+            checker: name.to_string(),
+            ..CheckerOutcome::default()
+        }
+    }
+}
+
 /// What a cycle did: one [`CheckerOutcome`] per checker, sorted by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CycleReport {
