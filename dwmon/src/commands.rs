@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
-use crate::sources::{add_command_source, add_source, Delayed, Router};
+use crate::sources::{add_command_source, add_source, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
@@ -247,13 +247,7 @@ fn row_getter_for(app: &App, args: &CycleArgs, loaded: &LoadReport) -> Result<Ar
     if router.is_empty() && !push_only {
         return Err(Error::NoSources);
     }
-    let delay = std::env::var("DWMON_TEST_FETCH_DELAY_MS")
-        .ok()
-        .and_then(|ms| ms.parse::<u64>().ok());
-    Ok(match delay {
-        Some(ms) => Arc::new(Delayed::new(router, std::time::Duration::from_millis(ms))),
-        None => Arc::new(router),
-    })
+    Ok(Arc::new(router))
 }
 
 fn printing_handler(app: &App, json: bool) -> PrintingHandler {

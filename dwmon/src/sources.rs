@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use dwmon_core::routing::RoutingSource;
 use dwmon_core::{FetchRequest, Fetched, RowGetter, RowSink, SourceError};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A [`RowGetter`] that hands each request to the source registered for its name (a
 /// [`RoutingSource`] built from `--source NAME=URL`), else to a fallback (an organisation's
@@ -158,33 +157,6 @@ pub fn add_command_source(
     let source =
         dwmon_command_source::CommandSource::from_url(url).map_err(|e| error(e.to_string()))?;
     Ok(router.route(spec.name.clone(), Arc::new(source)))
-}
-
-/// Delays every fetch: lets tests stop `dwmon run` while a cycle is in flight. Enabled by the
-/// undocumented `DWMON_TEST_FETCH_DELAY_MS` environment variable only.
-pub struct Delayed<G> {
-    inner: G,
-    delay: Duration,
-}
-
-impl<G> Delayed<G> {
-    /// Wraps `inner`, sleeping `delay` before each fetch.
-    pub fn new(inner: G, delay: Duration) -> Self {
-        Delayed { inner, delay }
-    }
-}
-
-#[async_trait]
-impl<G: RowGetter> RowGetter for Delayed<G> {
-    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        tracing::info!(
-            checker = request.checker,
-            millis = self.delay.as_millis() as u64,
-            "test fetch delay"
-        );
-        tokio::time::sleep(self.delay).await;
-        self.inner.get_rows(request).await
-    }
 }
 
 #[cfg(test)]

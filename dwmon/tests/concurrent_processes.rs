@@ -28,7 +28,6 @@ fn spawn(args: &[&str]) -> Child {
         .env_remove("RUST_LOG")
         .env_remove("DWMON_TZ")
         .env_remove("DWMON_CONFIG")
-        .env_remove("DWMON_TEST_FETCH_DELAY_MS")
         .env_remove("DWMON_LOG_FORMAT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -20,10 +20,11 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// Spawns `dwmon run` with piped stdout/stderr, forwarding their lines to channels.
 fn spawn_run(
     ws: &Workspace,
+    source: &str,
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, Receiver<String>, Receiver<String>) {
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
     let mut command = dwmon();
     command
         .args([
@@ -33,7 +34,7 @@ fn spawn_run(
             "--store",
             &store,
             "--source",
-            &source,
+            source,
             "--json",
         ])
         .args(extra)
@@ -130,31 +131,90 @@ fn run_checks_every_simulated_minute_and_stops_after_cycles() {
     );
 }
 
+/// The `--source` of the slow-fetch tests: the checker's `__QUERY__` is a script.
+const SCRIPTED: &str = "default=command:csv";
+
+/// A checker `events` whose rows come from a script (through [`SCRIPTED`]): it prints the
+/// CSV file `rows.csv`; while the file `delay` holds a number of seconds, it first writes a
+/// line to the FIFO `started` (blocking until the test reads it) and then sleeps that long.
+fn slow_events_checker(ws: &Workspace, rows: &[(&str, i64)]) {
+    let dir = ws.dir.path();
+    let script = dir.join("slow.sh");
+    std::fs::write(
+        &script,
+        "dir=$(dirname \"$0\")\n\
+         if [ -e \"$dir/delay\" ]; then\n\
+           echo started > \"$dir/started\"\n\
+           sleep \"$(cat \"$dir/delay\")\"\n\
+         fi\n\
+         cat \"$dir/rows.csv\"\n",
+    )
+    .expect("script");
+    write_rows(ws, rows);
+    ws.write_checker(
+        "events",
+        &format!(
+            "__QUERY__\nsh {}\n__REQUIREMENTS__\n{TWO_TO_THREE}\n",
+            script.display()
+        ),
+    );
+}
+
+/// Sets the rows the script of [`slow_events_checker`] prints.
+fn write_rows(ws: &Workspace, rows: &[(&str, i64)]) {
+    let mut csv = String::from("dwmon_unique_key,dwmon_timestamp\n");
+    for (key, ts) in rows {
+        csv.push_str(&format!("{key},{ts}\n"));
+    }
+    std::fs::write(ws.dir.path().join("rows.csv"), csv).expect("rows");
+}
+
+/// `dwmon ARGS` with the scripted source on `ws`, to completion.
+fn scripted(ws: &Workspace, subcommand: &str, rest: &[&str]) -> std::process::Output {
+    let mut args = vec!["--allow-command-sources"];
+    args.extend_from_slice(rest);
+    ws.cycle(subcommand, SCRIPTED, &args)
+}
+
 /// `dwmon run` from `T0` on a checker with two events before it, each fetch taking
-/// `delay_ms`; returns once the first fetch has started.
+/// `delay_seconds` (a real slow source: a script that sleeps); returns once the first fetch
+/// has started.
 fn start_with_slow_fetches(
-    delay_ms: &str,
+    delay_seconds: &str,
 ) -> (Workspace, Child, Receiver<String>, Receiver<String>) {
     let ws = Workspace::new();
-    ws.events_checker("events", TWO_TO_THREE);
-    ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
+    slow_events_checker(&ws, &[("a", T0 - 30), ("b", T0 - 20)]);
+    let dir = ws.dir.path().to_path_buf();
+    let fifo = dir.join("started");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::fs::write(dir.join("delay"), delay_seconds).expect("delay");
     let now = T0.to_string();
     let (child, out, err) = spawn_run(
         &ws,
-        &["--now", &now, "--speed", "60"],
-        &[
-            ("DWMON_TEST_FETCH_DELAY_MS", delay_ms),
-            ("RUST_LOG", "info"),
-        ],
+        SCRIPTED,
+        &["--now", &now, "--speed", "60", "--allow-command-sources"],
+        &[],
     );
-    read_until(&err, |l| l.contains("test fetch delay"));
+    // The script's first write to the FIFO completes when it is read: the fetch has started.
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read_to_string(fifo));
+    });
+    let started = rx.recv_timeout(PATIENCE).expect("the first fetch starts");
+    assert_eq!(started.expect("read the FIFO").trim(), "started");
+    // Later fetches are quick and leave the FIFO alone.
+    std::fs::remove_file(dir.join("delay")).expect("no more delays");
     (ws, child, out, err)
 }
 
 #[test]
 fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
-    // Each fetch takes 2 s: SIGTERM arrives while the first cycle is fetching.
-    let (ws, mut child, out, err) = start_with_slow_fetches("2000");
+    // The first fetch takes 2 s: SIGTERM arrives while the first cycle is fetching.
+    let (ws, mut child, out, err) = start_with_slow_fetches("2");
     terminate(&child);
     assert_eq!(wait(&mut child), 0, "a graceful stop exits 0");
     let first: Vec<String> = out.iter().collect(); // until the pipe closes
@@ -168,12 +228,21 @@ fn sigterm_mid_cycle_finishes_the_cycle_and_a_restart_loses_nothing() {
     assert!(logs.iter().any(|l| l.contains("SIGTERM")), "{logs:?}");
 
     // Down for 5 minutes, then restarted: the missed minutes are caught up, none twice.
-    ws.insert(&[("c", T0 + 70), ("d", T0 + 80), ("e", T0 + 250)]);
-    let (store, source) = (ws.store(), ws.source_arg());
+    write_rows(
+        &ws,
+        &[
+            ("a", T0 - 30),
+            ("b", T0 - 20),
+            ("c", T0 + 70),
+            ("d", T0 + 80),
+            ("e", T0 + 250),
+        ],
+    );
+    let store = ws.store();
     let restart = (T0 + 5 * M + 1).to_string();
-    let out = ws.cycle(
+    let out = scripted(
+        &ws,
         "run",
-        &source,
         &[
             "--json", "--now", &restart, "--speed", "600", "--cycles", "2",
         ],
@@ -213,8 +282,8 @@ fn signal(child: &Child, name: &str) {
 
 #[test]
 fn a_second_sigint_stops_at_once_and_a_restart_delivers_what_is_owed() {
-    // A source that hangs for 10 minutes: the first Ctrl-C would wait for it.
-    let (ws, mut child, out, err) = start_with_slow_fetches("600000");
+    // A source that hangs for 25 s (past PATIENCE): the first Ctrl-C would wait for it.
+    let (ws, mut child, out, err) = start_with_slow_fetches("25");
     signal(&child, "INT");
     // The first signal is announced without -v, saying how to stop at once.
     read_until(&err, |l| {
@@ -225,7 +294,8 @@ fn a_second_sigint_stops_at_once_and_a_restart_delivers_what_is_owed() {
     assert!(out.iter().next().is_none(), "nothing was checked");
 
     // Nothing was recorded for the interrupted minute, so the next run checks it.
-    let out = ws.once(T0 + 30, &[]);
+    let now = (T0 + 30).to_string();
+    let out = scripted(&ws, "once", &["--now", &now, "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         checks(&json_lines(&out)),
@@ -239,7 +309,12 @@ fn checker_files_are_reread_every_cycle() {
     ws.events_checker("events", TWO_TO_THREE);
     ws.events_checker("other", TWO_TO_THREE);
     let now = T0.to_string();
-    let (mut child, out, _err) = spawn_run(&ws, &["--now", &now, "--speed", "60"], &[]);
+    let (mut child, out, _err) = spawn_run(
+        &ws,
+        &ws.source_arg(),
+        &["--now", &now, "--speed", "60"],
+        &[],
+    );
 
     // First cycle under the original files.
     let first = parse(&read_until(&out, |l| l.contains("\"other\"")));
@@ -358,7 +433,12 @@ fn kill_9_at_a_random_point_then_restart_every_minute_reaches_the_handler() {
     ws.insert(&[("a", T0 - 30), ("b", T0 - 20), ("c", T0 + 200)]);
     // Ten simulated minutes a second: the kill lands wherever the runner happens to be.
     let now = T0.to_string();
-    let (mut child, out, _err) = spawn_run(&ws, &["--now", &now, "--speed", "600"], &[]);
+    let (mut child, out, _err) = spawn_run(
+        &ws,
+        &ws.source_arg(),
+        &["--now", &now, "--speed", "600"],
+        &[],
+    );
     let mut printed = parse(&read_until(&out, |l| {
         l.contains(&format!("{}", T0 + 3 * M))
     }));

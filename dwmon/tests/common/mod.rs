@@ -15,7 +15,6 @@ pub fn dwmon() -> Command {
         .env_remove("RUST_LOG")
         .env_remove("DWMON_TZ")
         .env_remove("DWMON_CONFIG")
-        .env_remove("DWMON_TEST_FETCH_DELAY_MS")
         .env_remove("DWMON_LOG_FORMAT")
         .stdin(Stdio::null());
     command
