@@ -29,6 +29,7 @@ pub mod schedule;
 pub mod source;
 pub mod store;
 pub mod svg;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
 
 pub use checker_file::{

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 /// A source of time for [`Engine::run`](super::Engine::run). [`SystemClock`] is the real one; tests use a fake
-/// (see [`crate::testutil::TokioClock`]) so the loop runs under Tokio's paused time.
+/// (see `testutil::TokioClock`, feature `test-util`) so the loop runs under Tokio's paused
+/// time.
 #[async_trait]
 pub trait Clock: Send + Sync {
     /// The current Unix time in seconds.
