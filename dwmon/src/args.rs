@@ -106,6 +106,20 @@ pub enum SourceUrl {
     Mysql(String),
 }
 
+impl SourceUrl {
+    /// The cargo feature of the `dwmon` crate that brings this kind of source (`sqlite`,
+    /// `postgres`, `mysql`, `http`; `cli` for the command source).
+    pub fn feature(&self) -> &'static str {
+        match self {
+            SourceUrl::Sqlite(_) => "sqlite",
+            SourceUrl::Postgres(_) => "postgres",
+            SourceUrl::Command(_) => "cli",
+            SourceUrl::Http(_) => "http",
+            SourceUrl::Mysql(_) => "mysql",
+        }
+    }
+}
+
 /// One `--source NAME=URL` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpec {

@@ -15,47 +15,71 @@
 //! }
 //! ```
 
+#[cfg(feature = "cli")]
 mod alerts;
+#[cfg(feature = "cli")]
 pub mod app;
+#[cfg(feature = "cli")]
 pub mod args;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "cli")]
 mod commands;
+#[cfg(feature = "cli")]
 pub mod config;
+#[cfg(feature = "cli")]
 pub mod demo;
+#[cfg(feature = "cli")]
 pub mod error;
+#[cfg(feature = "cli")]
 pub mod histogram;
+#[cfg(feature = "cli")]
 pub mod insight;
+#[cfg(feature = "cli")]
 mod insight_commands;
 pub mod printer;
 pub mod shutdown;
+#[cfg(feature = "cli")]
 pub mod sources;
+#[cfg(feature = "cli")]
 pub mod status;
+#[cfg(feature = "cli")]
 mod tokens;
+#[cfg(feature = "cli")]
 mod validate;
 
+#[cfg(feature = "cli")]
 pub use app::App;
 pub use async_trait::async_trait;
 pub use clock::SimClock;
 pub use dwmon_core::*;
+#[cfg(feature = "cli")]
 pub use error::{Error, Result};
 
 /// The SQLite store (the embedded default) and the SQLite source.
+#[cfg(feature = "sqlite")]
 pub use dwmon_sqlite as sqlite;
 
 /// The PostgreSQL source.
+#[cfg(feature = "postgres")]
 pub use dwmon_postgres_source as postgres;
 
 /// The command source: a checker's `__QUERY__` is a program whose stdout holds the rows.
+#[cfg(feature = "cli")]
 pub use dwmon_command_source as command_source;
 
 /// The HTTP JSON API source.
+#[cfg(feature = "http")]
 pub use dwmon_http_source as http_source;
 
 /// The MySQL / MariaDB source.
+#[cfg(feature = "mysql")]
 pub use dwmon_mysql_source as mysql;
 
 /// Alerting: policy, alert state stores, notification channels, [`alert::AlertHandler`].
+#[cfg(feature = "alerts")]
 pub use dwmon_alert as alert;
 /// HTTP server parts (`dwmon serve`): push checkers, status page, API, metrics.
+#[cfg(feature = "cli")]
 pub use dwmon_server as server;

@@ -202,7 +202,7 @@ pub fn format_event(event: &Event, format: Format) -> String {
                 c.checker,
                 c.monitor.as_ref().map_or_else(
                     || "not judged: the minute left the horizon".to_string(),
-                    |m| crate::status::one_line(&m.message)
+                    |m| one_line(&m.message)
                 )
             ),
             Event::Check(c) => format!(
@@ -221,7 +221,7 @@ pub fn format_event(event: &Event, format: Format) -> String {
                 e.minute_local,
                 e.status.as_str(),
                 e.checker,
-                crate::status::one_line(&e.error)
+                one_line(&e.error)
             ),
         },
     }
@@ -236,6 +236,33 @@ fn colorize(line: &str, status: Status) -> String {
     };
     let word = status.as_str();
     line.replacen(word, &format!("\x1b[{code}m{word}\x1b[0m"), 1)
+}
+
+/// The most characters of an error message a table row or a readable event line shows.
+pub(crate) const MAX_SHOWN_ERROR_CHARS: usize = 300;
+
+/// `text` on one line (whitespace runs, newlines included, become one space), cut to
+/// [`MAX_SHOWN_ERROR_CHARS`] characters: a source error quoting a multi-line or huge query
+/// must not break a table or a line-per-event output. The JSON forms keep the full text.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut line = String::new();
+    for (count, word) in text.split_whitespace().enumerate() {
+        if count > 0 {
+            line.push(' ');
+        }
+        line.push_str(word);
+        if line.len() > 4 * MAX_SHOWN_ERROR_CHARS {
+            break;
+        }
+    }
+    match line.char_indices().nth(MAX_SHOWN_ERROR_CHARS) {
+        Some((end, _)) => {
+            line.truncate(end);
+            line.push_str(" [...]");
+            line
+        }
+        None => line,
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
             Arc::new(dwmon_sqlite::SqliteSource::new(path)),
             "default",
         )),
+        #[cfg(feature = "postgres")]
         SourceUrl::Postgres(url) => {
             let source = dwmon_postgres_source::PostgresSource::builder()
                 .source(spec.name.clone(), url)
@@ -108,6 +109,7 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
         SourceUrl::Command(_) => add_command_source(router, spec, false),
+        #[cfg(feature = "http")]
         SourceUrl::Http(url) => {
             let source = dwmon_http_source::HttpSource::from_url(&spec.name, url).map_err(|e| {
                 crate::Error::Source {
@@ -117,6 +119,7 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
             })?;
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
+        #[cfg(feature = "mysql")]
         SourceUrl::Mysql(url) => {
             let source = dwmon_mysql_source::MysqlSource::builder()
                 .source(spec.name.clone(), url)
@@ -127,6 +130,16 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
                 })?;
             Ok(router.route(spec.name.clone(), Arc::new(source)))
         }
+        #[allow(unreachable_patterns)]
+        _ => Err(crate::Error::Source {
+            name: spec.name.clone(),
+            message: format!(
+                "this program was built without {} sources (the `{}` feature of the dwmon \
+                 crate)",
+                spec.url.feature(),
+                spec.url.feature()
+            ),
+        }),
     }
 }
 
@@ -201,5 +214,21 @@ mod tests {
             "fallback"
         );
         Ok(())
+    }
+
+    /// Built without the PostgreSQL source (`cargo test -p dwmon --lib --no-default-features
+    /// --features cli`): a `postgres://` source is refused with the feature to turn on.
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn a_source_left_out_of_the_build_names_its_feature() {
+        let spec = crate::args::parse_source("wh=postgres://u@db.example/x").unwrap();
+        let Err(e) = add_source(Router::new(), &spec) else {
+            panic!("a postgres source without the feature");
+        };
+        assert_eq!(
+            e.to_string(),
+            "--source wh: this program was built without postgres sources (the `postgres` \
+             feature of the dwmon crate)"
+        );
     }
 }

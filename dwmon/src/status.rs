@@ -6,6 +6,8 @@ use dwmon_alert::{AlertOverview, AlertPhase};
 use dwmon_core::CheckerStatus;
 use std::fmt::Write;
 
+pub(crate) use crate::printer::one_line;
+
 /// One JSON object for a checker's status; `last_minute_local` is in `zone`.
 pub fn status_json(status: &CheckerStatus, zone: Tz) -> serde_json::Value {
     let requirements: Vec<serde_json::Value> = status
@@ -319,36 +321,10 @@ pub fn add_alert_only_checkers(statuses: &mut Vec<CheckerStatus>, overview: &Ale
     }
 }
 
-/// The most characters of an error message a table row or a readable event line shows.
-pub(crate) const MAX_SHOWN_ERROR_CHARS: usize = 300;
-
-/// `text` on one line (whitespace runs, newlines included, become one space), cut to
-/// [`MAX_SHOWN_ERROR_CHARS`] characters: a source error quoting a multi-line or huge query
-/// must not break a table or a line-per-event output. The JSON forms keep the full text.
-pub(crate) fn one_line(text: &str) -> String {
-    let mut line = String::new();
-    for (count, word) in text.split_whitespace().enumerate() {
-        if count > 0 {
-            line.push(' ');
-        }
-        line.push_str(word);
-        if line.len() > 4 * MAX_SHOWN_ERROR_CHARS {
-            break;
-        }
-    }
-    match line.char_indices().nth(MAX_SHOWN_ERROR_CHARS) {
-        Some((end, _)) => {
-            line.truncate(end);
-            line.push_str(" [...]");
-            line
-        }
-        None => line,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::printer::MAX_SHOWN_ERROR_CHARS;
     use dwmon_core::store::RequirementStatus;
     use dwmon_core::Status;
 

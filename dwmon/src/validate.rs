@@ -66,6 +66,7 @@ pub(crate) async fn check(
     check_monitors(app, &checkers, &mut findings);
     check_alerts(app, args, &checkers, &mut findings);
     check_source_names(app, args, &checkers, &mut findings);
+    #[cfg(feature = "http")]
     check_http_queries(args, &checkers, &mut findings);
     if args.connect {
         connect(app, args, &checkers, &mut findings).await;
@@ -172,6 +173,7 @@ impl CheckerText {
     }
 
     /// `FILE:LINE:COL` of `line`, `column` of the (trimmed) `__QUERY__` text `query`.
+    #[cfg(feature = "http")]
     fn query_position(&self, query: &str, line: usize, column: usize) -> String {
         let first = query.lines().next().unwrap_or_default();
         let start = self.section("__QUERY__").and_then(|from| {
@@ -311,6 +313,7 @@ fn target_problem(app: &App, config: &AlertsConfig, target: &Target) -> Option<S
 }
 
 /// Every checker read by an HTTP source (`--source NAME=http`) has a valid request spec.
+#[cfg(feature = "http")]
 fn check_http_queries(args: &CheckArgs, checkers: &[Checker], findings: &mut Findings) {
     let http: Vec<&str> = args
         .sources
