@@ -17,13 +17,17 @@
 //! | [`Scope::Write`] | `write` | read and write the API (pause, unpause, snooze) |
 //!
 //! Tokens live in a [`TokenStore`]: [`SqliteTokenStore`] (its own `token_*` tables in the
-//! dwmon store file) or [`MemoryTokenStore`] (tests). [`StoredTokens`] makes a token store
+//! dwmon store file) or [`MemoryTokenStore`] (tests). [`CachedTokens`] keeps verified tokens
+//! in memory in front of either (`dwmon serve` uses it: a ping reads no table); a revocation
+//! through it takes effect at once, one by another process within 1 s (see its docs). [`StoredTokens`] makes a token store
 //! the API's [`Authorizer`](crate::auth::Authorizer): `read` and `write` tokens grant that
 //! access, ping tokens none.
 
+mod cache;
 mod memory;
 mod sqlite;
 
+pub use cache::{CachedTokens, DEFAULT_CAPACITY, DEFAULT_RECHECK};
 pub use memory::MemoryTokenStore;
 pub use sqlite::SqliteTokenStore;
 
@@ -237,6 +241,17 @@ pub trait TokenStore: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     async fn verify(&self, presented: &str) -> Result<Option<TokenInfo>, TokenError>;
+
+    /// A number that changes whenever a token is rotated or revoked, by any process (for
+    /// [`CachedTokens`]: an unchanged generation means cached verifications still hold).
+    /// `Ok(None)` (the default): the store cannot tell, so caches forget everything at each
+    /// recheck.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn generation(&self) -> Result<Option<u64>, TokenError> {
+        Ok(None)
+    }
 }
 
 macro_rules! forward_token_store {
@@ -257,6 +272,9 @@ macro_rules! forward_token_store {
             }
             async fn verify(&self, presented: &str) -> Result<Option<TokenInfo>, TokenError> {
                 (**self).verify(presented).await
+            }
+            async fn generation(&self) -> Result<Option<u64>, TokenError> {
+                (**self).generation().await
             }
         }
     )*};

@@ -91,12 +91,34 @@ fn api_get(url: &str, token: &str) -> u16 {
     })
 }
 
+/// Polls `status_of` every 20 ms until it is `wanted`; how long that took (at most 10 s).
+fn time_until(wanted: u16, status_of: impl Fn() -> u16) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while status_of() != wanted {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still not {wanted}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// `dwmon serve` caches verified tokens (`CachedTokens`): a revocation or rotation by
+/// another process (`dwmon token revoke|rotate`) takes effect within its 1 s recheck. The
+/// deterministic bound is tested in `dwmon-server` with a paused clock; here the real
+/// processes, with slack for a loaded machine.
 #[test]
-fn serve_accepts_the_stores_api_tokens_and_a_revoked_one_stops_at_once() {
+fn serve_accepts_the_stores_tokens_and_a_revoked_one_stops_within_a_second() {
     let ws = Workspace::new();
     ws.events_checker(
         "events",
         "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
+    );
+    ws.write_checker(
+        "job",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
     );
     let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
     let create = |scope: &str| {
@@ -104,7 +126,7 @@ fn serve_accepts_the_stores_api_tokens_and_a_revoked_one_stops_at_once() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         stdout(&out).trim().to_string()
     };
-    let (read, ping) = (create("read"), create("ping:events"));
+    let (read, ping, rotated) = (create("read"), create("ping:events"), create("ping:job"));
     let now = T0.to_string();
     let served = serve(
         &[
@@ -120,10 +142,39 @@ fn serve_accepts_the_stores_api_tokens_and_a_revoked_one_stops_at_once() {
         &[],
     );
     let url = served.url("/api/v1/checkers");
+    let ping_url = |token: &str| served.url(&format!("/ping/{token}"));
+    let ping_get = |token: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(ping_url(token))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout)
+            .parse::<u16>()
+            .unwrap_or(0)
+    };
     assert_eq!(api_get(&url, &read), 200);
     assert_eq!(api_get(&url, &ping), 401, "a ping token is no API token");
+    assert_eq!(ping_get(&rotated), 200);
+    assert_eq!(api_get(&url, &read), 200, "now from the cache");
+    assert_eq!(ping_get(&rotated), 200, "now from the cache");
+
     let revoked = run(&["token", "revoke", &read[3..13], "--store", &store]);
     assert_eq!(code(&revoked), 0, "{}", stderr(&revoked));
-    assert_eq!(api_get(&url, &read), 401, "revoked without a restart");
+    let waited = time_until(401, || api_get(&url, &read));
+    assert!(
+        waited < std::time::Duration::from_millis(2500),
+        "{waited:?}"
+    );
+
+    let out = run(&["token", "rotate", &rotated[3..13], "--store", &store]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let fresh = stdout(&out).trim().to_string();
+    let waited = time_until(404, || ping_get(&rotated));
+    assert!(
+        waited < std::time::Duration::from_millis(2500),
+        "{waited:?}"
+    );
+    assert_eq!(ping_get(&fresh), 200, "the new secret works");
     assert_eq!(served.terminate(), 0);
 }

@@ -3,12 +3,15 @@
 use super::{claimed_id, hash, matches, new_id, new_token, IssuedToken, Scope, TokenError};
 use super::{TokenInfo, TokenStore};
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Tokens kept in memory (hashes only, like the SQLite store); lost when dropped.
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<Vec<(TokenInfo, [u8; 32])>>,
+    /// Rotations and revocations so far.
+    generation: AtomicU64,
 }
 
 impl MemoryTokenStore {
@@ -57,6 +60,7 @@ impl TokenStore for MemoryTokenStore {
         let token = new_token(id);
         *stored = hash(token.expose());
         info.rotated_at = Some(now);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(IssuedToken {
             info: info.clone(),
             token,
@@ -70,6 +74,7 @@ impl TokenStore for MemoryTokenStore {
         if tokens.len() == before {
             return Err(TokenError::UnknownId { id: id.to_string() });
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -82,5 +87,9 @@ impl TokenStore for MemoryTokenStore {
             .iter()
             .find(|(t, stored)| t.id == id && matches(presented, stored))
             .map(|(t, _)| t.clone()))
+    }
+
+    async fn generation(&self) -> Result<Option<u64>, TokenError> {
+        Ok(Some(self.generation.load(Ordering::Acquire)))
     }
 }

@@ -5,6 +5,12 @@
 //! | table | key | content |
 //! |---|---|---|
 //! | `token_list` | `id` (public, 10 hex digits) | `hash` (SHA-256 of the token), `scope`, `label`, `created_at`, `rotated_at` |
+//! | `token_generation` | (one row) | `generation`: raised by triggers on every `UPDATE` or `DELETE` of `token_list` |
+//!
+//! `token_generation` and its triggers were added within schema version 1 (created when
+//! missing): being triggers, they also count the rotations and revocations of older dwmon
+//! builds and of hand edits, which is what lets a [`CachedTokens`](super::CachedTokens) in
+//! `dwmon serve` notice a `dwmon token revoke` run by another process.
 
 use super::{claimed_id, hash, matches, new_id, new_token, IssuedToken, Scope, TokenError};
 use super::{TokenInfo, TokenStore};
@@ -30,6 +36,13 @@ CREATE TABLE IF NOT EXISTS token_list (
     created_at INTEGER NOT NULL,
     rotated_at INTEGER
 );
+CREATE TABLE IF NOT EXISTS token_generation (generation INTEGER NOT NULL);
+INSERT INTO token_generation (generation)
+    SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM token_generation);
+CREATE TRIGGER IF NOT EXISTS token_list_updated AFTER UPDATE ON token_list
+    BEGIN UPDATE token_generation SET generation = generation + 1; END;
+CREATE TRIGGER IF NOT EXISTS token_list_deleted AFTER DELETE ON token_list
+    BEGIN UPDATE token_generation SET generation = generation + 1; END;
 ";
 
 /// Tokens (hashes only) in an SQLite file, usually the dwmon store's (WAL mode, busy
@@ -272,6 +285,18 @@ impl TokenStore for SqliteTokenStore {
         })
         .await
     }
+
+    async fn generation(&self) -> Result<Option<u64>, TokenError> {
+        self.with(|c| {
+            let generation: i64 = c
+                .prepare_cached("SELECT MAX(generation) FROM token_generation")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<i64>>(0)))
+                .map_err(TokenError::Backend)?
+                .unwrap_or(0);
+            Ok(Some(generation as u64))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +353,31 @@ mod tests {
             tokens.rotate("0000000000", 1).await,
             Err(TokenError::UnknownId { .. })
         ));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_generation_moves_on_rotate_and_revoke_from_any_connection(
+    ) -> Result<(), TokenError> {
+        let dir = tempfile::tempdir().map_err(|e| TokenError::Task(e.to_string()))?;
+        let path = dir.path().join("dwmon.sqlite");
+        let one = SqliteTokenStore::open(&path)?;
+        let two = SqliteTokenStore::open(&path)?;
+        let start = one.generation().await?;
+        let issued = two.create(Scope::Read, "", 1).await?;
+        assert_eq!(
+            one.generation().await?,
+            start,
+            "a creation needs no recheck"
+        );
+        two.rotate(&issued.info.id, 2).await?;
+        let rotated = one.generation().await?;
+        assert_ne!(rotated, start);
+        // A hand edit (or an older dwmon) moves it too: the triggers live in the file.
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute("DELETE FROM token_list", []))
+            .map_err(TokenError::Backend)?;
+        assert_ne!(one.generation().await?, rotated);
         Ok(())
     }
 
