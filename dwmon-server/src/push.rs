@@ -42,10 +42,15 @@ pub struct PushConfig {
     pub burst: f64,
     /// How long a ping waits for its commit before 503 (default 2 s).
     pub commit_timeout: Duration,
-    /// Pings queued for the writer at most (default 20,000); more get 503 at once.
+    /// Ping requests handled at once, from their first byte to their answer (default
+    /// 1,024); more get 503 with `Retry-After` at once, before their token or body is read.
+    /// It bounds the writer's queue too, and the memory bodies take: at most
+    /// `max_in_flight x body_limit`.
     pub max_in_flight: usize,
     /// Pings kept per checker for [`Push::history`] (default 100).
     pub history: usize,
+    /// How long a client may take to send its body before 408 (default 10 s).
+    pub body_timeout: Duration,
 }
 
 impl Default for PushConfig {
@@ -55,8 +60,9 @@ impl Default for PushConfig {
             rate_per_second: 100.0,
             burst: 1_000.0,
             commit_timeout: Duration::from_secs(2),
-            max_in_flight: 20_000,
+            max_in_flight: 1_024,
             history: 100,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -105,6 +111,7 @@ pub struct Push {
     stats: Arc<RunnerStats>,
     config: PushConfig,
     writer: mpsc::Sender<Job>,
+    in_flight: tokio::sync::Semaphore,
     buckets: Mutex<HashMap<String, Bucket>>,
     history: Mutex<HashMap<String, VecDeque<PingRecord>>>,
     starts: Mutex<HashMap<(String, Option<String>), i64>>,
@@ -128,11 +135,14 @@ impl Push {
         mut config: PushConfig,
     ) -> Arc<Push> {
         config.body_limit = config.body_limit.min(MAX_BODY_LIMIT);
-        let (writer, jobs) = mpsc::channel(config.max_in_flight.max(1));
+        config.max_in_flight = config.max_in_flight.max(1);
+        // Every request in flight queues at most one job.
+        let (writer, jobs) = mpsc::channel(config.max_in_flight);
         tokio::spawn(write_pings(store, jobs));
         Arc::new(Push {
             tokens,
             stats,
+            in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
             config,
             writer,
             buckets: Mutex::new(HashMap::new()),
@@ -170,10 +180,18 @@ impl Push {
             self.config.rate_per_second.max(0.001),
             self.config.burst.max(1.0),
         );
-        let bucket = buckets.entry(token_id.to_string()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
+        if !buckets.contains_key(token_id) {
+            buckets.insert(
+                token_id.to_string(),
+                Bucket {
+                    tokens: burst,
+                    at: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(token_id) else {
+            return Ok(());
+        };
         let elapsed = now.duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.at = now;
@@ -240,29 +258,30 @@ impl Push {
 
 /// The writer task: takes every queued ping, commits them grouped by series, answers each.
 async fn write_pings(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
+    type Replies = Vec<oneshot::Sender<Result<(), String>>>;
     let mut batch = Vec::new();
     while jobs.recv_many(&mut batch, 10_000).await > 0 {
-        let mut by_series: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+        let mut by_series: BTreeMap<String, (Vec<Row>, Replies)> = BTreeMap::new();
         for job in batch.drain(..) {
-            by_series.entry(job.series.clone()).or_default().push(job);
+            let (rows, replies) = by_series.entry(job.series).or_default();
+            rows.push(job.row);
+            replies.push(job.reply);
         }
-        for (series, jobs) in by_series {
-            let rows: Vec<Row> = jobs.iter().map(|j| j.row.clone()).collect();
+        for (series, (rows, replies)) in by_series {
             let result = store
                 .insert_first_seen(&series, &rows)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());
-            for job in jobs {
-                let _ = job.reply.send(result.clone());
+            for reply in replies {
+                let _ = reply.send(result.clone());
             }
         }
     }
 }
 
-/// A parsed ping path.
+/// A parsed ping path (after the token).
 struct Target<'a> {
-    token: &'a str,
     checker: Option<&'a str>,
     suffix: Option<&'a str>,
 }
@@ -311,6 +330,7 @@ async fn ping(State(push): State<Arc<Push>>, request: Request) -> Response {
         404 => "not_found",
         405 => "method_not_allowed",
         409 => "conflict",
+        408 => "timeout",
         413 => "too_large",
         429 => "rate_limited",
         _ => "unavailable",
@@ -321,8 +341,18 @@ async fn ping(State(push): State<Arc<Push>>, request: Request) -> Response {
 }
 
 async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
-    let method = request.method().clone();
-    if ![Method::GET, Method::HEAD, Method::POST].contains(&method) {
+    // Bounded before anything is read: a flood gets quick 503s, never a pile of waiting sockets.
+    let Ok(_permit) = push.in_flight.try_acquire() else {
+        let r = answer(
+            push,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many pings in flight; try again",
+        );
+        return (with_header(r, header::RETRY_AFTER, "1".into()), None);
+    };
+    let (request, body) = request.into_parts();
+    let method = &request.method;
+    if ![Method::GET, Method::HEAD, Method::POST].contains(method) {
         let r = answer(
             push,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -333,17 +363,20 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
             None,
         );
     }
-    let path = request.uri().path().to_string();
-    let parts: Vec<&str> = path.trim_start_matches("/ping/").split('/').collect();
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let path = request.uri.path();
+    // At most three segments (token, checker, suffix) make a ping URL.
+    let mut parts: [&str; 3] = [""; 3];
+    let mut count = 0;
+    for segment in path.trim_start_matches("/ping/").split('/') {
+        if count == parts.len() {
+            count += 1;
+            break;
+        }
+        parts[count] = segment;
+        count += 1;
+    }
+    let too_many = count > parts.len();
+    let parts = &parts[..count.min(parts.len())];
     let token_text = parts.first().copied().unwrap_or_default();
     let info = match push.tokens.verify(token_text).await {
         Ok(Some(info)) => info,
@@ -357,35 +390,32 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
             return (with_header(r, header::RETRY_AFTER, "2".into()), None);
         }
     };
-    let target = match (&info.scope, parts.as_slice()) {
-        (Scope::Ping { checker: Some(_) }, [token]) => Target {
-            token,
+    let target = match (&info.scope, parts) {
+        _ if too_many => None,
+        (Scope::Ping { checker: Some(_) }, [_]) => Some(Target {
             checker: None,
             suffix: None,
-        },
-        (Scope::Ping { checker: Some(_) }, [token, suffix]) => Target {
-            token,
+        }),
+        (Scope::Ping { checker: Some(_) }, [_, suffix]) => Some(Target {
             checker: None,
             suffix: Some(suffix),
-        },
-        (Scope::Ping { checker: None }, [token, checker]) => Target {
-            token,
+        }),
+        (Scope::Ping { checker: None }, [_, checker]) => Some(Target {
             checker: Some(checker),
             suffix: None,
-        },
-        (Scope::Ping { checker: None }, [token, checker, suffix]) => Target {
-            token,
+        }),
+        (Scope::Ping { checker: None }, [_, checker, suffix]) => Some(Target {
             checker: Some(checker),
             suffix: Some(suffix),
-        },
-        _ => {
-            return (
-                answer(push, StatusCode::NOT_FOUND, "no such ping URL"),
-                None,
-            )
-        }
+        }),
+        _ => None,
     };
-    let _ = target.token;
+    let Some(target) = target else {
+        return (
+            answer(push, StatusCode::NOT_FOUND, "no such ping URL"),
+            None,
+        );
+    };
     let (kind, exit_status) = match parse_suffix(target.suffix) {
         Ok(parsed) => parsed,
         Err(message) => return (answer(push, StatusCode::BAD_REQUEST, &message), None),
@@ -406,20 +436,19 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
         },
         (_, Some(slug)) => {
             let exact = checkers.iter().find(|c| c.is_push() && c.name == slug);
-            let folded: Vec<&Checker> = checkers
+            let mut folded = checkers
                 .iter()
-                .filter(|c| c.is_push() && c.name.eq_ignore_ascii_case(slug))
-                .collect();
-            match (exact, folded.as_slice()) {
-                (Some(c), _) => c,
-                (None, [c]) => c,
-                (None, []) => {
+                .filter(|c| c.is_push() && c.name.eq_ignore_ascii_case(slug));
+            match (exact, folded.next(), folded.next()) {
+                (Some(c), _, _) => c,
+                (None, Some(c), None) => c,
+                (None, None, _) => {
                     return (
                         answer(push, StatusCode::NOT_FOUND, "no push checker by that name"),
                         Some(kind),
                     )
                 }
-                (None, _) => {
+                (None, Some(_), Some(_)) => {
                     return (
                         answer(
                             push,
@@ -456,23 +485,25 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
     }
     let mut key = None;
     let mut rid = None;
-    for (name, value) in &query {
-        let slot = match name.as_str() {
-            "key" => &mut key,
-            "rid" => &mut rid,
-            _ => continue,
-        };
-        if !valid_parameter(value) {
-            let text = format!(
-                "bad {name}=: expected 1 to {MAX_PARAMETER_LEN} bytes without control characters"
-            );
-            return (answer(push, StatusCode::BAD_REQUEST, &text), Some(kind));
+    if let Some(query) = request.uri.query() {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "key" => &mut key,
+                "rid" => &mut rid,
+                _ => continue,
+            };
+            if !valid_parameter(&value) {
+                let text = format!(
+                    "bad {name}=: expected 1 to {MAX_PARAMETER_LEN} bytes without control characters"
+                );
+                return (answer(push, StatusCode::BAD_REQUEST, &text), Some(kind));
+            }
+            *slot = Some(value.into_owned());
         }
-        *slot = Some(value.clone());
     }
     let limit = push.config.body_limit;
     let declared = request
-        .headers()
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -495,25 +526,38 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
         );
     }
     let remote_addr = request
-        .extensions()
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     let user_agent = request
-        .headers()
+        .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(200).collect());
-    let body: Body = request.into_body();
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(_) => {
-            let text = format!("the body is larger than the limit of {limit} bytes");
-            return (
-                answer(push, StatusCode::PAYLOAD_TOO_LARGE, &text),
-                Some(kind),
-            );
-        }
-    };
+    let body: Body = body;
+    let body =
+        match tokio::time::timeout(push.config.body_timeout, axum::body::to_bytes(body, limit))
+            .await
+        {
+            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Err(_)) => {
+                let text = format!("the body is larger than the limit of {limit} bytes");
+                return (
+                    answer(push, StatusCode::PAYLOAD_TOO_LARGE, &text),
+                    Some(kind),
+                );
+            }
+            Err(_) => {
+                return (
+                    answer(
+                        push,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the body did not arrive in time",
+                    ),
+                    Some(kind),
+                )
+            }
+        };
     let time = push.stats.now();
     let row_key = key.unwrap_or_else(|| {
         use rand::RngCore;

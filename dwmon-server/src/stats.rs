@@ -239,11 +239,20 @@ impl RunnerStats {
     /// Counts a ping of `kind` answered with `answer` (e.g. `("success", "ok")`), for
     /// `dwmon_pings_total`. Both must come from a fixed set, never from request text.
     pub fn count_ping(&self, kind: &str, answer: &str) {
-        *self
-            .lock()
+        let mut inner = self.lock();
+        // A handful of pairs: finding one costs less than the two strings a key would.
+        match inner
             .pings
-            .entry((kind.to_string(), answer.to_string()))
-            .or_default() += 1;
+            .iter_mut()
+            .find(|((k, a), _)| k == kind && a == answer)
+        {
+            Some((_, n)) => *n += 1,
+            None => {
+                inner
+                    .pings
+                    .insert((kind.to_string(), answer.to_string()), 1);
+            }
+        }
     }
 
     /// A consistent copy of everything, with the runner clock's `now`.

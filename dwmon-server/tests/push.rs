@@ -181,6 +181,74 @@ async fn a_store_that_cannot_commit_answers_503_within_2_seconds() {
     blocker.execute_batch("ROLLBACK").unwrap();
 }
 
+/// Beyond `max_in_flight` requests, the next is answered 503 at once, not queued: a flood
+/// against a stalled store never piles up waiting sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_bound_get_503_at_once() {
+    let server = start(PushConfig {
+        max_in_flight: 4,
+        ..PushConfig::default()
+    })
+    .await;
+    let path = server._dir.path().join("s.sqlite");
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let client = reqwest::Client::new();
+    let waiting: Vec<_> = (0..4)
+        .map(|i| {
+            let request = client.get(server.url(&format!("?key=w{i}"))).send();
+            tokio::spawn(request)
+        })
+        .collect();
+    // Let the four reach the writer's queue (they wait up to 2 s for the commit).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let refused = client.get(server.url("?key=fifth")).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(refused.text().await.unwrap().contains("in flight"));
+    assert!(started.elapsed() < Duration::from_millis(500), "at once");
+    for request in waiting {
+        assert_eq!(request.await.unwrap().unwrap().status(), 503);
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let ok = client.get(server.url("?key=later")).send().await.unwrap();
+    assert_eq!(ok.status(), 200, "the bound is released with the answers");
+}
+
+/// A real `curl --retry 5` whose first try meets a store that cannot commit: it gets 503 with
+/// `Retry-After`, retries, and its `key=` makes the ping count once although the first try's
+/// row is committed later too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_retry_5_with_a_key_counts_once_after_a_503() {
+    let server = start(PushConfig::default()).await;
+    let path = server._dir.path().join("s.sqlite");
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let url = server.url("?key=nightly-2026-12-03");
+    // A real file: curl truncates its output before a retry, which /dev/null refuses.
+    let body = server._dir.path().join("answer.txt");
+    let curl = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-w", "%{http_code}", "--retry", "5", "-o"])
+            .arg(body)
+            .arg(url)
+            .output()
+            .expect("curl runs")
+    });
+    // The first try waits 2 s for its commit and gets 503; then the lock is gone.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let out = curl.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{stderr}");
+    assert!(stderr.contains("Will retry"), "curl retried: {stderr}");
+    assert_eq!(
+        server.store.count("job", NOW - 10, NOW + 10).await.unwrap(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_over_its_rate_gets_429_with_retry_after() {
     let server = start(PushConfig {

@@ -71,6 +71,20 @@ pub fn parse_speed(value: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses `--ping-rate`: pings per second per token, a finite number > 0.
+///
+/// # Errors
+/// A message saying what is expected.
+pub fn parse_ping_rate(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{value:?} is not a ping rate; expected pings per second per token, a number > 0, \
+             e.g. 100 or 0.5"
+        )),
+    }
+}
+
 /// Parses an IANA zone name such as `America/New_York`.
 ///
 /// # Errors

@@ -2,7 +2,9 @@
 //! binaries built with [`App`](crate::App).
 
 use crate::app::LogFormat;
-use crate::args::{parse_incident, parse_source, parse_speed, parse_time, parse_zone, SourceSpec};
+use crate::args::{
+    parse_incident, parse_ping_rate, parse_source, parse_speed, parse_time, parse_zone, SourceSpec,
+};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use dwmon_core::retention::{parse_keep, Keep};
@@ -425,11 +427,65 @@ pub struct ServeArgs {
     /// states (never queries, sources, extras, error texts or ping bodies).
     #[arg(long, env = "DWMON_PUBLIC", help_heading = "Server")]
     pub public: bool,
+    /// Bodies of pings up to this many bytes are kept; a larger one is refused with 413
+    /// (before it is read when `Content-Length` says so). At most 1048576 (1 MiB).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 10_000,
+        env = "DWMON_PING_BODY_LIMIT",
+        value_parser = clap::value_parser!(u32).range(0..=1_048_576),
+        help_heading = "Pings"
+    )]
+    pub ping_body_limit: u32,
+    /// Pings per second each token may send on average; more are answered 429 with
+    /// Retry-After (never a 200 that drops the ping).
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        default_value_t = 100.0,
+        env = "DWMON_PING_RATE",
+        value_parser = parse_ping_rate,
+        help_heading = "Pings"
+    )]
+    pub ping_rate: f64,
+    /// Pings a token may send at once above its average rate.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000,
+        env = "DWMON_PING_BURST",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Pings"
+    )]
+    pub ping_burst: u32,
+    /// Ping requests handled at once (reading, waiting for their commit); more are answered
+    /// 503 with Retry-After at once. Bounds memory: bodies take at most N x --ping-body-limit.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_024,
+        env = "DWMON_PING_MAX_IN_FLIGHT",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        help_heading = "Pings"
+    )]
+    pub ping_max_in_flight: u32,
 }
 
 impl ServeArgs {
     /// Where `serve` listens when neither the flag, the environment nor the config says.
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8080";
+
+    /// The ping routes' limits these flags set.
+    pub fn push_config(&self) -> dwmon_server::push::PushConfig {
+        dwmon_server::push::PushConfig {
+            body_limit: self.ping_body_limit as usize,
+            rate_per_second: self.ping_rate,
+            burst: f64::from(self.ping_burst),
+            max_in_flight: self.ping_max_in_flight as usize,
+            ..dwmon_server::push::PushConfig::default()
+        }
+    }
 }
 
 /// `dwmon status`.

@@ -493,6 +493,7 @@ struct ServerParts {
     /// The hosts of per-host push checkers (the run loop makes their sub-checks).
     hosts: Arc<dwmon_server::hosts::HostRegistry>,
     public: bool,
+    push: dwmon_server::push::PushConfig,
 }
 
 impl ServerParts {
@@ -520,16 +521,19 @@ impl ServerParts {
             stats,
             alerts,
             authorizer: app.authorizer.clone(),
-            // The tokens of `dwmon token create` (their own tables in the --store file).
+            // The tokens of `dwmon token create` (their own tables in the --store file),
+            // cached: a ping reads no table; `dwmon token revoke` elsewhere takes effect
+            // within 1 s (dwmon_server::tokens::CachedTokens).
             tokens: match cycle.store.as_deref() {
-                Some(path) => Some(Arc::new(dwmon_server::tokens::SqliteTokenStore::open(
-                    path,
-                )?)),
+                Some(path) => Some(Arc::new(dwmon_server::tokens::CachedTokens::new(Arc::new(
+                    dwmon_server::tokens::SqliteTokenStore::open(path)?,
+                )))),
                 None => None,
             },
             cycle_store,
             hosts,
             public: args.public,
+            push: args.push_config(),
         })
     }
 }
@@ -554,7 +558,7 @@ fn server_router(parts: ServerParts) -> (axum::Router, Arc<dwmon_server::events:
         Arc::clone(&parts.cycle_store),
         tokens,
         Arc::clone(&parts.stats),
-        dwmon_server::push::PushConfig::default(),
+        parts.push,
     );
     builder = builder.merge(push.router());
     let events = dwmon_server::events::Events::new(
