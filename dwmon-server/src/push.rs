@@ -27,6 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 /// The largest body limit: 1 MiB.
 pub const MAX_BODY_LIMIT: usize = 1 << 20;
 
+/// Rows queued for the writer at most (a ping queues one, an events request one per event;
+/// about 100 bytes each); a full queue answers 503.
+pub const QUEUE_CAPACITY: usize = 20_000;
+
 /// Longest `key=` and `rid=` values, in bytes.
 pub const MAX_PARAMETER_LEN: usize = 200;
 
@@ -44,8 +48,7 @@ pub struct PushConfig {
     pub commit_timeout: Duration,
     /// Ping requests handled at once, from their first byte to their answer (default
     /// 1,024); more get 503 with `Retry-After` at once, before their token or body is read.
-    /// It bounds the writer's queue too, and the memory bodies take: at most
-    /// `max_in_flight x body_limit`.
+    /// It bounds the memory bodies take: at most `max_in_flight x body_limit`.
     pub max_in_flight: usize,
     /// Pings kept per checker for [`Push::history`] (default 100).
     pub history: usize,
@@ -136,8 +139,7 @@ impl Push {
     ) -> Arc<Push> {
         config.body_limit = config.body_limit.min(MAX_BODY_LIMIT);
         config.max_in_flight = config.max_in_flight.max(1);
-        // Every request in flight queues at most one job.
-        let (writer, jobs) = mpsc::channel(config.max_in_flight);
+        let (writer, jobs) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_pings(store, jobs));
         Arc::new(Push {
             tokens,
