@@ -439,3 +439,66 @@ fn serve_takes_events_over_udp() {
     assert_eq!(check["status"], "GOOD", "{check}");
     assert_eq!(served.terminate(), 0);
 }
+
+#[test]
+fn serve_validates_the_ping_limits_and_documents_them() {
+    let help = stdout(&run(&["serve", "--help"]));
+    for flag in [
+        "--ping-body-limit",
+        "--ping-rate",
+        "--ping-burst",
+        "--ping-max-in-flight",
+    ] {
+        assert!(help.contains(flag), "{flag} in --help: {help}");
+    }
+    for (flag, value, says) in [
+        ("--ping-body-limit", "1048577", "0..=1048576"),
+        ("--ping-body-limit", "lots", "--ping-body-limit"),
+        ("--ping-rate", "0", "not a ping rate"),
+        ("--ping-rate", "inf", "not a ping rate"),
+        ("--ping-burst", "0", "1.."),
+        ("--ping-max-in-flight", "0", "1..=1000000"),
+    ] {
+        let out = run(&["serve", flag, value, "--checkers", "/nonexistent"]);
+        assert_eq!(code(&out), 2, "{flag} {value}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(says),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn serve_answers_with_the_configured_body_limit() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "job",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let job = token(&store, "ping:job");
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--ping-body-limit",
+            "20",
+        ],
+        &[],
+    );
+    let url = served.url(&format!("/ping/{job}"));
+    assert_eq!(curl(&["--data-binary", "twenty bytes exactly"], &url), 200);
+    assert_eq!(curl(&["--data-binary", "twenty-one bytes, one"], &url), 413);
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(headers.contains("ping-body-limit: 20"), "{headers}");
+    assert_eq!(served.terminate(), 0);
+}
