@@ -995,6 +995,25 @@ mod tests {
         assert!(error.contains("milliseconds?"), "{error}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics_and_accepted_times_are_in_range(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            time in proptest::prelude::any::<f64>(),
+            now in -(1i64 << 40)..(1i64 << 40),
+        ) {
+            let config = EventsConfig::default();
+            for (_, line) in event_lines(&body) {
+                let _ = parse_event(line, now, &config);
+            }
+            let event = format!(r#"{{"service": "b", "time": {}}}"#, serde_json::json!(time));
+            if let Ok(event) = parse_event(event.as_bytes(), now, &config) {
+                proptest::prop_assert!(event.time <= now + config.max_future_seconds);
+                proptest::prop_assert!(event.time >= now - config.max_past_seconds);
+            }
+        }
+    }
+
     #[test]
     fn bodies_split_into_numbered_lines() {
         assert_eq!(event_lines(b"  \n "), Vec::<(usize, &[u8])>::new());

@@ -308,7 +308,7 @@ proptest::proptest! {
             proptest::prop_oneof![
                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
                     .prop_map(|b: Vec<u8>| String::from_utf8_lossy(&b).replace('\n', " ")),
-                "\\{\"service\": ?\"(job|other|x y)\"(, \"(state|time|host|key|tags|ttl|metric)\": ?(\"[a-z0-9 :-]{0,12}\"|-?[0-9]{1,15}(\\.[0-9]+)?|null|\\[\\]|\\{\\}))*\\}",
+                "\\{\"service\": ?\"(job|other|beat|x y)\"(, \"(state|time|host|key|tags|ttl|metric|token)\": ?(\"[a-z0-9 :-]{0,12}\"|\\[\"shutdown\"\\]|-?[0-9]{1,15}(\\.[0-9]+)?|null|\\[\\]|\\{\\}))*\\}",
             ],
             0..12,
         ),
