@@ -50,7 +50,8 @@ pub use source::{
     collect_rows, Batcher, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError,
 };
 pub use store::{
-    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, Store, StoreError,
+    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RecentLine, StatusHistory,
+    Store, StoreError,
 };
 
 /// Seconds in a minute; a *minute* is an epoch multiple of this.

@@ -264,6 +264,23 @@ pub struct CheckerStatus {
     pub last_give_up: Option<(i64, String)>,
 }
 
+/// One requirement line's recent checks: its index and the `(minute, status)` of its checks,
+/// newest first.
+pub type RecentLine = (usize, Vec<(i64, Status)>);
+
+/// One checker's recent check statuses and status counts, for views of many checkers at
+/// once ([`Store::status_histories`]: the status page's bars of the last checks and uptime).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusHistory {
+    /// Checker name.
+    pub checker: String,
+    /// Per requirement line, ascending by index: the `(minute, status)` of its most recent
+    /// checks, newest first, at most the asked number.
+    pub recent: Vec<RecentLine>,
+    /// As [`Store::status_counts`] for the asked `since` (empty when none was asked).
+    pub counts: Vec<(usize, Status, Vec<u64>)>,
+}
+
 /// The delivery outbox at a glance, for health views and metrics ([`Store::outbox_summary`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxSummary {
@@ -562,6 +579,68 @@ pub trait Store: Send + Sync {
         Ok(out)
     }
 
+    /// [`Store::recent_statuses`] (the last `per_line` checks of each requirement line)
+    /// and [`Store::status_counts`] (for `since`; nothing counted when it is empty) of every
+    /// checker in `checkers`, in their order, read together: the status page's overview
+    /// shows them for every checker. A checker the store does not know has an empty
+    /// history. The default asks per checker; a store overrides it with one read that never
+    /// holds up the cycle's writes.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn status_histories(
+        &self,
+        checkers: &[String],
+        per_line: usize,
+        since: &[i64],
+    ) -> Result<Vec<StatusHistory>, StoreError> {
+        let mut out = Vec::with_capacity(checkers.len());
+        for checker in checkers {
+            let mut recent: Vec<RecentLine> = Vec::new();
+            if per_line > 0 {
+                for (index, minute, status) in self.recent_statuses(checker, usize::MAX).await? {
+                    let position = match recent.iter().position(|(i, _)| *i == index) {
+                        Some(position) => position,
+                        None => {
+                            recent.push((index, Vec::new()));
+                            recent.len() - 1
+                        }
+                    };
+                    let line = &mut recent[position].1;
+                    if line.len() < per_line {
+                        line.push((minute, status));
+                    }
+                }
+                recent.sort_by_key(|(index, _)| *index);
+            }
+            let counts = if since.is_empty() {
+                Vec::new()
+            } else {
+                self.status_counts(checker, since).await?
+            };
+            out.push(StatusHistory {
+                checker: checker.clone(),
+                recent,
+                counts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The [`CheckerStatus`] of `checker` alone (`None`: the store does not know it), for
+    /// views of one checker. The default reads [`Store::status`] of all checkers; a store
+    /// overrides it with a read of that checker only.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn checker_status(&self, checker: &str) -> Result<Option<CheckerStatus>, StoreError> {
+        Ok(self
+            .status()
+            .await?
+            .into_iter()
+            .find(|s| s.checker == checker))
+    }
+
     /// `checker`'s checks older than `before` = `(minute, requirement_index)` in the order of
     /// [`Store::recent_checks`] (newest first), at most `limit`: the next page after a
     /// page that ended with `before`. The default reads the whole check log through
@@ -660,6 +739,12 @@ macro_rules! forward_store {
             }
             async fn status_counts(&self, checker: &str, since: &[i64]) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
                 (**self).status_counts(checker, since).await
+            }
+            async fn status_histories(&self, checkers: &[String], per_line: usize, since: &[i64]) -> Result<Vec<StatusHistory>, StoreError> {
+                (**self).status_histories(checkers, per_line, since).await
+            }
+            async fn checker_status(&self, checker: &str) -> Result<Option<CheckerStatus>, StoreError> {
+                (**self).checker_status(checker).await
             }
             async fn checks_before(&self, checker: &str, before: (i64, usize), limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
                 (**self).checks_before(checker, before, limit).await

@@ -7,8 +7,8 @@ use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
 use dwmon_core::store::{Cause, RequirementStatus};
 use dwmon_core::{
-    CheckRecord, CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, Row, Status,
-    Store, StoreError,
+    CheckRecord, CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RecentLine, Row,
+    Status, StatusHistory, Store, StoreError,
 };
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -1233,26 +1233,11 @@ impl Store for SqliteStore {
             // One read transaction: a consistent snapshot that never blocks the writer (WAL).
             let tx = state.conn.transaction().store_err(path)?;
             let checkers = tx
-                .prepare_cached(
-                    "SELECT id, name, stored_rows, last_error_minute, last_error, given_up,
-                            last_give_up_minute, last_give_up
-                     FROM checkers ORDER BY name",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {CHECKER_COLUMNS} FROM checkers ORDER BY name"
+                ))
                 .store_err(path)?
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, Option<i64>>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                        (
-                            row.get::<_, i64>(5)?,
-                            row.get::<_, Option<i64>>(6)?,
-                            row.get::<_, Option<String>>(7)?,
-                        ),
-                    ))
-                })
+                .query_map([], checker_row)
                 .store_err(path)?
                 .collect::<Result<Vec<_>, _>>()
                 .store_err(path)?;
@@ -1265,70 +1250,9 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .store_err(path)?;
             let mut statuses = Vec::with_capacity(checkers.len());
-            for (id, name, stored_rows, error_minute, error, give_up) in checkers {
-                let (given_up, give_up_minute, give_up_text) = give_up;
-                let last_minute: Option<i64> = tx
-                    .prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
-                    .store_err(path)?
-                    .query_row([id], |row| row.get(0))
-                    .store_err(path)?;
-                let mut requirements = Vec::new();
-                let mut next_index = tx
-                    .prepare_cached(
-                        "SELECT min(requirement_index) FROM checks
-                         WHERE checker_id = ?1 AND requirement_index > ?2",
-                    )
-                    .store_err(path)?;
-                let mut latest = tx
-                    .prepare_cached(
-                        "SELECT minute, count, status FROM checks
-                         WHERE checker_id = ?1 AND requirement_index = ?2
-                         ORDER BY minute DESC LIMIT 1",
-                    )
-                    .store_err(path)?;
-                // Skip-scan the distinct requirement indexes: O(requirements * log checks).
-                let mut after = -1_i64;
-                while let Some(index) = next_index
-                    .query_row(params![id, after], |row| row.get::<_, Option<i64>>(0))
-                    .store_err(path)?
-                {
-                    let (minute, count, status): (i64, i64, String) = latest
-                        .query_row(params![id, index], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                        })
-                        .store_err(path)?;
-                    requirements.push(RequirementStatus {
-                        requirement_index: usize::try_from(index).unwrap_or(usize::MAX),
-                        minute,
-                        count: to_u64(count, "count")?,
-                        status: parse_status(path, &status)?,
-                    });
-                    after = index;
-                }
-                let pending = pending_by_checker.get(&id).copied().unwrap_or(0);
-                // Both are one index seek: rows_by_time and checks_by_minute.
-                let oldest_row: Option<i64> = tx
-                    .prepare_cached("SELECT min(ts) FROM rows WHERE checker_id = ?1")
-                    .store_err(path)?
-                    .query_row([id], |row| row.get(0))
-                    .store_err(path)?;
-                let oldest_check: Option<i64> = tx
-                    .prepare_cached("SELECT min(minute) FROM checks WHERE checker_id = ?1")
-                    .store_err(path)?
-                    .query_row([id], |row| row.get(0))
-                    .store_err(path)?;
-                statuses.push(CheckerStatus {
-                    checker: name,
-                    last_minute,
-                    requirements,
-                    pending_deliveries: to_u64(pending, "pending deliveries")?,
-                    last_error: error_minute.zip(error),
-                    stored_rows: to_u64(stored_rows, "stored rows")?,
-                    oldest_row,
-                    oldest_check,
-                    given_up_deliveries: to_u64(given_up, "given-up deliveries")?,
-                    last_give_up: give_up_minute.zip(give_up_text),
-                });
+            for row in checkers {
+                let pending = pending_by_checker.get(&row.0).copied().unwrap_or(0);
+                statuses.push(checker_status_of(&tx, path, row, pending)?);
             }
             tx.commit().store_err(path)?;
             Ok(dwmon_core::ping::fold_series(statuses))
@@ -1414,46 +1338,76 @@ impl Store for SqliteStore {
         since: &[i64],
     ) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
         let since = since.to_vec();
-        let Some(&oldest) = since.iter().min() else {
-            return Ok(Vec::new());
-        };
         self.with_checker(checker, Vec::new(), move |conn, path, id| {
-            // One pass over the index range of the oldest window; a sum per window.
-            let sums: Vec<String> = (0..since.len())
-                .map(|i| format!("sum(minute >= ?{})", i + 3))
-                .collect();
-            let sql = format!(
-                "SELECT requirement_index, status, {} FROM checks
-                 WHERE checker_id = ?1 AND minute >= ?2
-                 GROUP BY requirement_index, status ORDER BY requirement_index, status",
-                sums.join(", ")
-            );
-            let mut parameters: Vec<i64> = vec![id, oldest];
-            parameters.extend(&since);
-            let mut statement = conn.prepare_cached(&sql).store_err(path)?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(parameters), |row| {
-                    let mut counts = Vec::with_capacity(since.len());
-                    for i in 0..since.len() {
-                        counts.push(row.get::<_, i64>(i + 2)?);
-                    }
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, counts))
-                })
+            status_counts_in(conn, path, id, &since)
+        })
+        .await
+    }
+
+    async fn status_histories(
+        &self,
+        checkers: &[String],
+        per_line: usize,
+        since: &[i64],
+    ) -> Result<Vec<StatusHistory>, StoreError> {
+        let (checkers, since) = (checkers.to_vec(), since.to_vec());
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            // One read transaction: one consistent snapshot, and in WAL mode a reader never
+            // waits for the cycle's writes (nor they for it).
+            let tx = state.conn.transaction().store_err(path)?;
+            let ids: HashMap<String, i64> = tx
+                .prepare_cached("SELECT name, id FROM checkers")
                 .store_err(path)?
-                .collect::<Result<Vec<_>, _>>()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .store_err(path)?
+                .collect::<Result<_, _>>()
                 .store_err(path)?;
-            rows.into_iter()
-                .map(|(index, status, counts)| {
-                    Ok((
-                        usize::try_from(index).unwrap_or(usize::MAX),
-                        parse_status(path, &status)?,
-                        counts
-                            .into_iter()
-                            .map(|n| u64::try_from(n).unwrap_or(0))
-                            .collect(),
-                    ))
-                })
-                .collect()
+            let mut out = Vec::with_capacity(checkers.len());
+            for checker in checkers {
+                let mut history = StatusHistory::default();
+                if let Some(&id) = ids.get(&checker) {
+                    if per_line > 0 {
+                        history.recent = recent_by_line(&tx, path, id, per_line)?;
+                    }
+                    history.counts = status_counts_in(&tx, path, id, &since)?;
+                }
+                history.checker = checker;
+                out.push(history);
+            }
+            tx.commit().store_err(path)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn checker_status(&self, checker: &str) -> Result<Option<CheckerStatus>, StoreError> {
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            flush_acks(inner, &mut state.conn)?;
+            let tx = state.conn.transaction().store_err(path)?;
+            let row = tx
+                .prepare_cached(&format!(
+                    "SELECT {CHECKER_COLUMNS} FROM checkers WHERE name = ?1"
+                ))
+                .store_err(path)?
+                .query_row([&checker], checker_row)
+                .optional()
+                .store_err(path)?;
+            let status = match row {
+                Some(row) => {
+                    let pending: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM outbox WHERE checker_id = ?1")
+                        .store_err(path)?
+                        .query_row([row.0], |r| r.get(0))
+                        .store_err(path)?;
+                    Some(checker_status_of(&tx, path, row, pending)?)
+                }
+                None => None,
+            };
+            tx.commit().store_err(path)?;
+            Ok(status)
         })
         .await
     }
@@ -1580,6 +1534,195 @@ pub fn use_wal_journal(
             result => return result,
         }
     }
+}
+
+/// A `checkers` row: id, name, stored rows, last error minute and text, and (given up,
+/// last give-up minute, last give-up text).
+type CheckerRow = (
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    (i64, Option<i64>, Option<String>),
+);
+
+const CHECKER_COLUMNS: &str = "id, name, stored_rows, last_error_minute, last_error, given_up,
+     last_give_up_minute, last_give_up";
+
+fn checker_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckerRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        (row.get(5)?, row.get(6)?, row.get(7)?),
+    ))
+}
+
+/// The requirement indexes checker `id` has checks of, ascending: a skip-scan of the
+/// primary key, O(lines * log checks).
+fn requirement_indexes(conn: &Connection, path: &str, id: i64) -> Result<Vec<i64>, StoreError> {
+    let mut next_index = conn
+        .prepare_cached(
+            "SELECT min(requirement_index) FROM checks
+             WHERE checker_id = ?1 AND requirement_index > ?2",
+        )
+        .store_err(path)?;
+    let mut indexes = Vec::new();
+    let mut after = -1_i64;
+    while let Some(index) = next_index
+        .query_row(params![id, after], |row| row.get::<_, Option<i64>>(0))
+        .store_err(path)?
+    {
+        indexes.push(index);
+        after = index;
+    }
+    Ok(indexes)
+}
+
+/// The [`CheckerStatus`] of the checker in `row` with `pending` outbox entries, read in the
+/// caller's transaction.
+fn checker_status_of(
+    conn: &Connection,
+    path: &str,
+    row: CheckerRow,
+    pending: i64,
+) -> Result<CheckerStatus, StoreError> {
+    let (id, name, stored_rows, error_minute, error, give_up) = row;
+    let (given_up, give_up_minute, give_up_text) = give_up;
+    let last_minute: Option<i64> = conn
+        .prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
+        .store_err(path)?
+        .query_row([id], |row| row.get(0))
+        .store_err(path)?;
+    let mut latest = conn
+        .prepare_cached(
+            "SELECT minute, count, status FROM checks
+             WHERE checker_id = ?1 AND requirement_index = ?2
+             ORDER BY minute DESC LIMIT 1",
+        )
+        .store_err(path)?;
+    let mut requirements = Vec::new();
+    for index in requirement_indexes(conn, path, id)? {
+        let (minute, count, status): (i64, i64, String) = latest
+            .query_row(params![id, index], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .store_err(path)?;
+        requirements.push(RequirementStatus {
+            requirement_index: usize::try_from(index).unwrap_or(usize::MAX),
+            minute,
+            count: to_u64(count, "count")?,
+            status: parse_status(path, &status)?,
+        });
+    }
+    // Both are one index seek: rows_by_time and checks_by_minute.
+    let oldest_row: Option<i64> = conn
+        .prepare_cached("SELECT min(ts) FROM rows WHERE checker_id = ?1")
+        .store_err(path)?
+        .query_row([id], |row| row.get(0))
+        .store_err(path)?;
+    let oldest_check: Option<i64> = conn
+        .prepare_cached("SELECT min(minute) FROM checks WHERE checker_id = ?1")
+        .store_err(path)?
+        .query_row([id], |row| row.get(0))
+        .store_err(path)?;
+    Ok(CheckerStatus {
+        checker: name,
+        last_minute,
+        requirements,
+        pending_deliveries: to_u64(pending, "pending deliveries")?,
+        last_error: error_minute.zip(error),
+        stored_rows: to_u64(stored_rows, "stored rows")?,
+        oldest_row,
+        oldest_check,
+        given_up_deliveries: to_u64(given_up, "given-up deliveries")?,
+        last_give_up: give_up_minute.zip(give_up_text),
+    })
+}
+
+/// The `(requirement_index, status, counts)` of checker `id`'s checks since each of
+/// `since` (one pass over the index range of the oldest; a sum per window).
+fn status_counts_in(
+    conn: &Connection,
+    path: &str,
+    id: i64,
+    since: &[i64],
+) -> Result<Vec<(usize, Status, Vec<u64>)>, StoreError> {
+    let Some(&oldest) = since.iter().min() else {
+        return Ok(Vec::new());
+    };
+    let sums: Vec<String> = (0..since.len())
+        .map(|i| format!("sum(minute >= ?{})", i + 3))
+        .collect();
+    let sql = format!(
+        "SELECT requirement_index, status, {} FROM checks
+         WHERE checker_id = ?1 AND minute >= ?2
+         GROUP BY requirement_index, status ORDER BY requirement_index, status",
+        sums.join(", ")
+    );
+    let mut parameters: Vec<i64> = vec![id, oldest];
+    parameters.extend(since);
+    let mut statement = conn.prepare_cached(&sql).store_err(path)?;
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(parameters), |row| {
+            let mut counts = Vec::with_capacity(since.len());
+            for i in 0..since.len() {
+                counts.push(row.get::<_, i64>(i + 2)?);
+            }
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, counts))
+        })
+        .store_err(path)?
+        .collect::<Result<Vec<_>, _>>()
+        .store_err(path)?;
+    rows.into_iter()
+        .map(|(index, status, counts)| {
+            Ok((
+                usize::try_from(index).unwrap_or(usize::MAX),
+                parse_status(path, &status)?,
+                counts
+                    .into_iter()
+                    .map(|n| u64::try_from(n).unwrap_or(0))
+                    .collect(),
+            ))
+        })
+        .collect()
+}
+
+/// The `(minute, status)` of the last `limit` checks of each requirement line of checker
+/// `id`, ascending by index (index seeks on the primary key).
+fn recent_by_line(
+    conn: &Connection,
+    path: &str,
+    id: i64,
+    limit: usize,
+) -> Result<Vec<RecentLine>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT minute, status FROM checks
+             WHERE checker_id = ?1 AND requirement_index = ?2
+             ORDER BY minute DESC LIMIT ?3",
+        )
+        .store_err(path)?;
+    let mut out = Vec::new();
+    for index in requirement_indexes(conn, path, id)? {
+        let raw = statement
+            .query_map(params![id, index, limit], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .store_err(path)?
+            .collect::<Result<Vec<_>, _>>()
+            .store_err(path)?;
+        let line = raw
+            .into_iter()
+            .map(|(minute, status)| Ok((minute, parse_status(path, &status)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.push((usize::try_from(index).unwrap_or(usize::MAX), line));
+    }
+    Ok(out)
 }
 
 /// Opens an SQLite file read-only for a status view, also where no writer can run: on a

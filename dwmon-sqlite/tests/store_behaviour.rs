@@ -298,6 +298,97 @@ mod spec_5_step_6_check_log {
         Ok(())
     }
 
+    /// `status_histories` reads every checker's last checks per line and its status counts
+    /// at once, the same in SQLite, in memory and in the trait's default; `checker_status`
+    /// is that checker's entry of `status`.
+    #[tokio::test]
+    async fn status_histories_keep_the_last_checks_of_each_line() -> TestResult {
+        let sqlite = SqliteStore::open_in_memory()?;
+        let memory = dwmon_core::MemoryStore::new();
+        // Line 0 is checked every minute, line 1 every third minute: the last 2 checks of
+        // line 1 are older than the last 4 checks of the checker.
+        let mut records: Vec<_> = (1..=9)
+            .map(|m| record("a", 0, m * 60, m as u64 % 3))
+            .collect();
+        records.extend((1..=3).map(|m| record("a", 1, m * 180, 2)));
+        let other = [record("b", 0, 60, 0)];
+        for store in [&sqlite as &dyn Store, &memory] {
+            store.record_checks("a", &records).await?;
+            store.record_checks("b", &other).await?;
+            store.set_last_error("b", Some((120, "down"))).await?;
+        }
+        let stores: [(&str, &dyn Store); 3] = [
+            ("sqlite", &sqlite),
+            ("memory", &memory),
+            ("default", &Wrapper(&memory)),
+        ];
+        let names = ["b".to_string(), "unknown".into(), "a".into()];
+        for (name, store) in stores {
+            let histories = store.status_histories(&names, 2, &[0, 361]).await?;
+            let checkers: Vec<&str> = histories.iter().map(|h| h.checker.as_str()).collect();
+            assert_eq!(
+                checkers,
+                ["b", "unknown", "a"],
+                "{name}: in the asked order"
+            );
+            assert_eq!(
+                histories[0].recent,
+                vec![(0, vec![(60, Status::Bad)])],
+                "{name}"
+            );
+            assert_eq!(
+                histories[1],
+                dwmon_core::StatusHistory {
+                    checker: "unknown".into(),
+                    ..Default::default()
+                },
+                "{name}"
+            );
+            let a = &histories[2];
+            assert_eq!(
+                a.recent,
+                vec![
+                    (0, vec![(540, Status::Bad), (480, Status::Good)]),
+                    (1, vec![(540, Status::Good), (360, Status::Good)]),
+                ],
+                "{name}: the last 2 of each line"
+            );
+            // Line 0 counts m % 3: BAD (0) at 3, 6, 9; GOOD otherwise; since 361: 420..540.
+            assert_eq!(
+                a.counts,
+                vec![
+                    (0, Status::Bad, vec![3, 1]),
+                    (0, Status::Good, vec![6, 2]),
+                    (1, Status::Good, vec![3, 1]),
+                ],
+                "{name}: status counts per window"
+            );
+            assert_eq!(
+                a.counts,
+                store.status_counts("a", &[0, 361]).await?,
+                "{name}"
+            );
+            let without = store.status_histories(&names, 0, &[]).await?;
+            assert!(
+                without
+                    .iter()
+                    .all(|h| h.recent.is_empty() && h.counts.is_empty()),
+                "{name}: nothing asked, nothing read"
+            );
+            let all = store.status().await?;
+            for checker in ["a", "b"] {
+                let one = store.checker_status(checker).await?;
+                assert_eq!(
+                    one.as_ref(),
+                    all.iter().find(|s| s.checker == checker),
+                    "{name}"
+                );
+            }
+            assert_eq!(store.checker_status("unknown").await?, None, "{name}");
+        }
+        Ok(())
+    }
+
     /// A store that forwards everything except `checks_before`, so the default runs.
     struct Wrapper<'a>(&'a dwmon_core::MemoryStore);
 
