@@ -264,10 +264,16 @@ async fn overview(state: &ServerState) -> Result<Overview, ApiError> {
     view::load(state).await.map_err(store_error)
 }
 
-fn find<'a>(overview: &'a Overview, name: &str) -> Result<&'a CheckerView, ApiError> {
-    overview
-        .get(name)
-        .ok_or_else(|| ApiError::not_found(format!("no checker named {name:?}")))
+/// The checker named `name` (only its status is read from the store).
+async fn one(state: &ServerState, name: &str) -> Result<CheckerView, ApiError> {
+    view::load_one(state, name)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_such_checker(name))
+}
+
+fn no_such_checker(name: &str) -> ApiError {
+    ApiError::not_found(format!("no checker named {name:?}"))
 }
 
 async fn status(State(state): State<ServerState>, headers: HeaderMap) -> ApiResult {
@@ -319,9 +325,8 @@ async fn checker(
     Path(name): Path<String>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Read).await?;
-    let overview = overview(&state).await?;
-    let c = find(&overview, &name)?;
-    Ok(no_store(checker_json(c, true)))
+    let c = one(&state, &name).await?;
+    Ok(no_store(checker_json(&c, true)))
 }
 
 /// The query of `GET .../checks`.
@@ -367,8 +372,7 @@ async fn checks(
             ))
         }
     };
-    let overview = overview(&state).await?;
-    find(&overview, &name)?;
+    one(&state, &name).await?;
     // One more than asked tells whether there is a next page.
     let fetched = match cursor {
         None => state.store.recent_checks(&name, limit + 1).await,
@@ -391,12 +395,14 @@ async fn alerts(
     Path(name): Path<String>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Read).await?;
-    let (overview, alert_overview) = view::load_with_alerts(&state).await.map_err(store_error)?;
-    find(&overview, &name)?;
+    let (c, alert_overview) = view::load_one_with_alerts(&state, &name)
+        .await
+        .map_err(store_error)?;
+    c.ok_or_else(|| no_such_checker(&name))?;
     let alert_overview = alert_overview
         .transpose()
         .map_err(|e| ApiError::unavailable(format!("cannot read the alert states: {e}")))?;
-    let now = overview.now;
+    let now = view::now(&state);
     let body = match alert_overview {
         None => {
             json!({"alerting": false, "requirements": [], "source": null, "pause": null, "pending_notifications": 0})
@@ -455,8 +461,7 @@ async fn pings(
     Path(name): Path<String>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Read).await?;
-    let overview = overview(&state).await?;
-    find(&overview, &name)?;
+    one(&state, &name).await?;
     // Push checkers keep their pings in the store; no ping history is served yet.
     Ok(no_store(json!({"pings": []})))
 }
@@ -481,9 +486,8 @@ pub async fn set_pause(
     name: &str,
     request: PauseRequest,
 ) -> Result<Pause, ApiError> {
-    let overview = overview(state).await?;
-    find(&overview, name)?;
-    let now = overview.now;
+    one(state, name).await?;
+    let now = view::now(state);
     if let Some(until) = request.until.filter(|u| *u <= now) {
         return Err(ApiError::bad_request(format!(
             "until ({until}) is not in the future (now is {now})"
@@ -529,8 +533,7 @@ pub async fn set_pause(
 /// # Errors
 /// 404 for an unknown checker, 503 without an alert store or when it cannot be written.
 pub async fn lift_pause(state: &ServerState, name: &str) -> Result<bool, ApiError> {
-    let overview = overview(state).await?;
-    find(&overview, name)?;
+    one(state, name).await?;
     let alerts = state.alerts.as_ref().ok_or_else(|| {
         ApiError::unavailable("unpausing needs the alert store of a --store file")
     })?;

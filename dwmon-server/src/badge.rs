@@ -65,13 +65,16 @@ async fn state_of(
     if let Err(e) = crate::api::require(state, headers, true, Access::Public).await {
         return Err(e.into_response());
     }
-    let overview = view::load(state).await.map_err(|e| {
+    let unavailable = |e: dwmon_core::StoreError| {
         crate::api::ApiError::unavailable(format!("cannot read the store: {e}")).into_response()
-    })?;
+    };
     match name {
-        None => Ok(("dwmon".to_string(), overview.state())),
-        Some(name) => match overview.get(name) {
-            Some(c) => Ok((c.name.clone(), c.state)),
+        None => {
+            let overview = view::load(state).await.map_err(unavailable)?;
+            Ok(("dwmon".to_string(), overview.state()))
+        }
+        Some(name) => match view::load_one(state, name).await.map_err(unavailable)? {
+            Some(c) => Ok((c.name, c.state)),
             None => Err(
                 crate::api::ApiError::not_found(format!("no checker named {name:?}"))
                     .into_response(),

@@ -293,17 +293,15 @@ async fn overview(State(state): State<ServerState>, headers: HeaderMap) -> Respo
             )
         }
     };
-    // The bars: the statuses of the last checks of every checker (no records parsed).
-    let mut bars = Vec::with_capacity(overview.checkers.len());
-    for c in &overview.checkers {
-        let lines = c.requirements.len().max(1);
-        let statuses = state
-            .store
-            .recent_statuses(&c.name, BAR_CHECKS * lines)
-            .await
-            .unwrap_or_default();
-        bars.push(statuses);
-    }
+    // The bars: the statuses of the last checks of every line of every checker, in one read.
+    let names: Vec<String> = overview.checkers.iter().map(|c| c.name.clone()).collect();
+    let bars = match state.store.status_histories(&names, BAR_CHECKS, &[]).await {
+        Ok(histories) => histories,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the recent checks");
+            Vec::new()
+        }
+    };
     let uptimes = crate::uptime::overview(&state, &overview).await;
     let now = overview.now;
     let summary = summary(&overview);
@@ -322,7 +320,9 @@ async fn overview(State(state): State<ServerState>, headers: HeaderMap) -> Respo
     if overview.checkers.is_empty() {
         out.push_str("<tr><td colspan=11>no checkers yet");
     }
-    for (c, statuses) in overview.checkers.iter().zip(&bars) {
+    let no_history = dwmon_core::StatusHistory::default();
+    for (i, c) in overview.checkers.iter().enumerate() {
+        let history = bars.get(i).unwrap_or(&no_history);
         let public = access == Access::Public;
         let rows = c.requirements.len().max(1);
         for i in 0..rows {
@@ -381,12 +381,12 @@ async fn overview(State(state): State<ServerState>, headers: HeaderMap) -> Respo
             }
             out.push_str("<td>");
             let index = r.map_or(0, |r| r.index);
-            let mut line: Vec<Status> = statuses
+            let mut line: Vec<Status> = history
+                .recent
                 .iter()
-                .filter(|(ri, _, _)| *ri == index)
-                .take(BAR_CHECKS)
-                .map(|(_, _, s)| *s)
-                .collect();
+                .find(|(ri, _)| *ri == index)
+                .map(|(_, checks)| checks.iter().map(|(_, s)| *s).collect())
+                .unwrap_or_default();
             line.reverse();
             bar(&mut out, &line);
             for window in 0..3 {
@@ -575,8 +575,8 @@ async fn checker(
         Ok(access) => access,
         Err(answer) => return answer,
     };
-    let overview = match view::load(&state).await {
-        Ok(overview) => overview,
+    let found = match view::load_one(&state, &name).await {
+        Ok(found) => found,
         Err(e) => {
             return html(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -587,7 +587,7 @@ async fn checker(
             )
         }
     };
-    let Some(c) = overview.get(&name) else {
+    let Some(c) = found else {
         let mut out = String::new();
         head(&mut out, "dwmon: no such checker");
         top(&mut out, access, "");
@@ -603,10 +603,11 @@ async fn checker(
         .recent_checks(&name, 200)
         .await
         .unwrap_or_default();
-    let uptime = crate::uptime::one(&state, c, overview.now).await;
+    let now = view::now(&state);
+    let uptime = crate::uptime::one(&state, &c, now).await;
     html(
         StatusCode::OK,
-        checker_page(&state, access, c, &records, &uptime, overview.now).await,
+        checker_page(&state, access, &c, &records, &uptime, now).await,
     )
 }
 

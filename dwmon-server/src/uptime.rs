@@ -4,7 +4,10 @@
 //! A checker's page counts its own checks on each request (one aggregate query). The
 //! overview shows every checker, and 30 days of per-minute checks of 1,000 checkers are 43
 //! million records: it shows figures computed in the background instead, at most
-//! [`REFRESH_SECONDS`] old; the first view after the start shows none until they are ready.
+//! [`REFRESH_SECONDS`] old, counted with [`Store::status_histories`] a hundred checkers a
+//! read; the first view after the start shows none until they are ready.
+//!
+//! [`Store::status_histories`]: dwmon_core::Store::status_histories
 
 use crate::view::{CheckerView, Overview};
 use crate::ServerState;
@@ -18,6 +21,9 @@ pub const WINDOWS: [i64; 3] = [86_400, 7 * 86_400, 30 * 86_400];
 
 /// The overview's figures are recomputed when older than this.
 pub const REFRESH_SECONDS: i64 = 300;
+
+/// Checkers counted per store read by the background refresh.
+const CHUNK: usize = 100;
 
 /// What the overview's footer says about the figures.
 pub const NOTE: &str = " (the overview's figures are refreshed every 5 minutes)";
@@ -81,6 +87,28 @@ pub async fn one(state: &ServerState, c: &CheckerView, now: i64) -> HashMap<usiz
     }
 }
 
+/// The figures of the checkers `names` at `now`, counted now: a few reads of many checkers
+/// each, not one per checker (each read is one store transaction, and between them the
+/// page's own reads get their turn). A read that fails is logged and its checkers have no
+/// figures.
+pub async fn count(state: &ServerState, names: &[String], now: i64) -> Table {
+    let mut all = HashMap::new();
+    let windows = since(now);
+    for chunk in names.chunks(CHUNK) {
+        match state.store.status_histories(chunk, 0, &windows).await {
+            Ok(histories) => {
+                for history in histories {
+                    for (index, f) in figures(&history.counts) {
+                        all.insert((history.checker.clone(), index), f);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count the uptime"),
+        }
+    }
+    all
+}
+
 /// The overview's figures: the cached ones, and a background refresh when they are missing
 /// or older than [`REFRESH_SECONDS`].
 pub async fn overview(state: &ServerState, overview: &Overview) -> Arc<Table> {
@@ -98,20 +126,7 @@ pub async fn overview(state: &ServerState, overview: &Overview) -> Arc<Table> {
         let state = state.clone();
         let names: Vec<String> = overview.checkers.iter().map(|c| c.name.clone()).collect();
         tokio::spawn(async move {
-            let mut all = HashMap::new();
-            let windows = since(now);
-            for name in names {
-                match state.store.status_counts(&name, &windows).await {
-                    Ok(counts) => {
-                        for (index, f) in figures(&counts) {
-                            all.insert((name.clone(), index), f);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(checker = %name, error = %e, "cannot count the uptime")
-                    }
-                }
-            }
+            let all = count(&state, &names, now).await;
             *state
                 .uptime
                 .figures

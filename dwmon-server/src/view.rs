@@ -172,13 +172,7 @@ pub async fn load_with_alerts(
 ) -> Result<(Overview, Option<Result<AlertOverview, String>>), StoreError> {
     let now = now(state);
     let statuses = state.store.status().await?;
-    let alerts = match &state.alerts {
-        Some(alerts) => Some(alerts.overview().await.map_err(|e| e.to_string())),
-        None => None,
-    };
-    if let Some(Err(e)) = &alerts {
-        tracing::warn!(error = %e, "cannot read the alert states");
-    }
+    let alerts = read_alerts(state).await;
     let (checkers, zone) = match &state.stats {
         Some(stats) => stats.checker_set(),
         None => (Arc::from(Vec::new()), chrono_tz::UTC),
@@ -186,6 +180,64 @@ pub async fn load_with_alerts(
     let shown = alerts.as_ref().and_then(|a| a.as_ref().ok());
     let overview = build(now, &checkers, zone, statuses, shown);
     Ok((overview, alerts))
+}
+
+/// The view of the checker named `name` alone (`None`: no such checker), at the runner's
+/// `now`: reads only that checker's status from the store, where [`load`] reads every
+/// checker's. Shown checkers are the same as in [`load`]'s overview.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn load_one(state: &ServerState, name: &str) -> Result<Option<CheckerView>, StoreError> {
+    Ok(load_one_with_alerts(state, name).await?.0)
+}
+
+/// As [`load_one`], and also hands back the alert states it read, as
+/// [`load_with_alerts`] does.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn load_one_with_alerts(
+    state: &ServerState,
+    name: &str,
+) -> Result<(Option<CheckerView>, Option<Result<AlertOverview, String>>), StoreError> {
+    let now = now(state);
+    let status = state.store.checker_status(name).await?;
+    let alerts = read_alerts(state).await;
+    let (checkers, zone) = match &state.stats {
+        Some(stats) => stats.checker_set(),
+        None => (Arc::from(Vec::new()), chrono_tz::UTC),
+    };
+    let shown = alerts.as_ref().and_then(|a| a.as_ref().ok());
+    let loaded = checkers.iter().find(|c| c.name == name);
+    let view = match (loaded, status) {
+        (Some(checker), status) => Some(view(
+            now,
+            checker.name.clone(),
+            Some(checker.clone()),
+            checker.zone(zone),
+            status,
+            shown,
+        )),
+        (None, Some(status))
+            if checkers.is_empty() || dwmon_core::monitor::is_monitor_record(name) =>
+        {
+            Some(view(now, name.to_string(), None, zone, Some(status), shown))
+        }
+        (None, _) => None,
+    };
+    Ok((view, alerts))
+}
+
+async fn read_alerts(state: &ServerState) -> Option<Result<AlertOverview, String>> {
+    let alerts = match &state.alerts {
+        Some(alerts) => Some(alerts.overview().await.map_err(|e| e.to_string())),
+        None => None,
+    };
+    if let Some(Err(e)) = &alerts {
+        tracing::warn!(error = %e, "cannot read the alert states");
+    }
+    alerts
 }
 
 /// Builds the [`Overview`]: the loaded checkers and, when none are loaded (a server without

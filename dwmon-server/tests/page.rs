@@ -336,3 +336,68 @@ async fn badges_are_svg_and_shields_json_and_never_cached() {
     assert_eq!(site.get("/badge/nope.svg", None).await.status, 404);
     assert_eq!(site.get("/badge/orders.png", None).await.status, 404);
 }
+
+/// The overview reads the last checks of every line of every checker in one store read
+/// (`status_histories`): each line's bar shows its own statuses, and the uptime figures are
+/// counted the same way.
+#[tokio::test]
+async fn the_overview_bars_show_each_lines_last_checks() {
+    let store = Arc::new(dwmon_sqlite::SqliteStore::open_in_memory().unwrap());
+    let source = Arc::new(ScriptedSource::new());
+    // Line 0 wants 0..10 rows (GOOD), line 1 at least 5 (BAD with 1 row).
+    let two = dwmon_core::testutil::checker_from_lines(
+        "two",
+        &[
+            "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM10 LOOKBACKSECONDS60",
+            "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM5 MAXNUM10 LOOKBACKSECONDS60",
+        ],
+    )
+    .unwrap();
+    let engine = Engine::new(
+        source.clone(),
+        store.clone(),
+        Arc::new(RecordingHandler::new()),
+    )
+    .with_checkers(vec![two, checker("one", vec![every_minute(1, 10, 60)])]);
+    let stats = Arc::new(RunnerStats::new(Arc::new(|| T0 + 125)));
+    stats.set_checkers(engine.checkers(), chrono_tz::UTC);
+    for minute in [T0, T0 + 60, T0 + 120] {
+        source.set_rows("two", vec![Row::new(format!("t{minute}"), minute - 30)]);
+        source.set_rows("one", vec![Row::new(format!("o{minute}"), minute - 30)]);
+        stats.record_cycle(&engine.run_cycle(minute + 5).await);
+    }
+    let builder = ServerBuilder::new(store as Arc<dyn Store>)
+        .stats(stats)
+        .public(true)
+        .merge(page::router());
+    let names = vec!["one".to_string(), "two".to_string()];
+    let figures = dwmon_server::uptime::count(builder.state(), &names, T0 + 125).await;
+    assert_eq!(figures[&("two".to_string(), 0)], [Some(100.0); 3]);
+    assert_eq!(figures[&("two".to_string(), 1)], [Some(0.0); 3]);
+    assert_eq!(figures[&("one".to_string(), 0)], [Some(100.0); 3]);
+    let router = builder.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let rows: Vec<&str> = body.split("<tr class=").skip(1).collect();
+    let row = |start: &str| {
+        rows.iter()
+            .find(|r| r.contains(start))
+            .unwrap_or_else(|| panic!("no row with {start:?} in:\n{body}"))
+    };
+    // Three checks each, right-aligned in the 90 slots.
+    assert!(
+        row("/checkers/one").contains(r#"<path class=g d="M87 .5h3"/>"#),
+        "{body}"
+    );
+    let line0 = row("/checkers/two");
+    assert!(line0.contains(r#"<path class=g d="M87 .5h3"/>"#), "{line0}");
+    let line1 = row("<small>#1</small>");
+    assert!(line1.starts_with("b>"), "line 1 is BAD: {line1}");
+    assert!(line1.contains(r#"<path class=b d="M87 .5h3"/>"#), "{line1}");
+}
