@@ -1,13 +1,17 @@
 //! Status page and `/metrics` under load (README "Performance"): 1,000 checkers loaded from
 //! checker files, each with one requirement and a history of recorded checks, in a SQLite
 //! store file; the router `dwmon serve` mounts (page, metrics, API, badges, push) on
-//! loopback; and, on the same store at the same time, the engine running cycle after cycle
-//! as fast as it can (every cycle fetches, stores rows and records 1,000 checks).
+//! loopback, reading the file through its own read-only connection as `dwmon serve` does;
+//! and, on the same store file at the same time, the engine running cycle after cycle as fast
+//! as it can (every cycle fetches, stores rows and records 1,000 checks).
 //!
 //! ```sh
 //! cargo build --release -p dwmon-benches --bin page_load
-//! target/release/page_load [--checkers 1000] [--history 95] [--requests 50]
+//! target/release/page_load [--checkers 1000] [--history 95] [--requests 50] [--reader own|shared]
 //! ```
+//!
+//! `--reader shared` serves from the writer's own connection instead (as this benchmark did
+//! before it matched `dwmon serve`): every read then waits for the writer's statements.
 //!
 //! Time to first byte is the time from sending a request until its status line and headers
 //! arrive (the page and `/metrics` are rendered whole before the first byte is sent);
@@ -68,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let checkers: usize = arg("--checkers", 1_000);
     let history: usize = arg("--history", 95);
     let requests: usize = arg("--requests", 50);
+    let reader: String = arg("--reader", "own".to_string());
 
     // The checker files, as `dwmon serve --checkers DIR` would read them.
     let files = tempfile::tempdir()?;
@@ -130,11 +135,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::clone(&stats),
         PushConfig::default(),
     );
-    let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
+    let served: Arc<dyn Store> = match reader.as_str() {
+        "shared" => Arc::clone(&store) as Arc<dyn Store>,
+        _ => Arc::new(dwmon_sqlite::SqliteStore::open_read_only(
+            dir.path().join("dwmon.sqlite"),
+        )?),
+    };
+    let router = ServerBuilder::new(served)
         .stats(Arc::clone(&stats))
         .public(true)
         .tokens(tokens)
-        .merge(push.router())
+        .push(push)
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::api::router())
         .merge(dwmon_server::page::router())
@@ -209,7 +220,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "peak RSS {:.0} MiB; command: target/release/page_load --checkers {checkers} \
-         --history {history} --requests {requests}",
+         --history {history} --requests {requests} --reader {reader}",
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())
