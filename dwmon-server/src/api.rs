@@ -336,6 +336,17 @@ struct PageQuery {
     cursor: Option<String>,
 }
 
+/// The `limit=` of a page: 1 to [`MAX_PAGE`], `default` when absent.
+fn parse_limit(text: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    match text.map(str::parse::<usize>) {
+        None => Ok(default),
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        ))),
+    }
+}
+
 /// Parses a cursor `MINUTE.INDEX` (as returned in `next_cursor`).
 fn parse_cursor(text: &str) -> Option<(i64, usize)> {
     let (minute, index) = text.split_once('.')?;
@@ -354,15 +365,7 @@ async fn checks(
             "query parameters: limit=N&cursor=CURSOR",
         ));
     };
-    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
-        None => DEFAULT_PAGE,
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::bad_request(format!(
-                "limit must be 1 to {MAX_PAGE}"
-            )))
-        }
-    };
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_PAGE)?;
     let cursor = match query.cursor.as_deref().map(parse_cursor) {
         None => None,
         Some(Some(cursor)) => Some(cursor),
@@ -455,15 +458,52 @@ async fn alerts(
     Ok(no_store(body))
 }
 
+/// Pings per answer of `GET .../pings` when `limit` is not given.
+pub const DEFAULT_PINGS: usize = 50;
+
+/// The last `limit` pings of `checker`, newest first (none without ping routes).
+pub async fn recent_pings(
+    state: &ServerState,
+    checker: &str,
+    limit: usize,
+) -> Vec<crate::push::PingRecord> {
+    match &state.push {
+        Some(push) => push.history(checker, limit),
+        None => Vec::new(),
+    }
+}
+
+/// The query of `GET .../pings`.
+#[derive(Debug, serde::Deserialize)]
+struct PingsQuery {
+    limit: Option<String>,
+}
+
 async fn pings(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    query: Result<Query<PingsQuery>, QueryRejection>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Read).await?;
-    one(&state, &name).await?;
-    // Push checkers keep their pings in the store; no ping history is served yet.
-    Ok(no_store(json!({"pings": []})))
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::bad_request("query parameters: limit=N"));
+    };
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_PINGS)?;
+    let c = one(&state, &name).await?;
+    let zone = c.zone;
+    let pings: Vec<Value> = recent_pings(&state, &name, limit)
+        .await
+        .into_iter()
+        .map(|p| {
+            let mut value = json!(p);
+            if let Some(object) = value.as_object_mut() {
+                object.insert("time_local".into(), json!(local(p.time, zone)));
+            }
+            value
+        })
+        .collect();
+    Ok(no_store(json!({"pings": pings})))
 }
 
 /// The body of `POST .../pause`.

@@ -64,6 +64,9 @@ pub struct ServerState {
     pub tokens: Arc<dyn tokens::TokenStore>,
     /// The status page's uptime figures, computed in the background.
     pub uptime: Arc<uptime::Cache>,
+    /// The ping routes, whose recent pings the API and the checker page show; `None`
+    /// without push checkers' routes ([`ServerBuilder::push`]).
+    pub push: Option<Arc<push::Push>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -99,6 +102,7 @@ impl ServerBuilder {
                 anonymous: None,
                 tokens: Arc::new(tokens::MemoryTokenStore::new()),
                 uptime: Arc::default(),
+                push: None,
             },
             router: Router::new().route("/healthz", get(healthz)),
         }
@@ -137,6 +141,14 @@ impl ServerBuilder {
     /// and states only (never queries, sources, `__EXTRA__`, error texts or ping bodies).
     pub fn public(mut self, public: bool) -> Self {
         self.state.anonymous = public.then_some(auth::Access::Public);
+        self
+    }
+
+    /// Adds the ping routes of `push` (`/ping/...`) and shows its recent pings in the API and
+    /// on the checker pages.
+    pub fn push(mut self, push: Arc<push::Push>) -> Self {
+        self.router = self.router.merge(push.router());
+        self.state.push = Some(push);
         self
     }
 

@@ -761,9 +761,72 @@ async fn checker_page(
     }
     out.push_str("</table>");
     alert_section(&mut out, state, c, now, public).await;
-    out.push_str("<h3>Pings</h3><p>No pings (only push checkers receive pings).</p>");
+    ping_section(&mut out, state, c, public).await;
     out.push_str("</main></body></html>");
     out
+}
+
+/// How many recent pings a push checker's page shows.
+pub const PAGE_PINGS: usize = 30;
+
+/// The longest ping body shown on the page, in characters (the API has them whole).
+const BODY_CHARS: usize = 2_000;
+
+/// A push checker's recent pings, newest first; bodies (and who sent them) only outside
+/// public mode, always escaped.
+async fn ping_section(out: &mut String, state: &ServerState, c: &CheckerView, public: bool) {
+    out.push_str("<h3>Recent pings</h3>");
+    if !c.checker.as_ref().is_some_and(dwmon_core::Checker::is_push) {
+        out.push_str("<p>No pings (only push checkers receive pings).</p>");
+        return;
+    }
+    let pings = api::recent_pings(state, &c.name, PAGE_PINGS).await;
+    if pings.is_empty() {
+        out.push_str("<p>No pings received yet.</p>");
+        return;
+    }
+    out.push_str("<table class=pings><thead><tr><th>time<th>kind<th>exit<th>run time");
+    if !public {
+        out.push_str("<th>rid<th>from<th>body");
+    }
+    out.push_str("<tbody>");
+    for p in &pings {
+        let class = match p.kind {
+            dwmon_core::ping::PingKind::Fail => "b",
+            dwmon_core::ping::PingKind::Success => "g",
+            _ => "n",
+        };
+        let _ = write!(
+            out,
+            "<tr class={class}><td>{}<td><b>{}</b><td>{}<td>{}",
+            escape(&local(p.time, c.zone)),
+            p.kind.as_str(),
+            p.exit_status.map(|e| e.to_string()).unwrap_or_default(),
+            p.duration_seconds
+                .map(|d| format!("{d} s"))
+                .unwrap_or_default(),
+        );
+        if !public {
+            let from = [p.remote_addr.as_deref(), p.user_agent.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let body = if p.body.chars().count() > BODY_CHARS {
+                format!("{}…", p.body.chars().take(BODY_CHARS).collect::<String>())
+            } else {
+                p.body.clone()
+            };
+            let _ = write!(
+                out,
+                "<td>{}<td>{}<td><pre>{}</pre>",
+                escape(p.rid.as_deref().unwrap_or("")),
+                escape(&from),
+                escape(&body)
+            );
+        }
+    }
+    out.push_str("</table>");
 }
 
 async fn alert_section(

@@ -471,6 +471,10 @@ async fn every_route_answers_as_docs_openapi_json_says() {
     );
     let (status, pings) = api.get("/api/v1/checkers/orders/pings", Some(READ)).await;
     assert_eq!((status, pings), (200, json!({"pings": []})));
+    for bad in ["limit=0", "limit=1001", "limit=x"] {
+        let path = format!("/api/v1/checkers/orders/pings?{bad}");
+        assert_eq!(api.get(&path, Some(READ)).await.0, 400, "{bad}");
+    }
     assert_eq!(
         api.get("/api/v1/checkers/nope/pings", Some(READ)).await.0,
         404
@@ -807,4 +811,104 @@ impl Store for BrokenStore {
     ) -> Result<Vec<i64>, dwmon_core::StoreError> {
         broken()
     }
+}
+
+/// A push checker's pings, sent over HTTP to the same server, come back from
+/// `/api/v1/checkers/{name}/pings` newest first, with their bodies as sent.
+#[tokio::test]
+async fn a_push_checkers_pings_answer_as_docs_openapi_json_says() {
+    use dwmon_server::push::{Push, PushConfig};
+    use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let ping = tokens
+        .create(Scope::parse("ping:job").unwrap(), "", T0)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    let clock = Arc::new(AtomicI64::new(T0 + 5));
+    let stats = {
+        let clock = Arc::clone(&clock);
+        Arc::new(RunnerStats::new(Arc::new(move || {
+            clock.load(Ordering::SeqCst)
+        })))
+    };
+    let job = dwmon_core::checker_file::parse_checker(
+        "job.dwmon",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS60\n",
+    )
+    .unwrap();
+    stats.set_checkers(vec![job].into(), chrono_tz::UTC);
+    let push = Push::new(
+        Arc::clone(&store),
+        tokens.clone(),
+        Arc::clone(&stats),
+        PushConfig::default(),
+    );
+    let router = ServerBuilder::new(store)
+        .stats(stats)
+        .authorizer(Arc::new(StaticTokens::new([(READ, Access::Read)])))
+        .tokens(tokens)
+        .push(push)
+        .merge(api::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let api = Api {
+        url: url.clone(),
+        clock: Arc::clone(&clock),
+        alerts: Arc::new(MemoryAlertStore::new()),
+        contract: Contract::load(),
+        seen: Default::default(),
+        client: reqwest::Client::new(),
+        ping: ping.clone(),
+        stored_read: String::new(),
+    };
+    let (status, empty) = api.get("/api/v1/checkers/job/pings", Some(READ)).await;
+    assert_eq!((status, empty), (200, json!({"pings": []})));
+    let client = reqwest::Client::new();
+    let hostile = "done <script>alert(1)</script> \"><img src=x onerror=alert(2)>";
+    for (at, path, body) in [
+        (T0 + 10, format!("/ping/{ping}/start?rid=r1"), ""),
+        (T0 + 40, format!("/ping/{ping}?rid=r1"), hostile),
+        (T0 + 50, format!("/ping/{ping}/3"), "exit 3"),
+    ] {
+        clock.store(at, Ordering::SeqCst);
+        let answer = client
+            .post(format!("{url}{path}"))
+            .header("user-agent", "cron/1")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let (status, pings) = api.get("/api/v1/checkers/job/pings", Some(READ)).await;
+    assert_eq!(status, 200);
+    let pings = pings["pings"].as_array().unwrap();
+    let kinds: Vec<&str> = pings.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["fail", "success", "start"], "newest first");
+    assert_eq!(pings[0]["exit_status"], 3);
+    assert_eq!(
+        pings[1]["body"], hostile,
+        "the body as sent (JSON escapes it)"
+    );
+    assert_eq!(pings[1]["rid"], "r1");
+    assert_eq!(pings[1]["duration_seconds"], 30);
+    assert_eq!(pings[1]["time"], T0 + 40);
+    assert_eq!(pings[1]["time_local"], "2023-11-14T22:14:40+00:00");
+    assert_eq!(pings[1]["user_agent"], "cron/1");
+    let (_, one) = api
+        .get("/api/v1/checkers/job/pings?limit=1", Some(READ))
+        .await;
+    assert_eq!(one["pings"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/api/v1/checkers/job/pings", None).await.0, 401);
 }

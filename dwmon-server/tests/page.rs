@@ -401,3 +401,98 @@ async fn the_overview_bars_show_each_lines_last_checks() {
     assert!(line1.starts_with("b>"), "line 1 is BAD: {line1}");
     assert!(line1.contains(r#"<path class=b d="M87 .5h3"/>"#), "{line1}");
 }
+
+/// A push checker's page lists its recent pings newest first with escaped bodies; public
+/// mode shows kinds and times only.
+#[tokio::test]
+async fn a_push_checkers_page_shows_its_pings_escaped() {
+    use dwmon_server::push::{Push, PushConfig};
+    use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let ping = tokens
+        .create(Scope::parse("ping:job").unwrap(), "", T0)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
+    let stats = Arc::new(RunnerStats::new(Arc::new(|| T0 + 5)));
+    let job = dwmon_core::checker_file::parse_checker(
+        "job.dwmon",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM9 LOOKBACKSECONDS60\n",
+    )
+    .unwrap();
+    stats.set_checkers(
+        vec![job, checker("plain", vec![every_minute(1, 10, 60)])].into(),
+        chrono_tz::UTC,
+    );
+    let push = Push::new(
+        Arc::clone(&store),
+        tokens.clone(),
+        Arc::clone(&stats),
+        PushConfig::default(),
+    );
+    let router = ServerBuilder::new(store)
+        .stats(stats)
+        .public(true)
+        .authorizer(Arc::new(StaticTokens::new([(READ, Access::Read)])))
+        .tokens(tokens)
+        .push(push)
+        .merge(page::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let site = Site {
+        url: url.clone(),
+        alerts: Arc::new(MemoryAlertStore::new()),
+        client: reqwest::Client::new(),
+    };
+    let empty = site.get("/checkers/job", Some(READ)).await;
+    assert!(
+        empty.body.contains("No pings received yet"),
+        "{}",
+        empty.body
+    );
+    let hostile = format!("backup done {XSS_SCRIPT} {XSS_ATTR}");
+    for (path, body) in [
+        (format!("/ping/{ping}/start"), String::new()),
+        (format!("/ping/{ping}"), hostile.clone()),
+    ] {
+        let answer = site
+            .client
+            .post(format!("{url}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let page = site.get("/checkers/job", Some(READ)).await;
+    assert_eq!(page.status, 200);
+    assert_no_markup_injected(&page.body);
+    let section = page.body.split("<h3>Recent pings</h3>").nth(1).unwrap();
+    assert!(
+        section.contains(&page::escape(&hostile)),
+        "the body, escaped: {section}"
+    );
+    let success = section.find("<b>success</b>").expect("the success ping");
+    let start = section.find("<b>start</b>").expect("the start ping");
+    assert!(success < start, "newest first: {section}");
+    let public = site.get("/checkers/job", None).await;
+    assert_eq!(public.status, 200);
+    assert!(public.body.contains("<b>success</b>"), "{}", public.body);
+    assert!(
+        !public.body.contains("backup done"),
+        "no bodies in public mode: {}",
+        public.body
+    );
+    let plain = site.get("/checkers/plain", Some(READ)).await;
+    assert!(plain.body.contains("only push checkers receive pings"));
+}

@@ -560,7 +560,7 @@ fn server_router(parts: ServerParts) -> (axum::Router, Arc<dwmon_server::events:
         Arc::clone(&parts.stats),
         parts.push,
     );
-    builder = builder.merge(push.router());
+    builder = builder.push(Arc::clone(&push));
     let events = dwmon_server::events::Events::new(
         push,
         parts.cycle_store,
