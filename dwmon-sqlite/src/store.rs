@@ -1387,27 +1387,38 @@ impl Store for SqliteStore {
             let path = inner.path.as_str();
             flush_acks(inner, &mut state.conn)?;
             let tx = state.conn.transaction().store_err(path)?;
-            let row = tx
+            // The checker and its ping-kind series, folded as `status` folds them.
+            let mut statuses = Vec::new();
+            let mut select = tx
                 .prepare_cached(&format!(
                     "SELECT {CHECKER_COLUMNS} FROM checkers WHERE name = ?1"
                 ))
-                .store_err(path)?
-                .query_row([&checker], checker_row)
-                .optional()
                 .store_err(path)?;
-            let status = match row {
-                Some(row) => {
-                    let pending: i64 = tx
-                        .prepare_cached("SELECT count(*) FROM outbox WHERE checker_id = ?1")
-                        .store_err(path)?
-                        .query_row([row.0], |r| r.get(0))
-                        .store_err(path)?;
-                    Some(checker_status_of(&tx, path, row, pending)?)
-                }
-                None => None,
-            };
+            let mut pending = tx
+                .prepare_cached("SELECT count(*) FROM outbox WHERE checker_id = ?1")
+                .store_err(path)?;
+            let mut names: Vec<String> = dwmon_core::ping::PingKind::ALL
+                .iter()
+                .map(|kind| dwmon_core::ping::series(&checker, *kind))
+                .collect();
+            names.sort();
+            names.dedup();
+            for name in &names {
+                let Some(row) = select
+                    .query_row([name], checker_row)
+                    .optional()
+                    .store_err(path)?
+                else {
+                    continue;
+                };
+                let waiting: i64 = pending.query_row([row.0], |r| r.get(0)).store_err(path)?;
+                statuses.push(checker_status_of(&tx, path, row, waiting)?);
+            }
+            drop((select, pending));
             tx.commit().store_err(path)?;
-            Ok(status)
+            Ok(dwmon_core::ping::fold_series(statuses)
+                .into_iter()
+                .find(|s| s.checker == checker))
         })
         .await
     }

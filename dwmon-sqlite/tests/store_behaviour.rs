@@ -316,6 +316,13 @@ mod spec_5_step_6_check_log {
             store.record_checks("a", &records).await?;
             store.record_checks("b", &other).await?;
             store.set_last_error("b", Some((120, "down"))).await?;
+            // A ping-kind series of `a` and of a checker known by its series only.
+            store
+                .insert_first_seen("a~fail", &[Row::new("f1", 30)])
+                .await?;
+            store
+                .insert_first_seen("p~start", &[Row::new("s1", 40)])
+                .await?;
         }
         let stores: [(&str, &dyn Store); 3] = [
             ("sqlite", &sqlite),
@@ -376,14 +383,21 @@ mod spec_5_step_6_check_log {
                 "{name}: nothing asked, nothing read"
             );
             let all = store.status().await?;
-            for checker in ["a", "b"] {
+            for checker in ["a", "b", "p"] {
                 let one = store.checker_status(checker).await?;
+                assert!(one.is_some(), "{name}: {checker}");
                 assert_eq!(
                     one.as_ref(),
                     all.iter().find(|s| s.checker == checker),
                     "{name}"
                 );
             }
+            assert_eq!(
+                store.checker_status("a").await?.map(|s| s.stored_rows),
+                Some(1),
+                "{name}: the series' rows count in its checker"
+            );
+            assert_eq!(store.checker_status("a~fail").await?, None, "{name}");
             assert_eq!(store.checker_status("unknown").await?, None, "{name}");
         }
         Ok(())
