@@ -31,10 +31,17 @@ fn the_status_page_works_in_headless_chromium() {
          __REQUIREMENTS__\nCHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM10 LOOKBACKSECONDS60\n\
          __EXTRA__\n{\"note\": \"<script>alert('extra')</script>\", \"x\": \"\\\"><img src=x onerror=alert('extra2')>\"}\n",
     );
+    // A push checker whose ping body is hostile (sent once the server is up).
+    ws.write_checker(
+        "job",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM10 LOOKBACKSECONDS60\n",
+    );
     // One row in events' first window only: GOOD at T0, BAD a (simulated) minute later.
     ws.insert(&[("a", T0 - 30)]);
     let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
     let (read, write) = (token(&store, "read"), token(&store, "write"));
+    let ping = token(&store, "ping:job");
     let now = T0.to_string();
     let served = serve(
         &[
@@ -50,6 +57,24 @@ fn the_status_page_works_in_headless_chromium() {
             "20",
         ],
         &[],
+    );
+    let sent = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--data-binary",
+        ])
+        .arg("done <script>alert('ping')</script> \"><img src=x onerror=alert('ping2')>")
+        .arg(served.url(&format!("/ping/{ping}")))
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&sent.stdout),
+        "200",
+        "the hostile ping"
     );
     let shots = ws.path().join("shots");
     std::fs::create_dir_all(&shots).unwrap();

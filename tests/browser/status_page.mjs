@@ -2,8 +2,9 @@
 //   node status_page.mjs URL READ_TOKEN WRITE_TOKEN SCREENSHOT_DIR
 // Checks: a checker turns BAD on the overview within 35 s of its check being recorded;
 // pausing from the page works with a write session and is refused with a read one; hostile
-// text in __EXTRA__, queries and pause comments never runs script; screenshots at 1280 and
-// 360 px show the expected text. Exits non-zero with the reason on the first failure.
+// text in __EXTRA__, queries, pause comments and ping bodies never runs script; screenshots
+// at 1280 and 360 px show the expected text. Exits non-zero with the reason on the first
+// failure.
 import { chromium } from "playwright-core";
 
 const [url, readToken, writeToken, shots] = process.argv.slice(2);
@@ -63,6 +64,14 @@ try {
   const details = await page.textContent("details");
   if (!details.includes("<script>alert('extra')</script>")) await fail(`the extra is not shown as text: ${details}`);
   if (await page.$("img")) await fail("an <img> from a payload is in the DOM");
+
+  // ... and so is a push checker's ping body.
+  await page.goto(url + "/checkers/job");
+  const pings = await page.textContent("table.pings");
+  if (!pings.includes("done <script>alert('ping')</script> \"><img src=x onerror=alert('ping2')>")) {
+    await fail(`the ping body is not shown as text: ${pings}`);
+  }
+  if (await page.$("img")) await fail("an <img> from a ping body is in the DOM");
 
   // 4. Pause: refused for the read session (no button; a forged post gets 403) ...
   await small.goto(url + "/checkers/events");
