@@ -41,9 +41,10 @@
 //!    (Each requirement's checks arrive in ascending minutes; with `DELAYSECONDS` a delayed
 //!    requirement's minute arrives after later minutes of the checker's undelayed
 //!    requirements.)
-//! 7. The [`Purger`] decides which old rows to delete (the [`DefaultPurger`] purges a
-//!    checker about once an hour, at a minute picked from its name, so that purges are
-//!    spread over the hour instead of piling up in one cycle).
+//! 7. Old rows and check records are purged: the [`Purger`] says how much to keep (its
+//!    [`Cutoffs`](crate::Cutoffs)), the engine when ([`EngineConfig::purge_timing`]: by
+//!    default about once an hour per checker, at a minute picked from its name, so that
+//!    purges are spread over the hour instead of piling up in one cycle; see [`purge_slot`]).
 //!
 //! A checker whose `__EXTRA__` names a `"parent"` among the loaded checkers
 //! ([`Checker::parent`]) starts once its parent's work of the cycle (steps 1-6) is done:
@@ -65,9 +66,9 @@
 //! - A checker's first cycle (no last checked minute) stores the whole fetched history and
 //!   does not purge, so the history views (`dwmon histogram`) show it; the purger trims it
 //!   at a later cycle.
-//! - On later cycles, rows older than both the purger's retention cutoff
-//!   ([`Purger::retention_cutoff`], else this cycle's purge cutoff) and every window of this
-//!   cycle: they could not be counted now and a purge deletes them, so storing them changes
+//! - On later cycles, rows older than both the purger's rows cutoff
+//!   ([`Cutoffs::rows`](crate::Cutoffs::rows), whether or not this cycle purges) and every
+//!   window of this cycle: they could not be counted now and a purge deletes them, so storing them changes
 //!   nothing.
 //! - On later cycles too, rows older than the oldest window any requirement can still reach,
 //!   `cutoff = min_r(M_r - (H_r - 1) * 60 - L_r)`. Every later candidate minute is later than
@@ -90,6 +91,7 @@ mod delivery;
 mod due;
 mod failure;
 mod monitors;
+mod purge;
 mod report;
 
 pub use clock::{Clock, SystemClock};
@@ -98,6 +100,7 @@ use delivery::OutboxView;
 pub use due::{
     candidates, missed_minutes, oldest_chunk, requirement_progress, MAX_MISSED_PER_CYCLE,
 };
+pub use purge::{purge_slot, PurgeTiming};
 use report::merge;
 pub use report::{CheckerOutcome, CycleReport};
 

@@ -36,11 +36,11 @@ pub use checker_file::{
     load_dir, parse_checker, parse_checker_bytes, Checker, CheckerFileError, CheckerFileErrorKind,
     LoadReport,
 };
-pub use engine::{Clock, CycleReport, Engine, EngineConfig, SystemClock};
+pub use engine::{Clock, CycleReport, Engine, EngineConfig, PurgeTiming, SystemClock};
 pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
 pub use monitor::{Monitor, MonitorCounts, MonitorInput, MonitorSchedule, Verdict};
-pub use purger::{DefaultPurger, Purger};
+pub use purger::{Cutoffs, DefaultPurger, Purger};
 pub use record::{CheckRecord, ErrorEvent, ErrorKind, Event, InputCount, MonitorReport, Status};
 pub use requirement::{
     FieldSet, Requirement, RequirementError, RequirementErrorKind, Schedule, Severity,

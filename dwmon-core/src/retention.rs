@@ -15,7 +15,7 @@
 //! never deleted: it is what `status` shows and where the next cycle continues.
 
 use crate::checker_file::Checker;
-use crate::purger::{DefaultPurger, Purger};
+use crate::purger::{Cutoffs, DefaultPurger, Purger};
 
 /// How long check records are kept unless configured: 35 days, so a month of history (and the
 /// month before's last days) stays for `status`, backtests and audits.
@@ -152,22 +152,22 @@ impl Retention {
 }
 
 /// The [`Purger`] of user-controlled retention: a runner-wide default [`Retention`], overridden
-/// per checker by `__EXTRA__` `"retention"`. Purges at the same spread-out slot minute as
-/// [`DefaultPurger`] (about once an hour per checker). [`DefaultPurger`] is this purger with
-/// no runner-wide default.
+/// per checker by `__EXTRA__` `"retention"`. It says how much is kept; the engine purges at
+/// each checker's spread-out slot minute (about once an hour, [`crate::PurgeTiming`]).
+/// [`DefaultPurger`] is this purger with no runner-wide default.
 ///
 /// ```
 /// use dwmon_core::retention::{Keep, Retention, RetentionPurger};
-/// use dwmon_core::{DefaultPurger, Purger};
+/// use dwmon_core::Purger;
 ///
 /// let purger = RetentionPurger::new(Retention {
 ///     rows: Some(Keep::For(35 * 86_400)),
 ///     checks: Some(Keep::Forever),
 /// });
 /// # let c = dwmon_core::testutil::checker("c", vec![dwmon_core::testutil::every_minute(0, 1, 60)]);
-/// # let now = 1_704_067_200 + i64::from(DefaultPurger::slot(&c)) * 60;
-/// # assert_eq!(purger.delete_older_than(&c, now), Some(now - 35 * 86_400));
-/// # assert_eq!(purger.check_log_cutoff(&c, now), None);
+/// # let now = 1_704_067_200;
+/// # assert_eq!(purger.cutoffs(&c, now).rows, Some(now - 35 * 86_400));
+/// # assert_eq!(purger.cutoffs(&c, now).checks, None);
 /// let _: &dyn Purger = &purger;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -215,23 +215,10 @@ impl RetentionPurger {
 }
 
 impl Purger for RetentionPurger {
-    fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64> {
-        if DefaultPurger::is_purge_minute(checker, now) {
-            self.rows_cutoff(checker, now)
-        } else {
-            None
-        }
-    }
-
-    fn retention_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
-        self.rows_cutoff(checker, now)
-    }
-
-    fn check_log_cutoff(&self, checker: &Checker, now: i64) -> Option<i64> {
-        if DefaultPurger::is_purge_minute(checker, now) {
-            self.checks_cutoff(checker, now)
-        } else {
-            None
+    fn cutoffs(&self, checker: &Checker, now: i64) -> Cutoffs {
+        Cutoffs {
+            rows: self.rows_cutoff(checker, now),
+            checks: self.checks_cutoff(checker, now),
         }
     }
 }
@@ -250,7 +237,7 @@ mod tests {
     }
 
     fn slot_now(c: &Checker) -> i64 {
-        HOUR_START + i64::from(DefaultPurger::slot(c)) * 60
+        HOUR_START + i64::from(crate::engine::purge_slot(c)) * 60
     }
 
     #[test]
@@ -333,28 +320,35 @@ mod tests {
         let plain = with_extra(serde_json::json!({}));
         let now = slot_now(&plain);
         assert_eq!(
-            purger.delete_older_than(&plain, now),
-            Some(now - 14 * 86_400)
+            purger.cutoffs(&plain, now),
+            Cutoffs {
+                rows: Some(now - 14 * 86_400),
+                checks: Some(now - 86_400)
+            }
         );
-        assert_eq!(purger.check_log_cutoff(&plain, now), Some(now - 86_400));
         let own = with_extra(serde_json::json!({"retention": {"checks": "forever"}}));
         let now = slot_now(&own);
-        assert_eq!(purger.check_log_cutoff(&own, now), None);
-        assert_eq!(purger.delete_older_than(&own, now), Some(now - 14 * 86_400));
+        assert_eq!(
+            purger.cutoffs(&own, now),
+            Cutoffs {
+                rows: Some(now - 14 * 86_400),
+                checks: None
+            }
+        );
     }
 
     #[test]
-    fn the_default_keeps_35_days_of_checks_and_purges_only_at_the_slot() {
+    fn the_default_keeps_35_days_of_checks_and_the_window_safe_rows() {
         let c = with_extra(serde_json::json!({}));
-        let now = slot_now(&c);
-        assert_eq!(
-            DefaultPurger.check_log_cutoff(&c, now),
-            Some(now - DEFAULT_CHECK_LOG_SECONDS)
-        );
-        assert_eq!(DefaultPurger.check_log_cutoff(&c, now + 60), None);
-        assert_eq!(
-            DefaultPurger.delete_older_than(&c, now),
-            Some(DefaultPurger::cutoff(&c, now))
-        );
+        // The same answer at every minute: when to purge is the engine's decision.
+        for now in [slot_now(&c), slot_now(&c) + 60] {
+            assert_eq!(
+                DefaultPurger.cutoffs(&c, now),
+                Cutoffs {
+                    rows: Some(DefaultPurger::cutoff(&c, now)),
+                    checks: Some(crate::minute_floor(now) - DEFAULT_CHECK_LOG_SECONDS)
+                }
+            );
+        }
     }
 }

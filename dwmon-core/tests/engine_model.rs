@@ -58,8 +58,11 @@ fn delay(r: &Requirement) -> i64 {
 }
 
 impl Purger for TightPurger {
-    fn delete_older_than(&self, c: &Checker, now: i64) -> Option<i64> {
-        Some(now.div_euclid(60) * 60 - keep_seconds(c))
+    fn cutoffs(&self, c: &Checker, now: i64) -> dwmon_core::Cutoffs {
+        dwmon_core::Cutoffs {
+            rows: Some(now.div_euclid(60) * 60 - keep_seconds(c)),
+            checks: None,
+        }
     }
 }
 
@@ -333,7 +336,10 @@ fn run_engine(scenario: &Scenario) -> Result<(Vec<Vec<ModelCheck>>, Vec<usize>),
         Arc::new(MemoryStore::new()),
         handler.clone(),
     )
-    .with_config(EngineConfig::default())
+    .with_config(EngineConfig {
+        purge_timing: dwmon_core::PurgeTiming::EveryCycle,
+        ..EngineConfig::default()
+    })
     .with_purger(Arc::new(TightPurger))
     .with_checkers(checkers);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -998,8 +998,11 @@ mod step7_purge {
     /// Deletes rows older than 10 minutes before now.
     struct TenMinutes;
     impl Purger for TenMinutes {
-        fn delete_older_than(&self, _checker: &Checker, now: i64) -> Option<i64> {
-            Some(now - 600)
+        fn cutoffs(&self, _checker: &Checker, now: i64) -> dwmon_core::Cutoffs {
+            dwmon_core::Cutoffs {
+                rows: Some(now - 600),
+                checks: None,
+            }
         }
     }
 
@@ -1008,6 +1011,10 @@ mod step7_purge {
         let r = rig(vec![checker("orders", vec![every_minute(0, 9, 60)])]);
         let engine = Engine::new(r.source.clone(), r.store.clone(), r.handler.clone())
             .with_purger(Arc::new(TenMinutes))
+            .with_config(dwmon_core::EngineConfig {
+                purge_timing: dwmon_core::PurgeTiming::EveryCycle,
+                ..Default::default()
+            })
             .with_checkers(r.engine.checkers().to_vec());
         // After the checker's first cycle (which keeps its fetched history, see below).
         r.source.set_rows("orders", Vec::new());
@@ -1032,7 +1039,7 @@ mod step7_purge {
     #[tokio::test]
     async fn the_default_purger_purges_a_checker_once_an_hour_at_its_slot() -> TestResult {
         let c = checker("orders", vec![every_minute(0, 9, 60)]);
-        let slot = i64::from(DefaultPurger::slot(&c));
+        let slot = i64::from(dwmon_core::engine::purge_slot(&c));
         let r = rig(vec![c]);
         let hour = T - T.rem_euclid(3600);
         let mut purged_at = Vec::new();
@@ -1061,7 +1068,7 @@ mod step7_purge {
     async fn the_first_cycle_keeps_a_week_of_history_even_at_its_purge_slot() -> TestResult {
         let c = checker("orders", vec![every_minute(0, 9, 60)]);
         let hour = T - T.rem_euclid(3600);
-        let slot_minute = hour + i64::from(DefaultPurger::slot(&c)) * MIN;
+        let slot_minute = hour + i64::from(dwmon_core::engine::purge_slot(&c)) * MIN;
         let r = rig(vec![c]);
         // 1,000 rows spread over the week before the first cycle.
         let week: Vec<i64> = (0..1000).map(|i| slot_minute - 1 - i * 604).collect();
@@ -1110,12 +1117,9 @@ mod step7_purge {
             let c = checker("c", reqs);
             for now in [T, T + 1, T + 59, 0, -61] {
                 let cutoff = DefaultPurger
-                    .retention_cutoff(&c, now)
-                    .expect("the default purger always has a retention cutoff");
-                // When it purges, it purges at that cutoff.
-                if let Some(purge) = DefaultPurger.delete_older_than(&c, now) {
-                    assert_eq!(purge, cutoff);
-                }
+                    .cutoffs(&c, now)
+                    .rows
+                    .expect("the default purger always has a rows cutoff");
                 // Rows at `cutoff` and later are kept; every reachable window starts later,
                 // with at least the safety day to spare.
                 assert!(cutoff <= earliest_window(&c, now), "{lookbacks:?} at {now}");

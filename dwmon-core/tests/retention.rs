@@ -6,7 +6,7 @@ use dwmon_core::retention::{Keep, Retention, RetentionPurger};
 use dwmon_core::testutil::{
     checker, every_minute, every_nth_minute, requirement, RecordingHandler, ScriptedSource,
 };
-use dwmon_core::{DefaultPurger, Engine, MemoryStore, Store};
+use dwmon_core::{Engine, MemoryStore, Store};
 use std::sync::Arc;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -25,7 +25,7 @@ async fn the_check_log_keeps_the_configured_time_and_the_newest_record() -> Test
             requirement(every_nth_minute(30), 0, 9, 60),
         ],
     );
-    let slot = i64::from(DefaultPurger::slot(&c));
+    let slot = i64::from(dwmon_core::engine::purge_slot(&c));
     let source = Arc::new(ScriptedSource::new());
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::new(
@@ -125,7 +125,7 @@ async fn the_store_keeps_the_newest_record_of_each_requirement() -> TestResult {
 async fn a_failed_purge_is_the_checkers_last_error() -> TestResult {
     use dwmon_core::testutil::FailingStore;
     let c = checker("orders", vec![every_minute(0, 9, 60)]);
-    let slot = HOUR + i64::from(DefaultPurger::slot(&c)) * MIN;
+    let slot = HOUR + i64::from(dwmon_core::engine::purge_slot(&c)) * MIN;
     let source = Arc::new(ScriptedSource::new());
     source.set_rows("orders", Vec::new());
     let store = Arc::new(FailingStore::new());
@@ -157,7 +157,7 @@ async fn a_failed_purge_of_a_ping_series_is_the_checkers_last_error() -> TestRes
     use dwmon_core::testutil::FailingStore;
     let mut c = checker("beat", vec![every_minute(0, 9, 60)]);
     c.source = dwmon_core::ping::PUSH_SOURCE.to_string();
-    let slot = HOUR + i64::from(DefaultPurger::slot(&c)) * MIN;
+    let slot = HOUR + i64::from(dwmon_core::engine::purge_slot(&c)) * MIN;
     let store = Arc::new(FailingStore::new());
     let engine = Engine::new(
         Arc::new(ScriptedSource::new()),

@@ -26,9 +26,9 @@ impl RowGetter for Warehouse {
 struct NeverPurge(Arc<Mutex<u32>>);
 
 impl Purger for NeverPurge {
-    fn delete_older_than(&self, _: &Checker, _: i64) -> Option<i64> {
+    fn cutoffs(&self, _: &Checker, _: i64) -> dwmon::Cutoffs {
         *self.0.lock().unwrap() += 1;
-        None
+        dwmon::Cutoffs::KEEP_EVERYTHING
     }
 }
 

@@ -289,3 +289,73 @@ fn a_new_checkers_histogram_covers_the_week_of_history_its_first_cycle_fetched()
     assert!(text.starts_with("events: 1000 stored rows"), "{text}");
     assert!(!stderr(&out).contains("younger"), "{}", stderr(&out));
 }
+
+/// Issue 10 item 5: a retention setting reaches the stock CLI. With `--keep-rows 35d`, rows
+/// older than a day outlive the hourly purge and `histogram` shows them; a checker asking
+/// for less in its `__EXTRA__` (so the window-safe minimum, about a day) is trimmed by the
+/// same runs, which proves a purge ran.
+#[test]
+fn keep_rows_keeps_more_than_a_day_of_history_for_histogram() {
+    let ws = Workspace::new();
+    ws.events_checker("kept", TWO_TO_THREE);
+    ws.write_checker(
+        "trimmed",
+        &format!(
+            "__QUERY__\nSELECT key AS dwmon_unique_key, ts AS dwmon_timestamp FROM events\n\
+             __REQUIREMENTS__\n{TWO_TO_THREE}\n__EXTRA__\n{{\"retention\": {{\"rows\": \"1m\"}}}}\n"
+        ),
+    );
+    // One row an hour for three days before T0.
+    let keys: Vec<String> = (0..72).map(|i| format!("h{i}")).collect();
+    let rows: Vec<(&str, i64)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (key.as_str(), T0 - 1 - i as i64 * 3600))
+        .collect();
+    ws.insert(&rows);
+    // The first cycle stores the whole history; the next hour of cycles holds each
+    // checker's purge slot once.
+    for minute in 0..=60 {
+        let out = ws.once(T0 + minute * 60, &["--keep-rows", "35d"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let (store, now) = (ws.store(), (T0 + 3600).to_string());
+    let histogram = |checker: &str| {
+        let out = run(&[
+            "histogram",
+            "--store",
+            &store,
+            "--checker",
+            checker,
+            "--now",
+            &now,
+            "--since",
+            "604800",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+    };
+    let kept = histogram("kept");
+    assert!(kept.starts_with("kept: 72 stored rows"), "{kept}");
+    let trimmed = histogram("trimmed");
+    let stored: u64 = trimmed
+        .strip_prefix("trimmed: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{trimmed}"));
+    assert!(
+        (24..=27).contains(&stored),
+        "about a day of rows: {trimmed}"
+    );
+    let status = run(&["status", "--json", "--store", &store]);
+    let lines = json_lines(&status);
+    let oldest = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["checker"] == name)
+            .and_then(|l| l["oldest_row"].as_i64())
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+    };
+    assert_eq!(oldest("kept"), T0 - 1 - 71 * 3600);
+    assert!(oldest("trimmed") > T0 - 2 * 86_400);
+}

@@ -1,7 +1,7 @@
 //! An organisation's own `dwmon` command: the full command line (check, schedule, once, run,
 //! status, histogram) with its own RowGetter, handler and purger.
 //! `cargo run -p dwmon-examples --example org_cli -- once --checkers DIR --store acme.sqlite`
-use dwmon::{async_trait, handler_fn, App, Checker, DefaultPurger, Event, FetchRequest};
+use dwmon::{async_trait, handler_fn, App, Checker, Cutoffs, DefaultPurger, Event, FetchRequest};
 use dwmon::{Fetched, HandlerError, Purger, Row, RowGetter, SourceError, Status};
 
 /// Our warehouse API; a real one would run `request.query` against `request.source`.
@@ -28,8 +28,11 @@ impl RowGetter for Warehouse {
 struct KeepAMonth;
 
 impl Purger for KeepAMonth {
-    fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64> {
-        Some((now - 30 * 86_400).min(DefaultPurger.delete_older_than(checker, now)?))
+    fn cutoffs(&self, checker: &Checker, now: i64) -> Cutoffs {
+        Cutoffs {
+            rows: Some((now - 30 * 86_400).min(DefaultPurger::cutoff(checker, now))),
+            ..DefaultPurger.cutoffs(checker, now)
+        }
     }
 }
 

@@ -20,18 +20,9 @@
 //! show what the spreading saves.
 
 use dwmon_benches::{arg, describe, peak_rss_mib, Fixture, START};
-use dwmon_core::{Checker, DefaultPurger, Purger};
+use dwmon_core::{EngineConfig, PurgeTiming};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::sync::Arc;
-
-/// The default purger's cutoff, applied on every cycle.
-struct PurgeEveryCycle;
-
-impl Purger for PurgeEveryCycle {
-    fn delete_older_than(&self, checker: &Checker, now: i64) -> Option<i64> {
-        Some(DefaultPurger::cutoff(checker, now))
-    }
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,7 +55,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SqliteStore::open_with(&path, &options)?;
     let mut fixture = Fixture::new(Arc::new(store), checkers, rows, rate);
     if every_cycle {
-        fixture.engine = fixture.engine.with_purger(Arc::new(PurgeEveryCycle));
+        let config = EngineConfig {
+            purge_timing: PurgeTiming::EveryCycle,
+            ..fixture.engine.config().clone()
+        };
+        fixture.engine = fixture.engine.with_config(config);
     }
     let now = t0 + outage_hours * 3600;
     let (elapsed, report) = fixture.cycle(now).await;

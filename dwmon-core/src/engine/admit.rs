@@ -4,6 +4,7 @@
 use super::failure::Failure;
 use super::{reachable_from, CycleContext};
 use crate::checker_file::Checker;
+use crate::purger::Cutoffs;
 use crate::record::ErrorKind;
 use crate::source::{Fetched, Row, RowSink, SourceError};
 use async_trait::async_trait;
@@ -92,9 +93,9 @@ pub(super) struct Admit<'a> {
     windows: &'a [(i64, i64)],
     /// Not the checker's first cycle: rows no window can reach are dropped.
     drop_unreachable: bool,
-    /// The purger's answer and the resulting keep-from epoch, once asked (at the first batch
-    /// after a first cycle, else after the fetch).
-    purge: Option<(Option<i64>, i64)>,
+    /// The purger's cutoffs and the resulting keep-from epoch, once asked (at the first
+    /// batch after a first cycle, else after the fetch).
+    purge: Option<(Cutoffs, i64)>,
     dropped: DroppedKeys,
     pub(super) batches: u64,
     pub(super) rows_fetched: u64,
@@ -128,31 +129,31 @@ impl<'a> Admit<'a> {
         }
     }
 
-    /// This cycle's purge cutoff (the purger is asked once per cycle; the first cycle never
-    /// purges) and the epoch before which fetched rows are not stored.
-    fn purge(&mut self) -> (Option<i64>, i64) {
+    /// The checker's retention cutoffs (the purger is asked once per cycle) and the epoch
+    /// before which fetched rows are not stored.
+    fn purge(&mut self) -> (Cutoffs, i64) {
         if let Some(purge) = self.purge {
             return purge;
         }
         let context = self.context;
-        let purge_before = context
-            .purger
-            .delete_older_than(self.checker, context.now)
-            .filter(|_| self.drop_unreachable);
+        let cutoffs = context.purger.cutoffs(self.checker, context.now);
         let keep_from = if self.drop_unreachable {
-            context.keep_from(self.checker, self.windows, purge_before)
+            context.keep_from(self.checker, self.windows, cutoffs.rows)
         } else {
             i64::MIN
         };
-        *self.purge.insert((purge_before, keep_from))
+        *self.purge.insert((cutoffs, keep_from))
     }
 
-    /// After the fetch: this cycle's purge cutoff, and the rejected rows as a failure to
-    /// report once the checks are recorded.
-    pub(super) fn finish(mut self) -> (Option<i64>, Option<Failure>) {
-        let purge_before = self.purge().0;
+    /// After the fetch: what this cycle purges ([`CycleContext::this_cycles_purge`]), and
+    /// the rejected rows as a failure to report once the checks are recorded.
+    pub(super) fn finish(mut self) -> (Cutoffs, Option<Failure>) {
+        let first_cycle = !self.drop_unreachable;
+        let purge = self
+            .context
+            .this_cycles_purge(self.checker, self.purge().0, first_cycle);
         if self.rejected == 0 {
-            return (purge_before, None);
+            return (purge, None);
         }
         let mut text = format!(
             "{} rows rejected (checks used the {} good rows)",
@@ -162,10 +163,7 @@ impl<'a> Admit<'a> {
             text.push_str(": ");
             text.push_str(&self.rejected_samples.join("; "));
         }
-        (
-            purge_before,
-            Some(Failure::new(ErrorKind::RejectedRows, text)),
-        )
+        (purge, Some(Failure::new(ErrorKind::RejectedRows, text)))
     }
 }
 
@@ -329,14 +327,10 @@ impl CycleContext {
         &self,
         checker: &Checker,
         windows: &[(i64, i64)],
-        purge_before: Option<i64>,
+        rows_cutoff: Option<i64>,
     ) -> i64 {
         let oldest_window = windows.iter().map(|w| w.0).min().unwrap_or(i64::MIN);
-        let purgeable = self
-            .purger
-            .retention_cutoff(checker, self.now)
-            .or(purge_before)
-            .map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
+        let purgeable = rows_cutoff.map_or(i64::MIN, |cutoff| cutoff.min(oldest_window));
         purgeable.max(reachable_from(checker, self.minute))
     }
 }

@@ -9,6 +9,7 @@ use super::failure::Failure;
 use super::CheckerOutcome;
 use super::{clock_behind_text, local_rfc3339, reachable_from, CheckerJob, CycleContext};
 use crate::checker_file::Checker;
+use crate::purger::Cutoffs;
 use crate::record::{CheckRecord, ErrorKind, Status};
 use crate::source::{FetchRequest, SourceError};
 use crate::store::PendingDelivery;
@@ -32,8 +33,8 @@ struct Due {
 struct Evaluated {
     /// The records to deliver this cycle ([`CycleContext::record`]).
     to_deliver: Vec<CheckRecord>,
-    /// The rows cutoff of this cycle's purge, if it purges.
-    purge_before: Option<i64>,
+    /// What this cycle purges (nothing unless a purge is due).
+    purge: Cutoffs,
     /// Rows were rejected: reported once the checks are recorded.
     rejected: Option<Failure>,
 }
@@ -60,10 +61,7 @@ impl CycleContext {
         self.deliver_checks(&mut outcome, job.pending, records, job.may_have_unseen)
             .await;
         if let Some(evaluated) = &evaluated {
-            self.purge_check_log(checker, &mut outcome).await;
-            if let Some(cutoff) = evaluated.purge_before {
-                self.purge_rows(checker, cutoff, &mut outcome).await;
-            }
+            self.purge(checker, evaluated.purge, &mut outcome).await;
         }
         self.deliver_errors(&outcome).await;
         outcome
@@ -85,7 +83,7 @@ impl CycleContext {
         let Some(due) = self.due(checker, outcome).await? else {
             return Ok(None);
         };
-        let (purge_before, rejected) = self.fetch(checker, &due, outcome).await?;
+        let (purge, rejected) = self.fetch(checker, &due, outcome).await?;
         let counts = self.count(checker, &due).await?;
         let zone = checker.zone(self.config.default_zone);
         let records = judge(checker, zone, due, counts);
@@ -94,7 +92,7 @@ impl CycleContext {
             .await?;
         Ok(Some(Evaluated {
             to_deliver,
-            purge_before,
+            purge,
             rejected,
         }))
     }
@@ -170,14 +168,14 @@ impl CycleContext {
 
     /// Step 4: fetch → admit rows → store, batch by batch ([`Admit`]); the row counts go to
     /// `outcome` whether or not the fetch succeeds (batches stored before a failure stay:
-    /// they are real first-seen rows). Answers this cycle's purge cutoff and the rejected
-    /// rows to report.
+    /// they are real first-seen rows). Answers what this cycle purges and the rejected rows
+    /// to report.
     async fn fetch(
         &self,
         checker: &Checker,
         due: &Due,
         outcome: &mut CheckerOutcome,
-    ) -> Result<(Option<i64>, Option<Failure>), Failure> {
+    ) -> Result<(Cutoffs, Option<Failure>), Failure> {
         let mut admit = Admit::new(self, checker, due.last.is_some(), &due.windows);
         let fetched = self.fetch_into(checker, outcome, &mut admit).await;
         outcome.rows_fetched = admit.rows_fetched;
@@ -304,48 +302,6 @@ impl CycleContext {
              delivering only the recorded checks"
         );
         Ok(self.recorded_here(name, &records, pending).await)
-    }
-
-    /// Step 7 for the check log: records before the purger's cutoff are deleted.
-    pub(super) async fn purge_check_log(&self, checker: &Checker, outcome: &mut CheckerOutcome) {
-        let Some(cutoff) = self.purger.check_log_cutoff(checker, self.now) else {
-            return;
-        };
-        let purged = self
-            .store
-            .purge_checks(&checker.name, cutoff)
-            .await
-            .map_err(|e| Failure::store(format!("cannot purge check records before {cutoff}"), e));
-        outcome.purged_checks = self
-            .ok_or_report(checker, outcome, purged)
-            .await
-            .unwrap_or(0);
-    }
-
-    /// Step 7 for rows: a push checker's ping series of the other kinds, then the checker's
-    /// rows. Each failure is reported; the other series are purged all the same.
-    async fn purge_rows(&self, checker: &Checker, cutoff: i64, outcome: &mut CheckerOutcome) {
-        if checker.is_push() {
-            for kind in &crate::ping::PingKind::ALL[1..] {
-                let series = crate::ping::series(&checker.name, *kind);
-                let purged = self.store.purge(&series, cutoff).await.map_err(|e| {
-                    Failure::store(
-                        format!("cannot purge rows of {series} older than {cutoff}"),
-                        e,
-                    )
-                });
-                self.ok_or_report(checker, outcome, purged).await;
-            }
-        }
-        let purged = self
-            .store
-            .purge(&checker.name, cutoff)
-            .await
-            .map_err(|e| Failure::store(format!("cannot purge rows older than {cutoff}"), e));
-        outcome.purged_rows = self
-            .ok_or_report(checker, outcome, purged)
-            .await
-            .unwrap_or(0);
     }
 }
 

@@ -54,6 +54,10 @@ pub struct EngineConfig {
     /// A chunk always ends at a whole minute (every requirement due then is in it); 0 acts
     /// as 1.
     pub max_checks_per_cycle: usize,
+    /// When a checker's old rows and check records are purged (the [`crate::Purger`] says
+    /// how much to keep): by default about once an hour, at the checker's own minute, so that
+    /// purges are spread over the hour instead of piling up in one cycle.
+    pub purge_timing: super::PurgeTiming,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             max_checks_per_cycle: 10_000,
             wake_delay_seconds: 2,
             max_future_seconds: 86_400,
+            purge_timing: super::PurgeTiming::HourlySlot,
         }
     }
 }

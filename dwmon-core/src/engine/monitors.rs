@@ -142,7 +142,10 @@ impl CycleContext {
         self.deliver_checks(&mut outcome, pending, &records, may_have_unseen)
             .await;
         if !outcome.checks.is_empty() {
-            self.purge_check_log(checker, &mut outcome).await;
+            let cutoffs = self.purger.cutoffs(checker, self.now);
+            // A monitor has no rows of its own: only its check log is purged.
+            let purge = self.this_cycles_purge(checker, cutoffs, true);
+            self.purge(checker, purge, &mut outcome).await;
         }
         self.deliver_errors(&outcome).await;
         outcome

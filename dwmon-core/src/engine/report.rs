@@ -33,7 +33,7 @@ pub struct CheckerOutcome {
     pub given_up: u64,
     /// Stored rows deleted by the purge step.
     pub purged_rows: u64,
-    /// Check records deleted by the purge step ([`Purger::check_log_cutoff`](crate::Purger::check_log_cutoff)).
+    /// Check records deleted by the purge step ([`Cutoffs::checks`](crate::Cutoffs::checks)).
     pub purged_checks: u64,
 }
 
