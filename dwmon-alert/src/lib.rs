@@ -11,9 +11,9 @@
 //!   (every `repeat` while firing; default 4 h, 0 = off), `Resolved`, `SourceError` (once per
 //!   streak) and `SourceRecovered`. A [`Pause`] suppresses notifications while the state
 //!   keeps following the checks.
-//! - [`AlertStateStore`]: persistence of states, pauses and undelivered notifications;
-//!   [`MemoryAlertStore`] and [`SqliteAlertStore`] (its own `alert_*` tables, usually in the
-//!   dwmon store's file).
+//! - [`AlertStateStore`]: persistence of states, pauses and undelivered notifications
+//!   (defined in [`dwmon_core::alert_state`] and re-exported here); [`MemoryAlertStore`], and
+//!   `dwmon_sqlite::SqliteStore`, which keeps them in the store file beside rows and checks.
 //! - [`Routes`]: who hears about a checker, from the `"alert"` key of its `__EXTRA__`
 //!   (schema in [`route`]).
 //! - [`Channels`] / [`Notifier`]: stdout JSON lines, tracing log, generic webhook, Slack,
@@ -25,20 +25,23 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use dwmon_alert::{AlertHandler, AlertsConfig, FanoutHandler, SqliteAlertStore};
-//! use dwmon_core::{CheckHandler, Engine, MemoryStore};
+//! use dwmon_alert::{AlertHandler, AlertsConfig, FanoutHandler};
+//! use dwmon_core::{CheckHandler, Engine};
+//! use dwmon_sqlite::SqliteStore;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let source: Arc<dyn dwmon_core::RowGetter> = Arc::new(dwmon_core::testutil::ScriptedSource::new());
 //! let config = AlertsConfig::load("alerts.json")?;
-//! let alerts = AlertHandler::from_config(Arc::new(SqliteAlertStore::open("dwmon.sqlite")?), &config)?;
+//! // One file for rows, checks and alert state: the same store is both.
+//! let store = Arc::new(SqliteStore::open("dwmon.sqlite")?);
+//! let alerts = AlertHandler::from_config(store.clone(), &config)?;
 //! let printer = dwmon_core::handler_fn(|event| {
 //!     println!("{}", serde_json::to_string(event).unwrap_or_default());
 //!     Ok(())
 //! });
 //! let handler: Arc<dyn CheckHandler> =
 //!     Arc::new(FanoutHandler::new(vec![Arc::new(printer), Arc::new(alerts)]));
-//! let engine = Engine::new(source, Arc::new(MemoryStore::new()), handler);
+//! let engine = Engine::new(source, store, handler);
 //! # let _ = engine;
 //! # Ok(())
 //! # }
@@ -52,7 +55,6 @@ pub mod policy;
 pub mod reconcile;
 pub mod route;
 pub mod rule;
-pub mod sqlite;
 pub mod state;
 pub mod store;
 
@@ -64,7 +66,6 @@ pub use policy::AlertPolicy;
 pub use reconcile::reconcile;
 pub use route::{ChannelKind, RouteError, Routes, Target};
 pub use rule::{AlertRule, Severity};
-pub use sqlite::SqliteAlertStore;
 pub use state::{AlertPhase, AlertState, Pause, SourceState};
 pub use store::{
     AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertUpdate,

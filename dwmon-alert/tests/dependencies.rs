@@ -6,8 +6,9 @@
 mod common;
 
 use common::{error_event, no_extra, record, RecordingNotifier, T0};
-use dwmon_alert::{AlertHandler, AlertStateStore, ChannelKind, Channels, SqliteAlertStore};
+use dwmon_alert::{AlertHandler, AlertStateStore, ChannelKind, Channels};
 use dwmon_core::{CheckHandler, Event, Status};
+use dwmon_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ struct Run {
 fn open(path: &Path) -> Result<Run, Box<dyn std::error::Error>> {
     let sent = RecordingNotifier::new();
     let channels = Channels::new().with(ChannelKind::Log, sent.clone());
-    let handler = AlertHandler::new(Arc::new(SqliteAlertStore::open(path)?), channels)
+    let handler = AlertHandler::new(Arc::new(SqliteStore::open(path)?), channels)
         .with_default_routes(dwmon_alert::Routes {
             targets: vec![dwmon_alert::Target::new(ChannelKind::Log, "")],
             repeat_seconds: Some(0),

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{RecordingNotifier, T0};
-use dwmon_alert::{AlertHandler, ChannelKind, Channels, SqliteAlertStore};
+use dwmon_alert::{AlertHandler, ChannelKind, Channels};
 use dwmon_core::testutil::{checker, every_minute, ScriptedSource};
 use dwmon_core::{Engine, MemoryStore, Row};
+use dwmon_sqlite::SqliteStore;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ fn engine(
     let mut orders = checker("orders", vec![every_minute(1, 10, 60)]);
     orders.extra = json!({"alert": {"log": true, "repeat_seconds": 600}});
     let channels = Channels::new().with(ChannelKind::Log, notifier);
-    let alerts = AlertHandler::new(Arc::new(SqliteAlertStore::open(path)?), channels);
+    let alerts = AlertHandler::new(Arc::new(SqliteStore::open(path)?), channels);
     Ok(Engine::new(source, store, Arc::new(alerts)).with_checkers(vec![orders]))
 }
 

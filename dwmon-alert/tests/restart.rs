@@ -1,16 +1,15 @@
-//! Restart in the middle (issue 7): a FIRING state persisted in the SQLite alert store
+//! Restart in the middle (issue 7): a FIRING state persisted in the SQLite store file
 //! survives reopening the file and later resolves with exactly one `Resolved`.
 
 mod common;
 
 use common::{no_extra, record, RecordingNotifier, T0};
-use dwmon_alert::{
-    AlertHandler, AlertPhase, AlertStateStore, ChannelKind, Channels, Pause, SqliteAlertStore,
-};
+use dwmon_alert::{AlertHandler, AlertPhase, AlertStateStore, ChannelKind, Channels, Pause};
 use dwmon_core::{CheckHandler, Event, Status};
+use dwmon_sqlite::SqliteStore;
 use std::sync::Arc;
 
-fn handler(store: SqliteAlertStore, notifier: Arc<RecordingNotifier>) -> AlertHandler {
+fn handler(store: SqliteStore, notifier: Arc<RecordingNotifier>) -> AlertHandler {
     let channels = Channels::new().with(ChannelKind::Log, notifier);
     AlertHandler::new(Arc::new(store), channels).with_default_routes(dwmon_alert::Routes {
         targets: vec![dwmon_alert::Target::new(ChannelKind::Log, "")],
@@ -30,13 +29,13 @@ async fn firing_survives_a_restart_and_resolves_exactly_once(
 
     let before = RecordingNotifier::new();
     {
-        let first = handler(SqliteAlertStore::open(&path)?, before.clone());
+        let first = handler(SqliteStore::open(&path)?, before.clone());
         first.handle(&check(T0, Status::Bad)).await?;
         first.handle(&check(T0 + 60, Status::Bad)).await?;
     } // "process" ends
     assert_eq!(before.kinds(), ["firing"]);
 
-    let reopened = SqliteAlertStore::open(&path)?;
+    let reopened = SqliteStore::open(&path)?;
     let state = reopened
         .alert_state("orders", 0)
         .await?
@@ -66,11 +65,11 @@ async fn undelivered_notifications_survive_a_restart() -> Result<(), Box<dyn std
     {
         let failing = RecordingNotifier::new();
         failing.fail_next(1);
-        let first = handler(SqliteAlertStore::open(&path)?, failing.clone());
+        let first = handler(SqliteStore::open(&path)?, failing.clone());
         assert!(first.handle(&check(T0, Status::Bad)).await.is_err());
         assert!(failing.kinds().is_empty());
     }
-    let store = SqliteAlertStore::open(&path)?;
+    let store = SqliteStore::open(&path)?;
     let overview = store.overview().await?;
     assert_eq!(overview.pending.len(), 1);
     assert_eq!(overview.pending[0].attempts, 1);
@@ -93,11 +92,11 @@ async fn pauses_persist_and_expire() -> Result<(), Box<dyn std::error::Error>> {
         until: Some(T0 + 120),
         comment: Some("migration".into()),
     };
-    SqliteAlertStore::open(&path)?
+    SqliteStore::open(&path)?
         .set_pause("orders", Some(&pause))
         .await?;
 
-    let store = SqliteAlertStore::open(&path)?;
+    let store = SqliteStore::open(&path)?;
     assert_eq!(store.pause("orders").await?, Some(pause));
     let notifier = RecordingNotifier::new();
     let handler = handler(store, notifier.clone());
@@ -120,17 +119,13 @@ async fn pauses_persist_and_expire() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 #[tokio::test]
-async fn alert_tables_live_beside_other_tables_in_the_same_file(
+async fn alert_tables_live_beside_the_store_tables_in_the_same_file(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("dwmon.sqlite");
-    {
-        let other = rusqlite::Connection::open(&path)?;
-        other.execute_batch(
-            "CREATE TABLE checks (id INTEGER PRIMARY KEY); INSERT INTO checks VALUES (1);",
-        )?;
-    }
-    let store = SqliteAlertStore::open(&path)?;
+    let store = SqliteStore::open(&path)?;
+    let rows = [dwmon_core::Row::new("a", T0)];
+    dwmon_core::Store::insert_first_seen(&store, "orders", &rows).await?;
     store
         .set_pause(
             "orders",
@@ -142,29 +137,22 @@ async fn alert_tables_live_beside_other_tables_in_the_same_file(
         )
         .await?;
     let other = rusqlite::Connection::open(&path)?;
-    let rows: i64 = other.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get(0))?;
+    let rows: i64 = other.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get(0))?;
     assert_eq!(rows, 1);
-    let mut names: Vec<String> = other
+    let names: Vec<String> = other
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'alert%' ORDER BY name")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    names.sort();
     assert_eq!(
         names,
-        [
-            "alert_outbox",
-            "alert_pause",
-            "alert_schema",
-            "alert_source",
-            "alert_state"
-        ]
+        ["alert_outbox", "alert_pause", "alert_source", "alert_state"]
     );
     Ok(())
 }
 
 #[tokio::test]
 async fn prune_on_sqlite_forgets_deleted_requirements() -> Result<(), Box<dyn std::error::Error>> {
-    let store = SqliteAlertStore::open_in_memory()?;
+    let store = SqliteStore::open_in_memory()?;
     let notifier = RecordingNotifier::new();
     let handler = handler(store.clone(), notifier);
     for (checker, index) in [("orders", 0), ("orders", 1), ("gone", 0)] {

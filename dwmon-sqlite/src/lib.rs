@@ -1,15 +1,16 @@
 //! # dwmon-sqlite
 //!
 //! The embedded default [`Store`](dwmon_core::Store) of dwmon — [`SqliteStore`], one SQLite
-//! file (rusqlite with the `bundled` feature, so no system SQLite is needed) — and an SQLite
-//! [`RowGetter`](dwmon_core::RowGetter), [`SqliteSource`].
+//! file (rusqlite with the `bundled` feature, so no system SQLite is needed) that also holds
+//! the alert state ([`AlertStateStore`](dwmon_core::alert_state::AlertStateStore)) — and an
+//! SQLite [`RowGetter`](dwmon_core::RowGetter), [`SqliteSource`].
 //!
 //! ```no_run
 //! let store = dwmon_sqlite::SqliteStore::open("/var/lib/dwmon/dwmon.sqlite")?;
 //! # Ok::<(), dwmon_core::StoreError>(())
 //! ```
 //!
-//! ## Schema (version 1)
+//! ## Schema (version 4)
 //!
 //! Designed for the access paths of a cycle (README "How a cycle works"): every statement a cycle runs is a
 //! point lookup or an index range scan whose cost grows with the batch, never with the total
@@ -25,6 +26,17 @@
 //! | index `checks_by_minute(checker_id, minute)` | | `last_checked_minute` (a `max()` is one B-tree descent) and recent checks |
 //! | `extras(id, checker_id, hash, json)`, index `(checker_id, hash)` | `id` | each checker's `__EXTRA__` once per version, so a big extra is not repeated in every record (a 100 KB extra took about 200 KB per check before) |
 //! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error, extra_id)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule (short: entries leave when acknowledged; read in order of checker, minute, requirement, so no other index would help) |
+//!
+//! | `alert_state(checker, requirement_index, phase, state)` | `(checker, requirement_index)` | each requirement's alert state (JSON `AlertState`) |
+//! | `alert_source(checker, failing, state)` | `checker` | each checker's source state (JSON `SourceState`) |
+//! | `alert_pause(checker, since, until, comment)` | `checker` | paused checkers |
+//! | `alert_outbox(seq, idempotency_key, checker, entry)`, index `(checker, seq)` | `seq` (enqueue order), `idempotency_key` unique | alert notifications not yet delivered to every target (JSON `PendingNotification`) |
+//!
+//! The `alert_*` tables were written by dwmon-alert's own `SqliteAlertStore` (with its own
+//! connection and an `alert_schema` version) before version 4. Migration 4 keeps them as they
+//! are, in both orders of first opening: a store file the alert store wrote into later, and a
+//! file only the alert store ever opened (adopted as a new store). `tests/alert_state.rs`
+//! opens such files written by that release (`tests/fixtures`).
 //!
 //! `record_checks` inserts a cycle's checks of one checker and their outbox entries in one
 //! transaction: after a crash either all of them exist (and will be delivered from the
@@ -80,6 +92,7 @@
 //! per-process SipHash keys: about `n / 2^64` per new key, see `seen_cache.rs` for the
 //! argument, including purges and changes made by other connections).
 
+mod alert_state;
 mod error;
 mod rows;
 mod schema;

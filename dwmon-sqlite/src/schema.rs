@@ -95,10 +95,61 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ALTER TABLE checkers ADD COLUMN last_give_up TEXT;
     ",
     },
+    Migration {
+        to: 4,
+        // The alert state joins the store (it had its own tables, pragmas and version in
+        // `alert_schema`, written by dwmon-alert's former `SqliteAlertStore`). `IF NOT EXISTS`
+        // keeps the tables, and so the states, pauses and undelivered notifications, of a
+        // file that store already wrote (in either order of first opening); the file's one
+        // version is now `meta.schema_version`.
+        sql: "
+        CREATE TABLE IF NOT EXISTS alert_state (
+            checker TEXT NOT NULL,
+            requirement_index INTEGER NOT NULL,
+            phase TEXT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (checker, requirement_index)
+        );
+        CREATE TABLE IF NOT EXISTS alert_source (
+            checker TEXT PRIMARY KEY,
+            failing INTEGER NOT NULL,
+            state TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS alert_pause (
+            checker TEXT PRIMARY KEY,
+            since INTEGER NOT NULL,
+            until INTEGER,
+            comment TEXT
+        );
+        CREATE TABLE IF NOT EXISTS alert_outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            checker TEXT NOT NULL,
+            entry TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS alert_outbox_checker ON alert_outbox (checker, seq);
+        DROP TABLE IF EXISTS alert_schema;
+    ",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The objects the former alert store (`dwmon_alert::SqliteAlertStore`, schema version 1 of
+/// its `alert_schema` table) created. A file holding only these was first opened by it: it is
+/// adopted as a store of version 0 and migrated, keeping them.
+const ALERT_STORE_OBJECTS: &[&str] = &[
+    "alert_schema",
+    "alert_state",
+    "alert_source",
+    "alert_pause",
+    "alert_outbox",
+    "alert_outbox_checker",
+];
+
+/// The newest `alert_schema` version the former alert store wrote.
+const ALERT_STORE_VERSION: i64 = 1;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
@@ -125,6 +176,41 @@ fn stored_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     .optional()
 }
 
+/// How many objects of a database without the `meta` table are not the former alert
+/// store's (those a store adopts); a file whose alert tables are newer than that store's
+/// last version is refused.
+fn foreign_objects(conn: &Connection, path: &str) -> Result<i64, StoreError> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .store_err(path)?;
+    let foreign = names
+        .iter()
+        .filter(|name| !ALERT_STORE_OBJECTS.contains(&name.as_str()))
+        .count();
+    if foreign == 0 && names.iter().any(|name| name == "alert_schema") {
+        let version: Option<i64> = conn
+            .query_row("SELECT MAX(version) FROM alert_schema", [], |row| {
+                row.get(0)
+            })
+            .store_err(path)?;
+        if let Some(version) = version.filter(|v| *v > ALERT_STORE_VERSION) {
+            return Err(StoreError::NotAStore {
+                path: path.to_owned(),
+                source: Cause::text(format!(
+                    "its alert tables have version {version}, newer than any this dwmon \
+                     knows ({ALERT_STORE_VERSION}); upgrade dwmon"
+                )),
+            });
+        }
+    }
+    Ok(i64::try_from(foreign).unwrap_or(i64::MAX))
+}
+
 /// Checks the store's version and brings it up to the newest of `migrations`.
 /// Returns the version the store has afterwards.
 pub(crate) fn migrate(
@@ -141,13 +227,8 @@ pub(crate) fn migrate(
     let (found, objects) = {
         let tx = conn.transaction().store_err(path)?;
         let found = stored_version(&tx).store_err(path)?;
-        let objects: i64 = if found.is_none() {
-            tx.query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-                [],
-                |row| row.get(0),
-            )
-            .store_err(path)?
+        let objects = if found.is_none() {
+            foreign_objects(&tx, path)?
         } else {
             0
         };

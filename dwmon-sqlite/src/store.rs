@@ -83,16 +83,16 @@ impl Default for SqliteStoreOptions {
 }
 
 /// The connection and what is cached about it; only ever touched under [`Inner::conn`].
-struct Conn {
-    conn: Connection,
+pub(crate) struct Conn {
+    pub(crate) conn: Connection,
     /// Checker name -> id, for checkers known to be committed.
     ids: HashMap<String, i64>,
     /// `PRAGMA data_version` when last looked: a change means another connection committed.
     data_version: i64,
 }
 
-struct Inner {
-    path: String,
+pub(crate) struct Inner {
+    pub(crate) path: String,
     read_only: bool,
     conn: Mutex<Conn>,
     seen: Option<SeenCache>,
@@ -145,7 +145,7 @@ fn delete_in(path: &str, tx: &Transaction<'_>, acks: &[String]) -> Result<(), St
 /// buffered acknowledgements are applied in the same transaction, so a cycle's acks ride along
 /// with its next write instead of costing a commit each. On failure nothing is written and the
 /// acknowledgements stay buffered.
-fn write_tx<T>(
+pub(crate) fn write_tx<T>(
     inner: &Inner,
     conn: &mut Connection,
     with_acks: bool,
@@ -491,6 +491,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Inner, &mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_as(job).await
+    }
+
+    /// [`SqliteStore::run`] for jobs with an error type of their own (the alert state's).
+    pub(crate) async fn run_as<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Inner, &mut Conn) -> Result<T, E> + Send + 'static,
+    {
         let inner = Arc::clone(&self.inner);
         let work = move || {
             let mut conn = lock(&inner.conn);
@@ -498,7 +508,10 @@ impl SqliteStore {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(work).await.map_err(|error| {
-                StoreError::other(format!("{}: store task failed", self.inner.path), error)
+                E::from(StoreError::other(
+                    format!("{}: store task failed", self.inner.path),
+                    error,
+                ))
             })?,
             Err(_) => work(),
         }

@@ -2,14 +2,17 @@
 //! [`AlertHandler`](dwmon_alert::AlertHandler) next to the stdout printer, `pause`/`unpause`
 //! set the alert store's pause flag, and `status` shows the alert states.
 //!
-//! The alert states live in the `--store` file, next to the dwmon store's tables (their own
-//! `alert_*` tables), so one file holds everything a restart needs.
+//! The alert states live in the `--store` file, in the tables of the same
+//! [`SqliteStore`] that holds rows and checks (one connection, one migration chain), so one
+//! file holds everything a restart needs.
 
 use crate::cli::CycleArgs;
+use crate::commands::OpenStore;
 use crate::{App, Error, Result};
 use dwmon_alert::handler::Reload;
-use dwmon_alert::{AlertHandler, AlertStateStore, AlertsConfig, Channels, SqliteAlertStore};
+use dwmon_alert::{AlertHandler, AlertStateStore, AlertsConfig, Channels};
 use dwmon_core::LoadReport;
+use dwmon_sqlite::SqliteStore;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -28,15 +31,16 @@ fn alerts_config(app: &App, args: &CycleArgs) -> Result<Option<(String, AlertsCo
         .map(|config| ("alerts config".to_string(), config)))
 }
 
-/// The alert store for a command that writes it: the application's own, else the SQLite
-/// file `path` (which must already hold a dwmon store, or be opened as one first: the dwmon
-/// store refuses a file with tables of others).
+/// The alert store for a command that writes it: the application's own, else the
+/// `--store` file's (`opened`, the same store the command uses for checks), else — beside an
+/// application's own [`Store`](dwmon_core::Store) — the SQLite store file `path`.
 pub(crate) fn alert_store_for(
     app: &App,
+    opened: &OpenStore,
     path: Option<&Path>,
     command: &str,
 ) -> Result<Arc<dyn AlertStateStore>> {
-    if let Some(store) = &app.alert_store {
+    if let Some(store) = app.alert_store.as_ref().or(opened.alerts.as_ref()) {
         return Ok(Arc::clone(store));
     }
     let path = path.ok_or_else(|| {
@@ -44,22 +48,24 @@ pub(crate) fn alert_store_for(
             "{command} needs --store FILE: alert states and pauses are kept in the store file"
         ))
     })?;
-    Ok(Arc::new(SqliteAlertStore::open(path)?))
+    Ok(Arc::new(SqliteStore::open(path)?))
 }
 
 /// The alert store for a status view, opened without writing: the application's own, else
-/// the alert tables of the SQLite file `path`; `None` when that file has none.
+/// the `--store` file's (`opened`), else the SQLite store file `path` if it exists; `None`
+/// without any.
 pub(crate) fn alert_store_read_only(
     app: &App,
+    opened: &OpenStore,
     path: Option<&Path>,
 ) -> Result<Option<Arc<dyn AlertStateStore>>> {
-    if let Some(store) = &app.alert_store {
+    if let Some(store) = app.alert_store.as_ref().or(opened.alerts.as_ref()) {
         return Ok(Some(Arc::clone(store)));
     }
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    Ok(SqliteAlertStore::open_read_only(path)?.map(|s| Arc::new(s) as Arc<dyn AlertStateStore>))
+    match path {
+        Some(path) if path.exists() => Ok(Some(Arc::new(SqliteStore::open_read_only(path)?))),
+        _ => Ok(None),
+    }
 }
 
 /// The alert handler of `once`/`run`, or `None` without `--alerts` (and without
@@ -68,7 +74,11 @@ pub(crate) fn alert_store_read_only(
 /// When the command prints events to stdout and the config sets no `default_alert`, checkers
 /// without an `"alert"` key are reported to the log (stderr) instead of as JSON lines on
 /// stdout, so stdout keeps one kind of line.
-pub(crate) fn alert_handler(app: &App, args: &CycleArgs) -> Result<Option<Arc<AlertHandler>>> {
+pub(crate) fn alert_handler(
+    app: &App,
+    args: &CycleArgs,
+    opened: &OpenStore,
+) -> Result<Option<Arc<AlertHandler>>> {
     let Some((path, mut config)) = alerts_config(app, args)? else {
         return Ok(None);
     };
@@ -84,7 +94,7 @@ pub(crate) fn alert_handler(app: &App, args: &CycleArgs) -> Result<Option<Arc<Al
             problems.join("; ")
         )));
     }
-    let store = alert_store_for(app, args.store.as_deref(), "--alerts")?;
+    let store = alert_store_for(app, opened, args.store.as_deref(), "--alerts")?;
     let mut channels = Channels::from_config(&config)?;
     for (kind, notifier) in &app.alert_channels {
         channels = channels.with(*kind, Arc::clone(notifier));

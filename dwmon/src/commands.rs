@@ -11,7 +11,7 @@ use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
 use crate::sources::{add_command_source, add_source, Router};
 use crate::{App, Error, Result};
-use dwmon_alert::{AlertHandler, AlertOverview, FanoutHandler, Pause};
+use dwmon_alert::{AlertHandler, AlertOverview, AlertStateStore, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
 use dwmon_core::retention::{Keep, Retention, RetentionPurger};
 use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
@@ -189,19 +189,40 @@ pub(crate) fn open_sqlite_store(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(dwmon_sqlite::SqliteStore::open(path)?))
 }
 
+/// A command's store. Opened from `--store FILE`, one [`SqliteStore`](dwmon_sqlite::SqliteStore)
+/// (one connection) is both the store and the alert state store.
+#[derive(Clone)]
+pub(crate) struct OpenStore {
+    /// Rows, checks and the outbox.
+    pub(crate) store: Arc<dyn Store>,
+    /// The same file's alert state; `None` for the application's own store (then
+    /// [`App::alert_store`], or the `--store` file, holds it: see [`crate::alerts`]).
+    pub(crate) alerts: Option<Arc<dyn AlertStateStore>>,
+}
+
+impl OpenStore {
+    fn sqlite(store: dwmon_sqlite::SqliteStore) -> Self {
+        let store = Arc::new(store);
+        OpenStore {
+            alerts: Some(Arc::clone(&store) as Arc<dyn AlertStateStore>),
+            store,
+        }
+    }
+}
+
 /// The store of `once`/`run`: the application's own, else `--store FILE` opened with the
 /// cache capacity of `--seen-cache-keys`.
-fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<Arc<dyn Store>> {
+fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
     let (Some(capacity), None, Some(path)) =
         (cycle.seen_cache_keys, &app.store, cycle.store.as_deref())
     else {
-        return store_for(app, cycle.store.as_deref(), false);
+        return open_store(app, cycle.store.as_deref(), false);
     };
     let options = dwmon_sqlite::SqliteStoreOptions {
         seen_cache_capacity: capacity,
         ..dwmon_sqlite::SqliteStoreOptions::default()
     };
-    Ok(Arc::new(dwmon_sqlite::SqliteStore::open_with(
+    Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open_with(
         path, &options,
     )?))
 }
@@ -209,19 +230,29 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<Arc<dyn Store>> {
 /// The store for a command: the application's own, else `--store FILE` (for status views:
 /// read-only, and it must exist).
 pub(crate) fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Result<Arc<dyn Store>> {
+    Ok(open_store(app, path, read_only)?.store)
+}
+
+/// [`store_for`], keeping the file's alert state side too.
+pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Result<OpenStore> {
     if let Some(store) = &app.store {
-        return Ok(Arc::clone(store));
+        return Ok(OpenStore {
+            store: Arc::clone(store),
+            alerts: None,
+        });
     }
     let path = path.ok_or(Error::NoStore)?;
     if !read_only {
-        return open_sqlite_store(path);
+        return Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open(path)?));
     }
     if !path.exists() {
         return Err(Error::StoreMissing {
             path: path.to_path_buf(),
         });
     }
-    Ok(Arc::new(dwmon_sqlite::SqliteStore::open_read_only(path)?))
+    Ok(OpenStore::sqlite(
+        dwmon_sqlite::SqliteStore::open_read_only(path)?,
+    ))
 }
 
 /// The RowGetter for `once`/`run`: `--source` routes, then the application's own getter.
@@ -411,14 +442,15 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let checkers = load_checkers(crate::config::checkers_dir(&cycle.checkers)?)?;
     let getter = row_getter_for(app, cycle, &checkers)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
-    let store = cycle_store(app, cycle)?;
+    let opened = cycle_store(app, cycle)?;
     let hosts = host_registry(cycle, &checkers, false)?;
     // Each host of a per-host push checker is a sub-check of its own.
     let checkers = LoadReport {
         checkers: dwmon_core::ping::with_hosts(checkers.checkers, &hosts.hosts()),
         ..checkers
     };
-    let alerts = alerts::alert_handler(app, cycle)?;
+    let alerts = alerts::alert_handler(app, cycle, &opened)?;
+    let store = opened.store;
     if let Some(alerts) = &alerts {
         alerts::reconcile(alerts, &checkers).await;
     }
@@ -511,10 +543,19 @@ impl ServerParts {
             }
             _ => store_for(app, cycle.store.as_deref(), true)?,
         };
-        // Read-write: the API and the page pause and unpause (as `dwmon pause` does).
+        // Read-write: the API and the page pause and unpause (as `dwmon pause` does). A
+        // connection of its own, so alert reads never queue behind the cycle's writes.
         let alerts = match (&app.alert_store, cycle.store.as_deref()) {
             (None, None) => None,
-            (_, path) => Some(alerts::alert_store_for(app, path, "serve")?),
+            (Some(store), _) => Some(Arc::clone(store)),
+            (None, Some(path)) => {
+                let options = dwmon_sqlite::SqliteStoreOptions {
+                    seen_cache_capacity: 0,
+                    ..dwmon_sqlite::SqliteStoreOptions::default()
+                };
+                let store = dwmon_sqlite::SqliteStore::open_with(path, &options)?;
+                Some(Arc::new(store) as Arc<dyn AlertStateStore>)
+            }
         };
         Ok(ServerParts {
             store,
@@ -595,13 +636,14 @@ async fn run_loop(
         watching_summary(app, args, &loaded)
     );
     warn_if_far_ahead(args.now, cycle.store.as_deref());
-    let store = cycle_store(app, cycle)?;
+    let opened = cycle_store(app, cycle)?;
     let hosts = host_registry(cycle, &loaded, listener.is_some())?;
     let loaded = LoadReport {
         checkers: dwmon_core::ping::with_hosts(loaded.checkers, &hosts.hosts()),
         ..loaded
     };
-    let alerts = alerts::alert_handler(app, cycle)?;
+    let alerts = alerts::alert_handler(app, cycle, &opened)?;
+    let store = opened.store;
     let pruner = alerts
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
@@ -779,10 +821,12 @@ fn describe_source(spec: &SourceSpec) -> String {
 /// `dwmon status`.
 pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     let tz = args.tz.unwrap_or(chrono_tz::UTC);
-    let store = store_for(app, args.store.as_deref(), true)?;
+    let opened = open_store(app, args.store.as_deref(), true)?;
+    let store = Arc::clone(&opened.store);
     let mut statuses = store.status().await?;
-    let overview = match alerts::alert_store_read_only(app, args.store.as_deref())? {
-        Some(alert_store) => Some(alert_store.overview().await?),
+    let overview = match alerts::alert_store_read_only(app, &opened, args.store.as_deref())? {
+        // A store where alerting never ran has nothing to show (and no ALERTS column).
+        Some(alert_store) => Some(alert_store.overview().await?).filter(|o| !o.is_empty()),
         None => None,
     };
     let now = args.now.unwrap_or_else(wall_clock);
@@ -858,8 +902,15 @@ pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
     }
     // The dwmon store first: it must exist (or, with --force, is created) before the alert
     // tables are added to its file.
-    let store = store_for(app, args.store.as_deref(), !args.force)?;
-    let known = known_names(store.as_ref()).await?;
+    if let (None, Some(path), false) = (&app.store, args.store.as_deref(), args.force) {
+        if !path.exists() {
+            return Err(Error::StoreMissing {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let opened = open_store(app, args.store.as_deref(), false)?;
+    let known = known_names(opened.store.as_ref()).await?;
     if !args.force && !known.contains(&args.name) {
         return Err(Error::Usage(format!(
             "the store has no checker named {:?} (known: {}); use --force to pause it anyway",
@@ -867,7 +918,7 @@ pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
             known.join(", ")
         )));
     }
-    let alert_store = alerts::alert_store_for(app, args.store.as_deref(), "pause")?;
+    let alert_store = alerts::alert_store_for(app, &opened, args.store.as_deref(), "pause")?;
     let pause = Pause {
         since: now,
         until: args.until,
@@ -891,8 +942,16 @@ pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
 /// `dwmon unpause`.
 pub(crate) async fn unpause(app: &App, args: &UnpauseArgs) -> Result<ExitCode> {
     // Only an existing dwmon store can hold a pause.
-    store_for(app, args.store.as_deref(), true)?;
-    let alert_store = alerts::alert_store_for(app, args.store.as_deref(), "unpause")?;
+    let path = args.store.as_deref();
+    if let (None, Some(path)) = (&app.store, path) {
+        if !path.exists() {
+            return Err(Error::StoreMissing {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let opened = open_store(app, path, false)?;
+    let alert_store = alerts::alert_store_for(app, &opened, path, "unpause")?;
     match alert_store.pause(&args.name).await? {
         Some(_) => {
             alert_store.set_pause(&args.name, None).await?;

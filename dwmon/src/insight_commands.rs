@@ -5,7 +5,7 @@
 
 use crate::args::local_rfc3339;
 use crate::cli::{BacktestArgs, SuggestArgs};
-use crate::commands::{load_checkers, store_for};
+use crate::commands::{load_checkers, open_store};
 use crate::insight::{self, Replay, SeasonRow, Suggestion, Summary};
 use crate::{App, Error, Result};
 use chrono_tz::Tz;
@@ -13,7 +13,7 @@ use dwmon_alert::AlertPolicy;
 use dwmon_core::insight::{
     windowed_counts, BoundsRule, MIN_DUE_MINUTES, MIN_HISTORY_SECONDS, SIGMA_MEANINGLESS_BELOW,
 };
-use dwmon_core::{minute_floor, Checker, Requirement, Status, Store};
+use dwmon_core::{minute_floor, Checker, Requirement, Status};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::Path;
@@ -80,10 +80,11 @@ struct Stored {
 impl Stored {
     async fn read(
         app: &App,
-        store: &dyn Store,
+        opened: &crate::commands::OpenStore,
         store_path: Option<&Path>,
         checker: &str,
     ) -> Result<Stored> {
+        let store = opened.store.as_ref();
         let statuses = store.status().await?;
         let Some(status) = statuses.iter().find(|s| s.checker == checker) else {
             let known: Vec<&str> = statuses.iter().map(|s| s.checker.as_str()).collect();
@@ -102,7 +103,7 @@ impl Stored {
             windows.push((record.minute.saturating_sub(lookback), record.minute));
         }
         let mut pause = Vec::new();
-        if let Some(alerts) = crate::alerts::alert_store_read_only(app, store_path)? {
+        if let Some(alerts) = crate::alerts::alert_store_read_only(app, opened, store_path)? {
             if let Some(p) = alerts.pause(checker).await? {
                 pause.push((p.since, p.until.unwrap_or(i64::MAX)));
             }
@@ -274,8 +275,9 @@ pub(crate) async fn suggest(app: &App, args: &SuggestArgs) -> Result<ExitCode> {
         }
         None => (0..checker.requirements.len()).collect(),
     };
-    let store = store_for(app, args.store.as_deref(), true)?;
-    let stored = Stored::read(app, store.as_ref(), args.store.as_deref(), &checker.name).await?;
+    let opened = open_store(app, args.store.as_deref(), true)?;
+    let store = std::sync::Arc::clone(&opened.store);
+    let stored = Stored::read(app, &opened, args.store.as_deref(), &checker.name).await?;
     let zone = checker.zone(args.zone.zone());
     let policy = AlertPolicy::new(args.repeat_seconds);
     let rule = BoundsRule::default();
@@ -573,8 +575,9 @@ pub(crate) async fn backtest(app: &App, args: &BacktestArgs) -> Result<ExitCode>
     let checker = find_checker(dir, &args.checker)?;
     let given = backtest_lines(&checker, &args.requirements)?;
     let lines: Vec<Requirement> = given.iter().map(|(_, r)| r.clone()).collect();
-    let store = store_for(app, args.store.as_deref(), true)?;
-    let stored = Stored::read(app, store.as_ref(), args.store.as_deref(), &checker.name).await?;
+    let opened = open_store(app, args.store.as_deref(), true)?;
+    let store = std::sync::Arc::clone(&opened.store);
+    let stored = Stored::read(app, &opened, args.store.as_deref(), &checker.name).await?;
     let zone = checker.zone(args.zone.zone());
     let to = history_end(args.to, &stored);
     let longest = lines.iter().map(|l| l.lookback_seconds).max().unwrap_or(0);

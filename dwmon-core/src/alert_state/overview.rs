@@ -28,6 +28,15 @@ pub struct AlertOverview {
 }
 
 impl AlertOverview {
+    /// Nothing is known about alerting: no state, pause or pending notification (alerting
+    /// never ran on the store).
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+            && self.sources.is_empty()
+            && self.pauses.is_empty()
+            && self.pending.is_empty()
+    }
+
     /// Human-readable lines for a status view at `now`: every requirement that is firing or
     /// has a BAD streak, every broken source, every pause, and the undelivered count.
     ///
@@ -159,6 +168,8 @@ mod tests {
             )],
             pending: Vec::new(),
         };
+        assert!(AlertOverview::default().is_empty());
+        assert!(!overview.is_empty());
         assert_eq!(
             overview.lines(600),
             [

@@ -1,0 +1,348 @@
+//! The alert state in the store file: `SqliteStore` as an `AlertStateStore`, the same
+//! behaviour as `MemoryAlertStore`, typed errors, and store files of the release before the
+//! merge (tests/fixtures, written by tests/fixtures/generate.rs) migrating in place in both
+//! orders of first opening.
+
+use dwmon_core::alert_state::{
+    AlertPhase, AlertState, AlertStateStore, AlertStoreError, AlertUpdate, ChannelKind,
+    MemoryAlertStore, Notification, Pause, PendingNotification, SourceState, Target,
+};
+use dwmon_core::{Row, Store, StoreError};
+use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn notification(checker: &str, minute: i64) -> Result<Notification, serde_json::Error> {
+    serde_json::from_value(serde_json::json!({
+        "version": 1, "idempotency_key": format!("{checker}/0/{minute}/firing"), "kind": "firing",
+        "incident_key": format!("{checker}/0"), "event_key": format!("{checker}/0/{minute}"),
+        "checker": checker, "severity": "critical", "at": minute, "minute": minute,
+        "minute_local": "1970-01-01T00:01:00+00:00", "timezone": "UTC"
+    }))
+}
+
+fn firing(minute: i64) -> AlertState {
+    AlertState {
+        phase: AlertPhase::Firing,
+        consecutive_bad: 1,
+        last_minute: Some(minute),
+        firing_since: Some(minute),
+        announced: true,
+        ..AlertState::default()
+    }
+}
+
+/// What every `AlertStateStore` must do; run on memory and on SQLite.
+async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
+    assert_eq!(store.alert_state("orders", 0).await?, None);
+    assert_eq!(store.pause("orders").await?, None);
+    let target = Target::new(ChannelKind::Log, "");
+    let mut entry = PendingNotification::new(notification("orders", 60)?, vec![target.clone()]);
+    let update = AlertUpdate {
+        checker: "orders".into(),
+        alert: Some((1, firing(60))),
+        source: Some(SourceState {
+            failing: true,
+            since: Some(0),
+            last_error: Some("timeout".into()),
+            ..SourceState::default()
+        }),
+        notifications: vec![entry.clone()],
+    };
+    store.apply(&update).await?;
+    assert_eq!(store.alert_state("orders", 1).await?, Some(firing(60)));
+    assert_eq!(store.alert_states("orders").await?, [(1, firing(60))]);
+    assert!(store
+        .source_state("orders")
+        .await?
+        .is_some_and(|s| s.failing));
+    // A second enqueue of the same key keeps the first entry and its progress.
+    entry.delivered.push(target.id());
+    entry.attempts = 2;
+    entry.last_error = Some("down".into());
+    store.save_progress(&entry).await?;
+    store.apply(&update).await?;
+    assert_eq!(store.pending("orders").await?, [entry.clone()]);
+    assert!(store.pending("other").await?.is_empty());
+    store.complete(&entry.notification.idempotency_key).await?;
+    assert!(store.pending("orders").await?.is_empty());
+
+    let pause = Pause {
+        since: 0,
+        until: Some(3600),
+        comment: Some("migration".into()),
+    };
+    store.set_pause("orders", Some(&pause)).await?;
+    assert_eq!(store.pause("orders").await?, Some(pause.clone()));
+    let overview = store.overview().await?;
+    assert_eq!(overview.alerts.len(), 1);
+    assert_eq!(overview.sources.len(), 1);
+    assert_eq!(overview.pauses, [("orders".to_string(), pause)]);
+    store.set_pause("orders", None).await?;
+    assert_eq!(store.pause("orders").await?, None);
+
+    for (checker, index) in [("orders", 0), ("orders", 2), ("gone", 0)] {
+        store
+            .apply(&AlertUpdate {
+                checker: checker.into(),
+                alert: Some((index, AlertState::default())),
+                ..AlertUpdate::default()
+            })
+            .await?;
+    }
+    let known = BTreeMap::from([("orders".to_string(), 2)]);
+    assert_eq!(store.prune(&known).await?, 2, "orders #2 and gone #0");
+    let left: Vec<usize> = store
+        .alert_states("orders")
+        .await?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(left, [0, 1]);
+    assert_eq!(store.source_state("gone").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn memory_and_sqlite_alert_stores_behave_alike() -> TestResult {
+    round_trips(&MemoryAlertStore::new()).await?;
+    round_trips(&SqliteStore::open_in_memory()?).await?;
+    let dir = tempfile::tempdir()?;
+    round_trips(&SqliteStore::open(dir.path().join("dwmon.sqlite"))?).await
+}
+
+#[tokio::test]
+async fn alert_state_survives_reopening_beside_rows_and_checks() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    {
+        let store = SqliteStore::open(&path)?;
+        store
+            .insert_first_seen("orders", &[Row::new("a", 30)])
+            .await?;
+        store
+            .apply(&AlertUpdate {
+                checker: "orders".into(),
+                alert: Some((0, firing(60))),
+                ..AlertUpdate::default()
+            })
+            .await?;
+    }
+    let store = SqliteStore::open_read_only(&path)?;
+    assert_eq!(store.count("orders", 0, 60).await?, 1);
+    assert_eq!(store.alert_state("orders", 0).await?, Some(firing(60)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn writes_through_a_read_only_store_fail_as_read_only() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    drop(SqliteStore::open(&path)?);
+    let store = SqliteStore::open_read_only(&path)?;
+    match store.set_pause("orders", None).await {
+        Err(AlertStoreError::Store(StoreError::ReadOnly { .. })) => Ok(()),
+        other => Err(format!("expected a read-only error, got {other:?}").into()),
+    }
+}
+
+#[tokio::test]
+async fn a_locked_store_fails_as_busy() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    let options = SqliteStoreOptions {
+        busy_timeout: std::time::Duration::from_millis(20),
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, &options)?;
+    let other = rusqlite::Connection::open(&path)?;
+    other.execute_batch("BEGIN IMMEDIATE")?;
+    let result = store
+        .apply(&AlertUpdate {
+            checker: "orders".into(),
+            alert: Some((0, firing(60))),
+            ..AlertUpdate::default()
+        })
+        .await;
+    other.execute_batch("ROLLBACK")?;
+    assert!(
+        matches!(result, Err(AlertStoreError::Store(StoreError::Busy { .. }))),
+        "{result:?}"
+    );
+    // Nothing was written, and the store works once the lock is gone.
+    assert_eq!(store.alert_state("orders", 0).await?, None);
+    store.set_pause("orders", None).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_store_fails_as_full_and_writes_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    drop(SqliteStore::open(&path)?);
+    let pages: u64 =
+        rusqlite::Connection::open(&path)?.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let options = SqliteStoreOptions {
+        max_page_count: Some(pages),
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, &options)?;
+    let pause = Pause {
+        since: 0,
+        until: None,
+        comment: Some("x".repeat(64 * 1024)),
+    };
+    let result = store.set_pause("orders", Some(&pause)).await;
+    assert!(
+        matches!(result, Err(AlertStoreError::Store(StoreError::Full { .. }))),
+        "{result:?}"
+    );
+    assert_eq!(store.pause("orders").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreadable_state_is_corrupt_with_its_key() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    let store = SqliteStore::open(&path)?;
+    rusqlite::Connection::open(&path)?.execute(
+        "INSERT INTO alert_state (checker, requirement_index, phase, state)
+         VALUES ('orders', 3, 'OK', 'not json')",
+        [],
+    )?;
+    match store.alert_state("orders", 3).await {
+        Err(AlertStoreError::Corrupt { key, .. }) => assert_eq!(key, "orders/3"),
+        other => return Err(format!("expected corrupt, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// A copy of a fixture file in a fresh directory (the fixture itself is never written).
+fn fixture(name: &str) -> Result<(tempfile::TempDir, PathBuf), std::io::Error> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(name);
+    std::fs::copy(source, &path)?;
+    Ok((dir, path))
+}
+
+fn tables(path: &Path) -> rusqlite::Result<Vec<String>> {
+    let conn = rusqlite::Connection::open(path)?;
+    let mut statement =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let names = statement
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
+/// The alert data both fixtures hold (see tests/fixtures/generate.rs).
+async fn has_the_release_alert_state(store: &SqliteStore) -> TestResult {
+    let state = store
+        .alert_state("orders", 0)
+        .await?
+        .ok_or("orders #0 lost its state")?;
+    assert_eq!(state.phase, AlertPhase::Firing);
+    assert_eq!(state.firing_since, Some(1_700_000_100));
+    assert_eq!(state.incident_key.as_deref(), Some("orders/0"));
+    let backups = store
+        .source_state("backups")
+        .await?
+        .ok_or("backups lost its source state")?;
+    assert!(backups.failing);
+    assert_eq!(backups.last_error.as_deref(), Some("fetch failed: timeout"));
+    let pause = store
+        .pause("legacy")
+        .await?
+        .ok_or("legacy lost its pause")?;
+    assert_eq!(pause.comment.as_deref(), Some("migration"));
+    let pending = store.pending("orders").await?;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0].notification.idempotency_key,
+        "orders/0/1700000100/firing"
+    );
+    assert_eq!(pending[0].delivered, ["log:"]);
+    assert_eq!(pending[0].attempts, 1);
+    assert_eq!(
+        pending[0]
+            .remaining()
+            .map(Target::display_safe)
+            .collect::<Vec<_>>(),
+        ["webhook https://hooks.example.com"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_release_file_written_by_the_store_then_the_alert_store_migrates_in_place() -> TestResult
+{
+    let (_dir, path) = fixture("store-then-alerts.sqlite")?;
+    assert!(tables(&path)?.contains(&"alert_schema".to_string()));
+    let store = SqliteStore::open(&path)?;
+    has_the_release_alert_state(&store).await?;
+    // The rows, checks and outbox of the store side are all still there.
+    assert_eq!(
+        store.count("orders", 1_700_000_000, 1_700_000_060).await?,
+        2
+    );
+    assert_eq!(
+        store.last_checked_minute("orders").await?,
+        Some(1_700_000_100)
+    );
+    let deliveries = store.pending_deliveries(i64::MAX, 10).await?;
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "one of the two checks was acknowledged"
+    );
+    assert_eq!(deliveries[0].key, "orders/0/1700000100");
+    // One version for the whole file.
+    assert!(!tables(&path)?.contains(&"alert_schema".to_string()));
+    let version: i64 = rusqlite::Connection::open(&path)?.query_row(
+        "SELECT value FROM meta WHERE name = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(version, SqliteStore::schema_version());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_release_file_first_opened_by_the_alert_store_is_adopted() -> TestResult {
+    let (_dir, path) = fixture("alerts-first.sqlite")?;
+    // Read-only it cannot be migrated, and says so.
+    assert!(matches!(
+        SqliteStore::open_read_only(&path),
+        Err(StoreError::ReadOnly { .. })
+    ));
+    let store = SqliteStore::open(&path)?;
+    has_the_release_alert_state(&store).await?;
+    // And it is a whole store now.
+    assert_eq!(
+        store
+            .insert_first_seen("orders", &[Row::new("a", 30)])
+            .await?,
+        1
+    );
+    drop(store);
+    let reopened = SqliteStore::open_read_only(&path)?;
+    assert_eq!(reopened.count("orders", 0, 60).await?, 1);
+    has_the_release_alert_state(&reopened).await
+}
+
+#[tokio::test]
+async fn a_database_with_alert_tables_and_tables_of_its_own_is_still_refused() -> TestResult {
+    let (_dir, path) = fixture("alerts-first.sqlite")?;
+    rusqlite::Connection::open(&path)?.execute_batch("CREATE TABLE invoices (id INTEGER)")?;
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::NotAStore { .. })
+    ));
+    Ok(())
+}
