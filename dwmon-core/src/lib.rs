@@ -15,6 +15,7 @@ pub mod checker_file;
 pub mod conformance;
 pub mod convert;
 pub mod engine;
+pub mod fanout;
 pub mod handler;
 pub mod insight;
 pub mod memory_store;
@@ -37,6 +38,7 @@ pub use checker_file::{
     LoadReport,
 };
 pub use engine::{Clock, CycleReport, Engine, EngineConfig, PurgeTiming, SystemClock};
+pub use fanout::FanoutHandler;
 pub use handler::{handler_fn, CheckHandler, HandlerError};
 pub use memory_store::MemoryStore;
 pub use monitor::{Monitor, MonitorCounts, MonitorInput, MonitorSchedule, Verdict};
