@@ -265,24 +265,181 @@ impl<T: CheckHandler + ?Sized> CheckHandler for Arc<T> {
     }
 }
 
-/// A [`CheckHandler`] made from a synchronous closure; see [`handler_fn`].
-#[derive(Debug, Clone)]
-pub struct FnHandler<F>(pub F);
+/// A [`CheckHandler`] made from a closure; see [`handler_fn`].
+pub struct FnHandler<F, M = Ready>(pub F, std::marker::PhantomData<fn() -> M>);
 
-/// Makes a [`CheckHandler`] from a closure `Fn(&Event) -> Result<(), HandlerError>`.
-pub fn handler_fn<F>(f: F) -> FnHandler<F>
+impl<F: std::fmt::Debug, M> std::fmt::Debug for FnHandler<F, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FnHandler").field(&self.0).finish()
+    }
+}
+
+impl<F: Clone, M> Clone for FnHandler<F, M> {
+    fn clone(&self) -> Self {
+        FnHandler(self.0.clone(), std::marker::PhantomData)
+    }
+}
+
+/// Marks a [`handler_fn`] closure returning `Result<(), HandlerError>`.
+#[derive(Debug)]
+pub enum Ready {}
+
+/// Marks a [`handler_fn`] closure returning a future of `Result<(), HandlerError>`.
+#[derive(Debug)]
+pub enum Pending {}
+
+/// What a [`handler_fn`] closure may return: the result itself (marker [`Ready`]) or a
+/// `Send + 'static` future of it (marker [`Pending`]).
+pub trait HandlerOutput<M>: Send {
+    /// The future the handler awaits.
+    type Future: std::future::Future<Output = Result<(), HandlerError>> + Send;
+    /// This output as a future.
+    fn into_handler_future(self) -> Self::Future;
+}
+
+impl HandlerOutput<Ready> for Result<(), HandlerError> {
+    type Future = std::future::Ready<Result<(), HandlerError>>;
+    fn into_handler_future(self) -> Self::Future {
+        std::future::ready(self)
+    }
+}
+
+impl<T> HandlerOutput<Pending> for T
 where
-    F: Fn(&Event) -> Result<(), HandlerError> + Send + Sync,
+    T: std::future::Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
-    FnHandler(f)
+    type Future = T;
+    fn into_handler_future(self) -> T {
+        self
+    }
+}
+
+/// Makes a [`CheckHandler`] from a closure taking the event: either a synchronous one,
+/// `Fn(&Event) -> Result<(), HandlerError>`, or one returning a future of that result (an
+/// `async move` block; it cannot borrow the event, so clone what it needs first):
+///
+/// ```
+/// use dwmon_core::{handler_fn, CheckHandler, Event, HandlerError};
+///
+/// let print = handler_fn(|event: &Event| {
+///     println!("{}", event.status());
+///     Ok(())
+/// });
+/// let send = handler_fn(|event: &Event| {
+///     let key = event.idempotency_key();
+///     async move {
+///         // e.g. client.post(url).json(&key).send().await
+///         tokio::task::yield_now().await;
+///         if key.is_empty() {
+///             return Err(HandlerError::permanent("no key"));
+///         }
+///         Ok(())
+///     }
+/// });
+/// # let _: [&dyn CheckHandler; 2] = [&print, &send];
+/// ```
+pub fn handler_fn<F, R, M>(f: F) -> FnHandler<F, M>
+where
+    F: Fn(&Event) -> R + Send + Sync,
+    R: HandlerOutput<M>,
+{
+    FnHandler(f, std::marker::PhantomData)
 }
 
 #[async_trait]
-impl<F> CheckHandler for FnHandler<F>
+impl<F, R, M> CheckHandler for FnHandler<F, M>
 where
-    F: Fn(&Event) -> Result<(), HandlerError> + Send + Sync,
+    F: Fn(&Event) -> R + Send + Sync,
+    R: HandlerOutput<M>,
 {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
-        (self.0)(event)
+        (self.0)(event).into_handler_future().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{checker, every_minute, ScriptedSource};
+    use crate::{CheckRecord, Engine, MemoryStore, Row, Store};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// 2023-11-14T22:14:00Z, a minute.
+    const T: i64 = 1_700_000_040;
+
+    #[tokio::test]
+    async fn an_async_closure_handler_receives_checks_and_its_errors_are_retried() {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (sink, count) = (Arc::clone(&received), Arc::clone(&calls));
+        let handler = handler_fn(move |event: &Event| {
+            let (sink, event) = (Arc::clone(&sink), event.clone());
+            let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                tokio::task::yield_now().await;
+                if first {
+                    let cause = std::io::Error::other("connection reset");
+                    return Err(HandlerError::new("ticket API").with_source(cause));
+                }
+                sink.lock().unwrap().push(event);
+                Ok(())
+            }
+        });
+        let source = Arc::new(ScriptedSource::new());
+        source.set_rows("orders", vec![Row::new("o1", T - 30)]);
+        let store = Arc::new(MemoryStore::new());
+        let engine = Engine::new(source, store.clone(), Arc::new(handler))
+            .with_checkers(vec![checker("orders", vec![every_minute(0, 10, 60)])]);
+
+        let report = engine.run_cycle(T + 5).await;
+        assert_eq!(report.outcome("orders").unwrap().delivery_failures, 1);
+        assert!(received.lock().unwrap().is_empty());
+        let status = store.status().await.unwrap();
+        assert_eq!(status[0].pending_deliveries, 1, "kept for a retry");
+
+        // After the backoff the record is delivered again, before the next minute's.
+        engine.run_cycle(T + 5 * 60 + 5).await;
+        let minutes: Vec<i64> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Check(c) => Some(c.minute),
+                Event::Error(_) => None,
+            })
+            .collect();
+        assert_eq!(minutes[0], T);
+        assert!(minutes.len() >= 2, "{minutes:?}");
+        assert_eq!(store.status().await.unwrap()[0].pending_deliveries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_sync_closure_still_works_without_annotations() {
+        let handler = handler_fn(|event| {
+            if event.checker() == "bad" {
+                Err(HandlerError::permanent("rejected"))
+            } else {
+                Ok(())
+            }
+        });
+        let record = CheckRecord {
+            checker: "bad".into(),
+            requirement_index: 0,
+            requirement: "CHECKHOURS* CHECKMINUTES* WEEKDAYS MINNUM1 MAXNUM9 LOOKBACKSECONDS60"
+                .into(),
+            minute: 60,
+            minute_local: "1970-01-01T00:01:00+00:00".into(),
+            timezone: "UTC".into(),
+            lookback_seconds: 60,
+            count: 0,
+            min: 1,
+            max: 9,
+            status: crate::Status::Bad,
+            extra: serde_json::json!({}),
+            monitor: None,
+        };
+        let error = handler.handle(&Event::Check(record)).await;
+        assert!(error.unwrap_err().is_permanent());
     }
 }
