@@ -21,6 +21,7 @@ pub mod insight;
 pub mod memory_store;
 pub mod monitor;
 pub mod ping;
+pub mod ping_log;
 pub mod purger;
 pub mod record;
 pub mod requirement;

@@ -13,8 +13,21 @@ use crate::{Checker, CheckerStatus};
 /// The `__SOURCE__` of a push checker.
 pub const PUSH_SOURCE: &str = "push";
 
-/// What a ping says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+/// What a ping says. Serialized as `success`, `fail`, `start` or `log`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PingKind {
     /// The job succeeded: `/ping/TOKEN`, or exit status 0.
     #[default]

@@ -461,15 +461,19 @@ async fn alerts(
 /// Pings per answer of `GET .../pings` when `limit` is not given.
 pub const DEFAULT_PINGS: usize = 50;
 
-/// The last `limit` pings of `checker`, newest first (none without ping routes).
+/// The last `limit` pings of `checker`, newest first (none without ping routes), from the
+/// ping log ([`crate::push::Push::history`]).
+///
+/// # Errors
+/// When the ping log cannot be read.
 pub async fn recent_pings(
     state: &ServerState,
     checker: &str,
     limit: usize,
-) -> Vec<crate::push::PingRecord> {
+) -> Result<Vec<crate::push::PingRecord>, dwmon_core::StoreError> {
     match &state.push {
-        Some(push) => push.history(checker, limit),
-        None => Vec::new(),
+        Some(push) => push.history(checker, limit).await,
+        None => Ok(Vec::new()),
     }
 }
 
@@ -494,10 +498,13 @@ async fn pings(
     let zone = c.zone;
     let pings: Vec<Value> = recent_pings(&state, &name, limit)
         .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
         .into_iter()
         .map(|p| {
             let mut value = json!(p);
             if let Some(object) = value.as_object_mut() {
+                // The URL names the checker already.
+                object.remove("checker");
                 object.insert("time_local".into(), json!(local(p.time, zone)));
             }
             value

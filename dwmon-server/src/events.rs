@@ -17,7 +17,7 @@
 //! or `400` (none).
 
 use crate::hosts::HostRegistry;
-use crate::push::{valid_parameter, PingRecord, Push, MAX_BODY_LIMIT, MAX_PARAMETER_LEN};
+use crate::push::{valid_parameter, Push, MAX_BODY_LIMIT, MAX_PARAMETER_LEN};
 use crate::tokens::{Scope, TokenInfo};
 use crate::ServerState;
 use axum::body::Body;
@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use dwmon_core::ping::{host_check_name, series, PingKind};
+use dwmon_core::ping_log::{Ping, PingEntry};
 use dwmon_core::{Checker, Row, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -451,12 +452,11 @@ enum HostChange {
 /// An accepted line, ready to commit.
 struct Planned {
     line: usize,
-    /// The checker (or host sub-check) whose history gets the line.
-    checker: String,
-    series: String,
-    /// `None` for a shutdown: nothing to count.
-    row: Option<Row>,
-    record: PingRecord,
+    /// What the line says.
+    kind: PingKind,
+    /// The row and history entry of the checker (or host sub-check); `None` for a
+    /// shutdown: nothing to count or show.
+    ping: Option<Ping>,
     token_id: String,
     host: Option<HostChange>,
 }
@@ -562,16 +562,9 @@ impl Events {
         self.change_hosts(&planned, now).await?;
         self.commit(&planned).await?;
         for plan in &planned {
-            self.push
-                .stats()
-                .count_ping(plan.record.kind.as_str(), "ok");
+            self.push.stats().count_ping(plan.kind.as_str(), "ok");
         }
         let accepted = planned.len();
-        for plan in planned {
-            if plan.row.is_some() {
-                self.push.remember(&plan.checker, plan.record);
-            }
-        }
         if accepted == 0 && errors.is_empty() {
             errors.push(LineError {
                 line: 1,
@@ -677,22 +670,19 @@ impl Events {
         let shutdown = matches!(host, Some(HostChange::Remove { .. }));
         Ok(Planned {
             line,
-            series: series(&name, kind),
-            checker: name,
-            row: (!shutdown).then_some(Row {
-                key,
-                timestamp: event.time,
+            kind,
+            ping: (!shutdown).then(|| Ping {
+                row: Row {
+                    key,
+                    timestamp: event.time,
+                },
+                entry: PingEntry {
+                    remote_addr: origin.remote_addr.clone(),
+                    user_agent: origin.user_agent.clone(),
+                    body,
+                    ..PingEntry::new(name, kind, event.time)
+                },
             }),
-            record: PingRecord {
-                kind,
-                time: event.time,
-                exit_status: None,
-                rid: None,
-                duration_seconds: None,
-                remote_addr: origin.remote_addr.clone(),
-                user_agent: origin.user_agent.clone(),
-                body,
-            },
             token_id: token.id,
             host,
         })
@@ -751,8 +741,8 @@ impl Events {
     async fn commit(&self, planned: &[Planned]) -> Result<(), Refusal> {
         let mut waiting = Vec::with_capacity(planned.len());
         for plan in planned {
-            let Some(row) = &plan.row else { continue };
-            match self.push.enqueue(plan.series.clone(), row.clone()) {
+            let Some(ping) = &plan.ping else { continue };
+            match self.push.enqueue(ping.clone()) {
                 Some(committed) => waiting.push(committed),
                 None => {
                     return Err(Refusal::Unavailable(format!(

@@ -780,7 +780,14 @@ async fn ping_section(out: &mut String, state: &ServerState, c: &CheckerView, pu
         out.push_str("<p>No pings (only push checkers receive pings).</p>");
         return;
     }
-    let pings = api::recent_pings(state, &c.name, PAGE_PINGS).await;
+    let pings = match api::recent_pings(state, &c.name, PAGE_PINGS).await {
+        Ok(pings) => pings,
+        Err(e) => {
+            tracing::warn!(checker = %c.name, error = %e, "cannot read the pings");
+            out.push_str("<p>The pings cannot be read right now.</p>");
+            return;
+        }
+    };
     if pings.is_empty() {
         out.push_str("<p>No pings received yet.</p>");
         return;

@@ -1,9 +1,10 @@
 //! Push checkers over HTTP: `HEAD|GET|POST /ping/...` (docs/SERVER.md, "Pings").
 //!
 //! A ping is verified (token, checker, method, body size, rate), handed to one writer task
-//! that commits the pings of all concurrent requests together (one `insert_first_seen` per
-//! ping-kind series, [`dwmon_core::ping::series`]), and answered `200` only after its row
-//! is committed. A full queue or a commit that takes longer than
+//! that commits the pings of all concurrent requests together (one
+//! [`PingLog::record_pings`]: each ping's row in its kind's series,
+//! [`dwmon_core::ping::series`], and its history entry — one transaction in the SQLite
+//! store), and answered `200` only after its row and entry are committed. A full queue or a commit that takes longer than
 //! [`PushConfig::commit_timeout`] answers `503` with `Retry-After`: never a 200 for a ping
 //! that is not stored.
 
@@ -16,9 +17,10 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use dwmon_core::ping::{series, PingKind};
-use dwmon_core::{Checker, Row, Store};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use dwmon_core::ping::PingKind;
+use dwmon_core::ping_log::{Ping, PingEntry, PingLog};
+use dwmon_core::{Checker, Row, StoreError};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +52,7 @@ pub struct PushConfig {
     /// 1,024); more get 503 with `Retry-After` at once, before their token or body is read.
     /// It bounds the memory bodies take: at most `max_in_flight x body_limit`.
     pub max_in_flight: usize,
-    /// Pings kept per checker for [`Push::history`] (default 100).
+    /// Pings kept per checker in the history ([`Push::history`]; default 100).
     pub history: usize,
     /// How long a client may take to send its body before 408 (default 10 s).
     pub body_timeout: Duration,
@@ -71,34 +73,10 @@ impl Default for PushConfig {
 }
 
 /// One received ping, as [`Push::history`] shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PingRecord {
-    /// What it said.
-    #[serde(serialize_with = "kind_text")]
-    pub kind: PingKind,
-    /// When it was received (epoch seconds, runner clock).
-    pub time: i64,
-    /// The exit status of `/ping/TOKEN/{0-255}`.
-    pub exit_status: Option<u8>,
-    /// The `rid=` run id.
-    pub rid: Option<String>,
-    /// Seconds since the matching start (same `rid`, else the last start without one).
-    pub duration_seconds: Option<i64>,
-    /// The client address.
-    pub remote_addr: Option<String>,
-    /// The `User-Agent` header.
-    pub user_agent: Option<String>,
-    /// The body (lossy UTF-8).
-    pub body: String,
-}
-
-fn kind_text<S: serde::Serializer>(kind: &PingKind, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(kind.as_str())
-}
+pub type PingRecord = PingEntry;
 
 struct Job {
-    series: String,
-    row: Row,
+    ping: Ping,
     reply: oneshot::Sender<Result<(), String>>,
 }
 
@@ -107,17 +85,16 @@ struct Bucket {
     at: tokio::time::Instant,
 }
 
-/// The ping routes' state: the cycle's (writable) store, the tokens, the runner's checker
-/// set and clock, limits, and the recent pings per checker.
+/// The ping routes' state: the ping log (the cycle's own, writable store), the tokens, the
+/// runner's checker set and clock, and limits.
 pub struct Push {
+    log: Arc<dyn PingLog>,
     tokens: Arc<dyn TokenStore>,
     stats: Arc<RunnerStats>,
     config: PushConfig,
     writer: mpsc::Sender<Job>,
     in_flight: tokio::sync::Semaphore,
     buckets: Mutex<HashMap<String, Bucket>>,
-    history: Mutex<HashMap<String, VecDeque<PingRecord>>>,
-    starts: Mutex<HashMap<(String, Option<String>), i64>>,
 }
 
 impl std::fmt::Debug for Push {
@@ -129,37 +106,39 @@ impl std::fmt::Debug for Push {
 }
 
 impl Push {
-    /// Ping routes writing to `store` (the cycle's own, writable), checking `tokens`, with
-    /// the checkers and clock of `stats`. Starts the writer task: call inside a tokio runtime.
+    /// Ping routes committing to `log` (the cycle's own, writable store: an
+    /// `Arc<SqliteStore>`, or a [`MemoryPingLog`](dwmon_core::ping_log::MemoryPingLog) over
+    /// another store), checking `tokens`, with the checkers and clock of `stats`. Starts the
+    /// writer task: call inside a tokio runtime.
     pub fn new(
-        store: Arc<dyn Store>,
+        log: Arc<dyn PingLog>,
         tokens: Arc<dyn TokenStore>,
         stats: Arc<RunnerStats>,
         mut config: PushConfig,
     ) -> Arc<Push> {
         config.body_limit = config.body_limit.min(MAX_BODY_LIMIT);
         config.max_in_flight = config.max_in_flight.max(1);
+        config.history = config.history.max(1);
         let (writer, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_pings(store, jobs));
+        tokio::spawn(write_pings(Arc::clone(&log), config.history, jobs));
         Arc::new(Push {
+            log,
             tokens,
             stats,
             in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
             config,
             writer,
             buckets: Mutex::new(HashMap::new()),
-            history: Mutex::new(HashMap::new()),
-            starts: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The last `limit` pings of `checker` received by this process, newest first.
-    pub fn history(&self, checker: &str, limit: usize) -> Vec<PingRecord> {
-        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        history
-            .get(checker)
-            .map(|pings| pings.iter().rev().take(limit).cloned().collect())
-            .unwrap_or_default()
+    /// The last `limit` pings of `checker`, newest first (at most [`PushConfig::history`]
+    /// are kept), read from the ping log: with the SQLite store they survive restarts.
+    ///
+    /// # Errors
+    /// When the ping log cannot be read.
+    pub async fn history(&self, checker: &str, limit: usize) -> Result<Vec<PingEntry>, StoreError> {
+        self.log.recent_pings(checker, limit).await
     }
 
     /// The routes `/ping/...`, to merge into a [`ServerBuilder`](crate::ServerBuilder).
@@ -206,16 +185,13 @@ impl Push {
         }
     }
 
-    /// Queues `row` of `series` for the writer (the group commit of every concurrent ping);
-    /// the receiver answers once the row is committed. `None` when the queue is full.
-    pub(crate) fn enqueue(
-        &self,
-        series: String,
-        row: Row,
-    ) -> Option<oneshot::Receiver<Result<(), String>>> {
+    /// Queues `ping` for the writer (the group commit of every concurrent ping); the
+    /// receiver answers once its row and history entry are committed. `None` when the
+    /// queue is full.
+    pub(crate) fn enqueue(&self, ping: Ping) -> Option<oneshot::Receiver<Result<(), String>>> {
         let (reply, committed) = oneshot::channel();
         self.writer
-            .try_send(Job { series, row, reply })
+            .try_send(Job { ping, reply })
             .ok()
             .map(|()| committed)
     }
@@ -234,50 +210,21 @@ impl Push {
     pub(crate) fn stats(&self) -> &Arc<RunnerStats> {
         &self.stats
     }
-
-    pub(crate) fn remember(&self, checker: &str, mut record: PingRecord) {
-        {
-            let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
-            let run = (checker.to_string(), record.rid.clone());
-            match record.kind {
-                PingKind::Start => {
-                    starts.insert(run, record.time);
-                }
-                PingKind::Success | PingKind::Fail => {
-                    record.duration_seconds = starts.remove(&run).map(|t| record.time - t);
-                }
-                PingKind::Log => {}
-            }
-        }
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let pings = history.entry(checker.to_string()).or_default();
-        pings.push_back(record);
-        while pings.len() > self.config.history.max(1) {
-            pings.pop_front();
-        }
-    }
 }
 
-/// The writer task: takes every queued ping, commits them grouped by series, answers each.
-async fn write_pings(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
-    type Replies = Vec<oneshot::Sender<Result<(), String>>>;
+/// The writer task: takes every queued ping and commits them together (one
+/// [`PingLog::record_pings`]), then answers each.
+async fn write_pings(log: Arc<dyn PingLog>, keep: usize, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::new();
     while jobs.recv_many(&mut batch, 10_000).await > 0 {
-        let mut by_series: BTreeMap<String, (Vec<Row>, Replies)> = BTreeMap::new();
-        for job in batch.drain(..) {
-            let (rows, replies) = by_series.entry(job.series).or_default();
-            rows.push(job.row);
-            replies.push(job.reply);
-        }
-        for (series, (rows, replies)) in by_series {
-            let result = store
-                .insert_first_seen(&series, &rows)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            for reply in replies {
-                let _ = reply.send(result.clone());
-            }
+        let (pings, replies): (Vec<Ping>, Vec<_>) =
+            batch.drain(..).map(|job| (job.ping, job.reply)).unzip();
+        let result = log
+            .record_pings(&pings, keep)
+            .await
+            .map_err(|e| e.to_string());
+        for reply in replies {
+            let _ = reply.send(result.clone());
         }
     }
 }
@@ -567,10 +514,22 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
     });
     let (reply, committed) = oneshot::channel();
     let job = Job {
-        series: series(&checker.name, kind),
-        row: Row {
-            key: row_key,
-            timestamp: time,
+        ping: Ping {
+            row: Row {
+                key: row_key,
+                timestamp: time,
+            },
+            entry: PingEntry {
+                checker: checker.name.clone(),
+                kind,
+                time,
+                exit_status,
+                rid,
+                duration_seconds: None,
+                remote_addr,
+                user_agent,
+                body,
+            },
         },
         reply,
     };
@@ -599,18 +558,5 @@ async fn handle(push: &Push, request: Request) -> (Response, Option<PingKind>) {
             )
         }
     }
-    push.remember(
-        &checker.name,
-        PingRecord {
-            kind,
-            time,
-            exit_status,
-            rid,
-            duration_seconds: None,
-            remote_addr,
-            user_agent,
-            body,
-        },
-    );
     (answer(push, StatusCode::OK, "OK"), Some(kind))
 }

@@ -320,7 +320,7 @@ async fn api() -> Api {
     beat.source = "push".into();
     push_stats.set_checkers(vec![beat].into(), chrono_tz::UTC);
     let push = Push::new(
-        Arc::clone(&store),
+        Arc::new(dwmon_core::ping_log::MemoryPingLog::new(Arc::clone(&store))),
         tokens,
         push_stats,
         PushConfig {
@@ -843,7 +843,7 @@ async fn a_push_checkers_pings_answer_as_docs_openapi_json_says() {
     .unwrap();
     stats.set_checkers(vec![job].into(), chrono_tz::UTC);
     let push = Push::new(
-        Arc::clone(&store),
+        Arc::new(dwmon_core::ping_log::MemoryPingLog::new(Arc::clone(&store))),
         tokens.clone(),
         Arc::clone(&stats),
         PushConfig::default(),

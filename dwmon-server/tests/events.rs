@@ -73,7 +73,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
     let hosts = Arc::new(HostRegistry::in_memory());
     stats.set_checkers(checkers.into(), chrono_tz::UTC);
     let push = Push::new(
-        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
         tokens.clone(),
         Arc::clone(&stats),
         push,

@@ -429,7 +429,7 @@ async fn a_push_checkers_page_shows_its_pings_escaped() {
         chrono_tz::UTC,
     );
     let push = Push::new(
-        Arc::clone(&store),
+        Arc::new(dwmon_core::ping_log::MemoryPingLog::new(Arc::clone(&store))),
         tokens.clone(),
         Arc::clone(&stats),
         PushConfig::default(),

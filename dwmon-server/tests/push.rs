@@ -46,7 +46,7 @@ async fn start(config: PushConfig) -> Server {
     .unwrap();
     stats.set_checkers(vec![checker].into(), chrono_tz::UTC);
     let push = Push::new(
-        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
         tokens.clone(),
         stats,
         config,

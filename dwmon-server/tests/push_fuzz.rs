@@ -67,7 +67,7 @@ fn fixture() -> &'static Fixture {
                 ..PushConfig::default()
             };
             let push = Push::new(
-                Arc::clone(&store) as Arc<dyn Store>,
+                Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
                 tokens.clone(),
                 stats,
                 config,

@@ -25,6 +25,7 @@
 //! | `checks(checker_id, requirement_index, minute, count, status, record, extra_id)` | `(checker_id, requirement_index, minute)` | the check log: a duplicate check is impossible by construction; `record` is the JSON handed to the handler, without its `extra` when `extra_id` names it in `extras` (records of schema version 1 keep it inline) |
 //! | index `checks_by_minute(checker_id, minute)` | | `last_checked_minute` (a `max()` is one B-tree descent) and recent checks |
 //! | `extras(id, checker_id, hash, json)`, index `(checker_id, hash)` | `id` | each checker's `__EXTRA__` once per version, so a big extra is not repeated in every record (a 100 KB extra took about 200 KB per check before) |
+//! | `pings(id, checker_id, kind, ts, exit_status, rid, duration, remote_addr, user_agent, body)`, index `(checker_id, id)` | `id` | push checkers' ping history ([`PingLog`](dwmon_core::ping_log::PingLog), `ping_log.rs`): the newest entries per checker, written in the transaction of the pings' rows |
 //! | `outbox(key, checker_id, requirement_index, minute, record, attempts, next_attempt_at, last_error, extra_id)` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged by the handler, with their retry schedule (short: entries leave when acknowledged; read in order of checker, minute, requirement, so no other index would help) |
 //!
 //! | `alert_state(checker, requirement_index, phase, state)` | `(checker, requirement_index)` | each requirement's alert state (JSON `AlertState`) |
@@ -94,6 +95,7 @@
 
 mod alert_state;
 mod error;
+mod ping_log;
 mod rows;
 mod schema;
 mod seen_cache;

@@ -131,10 +131,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         DROP TABLE IF EXISTS alert_schema;
     ",
     },
+    Migration {
+        to: 5,
+        // The push checkers' ping history (`ping_log.rs`).
+        sql: crate::ping_log::MIGRATION_SQL,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The objects the former alert store (`dwmon_alert::SqliteAlertStore`, schema version 1 of
 /// its `alert_schema` table) created. A file holding only these was first opened by it: it is

@@ -250,7 +250,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn to_i64(value: impl TryInto<i64>, what: &str) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(value: impl TryInto<i64>, what: &str) -> Result<i64, StoreError> {
     value
         .try_into()
         .map_err(|_| StoreError::backend(format!("{what} does not fit a 64-bit integer")))
@@ -486,7 +486,7 @@ impl SqliteStore {
 
     /// Runs `job` with the connection on tokio's blocking pool (inline when called outside a
     /// tokio runtime), so SQLite I/O never stalls the async executor.
-    async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner, &mut Conn) -> Result<T, StoreError> + Send + 'static,
@@ -574,7 +574,12 @@ impl SqliteStore {
 
     /// Runs a read-only query job for `checker`, or returns `default` if the store has never
     /// heard of it.
-    async fn with_checker<T, F>(&self, checker: &str, default: T, job: F) -> Result<T, StoreError>
+    pub(crate) async fn with_checker<T, F>(
+        &self,
+        checker: &str,
+        default: T,
+        job: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &str, i64) -> Result<T, StoreError> + Send + 'static,
@@ -629,7 +634,11 @@ fn checker_id(state: &mut Conn, path: &str, checker: &str) -> Result<Option<i64>
 }
 
 /// The id of `checker`, registering it (in its own small commit) if new.
-fn checker_id_for_write(state: &mut Conn, path: &str, checker: &str) -> Result<i64, StoreError> {
+pub(crate) fn checker_id_for_write(
+    state: &mut Conn,
+    path: &str,
+    checker: &str,
+) -> Result<i64, StoreError> {
     if let Some(id) = checker_id(state, path, checker)? {
         return Ok(id);
     }

@@ -85,6 +85,9 @@ pub struct App {
     /// Whether [`App::purger`] replaced the default (then `--keep-*` are refused).
     pub(crate) custom_purger: bool,
     pub(crate) store: Option<Arc<dyn Store>>,
+    /// Where `dwmon serve` commits pings when [`App::store`] is set (`None`: rows go to
+    /// that store and the history stays in memory).
+    pub(crate) ping_log: Option<Arc<dyn dwmon_core::ping_log::PingLog>>,
     pub(crate) print_events: bool,
     pub(crate) alerts: Option<AlertsConfig>,
     pub(crate) alert_store: Option<Arc<dyn AlertStateStore>>,
@@ -109,6 +112,7 @@ impl App {
             purger: Arc::new(DefaultPurger),
             custom_purger: false,
             store: None,
+            ping_log: None,
             print_events: true,
             alerts: None,
             alert_store: None,
@@ -213,8 +217,10 @@ impl App {
     }
 
     /// Uses `store` instead of an SQLite file from `--store` (which then becomes optional).
+    /// `dwmon serve` then commits pings' rows to it and keeps their history in memory.
     pub fn store(mut self, store: impl Store + 'static) -> Self {
         self.store = Some(Arc::new(store));
+        self.ping_log = None;
         self
     }
 
@@ -223,8 +229,11 @@ impl App {
     /// # Errors
     /// When the file cannot be opened or is not a dwmon store.
     pub fn sqlite_store(self, path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
-        let store = commands::open_sqlite_store(path.as_ref())?;
-        Ok(self.store(store))
+        let store = Arc::new(dwmon_sqlite::SqliteStore::open(path.as_ref())?);
+        let mut app = self.store(Arc::clone(&store));
+        // The history of pings is durable in the same file.
+        app.ping_log = Some(store);
+        Ok(app)
     }
 
     /// Parses the process's arguments, runs the command and returns its exit status.

@@ -198,6 +198,10 @@ pub(crate) struct OpenStore {
     /// The same file's alert state; `None` for the application's own store (then
     /// [`App::alert_store`], or the `--store` file, holds it: see [`crate::alerts`]).
     pub(crate) alerts: Option<Arc<dyn AlertStateStore>>,
+    /// Where `dwmon serve` commits pings: the SQLite store itself (a ping's row and history
+    /// entry in one transaction, the history durable), or a
+    /// [`MemoryPingLog`](dwmon_core::ping_log::MemoryPingLog) over the application's store.
+    pub(crate) ping_log: Arc<dyn dwmon_core::ping_log::PingLog>,
 }
 
 impl OpenStore {
@@ -205,6 +209,7 @@ impl OpenStore {
         let store = Arc::new(store);
         OpenStore {
             alerts: Some(Arc::clone(&store) as Arc<dyn AlertStateStore>),
+            ping_log: Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
             store,
         }
     }
@@ -236,9 +241,14 @@ pub(crate) fn store_for(app: &App, path: Option<&Path>, read_only: bool) -> Resu
 /// [`store_for`], keeping the file's alert state side too.
 pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Result<OpenStore> {
     if let Some(store) = &app.store {
+        let ping_log = match &app.ping_log {
+            Some(log) => Arc::clone(log),
+            None => Arc::new(dwmon_core::ping_log::MemoryPingLog::new(Arc::clone(store))),
+        };
         return Ok(OpenStore {
             store: Arc::clone(store),
             alerts: None,
+            ping_log,
         });
     }
     let path = path.ok_or(Error::NoStore)?;
@@ -524,6 +534,8 @@ struct ServerParts {
     cycle_store: Arc<dyn Store>,
     /// The hosts of per-host push checkers (the run loop makes their sub-checks).
     hosts: Arc<dwmon_server::hosts::HostRegistry>,
+    /// The cycle's own (writable) store as a ping log: pings are committed through it.
+    ping_log: Arc<dyn dwmon_core::ping_log::PingLog>,
     public: bool,
     push: dwmon_server::push::PushConfig,
 }
@@ -535,6 +547,7 @@ impl ServerParts {
         stats: Arc<dwmon_server::RunnerStats>,
         cycle_store: Arc<dyn Store>,
         hosts: Arc<dwmon_server::hosts::HostRegistry>,
+        ping_log: Arc<dyn dwmon_core::ping_log::PingLog>,
     ) -> Result<Self> {
         let cycle = &args.run.cycle;
         let store = match (&app.store, cycle.store.as_deref()) {
@@ -573,6 +586,7 @@ impl ServerParts {
             },
             cycle_store,
             hosts,
+            ping_log,
             public: args.public,
             push: args.push_config(),
         })
@@ -595,12 +609,8 @@ fn server_router(parts: ServerParts) -> (axum::Router, Arc<dwmon_server::events:
         None => Arc::new(dwmon_server::tokens::MemoryTokenStore::new()),
     };
     builder = builder.tokens(Arc::clone(&tokens));
-    let push = dwmon_server::push::Push::new(
-        Arc::clone(&parts.cycle_store),
-        tokens,
-        Arc::clone(&parts.stats),
-        parts.push,
-    );
+    let push =
+        dwmon_server::push::Push::new(parts.ping_log, tokens, Arc::clone(&parts.stats), parts.push);
     builder = builder.push(Arc::clone(&push));
     let events = dwmon_server::events::Events::new(
         push,
@@ -644,6 +654,7 @@ async fn run_loop(
     };
     let alerts = alerts::alert_handler(app, cycle, &opened)?;
     let store = opened.store;
+    let ping_log = opened.ping_log;
     let pruner = alerts
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
@@ -674,6 +685,7 @@ async fn run_loop(
                 Arc::clone(&stats),
                 Arc::clone(&store),
                 Arc::clone(&hosts),
+                ping_log,
             )?);
             info!(target: crate::app::STARTUP_TARGET, "listening on http://{addr}");
             if let Some(udp) = serve_args.udp {

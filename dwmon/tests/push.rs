@@ -502,3 +502,94 @@ fn serve_answers_with_the_configured_body_limit() {
     assert!(headers.contains("ping-body-limit: 20"), "{headers}");
     assert_eq!(served.terminate(), 0);
 }
+
+#[test]
+fn the_ping_history_survives_a_kill_and_restart_of_serve() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "nightly",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM100 LOOKBACKSECONDS3600\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let ping = token(&store, "ping:nightly");
+    // A clock that all but stands still: the pings' times are exact.
+    let serve_at = |now: i64| {
+        let now = now.to_string();
+        serve(
+            &[
+                "--checkers",
+                &checkers,
+                "--store",
+                &store,
+                "--now",
+                &now,
+                "--speed",
+                "0.001",
+            ],
+            &[],
+        )
+    };
+    let mut first = serve_at(T0);
+    let url = first.url(&format!("/ping/{ping}"));
+    assert_eq!(
+        curl(&["-A", "backup.sh/1"], &format!("{url}/start?rid=r1")),
+        200
+    );
+    assert_eq!(curl(&[], &format!("{url}/start?rid=r2")), 200);
+    assert_eq!(
+        curl(&["--data-binary", "r2 done"], &format!("{url}?rid=r2")),
+        200
+    );
+    // kill -9: what was answered 200 is committed, history included.
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+
+    // The restarted server pairs the finish of r1 with its start from before the restart.
+    let second = serve_at(T0 + 600);
+    let url = second.url(&format!("/ping/{ping}"));
+    assert_eq!(curl(&[], &format!("{url}/fail?rid=r1")), 200);
+    assert_eq!(second.terminate(), 0);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let history = runtime.block_on(async {
+        use dwmon_core::ping_log::PingLog;
+        let store = dwmon_sqlite::SqliteStore::open(&store).expect("the store opens");
+        store.recent_pings("nightly", 10).await.expect("history")
+    });
+    let got: Vec<(&str, i64, Option<&str>, Option<i64>)> = history
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.time,
+                e.rid.as_deref(),
+                e.duration_seconds,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fail", T0 + 600, Some("r1"), Some(600)),
+            ("success", T0, Some("r2"), Some(0)),
+            ("start", T0, Some("r2"), None),
+            ("start", T0, Some("r1"), None),
+        ]
+    );
+    assert_eq!(history[1].body, "r2 done");
+    assert_eq!(history[3].user_agent.as_deref(), Some("backup.sh/1"));
+    assert_eq!(history[3].remote_addr.as_deref(), Some("127.0.0.1"));
+
+    // `dwmon status` lists the push checker once, never its ping-kind series.
+    let out = run(&["status", "--store", &store, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|s| s["checker"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["nightly"], "{}", stdout(&out));
+}

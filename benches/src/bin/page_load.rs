@@ -130,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The router of `dwmon serve` (commands.rs `server_router`), public so no sign-in.
     let tokens = Arc::new(MemoryTokenStore::new());
     let push = Push::new(
-        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
         tokens.clone(),
         Arc::clone(&stats),
         PushConfig::default(),

@@ -28,6 +28,7 @@
 //! binary has `--ping-rate`, the per-token rate limit is raised out of the way.
 
 use dwmon_core::checker_file::parse_checker;
+use dwmon_core::ping_log::PingLog;
 use dwmon_core::Store;
 use dwmon_server::push::{Push, PushConfig};
 use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
@@ -98,7 +99,12 @@ async fn in_process(args: &[String]) {
         burst: 1e9,
         ..PushConfig::default()
     };
-    let push = Push::new(Arc::clone(&store) as Arc<dyn Store>, tokens, stats, config);
+    let push = Push::new(
+        Arc::clone(&store) as Arc<dyn PingLog>,
+        tokens,
+        stats,
+        config,
+    );
     let router = ServerBuilder::new(Arc::clone(&store) as Arc<dyn Store>)
         .merge(push.router())
         .build();

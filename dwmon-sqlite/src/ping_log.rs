@@ -1,0 +1,229 @@
+//! [`PingLog`] for [`SqliteStore`]: a batch of pings — their first-seen rows and their
+//! history entries — in one transaction, so a ping answered `200` is both counted and
+//! shown after any crash, and the history survives restarts.
+//!
+//! Table `pings(id, checker_id, kind, ts, exit_status, rid, duration, remote_addr,
+//! user_agent, body)` with index `pings_by_checker(checker_id, id)`: the newest `keep`
+//! entries of each checker (older ones are deleted in the transaction that adds new ones),
+//! read newest first by one index range scan.
+
+use crate::error::ResultExt;
+use crate::rows;
+use crate::store::{checker_id_for_write, to_i64, write_tx, SqliteStore};
+use async_trait::async_trait;
+use dwmon_core::ping::PingKind;
+use dwmon_core::ping_log::{run_duration, Ping, PingEntry, PingLog};
+use dwmon_core::StoreError;
+use rusqlite::{params, Transaction};
+use std::collections::BTreeMap;
+
+/// The migration that adds the history table (see the module docs).
+pub(crate) const MIGRATION_SQL: &str = "
+    CREATE TABLE pings (
+        id INTEGER PRIMARY KEY,
+        checker_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        exit_status INTEGER,
+        rid TEXT,
+        duration INTEGER,
+        remote_addr TEXT,
+        user_agent TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX pings_by_checker ON pings (checker_id, id);
+";
+
+fn kind_from(path: &str, text: &str) -> Result<PingKind, StoreError> {
+    PingKind::parse(text)
+        .ok_or_else(|| StoreError::backend(format!("{path}: unknown ping kind {text:?} stored")))
+}
+
+/// The newest `limit` entries of checker `id` (named `checker`), newest first; with
+/// `bodies` false, only kind, time and rid (for pairing runs).
+fn newest(
+    tx: &rusqlite::Connection,
+    path: &str,
+    id: i64,
+    checker: &str,
+    limit: usize,
+    bodies: bool,
+) -> Result<Vec<PingEntry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    if !bodies {
+        let mut statement = tx
+            .prepare_cached(
+                "SELECT kind, ts, rid FROM pings WHERE checker_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .store_err(path)?;
+        let raw = statement
+            .query_map(params![id, limit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .store_err(path)?
+            .collect::<Result<Vec<_>, _>>()
+            .store_err(path)?;
+        return raw
+            .into_iter()
+            .map(|(kind, time, rid)| {
+                Ok(PingEntry {
+                    rid,
+                    ..PingEntry::new(checker, kind_from(path, &kind)?, time)
+                })
+            })
+            .collect();
+    }
+    let mut statement = tx
+        .prepare_cached(
+            "SELECT kind, ts, exit_status, rid, duration, remote_addr, user_agent, body
+             FROM pings WHERE checker_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .store_err(path)?;
+    let raw = statement
+        .query_map(params![id, limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })
+        .store_err(path)?
+        .collect::<Result<Vec<_>, _>>()
+        .store_err(path)?;
+    raw.into_iter()
+        .map(
+            |(kind, time, exit_status, rid, duration, remote_addr, user_agent, body)| {
+                Ok(PingEntry {
+                    checker: checker.to_string(),
+                    kind: kind_from(path, &kind)?,
+                    time,
+                    exit_status: exit_status.and_then(|s| u8::try_from(s).ok()),
+                    rid,
+                    duration_seconds: duration,
+                    remote_addr,
+                    user_agent,
+                    body,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Adds `entry` to checker `id`'s history inside `tx`, with its run duration.
+fn insert_entry(
+    tx: &Transaction<'_>,
+    path: &str,
+    id: i64,
+    entry: &PingEntry,
+    keep: usize,
+) -> Result<(), StoreError> {
+    let duration = if entry.is_finish() {
+        run_duration(&newest(tx, path, id, &entry.checker, keep, false)?, entry)
+    } else {
+        None
+    };
+    tx.prepare_cached(
+        "INSERT INTO pings (checker_id, kind, ts, exit_status, rid, duration, remote_addr,
+                            user_agent, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .store_err(path)?
+    .execute(params![
+        id,
+        entry.kind.as_str(),
+        entry.time,
+        entry.exit_status.map(i64::from),
+        entry.rid,
+        duration,
+        entry.remote_addr,
+        entry.user_agent,
+        entry.body,
+    ])
+    .store_err(path)?;
+    Ok(())
+}
+
+#[async_trait]
+impl PingLog for SqliteStore {
+    async fn record_pings(&self, pings: &[Ping], keep: usize) -> Result<(), StoreError> {
+        if pings.is_empty() {
+            return Ok(());
+        }
+        let keep = keep.max(1);
+        let pings = pings.to_vec();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            // Ids first (a new name is registered in its own small commit, as for rows).
+            let mut rows_by_series: BTreeMap<String, (i64, Vec<(dwmon_core::Row, u64)>)> =
+                BTreeMap::new();
+            let mut checker_ids: BTreeMap<String, i64> = BTreeMap::new();
+            for ping in &pings {
+                let series = ping.series();
+                if !rows_by_series.contains_key(&series) {
+                    let id = checker_id_for_write(state, path, &series)?;
+                    rows_by_series.insert(series.clone(), (id, Vec::new()));
+                }
+                if let Some((_, rows)) = rows_by_series.get_mut(&series) {
+                    // Push rows bypass the cache of stored keys (never learned, so never
+                    // wrongly skipped): the hash is not used.
+                    rows.push((ping.row.clone(), 0));
+                }
+                if !checker_ids.contains_key(&ping.entry.checker) {
+                    let id = checker_id_for_write(state, path, &ping.entry.checker)?;
+                    checker_ids.insert(ping.entry.checker.clone(), id);
+                }
+            }
+            write_tx(inner, &mut state.conn, true, |tx| {
+                for (id, batch) in rows_by_series.into_values() {
+                    let inserted = rows::insert_first_seen(tx, path, id, batch, false)?;
+                    if inserted.new > 0 {
+                        tx.prepare_cached(
+                            "UPDATE checkers SET stored_rows = stored_rows + ?1 WHERE id = ?2",
+                        )
+                        .store_err(path)?
+                        .execute(params![to_i64(inserted.new, "row count")?, id])
+                        .store_err(path)?;
+                    }
+                }
+                for ping in &pings {
+                    let id = checker_ids[&ping.entry.checker];
+                    insert_entry(tx, path, id, &ping.entry, keep)?;
+                }
+                let offset = to_i64(keep, "history length")?;
+                let mut trim = tx
+                    .prepare_cached(
+                        "DELETE FROM pings WHERE checker_id = ?1 AND id <= (
+                             SELECT id FROM pings WHERE checker_id = ?1
+                             ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    )
+                    .store_err(path)?;
+                for id in checker_ids.values() {
+                    trim.execute(params![id, offset]).store_err(path)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn recent_pings(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<PingEntry>, StoreError> {
+        let name = checker.to_string();
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            newest(conn, path, id, &name, limit, true)
+        })
+        .await
+    }
+}

@@ -1,0 +1,138 @@
+//! The SQLite ping log: rows and history in one transaction, bounded per checker, durable.
+
+use dwmon_core::ping::PingKind;
+use dwmon_core::ping_log::{Ping, PingEntry, PingLog};
+use dwmon_core::{Row, Store, StoreError};
+use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
+use std::time::Duration;
+
+fn ping(checker: &str, key: &str, kind: PingKind, time: i64, rid: Option<&str>) -> Ping {
+    Ping {
+        row: Row::new(key, time),
+        entry: PingEntry {
+            rid: rid.map(str::to_string),
+            exit_status: (kind == PingKind::Fail).then_some(3),
+            remote_addr: Some("127.0.0.1".into()),
+            user_agent: Some("curl/8".into()),
+            body: format!("{kind} at {time}"),
+            ..PingEntry::new(checker, kind, time)
+        },
+    }
+}
+
+#[tokio::test]
+async fn pings_count_once_and_their_history_survives_a_reopen() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    {
+        let store = SqliteStore::open(&path)?;
+        store
+            .record_pings(
+                &[
+                    ping("job", "s1", PingKind::Start, 100, Some("a")),
+                    ping("job", "s2", PingKind::Start, 110, Some("b")),
+                    ping("job", "k", PingKind::Success, 130, Some("b")),
+                ],
+                10,
+            )
+            .await?;
+        // A retry of key k counts once but shows in the history; a fail ends run a.
+        store
+            .record_pings(
+                &[
+                    ping("job", "k", PingKind::Success, 140, Some("b")),
+                    ping("job", "f", PingKind::Fail, 190, Some("a")),
+                    ping("other", "x", PingKind::Log, 150, None),
+                ],
+                10,
+            )
+            .await?;
+        assert_eq!(store.count("job", 0, 1000).await?, 1);
+    }
+    let store = SqliteStore::open(&path)?;
+    assert_eq!(store.count("job", 0, 1000).await?, 1);
+    assert_eq!(store.count("job~start", 0, 1000).await?, 2);
+    assert_eq!(store.count("job~fail", 0, 1000).await?, 1);
+    assert_eq!(store.count("other~log", 0, 1000).await?, 1);
+    let history = store.recent_pings("job", 10).await?;
+    let got: Vec<(PingKind, i64, Option<&str>, Option<i64>)> = history
+        .iter()
+        .map(|e| (e.kind, e.time, e.rid.as_deref(), e.duration_seconds))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (PingKind::Fail, 190, Some("a"), Some(90)),
+            (PingKind::Success, 140, Some("b"), None),
+            (PingKind::Success, 130, Some("b"), Some(20)),
+            (PingKind::Start, 110, Some("b"), None),
+            (PingKind::Start, 100, Some("a"), None),
+        ]
+    );
+    let newest = &history[0];
+    assert_eq!(newest.exit_status, Some(3));
+    assert_eq!(newest.remote_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(newest.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(newest.body, "fail at 190");
+    assert_eq!(newest.checker, "job");
+    assert_eq!(store.recent_pings("job", 2).await?.len(), 2);
+    assert_eq!(store.recent_pings("other", 10).await?.len(), 1);
+    assert!(store.recent_pings("nobody", 10).await?.is_empty());
+    // The series are folded into their checker, never listed as checkers.
+    let names: Vec<String> = store
+        .status()
+        .await?
+        .into_iter()
+        .map(|s| s.checker)
+        .collect();
+    assert_eq!(names, ["job", "other"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_history_keeps_the_newest_entries_of_each_checker() -> Result<(), StoreError> {
+    let store = SqliteStore::open_in_memory()?;
+    for t in 0..12 {
+        let pings = [
+            ping("a", &format!("a{t}"), PingKind::Success, t, None),
+            ping("b", &format!("b{t}"), PingKind::Log, t, None),
+        ];
+        store.record_pings(&pings, 5).await?;
+    }
+    let times: Vec<i64> = store
+        .recent_pings("a", 100)
+        .await?
+        .iter()
+        .map(|e| e.time)
+        .collect();
+    assert_eq!(times, [11, 10, 9, 8, 7]);
+    assert_eq!(store.recent_pings("b", 100).await?.len(), 5);
+    // The rows are not bounded by the history: every ping still counts.
+    assert_eq!(store.count("a", 0, 100).await?, 12);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_commit_leaves_neither_rows_nor_history() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sqlite");
+    let options = SqliteStoreOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, &options)?;
+    // Register the names first, so only the batch's own transaction meets the lock.
+    store
+        .record_pings(&[ping("job", "warm", PingKind::Start, 1, None)], 10)
+        .await?;
+    let blocker = rusqlite::Connection::open(&path).expect("second connection");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let failed = store
+        .record_pings(&[ping("job", "s", PingKind::Start, 5, None)], 10)
+        .await;
+    assert!(matches!(failed, Err(StoreError::Busy { .. })), "{failed:?}");
+    blocker.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(store.count("job~start", 0, 100).await?, 1);
+    assert_eq!(store.recent_pings("job", 10).await?.len(), 1);
+    Ok(())
+}
