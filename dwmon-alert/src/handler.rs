@@ -346,7 +346,7 @@ impl AlertHandler {
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
         let alert = changed(before, state).map(|s| (slot, s));
         let source = changed(source_before, source);
-        self.apply(checker, alert, source, &decided, &routes)
+        self.apply(checker, alert, source, &decided, &routes, now)
             .await?;
         Ok(decided)
     }
@@ -412,6 +412,7 @@ impl AlertHandler {
                     .iter()
                     .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
                     .collect(),
+                at: Some(now),
             };
             self.store.apply(&update).await?;
             if !decided.is_empty() && !children.contains(&child) {
@@ -474,7 +475,8 @@ impl AlertHandler {
                 .on_delivery_given_up(event, pause.as_ref(), event.minute)
                 .into_iter()
                 .collect();
-            self.apply(checker, None, None, &decided, &routes).await?;
+            self.apply(checker, None, None, &decided, &routes, event.minute)
+                .await?;
             return Ok(decided);
         }
         let before = self.store.source_state(checker).await?;
@@ -488,7 +490,8 @@ impl AlertHandler {
             .into_iter()
             .collect();
         let source = changed(before, source);
-        self.apply(checker, None, source, &decided, &routes).await?;
+        self.apply(checker, None, source, &decided, &routes, event.minute)
+            .await?;
         Ok(decided)
     }
 
@@ -500,6 +503,7 @@ impl AlertHandler {
         source: Option<SourceState>,
         decided: &[Notification],
         routes: &Routes,
+        now: i64,
     ) -> Result<(), AlertError> {
         if alert.is_none() && source.is_none() && decided.is_empty() {
             return Ok(());
@@ -512,6 +516,7 @@ impl AlertHandler {
                 .iter()
                 .map(|n| PendingNotification::new(n.clone(), routes.targets.clone()))
                 .collect(),
+            at: Some(now),
         };
         self.store.apply(&update).await?;
         Ok(())

@@ -68,6 +68,6 @@ pub use route::{ChannelKind, RouteError, Routes, Target};
 pub use rule::{AlertRule, Severity};
 pub use state::{AlertPhase, AlertState, Pause, SourceState};
 pub use store::{
-    AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertUpdate,
-    MemoryAlertStore, PendingNotification,
+    AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertTransition, AlertUpdate,
+    HistoryState, MemoryAlertStore, PendingNotification,
 };

@@ -4,6 +4,6 @@
 //! crate); they are re-exported here under their old paths.
 
 pub use dwmon_core::alert_state::{
-    AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertUpdate,
-    MemoryAlertStore, PendingNotification,
+    AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertTransition, AlertUpdate,
+    HistoryState, MemoryAlertStore, PendingNotification,
 };

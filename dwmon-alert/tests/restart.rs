@@ -145,7 +145,13 @@ async fn alert_tables_live_beside_the_store_tables_in_the_same_file(
         .collect::<Result<_, _>>()?;
     assert_eq!(
         names,
-        ["alert_outbox", "alert_pause", "alert_source", "alert_state"]
+        [
+            "alert_history",
+            "alert_outbox",
+            "alert_pause",
+            "alert_source",
+            "alert_state"
+        ]
     );
     Ok(())
 }
@@ -169,5 +175,47 @@ async fn prune_on_sqlite_forgets_deleted_requirements() -> Result<(), Box<dyn st
         .map(|e| (e.checker, e.requirement_index))
         .collect();
     assert_eq!(left, [("orders".to_string(), 0)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_alert_history_follows_the_checks_through_the_handler(
+) -> Result<(), Box<dyn std::error::Error>> {
+    use dwmon_alert::{HistoryState, NotificationKind};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    {
+        let first = handler(SqliteStore::open(&path)?, RecordingNotifier::new());
+        first.handle(&check(T0, Status::Bad)).await?;
+        first.handle(&check(T0 + 60, Status::Bad)).await?; // a reminder-free repeat
+        first.handle(&check(T0 + 120, Status::Good)).await?;
+        first.handle(&check(T0 + 120, Status::Good)).await?; // a replay adds nothing
+    }
+    let history = SqliteStore::open(&path)?.history("orders", 10).await?;
+    let rows: Vec<_> = history
+        .iter()
+        .map(|e| (e.at, e.from, e.to, e.notification))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                T0 + 120,
+                HistoryState::Firing,
+                HistoryState::Ok,
+                Some(NotificationKind::Resolved)
+            ),
+            (
+                T0,
+                HistoryState::Ok,
+                HistoryState::Firing,
+                Some(NotificationKind::Firing)
+            ),
+        ]
+    );
+    assert!(history.iter().all(|e| e
+        .idempotency_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with("orders/0/"))));
     Ok(())
 }

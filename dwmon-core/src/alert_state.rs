@@ -7,6 +7,7 @@
 //! core (not in `dwmon-alert`) so that a store crate can implement the trait without depending
 //! on the alerting crate; `dwmon-alert` re-exports all of them under their old paths.
 
+mod history;
 mod memory;
 mod notification;
 mod overview;
@@ -14,6 +15,9 @@ mod pending;
 mod state;
 mod target;
 
+pub use history::{
+    pause_transition, transitions, AlertTransition, HistoryState, HISTORY_PER_CHECKER,
+};
 pub use memory::MemoryAlertStore;
 pub use notification::{Notification, NotificationKind};
 pub use overview::{AlertOverview, AlertStateEntry};
@@ -67,6 +71,11 @@ pub struct AlertUpdate {
     pub source: Option<SourceState>,
     /// Notifications to enqueue (an entry whose key exists is kept as it is).
     pub notifications: Vec<PendingNotification>,
+    /// When the policy decided the update (its `now`, epoch seconds). `Some`: the store
+    /// appends the [`transitions`] it makes to the history, in the same transaction. `None`:
+    /// bookkeeping that changes nothing a person was or would be told (moving states to the
+    /// lines they follow), recorded nowhere.
+    pub at: Option<i64>,
 }
 
 /// Persistence for alerting: alert and source states, pause flags and the notifications not
@@ -153,6 +162,30 @@ pub trait AlertStateStore: Send + Sync {
     /// Backend failure; then nothing was removed.
     async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError>;
 
+    /// `checker`'s alert state history, newest first, at most `limit` entries: what
+    /// [`AlertStateStore::apply`] changed (OK → pending → firing → OK per requirement, source
+    /// errors and recoveries) with the notification sent with each change (firing, reminder,
+    /// resolved, ...) and its idempotency key, and the pauses set by
+    /// [`AlertStateStore::set_pause`] (at the pause's `since`; lifting a pause is given no
+    /// instant and is not recorded). Entries are derived by [`transitions`] /
+    /// [`pause_transition`] and appended in the transaction of the change, at most
+    /// [`HISTORY_PER_CHECKER`] per checker (the oldest are dropped).
+    ///
+    /// The default keeps no history and returns an empty list: a store that keeps none (a
+    /// test double) need not implement it. [`MemoryAlertStore`] and `dwmon_sqlite::SqliteStore`
+    /// keep it.
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored entry.
+    async fn history(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<AlertTransition>, AlertStoreError> {
+        let _ = (checker, limit);
+        Ok(Vec::new())
+    }
+
     /// The alert states of `checker`'s requirements, by ascending index (what decides
     /// whether a parent is BAD: docs/ALERTING.md, "Dependencies"). The default reads the
     /// [`AlertStateStore::overview`]; stores override it with a lookup by checker.
@@ -210,6 +243,9 @@ macro_rules! forward_alert_store {
             }
             async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
                 (**self).prune(known).await
+            }
+            async fn history(&self, checker: &str, limit: usize) -> Result<Vec<AlertTransition>, AlertStoreError> {
+                (**self).history(checker, limit).await
             }
         }
     )*};

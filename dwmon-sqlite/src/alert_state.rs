@@ -10,8 +10,9 @@ use crate::error::map_error;
 use crate::store::{write_tx, SqliteStore};
 use async_trait::async_trait;
 use dwmon_core::alert_state::{
-    AlertOverview, AlertState, AlertStateEntry, AlertStateStore, AlertStoreError, AlertUpdate,
-    Pause, PendingNotification, SourceState,
+    pause_transition, transitions, AlertOverview, AlertState, AlertStateEntry, AlertStateStore,
+    AlertStoreError, AlertTransition, AlertUpdate, Pause, PendingNotification, SourceState,
+    HISTORY_PER_CHECKER,
 };
 use dwmon_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -85,8 +86,123 @@ fn states_of(
     Ok(states)
 }
 
-/// Writes the states and notifications of `update` inside `tx`.
+/// Appends `entries` to the history and trims each checker's to the newest
+/// [`HISTORY_PER_CHECKER`], inside `tx`.
+fn record_history(
+    path: &str,
+    tx: &Transaction<'_>,
+    entries: &[AlertTransition],
+) -> Result<(), AlertStoreError> {
+    for entry in entries {
+        tx.prepare_cached(
+            "INSERT INTO alert_history (checker, at, idempotency_key, entry)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .alert_err(path)?
+        .execute(params![
+            entry.checker,
+            entry.at,
+            entry.idempotency_key,
+            to_json(entry)?
+        ])
+        .alert_err(path)?;
+    }
+    let keep = i64::try_from(HISTORY_PER_CHECKER).unwrap_or(i64::MAX);
+    let mut checkers: Vec<&str> = entries.iter().map(|e| e.checker.as_str()).collect();
+    checkers.dedup();
+    for checker in checkers {
+        tx.prepare_cached(
+            "DELETE FROM alert_history WHERE checker = ?1 AND seq <= (
+                 SELECT seq FROM alert_history WHERE checker = ?1
+                 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        )
+        .alert_err(path)?
+        .execute(params![checker, keep])
+        .alert_err(path)?;
+    }
+    Ok(())
+}
+
+fn alert_state_in(
+    path: &str,
+    conn: &Connection,
+    checker: &str,
+    requirement_index: usize,
+) -> Result<Option<AlertState>, AlertStoreError> {
+    let text: Option<String> = conn
+        .prepare_cached(
+            "SELECT state FROM alert_state WHERE checker = ?1 AND requirement_index = ?2",
+        )
+        .alert_err(path)?
+        .query_row(params![checker, index_to_sql(requirement_index)], |r| {
+            r.get(0)
+        })
+        .optional()
+        .alert_err(path)?;
+    let key = format!("{checker}/{requirement_index}");
+    text.map(|t| from_json("alert state", &key, &t)).transpose()
+}
+
+fn source_state_in(
+    path: &str,
+    conn: &Connection,
+    checker: &str,
+) -> Result<Option<SourceState>, AlertStoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT state FROM alert_source WHERE checker = ?1")
+        .alert_err(path)?
+        .query_row([checker], |r| r.get(0))
+        .optional()
+        .alert_err(path)?;
+    text.map(|t| from_json("source state", checker, &t))
+        .transpose()
+}
+
+fn pause_in(
+    path: &str,
+    conn: &Connection,
+    checker: &str,
+) -> Result<Option<Pause>, AlertStoreError> {
+    conn.prepare_cached("SELECT since, until, comment FROM alert_pause WHERE checker = ?1")
+        .alert_err(path)?
+        .query_row([checker], |r| {
+            Ok(Pause {
+                since: r.get(0)?,
+                until: r.get(1)?,
+                comment: r.get(2)?,
+            })
+        })
+        .optional()
+        .alert_err(path)
+}
+
+/// Writes the states and notifications of `update`, and the history they make, inside `tx`.
 fn apply_in(path: &str, tx: &Transaction<'_>, update: &AlertUpdate) -> Result<(), AlertStoreError> {
+    if update.at.is_some() {
+        let alert_before = match &update.alert {
+            Some((index, _)) => alert_state_in(path, tx, &update.checker, *index)?,
+            None => None,
+        };
+        let source_before = match &update.source {
+            Some(_) => source_state_in(path, tx, &update.checker)?,
+            None => None,
+        };
+        // A notification already in the history (a replayed event) is not recorded twice.
+        let mut fresh = update.clone();
+        let mut seen = tx
+            .prepare_cached("SELECT 1 FROM alert_history WHERE idempotency_key = ?1")
+            .alert_err(path)?;
+        let mut kept = Vec::new();
+        for pending in fresh.notifications {
+            let key = &pending.notification.idempotency_key;
+            if !seen.exists([key]).alert_err(path)? {
+                kept.push(pending);
+            }
+        }
+        fresh.notifications = kept;
+        let entries = transitions(&fresh, alert_before.as_ref(), source_before.as_ref());
+        record_history(path, tx, &entries)?;
+    }
     if let Some((index, state)) = &update.alert {
         tx.prepare_cached(
             "INSERT INTO alert_state (checker, requirement_index, phase, state)
@@ -295,21 +411,8 @@ impl AlertStateStore for SqliteStore {
         requirement_index: usize,
     ) -> Result<Option<AlertState>, AlertStoreError> {
         let checker = checker.to_string();
-        self.alert_read(move |path, c| {
-            let text: Option<String> = c
-                .prepare_cached(
-                    "SELECT state FROM alert_state WHERE checker = ?1 AND requirement_index = ?2",
-                )
-                .alert_err(path)?
-                .query_row(params![checker, index_to_sql(requirement_index)], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .alert_err(path)?;
-            let key = format!("{checker}/{requirement_index}");
-            text.map(|t| from_json("alert state", &key, &t)).transpose()
-        })
-        .await
+        self.alert_read(move |path, c| alert_state_in(path, c, &checker, requirement_index))
+            .await
     }
 
     async fn alert_states(
@@ -323,17 +426,8 @@ impl AlertStateStore for SqliteStore {
 
     async fn source_state(&self, checker: &str) -> Result<Option<SourceState>, AlertStoreError> {
         let checker = checker.to_string();
-        self.alert_read(move |path, c| {
-            let text: Option<String> = c
-                .prepare_cached("SELECT state FROM alert_source WHERE checker = ?1")
-                .alert_err(path)?
-                .query_row([&checker], |r| r.get(0))
-                .optional()
-                .alert_err(path)?;
-            text.map(|t| from_json("source state", &checker, &t))
-                .transpose()
-        })
-        .await
+        self.alert_read(move |path, c| source_state_in(path, c, &checker))
+            .await
     }
 
     async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
@@ -375,26 +469,19 @@ impl AlertStateStore for SqliteStore {
 
     async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError> {
         let checker = checker.to_string();
-        self.alert_read(move |path, c| {
-            c.prepare_cached("SELECT since, until, comment FROM alert_pause WHERE checker = ?1")
-                .alert_err(path)?
-                .query_row([&checker], |r| {
-                    Ok(Pause {
-                        since: r.get(0)?,
-                        until: r.get(1)?,
-                        comment: r.get(2)?,
-                    })
-                })
-                .optional()
-                .alert_err(path)
-        })
-        .await
+        self.alert_read(move |path, c| pause_in(path, c, &checker))
+            .await
     }
 
     async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
         let checker = checker.to_string();
         let pause = pause.cloned();
         self.alert_write(move |path, tx| {
+            if let Some(after) = &pause {
+                let before = pause_in(path, tx, &checker)?;
+                let entry = pause_transition(&checker, before.as_ref(), Some(after), after.since);
+                record_history(path, tx, &entry.into_iter().collect::<Vec<_>>())?;
+            }
             match pause {
                 Some(p) => tx.execute(
                     "INSERT INTO alert_pause (checker, since, until, comment) VALUES (?1, ?2, ?3, ?4)
@@ -412,6 +499,39 @@ impl AlertStateStore for SqliteStore {
 
     async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
         self.alert_read(overview_of).await
+    }
+
+    async fn history(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<AlertTransition>, AlertStoreError> {
+        let checker = checker.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.alert_read(move |path, c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT seq, entry FROM alert_history WHERE checker = ?1
+                     ORDER BY seq DESC LIMIT ?2",
+                )
+                .alert_err(path)?;
+            let rows = statement
+                .query_map(params![checker, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .alert_err(path)?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (seq, text) = row.alert_err(path)?;
+                entries.push(from_json(
+                    "alert history entry",
+                    &format!("{checker}#{seq}"),
+                    &text,
+                )?);
+            }
+            Ok(entries)
+        })
+        .await
     }
 
     async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {

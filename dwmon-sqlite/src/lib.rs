@@ -10,7 +10,7 @@
 //! # Ok::<(), dwmon_core::StoreError>(())
 //! ```
 //!
-//! ## Schema (version 4)
+//! ## Schema (version 6)
 //!
 //! Designed for the access paths of a cycle (README "How a cycle works"): every statement a cycle runs is a
 //! point lookup or an index range scan whose cost grows with the batch, never with the total

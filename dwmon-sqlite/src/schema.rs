@@ -136,10 +136,29 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         // The push checkers' ping history (`ping_log.rs`).
         sql: crate::ping_log::MIGRATION_SQL,
     },
+    Migration {
+        to: 6,
+        // The alert state history (issue 13): append-only, per checker in order of `seq`,
+        // trimmed to the newest `HISTORY_PER_CHECKER` entries; `entry` is a JSON
+        // `AlertTransition`, whose notification key is kept apart so a replayed notification
+        // is recorded once.
+        sql: "
+        CREATE TABLE alert_history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            checker TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            idempotency_key TEXT,
+            entry TEXT NOT NULL
+        );
+        CREATE INDEX alert_history_by_checker ON alert_history (checker, seq);
+        CREATE INDEX alert_history_by_key ON alert_history (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+    ",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The objects the former alert store (`dwmon_alert::SqliteAlertStore`, schema version 1 of
 /// its `alert_schema` table) created. A file holding only these was first opened by it: it is

@@ -5,7 +5,8 @@
 
 use dwmon_core::alert_state::{
     AlertPhase, AlertState, AlertStateStore, AlertStoreError, AlertUpdate, ChannelKind,
-    MemoryAlertStore, Notification, Pause, PendingNotification, SourceState, Target,
+    HistoryState, MemoryAlertStore, Notification, Pause, PendingNotification, SourceState, Target,
+    HISTORY_PER_CHECKER,
 };
 use dwmon_core::{Row, Store, StoreError};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
@@ -16,7 +17,8 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn notification(checker: &str, minute: i64) -> Result<Notification, serde_json::Error> {
     serde_json::from_value(serde_json::json!({
-        "version": 1, "idempotency_key": format!("{checker}/0/{minute}/firing"), "kind": "firing",
+        "version": 1, "idempotency_key": format!("{checker}/1/{minute}/firing"), "kind": "firing",
+        "requirement_index": 1,
         "incident_key": format!("{checker}/0"), "event_key": format!("{checker}/0/{minute}"),
         "checker": checker, "severity": "critical", "at": minute, "minute": minute,
         "minute_local": "1970-01-01T00:01:00+00:00", "timezone": "UTC"
@@ -50,6 +52,7 @@ async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
             ..SourceState::default()
         }),
         notifications: vec![entry.clone()],
+        at: Some(60),
     };
     store.apply(&update).await?;
     assert_eq!(store.alert_state("orders", 1).await?, Some(firing(60)));
@@ -66,6 +69,36 @@ async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
     store.apply(&update).await?;
     assert_eq!(store.pending("orders").await?, [entry.clone()]);
     assert!(store.pending("other").await?.is_empty());
+    // The history: the requirement's change with its notification and the source's, once
+    // (the replayed enqueue above added nothing).
+    let history: Vec<_> = store
+        .history("orders", 10)
+        .await?
+        .into_iter()
+        .map(|e| (e.at, e.requirement_index, e.from, e.to, e.idempotency_key))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (
+                60,
+                None,
+                HistoryState::SourceOk,
+                HistoryState::SourceError,
+                None
+            ),
+            (
+                60,
+                Some(1),
+                HistoryState::Ok,
+                HistoryState::Firing,
+                Some("orders/1/60/firing".to_string())
+            ),
+        ],
+        "newest first"
+    );
+    assert_eq!(store.history("orders", 1).await?.len(), 1);
+    assert!(store.history("other", 10).await?.is_empty());
     store.complete(&entry.notification.idempotency_key).await?;
     assert!(store.pending("orders").await?.is_empty());
 
@@ -82,6 +115,14 @@ async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
     assert_eq!(overview.pauses, [("orders".to_string(), pause)]);
     store.set_pause("orders", None).await?;
     assert_eq!(store.pause("orders").await?, None);
+    let newest = store.history("orders", 1).await?;
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.at, e.from, e.to))
+            .collect::<Vec<_>>(),
+        [(0, HistoryState::Active, HistoryState::Paused)]
+    );
 
     for (checker, index) in [("orders", 0), ("orders", 2), ("gone", 0)] {
         store
@@ -344,5 +385,58 @@ async fn a_database_with_alert_tables_and_tables_of_its_own_is_still_refused() -
         SqliteStore::open(&path),
         Err(StoreError::NotAStore { .. })
     ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_history_is_bounded_per_checker_and_written_with_the_state() -> TestResult {
+    let memory = MemoryAlertStore::new();
+    let sqlite = SqliteStore::open_in_memory()?;
+    for store in [&memory as &dyn AlertStateStore, &sqlite] {
+        let total = HISTORY_PER_CHECKER as i64 + 5;
+        for i in 0..total {
+            let state = AlertState {
+                consecutive_bad: u32::from(i % 2 == 0),
+                ..AlertState::default()
+            };
+            store
+                .apply(&AlertUpdate {
+                    checker: "flappy".into(),
+                    alert: Some((0, state)),
+                    at: Some(60 * i),
+                    ..AlertUpdate::default()
+                })
+                .await?;
+        }
+        let history = store.history("flappy", usize::MAX).await?;
+        assert_eq!(history.len(), HISTORY_PER_CHECKER);
+        assert_eq!(history[0].at, 60 * (total - 1), "newest first");
+        assert_eq!(
+            history[HISTORY_PER_CHECKER - 1].at,
+            60 * 5,
+            "oldest dropped"
+        );
+    }
+    // On SQLite a failed write leaves neither state nor history behind.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dwmon.sqlite");
+    let options = SqliteStoreOptions {
+        busy_timeout: std::time::Duration::from_millis(20),
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(&path, &options)?;
+    let other = rusqlite::Connection::open(&path)?;
+    other.execute_batch("BEGIN IMMEDIATE")?;
+    let update = AlertUpdate {
+        checker: "orders".into(),
+        alert: Some((0, firing(60))),
+        at: Some(60),
+        ..AlertUpdate::default()
+    };
+    assert!(store.apply(&update).await.is_err());
+    other.execute_batch("ROLLBACK")?;
+    assert!(store.history("orders", 10).await?.is_empty());
+    store.apply(&update).await?;
+    assert_eq!(store.history("orders", 10).await?.len(), 1);
     Ok(())
 }

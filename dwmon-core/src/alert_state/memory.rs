@@ -1,11 +1,12 @@
 //! [`MemoryAlertStore`]: the [`AlertStateStore`] in memory.
 
 use super::{
-    AlertOverview, AlertState, AlertStateEntry, AlertStateStore, AlertStoreError, AlertUpdate,
-    Pause, PendingNotification, SourceState,
+    pause_transition, transitions, AlertOverview, AlertState, AlertStateEntry, AlertStateStore,
+    AlertStoreError, AlertTransition, AlertUpdate, Pause, PendingNotification, SourceState,
+    HISTORY_PER_CHECKER,
 };
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
@@ -15,6 +16,20 @@ struct Memory {
     pauses: BTreeMap<String, Pause>,
     /// In enqueue order.
     pending: Vec<PendingNotification>,
+    /// Per checker, oldest first, at most [`HISTORY_PER_CHECKER`].
+    history: BTreeMap<String, VecDeque<AlertTransition>>,
+}
+
+impl Memory {
+    fn record(&mut self, entries: Vec<AlertTransition>) {
+        for entry in entries {
+            let history = self.history.entry(entry.checker.clone()).or_default();
+            history.push_back(entry);
+            while history.len() > HISTORY_PER_CHECKER {
+                history.pop_front();
+            }
+        }
+    }
 }
 
 /// An [`AlertStateStore`] in memory (tests, one-shot runs). Clones share the same data.
@@ -64,6 +79,27 @@ impl AlertStateStore for MemoryAlertStore {
 
     async fn apply(&self, update: &AlertUpdate) -> Result<(), AlertStoreError> {
         let mut memory = self.lock();
+        let alert_before = update
+            .alert
+            .as_ref()
+            .and_then(|(index, _)| memory.alerts.get(&(update.checker.clone(), *index)));
+        let source_before = memory.sources.get(&update.checker);
+        // A notification already in the history (a replayed event) is not recorded twice.
+        let history = memory.history.get(&update.checker);
+        let recorded = |key: &str| {
+            history.is_some_and(|h| h.iter().any(|e| e.idempotency_key.as_deref() == Some(key)))
+        };
+        let fresh = AlertUpdate {
+            notifications: update
+                .notifications
+                .iter()
+                .filter(|p| !recorded(&p.notification.idempotency_key))
+                .cloned()
+                .collect(),
+            ..update.clone()
+        };
+        let entries = transitions(&fresh, alert_before, source_before);
+        memory.record(entries);
         if let Some((index, state)) = &update.alert {
             memory
                 .alerts
@@ -124,6 +160,15 @@ impl AlertStateStore for MemoryAlertStore {
 
     async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
         let mut memory = self.lock();
+        if let Some(after) = pause {
+            let entry = pause_transition(
+                checker,
+                memory.pauses.get(checker),
+                Some(after),
+                after.since,
+            );
+            memory.record(entry.into_iter().collect());
+        }
         match pause {
             Some(pause) => memory.pauses.insert(checker.to_string(), pause.clone()),
             None => memory.pauses.remove(checker),
@@ -155,6 +200,19 @@ impl AlertStateStore for MemoryAlertStore {
                 .collect(),
             pending: memory.pending.clone(),
         })
+    }
+
+    async fn history(
+        &self,
+        checker: &str,
+        limit: usize,
+    ) -> Result<Vec<AlertTransition>, AlertStoreError> {
+        Ok(self
+            .lock()
+            .history
+            .get(checker)
+            .map(|h| h.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn prune(&self, known: &BTreeMap<String, usize>) -> Result<u64, AlertStoreError> {
