@@ -13,7 +13,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use dwmon_benches::event_key;
-use dwmon_core::{Row, Store};
+use dwmon_core::{Row, RowStore};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::time::{Duration, Instant};
 

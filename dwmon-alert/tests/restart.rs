@@ -125,7 +125,7 @@ async fn alert_tables_live_beside_the_store_tables_in_the_same_file(
     let path = dir.path().join("dwmon.sqlite");
     let store = SqliteStore::open(&path)?;
     let rows = [dwmon_core::Row::new("a", T0)];
-    dwmon_core::Store::insert_first_seen(&store, "orders", &rows).await?;
+    dwmon_core::RowStore::insert_first_seen(&store, "orders", &rows).await?;
     store
         .set_pause(
             "orders",

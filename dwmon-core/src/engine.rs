@@ -109,10 +109,11 @@ use crate::handler::CheckHandler;
 use crate::purger::{DefaultPurger, Purger};
 use crate::record::{ErrorEvent, ErrorKind};
 use crate::source::RowGetter;
-use crate::store::{PendingDelivery, Store};
+use crate::store::{CheckerClaim, PendingDelivery, Store};
 use crate::{minute_floor, MINUTE};
 use chrono_tz::Tz;
 use futures::FutureExt;
+use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -352,7 +353,8 @@ impl Engine {
             let set = self.lock_set();
             (set.checkers.clone(), set.load_errors_with_extra())
         };
-        let context = Arc::new(self.context(now));
+        let claims = self.claim(&checkers, now).await;
+        let context = Arc::new(self.context(now, claims));
         let (mut backlog, outbox) = context.read_outbox().await;
         let plan = plan(&context, &checkers, &mut backlog, &outbox);
         let mut cycle = Cycle::new(context.clone(), self.config.max_concurrent_checkers);
@@ -382,8 +384,13 @@ impl Engine {
     }
 
     /// What the checker tasks of the cycle at `now` share.
-    fn context(&self, now: i64) -> CycleContext {
+    fn context(
+        &self,
+        now: i64,
+        claims: Result<HashMap<String, CheckerClaim>, String>,
+    ) -> CycleContext {
         CycleContext {
+            claims,
             source: self.source.clone(),
             store: self.store.clone(),
             handler: self.handler.clone(),
@@ -392,6 +399,30 @@ impl Engine {
             clean: self.clean.clone(),
             now,
             minute: minute_floor(now),
+        }
+    }
+
+    /// Claims this cycle's checkers and monitors in one store call (see
+    /// [`CheckLog::claim`](crate::store::CheckLog::claim)): the ones granted are checked here,
+    /// the others by the runner that holds them. The store's error is reported by each
+    /// checker's record step.
+    async fn claim(
+        &self,
+        checkers: &[Checker],
+        now: i64,
+    ) -> Result<HashMap<String, CheckerClaim>, String> {
+        let mut names: Vec<String> = checkers.iter().map(|c| c.name.clone()).collect();
+        names.extend(
+            self.monitors
+                .iter()
+                .map(|m| crate::monitor::record_name(m.name())),
+        );
+        match self.store.claim(&names, now).await {
+            Ok(claims) => Ok(claims.into_iter().map(|c| (c.checker.clone(), c)).collect()),
+            Err(e) => {
+                warn!(error = %e, "cannot claim the checkers; nothing is recorded this cycle");
+                Err(e.to_string())
+            }
         }
     }
 
@@ -727,6 +758,8 @@ struct CheckerJob {
 
 /// Everything a checker task needs; shared by the tasks of one cycle.
 struct CycleContext {
+    /// This runner's claims of the cycle, by checker (or the store's error).
+    claims: Result<HashMap<String, CheckerClaim>, String>,
     source: Arc<dyn RowGetter>,
     store: Arc<dyn Store>,
     handler: Arc<dyn CheckHandler>,

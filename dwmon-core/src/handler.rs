@@ -361,7 +361,7 @@ where
 mod tests {
     use super::*;
     use crate::testutil::{checker, every_minute, ScriptedSource};
-    use crate::{CheckRecord, Engine, MemoryStore, Row, Store};
+    use crate::{CheckRecord, Engine, MemoryStore, Row, StoreView};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 

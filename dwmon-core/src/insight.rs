@@ -509,7 +509,7 @@ pub fn seasonal_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryStore, Row};
+    use crate::{MemoryStore, Row, RowStore};
 
     const SEED: &str =
         "CHECKHOURS0-23 CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS600";

@@ -30,6 +30,8 @@ pub mod routing;
 pub mod schedule;
 pub mod source;
 pub mod store;
+#[cfg(feature = "test-suite")]
+pub mod store_conformance;
 pub mod svg;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
@@ -53,8 +55,8 @@ pub use source::{
     collect_rows, Batcher, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError,
 };
 pub use store::{
-    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RecentLine, StatusHistory,
-    Store, StoreError,
+    CheckLog, CheckerClaim, CheckerStatus, OutboxSummary, PendingDelivery, RecentLine, Recorded,
+    RowStore, Settlement, StatusHistory, Store, StoreError, StoreView,
 };
 
 /// Seconds in a minute; a *minute* is an epoch multiple of this.

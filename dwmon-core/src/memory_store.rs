@@ -9,8 +9,8 @@
 use crate::record::CheckRecord;
 use crate::source::Row;
 use crate::store::{
-    CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RequirementStatus, Store,
-    StoreError,
+    CheckLog, CheckerClaim, CheckerStatus, Lease, LocalFences, OutboxSummary, PendingDelivery,
+    Recorded, RequirementStatus, RowStore, Settlement, StoreError, StoreView,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -21,10 +21,12 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// One process, one store: every claim is granted ([`LocalFences`]).
+    fences: LocalFences,
 }
 
-/// Outbox order: checker, minute, requirement index (the order [`Store::pending_deliveries`]
-/// promises).
+/// Outbox order: checker, minute, requirement index (the order
+/// [`CheckLog::claim_deliveries`] promises).
 type OutboxKey = (String, i64, usize);
 
 #[derive(Debug, Default)]
@@ -72,7 +74,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl RowStore for MemoryStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let data = inner.checkers.entry(checker.to_string()).or_default();
@@ -100,6 +102,42 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let inner = self.lock();
+        let Some(data) = inner.checkers.get(checker) else {
+            return Ok(Vec::new());
+        };
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(data
+            .timestamps
+            .range(from..to)
+            .flat_map(|(ts, n)| std::iter::repeat_n(*ts, *n as usize))
+            .collect())
+    }
+
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.checkers.get_mut(checker) else {
+            return Ok(0);
+        };
+        let old = data.timestamps.range(..older_than).map(|(_, n)| n).sum();
+        if old > 0 {
+            data.timestamps = data.timestamps.split_off(&older_than);
+            data.keys.retain(|_, ts| *ts >= older_than);
+        }
+        Ok(old)
+    }
+}
+
+#[async_trait]
+impl CheckLog for MemoryStore {
     async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
         let inner = self.lock();
         Ok(inner
@@ -120,18 +158,32 @@ impl Store for MemoryStore {
         Ok(last.into_iter().collect())
     }
 
-    async fn record_checks(
+    async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.fences.claim(checkers, now))
+    }
+
+    async fn record(
         &self,
-        checker: &str,
+        claim: &CheckerClaim,
         records: &[CheckRecord],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Recorded, StoreError> {
+        if let Some(other) = records.iter().find(|r| r.checker != claim.checker) {
+            return Err(StoreError::backend(format!(
+                "record {} passed to record for checker {:?}",
+                other.idempotency_key(),
+                claim.checker
+            )));
+        }
         let mut guard = self.lock();
+        // Checked under the store's lock, so no claim can slip in between check and write.
+        self.fences.check(claim)?;
         let inner = &mut *guard;
-        let data = inner.checkers.entry(checker.to_string()).or_default();
-        let mut new = 0;
+        let data = inner.checkers.entry(claim.checker.clone()).or_default();
+        let mut recorded = Recorded::default();
         for record in records {
             let log_key = (record.minute, record.requirement_index);
-            if data.checks.contains_key(&log_key) {
+            if let Some(stored) = data.checks.get(&log_key) {
+                recorded.existing.push(stored.clone());
                 continue;
             }
             data.checks.insert(log_key, record.clone());
@@ -147,72 +199,44 @@ impl Store for MemoryStore {
                 // Due at once: the minute checked is never after the cycle's `now`.
                 PendingDelivery::new(record.clone()),
             );
-            new += 1;
+            recorded.inserted.push(record.clone());
         }
-        Ok(new)
+        Ok(recorded)
     }
 
-    async fn pending_deliveries(
+    async fn claim_deliveries(
         &self,
-        now: i64,
         limit: usize,
+        _lease: Lease,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let inner = self.lock();
-        Ok(inner
-            .outbox
-            .values()
-            .filter(|p| p.next_attempt_at <= now)
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(inner.outbox.values().take(limit).cloned().collect())
     }
 
-    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if let Some(position) = inner.outbox_index.remove(key) {
-            inner.outbox.remove(&position);
-        }
-        Ok(())
-    }
-
-    async fn defer_delivery(
-        &self,
-        key: &str,
-        next_attempt_at: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        if let Some(entry) = inner
-            .outbox_index
-            .get(key)
-            .and_then(|position| inner.outbox.get_mut(position))
-        {
-            entry.attempts = entry.attempts.saturating_add(1);
-            entry.next_attempt_at = next_attempt_at;
-            entry.last_error = Some(error.to_string());
-        }
-        Ok(())
-    }
-
-    async fn save_delivery_progress(
-        &self,
-        key: &str,
-        progress: &DeliveryProgress,
-    ) -> Result<(), StoreError> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if let Some(entry) = inner
-            .outbox_index
-            .get(key)
-            .and_then(|position| inner.outbox.get_mut(position))
-        {
-            entry.delivered_to.clone_from(&progress.delivered_to);
-            entry.first_attempt_at = entry.first_attempt_at.or(Some(progress.first_attempt_at));
-            if let Some((next_attempt_at, error)) = &progress.failure {
-                entry.attempts = entry.attempts.saturating_add(1);
-                entry.next_attempt_at = *next_attempt_at;
-                entry.last_error = Some(error.clone());
+        match settlement {
+            Settlement::Delivered | Settlement::GaveUp(_) => {
+                if let Some(position) = inner.outbox_index.remove(key) {
+                    inner.outbox.remove(&position);
+                }
+            }
+            Settlement::RetryAt(retry) => {
+                if let Some(entry) = inner
+                    .outbox_index
+                    .get(key)
+                    .and_then(|position| inner.outbox.get_mut(position))
+                {
+                    entry.delivered_to.clone_from(&retry.delivered_to);
+                    entry.first_attempt_at =
+                        entry.first_attempt_at.or(Some(retry.first_attempt_at));
+                    entry.next_attempt_at = retry.at;
+                    if let Some(error) = &retry.error {
+                        entry.attempts = entry.attempts.saturating_add(1);
+                        entry.last_error = Some(error.clone());
+                    }
+                }
             }
         }
         Ok(())
@@ -230,19 +254,6 @@ impl Store for MemoryStore {
         data.given_up = data.given_up.saturating_add(count);
         data.last_give_up = Some((minute, message.to_string()));
         Ok(())
-    }
-
-    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
-        let mut inner = self.lock();
-        let Some(data) = inner.checkers.get_mut(checker) else {
-            return Ok(0);
-        };
-        let old = data.timestamps.range(..older_than).map(|(_, n)| n).sum();
-        if old > 0 {
-            data.timestamps = data.timestamps.split_off(&older_than);
-            data.keys.retain(|_, ts| *ts >= older_than);
-        }
-        Ok(old)
     }
 
     async fn set_last_error(
@@ -271,7 +282,10 @@ impl Store for MemoryStore {
         });
         Ok((before - data.checks.len()) as u64)
     }
+}
 
+#[async_trait]
+impl StoreView for MemoryStore {
     async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
         let inner = self.lock();
         Ok(OutboxSummary {
@@ -328,19 +342,6 @@ impl Store for MemoryStore {
         Ok(crate::ping::fold_series(out.into_values().collect()))
     }
 
-    async fn recent_checks(
-        &self,
-        checker: &str,
-        limit: usize,
-    ) -> Result<Vec<CheckRecord>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .checkers
-            .get(checker)
-            .map(|d| d.checks.values().rev().take(limit).cloned().collect())
-            .unwrap_or_default())
-    }
-
     async fn checks_before(
         &self,
         checker: &str,
@@ -360,26 +361,6 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
-    }
-
-    async fn row_timestamps(
-        &self,
-        checker: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        let inner = self.lock();
-        let Some(data) = inner.checkers.get(checker) else {
-            return Ok(Vec::new());
-        };
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        Ok(data
-            .timestamps
-            .range(from..to)
-            .flat_map(|(ts, n)| std::iter::repeat_n(*ts, *n as usize))
-            .collect())
     }
 }
 
@@ -432,35 +413,55 @@ mod tests {
         Ok(())
     }
 
+    async fn record_checks(
+        store: &MemoryStore,
+        records: &[CheckRecord],
+    ) -> Result<Recorded, StoreError> {
+        let claims = store.claim(&[records[0].checker.clone()], 0).await?;
+        store.record(&claims[0], records).await
+    }
+
+    const LEASE: Lease = Lease {
+        now: 1000,
+        until: 1300,
+    };
+
     #[tokio::test]
-    async fn record_checks_is_idempotent_and_fills_the_outbox() -> Result<(), StoreError> {
+    async fn record_is_idempotent_and_fills_the_outbox() -> Result<(), StoreError> {
         let store = MemoryStore::new();
         let records = [
             record("c", 0, 120),
             record("c", 1, 120),
             record("c", 0, 180),
         ];
-        assert_eq!(store.record_checks("c", &records).await?, 3);
-        assert_eq!(store.record_checks("c", &records[..1]).await?, 0);
+        assert_eq!(record_checks(&store, &records).await?.inserted.len(), 3);
+        let again = record_checks(&store, &records[..1]).await?;
+        assert!(again.inserted.is_empty());
+        assert_eq!(again.existing, records[..1]);
         assert_eq!(store.last_checked_minute("c").await?, Some(180));
         assert_eq!(
             store.last_checked_minutes("c").await?,
             vec![(0, 180), (1, 120)]
         );
         assert_eq!(store.last_checked_minutes("other").await?, vec![]);
-        let pending = store.pending_deliveries(1000, 10).await?;
+        let pending = store.claim_deliveries(10, LEASE).await?;
         let keys: Vec<_> = pending.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["c/0/120", "c/1/120", "c/0/180"]);
 
-        store.defer_delivery("c/0/120", 500, "down").await?;
-        store.ack_delivery("c/1/120").await?;
-        let due: Vec<_> = store.pending_deliveries(499, 10).await?;
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].key, "c/0/180");
-        let all = store.pending_deliveries(500, 10).await?;
+        let retry = crate::store::Retry {
+            at: 500,
+            error: Some("down".into()),
+            delivered_to: Vec::new(),
+            first_attempt_at: 400,
+        };
+        store.settle("c/0/120", &Settlement::RetryAt(retry)).await?;
+        store.settle("c/1/120", &Settlement::Delivered).await?;
+        let all = store.claim_deliveries(10, LEASE).await?;
+        assert_eq!(all.len(), 2);
         assert_eq!(all[0].attempts, 1);
+        assert_eq!(all[0].next_attempt_at, 500);
         assert_eq!(all[0].last_error.as_deref(), Some("down"));
-        assert_eq!(store.pending_deliveries(500, 1).await?.len(), 1);
+        assert_eq!(store.claim_deliveries(1, LEASE).await?.len(), 1);
         Ok(())
     }
 
@@ -481,10 +482,8 @@ mod tests {
     {
         let store = MemoryStore::new();
         store.insert_first_seen("c", &[Row::new("a", 10)]).await?;
-        store
-            .record_checks("c", &[record("c", 0, 120), record("c", 1, 60)])
-            .await?;
-        store.ack_delivery("c/0/120").await?;
+        record_checks(&store, &[record("c", 0, 120), record("c", 1, 60)]).await?;
+        store.settle("c/0/120", &Settlement::Delivered).await?;
         store.set_last_error("c", Some((120, "boom"))).await?;
         let status = store.status().await?;
         assert_eq!(status.len(), 1);
@@ -495,7 +494,7 @@ mod tests {
         assert_eq!(s.pending_deliveries, 1);
         assert_eq!(s.last_error, Some((120, "boom".to_string())));
         assert_eq!(s.stored_rows, 1);
-        let recent = store.recent_checks("c", 1).await?;
+        let recent = store.checks_before("c", (i64::MAX, usize::MAX), 1).await?;
         assert_eq!(recent[0].minute, 120);
         store.set_last_error("c", None).await?;
         assert_eq!(store.status().await?[0].last_error, None);

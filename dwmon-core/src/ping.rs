@@ -412,7 +412,7 @@ mod tests {
     async fn a_host_whose_heartbeats_stop_is_bad_on_its_own() -> Result<(), crate::CheckerFileError>
     {
         use crate::testutil::{RecordingHandler, ScriptedSource};
-        use crate::{Engine, MemoryStore, Row, Status, Store};
+        use crate::{Engine, MemoryStore, Row, RowStore, Status};
         use std::sync::Arc;
         const T0: i64 = 1_800_000_000;
         let template = parse_checker(

@@ -118,7 +118,7 @@ pub fn run_duration(history: &[PingEntry], finish: &PingEntry) -> Option<i64> {
 /// ```
 /// use dwmon_core::ping::PingKind;
 /// use dwmon_core::ping_log::{MemoryPingLog, Ping, PingEntry, PingLog};
-/// use dwmon_core::{MemoryStore, Row, Store};
+/// use dwmon_core::{MemoryStore, Row, RowStore, Store};
 /// use std::sync::Arc;
 ///
 /// # futures::executor::block_on(async {
@@ -234,7 +234,7 @@ impl PingLog for MemoryPingLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryStore;
+    use crate::{MemoryStore, RowStore};
 
     fn entry(kind: PingKind, time: i64, rid: Option<&str>) -> PingEntry {
         PingEntry {

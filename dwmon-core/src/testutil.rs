@@ -20,7 +20,10 @@ use crate::handler::{CheckHandler, HandlerError};
 use crate::record::{CheckRecord, ErrorEvent, Event};
 use crate::requirement::{FieldSet, Requirement, RequirementError, Schedule};
 use crate::source::{FetchRequest, Fetched, Row, RowGetter, SourceError};
-use crate::store::{CheckerStatus, PendingDelivery, Store, StoreError};
+use crate::store::{
+    CheckLog, CheckerClaim, CheckerStatus, Lease, PendingDelivery, Recorded, RowStore, Settlement,
+    StoreError, StoreView,
+};
 use crate::MemoryStore;
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -259,7 +262,7 @@ impl FailingStore {
 }
 
 #[async_trait]
-impl Store for FailingStore {
+impl RowStore for FailingStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
         self.check(checker)?;
         self.inner.insert_first_seen(checker, rows).await
@@ -272,6 +275,23 @@ impl Store for FailingStore {
         self.check(checker)?;
         self.inner.count_windows(checker, windows).await
     }
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.check(checker)?;
+        self.inner.row_timestamps(checker, from, to).await
+    }
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        self.check_purge(checker)?;
+        self.inner.purge(checker, older_than).await
+    }
+}
+
+#[async_trait]
+impl CheckLog for FailingStore {
     async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
         self.check(checker)?;
         self.inner.last_checked_minute(checker).await
@@ -280,33 +300,26 @@ impl Store for FailingStore {
         self.check(checker)?;
         self.inner.last_checked_minutes(checker).await
     }
-    async fn record_checks(
+    async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        self.inner.claim(checkers, now).await
+    }
+    async fn record(
         &self,
-        checker: &str,
+        claim: &CheckerClaim,
         records: &[CheckRecord],
-    ) -> Result<u64, StoreError> {
-        self.check(checker)?;
-        self.inner.record_checks(checker, records).await
+    ) -> Result<Recorded, StoreError> {
+        self.check(&claim.checker)?;
+        self.inner.record(claim, records).await
     }
-    async fn pending_deliveries(
+    async fn claim_deliveries(
         &self,
-        now: i64,
         limit: usize,
+        lease: Lease,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
-        self.inner.pending_deliveries(now, limit).await
+        self.inner.claim_deliveries(limit, lease).await
     }
-    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.ack_delivery(key).await
-    }
-    async fn defer_delivery(&self, key: &str, at: i64, error: &str) -> Result<(), StoreError> {
-        self.inner.defer_delivery(key, at, error).await
-    }
-    async fn save_delivery_progress(
-        &self,
-        key: &str,
-        progress: &crate::store::DeliveryProgress,
-    ) -> Result<(), StoreError> {
-        self.inner.save_delivery_progress(key, progress).await
+    async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
+        self.inner.settle(key, settlement).await
     }
     async fn record_give_up(
         &self,
@@ -318,10 +331,6 @@ impl Store for FailingStore {
         self.inner
             .record_give_up(checker, count, minute, message)
             .await
-    }
-    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
-        self.check_purge(checker)?;
-        self.inner.purge(checker, older_than).await
     }
     async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
         self.check_purge(checker)?;
@@ -335,25 +344,21 @@ impl Store for FailingStore {
         self.check(checker)?;
         self.inner.set_last_error(checker, error).await
     }
+}
+
+#[async_trait]
+impl StoreView for FailingStore {
     async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
         self.inner.status().await
     }
-    async fn recent_checks(
+    async fn checks_before(
         &self,
         checker: &str,
+        before: (i64, usize),
         limit: usize,
     ) -> Result<Vec<CheckRecord>, StoreError> {
         self.check(checker)?;
-        self.inner.recent_checks(checker, limit).await
-    }
-    async fn row_timestamps(
-        &self,
-        checker: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.check(checker)?;
-        self.inner.row_timestamps(checker, from, to).await
+        self.inner.checks_before(checker, before, limit).await
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use dwmon_core::engine::EngineConfig;
 use dwmon_core::testutil::{checker, every_minute, ScriptedSource};
 use dwmon_core::{
-    CheckHandler, Engine, ErrorKind, Event, HandlerError, MemoryStore, Row, Status, Store,
+    CheckHandler, Engine, ErrorKind, Event, HandlerError, MemoryStore, Row, Status, StoreView,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

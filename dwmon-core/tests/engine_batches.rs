@@ -5,10 +5,11 @@
 
 use async_trait::async_trait;
 use dwmon_core::source::{Batcher, RowSink, DEFAULT_BATCH_ROWS};
+use dwmon_core::store::{CheckerClaim, Lease, Recorded, Settlement};
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
 use dwmon_core::{
-    CheckRecord, CheckerStatus, Engine, ErrorKind, FetchRequest, Fetched, MemoryStore,
-    PendingDelivery, Row, RowGetter, SourceError, Store, StoreError,
+    CheckLog, CheckRecord, CheckerStatus, Engine, ErrorKind, FetchRequest, Fetched, MemoryStore,
+    PendingDelivery, Row, RowGetter, RowStore, SourceError, StoreError, StoreView,
 };
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,7 +30,7 @@ struct CountingStore {
 }
 
 #[async_trait]
-impl Store for CountingStore {
+impl RowStore for CountingStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
         let number = self.inserts.fetch_add(1, Ordering::SeqCst);
         if *self.fail_insert.lock().unwrap() == Some(number) {
@@ -45,31 +46,46 @@ impl Store for CountingStore {
     ) -> Result<Vec<u64>, StoreError> {
         self.inner.count_windows(checker, windows).await
     }
-    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
-        self.inner.last_checked_minute(checker).await
-    }
-    async fn record_checks(
+    async fn row_timestamps(
         &self,
         checker: &str,
-        records: &[CheckRecord],
-    ) -> Result<u64, StoreError> {
-        self.inner.record_checks(checker, records).await
-    }
-    async fn pending_deliveries(
-        &self,
-        now: i64,
-        limit: usize,
-    ) -> Result<Vec<PendingDelivery>, StoreError> {
-        self.inner.pending_deliveries(now, limit).await
-    }
-    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.ack_delivery(key).await
-    }
-    async fn defer_delivery(&self, key: &str, at: i64, error: &str) -> Result<(), StoreError> {
-        self.inner.defer_delivery(key, at, error).await
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner.row_timestamps(checker, from, to).await
     }
     async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
         self.inner.purge(checker, older_than).await
+    }
+}
+
+#[async_trait]
+impl CheckLog for CountingStore {
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.last_checked_minute(checker).await
+    }
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        self.inner.last_checked_minutes(checker).await
+    }
+    async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        self.inner.claim(checkers, now).await
+    }
+    async fn record(
+        &self,
+        claim: &CheckerClaim,
+        records: &[CheckRecord],
+    ) -> Result<Recorded, StoreError> {
+        self.inner.record(claim, records).await
+    }
+    async fn claim_deliveries(
+        &self,
+        limit: usize,
+        lease: Lease,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.inner.claim_deliveries(limit, lease).await
+    }
+    async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
+        self.inner.settle(key, settlement).await
     }
     async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
         self.inner.purge_checks(checker, older_than).await
@@ -81,23 +97,20 @@ impl Store for CountingStore {
     ) -> Result<(), StoreError> {
         self.inner.set_last_error(checker, error).await
     }
+}
+
+#[async_trait]
+impl StoreView for CountingStore {
     async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
         self.inner.status().await
     }
-    async fn recent_checks(
+    async fn checks_before(
         &self,
         checker: &str,
+        before: (i64, usize),
         limit: usize,
     ) -> Result<Vec<CheckRecord>, StoreError> {
-        self.inner.recent_checks(checker, limit).await
-    }
-    async fn row_timestamps(
-        &self,
-        checker: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.inner.row_timestamps(checker, from, to).await
+        self.inner.checks_before(checker, before, limit).await
     }
 }
 

@@ -6,7 +6,7 @@ use dwmon_core::monitor::{Monitor, MonitorCounts, MonitorInput, MonitorSchedule,
 use dwmon_core::testutil::{
     checker, every_minute, every_nth_minute, requirement, RecordingHandler, ScriptedSource,
 };
-use dwmon_core::{Checker, Engine, ErrorKind, MemoryStore, Row, Status, Store};
+use dwmon_core::{CheckLog, Checker, Engine, ErrorKind, MemoryStore, Row, Status, StoreView};
 use std::sync::Arc;
 
 /// Tue 2023-11-14 22:14:00 UTC, a minute.
@@ -280,7 +280,10 @@ mod delivery {
         rig.engine.run_cycle(T + MIN + 5).await;
         assert_eq!(monitor_checks(&rig).len(), 1);
         // Still pending in the outbox under its own key.
-        let pending = rig.store.pending_deliveries(i64::MAX, 100).await?;
+        let pending = rig
+            .store
+            .claim_deliveries(100, dwmon_core::store::Lease::new(0, 0))
+            .await?;
         assert!(pending
             .iter()
             .any(|p| p.key == format!("monitor:conversion_rate/0/{}", T + MIN)));
@@ -292,7 +295,7 @@ mod delivery {
         assert_eq!(minutes, vec![T, T + MIN, T + 2 * MIN]);
         assert!(rig
             .store
-            .pending_deliveries(i64::MAX, 100)
+            .claim_deliveries(100, dwmon_core::store::Lease::new(0, 0))
             .await?
             .is_empty());
         Ok(())

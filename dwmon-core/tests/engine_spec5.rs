@@ -7,8 +7,8 @@ use dwmon_core::testutil::{
     RecordingHandler, ScriptedSource, Step,
 };
 use dwmon_core::{
-    CheckRecord, Checker, Engine, ErrorKind, MemoryStore, Row, SourceError, Status, Store,
-    StoreError,
+    CheckLog, CheckRecord, Checker, Engine, ErrorKind, MemoryStore, Row, RowStore, SourceError,
+    Status, StoreError, StoreView,
 };
 use std::sync::Arc;
 
@@ -583,7 +583,10 @@ mod step6_delivery {
         // Minute 0: first attempt fails; retry due at T+5+90.
         r.engine.run_cycle(T + 5).await;
         assert_eq!(r.handler.attempts(), vec![key(0)]);
-        let pending = r.store.pending_deliveries(i64::MAX, 10).await?;
+        let pending = r
+            .store
+            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
+            .await?;
         assert_eq!(
             (pending[0].attempts, pending[0].next_attempt_at),
             (1, T + 95)
@@ -597,7 +600,10 @@ mod step6_delivery {
         // Minute 2: retried, fails again; the next delay doubles to 180 s.
         r.engine.run_cycle(T + 2 * MIN + 5).await;
         assert_eq!(r.handler.attempts(), vec![key(0), key(0)]);
-        let pending = r.store.pending_deliveries(i64::MAX, 10).await?;
+        let pending = r
+            .store
+            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
+            .await?;
         assert_eq!(
             (pending[0].attempts, pending[0].next_attempt_at),
             (2, T + 125 + 180)
@@ -623,7 +629,11 @@ mod step6_delivery {
         );
         assert_eq!(rel_minutes(&r.handler.checks()), vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(report.outcome("orders").map(|o| o.delivered), Some(6));
-        assert!(r.store.pending_deliveries(i64::MAX, 10).await?.is_empty());
+        assert!(r
+            .store
+            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
+            .await?
+            .is_empty());
         Ok(())
     }
 
@@ -693,7 +703,12 @@ mod step6_delivery {
         assert_eq!(report.checks().count(), 5);
         // The outbox holds 5 > limit entries: each cycle delivers what it read.
         let mut cycles = 0;
-        while !r.store.pending_deliveries(i64::MAX, 10).await?.is_empty() {
+        while !r
+            .store
+            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
+            .await?
+            .is_empty()
+        {
             cycles += 1;
             assert!(cycles < 10, "outbox never drains");
             r.engine.run_cycle(T + (5 + cycles) * MIN).await;

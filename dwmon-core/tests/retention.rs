@@ -6,7 +6,7 @@ use dwmon_core::retention::{Keep, Retention, RetentionPurger};
 use dwmon_core::testutil::{
     checker, every_minute, every_nth_minute, requirement, RecordingHandler, ScriptedSource,
 };
-use dwmon_core::{Engine, MemoryStore, Store};
+use dwmon_core::{CheckLog, Engine, MemoryStore, StoreView};
 use std::sync::Arc;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

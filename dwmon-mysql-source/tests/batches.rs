@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use dwmon_core::source::DEFAULT_BATCH_ROWS;
 use dwmon_core::testutil::RecordingHandler;
 use dwmon_core::{
-    parse_checker, Engine, FetchRequest, Fetched, MemoryStore, Row, RowGetter, RowSink,
-    SourceError, Store,
+    parse_checker, CheckLog, Engine, FetchRequest, Fetched, MemoryStore, Row, RowGetter, RowSink,
+    RowStore, SourceError,
 };
 use dwmon_mysql_source::MysqlSource;
 use std::error::Error;

@@ -7,7 +7,7 @@
 //! [`REFRESH_SECONDS`] old, counted with [`Store::status_histories`] a hundred checkers a
 //! read; the first view after the start shows none until they are ready.
 //!
-//! [`Store::status_histories`]: dwmon_core::Store::status_histories
+//! [`Store::status_histories`]: dwmon_core::StoreView::status_histories
 
 use crate::view::{CheckerView, Overview};
 use crate::ServerState;

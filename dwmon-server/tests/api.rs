@@ -4,8 +4,12 @@
 //! wrong token, a read token on a write.
 
 use dwmon_alert::{AlertStateStore, MemoryAlertStore};
+use dwmon_core::store::{CheckerClaim, Lease, Recorded, Settlement};
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
-use dwmon_core::{Engine, MemoryStore, Row, Store};
+use dwmon_core::{
+    CheckLog, CheckRecord, CheckerStatus, Engine, MemoryStore, PendingDelivery, Row, RowStore,
+    Store, StoreError, StoreView,
+};
 use dwmon_server::auth::{Access, StaticTokens};
 use dwmon_server::events::{Events, EventsConfig};
 use dwmon_server::push::{Push, PushConfig};
@@ -744,71 +748,66 @@ async fn without_an_authorizer_every_token_is_refused() {
 /// A store whose every read fails, as a locked or vanished file would.
 struct BrokenStore;
 
-fn broken<T>() -> Result<T, dwmon_core::StoreError> {
-    Err(dwmon_core::StoreError::backend("disk on fire"))
+fn broken<T>() -> Result<T, StoreError> {
+    Err(StoreError::backend("disk on fire"))
 }
 
 #[async_trait::async_trait]
-impl Store for BrokenStore {
-    async fn insert_first_seen(&self, _: &str, _: &[Row]) -> Result<u64, dwmon_core::StoreError> {
+impl RowStore for BrokenStore {
+    async fn insert_first_seen(&self, _: &str, _: &[Row]) -> Result<u64, StoreError> {
         broken()
     }
-    async fn count_windows(
+    async fn count_windows(&self, _: &str, _: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
+        broken()
+    }
+    async fn row_timestamps(&self, _: &str, _: i64, _: i64) -> Result<Vec<i64>, StoreError> {
+        broken()
+    }
+    async fn purge(&self, _: &str, _: i64) -> Result<u64, StoreError> {
+        broken()
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckLog for BrokenStore {
+    async fn last_checked_minute(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        broken()
+    }
+    async fn last_checked_minutes(&self, _: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        broken()
+    }
+    async fn claim(&self, _: &[String], _: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        broken()
+    }
+    async fn record(&self, _: &CheckerClaim, _: &[CheckRecord]) -> Result<Recorded, StoreError> {
+        broken()
+    }
+    async fn claim_deliveries(
         &self,
-        _: &str,
-        _: &[(i64, i64)],
-    ) -> Result<Vec<u64>, dwmon_core::StoreError> {
-        broken()
-    }
-    async fn last_checked_minute(&self, _: &str) -> Result<Option<i64>, dwmon_core::StoreError> {
-        broken()
-    }
-    async fn record_checks(
-        &self,
-        _: &str,
-        _: &[dwmon_core::CheckRecord],
-    ) -> Result<u64, dwmon_core::StoreError> {
-        broken()
-    }
-    async fn pending_deliveries(
-        &self,
-        _: i64,
         _: usize,
-    ) -> Result<Vec<dwmon_core::PendingDelivery>, dwmon_core::StoreError> {
+        _: Lease,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
         broken()
     }
-    async fn ack_delivery(&self, _: &str) -> Result<(), dwmon_core::StoreError> {
+    async fn settle(&self, _: &str, _: &Settlement) -> Result<(), StoreError> {
         broken()
     }
-    async fn defer_delivery(&self, _: &str, _: i64, _: &str) -> Result<(), dwmon_core::StoreError> {
+    async fn set_last_error(&self, _: &str, _: Option<(i64, &str)>) -> Result<(), StoreError> {
         broken()
     }
-    async fn purge(&self, _: &str, _: i64) -> Result<u64, dwmon_core::StoreError> {
+}
+
+#[async_trait::async_trait]
+impl StoreView for BrokenStore {
+    async fn status(&self) -> Result<Vec<CheckerStatus>, StoreError> {
         broken()
     }
-    async fn set_last_error(
+    async fn checks_before(
         &self,
         _: &str,
-        _: Option<(i64, &str)>,
-    ) -> Result<(), dwmon_core::StoreError> {
-        broken()
-    }
-    async fn status(&self) -> Result<Vec<dwmon_core::CheckerStatus>, dwmon_core::StoreError> {
-        broken()
-    }
-    async fn recent_checks(
-        &self,
-        _: &str,
+        _: (i64, usize),
         _: usize,
-    ) -> Result<Vec<dwmon_core::CheckRecord>, dwmon_core::StoreError> {
-        broken()
-    }
-    async fn row_timestamps(
-        &self,
-        _: &str,
-        _: i64,
-        _: i64,
-    ) -> Result<Vec<i64>, dwmon_core::StoreError> {
+    ) -> Result<Vec<CheckRecord>, StoreError> {
         broken()
     }
 }

@@ -2,7 +2,7 @@
 //! fixed at `NOW`.
 
 use dwmon_core::checker_file::parse_checker;
-use dwmon_core::Store;
+use dwmon_core::{RowStore, Store};
 use dwmon_server::events::{Events, EventsConfig};
 use dwmon_server::hosts::HostRegistry;
 use dwmon_server::push::{Push, PushConfig};

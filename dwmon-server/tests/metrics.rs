@@ -2,10 +2,26 @@
 //! runner statistics it publishes, and `promtool check metrics` on the answer.
 
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource, Step};
-use dwmon_core::{Engine, MemoryStore, Row, SourceError, Store};
+use dwmon_core::{
+    CheckLog, CheckRecord, Engine, MemoryStore, Row, SourceError, Store, StoreError, StoreView,
+};
 use dwmon_server::{metrics, RunnerStats, ServerBuilder};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+
+/// Records `records` of `checker` under a fresh claim; how many were new.
+async fn record_checks<S: CheckLog + ?Sized>(
+    store: &S,
+    checker: &str,
+    records: &[CheckRecord],
+) -> Result<u64, StoreError> {
+    let claims = store.claim(&[checker.to_string()], 0).await?;
+    let claim = claims
+        .into_iter()
+        .next()
+        .expect("a single-runner store grants every claim");
+    Ok(store.record(&claim, records).await?.inserted.len() as u64)
+}
 
 /// 2023-11-14 22:13:00 UTC, a minute boundary.
 const T0: i64 = 1_700_000_000 - 1_700_000_000 % 60 + 60;
@@ -225,7 +241,7 @@ async fn a_server_without_runner_shows_the_stored_states_only() {
         extra: serde_json::json!({}),
         monitor: None,
     };
-    store.record_checks("orders", &[record]).await.unwrap();
+    record_checks(&store, "orders", &[record]).await.unwrap();
     let input = metrics::MetricsInput {
         now: T0 + 60,
         stats: None,

@@ -1,7 +1,7 @@
 //! The ping routes on a real socket over a real SQLite store.
 
 use dwmon_core::checker_file::parse_checker;
-use dwmon_core::Store;
+use dwmon_core::{RowStore, Store, StoreView};
 use dwmon_server::push::{Push, PushConfig};
 use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
 use dwmon_server::{RunnerStats, ServerBuilder};

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request};
 use dwmon_core::checker_file::parse_checker;
-use dwmon_core::Store;
+use dwmon_core::{RowStore, Store};
 use dwmon_server::push::{Push, PushConfig};
 use dwmon_server::tokens::{MemoryTokenStore, Scope, TokenStore};
 use dwmon_server::{RunnerStats, ServerBuilder};

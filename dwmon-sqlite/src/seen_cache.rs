@@ -35,7 +35,7 @@
 //! 9 bytes per cached key (10^7 keys = 90 MB), and a lookup reads one directory entry and
 //! about four hashes. Only keys a later fetch can still look up are cached: the engine tells
 //! the store, every cycle, from which timestamp on a checker's rows can still be handed over
-//! ([`dwmon_core::Store::set_reachable_from`]: its horizon plus its longest window; rows older
+//! ([`dwmon_core::RowStore::set_reachable_from`]: its horizon plus its longest window; rows older
 //! than that are dropped before they reach the store). Keys older than that are not learned
 //! (a first cycle's history is stored but not cached), and buckets wholly before it are
 //! dropped, so a checker holds at most its reachable window plus one bucket

@@ -5,10 +5,13 @@ use crate::rows;
 use crate::schema;
 use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
-use dwmon_core::store::{Cause, RequirementStatus};
+use dwmon_core::store::{
+    Cause, CheckLog, CheckerClaim, Lease, LocalFences, Recorded, RequirementStatus, Retry,
+    RowStore, Settlement, StoreView,
+};
 use dwmon_core::{
-    CheckRecord, CheckerStatus, DeliveryProgress, OutboxSummary, PendingDelivery, RecentLine, Row,
-    Status, StatusHistory, Store, StoreError,
+    CheckRecord, CheckerStatus, OutboxSummary, PendingDelivery, RecentLine, Row, Status,
+    StatusHistory, StoreError,
 };
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -100,6 +103,8 @@ pub(crate) struct Inner {
     acks: Mutex<Vec<String>>,
     /// When to checkpoint next and how often (`None`: SQLite's own checkpoints suffice).
     next_checkpoint: Mutex<Option<(Instant, Duration)>>,
+    /// Checker claims: a single-runner store grants every claim ([`LocalFences`]).
+    fences: LocalFences,
 }
 
 impl Drop for Inner {
@@ -202,12 +207,12 @@ fn flush_acks(inner: &Inner, conn: &mut Connection) -> Result<(), StoreError> {
     write_tx(inner, conn, true, |_| Ok(()))
 }
 
-/// The SQLite [`Store`]: one file holding first-seen rows, the check log and the delivery
+/// The SQLite [`Store`](dwmon_core::Store): one file holding first-seen rows, the check log and the delivery
 /// outbox. Cheap to clone (clones share one connection). See the crate docs for the schema,
 /// durability and the cache of seen keys.
 ///
 /// ```
-/// use dwmon_core::{Row, Store};
+/// use dwmon_core::{Row, RowStore};
 /// use dwmon_sqlite::SqliteStore;
 ///
 /// # fn main() -> Result<(), dwmon_core::StoreError> {
@@ -420,6 +425,7 @@ impl SqliteStore {
                 path,
                 read_only: options.read_only,
                 acks: Mutex::new(Vec::new()),
+                fences: LocalFences::new(),
                 next_checkpoint: Mutex::new(checkpoints),
                 conn: Mutex::new(Conn {
                     conn,
@@ -443,7 +449,7 @@ impl SqliteStore {
 
     /// Writes acknowledged deliveries to the file now.
     ///
-    /// [`Store::ack_delivery`] only notes an acknowledgement; it is deleted from the outbox
+    /// [`CheckLog::settle`] of a delivered entry only notes an acknowledgement; it is deleted from the outbox
     /// together with the store's next insert or record of checks (in practice another
     /// checker's, a moment later), when 512 are waiting, before the outbox is read, or
     /// when the store is dropped. A crash before that re-delivers the check after the restart
@@ -517,7 +523,7 @@ impl SqliteStore {
         }
     }
 
-    /// Inserts `batch` (row, key hash) first-seen; see [`Store::insert_first_seen`].
+    /// Inserts `batch` (row, key hash) first-seen; see [`RowStore::insert_first_seen`].
     async fn insert_batch(
         &self,
         checker: &str,
@@ -574,6 +580,43 @@ impl SqliteStore {
 
     /// Runs a read-only query job for `checker`, or returns `default` if the store has never
     /// heard of it.
+    /// Keeps an outbox entry after a delivery round, with its progress.
+    async fn keep_delivery(&self, key: &str, retry: Retry) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let delivered = serde_json::to_string(&retry.delivered_to)
+            .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
+        let first = retry.first_attempt_at;
+        let next_attempt_at = retry.at;
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            write_tx(inner, &mut state.conn, true, |tx| {
+                match &retry.error {
+                    Some(error) => tx
+                        .prepare_cached(
+                            "UPDATE outbox SET delivered_to = ?2,
+                             first_attempt_at = coalesce(first_attempt_at, ?3),
+                             attempts = attempts + 1, next_attempt_at = ?4, last_error = ?5
+                             WHERE key = ?1",
+                        )
+                        .store_err(path)?
+                        .execute(params![key, delivered, first, next_attempt_at, error])
+                        .store_err(path)?,
+                    None => tx
+                        .prepare_cached(
+                            "UPDATE outbox SET delivered_to = ?2,
+                             first_attempt_at = coalesce(first_attempt_at, ?3), next_attempt_at = ?4
+                             WHERE key = ?1",
+                        )
+                        .store_err(path)?
+                        .execute(params![key, delivered, first, next_attempt_at])
+                        .store_err(path)?,
+                };
+                Ok(())
+            })
+        })
+        .await
+    }
+
     pub(crate) async fn with_checker<T, F>(
         &self,
         checker: &str,
@@ -736,7 +779,7 @@ fn count_sorted(sorted: &[i64], windows: &[(i64, i64)]) -> Vec<u64> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl RowStore for SqliteStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
@@ -844,6 +887,62 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let checker = checker.to_owned();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            let Some(id) = checker_id(state, path, &checker)? else {
+                return Ok(0);
+            };
+            // No acks here: a purge usually deletes nothing, and then commits no page at all.
+            let deleted = write_tx(inner, &mut state.conn, false, |tx| {
+                let deleted = tx
+                    .prepare_cached("DELETE FROM rows WHERE checker_id = ?1 AND ts < ?2")
+                    .store_err(path)?
+                    .execute(params![id, older_than])
+                    .store_err(path)?;
+                if deleted > 0 {
+                    tx.prepare_cached(
+                        "UPDATE checkers SET stored_rows = max(stored_rows - ?1, 0) WHERE id = ?2",
+                    )
+                    .store_err(path)?
+                    .execute(params![to_i64(deleted, "row count")?, id])
+                    .store_err(path)?;
+                }
+                Ok(deleted)
+            })?;
+            if deleted > 0 {
+                if let Some(seen) = &inner.seen {
+                    seen.forget_older_than(&checker, older_than);
+                }
+            }
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            conn.prepare_cached(
+                "SELECT ts FROM rows WHERE checker_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+            )
+            .store_err(path)?
+            .query_map(params![id, from, to], |row| row.get(0))
+            .store_err(path)?
+            .collect::<Result<Vec<i64>, _>>()
+            .store_err(path)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CheckLog for SqliteStore {
     async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
         self.with_checker(checker, None, |conn, path, id| {
             conn.prepare_cached("SELECT max(minute) FROM checks WHERE checker_id = ?1")
@@ -889,19 +988,25 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_checks(
+    async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.inner.fences.claim(checkers, now))
+    }
+
+    async fn record(
         &self,
-        checker: &str,
+        claim: &CheckerClaim,
         records: &[CheckRecord],
-    ) -> Result<u64, StoreError> {
-        if records.is_empty() {
-            return Ok(0);
-        }
+    ) -> Result<Recorded, StoreError> {
+        let checker = claim.checker.as_str();
         if let Some(other) = records.iter().find(|r| r.checker != checker) {
             return Err(StoreError::backend(format!(
-                "record {} passed to record_checks for checker {checker:?}",
+                "record {} passed to record for checker {checker:?}",
                 other.idempotency_key()
             )));
+        }
+        self.inner.fences.check(claim)?;
+        if records.is_empty() {
+            return Ok(Recorded::default());
         }
         let mut rows = Vec::with_capacity(records.len());
         // Usually one extra for the whole batch: serialised and looked up once.
@@ -931,6 +1036,7 @@ impl Store for SqliteStore {
             ));
         }
         let checker = checker.to_owned();
+        let records = records.to_vec();
         self.run(move |inner, state| {
             let path = inner.path.as_str();
             let id = checker_id_for_write(state, path, &checker)?;
@@ -939,7 +1045,7 @@ impl Store for SqliteStore {
                     .iter()
                     .map(|json| extra_id(tx, path, id, json))
                     .collect::<Result<Vec<i64>, StoreError>>()?;
-                let mut new = 0;
+                let mut recorded = Recorded::default();
                 let mut check = tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO checks
@@ -955,7 +1061,14 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?4, NULL, ?6)",
                     )
                     .store_err(path)?;
-                for (key, index, minute, count, status, json, extra) in &rows {
+                let mut stored = tx
+                    .prepare_cached(
+                        "SELECT k.record, e.json FROM checks k LEFT JOIN extras e ON e.id = k.extra_id
+                         WHERE k.checker_id = ?1 AND k.requirement_index = ?2 AND k.minute = ?3",
+                    )
+                    .store_err(path)?;
+                for (row, record) in rows.iter().zip(records) {
+                    let (key, index, minute, count, status, json, extra) = row;
                     let extra = extra_ids[*extra];
                     let inserted = check
                         .execute(params![id, index, minute, count, status, json, extra])
@@ -964,19 +1077,28 @@ impl Store for SqliteStore {
                         outbox
                             .execute(params![key, id, index, minute, json, extra])
                             .store_err(path)?;
-                        new += 1;
+                        recorded.inserted.push(record);
+                    } else {
+                        // Another runner (or connection) recorded the minute first.
+                        let (json, extra): (String, Option<String>) = stored
+                            .query_row(params![id, index, minute], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .store_err(path)?;
+                        recorded
+                            .existing
+                            .push(parse_record(path, key, &json, extra.as_deref())?);
                     }
                 }
-                Ok(new)
+                Ok(recorded)
             })
         })
         .await
     }
 
-    async fn pending_deliveries(
+    async fn claim_deliveries(
         &self,
-        now: i64,
         limit: usize,
+        // One runner per file: nobody else claims, so the lease needs no bookkeeping.
+        _lease: Lease,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |inner, state| {
@@ -989,13 +1111,12 @@ impl Store for SqliteStore {
                             o.delivered_to, o.first_attempt_at
                      FROM outbox o JOIN checkers c ON c.id = o.checker_id
                      LEFT JOIN extras e ON e.id = o.extra_id
-                     WHERE o.next_attempt_at <= ?1
                      ORDER BY c.name, o.minute, o.requirement_index
-                     LIMIT ?2",
+                     LIMIT ?1",
                 )
                 .store_err(path)?;
             let raw = stmt
-                .query_map(params![now, limit], |row| {
+                .query_map(params![limit], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
@@ -1038,7 +1159,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
+    async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
+        if let Settlement::RetryAt(retry) = settlement {
+            return self.keep_delivery(key, retry.clone()).await;
+        }
         if self.inner.read_only {
             return Err(StoreError::ReadOnly {
                 path: self.inner.path.clone(),
@@ -1054,69 +1178,6 @@ impl Store for SqliteStore {
             self.flush().await?;
         }
         Ok(())
-    }
-
-    async fn defer_delivery(
-        &self,
-        key: &str,
-        next_attempt_at: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        let error = error.to_owned();
-        self.run(move |inner, state| {
-            write_tx(inner, &mut state.conn, true, |tx| {
-                tx.prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
-                     last_error = ?3 WHERE key = ?1",
-                )
-                .store_err(&inner.path)?
-                .execute(params![key, next_attempt_at, error])
-                .store_err(&inner.path)?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
-    async fn save_delivery_progress(
-        &self,
-        key: &str,
-        progress: &DeliveryProgress,
-    ) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        let delivered = serde_json::to_string(&progress.delivered_to)
-            .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
-        let first = progress.first_attempt_at;
-        let failure = progress.failure.clone();
-        self.run(move |inner, state| {
-            let path = inner.path.as_str();
-            write_tx(inner, &mut state.conn, true, |tx| {
-                match &failure {
-                    Some((next_attempt_at, error)) => tx
-                        .prepare_cached(
-                            "UPDATE outbox SET delivered_to = ?2,
-                             first_attempt_at = coalesce(first_attempt_at, ?3),
-                             attempts = attempts + 1, next_attempt_at = ?4, last_error = ?5
-                             WHERE key = ?1",
-                        )
-                        .store_err(path)?
-                        .execute(params![key, delivered, first, next_attempt_at, error])
-                        .store_err(path)?,
-                    None => tx
-                        .prepare_cached(
-                            "UPDATE outbox SET delivered_to = ?2,
-                             first_attempt_at = coalesce(first_attempt_at, ?3)
-                             WHERE key = ?1",
-                        )
-                        .store_err(path)?
-                        .execute(params![key, delivered, first])
-                        .store_err(path)?,
-                };
-                Ok(())
-            })
-        })
-        .await
     }
 
     async fn record_give_up(
@@ -1142,40 +1203,6 @@ impl Store for SqliteStore {
                 .store_err(path)?;
                 Ok(())
             })
-        })
-        .await
-    }
-
-    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
-        let checker = checker.to_owned();
-        self.run(move |inner, state| {
-            let path = inner.path.as_str();
-            let Some(id) = checker_id(state, path, &checker)? else {
-                return Ok(0);
-            };
-            // No acks here: a purge usually deletes nothing, and then commits no page at all.
-            let deleted = write_tx(inner, &mut state.conn, false, |tx| {
-                let deleted = tx
-                    .prepare_cached("DELETE FROM rows WHERE checker_id = ?1 AND ts < ?2")
-                    .store_err(path)?
-                    .execute(params![id, older_than])
-                    .store_err(path)?;
-                if deleted > 0 {
-                    tx.prepare_cached(
-                        "UPDATE checkers SET stored_rows = max(stored_rows - ?1, 0) WHERE id = ?2",
-                    )
-                    .store_err(path)?
-                    .execute(params![to_i64(deleted, "row count")?, id])
-                    .store_err(path)?;
-                }
-                Ok(deleted)
-            })?;
-            if deleted > 0 {
-                if let Some(seen) = &inner.seen {
-                    seen.forget_older_than(&checker, older_than);
-                }
-            }
-            Ok(deleted as u64)
         })
         .await
     }
@@ -1229,7 +1256,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl StoreView for SqliteStore {
     async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
         self.run(|inner, state| {
             let path = inner.path.as_str();
@@ -1278,41 +1308,6 @@ impl Store for SqliteStore {
             }
             tx.commit().store_err(path)?;
             Ok(dwmon_core::ping::fold_series(statuses))
-        })
-        .await
-    }
-
-    async fn recent_checks(
-        &self,
-        checker: &str,
-        limit: usize,
-    ) -> Result<Vec<CheckRecord>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_checker(checker, Vec::new(), move |conn, path, id| {
-            let raw = conn
-                .prepare_cached(
-                    "SELECT k.requirement_index, k.minute, k.record, e.json
-                     FROM checks k LEFT JOIN extras e ON e.id = k.extra_id
-                     WHERE k.checker_id = ?1
-                     ORDER BY k.minute DESC, k.requirement_index DESC LIMIT ?2",
-                )
-                .store_err(path)?
-                .query_map(params![id, limit], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                    ))
-                })
-                .store_err(path)?
-                .collect::<Result<Vec<_>, _>>()
-                .store_err(path)?;
-            raw.into_iter()
-                .map(|(index, minute, json, extra)| {
-                    parse_record(path, &format!("{index}/{minute}"), &json, extra.as_deref())
-                })
-                .collect()
         })
         .await
     }
@@ -1479,25 +1474,6 @@ impl Store for SqliteStore {
                     parse_record(path, &format!("{index}/{minute}"), &json, extra.as_deref())
                 })
                 .collect()
-        })
-        .await
-    }
-
-    async fn row_timestamps(
-        &self,
-        checker: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.with_checker(checker, Vec::new(), move |conn, path, id| {
-            conn.prepare_cached(
-                "SELECT ts FROM rows WHERE checker_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
-            )
-            .store_err(path)?
-            .query_map(params![id, from, to], |row| row.get(0))
-            .store_err(path)?
-            .collect::<Result<Vec<i64>, _>>()
-            .store_err(path)
         })
         .await
     }

@@ -8,7 +8,8 @@ use dwmon_core::alert_state::{
     HistoryState, MemoryAlertStore, Notification, Pause, PendingNotification, SourceState, Target,
     HISTORY_PER_CHECKER,
 };
-use dwmon_core::{Row, Store, StoreError};
+use dwmon_core::store::Lease;
+use dwmon_core::{CheckLog, Row, RowStore, StoreError};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -336,7 +337,7 @@ async fn a_release_file_written_by_the_store_then_the_alert_store_migrates_in_pl
         store.last_checked_minute("orders").await?,
         Some(1_700_000_100)
     );
-    let deliveries = store.pending_deliveries(i64::MAX, 10).await?;
+    let deliveries = store.claim_deliveries(10, Lease::new(0, 0)).await?;
     assert_eq!(
         deliveries.len(),
         1,

@@ -4,9 +4,23 @@
 mod common;
 
 use common::record;
-use dwmon_core::{Row, Store, StoreError};
+use dwmon_core::{CheckLog, CheckRecord, Row, RowStore, StoreError, StoreView};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::time::{Duration, Instant};
+
+/// Records `records` of `checker` under a fresh claim; how many were new.
+async fn record_checks<S: CheckLog + ?Sized>(
+    store: &S,
+    checker: &str,
+    records: &[CheckRecord],
+) -> Result<u64, StoreError> {
+    let claims = store.claim(&[checker.to_string()], 0).await?;
+    let claim = claims
+        .into_iter()
+        .next()
+        .expect("a single-runner store grants every claim");
+    Ok(store.record(&claim, records).await?.inserted.len() as u64)
+}
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -25,7 +39,7 @@ async fn a_reader_is_not_blocked_by_an_open_write_transaction() -> TestResult {
     let path = dir.path().join("store.sqlite");
     let runner = SqliteStore::open_with(&path, &options())?;
     runner.insert_first_seen("c", &[Row::new("a", 10)]).await?;
-    runner.record_checks("c", &[record("c", 0, 60, 1)]).await?;
+    record_checks(&runner, "c", &[record("c", 0, 60, 1)]).await?;
 
     // Another writer holds the write lock with uncommitted changes.
     let mut raw = rusqlite::Connection::open(&path)?;
@@ -54,8 +68,7 @@ async fn a_reader_is_not_blocked_by_an_open_write_transaction() -> TestResult {
     );
 
     // The runner, a writer, waits up to the busy timeout and then says so.
-    let error = runner
-        .record_checks("c", &[record("c", 0, 120, 1)])
+    let error = record_checks(&runner, "c", &[record("c", 0, 120, 1)])
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Busy { .. }), "{error:?}");
@@ -67,7 +80,7 @@ async fn a_reader_is_not_blocked_by_an_open_write_transaction() -> TestResult {
 
     tx.rollback()?;
     assert_eq!(
-        runner.record_checks("c", &[record("c", 0, 120, 1)]).await?,
+        record_checks(&runner, "c", &[record("c", 0, 120, 1)]).await?,
         1
     );
     assert_eq!(reader.status().await?[0].last_minute, Some(120));
@@ -90,9 +103,7 @@ async fn a_long_read_does_not_block_the_runner() -> TestResult {
     for minute in 1..=50 {
         let rows = [Row::new(format!("k{minute}"), minute * 60)];
         runner.insert_first_seen("c", &rows).await?;
-        runner
-            .record_checks("c", &[record("c", 0, minute * 60, 1)])
-            .await?;
+        record_checks(&runner, "c", &[record("c", 0, minute * 60, 1)]).await?;
         runner.purge("c", 0).await?;
     }
     assert!(
@@ -114,7 +125,7 @@ async fn status_queries_run_while_the_runner_writes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("store.sqlite");
     let runner = SqliteStore::open_with(&path, &options())?;
-    runner.record_checks("c", &[record("c", 0, 0, 1)]).await?;
+    record_checks(&runner, "c", &[record("c", 0, 0, 1)]).await?;
     let reader = SqliteStore::open_with(
         &path,
         &SqliteStoreOptions {
@@ -130,15 +141,15 @@ async fn status_queries_run_while_the_runner_writes() -> TestResult {
                 .map(|i| Row::new(format!("m{minute}-{i}"), minute * 60 - i))
                 .collect();
             runner.insert_first_seen("c", &rows).await?;
-            runner
-                .record_checks(
-                    "c",
-                    &[
-                        record("c", 0, minute * 60, 50),
-                        record("c", 1, minute * 60, 50),
-                    ],
-                )
-                .await?;
+            record_checks(
+                &runner,
+                "c",
+                &[
+                    record("c", 0, minute * 60, 50),
+                    record("c", 1, minute * 60, 50),
+                ],
+            )
+            .await?;
             runner.purge("c", (minute - 30) * 60).await?;
         }
         Ok::<_, StoreError>(())

@@ -2,7 +2,7 @@
 
 use dwmon_core::ping::PingKind;
 use dwmon_core::ping_log::{Ping, PingEntry, PingLog};
-use dwmon_core::{Row, Store, StoreError};
+use dwmon_core::{Row, RowStore, StoreError, StoreView};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::time::Duration;
 

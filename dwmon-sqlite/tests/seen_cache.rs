@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
-use dwmon_core::{Engine, FetchRequest, Fetched, Row, RowGetter, RowSink, SourceError, Store};
+use dwmon_core::{Engine, FetchRequest, Fetched, Row, RowGetter, RowSink, RowStore, SourceError};
 use dwmon_sqlite::SqliteStore;
 use std::sync::Arc;
 

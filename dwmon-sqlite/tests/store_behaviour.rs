@@ -4,10 +4,69 @@
 mod common;
 
 use common::record;
-use dwmon_core::{OutboxSummary, Row, Status, Store, StoreError};
+use dwmon_core::store::{CheckerClaim, Lease, Recorded, Retry, Settlement};
+use dwmon_core::{
+    CheckLog, CheckRecord, OutboxSummary, PendingDelivery, Row, RowStore, Status, Store,
+    StoreError, StoreView,
+};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use proptest::prelude::*;
 use std::collections::HashMap;
+
+/// Records `records` of `checker` under a fresh claim; how many were new.
+async fn record_checks<S: CheckLog + ?Sized>(
+    store: &S,
+    checker: &str,
+    records: &[CheckRecord],
+) -> Result<u64, StoreError> {
+    let claims = store.claim(&[checker.to_string()], 0).await?;
+    let claim = claims
+        .into_iter()
+        .next()
+        .expect("a single-runner store grants every claim");
+    Ok(store.record(&claim, records).await?.inserted.len() as u64)
+}
+
+/// The outbox entries due at `now`, at most `limit`.
+async fn pending_deliveries<S: CheckLog + ?Sized>(
+    store: &S,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<PendingDelivery>, StoreError> {
+    let all = store
+        .claim_deliveries(usize::MAX, Lease::new(now, 0))
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|p| p.next_attempt_at <= now)
+        .take(limit)
+        .collect())
+}
+
+/// Settles `key` as delivered.
+async fn ack_delivery<S: CheckLog + ?Sized>(store: &S, key: &str) -> Result<(), StoreError> {
+    store.settle(key, &Settlement::Delivered).await
+}
+
+/// Settles `key` for a retry at `at` after a failed round (its progress kept).
+async fn defer_delivery<S: CheckLog + ?Sized>(
+    store: &S,
+    key: &str,
+    at: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    let entries = store.claim_deliveries(usize::MAX, Lease::new(0, 0)).await?;
+    let Some(entry) = entries.into_iter().find(|e| e.key == key) else {
+        return Ok(());
+    };
+    let retry = Retry {
+        at,
+        error: Some(error.to_string()),
+        delivered_to: entry.delivered_to,
+        first_attempt_at: entry.first_attempt_at.unwrap_or(at),
+    };
+    store.settle(key, &Settlement::RetryAt(retry)).await
+}
 
 type TestResult = Result<(), StoreError>;
 
@@ -213,10 +272,10 @@ mod spec_5_step_6_check_log {
         let store = SqliteStore::open_in_memory()?;
         assert_eq!(store.last_checked_minute("c").await?, None);
         let batch = [record("c", 0, 120, 3), record("c", 1, 120, 9)];
-        assert_eq!(store.record_checks("c", &batch).await?, 2);
+        assert_eq!(record_checks(&store, "c", &batch).await?, 2);
         // A retried cycle (e.g. after a crash) records nothing twice, even with other counts.
         let retry = [record("c", 0, 120, 4), record("c", 0, 180, 2)];
-        assert_eq!(store.record_checks("c", &retry).await?, 1);
+        assert_eq!(record_checks(&store, "c", &retry).await?, 1);
         assert_eq!(store.last_checked_minute("c").await?, Some(180));
         // Per requirement, for DELAYSECONDS (requirements judged up to different minutes).
         assert_eq!(
@@ -244,8 +303,8 @@ mod spec_5_step_6_check_log {
         let records: Vec<_> = (1..=4)
             .flat_map(|m| [record("c", 0, m * 60, m as u64), record("c", 1, m * 60, 0)])
             .collect();
-        sqlite.record_checks("c", &records).await?;
-        memory.record_checks("c", &records).await?;
+        record_checks(&sqlite, "c", &records).await?;
+        record_checks(&memory, "c", &records).await?;
         let stores: [(&str, &dyn Store); 3] = [
             ("sqlite", &sqlite),
             ("memory", &memory),
@@ -313,8 +372,8 @@ mod spec_5_step_6_check_log {
         records.extend((1..=3).map(|m| record("a", 1, m * 180, 2)));
         let other = [record("b", 0, 60, 0)];
         for store in [&sqlite as &dyn Store, &memory] {
-            store.record_checks("a", &records).await?;
-            store.record_checks("b", &other).await?;
+            record_checks(store, "a", &records).await?;
+            record_checks(store, "b", &other).await?;
             store.set_last_error("b", Some((120, "down"))).await?;
             // A ping-kind series of `a` and of a checker known by its series only.
             store
@@ -403,55 +462,16 @@ mod spec_5_step_6_check_log {
         Ok(())
     }
 
-    /// A store that forwards everything except `checks_before`, so the default runs.
+    /// A store that forwards only the required methods, so the views' defaults run.
     struct Wrapper<'a>(&'a dwmon_core::MemoryStore);
 
     #[async_trait::async_trait]
-    impl Store for Wrapper<'_> {
+    impl RowStore for Wrapper<'_> {
         async fn insert_first_seen(&self, c: &str, rows: &[Row]) -> Result<u64, StoreError> {
             self.0.insert_first_seen(c, rows).await
         }
         async fn count_windows(&self, c: &str, w: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
             self.0.count_windows(c, w).await
-        }
-        async fn last_checked_minute(&self, c: &str) -> Result<Option<i64>, StoreError> {
-            self.0.last_checked_minute(c).await
-        }
-        async fn record_checks(
-            &self,
-            c: &str,
-            r: &[dwmon_core::CheckRecord],
-        ) -> Result<u64, StoreError> {
-            self.0.record_checks(c, r).await
-        }
-        async fn pending_deliveries(
-            &self,
-            now: i64,
-            limit: usize,
-        ) -> Result<Vec<dwmon_core::PendingDelivery>, StoreError> {
-            self.0.pending_deliveries(now, limit).await
-        }
-        async fn ack_delivery(&self, key: &str) -> Result<(), StoreError> {
-            self.0.ack_delivery(key).await
-        }
-        async fn defer_delivery(&self, key: &str, at: i64, e: &str) -> Result<(), StoreError> {
-            self.0.defer_delivery(key, at, e).await
-        }
-        async fn purge(&self, c: &str, older_than: i64) -> Result<u64, StoreError> {
-            self.0.purge(c, older_than).await
-        }
-        async fn set_last_error(&self, c: &str, e: Option<(i64, &str)>) -> Result<(), StoreError> {
-            self.0.set_last_error(c, e).await
-        }
-        async fn status(&self) -> Result<Vec<dwmon_core::CheckerStatus>, StoreError> {
-            self.0.status().await
-        }
-        async fn recent_checks(
-            &self,
-            c: &str,
-            limit: usize,
-        ) -> Result<Vec<dwmon_core::CheckRecord>, StoreError> {
-            self.0.recent_checks(c, limit).await
         }
         async fn row_timestamps(
             &self,
@@ -461,6 +481,57 @@ mod spec_5_step_6_check_log {
         ) -> Result<Vec<i64>, StoreError> {
             self.0.row_timestamps(c, from, to).await
         }
+        async fn purge(&self, c: &str, older_than: i64) -> Result<u64, StoreError> {
+            self.0.purge(c, older_than).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl CheckLog for Wrapper<'_> {
+        async fn last_checked_minute(&self, c: &str) -> Result<Option<i64>, StoreError> {
+            self.0.last_checked_minute(c).await
+        }
+        async fn last_checked_minutes(&self, c: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+            self.0.last_checked_minutes(c).await
+        }
+        async fn claim(&self, c: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+            self.0.claim(c, now).await
+        }
+        async fn record(
+            &self,
+            claim: &CheckerClaim,
+            r: &[CheckRecord],
+        ) -> Result<Recorded, StoreError> {
+            self.0.record(claim, r).await
+        }
+        async fn claim_deliveries(
+            &self,
+            limit: usize,
+            lease: Lease,
+        ) -> Result<Vec<PendingDelivery>, StoreError> {
+            self.0.claim_deliveries(limit, lease).await
+        }
+        async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
+            self.0.settle(key, settlement).await
+        }
+        async fn set_last_error(&self, c: &str, e: Option<(i64, &str)>) -> Result<(), StoreError> {
+            self.0.set_last_error(c, e).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl StoreView for Wrapper<'_> {
+        async fn status(&self) -> Result<Vec<dwmon_core::CheckerStatus>, StoreError> {
+            self.0.status().await
+        }
+        async fn checks_before(
+            &self,
+            c: &str,
+            before: (i64, usize),
+            limit: usize,
+        ) -> Result<Vec<CheckRecord>, StoreError> {
+            self.0.checks_before(c, before, limit).await
+        }
     }
 
     #[tokio::test]
@@ -468,7 +539,7 @@ mod spec_5_step_6_check_log {
         let store = SqliteStore::open_in_memory()?;
         let mixed = [record("c", 0, 60, 1), record("other", 0, 60, 1)];
         assert!(matches!(
-            store.record_checks("c", &mixed).await,
+            record_checks(&store, "c", &mixed).await,
             Err(StoreError::Backend { .. })
         ));
         assert_eq!(store.last_checked_minute("c").await?, None);
@@ -482,47 +553,50 @@ mod spec_8_outbox {
     #[tokio::test]
     async fn new_records_are_pending_in_checker_minute_requirement_order() -> TestResult {
         let store = SqliteStore::open_in_memory()?;
-        store
-            .record_checks(
-                "b",
-                &[
-                    record("b", 1, 60, 1),
-                    record("b", 0, 120, 1),
-                    record("b", 0, 60, 1),
-                ],
-            )
-            .await?;
-        store.record_checks("a", &[record("a", 0, 180, 1)]).await?;
-        let pending = store.pending_deliveries(1_000, 100).await?;
+        record_checks(
+            &store,
+            "b",
+            &[
+                record("b", 1, 60, 1),
+                record("b", 0, 120, 1),
+                record("b", 0, 60, 1),
+            ],
+        )
+        .await?;
+        record_checks(&store, "a", &[record("a", 0, 180, 1)]).await?;
+        let pending = pending_deliveries(&store, 1_000, 100).await?;
         let keys: Vec<&str> = pending.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, vec!["a/0/180", "b/0/60", "b/1/60", "b/0/120"]);
         assert!(pending
             .iter()
             .all(|p| p.attempts == 0 && p.last_error.is_none()));
         assert_eq!(pending[0].record, record("a", 0, 180, 1));
-        assert_eq!(store.pending_deliveries(1_000, 2).await?.len(), 2);
+        assert_eq!(pending_deliveries(&store, 1_000, 2).await?.len(), 2);
         // Re-recording does not re-enqueue.
-        store.record_checks("a", &[record("a", 0, 180, 1)]).await?;
-        assert_eq!(store.pending_deliveries(1_000, 100).await?.len(), 4);
+        record_checks(&store, "a", &[record("a", 0, 180, 1)]).await?;
+        assert_eq!(pending_deliveries(&store, 1_000, 100).await?.len(), 4);
         Ok(())
     }
 
     #[tokio::test]
     async fn ack_removes_and_defer_reschedules() -> TestResult {
         let store = SqliteStore::open_in_memory()?;
-        store
-            .record_checks("c", &[record("c", 0, 60, 1), record("c", 0, 120, 1)])
-            .await?;
-        store.ack_delivery("c/0/60").await?;
-        store.ack_delivery("c/0/60").await?; // idempotent
-        store.defer_delivery("c/0/120", 500, "webhook: 503").await?;
-        assert!(store.pending_deliveries(499, 10).await?.is_empty());
-        let due = store.pending_deliveries(500, 10).await?;
+        record_checks(
+            &store,
+            "c",
+            &[record("c", 0, 60, 1), record("c", 0, 120, 1)],
+        )
+        .await?;
+        ack_delivery(&store, "c/0/60").await?;
+        ack_delivery(&store, "c/0/60").await?; // idempotent
+        defer_delivery(&store, "c/0/120", 500, "webhook: 503").await?;
+        assert!(pending_deliveries(&store, 499, 10).await?.is_empty());
+        let due = pending_deliveries(&store, 500, 10).await?;
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].attempts, due[0].next_attempt_at), (1, 500));
         assert_eq!(due[0].last_error.as_deref(), Some("webhook: 503"));
-        store.defer_delivery("c/0/120", 900, "again").await?;
-        assert_eq!(store.pending_deliveries(900, 10).await?[0].attempts, 2);
+        defer_delivery(&store, "c/0/120", 900, "again").await?;
+        assert_eq!(pending_deliveries(&store, 900, 10).await?[0].attempts, 2);
         let status = store.status().await?;
         assert_eq!(status[0].pending_deliveries, 1);
         Ok(())
@@ -535,17 +609,20 @@ mod spec_8_outbox {
         let runner = SqliteStore::open(&path)?;
         let reader = SqliteStore::open_read_only(&path)?;
         assert_eq!(reader.outbox_summary().await?, OutboxSummary::default());
-        runner
-            .record_checks("b", &[record("b", 0, 180, 1), record("b", 0, 240, 1)])
-            .await?;
-        runner.record_checks("a", &[record("a", 0, 120, 1)]).await?;
+        record_checks(
+            &runner,
+            "b",
+            &[record("b", 0, 180, 1), record("b", 0, 240, 1)],
+        )
+        .await?;
+        record_checks(&runner, "a", &[record("a", 0, 120, 1)]).await?;
         let expected = OutboxSummary {
             pending: 3,
             oldest_minute: Some(120),
         };
         assert_eq!(runner.outbox_summary().await?, expected);
         assert_eq!(reader.outbox_summary().await?, expected);
-        runner.ack_delivery("a/0/120").await?;
+        ack_delivery(&runner, "a/0/120").await?;
         assert_eq!(
             runner.outbox_summary().await?,
             OutboxSummary {
@@ -600,10 +677,8 @@ mod status_views {
         store
             .insert_first_seen("b", &[Row::new("x", 1), Row::new("y", 2)])
             .await?;
-        store
-            .record_checks("b", &[record("b", 0, 60, 0), record("b", 2, 60, 3)])
-            .await?;
-        store.record_checks("b", &[record("b", 0, 120, 3)]).await?;
+        record_checks(&store, "b", &[record("b", 0, 60, 0), record("b", 2, 60, 3)]).await?;
+        record_checks(&store, "b", &[record("b", 0, 120, 3)]).await?;
         store
             .set_last_error("b", Some((120, "source down")))
             .await?;
@@ -642,7 +717,7 @@ mod persistence {
         {
             let store = SqliteStore::open(&path)?;
             store.insert_first_seen("c", &[Row::new("a", 10)]).await?;
-            store.record_checks("c", &[record("c", 0, 60, 1)]).await?;
+            record_checks(&store, "c", &[record("c", 0, 60, 1)]).await?;
         }
         let store = SqliteStore::open(&path)?;
         assert_eq!(SqliteStore::schema_version(), 6);
@@ -651,7 +726,7 @@ mod persistence {
         assert_eq!(store.insert_first_seen("c", &[Row::new("a", 99)]).await?, 0);
         assert_eq!(store.row_timestamps("c", 0, 100).await?, vec![10]);
         assert_eq!(store.last_checked_minute("c").await?, Some(60));
-        assert_eq!(store.pending_deliveries(60, 10).await?.len(), 1);
+        assert_eq!(pending_deliveries(&store, 60, 10).await?.len(), 1);
         Ok(())
     }
 
@@ -661,25 +736,28 @@ mod persistence {
         let path = dir.path().join("store.sqlite");
         {
             let store = SqliteStore::open(&path)?;
-            store.record_checks("c", &[record("c", 0, 60, 1)]).await?;
-            let progress = dwmon_core::DeliveryProgress {
+            record_checks(&store, "c", &[record("c", 0, 60, 1)]).await?;
+            let retry = Retry {
+                at: 95,
+                error: Some("alerts/webhook:ops: 500".into()),
                 delivered_to: vec!["stdout".into()],
                 first_attempt_at: 65,
-                failure: Some((95, "alerts/webhook:ops: 500".into())),
             };
-            store.save_delivery_progress("c/0/60", &progress).await?;
+            store
+                .settle("c/0/60", &Settlement::RetryAt(retry.clone()))
+                .await?;
             // A later round keeps the first attempt.
-            let progress = dwmon_core::DeliveryProgress {
+            let retry = Retry {
                 first_attempt_at: 125,
-                failure: None,
-                ..progress
+                error: None,
+                ..retry
             };
-            store.save_delivery_progress("c/0/60", &progress).await?;
+            store.settle("c/0/60", &Settlement::RetryAt(retry)).await?;
             store.record_give_up("c", 3, 120, "given up").await?;
             store.record_give_up("c", 2, 180, "given up again").await?;
         }
         let store = SqliteStore::open(&path)?;
-        let pending = store.pending_deliveries(i64::MAX, 10).await?;
+        let pending = pending_deliveries(&store, i64::MAX, 10).await?;
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].delivered_to, ["stdout"]);
         assert_eq!(pending[0].first_attempt_at, Some(65));
@@ -701,24 +779,24 @@ mod persistence {
         let runner = SqliteStore::open(&path)?;
         let status = SqliteStore::open_read_only(&path)?;
         let records: Vec<_> = (1..=4).map(|m| record("c", 0, m * 60, 1)).collect();
-        runner.record_checks("c", &records).await?;
-        runner.ack_delivery("c/0/60").await?;
+        record_checks(&runner, "c", &records).await?;
+        ack_delivery(&runner, "c/0/60").await?;
         // The runner's own view is exact at once.
-        assert_eq!(runner.pending_deliveries(i64::MAX, 10).await?.len(), 3);
-        runner.ack_delivery("c/0/120").await?;
+        assert_eq!(pending_deliveries(&runner, i64::MAX, 10).await?.len(), 3);
+        ack_delivery(&runner, "c/0/120").await?;
         // Another connection sees it after the runner's next insert ...
         runner.insert_first_seen("c", &[Row::new("x", 1)]).await?;
         assert_eq!(status.status().await?[0].pending_deliveries, 2);
         // ... or an explicit flush ...
-        runner.ack_delivery("c/0/180").await?;
+        ack_delivery(&runner, "c/0/180").await?;
         runner.flush().await?;
         assert_eq!(status.status().await?[0].pending_deliveries, 1);
         // ... or when the store is dropped.
-        runner.ack_delivery("c/0/240").await?;
+        ack_delivery(&runner, "c/0/240").await?;
         drop(runner);
         assert_eq!(status.status().await?[0].pending_deliveries, 0);
         assert!(matches!(
-            status.ack_delivery("c/0/60").await,
+            ack_delivery(&status, "c/0/60").await,
             Err(StoreError::ReadOnly { .. })
         ));
         Ok(())
@@ -877,7 +955,7 @@ mod retention {
         let mut records: Vec<_> = (0..10).map(|m| record("c", 0, m * 60, 3)).collect();
         records.push(record("c", 1, 0, 3));
         records.push(record("c", 1, 300, 0));
-        store.record_checks("c", &records).await?;
+        record_checks(&store, "c", &records).await?;
         store
             .insert_first_seen("c", &[Row::new("k", 42), Row::new("j", 99)])
             .await?;
@@ -939,19 +1017,17 @@ mod extras_once {
             })
             .collect();
         for chunk in records.chunks(50) {
-            assert_eq!(store.record_checks("c", chunk).await?, 50);
+            assert_eq!(record_checks(&store, "c", chunk).await?, 50);
         }
         // A new version of the extra for later records.
         let mut changed = record("c", 0, 500 * 60, 3);
         changed.extra = serde_json::json!({ "team": "platform" });
-        store
-            .record_checks("c", std::slice::from_ref(&changed))
-            .await?;
+        record_checks(&store, "c", std::slice::from_ref(&changed)).await?;
         store.flush().await?;
         let size = file_size_with_wal(&path);
         assert!(size < 2_000_000, "store is {size} bytes");
 
-        let pending = store.pending_deliveries(i64::MAX, 1000).await?;
+        let pending = pending_deliveries(&store, i64::MAX, 1000).await?;
         assert_eq!(pending.len(), 501);
         assert!(pending[..500].iter().all(|p| p.record.extra == big));
         assert_eq!(pending[500].record, changed);

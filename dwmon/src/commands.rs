@@ -14,7 +14,9 @@ use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, AlertStateStore, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
 use dwmon_core::retention::{Keep, Retention, RetentionPurger};
-use dwmon_core::{CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, Status, Store};
+use dwmon_core::{
+    CheckHandler, Engine, EngineConfig, LoadReport, RowGetter, RowStore, Status, Store, StoreView,
+};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::sources::{add_source, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertsConfig, RouteError, Routes, Target};
-use dwmon_core::{Checker, FetchRequest, RowGetter, Store};
+use dwmon_core::{Checker, FetchRequest, RowGetter, StoreView};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;

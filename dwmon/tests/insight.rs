@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use dwmon::Store;
+use dwmon::StoreView;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

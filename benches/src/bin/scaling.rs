@@ -14,7 +14,7 @@
 
 use dwmon_benches::{arg, median, Fixture, START};
 use dwmon_core::purger::KeepEverything;
-use dwmon_core::Store;
+use dwmon_core::StoreView;
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::path::Path;
 use std::sync::Arc;

@@ -99,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let max = times.iter().copied().fold(0.0, f64::max);
     let size = std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0);
-    let status = dwmon_core::Store::status(&store).await?;
+    let status = dwmon_core::StoreView::status(&store).await?;
     let stored: u64 = status.iter().map(|s| s.stored_rows).sum();
     println!(
         "steady state: median {:.3} s (cpu {:.2} s), max {max:.3} s over {cycles} cycles; \

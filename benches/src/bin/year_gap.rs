@@ -16,7 +16,7 @@
 use dwmon_benches::{arg, peak_rss_mib, CountingHandler, START};
 use dwmon_core::engine::EngineConfig;
 use dwmon_core::testutil::ScriptedSource;
-use dwmon_core::{parse_checker, Engine, Row, Store};
+use dwmon_core::{parse_checker, Engine, Row, StoreView};
 use dwmon_sqlite::SqliteStore;
 use std::sync::Arc;
 use std::time::Instant;

@@ -12,7 +12,6 @@ use crate::checker_file::Checker;
 use crate::purger::Cutoffs;
 use crate::record::{CheckRecord, ErrorKind, Status};
 use crate::source::{FetchRequest, SourceError};
-use crate::store::PendingDelivery;
 use chrono_tz::Tz;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
@@ -48,7 +47,7 @@ impl CycleContext {
         // after this cycle (see "Rows that are not stored").
         self.store
             .set_reachable_from(&checker.name, reachable_from(checker, self.minute));
-        let evaluated = self.evaluate(checker, &job.pending, &mut outcome).await;
+        let evaluated = self.evaluate(checker, &mut outcome).await;
         let evaluated = self.ok_or_report(checker, &mut outcome, evaluated).await;
         let mut evaluated = evaluated.flatten();
         if let Some(evaluated) = &mut evaluated {
@@ -72,9 +71,12 @@ impl CycleContext {
     async fn evaluate(
         &self,
         checker: &Checker,
-        pending: &[PendingDelivery],
         outcome: &mut CheckerOutcome,
     ) -> Result<Option<Evaluated>, Failure> {
+        if !self.may_claim(&checker.name) {
+            debug!(checker = %checker.name, "claimed by another runner");
+            return Ok(None);
+        }
         if checker.per_host() {
             // A template: each host's sub-check (`NAME@HOST`, crate::ping::with_hosts) is
             // checked on its own; the template has no rows of its own to judge.
@@ -87,9 +89,9 @@ impl CycleContext {
         let counts = self.count(checker, &due).await?;
         let zone = checker.zone(self.config.default_zone);
         let records = judge(checker, zone, due, counts);
-        let to_deliver = self
-            .record(&checker.name, records, pending, outcome)
-            .await?;
+        let Some(to_deliver) = self.record(&checker.name, records, outcome).await? else {
+            return Ok(None);
+        };
         Ok(Some(Evaluated {
             to_deliver,
             purge,
@@ -274,34 +276,57 @@ impl CycleContext {
         Ok(counts)
     }
 
-    /// Step 6a, for checkers and monitors alike: records `records` of `name` in one store
-    /// transaction (which also queues them in the outbox) and answers those to deliver now.
-    /// Those are all of them, unless another runner on the same store recorded some of these
-    /// minutes between this cycle's read of the last checked minute and its write: its
-    /// records, not these, are the truth, so this cycle's are delivered from the outbox
-    /// ([`CycleContext::recorded_here`]).
+    /// Whether this runner may check `name` this cycle: it holds its claim (or the claim
+    /// failed, which [`CycleContext::record`] reports).
+    pub(super) fn may_claim(&self, name: &str) -> bool {
+        self.claims
+            .as_ref()
+            .map_or(true, |claims| claims.contains_key(name))
+    }
+
+    /// Step 6a, for checkers and monitors alike: records `records` of `name` under this
+    /// runner's claim, in one store transaction (which also queues them in the outbox); the
+    /// checks as stored go into `outcome`. Answers those to deliver now: all of them, unless
+    /// another runner on the same store recorded some of these minutes first (between this
+    /// cycle's read of the last checked minute and its write). Its records, not these, are
+    /// the truth: then every record of the checker waits in the outbox, and the next cycle
+    /// delivers them in minute order. `None`: another runner holds the checker (its claim is
+    /// newer), so nothing was recorded and nothing is wrong.
     pub(super) async fn record(
         &self,
         name: &str,
         records: Vec<CheckRecord>,
-        pending: &[PendingDelivery],
         outcome: &mut CheckerOutcome,
-    ) -> Result<Vec<CheckRecord>, Failure> {
-        let new = self
-            .store
-            .record_checks(name, &records)
-            .await
-            .map_err(|e| Failure::store("cannot record checks", e))?;
-        outcome.checks.clone_from(&records);
-        if usize::try_from(new).is_ok_and(|new| new >= records.len()) {
-            return Ok(records);
+    ) -> Result<Option<Vec<CheckRecord>>, Failure> {
+        let claim = match &self.claims {
+            Ok(claims) => match claims.get(name) {
+                Some(claim) => claim,
+                None => return Ok(None),
+            },
+            Err(e) => {
+                let text = format!("store: cannot claim the checker: {e}");
+                return Err(Failure::new(ErrorKind::Store, text));
+            }
+        };
+        let recorded = match self.store.record(claim, &records).await {
+            Ok(recorded) => recorded,
+            Err(e) if e.is_stale_claim() => {
+                info!(checker = %name, error = %e, "another runner took the checker over");
+                return Ok(None);
+            }
+            Err(e) => return Err(Failure::store("cannot record checks", e)),
+        };
+        if recorded.existing.is_empty() {
+            outcome.checks = records;
+            return Ok(Some(recorded.inserted));
         }
         warn!(
             checker = %name,
             "some minutes were already recorded (another runner on this store?); \
-             delivering only the recorded checks"
+             the checks as recorded are delivered from the outbox, in order"
         );
-        Ok(self.recorded_here(name, &records, pending).await)
+        outcome.checks = recorded.stored();
+        Ok(Some(Vec::new()))
     }
 }
 

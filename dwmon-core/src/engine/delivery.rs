@@ -3,9 +3,13 @@
 
 use super::{local_rfc3339, CheckerOutcome, CycleContext};
 use crate::record::{CheckRecord, ErrorEvent, ErrorKind, Event};
-use crate::store::PendingDelivery;
+use crate::store::{Lease, PendingDelivery, Retry, Settlement};
 use std::collections::{BTreeMap, HashSet};
 use tracing::warn;
+
+/// How long the outbox entries a cycle claims stay with it (a store shared by several
+/// runners hides them from the others meanwhile): longer than any cycle's deliveries take.
+const DELIVERY_LEASE_SECONDS: i64 = 600;
 
 /// Which checkers may have outbox entries this cycle did not read (the read was truncated at
 /// `outbox_batch_limit`, or failed). Their new records stay in the outbox, so that the
@@ -53,6 +57,7 @@ struct TargetState {
 struct Tried {
     key: String,
     attempts: u32,
+    next_attempt_at: i64,
     delivered_to: Vec<String>,
     first_attempt_at: Option<i64>,
 }
@@ -98,10 +103,11 @@ impl GiveUp {
 }
 
 impl CycleContext {
-    /// Reads every outbox entry (due or not, up to the batch limit), grouped by checker.
+    /// Claims every outbox entry (due or not, up to the batch limit), grouped by checker.
     pub(super) async fn read_outbox(&self) -> (BTreeMap<String, Vec<PendingDelivery>>, OutboxView) {
         let limit = self.config.outbox_batch_limit.max(1);
-        match self.store.pending_deliveries(i64::MAX, limit).await {
+        let lease = Lease::new(self.now, DELIVERY_LEASE_SECONDS);
+        match self.store.claim_deliveries(limit, lease).await {
             Ok(entries) => {
                 let view = match entries.last() {
                     Some(last) if entries.len() >= limit => {
@@ -121,36 +127,6 @@ impl CycleContext {
             Err(e) => {
                 warn!(error = %e, "cannot read the delivery outbox; new checks stay queued");
                 (BTreeMap::new(), OutboxView::Unknown)
-            }
-        }
-    }
-
-    /// After a partly ignored `record_checks`: the outbox entries of this cycle's minutes
-    /// that the job's earlier read did not hold, i.e. the recorded versions (this cycle's own
-    /// where it won, the other runner's where it did not; delivering the latter too is
-    /// at-least-once, never a check that is not in the log). Empty if the outbox cannot be
-    /// read: the entries then wait for the next cycle.
-    pub(super) async fn recorded_here(
-        &self,
-        checker: &str,
-        records: &[CheckRecord],
-        pending: &[PendingDelivery],
-    ) -> Vec<CheckRecord> {
-        let keys: HashSet<String> = records.iter().map(CheckRecord::idempotency_key).collect();
-        let limit = self.config.outbox_batch_limit.max(1);
-        match self.store.pending_deliveries(i64::MAX, limit).await {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| {
-                    e.record.checker == checker
-                        && keys.contains(&e.key)
-                        && !pending.iter().any(|p| p.key == e.key)
-                })
-                .map(|e| e.record)
-                .collect(),
-            Err(e) => {
-                warn!(checker = %checker, error = %e, "cannot read the delivery outbox; new checks stay queued");
-                Vec::new()
             }
         }
     }
@@ -201,6 +177,7 @@ impl CycleContext {
         let entry = Tried {
             key,
             attempts,
+            next_attempt_at,
             delivered_to,
             first_attempt_at,
         };
@@ -294,20 +271,25 @@ impl CycleContext {
         let done = attempt.newly_delivered + attempt.settled;
         if done == owed.len() {
             outcome.delivered += 1;
-            if let Err(e) = self.store.ack_delivery(&key).await {
+            let given_up = owed.iter().find_map(|t| targets.given_up.get(t));
+            let settlement = match given_up {
+                Some(give_up) if attempt.settled > 0 => Settlement::GaveUp(give_up.error.clone()),
+                _ => Settlement::Delivered,
+            };
+            if let Err(e) = self.store.settle(&key, &settlement).await {
                 // The targets have it; it will be delivered once more (at least once).
                 warn!(key = %key, error = %e, "cannot acknowledge a delivery");
             }
             return;
         }
-        let failure = if attempt.failures.is_empty() {
-            None
+        let (at, error) = if attempt.failures.is_empty() {
+            (entry.next_attempt_at, None)
         } else {
             outcome.delivery_failures += 1;
             let next = self
                 .now
                 .saturating_add(self.config.retry_delay(entry.attempts));
-            Some((next, attempt.failures.join("; ")))
+            (next, Some(attempt.failures.join("; ")))
         };
         let mut delivered_to = entry.delivered_to;
         delivered_to.extend(attempt.delivered_to);
@@ -318,15 +300,16 @@ impl CycleContext {
             .cloned()
             .collect();
         delivered_to.extend(given_up);
-        if done == 0 && entry.first_attempt_at.is_some() && failure.is_none() {
+        if done == 0 && entry.first_attempt_at.is_some() && error.is_none() {
             return;
         }
-        let progress = crate::store::DeliveryProgress {
+        let retry = Retry {
+            at,
+            error,
             delivered_to,
             first_attempt_at,
-            failure,
         };
-        if let Err(e) = self.store.save_delivery_progress(&key, &progress).await {
+        if let Err(e) = self.store.settle(&key, &Settlement::RetryAt(retry)).await {
             warn!(key = %key, error = %e, "cannot save a delivery's progress");
         }
     }

@@ -135,7 +135,7 @@ impl CycleContext {
         let checker = &declared.checker;
         let mut outcome = CheckerOutcome::named(&checker.name);
         let judged = self
-            .judge_monitor(&declared, work, duplicate, &pending, &mut outcome)
+            .judge_monitor(&declared, work, duplicate, &mut outcome)
             .await;
         let records = self.ok_or_report(checker, &mut outcome, judged).await;
         let records = records.flatten().unwrap_or_default();
@@ -158,7 +158,6 @@ impl CycleContext {
         declared: &Declared<'_>,
         work: &Work<'_>,
         duplicate: bool,
-        pending: &[PendingDelivery],
         outcome: &mut CheckerOutcome,
     ) -> Result<Option<Vec<CheckRecord>>, Failure> {
         validate(declared, work, duplicate)?;
@@ -168,7 +167,9 @@ impl CycleContext {
         let counts = self.count_inputs(declared, &due.candidates).await?;
         let records = verdicts(declared, counts, due.missed)?;
         let name = declared.checker.name.as_str();
-        let to_deliver = self.record(name, records, pending, outcome).await?;
+        let Some(to_deliver) = self.record(name, records, outcome).await? else {
+            return Ok(None);
+        };
         self.clear_error(name).await;
         Ok(Some(to_deliver))
     }

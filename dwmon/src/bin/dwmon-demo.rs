@@ -3,7 +3,7 @@
 use clap::Parser;
 use dwmon::demo::{backfill, create_source, ConversionRate, Generator, Rates};
 use dwmon::printer::{Format, PrintingHandler};
-use dwmon::{Engine, EngineConfig, SimClock, Store};
+use dwmon::{Engine, EngineConfig, SimClock, Store, StoreView};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //!
 //! Usage: `crash_child STORE DELIVERIES FIRST_MINUTE LAST_MINUTE`
 
-use dwmon_core::{Engine, Store};
+use dwmon_core::{CheckLog, Engine};
 use dwmon_sqlite::SqliteStore;
 use dwmon_tests::crash::{checkers, AppendHandler, StreamSource, CYCLE_OFFSET};
 use std::path::PathBuf;
