@@ -4,7 +4,8 @@
 //!
 //! A new store implements the three traits and runs the conformance suite
 //! (`dwmon_core::store_conformance`, feature `test-suite`) in its tests; see
-//! `dwmon-core/tests/custom_store.rs` for a small complete store that passes it.
+//! `dwmon-core/tests/store_conformance.rs` (`MemoryStore`) and
+//! `dwmon-sqlite/tests/store_conformance.rs` (`SqliteStore`) for stores that pass it.
 
 mod check_log;
 mod error;

@@ -33,7 +33,7 @@
 //! ```
 //!
 //! See `dwmon-sqlite/tests/store_conformance.rs` (a file store, reopened from its path) and
-//! `dwmon-core/tests/custom_store.rs` (a small store written from scratch) for more.
+//! `dwmon-core/tests/store_conformance.rs` (`MemoryStore`) for more.
 
 use crate::record::{CheckRecord, Status};
 use crate::source::Row;
