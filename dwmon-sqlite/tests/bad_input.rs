@@ -3,41 +3,10 @@
 
 mod common;
 
-use common::record;
-use dwmon_core::store::Lease;
-use dwmon_core::{CheckLog, CheckRecord, PendingDelivery, Row, RowStore, StoreError, StoreView};
+use common::{pending_deliveries, record, record_checks};
+use dwmon_core::{CheckLog, Row, RowStore, StoreError, StoreView};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::path::{Path, PathBuf};
-
-/// Records `records` of `checker` under a fresh claim; how many were new.
-async fn record_checks<S: CheckLog + ?Sized>(
-    store: &S,
-    checker: &str,
-    records: &[CheckRecord],
-) -> Result<u64, StoreError> {
-    let claims = store.claim(&[checker.to_string()], 0).await?;
-    let claim = claims
-        .into_iter()
-        .next()
-        .expect("a single-runner store grants every claim");
-    Ok(store.record(&claim, records).await?.inserted.len() as u64)
-}
-
-/// The outbox entries due at `now`, at most `limit`.
-async fn pending_deliveries<S: CheckLog + ?Sized>(
-    store: &S,
-    now: i64,
-    limit: usize,
-) -> Result<Vec<PendingDelivery>, StoreError> {
-    let all = store
-        .claim_deliveries(usize::MAX, Lease::new(now, 0))
-        .await?;
-    Ok(all
-        .into_iter()
-        .filter(|p| p.next_attempt_at <= now)
-        .take(limit)
-        .collect())
-}
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

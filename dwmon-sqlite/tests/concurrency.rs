@@ -3,24 +3,10 @@
 
 mod common;
 
-use common::record;
-use dwmon_core::{CheckLog, CheckRecord, Row, RowStore, StoreError, StoreView};
+use common::{record, record_checks};
+use dwmon_core::{Row, RowStore, StoreError, StoreView};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::time::{Duration, Instant};
-
-/// Records `records` of `checker` under a fresh claim; how many were new.
-async fn record_checks<S: CheckLog + ?Sized>(
-    store: &S,
-    checker: &str,
-    records: &[CheckRecord],
-) -> Result<u64, StoreError> {
-    let claims = store.claim(&[checker.to_string()], 0).await?;
-    let claim = claims
-        .into_iter()
-        .next()
-        .expect("a single-runner store grants every claim");
-    Ok(store.record(&claim, records).await?.inserted.len() as u64)
-}
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::record;
+use common::{pending_deliveries, record, record_checks};
 use dwmon_core::store::{CheckerClaim, Lease, Recorded, Retry, Settlement};
 use dwmon_core::{
     CheckLog, CheckRecord, OutboxSummary, PendingDelivery, Row, RowStore, Status, Store,
@@ -12,36 +12,6 @@ use dwmon_core::{
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use proptest::prelude::*;
 use std::collections::HashMap;
-
-/// Records `records` of `checker` under a fresh claim; how many were new.
-async fn record_checks<S: CheckLog + ?Sized>(
-    store: &S,
-    checker: &str,
-    records: &[CheckRecord],
-) -> Result<u64, StoreError> {
-    let claims = store.claim(&[checker.to_string()], 0).await?;
-    let claim = claims
-        .into_iter()
-        .next()
-        .expect("a single-runner store grants every claim");
-    Ok(store.record(&claim, records).await?.inserted.len() as u64)
-}
-
-/// The outbox entries due at `now`, at most `limit`.
-async fn pending_deliveries<S: CheckLog + ?Sized>(
-    store: &S,
-    now: i64,
-    limit: usize,
-) -> Result<Vec<PendingDelivery>, StoreError> {
-    let all = store
-        .claim_deliveries(usize::MAX, Lease::new(now, 0))
-        .await?;
-    Ok(all
-        .into_iter()
-        .filter(|p| p.next_attempt_at <= now)
-        .take(limit)
-        .collect())
-}
 
 /// Settles `key` as delivered.
 async fn ack_delivery<S: CheckLog + ?Sized>(store: &S, key: &str) -> Result<(), StoreError> {
