@@ -96,8 +96,8 @@ pub enum CheckerFileErrorKind {
     UnknownParent,
     /// The checker is on a cycle of `"parent"` links ([`load_dir`]).
     ParentCycle,
-    /// A push checker (`__SOURCE__` `push`) with a `__QUERY__`, or a `PINGS<KIND>` option in
-    /// a checker that is not a push checker.
+    /// A push checker (`__SOURCE__` `push`) with a `__QUERY__`, or a `PINGS<KIND>`,
+    /// `MINDURATION` or `MAXDURATION` option in a checker that is not a push checker.
     Push,
 }
 
@@ -366,7 +366,8 @@ pub fn parse_checker(file_name: &str, text: &str) -> Result<Checker, CheckerFile
     Ok(checker)
 }
 
-/// A push checker has no `__QUERY__`; `PINGS<KIND>` belongs to push checkers only.
+/// A push checker has no `__QUERY__`; `PINGS<KIND>`, `MINDURATION` and `MAXDURATION` belong
+/// to push checkers only.
 fn check_push(
     err: &ErrorAt<'_>,
     sections: &[Section<'_>],
@@ -413,13 +414,33 @@ fn check_push(
         if text.trim_start().starts_with('#') {
             continue;
         }
-        if let Some(at) = text.find("PINGS") {
+        let push_only = [
+            (
+                "PINGS",
+                "PINGS<KIND> counts the pings of a push checker; this checker's __SOURCE__ is \
+                 not push",
+            ),
+            (
+                "MINDURATION",
+                "MINDURATION judges the runs (start to finish) of a push checker; this \
+                 checker's __SOURCE__ is not push",
+            ),
+            (
+                "MAXDURATION",
+                "MAXDURATION judges the runs (start to finish) of a push checker; this \
+                 checker's __SOURCE__ is not push",
+            ),
+        ];
+        let first = push_only
+            .iter()
+            .filter_map(|&(option, message)| Some((text.find(option)?, message)))
+            .min_by_key(|&(at, _)| at);
+        if let Some((at, message)) = first {
             return Err(err.at(
                 line,
                 text[..at].chars().count() + 1,
                 CheckerFileErrorKind::Push,
-                "PINGS<KIND> counts the pings of a push checker; this checker's __SOURCE__ is \
-                 not push",
+                message,
             ));
         }
     }

@@ -299,6 +299,35 @@ mod tests {
             (pull.kind, pull.line, pull.column),
             (CheckerFileErrorKind::Push, 4, REQ.len() + 2)
         );
+        for option in [
+            "MINDURATION10",
+            "MAXDURATION60",
+            "MINDURATION1 MAXDURATION2",
+        ] {
+            let pull = parse_checker(
+                "orders.dwmon",
+                &format!("__QUERY__\nSELECT 1\n__REQUIREMENTS__\n# MAXDURATION9\n{REQ} {option}\n"),
+            )
+            .unwrap_err();
+            assert_eq!(
+                (pull.kind, pull.line, pull.column),
+                (CheckerFileErrorKind::Push, 5, REQ.len() + 2),
+                "{option}"
+            );
+            assert!(pull.message.contains("DURATION judges the runs"), "{pull}");
+        }
+        let timed = parse_checker(
+            "job.dwmon",
+            &format!("__SOURCE__\npush\n__REQUIREMENTS__\n{REQ} MINDURATION5 MAXDURATION60\n"),
+        )
+        .expect("a push checker with run duration bounds");
+        assert_eq!(
+            (
+                timed.requirements[0].min_duration,
+                timed.requirements[0].max_duration
+            ),
+            (Some(5), Some(60))
+        );
         let missing =
             parse_checker("orders.dwmon", &format!("__REQUIREMENTS__\n{REQ}\n")).unwrap_err();
         assert_eq!(missing.kind, CheckerFileErrorKind::MissingSection);

@@ -130,6 +130,15 @@ pub struct Requirement {
     /// `PINGSSUCCESS` / `PINGSFAIL` / `PINGSSTART` / `PINGSLOG` (push checkers only; default
     /// success): the kind of ping counted.
     pub pings: crate::ping::PingKind,
+    /// `MINDURATION<s>` (push checkers only; 0..=[`MAX_DURATION_SECONDS`]): a run (a finish
+    /// paired with its start) in the window that took fewer seconds is BAD ("finished too
+    /// fast"). See [`crate::runs`].
+    pub min_duration: Option<u64>,
+    /// `MAXDURATION<s>` (push checkers only; 0..=[`MAX_DURATION_SECONDS`], at least
+    /// `MINDURATION`): a run in the window that took more seconds is BAD ("ran too long"),
+    /// and so is a start left without a finish for more than this ("started, never
+    /// finished"). See [`crate::runs`].
+    pub max_duration: Option<u64>,
 }
 
 impl Requirement {
@@ -147,7 +156,14 @@ impl Requirement {
             delay_seconds: 0,
             alert_key: None,
             pings: crate::ping::PingKind::Success,
+            min_duration: None,
+            max_duration: None,
         }
+    }
+
+    /// Whether the line judges run durations (`MINDURATION` or `MAXDURATION`).
+    pub fn has_duration_bounds(&self) -> bool {
+        self.min_duration.is_some() || self.max_duration.is_some()
     }
 
     /// This requirement with `DELAYSECONDS<delay_seconds>`.
@@ -199,7 +215,7 @@ pub enum RequirementErrorKind {
     ReversedRange,
     /// A step `/0`.
     ZeroStep,
-    /// `MAXNUM` smaller than `MINNUM`.
+    /// `MAXNUM` smaller than `MINNUM`, or `MAXDURATION` smaller than `MINDURATION`.
     MaxBelowMin,
     /// Two options that exclude each other (`SEVERITYWARNING` with `SEVERITYCRITICAL`).
     ConflictingOptions,
@@ -229,6 +245,9 @@ pub const MAX_LOOKBACK_SECONDS: u64 = 366 * 24 * 60 * 60;
 /// Largest accepted `DELAYSECONDS`: 7 days. Data later than that is a backfill rather than
 /// lag, and the rows of every delayed window must be kept that much longer.
 pub const MAX_DELAY_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// Largest accepted `MINDURATION` / `MAXDURATION`: 366 days, as [`MAX_LOOKBACK_SECONDS`].
+pub const MAX_DURATION_SECONDS: u64 = MAX_LOOKBACK_SECONDS;
 
 /// Seconds in a minute (as [`crate::MINUTE`]).
 const MINUTE_SECONDS: i64 = 60;
@@ -261,9 +280,11 @@ enum Opt {
     DelaySeconds,
     AlertKey,
     Pings,
+    MinDuration,
+    MaxDuration,
 }
 
-const OPTIONS: [(&str, Opt); 17] = [
+const OPTIONS: [(&str, Opt); 19] = [
     ("CHECKHOURS", Opt::CheckHours),
     ("CHECKMINUTES", Opt::CheckMinutes),
     ("CHECKDAYS", Opt::CheckDays),
@@ -281,6 +302,8 @@ const OPTIONS: [(&str, Opt); 17] = [
     ("RECOVERAFTER", Opt::RecoverAfter),
     ("ALERTKEY", Opt::AlertKey),
     ("PINGS", Opt::Pings),
+    ("MINDURATION", Opt::MinDuration),
+    ("MAXDURATION", Opt::MaxDuration),
 ];
 
 /// The value domain and names of one cron field.
@@ -615,6 +638,8 @@ struct Options {
     delay_seconds: Option<u64>,
     alert_key: Option<String>,
     pings: Option<crate::ping::PingKind>,
+    min_duration: Option<u64>,
+    max_duration: Option<u64>,
 }
 
 impl Options {
@@ -647,6 +672,8 @@ impl Options {
                 Opt::DelaySeconds => "DELAYSECONDS300",
                 Opt::AlertKey => "ALERTKEYpayments-hourly",
                 Opt::Pings => "PINGSFAIL",
+                Opt::MinDuration => "MINDURATION10",
+                Opt::MaxDuration => "MAXDURATION3600",
                 _ => "LOOKBACKSECONDS180",
             };
             return Err((
@@ -675,6 +702,12 @@ impl Options {
                 self.delay_seconds = Some(parse_integer(name, value, 0, MAX_DELAY_SECONDS)?);
             }
             Opt::AlertKey => self.alert_key = Some(parse_alert_key(value)?),
+            Opt::MinDuration => {
+                self.min_duration = Some(parse_integer(name, value, 0, MAX_DURATION_SECONDS)?);
+            }
+            Opt::MaxDuration => {
+                self.max_duration = Some(parse_integer(name, value, 0, MAX_DURATION_SECONDS)?);
+            }
             Opt::Pings => {
                 let kind = crate::ping::PingKind::parse(&value.to_ascii_lowercase())
                     .filter(|_| value.bytes().all(|b| b.is_ascii_uppercase()));
@@ -793,6 +826,15 @@ impl Requirement {
                 message: format!("MAXNUM must be >= MINNUM ({min} > {max})"),
             });
         }
+        if let (Some(shortest), Some(longest)) = (options.min_duration, options.max_duration) {
+            if longest < shortest {
+                return Err(RequirementError {
+                    column: options.columns[Opt::MaxDuration as usize].unwrap_or(end_column),
+                    kind: RequirementErrorKind::MaxBelowMin,
+                    message: format!("MAXDURATION must be >= MINDURATION ({shortest} > {longest})"),
+                });
+            }
+        }
         Ok(Requirement {
             schedule: Schedule {
                 minutes,
@@ -812,13 +854,15 @@ impl Requirement {
             delay_seconds: options.delay_seconds.unwrap_or(0),
             alert_key: options.alert_key,
             pings: options.pings.unwrap_or_default(),
+            min_duration: options.min_duration,
+            max_duration: options.max_duration,
         })
     }
 
     /// The canonical text of this requirement (the same as its `Display`): options in the
     /// order `CHECKHOURS CHECKMINUTES [CHECKDAYS] [CHECKMONTHS] day-of-week MINNUM MAXNUM
     /// LOOKBACKSECONDS [DELAYSECONDS<n>] [SEVERITYWARNING] [FAILAFTER<n>] [RECOVERAFTER<n>]
-    /// [ALERTKEY<key>] [PINGS<KIND>]`,
+    /// [ALERTKEY<key>] [PINGS<KIND>] [MINDURATION<s>] [MAXDURATION<s>]`,
     /// with compact fields; the optional options appear only when they differ from the
     /// defaults, so lines without them print exactly as before. For every parsed requirement `r`,
     /// `Requirement::parse(&r.canonical()) == Ok(r)`.
@@ -963,6 +1007,12 @@ impl std::fmt::Display for Requirement {
         }
         if self.pings != crate::ping::PingKind::Success {
             write!(f, " PINGS{}", self.pings.as_str().to_ascii_uppercase())?;
+        }
+        if let Some(seconds) = self.min_duration {
+            write!(f, " MINDURATION{seconds}")?;
+        }
+        if let Some(seconds) = self.max_duration {
+            write!(f, " MAXDURATION{seconds}")?;
         }
         Ok(())
     }

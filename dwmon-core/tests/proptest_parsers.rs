@@ -3,7 +3,8 @@
 //! raise them with `PROPTEST_CASES=100000` for a longer run.
 
 use dwmon_core::checker_file::parse_checker_bytes;
-use dwmon_core::requirement::MAX_ALERT_AFTER;
+use dwmon_core::ping::PingKind;
+use dwmon_core::requirement::{MAX_ALERT_AFTER, MAX_DURATION_SECONDS};
 use dwmon_core::{parse_checker, FieldSet, Requirement, Schedule, Severity};
 use proptest::prelude::*;
 
@@ -35,6 +36,20 @@ fn alerting() -> impl Strategy<Value = (Severity, u32, u32)> {
     )
 }
 
+/// A ping kind and run duration bounds with `MINDURATION <= MAXDURATION` when both are given.
+fn pings_and_durations() -> impl Strategy<Value = (PingKind, Option<u64>, Option<u64>)> {
+    let seconds = prop_oneof![0..=600u64, 0..=MAX_DURATION_SECONDS];
+    (
+        proptest::sample::select(PingKind::ALL.to_vec()),
+        proptest::option::of(seconds.clone()),
+        proptest::option::of(seconds),
+    )
+        .prop_map(|(kind, a, b)| match (a, b) {
+            (Some(a), Some(b)) => (kind, Some(a.min(b)), Some(a.max(b))),
+            other => (kind, other.0, other.1),
+        })
+}
+
 fn requirement() -> impl Strategy<Value = Requirement> {
     let bound = prop_oneof![0..=100u64, 0..=i64::MAX as u64];
     (
@@ -55,6 +70,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
             0..=dwmon_core::requirement::MAX_DELAY_SECONDS
         ],
         proptest::option::of("[A-Za-z0-9._-]{1,64}"),
+        pings_and_durations(),
     )
         .prop_map(
             |(
@@ -65,6 +81,7 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 (severity, fail_after, recover_after),
                 delay_seconds,
                 alert_key,
+                (pings, min_duration, max_duration),
             )| Requirement {
                 schedule: Schedule {
                     minutes,
@@ -81,7 +98,9 @@ fn requirement() -> impl Strategy<Value = Requirement> {
                 recover_after,
                 delay_seconds,
                 alert_key,
-                pings: dwmon_core::ping::PingKind::Success,
+                pings,
+                min_duration,
+                max_duration,
             },
         )
 }
@@ -104,6 +123,9 @@ fn requirement_like_line() -> impl Strategy<Value = String> {
         Just("FAILAFTER"),
         Just("RECOVERAFTER"),
         Just("DELAYSECONDS"),
+        Just("PINGS"),
+        Just("MINDURATION"),
+        Just("MAXDURATION"),
         Just("checkhours"),
     ];
     let value = "[0-9*/,A-Za-z-]{0,12}";

@@ -202,7 +202,7 @@ fn error_cases() -> Vec<(String, usize, usize, Kind, String)> {
              5, 17, Kind::Requirement(RequirementErrorKind::OutOfRange),
              "CHECKMINUTES: `60` is out of range; expected a minute from 0 to 59"),
         case(format!("{q}__REQUIREMENTS__\r\n{REQ} #trailing\r\n"), 4, 87, Kind::Requirement(RequirementErrorKind::UnknownOption),
-             "unexpected `#trailing`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS), with its value attached without a space"),
+             "unexpected `#trailing`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS, MINDURATION, MAXDURATION), with its value attached without a space"),
     ]
 }
 
@@ -272,7 +272,7 @@ fn load_dir_keeps_good_checkers_next_to_bad_files() -> std::io::Result<()> {
     assert_eq!(
         errors,
         [
-            "a_bad.dwmon:4:87: unexpected `EXTRA`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS), with its value attached without a space",
+            "a_bad.dwmon:4:87: unexpected `EXTRA`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS, MINDURATION, MAXDURATION), with its value attached without a space",
             "bad name.dwmon:1:1: invalid checker file name `bad name.dwmon`; expected NAME.dwmon with NAME of 1 to 100 characters from A-Z a-z 0-9 _ . -",
             "binary.dwmon:1:3: the file is not valid UTF-8; expected UTF-8 text",
         ]

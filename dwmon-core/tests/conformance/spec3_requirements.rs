@@ -333,12 +333,60 @@ fn delay_option_defaults_and_parses() -> Result<(), RequirementError> {
     Ok(())
 }
 
+#[test]
+fn duration_options_default_and_parse() -> Result<(), RequirementError> {
+    let base = "CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM1 MAXNUM100 LOOKBACKSECONDS600";
+    let plain = Requirement::parse(base)?;
+    assert_eq!((plain.min_duration, plain.max_duration), (None, None));
+    assert!(!plain.has_duration_bounds());
+    // `(options, MINDURATION, MAXDURATION, canonical suffix)`.
+    let cases = [
+        ("MINDURATION0", Some(0), None, " MINDURATION0"),
+        ("MINDURATION010", Some(10), None, " MINDURATION10"),
+        ("MAXDURATION3600", None, Some(3600), " MAXDURATION3600"),
+        ("MAXDURATION0", None, Some(0), " MAXDURATION0"),
+        (
+            "MAXDURATION60 MINDURATION60",
+            Some(60),
+            Some(60),
+            " MINDURATION60 MAXDURATION60",
+        ),
+        (
+            "MAXDURATION31622400 MINDURATION1",
+            Some(1),
+            Some(31_622_400),
+            " MINDURATION1 MAXDURATION31622400",
+        ),
+        (
+            "MAXDURATION900 PINGSFAIL FAILAFTER2 MINDURATION30",
+            Some(30),
+            Some(900),
+            " FAILAFTER2 PINGSFAIL MINDURATION30 MAXDURATION900",
+        ),
+    ];
+    for (options, min_duration, max_duration, suffix) in cases {
+        for line in [format!("{base} {options}"), format!("{options} {base}")] {
+            let r = Requirement::parse(&line)?;
+            assert_eq!(
+                (r.min_duration, r.max_duration),
+                (min_duration, max_duration),
+                "{line}"
+            );
+            assert!(r.has_duration_bounds(), "{line}");
+            assert_eq!((r.min, r.max, r.lookback_seconds), (1, 100, 600), "{line}");
+            assert_eq!(r.to_string(), format!("{base}{suffix}"), "{line}");
+            assert_eq!(Requirement::parse(&r.to_string())?, r, "{line}");
+        }
+    }
+    Ok(())
+}
+
 /// `(line, column, kind, message)`: every error kind, at the column of the offending option.
 const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM2 LOOKBACKSECONDS60", 50, Kind::MaxBelowMin,
      "MAXNUM must be >= MINNUM (5 > 2)"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS FOO MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 42, Kind::UnknownOption,
-     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS), with its value attached without a space"),
+     "unexpected `FOO`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS, MINDURATION, MAXDURATION), with its value attached without a space"),
     ("checkhours0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60", 1, Kind::UnknownOption,
      "unknown option `checkhours0-23`; options are case-sensitive: did you mean CHECKHOURS?"),
     ("CHECKHOURS0-23 CHECKMINUTES0-59 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 CHECKHOURS1", 77, Kind::DuplicateOption,
@@ -420,7 +468,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 delayseconds300", 71, Kind::UnknownOption,
      "unknown option `delayseconds300`; options are case-sensitive: did you mean DELAYSECONDS?"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 DELAYSECOND300", 71, Kind::UnknownOption,
-     "unexpected `DELAYSECOND300`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS), with its value attached without a space"),
+     "unexpected `DELAYSECOND300`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS, MINDURATION, MAXDURATION), with its value attached without a space"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEY", 71, Kind::MissingValue,
      "ALERTKEY needs a value right after it, with no space, e.g. `ALERTKEYpayments-hourly`"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 ALERTKEYpay/ments", 71, Kind::InvalidValue,
@@ -435,6 +483,22 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "PINGS: unknown ping kind `fail`; expected PINGSSUCCESS, PINGSFAIL, PINGSSTART or PINGSLOG"),
     ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 PINGSFAIL PINGSLOG", 81, Kind::DuplicateOption,
      "PINGS given twice (first at column 71); each option may appear at most once"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MINDURATION", 71, Kind::MissingValue,
+     "MINDURATION needs a value right after it, with no space, e.g. `MINDURATION10`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MAXDURATION", 71, Kind::MissingValue,
+     "MAXDURATION needs a value right after it, with no space, e.g. `MAXDURATION3600`"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MINDURATION10s", 71, Kind::InvalidValue,
+     "MINDURATION: invalid value `10s`; expected an integer from 0 to 31622400"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MAXDURATION-1", 71, Kind::InvalidValue,
+     "MAXDURATION: invalid value `-1`; expected an integer from 0 to 31622400"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MAXDURATION31622401", 71, Kind::OutOfRange,
+     "MAXDURATION: `31622401` is out of range; expected an integer from 0 to 31622400"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MINDURATION99999999999999999999", 71, Kind::OutOfRange,
+     "MINDURATION: `99999999999999999999` is out of range; expected an integer from 0 to 31622400"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MINDURATION5 MINDURATION6", 84, Kind::DuplicateOption,
+     "MINDURATION given twice (first at column 71); each option may appear at most once"),
+    ("CHECKHOURS0 CHECKMINUTES0 WEEKDAYS MAXDURATION30 MINNUM5 MAXNUM20 LOOKBACKSECONDS60 MINDURATION60", 36, Kind::MaxBelowMin,
+     "MAXDURATION must be >= MINDURATION (60 > 30)"),
     // Missing options are reported just after the last non-blank character.
     ("CHECKMINUTES0 WEEKDAYS MINNUM5 MAXNUM20 LOOKBACKSECONDS60  ", 58, Kind::MissingOption,
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
@@ -452,7 +516,7 @@ const ERRORS: &[(&str, usize, Kind, &str)] = &[
      "missing CHECKHOURS; every requirement needs CHECKHOURS and CHECKMINUTES"),
     // Columns count characters, not bytes.
     ("CHECKHOURS0 ü CHECKMINUTES0", 13, Kind::UnknownOption,
-     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS), with its value attached without a space"),
+     "unexpected `ü`; expected an option (CHECKHOURS, CHECKMINUTES, CHECKDAYS, CHECKMONTHS, CHECKWEEKDAYS, WEEKDAYS, WEEKENDS, MINNUM, MAXNUM, LOOKBACKSECONDS, DELAYSECONDS, SEVERITYWARNING, SEVERITYCRITICAL, FAILAFTER, RECOVERAFTER, ALERTKEY, PINGS, MINDURATION, MAXDURATION), with its value attached without a space"),
 ];
 
 #[test]
