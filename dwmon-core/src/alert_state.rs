@@ -79,7 +79,25 @@ pub struct AlertUpdate {
 }
 
 /// Persistence for alerting: alert and source states, pause flags and the notifications not
-/// yet delivered to every target. Object-safe (`Arc<dyn AlertStateStore>`).
+/// yet delivered to every target. Object-safe (`Arc<dyn AlertStateStore>`). It is part of the
+/// store seam: every [`Store`](crate::Store) is an `AlertStateStore` too, so one store keeps
+/// rows, checks, deliveries and alert state (a store can also keep its alert state in a
+/// [`MemoryAlertStore`] field, see [`delegate_alert_state_store!`](crate::delegate_alert_state_store)).
+///
+/// **Concurrency.** Each call is atomic: [`apply`](AlertStateStore::apply) writes its states,
+/// its notifications and the history entries it makes all together or not at all, and a read
+/// sees whole updates only. Enqueuing a notification whose idempotency key is already pending
+/// keeps the pending entry (with its delivery progress) as it is, so two runners applying the
+/// same event enqueue it once; a replayed notification adds no history entry. States are
+/// last-writer-wins: the alerting policy applies one checker's events in minute order (an
+/// [`AlertState::last_minute`] at or after an event's minute makes it a replay).
+///
+/// **Crash.** A call that returned `Ok` is durable in a persistent store (the in-memory
+/// stores keep it for the life of the process); one interrupted by a crash wrote nothing. A
+/// pending notification stays until [`complete`](AlertStateStore::complete)d, across
+/// restarts, with the progress last saved by [`save_progress`](AlertStateStore::save_progress):
+/// a crash between a channel accepting it and `save_progress` means one more delivery to that
+/// target under the same idempotency key, never a lost one.
 ///
 /// ```
 /// use dwmon_core::alert_state::{AlertStateStore, MemoryAlertStore, Pause};
@@ -252,3 +270,136 @@ macro_rules! forward_alert_store {
 }
 
 forward_alert_store!(&T, Box<T>, Arc<T>);
+
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;
+
+/// Implements [`AlertStateStore`] for a type by forwarding every operation to one of its
+/// fields (a [`MemoryAlertStore`], or any other `AlertStateStore`): for a store that keeps
+/// its alert state in another store, and for wrappers (test doubles, decorators) of a
+/// [`Store`](crate::Store) that change only its rows or check log.
+///
+/// ```
+/// use dwmon_core::alert_state::{AlertStateStore, MemoryAlertStore, Pause};
+///
+/// struct Wrapper {
+///     alerts: MemoryAlertStore,
+/// }
+///
+/// dwmon_core::delegate_alert_state_store!(Wrapper => alerts);
+///
+/// # futures::executor::block_on(async {
+/// let wrapper = Wrapper { alerts: MemoryAlertStore::new() };
+/// wrapper.set_pause("orders", Some(&Pause { since: 0, until: None, comment: None })).await?;
+/// assert!(wrapper.alerts.pause("orders").await?.is_some());
+/// # Ok::<(), dwmon_core::alert_state::AlertStoreError>(())
+/// # }).unwrap();
+/// ```
+#[macro_export]
+macro_rules! delegate_alert_state_store {
+    ($ty:ty => $field:tt) => {
+        #[$crate::alert_state::__async_trait]
+        impl $crate::alert_state::AlertStateStore for $ty {
+            async fn alert_state(
+                &self,
+                checker: &str,
+                requirement_index: usize,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::alert_state::AlertState>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::alert_state(
+                    &self.$field,
+                    checker,
+                    requirement_index,
+                )
+                .await
+            }
+            async fn source_state(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::alert_state::SourceState>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::source_state(&self.$field, checker).await
+            }
+            async fn alert_states(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<(usize, $crate::alert_state::AlertState)>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::alert_states(&self.$field, checker).await
+            }
+            async fn apply(
+                &self,
+                update: &$crate::alert_state::AlertUpdate,
+            ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::apply(&self.$field, update).await
+            }
+            async fn pending(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::alert_state::PendingNotification>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::pending(&self.$field, checker).await
+            }
+            async fn save_progress(
+                &self,
+                pending: &$crate::alert_state::PendingNotification,
+            ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::save_progress(&self.$field, pending).await
+            }
+            async fn complete(
+                &self,
+                idempotency_key: &str,
+            ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::complete(&self.$field, idempotency_key).await
+            }
+            async fn pause(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::alert_state::Pause>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::pause(&self.$field, checker).await
+            }
+            async fn set_pause(
+                &self,
+                checker: &str,
+                pause: ::std::option::Option<&$crate::alert_state::Pause>,
+            ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::set_pause(&self.$field, checker, pause).await
+            }
+            async fn overview(
+                &self,
+            ) -> ::std::result::Result<
+                $crate::alert_state::AlertOverview,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::overview(&self.$field).await
+            }
+            async fn prune(
+                &self,
+                known: &::std::collections::BTreeMap<::std::string::String, usize>,
+            ) -> ::std::result::Result<u64, $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::prune(&self.$field, known).await
+            }
+            async fn history(
+                &self,
+                checker: &str,
+                limit: usize,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::alert_state::AlertTransition>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::history(&self.$field, checker, limit).await
+            }
+        }
+    };
+}

@@ -1,11 +1,13 @@
-//! [`MemoryStore`]: an in-memory [`Store`] for tests and for users who want no
+//! [`MemoryStore`]: an in-memory [`Store`](crate::Store) for tests and for users who want no
 //! persistence.
 //!
 //! Everything lives behind one mutex: first-seen keys in a hash map, their timestamps in a
 //! sorted multiset (so a windowed count costs the distinct timestamps inside the window, never
-//! the total stored), the check log, the outbox and the last error of each checker. Nothing
-//! survives the process, so the crash-safety guarantees hold only within a process.
+//! the total stored), the check log, the outbox and the last error of each checker. The alert
+//! state is a [`MemoryAlertStore`] of its own. Nothing survives the process, so the
+//! crash-safety guarantees hold only within a process.
 
+use crate::alert_state::MemoryAlertStore;
 use crate::record::CheckRecord;
 use crate::source::Row;
 use crate::store::{
@@ -16,14 +18,18 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-/// In-memory store: first-seen rows, check log, delivery outbox. Cheap to create; share it
-/// with `Arc` between the engine and whatever inspects it.
+/// In-memory store: first-seen rows, check log, delivery outbox and alert state. Cheap to
+/// create; share it with `Arc` between the engine, alerting and whatever inspects it.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// One process, one store: every claim is granted ([`LocalFences`]).
     fences: LocalFences,
+    /// The alert state ([`AlertStateStore`](crate::alert_state::AlertStateStore)).
+    alerts: MemoryAlertStore,
 }
+
+crate::delegate_alert_state_store!(MemoryStore => alerts);
 
 /// Outbox order: checker, minute, requirement index (the order
 /// [`CheckLog::claim_deliveries`] promises).

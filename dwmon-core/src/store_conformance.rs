@@ -3,7 +3,8 @@
 //! semantics, half-open windows, `record` idempotent per `(checker, requirement_index, minute)`
 //! and returning the stored versions, the outbox order, settlements and retry times, the
 //! outbox and check log surviving a reopen, two handles recording one minute at once, fencing
-//! of stale claims, purge boundaries and the status views.
+//! of stale claims, purge boundaries, the status views, and the alert state (round trips, its
+//! history's order and limit, surviving a reopen, two handles at once).
 //!
 //! A store's test implements [`StoreFactory`] (a new empty store; the same store opened again)
 //! and calls [`run_all`]:
@@ -35,6 +36,11 @@
 //! See `dwmon-sqlite/tests/store_conformance.rs` (a file store, reopened from its path) and
 //! `dwmon-core/tests/store_conformance.rs` (`MemoryStore`) for more.
 
+use crate::alert_state::{
+    AlertPhase, AlertState, AlertStateStore, AlertStoreError, AlertTransition, AlertUpdate,
+    ChannelKind, HistoryState, Notification, NotificationKind, Pause, PendingNotification,
+    SourceState, Target, HISTORY_PER_CHECKER,
+};
 use crate::record::{CheckRecord, Status};
 use crate::source::Row;
 use crate::store::{
@@ -42,6 +48,7 @@ use crate::store::{
     StoreError, StoreView,
 };
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 
 /// What a store's test provides to run the suite.
 #[async_trait]
@@ -90,6 +97,10 @@ pub async fn run_all<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failur
     stale_claims_are_refused(factory).await?;
     purge_boundaries(factory).await?;
     status_views(factory).await?;
+    alert_state_round_trips(factory).await?;
+    alert_history_order_and_limit(factory).await?;
+    alert_state_survives_reopen(factory).await?;
+    alert_state_two_handles(factory).await?;
     Ok(())
 }
 
@@ -695,4 +706,625 @@ async fn status_views<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failu
         expect_eq(CASE, "outbox summary: oldest minute", oldest, 120)?;
     }
     Ok(())
+}
+
+/// A notification of `kind` about requirement `index` of `checker` (`None`: its source) at
+/// `minute`, keyed `checker/index/minute/kind` (`checker/source/minute/kind`).
+pub fn notification(
+    checker: &str,
+    index: Option<usize>,
+    minute: i64,
+    kind: NotificationKind,
+) -> Notification {
+    let line = index.map_or_else(|| "source".to_string(), |i| i.to_string());
+    Notification {
+        version: 1,
+        idempotency_key: format!("{checker}/{line}/{minute}/{kind}"),
+        kind,
+        incident_key: format!("{checker}/{line}"),
+        event_key: format!("{checker}/{line}/{minute}"),
+        checker: checker.to_string(),
+        severity: crate::Severity::Critical,
+        at: minute,
+        minute,
+        minute_local: String::new(),
+        timezone: "UTC".to_string(),
+        since: None,
+        requirement_index: index,
+        requirement: index.map(|i| format!("requirement {i}")),
+        count: None,
+        min: None,
+        max: None,
+        lookback_seconds: None,
+        error: None,
+        monitor: None,
+        failed_checks: None,
+    }
+}
+
+/// An alert state in `phase` after `bad` BAD checks in a row, last applied at `minute`.
+fn alert_state(phase: AlertPhase, bad: u32, minute: i64) -> AlertState {
+    AlertState {
+        phase,
+        consecutive_bad: bad,
+        last_minute: Some(minute),
+        firing_since: (phase == AlertPhase::Firing).then_some(minute),
+        announced: phase == AlertPhase::Firing,
+        last_count: Some(u64::from(bad)),
+        requirement: Some("requirement 0".to_string()),
+        ..AlertState::default()
+    }
+}
+
+/// Maps an alert store error to a failure of `case`.
+fn alert<T>(case: &'static str, result: Result<T, AlertStoreError>) -> Result<T, Failure> {
+    result.map_err(|e| fail(case, format!("alert store error: {e}")))
+}
+
+/// `(at, requirement_index, from, to, notification)` of each entry.
+type HistoryLine = (
+    i64,
+    Option<usize>,
+    HistoryState,
+    HistoryState,
+    Option<NotificationKind>,
+);
+
+fn history_lines(entries: &[AlertTransition]) -> Vec<HistoryLine> {
+    entries
+        .iter()
+        .map(|e| (e.at, e.requirement_index, e.from, e.to, e.notification))
+        .collect()
+}
+
+fn pending_keys(entries: &[PendingNotification]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|p| p.notification.idempotency_key.as_str())
+        .collect()
+}
+
+async fn alert_state_round_trips<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {
+    const CASE: &str = "alert state round trips";
+    let s = create(factory, CASE).await?;
+    expect_eq(
+        CASE,
+        "a new store's state",
+        alert(CASE, s.alert_state("c", 0).await)?,
+        None,
+    )?;
+    expect_eq(
+        CASE,
+        "a new store's source state",
+        alert(CASE, s.source_state("c").await)?,
+        None,
+    )?;
+    expect_eq(
+        CASE,
+        "a new store's pause",
+        alert(CASE, s.pause("c").await)?,
+        None,
+    )?;
+    let overview = alert(CASE, s.overview().await)?;
+    expect_eq(
+        CASE,
+        "a new store's overview is empty",
+        overview.is_empty(),
+        true,
+    )?;
+
+    let targets = vec![
+        Target::new(ChannelKind::Log, ""),
+        Target::new(ChannelKind::Webhook, "https://example.invalid/hook"),
+    ];
+    let firing = PendingNotification::new(
+        notification("c", Some(1), 120, NotificationKind::Firing),
+        targets.clone(),
+    );
+    let source = SourceState {
+        failing: true,
+        since: Some(60),
+        last_error_minute: Some(120),
+        last_error: Some("timeout".into()),
+        announced: false,
+        last_routing: Some(serde_json::json!({"team": "data"})),
+    };
+    let update = AlertUpdate {
+        checker: "c".into(),
+        alert: Some((1, alert_state(AlertPhase::Firing, 3, 120))),
+        source: Some(source.clone()),
+        notifications: vec![firing.clone()],
+        at: Some(120),
+    };
+    alert(CASE, s.apply(&update).await)?;
+    let zero = AlertUpdate {
+        checker: "c".into(),
+        alert: Some((0, alert_state(AlertPhase::Ok, 1, 120))),
+        ..AlertUpdate::default()
+    };
+    alert(CASE, s.apply(&zero).await)?;
+    expect_eq(
+        CASE,
+        "a saved state",
+        alert(CASE, s.alert_state("c", 1).await)?,
+        Some(alert_state(AlertPhase::Firing, 3, 120)),
+    )?;
+    expect_eq(
+        CASE,
+        "the states of a checker, by index",
+        alert(CASE, s.alert_states("c").await)?,
+        vec![
+            (0, alert_state(AlertPhase::Ok, 1, 120)),
+            (1, alert_state(AlertPhase::Firing, 3, 120)),
+        ],
+    )?;
+    expect_eq(
+        CASE,
+        "another checker's states",
+        alert(CASE, s.alert_states("d").await)?,
+        vec![],
+    )?;
+    expect_eq(
+        CASE,
+        "a saved source state",
+        alert(CASE, s.source_state("c").await)?,
+        Some(source),
+    )?;
+    expect_eq(
+        CASE,
+        "an enqueued notification",
+        alert(CASE, s.pending("c").await)?,
+        vec![firing.clone()],
+    )?;
+
+    // Progress is saved; enqueuing the same key again keeps the entry and its progress.
+    let mut progress = firing.clone();
+    progress.delivered.push(targets[0].id());
+    progress.attempts = 2;
+    progress.last_error = Some("hook down".into());
+    alert(CASE, s.save_progress(&progress).await)?;
+    alert(CASE, s.apply(&update).await)?;
+    let reminder = PendingNotification::new(
+        notification("c", Some(1), 180, NotificationKind::Reminder),
+        targets.clone(),
+    );
+    alert(
+        CASE,
+        s.apply(&AlertUpdate {
+            checker: "c".into(),
+            notifications: vec![reminder.clone()],
+            ..AlertUpdate::default()
+        })
+        .await,
+    )?;
+    expect_eq(
+        CASE,
+        "pending notifications, oldest first, with their progress",
+        alert(CASE, s.pending("c").await)?,
+        vec![progress.clone(), reminder.clone()],
+    )?;
+    expect_eq(
+        CASE,
+        "another checker's pending",
+        alert(CASE, s.pending("d").await)?,
+        vec![],
+    )?;
+    alert(
+        CASE,
+        s.complete(&progress.notification.idempotency_key).await,
+    )?;
+    alert(CASE, s.complete("no/such/key").await)?;
+    expect_eq(
+        CASE,
+        "pending after completing one",
+        pending_keys(&alert(CASE, s.pending("c").await)?),
+        vec![reminder.notification.idempotency_key.as_str()],
+    )?;
+
+    let pause = Pause {
+        since: 200,
+        until: Some(3800),
+        comment: Some("migration".into()),
+    };
+    alert(CASE, s.set_pause("c", Some(&pause)).await)?;
+    expect_eq(
+        CASE,
+        "a set pause",
+        alert(CASE, s.pause("c").await)?,
+        Some(pause.clone()),
+    )?;
+    let overview = alert(CASE, s.overview().await)?;
+    let mut states: Vec<(String, usize)> = overview
+        .alerts
+        .iter()
+        .map(|e| (e.checker.clone(), e.requirement_index))
+        .collect();
+    states.sort();
+    expect_eq(
+        CASE,
+        "overview: alert states",
+        states,
+        vec![("c".to_string(), 0), ("c".to_string(), 1)],
+    )?;
+    expect_eq(CASE, "overview: source states", overview.sources.len(), 1)?;
+    expect_eq(
+        CASE,
+        "overview: pauses",
+        overview.pauses,
+        vec![("c".to_string(), pause)],
+    )?;
+    expect_eq(
+        CASE,
+        "overview: pending",
+        pending_keys(&overview.pending),
+        vec![reminder.notification.idempotency_key.as_str()],
+    )?;
+    alert(CASE, s.set_pause("c", None).await)?;
+    expect_eq(
+        CASE,
+        "a lifted pause",
+        alert(CASE, s.pause("c").await)?,
+        None,
+    )?;
+
+    // Prune: unknown checkers and indices past the count go; pauses and pending stay.
+    for (checker, index) in [("c", 2), ("gone", 0)] {
+        let update = AlertUpdate {
+            checker: checker.into(),
+            alert: Some((index, AlertState::default())),
+            source: Some(SourceState::default()),
+            ..AlertUpdate::default()
+        };
+        alert(CASE, s.apply(&update).await)?;
+    }
+    alert(
+        CASE,
+        s.set_pause(
+            "gone",
+            Some(&Pause {
+                since: 0,
+                until: None,
+                comment: None,
+            }),
+        )
+        .await,
+    )?;
+    let known = BTreeMap::from([("c".to_string(), 2)]);
+    expect_eq(
+        CASE,
+        "alert states pruned",
+        alert(CASE, s.prune(&known).await)?,
+        2,
+    )?;
+    let left: Vec<usize> = alert(CASE, s.alert_states("c").await)?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    expect_eq(CASE, "states left after pruning", left, vec![0, 1])?;
+    expect_eq(
+        CASE,
+        "a pruned source state",
+        alert(CASE, s.source_state("gone").await)?,
+        None,
+    )?;
+    expect_eq(
+        CASE,
+        "a pruned checker keeps its pause",
+        alert(CASE, s.pause("gone").await)?.is_some(),
+        true,
+    )?;
+    expect_eq(
+        CASE,
+        "pruning keeps pending notifications",
+        alert(CASE, s.pending("c").await)?.len(),
+        1,
+    )
+}
+
+async fn alert_history_order_and_limit<F: StoreFactory + ?Sized>(
+    factory: &F,
+) -> Result<(), Failure> {
+    const CASE: &str = "alert history order and limit";
+    let s = create(factory, CASE).await?;
+    let with = |kind, minute| {
+        PendingNotification::new(notification("c", Some(0), minute, kind), Vec::new())
+    };
+    let steps = [
+        // OK -> pending, no notification.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Ok, 1, 60))),
+            at: Some(60),
+            ..AlertUpdate::default()
+        },
+        // pending -> firing, with its notification.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Firing, 2, 120))),
+            notifications: vec![with(NotificationKind::Firing, 120)],
+            at: Some(120),
+            ..AlertUpdate::default()
+        },
+        // The same event replayed: nothing new.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Firing, 2, 120))),
+            notifications: vec![with(NotificationKind::Firing, 120)],
+            at: Some(130),
+            ..AlertUpdate::default()
+        },
+        // Bookkeeping (no `at`): recorded nowhere.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Ok, 0, 150))),
+            ..AlertUpdate::default()
+        },
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Firing, 3, 180))),
+            at: None,
+            ..AlertUpdate::default()
+        },
+        // A reminder: no state change, an entry of its own.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Firing, 4, 240))),
+            notifications: vec![with(NotificationKind::Reminder, 240)],
+            at: Some(240),
+            ..AlertUpdate::default()
+        },
+        // firing -> OK, resolved.
+        AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Ok, 0, 300))),
+            notifications: vec![with(NotificationKind::Resolved, 300)],
+            at: Some(300),
+            ..AlertUpdate::default()
+        },
+        // Another checker's history is its own.
+        AlertUpdate {
+            checker: "d".into(),
+            alert: Some((0, alert_state(AlertPhase::Ok, 1, 300))),
+            at: Some(300),
+            ..AlertUpdate::default()
+        },
+    ];
+    for step in &steps {
+        alert(CASE, s.apply(step).await)?;
+    }
+    let pause = Pause {
+        since: 360,
+        until: None,
+        comment: None,
+    };
+    alert(CASE, s.set_pause("c", Some(&pause)).await)?;
+    alert(CASE, s.set_pause("c", None).await)?;
+    use HistoryState::{Active, Firing, Ok, Paused, Pending};
+    let want: Vec<HistoryLine> = vec![
+        (360, None, Active, Paused, None),
+        (300, Some(0), Firing, Ok, Some(NotificationKind::Resolved)),
+        (
+            240,
+            Some(0),
+            Firing,
+            Firing,
+            Some(NotificationKind::Reminder),
+        ),
+        (
+            120,
+            Some(0),
+            Pending,
+            Firing,
+            Some(NotificationKind::Firing),
+        ),
+        (60, Some(0), Ok, Pending, None),
+    ];
+    let all = alert(CASE, s.history("c", 100).await)?;
+    expect_eq(
+        CASE,
+        "history, newest first",
+        history_lines(&all),
+        want.clone(),
+    )?;
+    expect_eq(
+        CASE,
+        "a notification's idempotency key",
+        all[3].idempotency_key.as_deref(),
+        Some("c/0/120/firing"),
+    )?;
+    let two = alert(CASE, s.history("c", 2).await)?;
+    expect_eq(
+        CASE,
+        "history, limit 2",
+        history_lines(&two),
+        want[..2].to_vec(),
+    )?;
+    expect_eq(
+        CASE,
+        "history, limit 0",
+        alert(CASE, s.history("c", 0).await)?.len(),
+        0,
+    )?;
+    let other = alert(CASE, s.history("d", 100).await)?;
+    expect_eq(
+        CASE,
+        "another checker's history",
+        history_lines(&other),
+        vec![(300, Some(0), Ok, Pending, None)],
+    )?;
+    expect_eq(
+        CASE,
+        "an unknown checker's history",
+        alert(CASE, s.history("x", 10).await)?.len(),
+        0,
+    )?;
+
+    // At most HISTORY_PER_CHECKER entries per checker: the oldest go.
+    for i in 0..=HISTORY_PER_CHECKER as i64 {
+        let phase = if i % 2 == 0 {
+            AlertPhase::Firing
+        } else {
+            AlertPhase::Ok
+        };
+        let step = AlertUpdate {
+            checker: "e".into(),
+            alert: Some((0, alert_state(phase, 5, 60 * i))),
+            at: Some(60 * i),
+            ..AlertUpdate::default()
+        };
+        alert(CASE, s.apply(&step).await)?;
+    }
+    let kept = alert(CASE, s.history("e", usize::MAX).await)?;
+    expect_eq(
+        CASE,
+        "entries kept per checker",
+        kept.len(),
+        HISTORY_PER_CHECKER,
+    )?;
+    expect_eq(
+        CASE,
+        "the newest kept, the oldest dropped",
+        (kept.first().map(|e| e.at), kept.last().map(|e| e.at)),
+        (Some(60 * HISTORY_PER_CHECKER as i64), Some(60)),
+    )
+}
+
+async fn alert_state_survives_reopen<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {
+    const CASE: &str = "alert state survives a reopen";
+    let s = create(factory, CASE).await?;
+    let target = Target::new(ChannelKind::Log, "");
+    let mut pending = PendingNotification::new(
+        notification("c", None, 120, NotificationKind::SourceError),
+        vec![target.clone(), Target::new(ChannelKind::Stdout, "")],
+    );
+    let source = SourceState {
+        failing: true,
+        since: Some(120),
+        last_error_minute: Some(120),
+        last_error: Some("connection refused".into()),
+        announced: true,
+        last_routing: None,
+    };
+    let update = AlertUpdate {
+        checker: "c".into(),
+        alert: Some((0, alert_state(AlertPhase::Firing, 2, 120))),
+        source: Some(source.clone()),
+        notifications: vec![pending.clone()],
+        at: Some(120),
+    };
+    alert(CASE, s.apply(&update).await)?;
+    pending.delivered.push(target.id());
+    pending.attempts = 1;
+    pending.last_error = Some("stdout closed".into());
+    alert(CASE, s.save_progress(&pending).await)?;
+    let pause = Pause {
+        since: 150,
+        until: Some(7350),
+        comment: Some("deploy".into()),
+    };
+    alert(CASE, s.set_pause("c", Some(&pause)).await)?;
+    let history = alert(CASE, s.history("c", 100).await)?;
+    let again = store(CASE, factory.reopen(&s).await)?;
+    drop(s);
+    expect_eq(
+        CASE,
+        "alert state after reopening",
+        alert(CASE, again.alert_state("c", 0).await)?,
+        Some(alert_state(AlertPhase::Firing, 2, 120)),
+    )?;
+    expect_eq(
+        CASE,
+        "source state after reopening",
+        alert(CASE, again.source_state("c").await)?,
+        Some(source),
+    )?;
+    expect_eq(
+        CASE,
+        "pending notification and its progress after reopening",
+        alert(CASE, again.pending("c").await)?,
+        vec![pending],
+    )?;
+    expect_eq(
+        CASE,
+        "pause after reopening",
+        alert(CASE, again.pause("c").await)?,
+        Some(pause),
+    )?;
+    expect_eq(CASE, "history entries before reopening", history.len(), 3)?;
+    expect_eq(
+        CASE,
+        "history after reopening",
+        alert(CASE, again.history("c", 100).await)?,
+        history,
+    )
+}
+
+async fn alert_state_two_handles<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {
+    const CASE: &str = "two handles apply alert updates at once";
+    let one = create(factory, CASE).await?;
+    let two = store(CASE, factory.reopen(&one).await)?;
+    for round in 0..10_i64 {
+        let minute = 60 * (round + 1);
+        // Both handles apply the same event (two runners) and each one of its own checker.
+        let shared = AlertUpdate {
+            checker: "c".into(),
+            alert: Some((0, alert_state(AlertPhase::Firing, 2, minute))),
+            notifications: vec![PendingNotification::new(
+                notification("c", Some(0), minute, NotificationKind::Reminder),
+                Vec::new(),
+            )],
+            at: Some(minute),
+            ..AlertUpdate::default()
+        };
+        let own = |checker: &str| AlertUpdate {
+            checker: checker.into(),
+            alert: Some((0, alert_state(AlertPhase::Ok, 1, minute))),
+            ..AlertUpdate::default()
+        };
+        let (own_a, own_b) = (own("a"), own("b"));
+        let (a, b, c, d) = futures::join!(
+            one.apply(&shared),
+            two.apply(&shared),
+            one.apply(&own_a),
+            two.apply(&own_b)
+        );
+        for result in [a, b, c, d] {
+            alert(CASE, result)?;
+        }
+        for (handle, name) in [(&one, "one"), (&two, "two")] {
+            for checker in ["a", "b"] {
+                let state = alert(CASE, handle.alert_state(checker, 0).await)?;
+                expect_eq(
+                    CASE,
+                    &format!("handle {name} reads the state of {checker}"),
+                    state,
+                    Some(alert_state(AlertPhase::Ok, 1, minute)),
+                )?;
+            }
+        }
+        let pending = alert(CASE, two.pending("c").await)?;
+        expect_eq(
+            CASE,
+            "a notification enqueued by both handles is pending once",
+            pending.len(),
+            usize::try_from(round + 1).unwrap_or(usize::MAX),
+        )?;
+    }
+    let reminders = alert(CASE, one.history("c", 100).await)?
+        .iter()
+        .filter(|e| e.notification == Some(NotificationKind::Reminder))
+        .count();
+    expect_eq(CASE, "each notification in the history once", reminders, 10)?;
+    let pause = Pause {
+        since: 900,
+        until: None,
+        comment: None,
+    };
+    alert(CASE, one.set_pause("c", Some(&pause)).await)?;
+    expect_eq(
+        CASE,
+        "a pause set through the other handle",
+        alert(CASE, two.pause("c").await)?,
+        Some(pause),
+    )
 }

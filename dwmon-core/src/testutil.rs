@@ -204,8 +204,9 @@ impl CheckHandler for RecordingHandler {
     }
 }
 
-/// A [`MemoryStore`] whose operations fail for chosen checkers (every method that takes a
-/// checker name), to test that one checker's store trouble does not affect the others.
+/// A [`MemoryStore`] whose operations fail for chosen checkers (every row, check log and view
+/// method that takes a checker name), to test that one checker's store trouble does not
+/// affect the others. Its alert state is `inner`'s and never fails.
 #[derive(Debug, Default)]
 pub struct FailingStore {
     /// The store that answers for the other checkers.
@@ -213,6 +214,8 @@ pub struct FailingStore {
     failing: Mutex<HashSet<String>>,
     failing_purges: Mutex<HashSet<String>>,
 }
+
+crate::delegate_alert_state_store!(FailingStore => inner);
 
 impl FailingStore {
     /// A working store.

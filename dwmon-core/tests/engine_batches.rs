@@ -29,6 +29,8 @@ struct CountingStore {
     fail_insert: Mutex<Option<usize>>,
 }
 
+dwmon_core::delegate_alert_state_store!(CountingStore => inner);
+
 #[async_trait]
 impl RowStore for CountingStore {
     async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {

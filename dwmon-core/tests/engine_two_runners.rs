@@ -23,6 +23,8 @@ const MIN: i64 = 60;
 /// claims do not fence it (both record, and the check log's key decides).
 struct OwnProcess(Arc<MemoryStore>, LocalFences);
 
+dwmon_core::delegate_alert_state_store!(OwnProcess => 0);
+
 /// A source whose fetch lets "another runner" claim the checker and record a minute first.
 struct RacingSource {
     store: Arc<MemoryStore>,

@@ -684,7 +684,7 @@ async fn token_checks(api: &Api) {
 
 #[tokio::test]
 async fn a_store_that_cannot_be_read_answers_503_in_the_error_shape() {
-    let store: Arc<dyn Store> = Arc::new(BrokenStore);
+    let store: Arc<dyn Store> = Arc::new(BrokenStore::default());
     let router = ServerBuilder::new(store)
         .authorizer(Arc::new(StaticTokens::new([(READ, Access::Read)])))
         .merge(api::router())
@@ -745,8 +745,14 @@ async fn without_an_authorizer_every_token_is_refused() {
     assert_eq!(token.status().as_u16(), 401);
 }
 
-/// A store whose every read fails, as a locked or vanished file would.
-struct BrokenStore;
+/// A store whose every read fails, as a locked or vanished file would (its alert state, kept
+/// apart, works).
+#[derive(Default)]
+struct BrokenStore {
+    alerts: MemoryAlertStore,
+}
+
+dwmon_core::delegate_alert_state_store!(BrokenStore => alerts);
 
 fn broken<T>() -> Result<T, StoreError> {
     Err(StoreError::backend("disk on fire"))

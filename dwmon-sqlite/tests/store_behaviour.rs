@@ -435,6 +435,8 @@ mod spec_5_step_6_check_log {
     /// A store that forwards only the required methods, so the views' defaults run.
     struct Wrapper<'a>(&'a dwmon_core::MemoryStore);
 
+    dwmon_core::delegate_alert_state_store!(Wrapper<'_> => 0);
+
     #[async_trait::async_trait]
     impl RowStore for Wrapper<'_> {
         async fn insert_first_seen(&self, c: &str, rows: &[Row]) -> Result<u64, StoreError> {
