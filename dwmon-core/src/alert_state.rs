@@ -159,11 +159,54 @@ pub trait AlertStateStore: Send + Sync {
     /// Backend failure or an unreadable stored value.
     async fn pause(&self, checker: &str) -> Result<Option<Pause>, AlertStoreError>;
 
-    /// Sets (`Some`) or lifts (`None`) `checker`'s pause.
+    /// Sets (`Some`) or lifts (`None`) `checker`'s pause. A pause set is recorded in the
+    /// [history](AlertStateStore::history) at its `since`; lifting with `None` has no instant
+    /// and records nothing: lift a pause with [`AlertStateStore::lift_pause`], which does.
     ///
     /// # Errors
     /// Backend failure.
     async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError>;
+
+    /// Lifts `checker`'s pause at `at` (epoch seconds) and returns the pause it lifted
+    /// (`None`: there was none, and nothing changed). The change (paused → active) is appended
+    /// to the [history](AlertStateStore::history) at `at` with `reason` (who lifted it, why),
+    /// in the same transaction as the removal, so that two people unpausing at once record
+    /// one change.
+    ///
+    /// The default reads the pause and lifts it with `set_pause(checker, None)`, recording
+    /// nothing (for a store that keeps no history). [`MemoryAlertStore`] and
+    /// `dwmon_sqlite::SqliteStore` record it.
+    ///
+    /// ```
+    /// use dwmon_core::alert_state::{AlertStateStore, HistoryState, MemoryAlertStore, Pause};
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryAlertStore::new();
+    /// let pause = Pause { since: 60, until: None, comment: Some("deploy".into()) };
+    /// store.set_pause("orders", Some(&pause)).await?;
+    /// assert_eq!(store.lift_pause("orders", 600, Some("dwmon unpause")).await?, Some(pause));
+    /// assert_eq!(store.lift_pause("orders", 660, None).await?, None);
+    /// let newest = &store.history("orders", 1).await?[0];
+    /// assert_eq!((newest.at, newest.to), (600, HistoryState::Active));
+    /// assert_eq!(newest.reason.as_deref(), Some("dwmon unpause"));
+    /// # Ok::<(), dwmon_core::alert_state::AlertStoreError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Backend failure; then nothing changed.
+    async fn lift_pause(
+        &self,
+        checker: &str,
+        at: i64,
+        reason: Option<&str>,
+    ) -> Result<Option<Pause>, AlertStoreError> {
+        let _ = (at, reason);
+        let pause = self.pause(checker).await?;
+        if pause.is_some() {
+            self.set_pause(checker, None).await?;
+        }
+        Ok(pause)
+    }
 
     /// Every alert state, source state, pause and pending notification.
     ///
@@ -184,8 +227,8 @@ pub trait AlertStateStore: Send + Sync {
     /// [`AlertStateStore::apply`] changed (OK → pending → firing → OK per requirement, source
     /// errors and recoveries) with the notification sent with each change (firing, reminder,
     /// resolved, ...) and its idempotency key, and the pauses set by
-    /// [`AlertStateStore::set_pause`] (at the pause's `since`; lifting a pause is given no
-    /// instant and is not recorded). Entries are derived by [`transitions`] /
+    /// [`AlertStateStore::set_pause`] (at the pause's `since`) and lifted by
+    /// [`AlertStateStore::lift_pause`] (at its `at`). Entries are derived by [`transitions`] /
     /// [`pause_transition`] and appended in the transaction of the change, at most
     /// [`HISTORY_PER_CHECKER`] per checker (the oldest are dropped).
     ///
@@ -255,6 +298,9 @@ macro_rules! forward_alert_store {
             }
             async fn set_pause(&self, checker: &str, pause: Option<&Pause>) -> Result<(), AlertStoreError> {
                 (**self).set_pause(checker, pause).await
+            }
+            async fn lift_pause(&self, checker: &str, at: i64, reason: Option<&str>) -> Result<Option<Pause>, AlertStoreError> {
+                (**self).lift_pause(checker, at, reason).await
             }
             async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
                 (**self).overview().await

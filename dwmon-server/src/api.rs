@@ -575,28 +575,25 @@ pub async fn set_pause(
     Ok(pause)
 }
 
-/// Lifts `name`'s pause; `Ok(false)` when it was not paused.
+/// Lifts `name`'s pause at the runner's clock, recorded in the alert history with `by` (who
+/// lifted it: `unpaused from the API`, `... from the status page`); `Ok(false)` when it was
+/// not paused.
 ///
 /// # Errors
 /// 404 for an unknown checker, 503 without an alert store or when it cannot be written.
-pub async fn lift_pause(state: &ServerState, name: &str) -> Result<bool, ApiError> {
+pub async fn lift_pause(state: &ServerState, name: &str, by: &str) -> Result<bool, ApiError> {
     one(state, name).await?;
     let alerts = state.alerts.as_ref().ok_or_else(|| {
         ApiError::unavailable("unpausing needs the alert store of a --store file")
     })?;
-    let was = alerts
-        .pause(name)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("cannot read the pause: {e}")))?;
-    if was.is_none() {
-        return Ok(false);
-    }
-    alerts
-        .set_pause(name, None)
+    let lifted = alerts
+        .lift_pause(name, view::now(state), Some(by))
         .await
         .map_err(|e| ApiError::unavailable(format!("cannot lift the pause: {e}")))?;
-    tracing::info!(checker = name, "unpaused from the API");
-    Ok(true)
+    if lifted.is_some() {
+        tracing::info!(checker = name, by, "unpaused");
+    }
+    Ok(lifted.is_some())
 }
 
 async fn pause(
@@ -629,6 +626,6 @@ async fn unpause(
     Path(name): Path<String>,
 ) -> ApiResult {
     require(&state, &headers, false, Access::Write).await?;
-    let was_paused = lift_pause(&state, &name).await?;
+    let was_paused = lift_pause(&state, &name, "unpaused from the API").await?;
     Ok(Json(json!({"name": name, "was_paused": was_paused})).into_response())
 }

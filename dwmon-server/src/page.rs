@@ -1050,7 +1050,7 @@ async fn unpause(
     if let Err(answer) = write_access(&state, &headers).await {
         return answer;
     }
-    match api::lift_pause(&state, &name).await {
+    match api::lift_pause(&state, &name, "unpaused from the status page").await {
         Ok(_) => see_other(&format!("/checkers/{}", url_path(&name))),
         Err(e) => error_page(e),
     }

@@ -917,3 +917,37 @@ async fn a_push_checkers_pings_answer_as_docs_openapi_json_says() {
     assert_eq!(one["pings"].as_array().unwrap().len(), 1);
     assert_eq!(api.get("/api/v1/checkers/job/pings", None).await.0, 401);
 }
+
+/// An unpause is a change a person made at a time: it is in the alert history at the
+/// runner's clock, after the pause it lifts.
+#[tokio::test]
+async fn an_unpause_from_the_api_is_in_the_alert_history() {
+    use dwmon_alert::HistoryState;
+    let api = api().await;
+    let body = json!({"comment": "deploy"});
+    let (status, _) = api
+        .call(
+            "POST",
+            "/api/v1/checkers/orders/pause",
+            Some(WRITE),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200);
+    api.clock.store(T0 + 150, Ordering::SeqCst);
+    let (status, answer) = api
+        .call("POST", "/api/v1/checkers/orders/unpause", Some(WRITE), None)
+        .await;
+    assert_eq!((status, &answer["was_paused"]), (200, &json!(true)));
+    let history = api.alerts.history("orders", 10).await.unwrap();
+    let rows: Vec<(i64, HistoryState, HistoryState)> =
+        history.iter().map(|e| (e.at, e.from, e.to)).collect();
+    assert_eq!(
+        rows,
+        [
+            (T0 + 150, HistoryState::Paused, HistoryState::Active),
+            (T0 + 125, HistoryState::Active, HistoryState::Paused),
+        ],
+        "newest first"
+    );
+}

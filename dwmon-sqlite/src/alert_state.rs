@@ -497,6 +497,27 @@ impl AlertStateStore for SqliteStore {
         .await
     }
 
+    async fn lift_pause(
+        &self,
+        checker: &str,
+        at: i64,
+        reason: Option<&str>,
+    ) -> Result<Option<Pause>, AlertStoreError> {
+        let checker = checker.to_string();
+        let reason = reason.map(str::to_string);
+        self.alert_write(move |path, tx| {
+            let lifted = pause_in(path, tx, &checker)?;
+            if let Some(mut entry) = pause_transition(&checker, lifted.as_ref(), None, at) {
+                entry.reason = reason;
+                record_history(path, tx, &[entry])?;
+                tx.execute("DELETE FROM alert_pause WHERE checker = ?1", [&checker])
+                    .alert_err(path)?;
+            }
+            Ok(lifted)
+        })
+        .await
+    }
+
     async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
         self.alert_read(overview_of).await
     }

@@ -113,7 +113,7 @@ async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
     let overview = store.overview().await?;
     assert_eq!(overview.alerts.len(), 1);
     assert_eq!(overview.sources.len(), 1);
-    assert_eq!(overview.pauses, [("orders".to_string(), pause)]);
+    assert_eq!(overview.pauses, [("orders".to_string(), pause.clone())]);
     store.set_pause("orders", None).await?;
     assert_eq!(store.pause("orders").await?, None);
     let newest = store.history("orders", 1).await?;
@@ -124,6 +124,49 @@ async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
             .collect::<Vec<_>>(),
         [(0, HistoryState::Active, HistoryState::Paused)]
     );
+    assert_eq!(
+        newest[0].reason.as_deref(),
+        Some("migration"),
+        "the comment"
+    );
+    // Lifted at a time, by someone: in the history; lifting again changes nothing.
+    store.set_pause("orders", Some(&pause)).await?;
+    assert_eq!(
+        store
+            .lift_pause("orders", 90, Some("dwmon unpause"))
+            .await?,
+        Some(pause.clone())
+    );
+    assert_eq!(store.pause("orders").await?, None);
+    assert_eq!(store.lift_pause("orders", 95, None).await?, None);
+    let newest = store.history("orders", 2).await?;
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.at, e.from, e.to, e.reason.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                90,
+                HistoryState::Paused,
+                HistoryState::Active,
+                Some("dwmon unpause")
+            ),
+            (
+                0,
+                HistoryState::Active,
+                HistoryState::Paused,
+                Some("migration")
+            )
+        ]
+    );
+    let source_error = store
+        .history("orders", 10)
+        .await?
+        .into_iter()
+        .find(|e| e.to == HistoryState::SourceError)
+        .ok_or("no source error in the history")?;
+    assert_eq!(source_error.reason.as_deref(), Some("timeout"));
 
     for (checker, index) in [("orders", 0), ("orders", 2), ("gone", 0)] {
         store

@@ -580,6 +580,9 @@ pub struct UnpauseArgs {
     /// The SQLite store file.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
+    /// When the pause ends, for the alert history, instead of now (tests).
+    #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
+    pub now: Option<i64>,
 }
 
 /// `dwmon histogram`.

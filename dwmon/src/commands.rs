@@ -966,11 +966,12 @@ pub(crate) async fn unpause(app: &App, args: &UnpauseArgs) -> Result<ExitCode> {
     }
     let opened = open_store(app, path, false)?;
     let alert_store = alerts::alert_store_for(app, &opened, path, "unpause")?;
-    match alert_store.pause(&args.name).await? {
-        Some(_) => {
-            alert_store.set_pause(&args.name, None).await?;
-            outln!("{}: unpaused", args.name);
-        }
+    let now = args.now.unwrap_or_else(wall_clock);
+    match alert_store
+        .lift_pause(&args.name, now, Some("dwmon unpause"))
+        .await?
+    {
+        Some(_) => outln!("{}: unpaused", args.name),
         None => outln!("{}: was not paused", args.name),
     }
     Ok(ExitCode::SUCCESS)

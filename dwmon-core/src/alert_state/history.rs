@@ -84,6 +84,10 @@ pub struct AlertTransition {
     /// That notification's idempotency key (what receivers deduplicate on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Why, in words, when the change has a why beyond its states: a pause's comment, who
+    /// lifted a pause, the error that made a source fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The history entries `update` makes, given the states it replaces (`alert_before`: the
@@ -110,6 +114,7 @@ pub fn transitions(
         to,
         notification: None,
         idempotency_key: None,
+        reason: None,
     };
     let mut entries = Vec::new();
     let mut alert_now = None;
@@ -127,7 +132,11 @@ pub fn transitions(
         let to = HistoryState::of_source(state);
         source_now = Some(to);
         if from != to {
-            entries.push(entry(None, from, to));
+            let mut change = entry(None, from, to);
+            if state.failing {
+                change.reason.clone_from(&state.last_error);
+            }
+            entries.push(change);
         }
     }
     for pending in &update.notifications {
@@ -170,7 +179,8 @@ pub fn transitions(
 }
 
 /// The history entry of setting or lifting a pause at `at`, if it changes whether the
-/// checker is paused (`before`: the pause it replaces).
+/// checker is paused (`before`: the pause it replaces). A pause set carries its comment as
+/// the entry's `reason`; a pause lifted carries none (the caller says who lifted it).
 pub fn pause_transition(
     checker: &str,
     before: Option<&Pause>,
@@ -193,6 +203,7 @@ pub fn pause_transition(
         to,
         notification: None,
         idempotency_key: None,
+        reason: after.and_then(|p| p.comment.clone()),
     })
 }
 

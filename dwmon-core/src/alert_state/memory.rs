@@ -176,6 +176,21 @@ impl AlertStateStore for MemoryAlertStore {
         Ok(())
     }
 
+    async fn lift_pause(
+        &self,
+        checker: &str,
+        at: i64,
+        reason: Option<&str>,
+    ) -> Result<Option<Pause>, AlertStoreError> {
+        let mut memory = self.lock();
+        let lifted = memory.pauses.remove(checker);
+        if let Some(mut entry) = pause_transition(checker, lifted.as_ref(), None, at) {
+            entry.reason = reason.map(str::to_string);
+            memory.record(vec![entry]);
+        }
+        Ok(lifted)
+    }
+
     async fn overview(&self) -> Result<AlertOverview, AlertStoreError> {
         let memory = self.lock();
         Ok(AlertOverview {
