@@ -422,6 +422,18 @@ macro_rules! delegate_alert_state_store {
             ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
                 $crate::alert_state::AlertStateStore::set_pause(&self.$field, checker, pause).await
             }
+            async fn lift_pause(
+                &self,
+                checker: &str,
+                at: i64,
+                reason: ::std::option::Option<&str>,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::alert_state::Pause>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::lift_pause(&self.$field, checker, at, reason)
+                    .await
+            }
             async fn overview(
                 &self,
             ) -> ::std::result::Result<

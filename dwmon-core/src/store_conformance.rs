@@ -1098,9 +1098,24 @@ async fn alert_history_order_and_limit<F: StoreFactory + ?Sized>(
         comment: None,
     };
     alert(CASE, s.set_pause("c", Some(&pause)).await)?;
-    alert(CASE, s.set_pause("c", None).await)?;
+    expect_eq(
+        CASE,
+        "lift_pause answers the pause it lifted",
+        alert(
+            CASE,
+            s.lift_pause("c", 420, Some("unpaused by a test")).await,
+        )?,
+        Some(pause),
+    )?;
+    expect_eq(
+        CASE,
+        "lift_pause without a pause",
+        alert(CASE, s.lift_pause("c", 430, None).await)?,
+        None,
+    )?;
     use HistoryState::{Active, Firing, Ok, Paused, Pending};
     let want: Vec<HistoryLine> = vec![
+        (420, None, Paused, Active, None),
         (360, None, Active, Paused, None),
         (300, Some(0), Firing, Ok, Some(NotificationKind::Resolved)),
         (
@@ -1129,8 +1144,14 @@ async fn alert_history_order_and_limit<F: StoreFactory + ?Sized>(
     expect_eq(
         CASE,
         "a notification's idempotency key",
-        all[3].idempotency_key.as_deref(),
+        all[4].idempotency_key.as_deref(),
         Some("c/0/120/firing"),
+    )?;
+    expect_eq(
+        CASE,
+        "a lifted pause's reason",
+        all[0].reason.as_deref(),
+        Some("unpaused by a test"),
     )?;
     let two = alert(CASE, s.history("c", 2).await)?;
     expect_eq(
