@@ -5,6 +5,7 @@
 //! The public surface is [`PostgresSource`] (with [`PostgresSourceBuilder`]) and the
 //! configuration [`Error`]; fetch failures are [`dwmon_core::SourceError`]s.
 
+pub mod connection;
 mod error;
 mod pgenv;
 mod source;

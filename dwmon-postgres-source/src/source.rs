@@ -283,7 +283,7 @@ impl PostgresSourceBuilder {
 
 /// Parses the connection string, then fills what it leaves out from libpq's variables
 /// (`PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGPASSFILE` / `~/.pgpass`).
-fn parse_config(name: &str, connection: &str) -> Result<tokio_postgres::Config> {
+pub(crate) fn parse_config(name: &str, connection: &str) -> Result<tokio_postgres::Config> {
     let mut config =
         connection
             .parse::<tokio_postgres::Config>()
@@ -307,7 +307,7 @@ fn connection_error_message(error: &tokio_postgres::Error) -> String {
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
-fn mask_password(connection: &str) -> String {
+pub(crate) fn mask_password(connection: &str) -> String {
     let Some((scheme, rest)) = connection.split_once("://") else {
         return connection
             .split(' ')
