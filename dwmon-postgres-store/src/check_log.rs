@@ -1,0 +1,605 @@
+//! [`CheckLog`] for [`PostgresStore`]: checker claims with fencing tokens, exactly-once
+//! records and the delivery outbox, leased to one runner at a time.
+//!
+//! - **Claims.** `dwmon_claims(checker, owner, fence, until)`. A claim takes, with `FOR UPDATE
+//!   SKIP LOCKED`, the asked checkers that are free (their lease ended on the database's clock)
+//!   or already this runner's, at most this runner's share (the checkers divided by the
+//!   runners seen within a lease, so several runners split the work); it sets the owner, bumps
+//!   the fence and commits before anything is fetched. Checkers this runner held beyond its
+//!   share are released in the same transaction, for the other runners' next cycle.
+//! - **Records.** The recording transaction locks the checker's claim row and compares its
+//!   fence with the claim's: another runner's later claim makes it fail with
+//!   [`StoreError::StaleClaim`] before anything is written. Check records (primary key
+//!   `(checker, requirement_index, minute)`, `ON CONFLICT DO NOTHING`), their outbox entries and
+//!   the checker's last minute are written in that one transaction.
+//! - **Outbox.** `claim_deliveries` leases whole checkers' entries (so one runner delivers a
+//!   checker's records, in order) under a transaction-scoped advisory lock, with a lease end
+//!   on the database's clock and a fence per entry; `settle` of a retry writes its progress only
+//!   under the fence it was leased with.
+
+use crate::error::ResultExt;
+use crate::store::{lock, retryable, to_i64, PostgresStore, ATTEMPTS};
+use async_trait::async_trait;
+use dwmon_core::store::{CheckLog, CheckerClaim, Lease, Recorded, Settlement};
+use dwmon_core::{CheckRecord, PendingDelivery, StoreError};
+use std::collections::HashMap;
+use tokio_postgres::types::Type;
+
+/// How far past the database's clock a check's minute may be before `record` refuses it: a
+/// runner whose clock runs ahead must not record minutes that have not happened.
+const FUTURE_SLACK_SECONDS: i64 = 60;
+
+pub(crate) fn record_json(record: &CheckRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| {
+        StoreError::other(
+            format!("cannot serialise check {}", record.idempotency_key()),
+            e,
+        )
+    })
+}
+
+pub(crate) fn parse_record(
+    location: &str,
+    key: &str,
+    json: &str,
+) -> Result<CheckRecord, StoreError> {
+    serde_json::from_str(json).map_err(|error| {
+        StoreError::other(
+            format!("{location}: stored check {key} has an unreadable record"),
+            error,
+        )
+    })
+}
+
+impl PostgresStore {
+    async fn try_claim(&self, checkers: &[String]) -> Result<Vec<CheckerClaim>, StoreError> {
+        let location = self.location();
+        let owner = self.owner();
+        let lease = self.inner.lease_seconds;
+        let mut names: Vec<&str> = checkers.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let before = crate::store::local_millis();
+        // The heartbeat, the database clock and the runners alive within a lease (others
+        // counted before this one's row is written).
+        let row = tx
+            .query_typed_one(
+                "WITH beat AS (
+                     INSERT INTO dwmon_runners (owner, seen) VALUES ($1, now())
+                     ON CONFLICT (owner) DO UPDATE SET seen = now()
+                 )
+                 SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                        (SELECT count(*) FROM dwmon_runners
+                         WHERE owner <> $1 AND seen > now() - make_interval(secs => $2)) + 1",
+                &[(&owner, Type::TEXT), (&lease, Type::FLOAT8)],
+            )
+            .await
+            .store_err(location)?;
+        let after = crate::store::local_millis();
+        let database_millis: i64 = row.try_get(0).store_err(location)?;
+        let runners: i64 = row.try_get(1).store_err(location)?;
+        self.note_skew(database_millis, before, after);
+        let count = to_i64(names.len(), "checker count")?;
+        let share = (count + runners - 1) / runners.max(1);
+        tx.query_typed(
+            "INSERT INTO dwmon_claims (checker) SELECT unnest($1::text[]) ORDER BY 1
+             ON CONFLICT DO NOTHING",
+            &[(&names, Type::TEXT_ARRAY)],
+        )
+        .await
+        .store_err(location)?;
+        let rows = tx
+            .query_typed(
+                "WITH picked AS (
+                     SELECT checker FROM dwmon_claims
+                     WHERE checker = ANY($1) AND (owner = $2 OR until <= now())
+                     ORDER BY (owner IS NOT DISTINCT FROM $2) DESC, checker
+                     LIMIT $4
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE dwmon_claims c
+                 SET owner = $2, fence = c.fence + 1, until = now() + make_interval(secs => $3)
+                 FROM picked WHERE c.checker = picked.checker
+                 RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint",
+                &[
+                    (&names, Type::TEXT_ARRAY),
+                    (&owner, Type::TEXT),
+                    (&lease, Type::FLOAT8),
+                    (&share, Type::INT8),
+                ],
+            )
+            .await
+            .store_err(location)?;
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let fence: i64 = row.try_get(1).store_err(location)?;
+            claims.push(CheckerClaim {
+                checker: row.try_get(0).store_err(location)?,
+                fence: u64::try_from(fence).unwrap_or(0),
+                until: row.try_get(2).store_err(location)?,
+            });
+        }
+        claims.sort_by(|a, b| a.checker.cmp(&b.checker));
+        let granted: Vec<&str> = claims.iter().map(|c| c.checker.as_str()).collect();
+        // Beyond this runner's share: free for the others' next cycle (the fence stays, so a
+        // record under an older claim is still refused once someone claims it).
+        tx.query_typed(
+            "UPDATE dwmon_claims SET until = now()
+             WHERE owner = $1 AND checker = ANY($2) AND checker <> ALL($3) AND until > now()",
+            &[
+                (&owner, Type::TEXT),
+                (&names, Type::TEXT_ARRAY),
+                (&granted, Type::TEXT_ARRAY),
+            ],
+        )
+        .await
+        .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        Ok(claims)
+    }
+
+    async fn try_record(
+        &self,
+        id: i64,
+        claim: &CheckerClaim,
+        records: &[CheckRecord],
+    ) -> Result<Recorded, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let row = tx
+            .query_typed_opt(
+                "SELECT fence, floor(extract(epoch FROM now()))::bigint FROM dwmon_claims
+                 WHERE checker = $1 FOR UPDATE",
+                &[(&claim.checker, Type::TEXT)],
+            )
+            .await
+            .store_err(location)?;
+        let (current, database_now) = match row {
+            Some(row) => (
+                row.try_get::<_, i64>(0).store_err(location)?,
+                row.try_get::<_, i64>(1).store_err(location)?,
+            ),
+            None => (0, i64::MAX),
+        };
+        let current = u64::try_from(current).unwrap_or(0);
+        if current != claim.fence || current == 0 {
+            return Err(StoreError::StaleClaim {
+                checker: claim.checker.clone(),
+                fence: claim.fence,
+                current,
+            });
+        }
+        if let Some(ahead) = records
+            .iter()
+            .find(|r| r.minute > database_now.saturating_add(FUTURE_SLACK_SECONDS))
+        {
+            return Err(StoreError::backend(format!(
+                "{location}: check {} is of minute {}, ahead of the database's clock ({}); \
+                 is this runner's clock or --now in the future?",
+                ahead.idempotency_key(),
+                ahead.minute,
+                database_now
+            )));
+        }
+        let mut keys = Vec::with_capacity(records.len());
+        let mut indexes = Vec::with_capacity(records.len());
+        let mut minutes = Vec::with_capacity(records.len());
+        let mut counts = Vec::with_capacity(records.len());
+        let mut statuses = Vec::with_capacity(records.len());
+        let mut jsons = Vec::with_capacity(records.len());
+        for record in records {
+            keys.push(record.idempotency_key());
+            indexes.push(to_i64(record.requirement_index, "requirement_index")?);
+            minutes.push(record.minute);
+            counts.push(to_i64(record.count, "count")?);
+            statuses.push(record.status.as_str());
+            jsons.push(record_json(record)?);
+        }
+        let inserted_rows = tx
+            .query_typed(
+                "WITH input AS (
+                     SELECT * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[],
+                                          $6::text[], $7::text[])
+                         AS u(key, idx, minute, count, status, record)
+                 ), inserted AS (
+                     INSERT INTO dwmon_checks
+                         (checker_id, requirement_index, minute, count, status, record)
+                     SELECT $1, idx, minute, count, status, record FROM input
+                     ORDER BY idx, minute
+                     ON CONFLICT DO NOTHING
+                     RETURNING requirement_index, minute
+                 ), queued AS (
+                     INSERT INTO dwmon_outbox
+                         (key, checker, checker_id, requirement_index, minute, record,
+                          next_attempt_at)
+                     SELECT i.key, $8, $1, i.idx, i.minute, i.record, i.minute
+                     FROM input i JOIN inserted n
+                       ON n.requirement_index = i.idx AND n.minute = i.minute
+                     ON CONFLICT (key) DO NOTHING
+                 ), last AS (
+                     UPDATE dwmon_checkers
+                     SET last_minute = greatest(last_minute, (SELECT max(minute) FROM inserted))
+                     WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
+                 )
+                 SELECT requirement_index, minute FROM inserted",
+                &[
+                    (&id, Type::INT8),
+                    (&keys, Type::TEXT_ARRAY),
+                    (&indexes, Type::INT8_ARRAY),
+                    (&minutes, Type::INT8_ARRAY),
+                    (&counts, Type::INT8_ARRAY),
+                    (&statuses, Type::TEXT_ARRAY),
+                    (&jsons, Type::TEXT_ARRAY),
+                    (&claim.checker, Type::TEXT),
+                ],
+            )
+            .await
+            .store_err(location)?;
+        let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
+        for row in &inserted_rows {
+            let index: i64 = row.try_get(0).store_err(location)?;
+            let minute: i64 = row.try_get(1).store_err(location)?;
+            inserted.insert((index, minute));
+        }
+        let mut stored: HashMap<(i64, i64), CheckRecord> = HashMap::new();
+        if inserted.len() < records.len() {
+            // Recorded before (by another runner, or an earlier cycle): their stored versions.
+            let rows = tx
+                .query_typed(
+                    "SELECT k.requirement_index, k.minute, k.record
+                     FROM dwmon_checks k
+                     JOIN unnest($2::int8[], $3::int8[]) AS u(idx, minute)
+                       ON k.requirement_index = u.idx AND k.minute = u.minute
+                     WHERE k.checker_id = $1",
+                    &[
+                        (&id, Type::INT8),
+                        (&indexes, Type::INT8_ARRAY),
+                        (&minutes, Type::INT8_ARRAY),
+                    ],
+                )
+                .await
+                .store_err(location)?;
+            for row in &rows {
+                let index: i64 = row.try_get(0).store_err(location)?;
+                let minute: i64 = row.try_get(1).store_err(location)?;
+                let json: String = row.try_get(2).store_err(location)?;
+                let key = format!("{}/{index}/{minute}", claim.checker);
+                stored.insert((index, minute), parse_record(location, &key, &json)?);
+            }
+        }
+        tx.commit().await.store_err(location)?;
+        let mut recorded = Recorded::default();
+        for (record, (&index, &minute)) in records.iter().zip(indexes.iter().zip(&minutes)) {
+            if inserted.remove(&(index, minute)) {
+                recorded.inserted.push(record.clone());
+            } else if let Some(existing) = stored.remove(&(index, minute)) {
+                recorded.existing.push(existing);
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Writes one statement about `checker` (registered if new) in its own transaction.
+    async fn update_checker(
+        &self,
+        checker: &str,
+        sql: &str,
+        params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)],
+    ) -> Result<(), StoreError> {
+        let id = self.checker_id_for_write(checker).await?;
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let mut all: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> =
+            vec![(&id, Type::INT8)];
+        all.extend(params.iter().cloned());
+        tx.query_typed(sql, &all).await.store_err(self.location())?;
+        tx.commit().await.store_err(self.location())
+    }
+}
+
+#[async_trait]
+impl CheckLog for PostgresStore {
+    async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin_read(&mut client).await?;
+        let row = tx
+            .query_typed_opt(
+                "SELECT last_minute FROM dwmon_checkers WHERE name = $1",
+                &[(&checker, Type::TEXT)],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        match row {
+            Some(row) => row.try_get(0).store_err(location),
+            None => Ok(None),
+        }
+    }
+
+    async fn last_checked_minutes(&self, checker: &str) -> Result<Vec<(usize, i64)>, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin_read(&mut client).await?;
+        let Some(id) = self.checker_id(&tx, checker).await? else {
+            return Ok(Vec::new());
+        };
+        let rows = tx
+            .query_typed(
+                "SELECT requirement_index, max(minute) FROM dwmon_checks WHERE checker_id = $1
+                 GROUP BY requirement_index ORDER BY requirement_index",
+                &[(&id, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let index: i64 = row.try_get(0).store_err(location)?;
+            let minute: i64 = row.try_get(1).store_err(location)?;
+            if let Ok(index) = usize::try_from(index) {
+                out.push((index, minute));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims at most this runner's share of `checkers` (see the module docs); `now` is not
+    /// used: leases run on the database's clock.
+    async fn claim(&self, checkers: &[String], _now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
+        if checkers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempt = 1;
+        loop {
+            match self.try_claim(checkers).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        claim: &CheckerClaim,
+        records: &[CheckRecord],
+    ) -> Result<Recorded, StoreError> {
+        if let Some(other) = records.iter().find(|r| r.checker != claim.checker) {
+            return Err(StoreError::backend(format!(
+                "record {} passed to record for checker {:?}",
+                other.idempotency_key(),
+                claim.checker
+            )));
+        }
+        let id = self.checker_id_for_write(&claim.checker).await?;
+        if records.is_empty() {
+            // Still refuse a stale claim.
+            let mut client = self.client().await?;
+            let tx = self.begin_read(&mut client).await?;
+            let row = tx
+                .query_typed_opt(
+                    "SELECT fence FROM dwmon_claims WHERE checker = $1",
+                    &[(&claim.checker, Type::TEXT)],
+                )
+                .await
+                .store_err(self.location())?;
+            tx.commit().await.store_err(self.location())?;
+            let current = match row {
+                Some(row) => row.try_get::<_, i64>(0).store_err(self.location())?,
+                None => 0,
+            };
+            let current = u64::try_from(current).unwrap_or(0);
+            if current != claim.fence || current == 0 {
+                return Err(StoreError::StaleClaim {
+                    checker: claim.checker.clone(),
+                    fence: claim.fence,
+                    current,
+                });
+            }
+            return Ok(Recorded::default());
+        }
+        let mut attempt = 1;
+        loop {
+            match self.try_record(id, claim, records).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn claim_deliveries(
+        &self,
+        limit: usize,
+        lease: Lease,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let location = self.location();
+        let owner = self.owner();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let seconds = lease.until.saturating_sub(lease.now).max(0) as f64;
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        // One claimer at a time (released at commit), so each checker's entries go to one
+        // runner whole and in order.
+        tx.query_typed(
+            "SELECT pg_advisory_xact_lock(hashtext('dwmon outbox ' || current_schema()))",
+            &[],
+        )
+        .await
+        .store_err(location)?;
+        let rows = tx
+            .query_typed(
+                "WITH picked AS (
+                     SELECT o.key FROM dwmon_outbox o
+                     WHERE NOT EXISTS (
+                         SELECT 1 FROM dwmon_outbox p
+                         WHERE p.checker = o.checker AND p.lease_until > now()
+                           AND p.lease_owner IS DISTINCT FROM $1)
+                     ORDER BY o.checker, o.minute, o.requirement_index
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE dwmon_outbox o
+                 SET lease_owner = $1, lease_until = now() + make_interval(secs => $3),
+                     lease_fence = o.lease_fence + 1
+                 FROM picked WHERE o.key = picked.key
+                 RETURNING o.key, o.record, o.attempts, o.next_attempt_at, o.last_error,
+                           o.delivered_to, o.first_attempt_at, o.lease_fence,
+                           o.checker, o.minute, o.requirement_index",
+                &[
+                    (&owner, Type::TEXT),
+                    (&limit, Type::INT8),
+                    (&seconds, Type::FLOAT8),
+                ],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut fences = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.try_get(0).store_err(location)?;
+            let json: String = row.try_get(1).store_err(location)?;
+            let attempts: i64 = row.try_get(2).store_err(location)?;
+            let delivered: Option<String> = row.try_get(5).store_err(location)?;
+            let delivered_to = match delivered {
+                None => Vec::new(),
+                Some(text) => serde_json::from_str(&text).map_err(|e| {
+                    StoreError::other(
+                        format!("{location}: outbox entry {key}: unreadable delivered_to"),
+                        e,
+                    )
+                })?,
+            };
+            let order: (String, i64, i64) = (
+                row.try_get(8).store_err(location)?,
+                row.try_get(9).store_err(location)?,
+                row.try_get(10).store_err(location)?,
+            );
+            fences.push((key.clone(), row.try_get::<_, i64>(7).store_err(location)?));
+            entries.push((
+                order,
+                PendingDelivery {
+                    record: parse_record(location, &key, &json)?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    next_attempt_at: row.try_get(3).store_err(location)?,
+                    last_error: row.try_get(4).store_err(location)?,
+                    delivered_to,
+                    first_attempt_at: row.try_get(6).store_err(location)?,
+                    key,
+                },
+            ));
+        }
+        lock(&self.inner.delivery_fences).extend(fences);
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
+        let location = self.location();
+        let fence = lock(&self.inner.delivery_fences).get(key).copied();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        match settlement {
+            // Every target has it (or was given up): gone, whoever holds the lease now.
+            Settlement::Delivered | Settlement::GaveUp(_) => {
+                tx.query_typed(
+                    "DELETE FROM dwmon_outbox WHERE key = $1",
+                    &[(&key, Type::TEXT)],
+                )
+                .await
+                .store_err(location)?;
+            }
+            // Progress only under the lease this handle was given: a runner that took the
+            // entry over since keeps its own.
+            Settlement::RetryAt(retry) => {
+                let delivered = serde_json::to_string(&retry.delivered_to)
+                    .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
+                tx.query_typed(
+                    "UPDATE dwmon_outbox SET delivered_to = $2,
+                         first_attempt_at = coalesce(first_attempt_at, $3),
+                         attempts = attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
+                         last_error = coalesce($5, last_error),
+                         next_attempt_at = $4
+                     WHERE key = $1 AND ($6::int8 IS NULL OR lease_fence = $6)",
+                    &[
+                        (&key, Type::TEXT),
+                        (&delivered, Type::TEXT),
+                        (&retry.first_attempt_at, Type::INT8),
+                        (&retry.at, Type::INT8),
+                        (&retry.error, Type::TEXT),
+                        (&fence, Type::INT8),
+                    ],
+                )
+                .await
+                .store_err(location)?;
+            }
+        }
+        tx.commit().await.store_err(location)?;
+        if !matches!(settlement, Settlement::RetryAt(_)) {
+            lock(&self.inner.delivery_fences).remove(key);
+        }
+        Ok(())
+    }
+
+    async fn record_give_up(
+        &self,
+        checker: &str,
+        count: u64,
+        minute: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let count = to_i64(count, "given-up count")?;
+        self.update_checker(
+            checker,
+            "UPDATE dwmon_checkers SET given_up = given_up + $2, last_give_up_minute = $3,
+             last_give_up = $4 WHERE id = $1",
+            &[
+                (&count, Type::INT8),
+                (&minute, Type::INT8),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+    }
+
+    async fn set_last_error(
+        &self,
+        checker: &str,
+        error: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let (minute, text) = error.unzip();
+        self.update_checker(
+            checker,
+            "UPDATE dwmon_checkers SET last_error_minute = $2, last_error = $3 WHERE id = $1",
+            &[(&minute, Type::INT8), (&text, Type::TEXT)],
+        )
+        .await
+    }
+
+    async fn purge_checks(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let Some(id) = self.checker_id(&tx, checker).await? else {
+            return Ok(0);
+        };
+        // The newest record of each requirement stays: status views and the next cycle
+        // start from it.
+        let deleted = tx
+            .execute_typed(
+                "DELETE FROM dwmon_checks k
+                 WHERE k.checker_id = $1 AND k.minute < $2
+                   AND k.minute < (SELECT max(c.minute) FROM dwmon_checks c
+                                   WHERE c.checker_id = k.checker_id
+                                     AND c.requirement_index = k.requirement_index)",
+                &[(&id, Type::INT8), (&older_than, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        Ok(deleted)
+    }
+}

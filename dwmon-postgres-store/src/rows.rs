@@ -1,0 +1,166 @@
+//! [`RowStore`] for [`PostgresStore`]: first-seen rows in bulk (`unnest` arrays, each key's
+//! first occurrence, `INSERT .. ON CONFLICT DO NOTHING` in key order), windowed counts and
+//! purges as index range scans of one checker.
+
+use crate::error::ResultExt;
+use crate::store::{retryable, to_i64, to_u64, PostgresStore, ATTEMPTS};
+use async_trait::async_trait;
+use dwmon_core::{Row, RowStore, StoreError};
+use tokio_postgres::types::Type;
+
+/// Rows per insert statement: large enough that a batch costs few round trips, small enough
+/// that one statement's arrays stay a few MB.
+const CHUNK: usize = 20_000;
+
+impl PostgresStore {
+    async fn try_insert(&self, id: i64, rows: &[Row]) -> Result<u64, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let mut new = 0_i64;
+        for chunk in rows.chunks(CHUNK) {
+            let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
+            let stamps: Vec<i64> = chunk.iter().map(|r| r.timestamp).collect();
+            // Each key's first occurrence in the batch, inserted in key order (two inserts of
+            // overlapping keys then lock them in the same order: no deadlock).
+            let row = tx
+                .query_typed_one(
+                    "WITH input AS (
+                         SELECT k, t, o FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS u(k, t, o)
+                     ), first AS (
+                         SELECT DISTINCT ON (k) k, t FROM input ORDER BY k, o
+                     ), inserted AS (
+                         INSERT INTO dwmon_rows (checker_id, key, ts)
+                         SELECT $1, k, t FROM first ORDER BY k
+                         ON CONFLICT DO NOTHING RETURNING 1
+                     )
+                     SELECT count(*) FROM inserted",
+                    &[
+                        (&id, Type::INT8),
+                        (&keys, Type::TEXT_ARRAY),
+                        (&stamps, Type::INT8_ARRAY),
+                    ],
+                )
+                .await
+                .store_err(location)?;
+            new += row.try_get::<_, i64>(0).store_err(location)?;
+        }
+        if new > 0 {
+            tx.query_typed(
+                "UPDATE dwmon_checkers SET stored_rows = stored_rows + $2 WHERE id = $1",
+                &[(&id, Type::INT8), (&new, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        }
+        tx.commit().await.store_err(location)?;
+        to_u64(new, "row count")
+    }
+}
+
+#[async_trait]
+impl RowStore for PostgresStore {
+    async fn insert_first_seen(&self, checker: &str, rows: &[Row]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let id = self.checker_id_for_write(checker).await?;
+        let mut attempt = 1;
+        loop {
+            match self.try_insert(id, rows).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn count_windows(
+        &self,
+        checker: &str,
+        windows: &[(i64, i64)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin_read(&mut client).await?;
+        let Some(id) = self.checker_id(&tx, checker).await? else {
+            return Ok(vec![0; windows.len()]);
+        };
+        let froms: Vec<i64> = windows.iter().map(|w| w.0).collect();
+        let tos: Vec<i64> = windows.iter().map(|w| w.1).collect();
+        // One statement: an index range count per window.
+        let rows = tx
+            .query_typed(
+                "SELECT w.o, CASE WHEN w.f < w.t THEN
+                     (SELECT count(*) FROM dwmon_rows r
+                      WHERE r.checker_id = $1 AND r.ts >= w.f AND r.ts < w.t)
+                   ELSE 0 END
+                 FROM unnest($2::int8[], $3::int8[]) WITH ORDINALITY AS w(f, t, o)
+                 ORDER BY w.o",
+                &[
+                    (&id, Type::INT8),
+                    (&froms, Type::INT8_ARRAY),
+                    (&tos, Type::INT8_ARRAY),
+                ],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        rows.iter()
+            .map(|row| to_u64(row.try_get(1).store_err(location)?, "count"))
+            .collect()
+    }
+
+    async fn row_timestamps(
+        &self,
+        checker: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin_read(&mut client).await?;
+        let Some(id) = self.checker_id(&tx, checker).await? else {
+            return Ok(Vec::new());
+        };
+        let rows = tx
+            .query_typed(
+                "SELECT ts FROM dwmon_rows WHERE checker_id = $1 AND ts >= $2 AND ts < $3
+                 ORDER BY ts",
+                &[(&id, Type::INT8), (&from, Type::INT8), (&to, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        tx.commit().await.store_err(location)?;
+        rows.iter()
+            .map(|row| row.try_get(0).store_err(location))
+            .collect()
+    }
+
+    async fn purge(&self, checker: &str, older_than: i64) -> Result<u64, StoreError> {
+        let location = self.location();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let Some(id) = self.checker_id(&tx, checker).await? else {
+            return Ok(0);
+        };
+        let deleted = tx
+            .execute_typed(
+                "DELETE FROM dwmon_rows WHERE checker_id = $1 AND ts < $2",
+                &[(&id, Type::INT8), (&older_than, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        if deleted > 0 {
+            let n = to_i64(deleted, "row count")?;
+            tx.query_typed(
+                "UPDATE dwmon_checkers SET stored_rows = greatest(stored_rows - $2, 0)
+                 WHERE id = $1",
+                &[(&id, Type::INT8), (&n, Type::INT8)],
+            )
+            .await
+            .store_err(location)?;
+        }
+        tx.commit().await.store_err(location)?;
+        Ok(deleted)
+    }
+}

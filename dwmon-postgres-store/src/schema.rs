@@ -1,0 +1,224 @@
+//! The versioned schema and its forward migrations, in the schema the connection's
+//! `search_path` names first (see the crate docs for the tables).
+//!
+//! Applied versions are rows of `dwmon_migrations`. Opening a store runs, in one transaction
+//! under a transaction-scoped advisory lock of its schema (so two runners starting at once
+//! migrate once, and nothing outlives the transaction: PgBouncer's transaction pooling is
+//! fine), every migration newer than the newest applied one. A store written by a newer dwmon
+//! is refused with [`StoreError::SchemaTooNew`].
+
+use crate::error::ResultExt;
+use dwmon_core::store::Cause;
+use dwmon_core::StoreError;
+use tokio_postgres::types::Type;
+
+/// One forward migration: the SQL that takes the schema from `to - 1` to `to`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// The version after this migration.
+    pub to: i64,
+    /// Statements to run (no parameters: fixed DDL).
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first. Append new ones; never edit a released one.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    to: 1,
+    sql: "
+    CREATE TABLE dwmon_checkers (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        stored_rows BIGINT NOT NULL DEFAULT 0,
+        last_minute BIGINT,
+        last_error_minute BIGINT,
+        last_error TEXT,
+        given_up BIGINT NOT NULL DEFAULT 0,
+        last_give_up_minute BIGINT,
+        last_give_up TEXT
+    );
+    CREATE TABLE dwmon_rows (
+        checker_id BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        PRIMARY KEY (checker_id, key)
+    );
+    CREATE INDEX dwmon_rows_by_time ON dwmon_rows (checker_id, ts);
+    CREATE TABLE dwmon_checks (
+        checker_id BIGINT NOT NULL,
+        requirement_index BIGINT NOT NULL,
+        minute BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (checker_id, requirement_index, minute)
+    );
+    CREATE INDEX dwmon_checks_by_minute ON dwmon_checks (checker_id, minute);
+    CREATE TABLE dwmon_outbox (
+        key TEXT PRIMARY KEY,
+        checker TEXT NOT NULL,
+        checker_id BIGINT NOT NULL,
+        requirement_index BIGINT NOT NULL,
+        minute BIGINT NOT NULL,
+        record TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT,
+        delivered_to TEXT,
+        first_attempt_at BIGINT,
+        lease_owner TEXT,
+        lease_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity',
+        lease_fence BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX dwmon_outbox_order ON dwmon_outbox (checker, minute, requirement_index);
+    CREATE TABLE dwmon_claims (
+        checker TEXT PRIMARY KEY,
+        owner TEXT,
+        fence BIGINT NOT NULL DEFAULT 0,
+        until TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+    );
+    CREATE TABLE dwmon_runners (
+        owner TEXT PRIMARY KEY,
+        seen TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE dwmon_alert_state (
+        checker TEXT NOT NULL,
+        requirement_index BIGINT NOT NULL,
+        phase TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (checker, requirement_index)
+    );
+    CREATE TABLE dwmon_alert_source (
+        checker TEXT PRIMARY KEY,
+        failing BOOLEAN NOT NULL,
+        state TEXT NOT NULL
+    );
+    CREATE TABLE dwmon_alert_pause (
+        checker TEXT PRIMARY KEY,
+        since BIGINT NOT NULL,
+        until BIGINT,
+        comment TEXT
+    );
+    CREATE TABLE dwmon_alert_outbox (
+        seq BIGSERIAL PRIMARY KEY,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        checker TEXT NOT NULL,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX dwmon_alert_outbox_checker ON dwmon_alert_outbox (checker, seq);
+    CREATE TABLE dwmon_alert_history (
+        seq BIGSERIAL PRIMARY KEY,
+        checker TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        idempotency_key TEXT,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX dwmon_alert_history_by_checker ON dwmon_alert_history (checker, seq);
+    CREATE INDEX dwmon_alert_history_by_key ON dwmon_alert_history (idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    ",
+}];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
+
+/// Brings the store in `client`'s schema up to the newest of `migrations`; returns the
+/// version it has afterwards.
+pub(crate) async fn migrate(
+    client: &mut tokio_postgres::Client,
+    location: &str,
+    migrations: &[Migration],
+    statement_timeout_ms: &str,
+) -> Result<i64, StoreError> {
+    let supported = migrations.last().map_or(0, |m| m.to);
+    let tx = client.transaction().await.store_err(location)?;
+    tx.query_typed(
+        "SELECT set_config('statement_timeout', $1, true)",
+        &[(&statement_timeout_ms, Type::TEXT)],
+    )
+    .await
+    .store_err(location)?;
+    let schema: Option<String> = tx
+        .query_typed_one("SELECT current_schema()::text", &[])
+        .await
+        .store_err(location)?
+        .try_get(0)
+        .store_err(location)?;
+    let Some(schema) = schema else {
+        return Err(StoreError::Open {
+            path: location.to_owned(),
+            source: Cause::text(
+                "the connection's search_path names no existing schema; create it \
+                 (CREATE SCHEMA name) or fix options=-csearch_path%3Dname",
+            ),
+        });
+    };
+    // Serialises migrations of this schema only; released at commit.
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtext('dwmon migrations ' || $1))",
+        &[(&schema, Type::TEXT)],
+    )
+    .await
+    .store_err(location)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS dwmon_migrations (
+             version BIGINT PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .store_err(location)?;
+    let found: Option<i64> = tx
+        .query_typed_one("SELECT max(version) FROM dwmon_migrations", &[])
+        .await
+        .store_err(location)?
+        .try_get(0)
+        .store_err(location)?;
+    let found = found.unwrap_or(0);
+    if found > supported {
+        return Err(StoreError::SchemaTooNew {
+            path: location.to_owned(),
+            found,
+            supported,
+        });
+    }
+    if found == 0 {
+        // A schema that already has tables of ours without a version is someone else's.
+        let clash: Option<String> = tx
+            .query_typed_opt(
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = $1 AND table_name LIKE 'dwmon\\_%'
+                   AND table_name <> 'dwmon_migrations' LIMIT 1",
+                &[(&schema, Type::TEXT)],
+            )
+            .await
+            .store_err(location)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .store_err(location)?;
+        if let Some(table) = clash {
+            return Err(StoreError::NotAStore {
+                path: location.to_owned(),
+                source: Cause::text(format!(
+                    "schema {schema} has a table {table} but no dwmon_migrations entries; \
+                     refusing to write into it"
+                )),
+            });
+        }
+    }
+    let mut version = found;
+    for migration in migrations.iter().filter(|m| m.to > found) {
+        tx.batch_execute(migration.sql).await.store_err(location)?;
+        tx.query_typed(
+            "INSERT INTO dwmon_migrations (version) VALUES ($1)",
+            &[(&migration.to, Type::INT8)],
+        )
+        .await
+        .store_err(location)?;
+        version = migration.to;
+        tracing::info!(store = location, schema, version, "migrated store schema");
+    }
+    tx.commit().await.store_err(location)?;
+    Ok(version)
+}

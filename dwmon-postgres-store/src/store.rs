@@ -1,0 +1,416 @@
+//! [`PostgresStore`]: the handle, its pool, its options and the transaction every operation
+//! runs in.
+
+use crate::error::{is_retryable, ResultExt};
+use crate::schema;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use dwmon_core::store::Cause;
+use dwmon_core::StoreError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio_postgres::types::Type;
+
+/// How to open a [`PostgresStore`]; `PostgresStoreOptions::default()` is what
+/// [`PostgresStore::connect`] uses.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresStoreOptions {
+    /// How long a runner's claim on a checker holds without being claimed again (every cycle
+    /// claims its checkers again). A runner that dies is replaced once its claims run out, so
+    /// this bounds how late a dead runner's checkers are checked; it must be longer than a
+    /// cycle's fetches take (a slower fetch is refused by the fence, and its minutes are
+    /// checked by the runner that took over). Measured on the database's clock. Default 120 s.
+    pub lease: Duration,
+    /// `statement_timeout` of every transaction (`set_config(.., true)`: transaction-local, so
+    /// it never leaks to another client through PgBouncer). Default 30 s.
+    pub statement_timeout: Duration,
+    /// Connections in the pool. Default 8.
+    pub pool_size: usize,
+    /// How long connecting (and waiting for a pooled connection) may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// This runner's name in claims and leases; `None`: the host name, process id and a
+    /// random suffix (unique per handle).
+    pub owner: Option<String>,
+}
+
+impl Default for PostgresStoreOptions {
+    fn default() -> Self {
+        PostgresStoreOptions {
+            lease: Duration::from_secs(120),
+            statement_timeout: Duration::from_secs(30),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+            owner: None,
+        }
+    }
+}
+
+impl PostgresStoreOptions {
+    /// These options with a lease of `lease`.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// These options with `owner` as the runner's name.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// These options with a `statement_timeout` of `timeout`.
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// These options with `size` pooled connections.
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    /// The connection string with its password masked: what errors and logs show.
+    pub(crate) location: String,
+    pub(crate) owner: String,
+    pub(crate) lease_seconds: f64,
+    pub(crate) timeout_ms: String,
+    /// Checker name -> id, for checkers known to be committed.
+    pub(crate) ids: Mutex<HashMap<String, i64>>,
+    /// Outbox key -> the lease fence this handle got for it from `claim_deliveries`.
+    pub(crate) delivery_fences: Mutex<HashMap<String, i64>>,
+    /// The database clock minus this host's, in milliseconds, as last measured.
+    pub(crate) skew_ms: AtomicI64,
+}
+
+/// The PostgreSQL [`Store`](dwmon_core::Store): first-seen rows, the check log, the delivery
+/// outbox, checker claims with fencing tokens and the alert state, in the schema the
+/// connection's `search_path` names first. Several runners (processes, or handles) share one
+/// store; see the crate docs for what each guarantees. Cheap to clone (clones share the pool).
+///
+/// ```no_run
+/// # async fn open() -> Result<(), dwmon_core::StoreError> {
+/// use dwmon_postgres_store::PostgresStore;
+/// let store = PostgresStore::connect("postgres://dwmon@db/ops?options=-csearch_path%3Ddwmon").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.inner.location)
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn to_i64(value: impl TryInto<i64>, what: &str) -> Result<i64, StoreError> {
+    value
+        .try_into()
+        .map_err(|_| StoreError::backend(format!("{what} does not fit a 64-bit integer")))
+}
+
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::backend(format!("{what} is negative: {value}")))
+}
+
+/// Whether `error` is a deadlock or serialization failure (the transaction may run again).
+pub(crate) fn retryable(error: &StoreError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tokio_postgres::Error>())
+        .is_some_and(is_retryable)
+}
+
+/// How many times a transaction rolled back by a deadlock or serialization failure is run.
+pub(crate) const ATTEMPTS: usize = 4;
+
+fn default_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "runner".to_owned());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl PostgresStore {
+    /// Connects with default options, creating or migrating the store's tables.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect_with`].
+    pub async fn connect(connection: &str) -> Result<Self, StoreError> {
+        Self::connect_with(connection, &PostgresStoreOptions::default()).await
+    }
+
+    /// Connects to `connection` (a `postgres://` URL or `key=value` string; the password
+    /// may come from `PGPASSWORD` or the password file instead), then creates or migrates
+    /// the store in the connection's schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the string is invalid, the server cannot be reached or the
+    /// schema does not exist; [`StoreError::SchemaTooNew`]; [`StoreError::NotAStore`] for a
+    /// schema holding `dwmon_` tables of no known version.
+    pub async fn connect_with(
+        connection: &str,
+        options: &PostgresStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let location = dwmon_postgres_source::connection::mask_password(connection);
+        let open = |source: Cause| StoreError::Open {
+            path: location.clone(),
+            source,
+        };
+        let (mut config, tls) =
+            dwmon_postgres_source::connection::client_config("store", connection)
+                .map_err(|e| open(Cause::new(e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("dwmon store");
+        }
+        if options.pool_size == 0 {
+            return Err(open(Cause::text("pool_size must be at least 1")));
+        }
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                // A connection the server dropped (restart, pg_terminate_backend) is noticed
+                // before reuse and replaced.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(options.connect_timeout))
+            .wait_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| open(Cause::new(e)))?;
+        let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                location: location.clone(),
+                owner: options.owner.clone().unwrap_or_else(default_owner),
+                lease_seconds: options.lease.as_secs_f64(),
+                timeout_ms,
+                ids: Mutex::new(HashMap::new()),
+                delivery_fences: Mutex::new(HashMap::new()),
+                skew_ms: AtomicI64::new(0),
+            }),
+        };
+        let mut client = store.client().await.map_err(|e| match e {
+            StoreError::Backend { source, .. } => open(source),
+            other => other,
+        })?;
+        schema::migrate(
+            &mut client,
+            &location,
+            schema::MIGRATIONS,
+            &store.inner.timeout_ms,
+        )
+        .await?;
+        drop(client);
+        store.measure_skew().await?;
+        Ok(store)
+    }
+
+    /// The connection string with its password masked.
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// This handle's name in claims and leases.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// The schema version this build reads and writes.
+    pub fn schema_version() -> i64 {
+        schema::SCHEMA_VERSION
+    }
+
+    /// The database's clock (`now()`), epoch seconds: the one clock several runners agree on.
+    /// Also updates [`PostgresStore::skew`].
+    ///
+    /// # Errors
+    /// Any backend failure.
+    pub async fn database_now(&self) -> Result<i64, StoreError> {
+        let millis = self.measure_skew().await?;
+        Ok(millis.div_euclid(1000))
+    }
+
+    /// The database clock minus this host's, as last measured (by
+    /// [`PostgresStore::database_now`] and every [`claim`](dwmon_core::CheckLog::claim)).
+    pub fn skew(&self) -> Duration {
+        Duration::from_millis(self.inner.skew_ms.load(Ordering::Relaxed).unsigned_abs())
+    }
+
+    /// The database clock minus this host's in milliseconds (negative: the database is behind).
+    pub fn skew_millis(&self) -> i64 {
+        self.inner.skew_ms.load(Ordering::Relaxed)
+    }
+
+    /// This host's clock corrected by the last measured skew: the database's clock without a
+    /// round trip (what a runner's cycle uses as `now`).
+    pub fn corrected_now(&self) -> i64 {
+        local_millis()
+            .saturating_add(self.inner.skew_ms.load(Ordering::Relaxed))
+            .div_euclid(1000)
+    }
+
+    /// Reads `now()` and remembers the skew; returns the database time in milliseconds.
+    async fn measure_skew(&self) -> Result<i64, StoreError> {
+        let before = local_millis();
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        let millis: i64 = tx
+            .query_typed_one(
+                "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                &[],
+            )
+            .await
+            .store_err(self.location())?
+            .try_get(0)
+            .store_err(self.location())?;
+        tx.commit().await.store_err(self.location())?;
+        let after = local_millis();
+        self.note_skew(millis, before, after);
+        Ok(millis)
+    }
+
+    /// Remembers the skew of a database time read between the local `before` and `after`.
+    pub(crate) fn note_skew(&self, database_millis: i64, before: i64, after: i64) {
+        let local = before + (after - before) / 2;
+        let skew = database_millis - local;
+        let previous = self.inner.skew_ms.swap(skew, Ordering::Relaxed);
+        if skew.abs() > 2_000 && (skew - previous).abs() > 1_000 {
+            tracing::warn!(
+                store = %self.inner.location,
+                skew_ms = skew,
+                "this host's clock differs from the database's; dwmon uses the database's"
+            );
+        }
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
+        self.inner.pool.get().await.map_err(|error| match error {
+            deadpool_postgres::PoolError::Backend(e) => crate::error::map_error(self.location(), e),
+            other => StoreError::other(self.location(), other),
+        })
+    }
+
+    /// Begins a read-write transaction with the store's statement timeout.
+    pub(crate) async fn begin<'a>(
+        &self,
+        client: &'a mut Object,
+    ) -> Result<deadpool_postgres::Transaction<'a>, StoreError> {
+        let tx = client.transaction().await.store_err(self.location())?;
+        self.set_timeout(&tx).await?;
+        Ok(tx)
+    }
+
+    /// Begins a read-only transaction seeing one snapshot (repeatable read).
+    pub(crate) async fn begin_read<'a>(
+        &self,
+        client: &'a mut Object,
+    ) -> Result<deadpool_postgres::Transaction<'a>, StoreError> {
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .store_err(self.location())?;
+        self.set_timeout(&tx).await?;
+        Ok(tx)
+    }
+
+    async fn set_timeout(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+        tx.query_typed(
+            "SELECT set_config('statement_timeout', $1, true)",
+            &[(&self.inner.timeout_ms, Type::TEXT)],
+        )
+        .await
+        .store_err(self.location())?;
+        Ok(())
+    }
+
+    /// The id of `checker`, if the store knows it.
+    pub(crate) async fn checker_id(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        checker: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        if let Some(&id) = lock(&self.inner.ids).get(checker) {
+            return Ok(Some(id));
+        }
+        let row = tx
+            .query_typed_opt(
+                "SELECT id FROM dwmon_checkers WHERE name = $1",
+                &[(&checker, Type::TEXT)],
+            )
+            .await
+            .store_err(self.location())?;
+        let id: Option<i64> = row
+            .map(|r| r.try_get(0))
+            .transpose()
+            .store_err(self.location())?;
+        if let Some(id) = id {
+            lock(&self.inner.ids).insert(checker.to_owned(), id);
+        }
+        Ok(id)
+    }
+
+    /// The id of `checker`, registered (in its own small transaction) if new.
+    pub(crate) async fn checker_id_for_write(&self, checker: &str) -> Result<i64, StoreError> {
+        if let Some(&id) = lock(&self.inner.ids).get(checker) {
+            return Ok(id);
+        }
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        tx.query_typed(
+            "INSERT INTO dwmon_checkers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+            &[(&checker, Type::TEXT)],
+        )
+        .await
+        .store_err(self.location())?;
+        let id = self.checker_id(&tx, checker).await?;
+        tx.commit().await.store_err(self.location())?;
+        id.ok_or_else(|| {
+            StoreError::backend(format!(
+                "{}: checker {checker:?} vanished after insert",
+                self.location()
+            ))
+        })
+    }
+}
+
+/// This host's clock in epoch milliseconds.
+pub(crate) fn local_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
