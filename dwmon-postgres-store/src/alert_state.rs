@@ -468,6 +468,37 @@ impl AlertStateStore for PostgresStore {
         })
     }
 
+    async fn lift_pause(
+        &self,
+        checker: &str,
+        at: i64,
+        reason: Option<&str>,
+    ) -> Result<Option<Pause>> {
+        write_tx!(self, |l, tx| {
+            // Locked: of two people lifting one pause at once, one records the change.
+            let row = tx
+                .query_typed_opt(
+                    "SELECT since, until, comment FROM dwmon_alert_pause WHERE checker = $1
+                     FOR UPDATE",
+                    &[(&checker, Type::TEXT)],
+                )
+                .await
+                .alert_err(l)?;
+            let lifted = row.map(|row| pause_of(l, &row, 0)).transpose()?;
+            if let Some(mut entry) = pause_transition(checker, lifted.as_ref(), None, at) {
+                entry.reason = reason.map(str::to_string);
+                record_history(l, &tx, &[entry]).await?;
+                tx.query_typed(
+                    "DELETE FROM dwmon_alert_pause WHERE checker = $1",
+                    &[(&checker, Type::TEXT)],
+                )
+                .await
+                .alert_err(l)?;
+            }
+            lifted
+        })
+    }
+
     async fn overview(&self) -> Result<AlertOverview> {
         read_tx!(self, |l, tx| overview_of(l, &tx).await?)
     }
