@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` (docs/openapi.json is its contract; docs/SERVER.md explains
 //! it): checkers, one checker, its checks (cursor pagination, records as the CLI prints
-//! them), its alert states, its pings, pause/unpause, and the runner's health.
+//! them), its alert states and their history, its pings, pause/unpause, and the runner's
+//! health.
 //!
 //! Every request needs a token (`Authorization: Bearer TOKEN`): a read token for `GET`, a
 //! write token for pause/unpause. Errors are `{"error": {"code": "...", "message": "..."}}`.
@@ -14,7 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dwmon_alert::Pause;
+use dwmon_alert::{AlertTransition, Pause};
 use serde_json::{json, Value};
 
 /// Checks per page when `limit` is not given.
@@ -159,6 +160,7 @@ pub fn router() -> Router<ServerState> {
         .route("/api/v1/checkers/{name}", get(checker))
         .route("/api/v1/checkers/{name}/checks", get(checks))
         .route("/api/v1/checkers/{name}/alerts", get(alerts))
+        .route("/api/v1/checkers/{name}/alerts/history", get(alert_history))
         .route("/api/v1/checkers/{name}/pings", get(pings))
         .route("/api/v1/checkers/{name}/pause", post(pause))
         .route("/api/v1/checkers/{name}/unpause", post(unpause))
@@ -456,6 +458,108 @@ async fn alerts(
         }
     };
     Ok(no_store(body))
+}
+
+/// History entries per page of `GET .../alerts/history` when `limit` is not given.
+pub const DEFAULT_HISTORY: usize = 100;
+
+/// A page of `checker`'s alert state history, newest first: at most `limit` entries after
+/// `cursor` (`(at, seen)`: skip the entries newer than `at` and the first `seen` of those at
+/// `at`), and the cursor of the next page (`None` on the last).
+///
+/// Entries are ordered by time, newest first (the store's order within one second), so a
+/// cursor keeps its place however many entries are recorded meanwhile; an entry recorded in
+/// the very second of the cursor may be repeated, never skipped. Empty without an alert
+/// store.
+///
+/// # Errors
+/// When the alert store cannot be read.
+pub async fn alert_history_page(
+    state: &ServerState,
+    checker: &str,
+    cursor: Option<(i64, usize)>,
+    limit: usize,
+) -> Result<(Vec<AlertTransition>, Option<(i64, usize)>), dwmon_alert::AlertStoreError> {
+    let Some(alerts) = &state.alerts else {
+        return Ok((Vec::new(), None));
+    };
+    // The store keeps at most HISTORY_PER_CHECKER entries: a page reads them all.
+    let mut entries = alerts
+        .history(checker, dwmon_core::alert_state::HISTORY_PER_CHECKER)
+        .await?;
+    entries.sort_by_key(|e| std::cmp::Reverse(e.at));
+    let start = match cursor {
+        None => 0,
+        Some((at, seen)) => {
+            let newer = entries.partition_point(|e| e.at > at);
+            let same = entries[newer..].partition_point(|e| e.at == at);
+            newer + seen.min(same)
+        }
+    };
+    let end = start.saturating_add(limit).min(entries.len());
+    let next = (end < entries.len() && end > start).then(|| {
+        let at = entries[end - 1].at;
+        let first = entries.partition_point(|e| e.at > at);
+        (at, end - first)
+    });
+    entries.truncate(end);
+    entries.drain(..start);
+    Ok((entries, next))
+}
+
+async fn alert_history(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult {
+    require(&state, &headers, false, Access::Read).await?;
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::bad_request(
+            "query parameters: limit=N&cursor=CURSOR",
+        ));
+    };
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_HISTORY)?;
+    let cursor = match query.cursor.as_deref().map(parse_history_cursor) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => {
+            return Err(ApiError::bad_request(
+                "cursor must be a next_cursor value of an earlier page",
+            ))
+        }
+    };
+    let c = one(&state, &name).await?;
+    let (entries, next) = alert_history_page(&state, &name, cursor, limit)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot read the alert history: {e}")))?;
+    let history: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "at": e.at,
+                "at_local": local(e.at, c.zone),
+                "requirement_index": e.requirement_index,
+                "from": e.from,
+                "to": e.to,
+                "notification": e.notification.map(|k| k.as_str()),
+                "idempotency_key": e.idempotency_key,
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    let body = json!({
+        "alerting": state.alerts.is_some(),
+        "history": history,
+        "next_cursor": next.map(|(at, seen)| format!("{at}.{seen}")),
+    });
+    Ok(no_store(body))
+}
+
+/// Parses a history cursor `AT.SEEN` (as returned in `next_cursor`).
+fn parse_history_cursor(text: &str) -> Option<(i64, usize)> {
+    let (at, seen) = text.split_once('.')?;
+    Some((at.parse().ok()?, seen.parse().ok()?))
 }
 
 /// Pings per answer of `GET .../pings` when `limit` is not given.

@@ -5,8 +5,8 @@
 //! - `/`: every checker and requirement line with its state, count against MINNUM..MAXNUM,
 //!   last checked and next due minute (in the checker's zone), a bar of the last 90 checks,
 //!   uptime over 24 h / 7 d / 30 d and the last error.
-//! - `/checkers/{name}`: its lines, an SVG band chart, recent checks, alert states, pings, and
-//!   pause/unpause buttons for a read-write session.
+//! - `/checkers/{name}`: its lines, an SVG band chart, recent checks, alert states and their
+//!   history (not in public mode), pings, and pause/unpause buttons for a read-write session.
 //! - `/session` (`POST token=...`): signs in with a token (kept in an `HttpOnly`,
 //!   `SameSite=Strict` cookie); `/session/end` signs out.
 //!
@@ -899,6 +899,72 @@ async fn alert_section(
         let _ = write!(out, "<p>{unsent} notification(s) not yet delivered.</p>");
     }
     let _ = now;
+    if !public {
+        history_section(out, state, c).await;
+    }
+}
+
+/// How many alert history entries a checker's page shows (the API pages through all).
+pub const PAGE_HISTORY: usize = 50;
+
+/// The checker's alert state history, newest first: time in its zone, requirement line,
+/// transition and reason, every text escaped. Not shown in public mode.
+async fn history_section(out: &mut String, state: &ServerState, c: &CheckerView) {
+    out.push_str("<h3>Alert history</h3>");
+    let entries = match api::alert_history_page(state, &c.name, None, PAGE_HISTORY).await {
+        Ok((entries, _)) => entries,
+        Err(e) => {
+            tracing::warn!(checker = %c.name, error = %e, "cannot read the alert history");
+            out.push_str("<p>The alert history cannot be read right now.</p>");
+            return;
+        }
+    };
+    if entries.is_empty() {
+        out.push_str("<p>No alert state changes yet.</p>");
+        return;
+    }
+    out.push_str(
+        "<table class=history><thead><tr><th>time<th>requirement<th>transition<th>reason<tbody>",
+    );
+    for e in &entries {
+        use dwmon_alert::HistoryState as S;
+        let class = match e.to {
+            S::Firing | S::SourceError => "b",
+            S::Pending | S::Paused => "n",
+            S::Ok | S::SourceOk | S::Active => "g",
+        };
+        let requirement = match e.requirement_index {
+            Some(index) => {
+                let line = c
+                    .requirements
+                    .iter()
+                    .find(|r| r.index == index)
+                    .and_then(|r| r.requirement.as_deref());
+                match line {
+                    Some(line) => format!("#{index} <code>{}</code>", escape(line)),
+                    None => format!("#{index}"),
+                }
+            }
+            None if matches!(e.to, S::Active | S::Paused) => "pause".to_string(),
+            None => "source".to_string(),
+        };
+        let mut reason: Vec<String> = Vec::new();
+        if let Some(kind) = e.notification {
+            reason.push(format!("{} notification", kind.as_str()));
+        }
+        if let Some(text) = &e.reason {
+            reason.push(escape(text));
+        }
+        let _ = write!(
+            out,
+            "<tr class={class}><td>{}<td>{requirement}<td>{} → <b>{}</b><td>{}",
+            escape(&local(e.at, c.zone)),
+            e.from.as_str(),
+            e.to.as_str(),
+            reason.join("; ")
+        );
+    }
+    out.push_str("</table>");
 }
 
 /// The form of `POST /session`.

@@ -569,6 +569,8 @@ async fn every_route_answers_as_docs_openapi_json_says() {
         404
     );
 
+    alert_history_checks(&api, now, comment).await;
+
     // The runner stalls: the lag shows it.
     api.clock.store(T0 + 180 + 300, Ordering::SeqCst);
     let (_, health) = api.get("/api/v1/status", Some(READ)).await;
@@ -604,6 +606,114 @@ async fn every_route_answers_as_docs_openapi_json_says() {
     );
 }
 
+/// `GET .../alerts/history`: orders went pending at T0+60 and FIRING (notified) at T0+120,
+/// and was paused and unpaused at `now`; pages of one walk it newest first, and an entry
+/// recorded meanwhile neither shifts nor hides the rest.
+async fn alert_history_checks(api: &Api, now: i64, comment: &str) {
+    let notification: dwmon_alert::Notification = serde_json::from_value(json!({
+        "version": 1, "idempotency_key": format!("orders/0/{}/firing", T0 + 120),
+        "kind": "firing", "requirement_index": 0, "incident_key": "orders/0",
+        "event_key": format!("orders/0/{}", T0 + 120), "checker": "orders",
+        "severity": "critical", "at": T0 + 120, "minute": T0 + 120,
+        "minute_local": "2023-11-14T22:16:00+00:00", "timezone": "UTC"
+    }))
+    .unwrap();
+    let state = |phase, bad| dwmon_alert::AlertState {
+        phase,
+        consecutive_bad: bad,
+        ..dwmon_alert::AlertState::default()
+    };
+    for (at, alert, notifications) in [
+        (T0 + 60, state(dwmon_alert::AlertPhase::Ok, 1), vec![]),
+        (
+            T0 + 120,
+            state(dwmon_alert::AlertPhase::Firing, 2),
+            vec![dwmon_alert::PendingNotification::new(notification, vec![])],
+        ),
+    ] {
+        let update = dwmon_alert::AlertUpdate {
+            checker: "orders".into(),
+            alert: Some((0, alert)),
+            notifications,
+            at: Some(at),
+            ..Default::default()
+        };
+        api.alerts.apply(&update).await.unwrap();
+    }
+    let path = "/api/v1/checkers/orders/alerts/history";
+    let (status, all) = api.get(path, Some(READ)).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["alerting"], true);
+    assert_eq!(all["next_cursor"], Value::Null);
+    let lines: Vec<(i64, &str, &str)> = all["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["at"].as_i64().unwrap(),
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (now, "paused", "active"),
+            (now, "active", "paused"),
+            (T0 + 120, "pending", "firing"),
+            (T0 + 60, "ok", "pending"),
+        ]
+    );
+    let history = &all["history"];
+    assert_eq!(history[0]["reason"], "unpaused from the API");
+    assert_eq!(
+        history[1]["reason"], comment,
+        "kept as text; pages escape it"
+    );
+    assert_eq!(history[2]["notification"], "firing");
+    assert_eq!(history[2]["requirement_index"], 0);
+    assert_eq!(history[2]["at_local"], "2023-11-14T22:16:00+00:00");
+    assert_eq!(history[0]["requirement_index"], Value::Null);
+
+    // Pages of one; a change recorded after the first page does not move the cursor.
+    let mut walked = Vec::new();
+    let mut next = format!("{path}?limit=1");
+    loop {
+        let (status, page) = api.get(&next, Some(READ)).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page["history"].as_array().unwrap().len() <= 1);
+        walked.extend(page["history"].as_array().unwrap().iter().cloned());
+        if walked.len() == 1 {
+            let update = dwmon_alert::AlertUpdate {
+                checker: "orders".into(),
+                alert: Some((0, state(dwmon_alert::AlertPhase::Ok, 0))),
+                at: Some(now + 60),
+                ..Default::default()
+            };
+            api.alerts.apply(&update).await.unwrap();
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => next = format!("{path}?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(&Value::Array(walked), history);
+    for bad in ["limit=0", "limit=1001", "cursor=abc", "cursor=1.x"] {
+        let (status, body) = api.get(&format!("{path}?{bad}"), Some(READ)).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+    let (status, _) = api
+        .get("/api/v1/checkers/nope/alerts/history", Some(READ))
+        .await;
+    assert_eq!(status, 404);
+}
+
 /// `POST /api/v1/events`: every documented answer but 503 (tests/events.rs has it).
 async fn events_checks(api: &Api) {
     let ping = Some(api.ping.as_str());
@@ -637,6 +747,7 @@ async fn token_checks(api: &Api) {
         "/api/v1/checkers/orders",
         "/api/v1/checkers/orders/checks",
         "/api/v1/checkers/orders/alerts",
+        "/api/v1/checkers/orders/alerts/history",
         "/api/v1/checkers/orders/pings",
     ];
     let writes = [

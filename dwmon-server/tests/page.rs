@@ -270,6 +270,28 @@ async fn a_write_session_pauses_and_unpauses_from_the_page() {
         .await;
     assert_eq!(answer.status, 303);
     assert!(site.alerts.pause("payments").await.unwrap().is_none());
+    // Both are in the alert history, newest first, the comment escaped.
+    let page = site.get("/checkers/payments", Some(READ)).await;
+    assert_no_markup_injected(&page.body);
+    let history = page
+        .body
+        .split("<h3>Alert history</h3>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no alert history:\n{}", page.body));
+    let unpaused = "<tr class=g><td>2023-11-14T22:14:05+00:00<td>pause\
+                    <td>paused → <b>active</b><td>unpaused from the status page";
+    let paused = format!(
+        "<tr class=n><td>2023-11-14T22:14:05+00:00<td>pause<td>active → <b>paused</b>\
+         <td>migration {} {}",
+        page::escape(XSS_SCRIPT),
+        page::escape(XSS_ATTR)
+    );
+    assert!(
+        history
+            .find(unpaused)
+            .is_some_and(|u| history.find(&paused) > Some(u)),
+        "{history}"
+    );
     for hours in ["-1", "x", "1e9"] {
         let answer = site
             .form("/checkers/payments/pause", Some(WRITE), &[("hours", hours)])
@@ -300,6 +322,26 @@ async fn public_mode_shows_names_and_states_only() {
     }
     let broken = site.get("/checkers/broken", None).await;
     assert!(!broken.body.contains("syntax error"), "{}", broken.body);
+    // No alert history (it holds pause comments and error texts).
+    let pause = dwmon_alert::Pause {
+        since: T0,
+        until: None,
+        comment: Some("secret plan".into()),
+    };
+    site.alerts.set_pause("orders", Some(&pause)).await.unwrap();
+    let page = site.get("/checkers/orders", None).await;
+    assert!(page.body.contains("<b>PAUSED</b>"), "{}", page.body);
+    assert!(
+        !page.body.contains("Alert history") && !page.body.contains("secret plan"),
+        "{}",
+        page.body
+    );
+    let read = site.get("/checkers/orders", Some(READ)).await;
+    assert!(
+        read.body.contains("<h3>Alert history</h3>") && read.body.contains("secret plan"),
+        "{}",
+        read.body
+    );
     assert_eq!(
         site.form("/checkers/orders/pause", None, &[]).await.status,
         403,

@@ -31,6 +31,20 @@ pub enum HistoryState {
 }
 
 impl HistoryState {
+    /// Its name in the history's JSON: `ok`, `pending`, `firing`, `source_ok`,
+    /// `source_error`, `active`, `paused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryState::Ok => "ok",
+            HistoryState::Pending => "pending",
+            HistoryState::Firing => "firing",
+            HistoryState::SourceOk => "source_ok",
+            HistoryState::SourceError => "source_error",
+            HistoryState::Active => "active",
+            HistoryState::Paused => "paused",
+        }
+    }
+
     /// The history's name of a requirement's alert state.
     pub fn of_alert(state: &AlertState) -> HistoryState {
         match state.phase {
@@ -350,6 +364,25 @@ mod tests {
             )]
         );
         assert_eq!(entries[0].requirement_index, None);
+    }
+
+    #[test]
+    fn state_names_are_their_json_names() {
+        use HistoryState as S;
+        for state in [
+            S::Ok,
+            S::Pending,
+            S::Firing,
+            S::SourceOk,
+            S::SourceError,
+            S::Active,
+            S::Paused,
+        ] {
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(serde_json::Value::from(state.as_str()))
+            );
+        }
     }
 
     #[test]
