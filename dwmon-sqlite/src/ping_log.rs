@@ -15,7 +15,8 @@ use dwmon_core::ping::PingKind;
 use dwmon_core::ping_log::{run_duration, Ping, PingEntry, PingLog};
 use dwmon_core::StoreError;
 use rusqlite::{params, Transaction};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The migration that adds the history table (see the module docs).
 pub(crate) const MIGRATION_SQL: &str = "
@@ -118,19 +119,14 @@ fn newest(
         .collect()
 }
 
-/// Adds `entry` to checker `id`'s history inside `tx`, with its run duration.
+/// Adds `entry` to checker `id`'s history inside `tx`, with its run `duration`.
 fn insert_entry(
     tx: &Transaction<'_>,
     path: &str,
     id: i64,
     entry: &PingEntry,
-    keep: usize,
+    duration: Option<i64>,
 ) -> Result<(), StoreError> {
-    let duration = if entry.is_finish() {
-        run_duration(&newest(tx, path, id, &entry.checker, keep, false)?, entry)
-    } else {
-        None
-    };
     tx.prepare_cached(
         "INSERT INTO pings (checker_id, kind, ts, exit_status, rid, duration, remote_addr,
                             user_agent, body)
@@ -194,9 +190,29 @@ impl PingLog for SqliteStore {
                         .store_err(path)?;
                     }
                 }
+                // Each checker's history (kind, time, rid) is read once per batch, not once
+                // per ping, and kept up to date in memory as the batch's entries are added:
+                // each finish is paired against the `keep` entries before it, as if read
+                // back from the table.
+                let mut histories: HashMap<i64, VecDeque<PingEntry>> = HashMap::new();
                 for ping in &pings {
                     let id = checker_ids[&ping.entry.checker];
-                    insert_entry(tx, path, id, &ping.entry, keep)?;
+                    let history = match histories.entry(id) {
+                        Entry::Occupied(known) => known.into_mut(),
+                        Entry::Vacant(unknown) => unknown
+                            .insert(newest(tx, path, id, &ping.entry.checker, keep, false)?.into()),
+                    };
+                    let duration = if ping.entry.is_finish() {
+                        run_duration(history.make_contiguous(), &ping.entry)
+                    } else {
+                        None
+                    };
+                    insert_entry(tx, path, id, &ping.entry, duration)?;
+                    history.push_front(PingEntry {
+                        rid: ping.entry.rid.clone(),
+                        ..PingEntry::new(String::new(), ping.entry.kind, ping.entry.time)
+                    });
+                    history.truncate(keep);
                 }
                 let offset = to_i64(keep, "history length")?;
                 let mut trim = tx

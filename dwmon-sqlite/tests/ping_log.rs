@@ -136,3 +136,69 @@ async fn a_batch_that_cannot_commit_leaves_neither_rows_nor_history() -> Result<
     assert_eq!(store.recent_pings("job", 10).await?.len(), 1);
     Ok(())
 }
+
+mod pairing {
+    //! Run durations paired inside a batch and across batches: the SQLite log reads each
+    //! checker's history once per batch, and must pair exactly as if every ping were
+    //! committed alone (the memory log is the reference).
+    use super::*;
+    use dwmon_core::ping_log::MemoryPingLog;
+    use dwmon_core::MemoryStore;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// `(checker, kind, rid)` choices: two checkers, starts and finishes, two rids and none.
+    fn pings() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
+        prop::collection::vec((0..2_u8, 0..4_u8, 0..3_u8), 1..60)
+    }
+
+    fn durations(history: &[PingEntry]) -> Vec<(PingKind, i64, Option<i64>)> {
+        history
+            .iter()
+            .map(|e| (e.kind, e.time, e.duration_seconds))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn batches_pair_runs_as_single_pings_do(
+            choices in pings(),
+            cuts in prop::collection::vec(1..8_usize, 1..20),
+            keep in 1..6_usize,
+        ) {
+            let all: Vec<Ping> = choices
+                .iter()
+                .enumerate()
+                .map(|(i, &(c, k, r))| {
+                    let kind = [PingKind::Start, PingKind::Success, PingKind::Fail, PingKind::Log][k as usize];
+                    let rid = [None, Some("a"), Some("b")][r as usize];
+                    ping(["x", "y"][c as usize], &format!("k{i}"), kind, 10 * i as i64, rid)
+                })
+                .collect();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(async {
+                let sqlite = SqliteStore::open_in_memory()?;
+                let memory = MemoryPingLog::new(Arc::new(MemoryStore::new()));
+                let mut rest = &all[..];
+                for cut in cuts.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (batch, after) = rest.split_at((*cut).min(rest.len()));
+                    sqlite.record_pings(batch, keep).await?;
+                    rest = after;
+                }
+                for one in &all {
+                    memory.record_pings(std::slice::from_ref(one), keep).await?;
+                }
+                for checker in ["x", "y"] {
+                    let got = sqlite.recent_pings(checker, 100).await?;
+                    let want = memory.recent_pings(checker, 100).await?;
+                    assert_eq!(durations(&got), durations(&want), "{checker}");
+                }
+                Ok::<(), StoreError>(())
+            }).expect("store");
+        }
+    }
+}
