@@ -6,7 +6,7 @@ use crate::commands;
 use crate::config::Config;
 use clap::{CommandFactory, FromArgMatches};
 use dwmon_alert::{AlertStateStore, AlertsConfig, ChannelKind, Notifier};
-use dwmon_core::{CheckHandler, DefaultPurger, Monitor, Purger, RowGetter, Store};
+use dwmon_core::{CheckHandler, DefaultPurger, EngineConfig, Monitor, Purger, RowGetter, Store};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,6 +94,8 @@ pub struct App {
     pub(crate) alert_channels: Vec<(ChannelKind, Arc<dyn Notifier>)>,
     pub(crate) monitors: Vec<Arc<dyn Monitor>>,
     pub(crate) authorizer: Option<Arc<dyn dwmon_server::auth::Authorizer>>,
+    /// The engine's settings before the command line's (see [`App::engine_config`]).
+    pub(crate) engine_config: EngineConfig,
 }
 
 impl Default for App {
@@ -119,6 +121,7 @@ impl App {
             alert_channels: Vec::new(),
             monitors: Vec::new(),
             authorizer: None,
+            engine_config: EngineConfig::default(),
         }
     }
 
@@ -206,6 +209,31 @@ impl App {
     /// single sign-on check).
     pub fn authorizer(mut self, authorizer: impl dwmon_server::auth::Authorizer + 'static) -> Self {
         self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// Runs the engine of `once`, `run` and `serve` with `config` instead of
+    /// [`EngineConfig::default`]: fetch timeout, concurrency, delivery retries, catch-up
+    /// limits. What the command line (or the config file) gives still wins: `--tz` the
+    /// default zone, `--fetch-timeout`, `--concurrency` and `--delivery-give-up` their fields.
+    /// The built-in PostgreSQL and MySQL sources get one connection per concurrent fetch
+    /// (`max_concurrent_checkers`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let config = dwmon::EngineConfig {
+    ///         // The warehouse is slow but copes with many queries at once.
+    ///         fetch_timeout: Duration::from_secs(300),
+    ///         max_concurrent_checkers: 32,
+    ///         ..Default::default()
+    ///     };
+    ///     dwmon::App::new().engine_config(config).run_cli()
+    /// }
+    /// ```
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.engine_config = config;
         self
     }
 

@@ -1,7 +1,74 @@
-//! Parsers for command-line values: times, zones and `--source NAME=URL`.
+//! Parsers for command-line values: times, zones, engine limits and `--source NAME=URL`.
 
 use chrono_tz::Tz;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// The longest `--fetch-timeout`, in seconds: a day.
+pub const MAX_FETCH_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// The largest `--concurrency`: checkers of one source fetched at the same time.
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// Parses `--fetch-timeout` (the config file's `fetch_timeout`): a duration from 1 s to 24 h,
+/// in seconds or with a unit (`90`, `90s`, `5m`, `1h`).
+///
+/// # Errors
+/// Zero, `forever`, more than 24 h, or not a duration; the message says what is accepted.
+///
+/// ```
+/// use dwmon::args::parse_fetch_timeout;
+/// use std::time::Duration;
+/// assert_eq!(parse_fetch_timeout("90s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_fetch_timeout("5m"), Ok(Duration::from_secs(300)));
+/// assert!(parse_fetch_timeout("0").is_err());
+/// assert!(parse_fetch_timeout("2d").is_err());
+/// ```
+pub fn parse_fetch_timeout(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let accepted = "expected a duration from 1s to 24h, such as 30s, 5m or 1h";
+    if value.eq_ignore_ascii_case("forever") {
+        return Err(format!("a fetch must end: {accepted}"));
+    }
+    let digits = value.trim_end_matches(|c: char| !c.is_ascii_digit());
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return Err(format!(
+            "{value:?} would abandon every fetch at once; {accepted}"
+        ));
+    }
+    match dwmon_core::retention::parse_keep(value) {
+        Ok(dwmon_core::retention::Keep::For(seconds)) => match u64::try_from(seconds) {
+            Ok(seconds) if seconds <= MAX_FETCH_TIMEOUT_SECONDS => Ok(Duration::from_secs(seconds)),
+            _ => Err(format!("{value:?} is longer than 24h; {accepted}")),
+        },
+        _ => Err(format!("{value:?}: {accepted}")),
+    }
+}
+
+/// Parses `--concurrency` (the config file's `concurrency`): how many checkers of one source
+/// are fetched and checked at the same time, 1 to [`MAX_CONCURRENCY`].
+///
+/// # Errors
+/// Zero, more than [`MAX_CONCURRENCY`], or not a whole number.
+///
+/// ```
+/// use dwmon::args::parse_concurrency;
+/// assert_eq!(parse_concurrency("16"), Ok(16));
+/// assert!(parse_concurrency("0").is_err());
+/// assert!(parse_concurrency("100000").is_err());
+/// ```
+pub fn parse_concurrency(value: &str) -> Result<usize, String> {
+    let value = value.trim();
+    let accepted = format!("expected a number of checkers from 1 to {MAX_CONCURRENCY}");
+    match value.parse::<u64>() {
+        Ok(0) => Err(format!("0 would fetch no checker at all; {accepted}")),
+        Ok(n) => match usize::try_from(n) {
+            Ok(n) if n <= MAX_CONCURRENCY => Ok(n),
+            _ => Err(format!("{n} is more than {MAX_CONCURRENCY}; {accepted}")),
+        },
+        Err(_) => Err(format!("{value:?}: {accepted}")),
+    }
+}
 
 /// Parses a time given as RFC 3339 (`2026-11-22T15:04:00Z`) or integer epoch seconds.
 ///

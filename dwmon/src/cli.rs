@@ -3,7 +3,8 @@
 
 use crate::app::LogFormat;
 use crate::args::{
-    parse_incident, parse_ping_rate, parse_source, parse_speed, parse_time, parse_zone, SourceSpec,
+    parse_concurrency, parse_fetch_timeout, parse_incident, parse_ping_rate, parse_source,
+    parse_speed, parse_time, parse_zone, SourceSpec,
 };
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
@@ -354,6 +355,16 @@ pub struct CycleArgs {
     /// (delivery_given_up) on the default route, and `status` counts them.
     #[arg(long, value_name = "DURATION", env = "DWMON_DELIVERY_GIVE_UP", value_parser = parse_keep)]
     pub delivery_give_up: Option<Keep>,
+    /// Abandon a checker's fetch that takes longer than this, with an ERROR event (default
+    /// 60s; from 1s to 24h, e.g. 90s, 5m, 1h). A source's own limit can end it sooner
+    /// (PostgreSQL and MySQL: 30s per query; command and HTTP sources: their timeout=).
+    #[arg(long, value_name = "DURATION", env = "DWMON_FETCH_TIMEOUT", value_parser = parse_fetch_timeout)]
+    pub fetch_timeout: Option<std::time::Duration>,
+    /// How many checkers of one source (__SOURCE__ name) are fetched and checked at the same
+    /// time (default 8; from 1 to 1024). Each PostgreSQL and MySQL source gets as many
+    /// connections.
+    #[arg(long, value_name = "N", env = "DWMON_CONCURRENCY", value_parser = parse_concurrency)]
+    pub concurrency: Option<usize>,
     /// Print each event as one JSON object per line (checker, requirement_index, requirement,
     /// minute, minute_local, timezone, lookback_seconds, count, min, max, status, extra).
     #[arg(long)]

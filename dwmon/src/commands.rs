@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::clock::SimClock;
 use crate::histogram::Histogram;
 use crate::printer::{Format, PrintingHandler};
-use crate::sources::{add_command_source, add_source, Router};
+use crate::sources::{add_command_source, add_source_pooled, Router};
 use crate::{App, Error, Result};
 use dwmon_alert::{AlertHandler, AlertOverview, AlertStateStore, FanoutHandler, Pause};
 use dwmon_core::engine::{Clock, SystemClock};
@@ -279,7 +279,11 @@ fn row_getter_for(app: &App, args: &CycleArgs, loaded: &LoadReport) -> Result<Ar
         }
         router = match spec.url {
             SourceUrl::Command(_) => add_command_source(router, spec, args.allow_command_sources)?,
-            _ => add_source(router, spec)?,
+            _ => add_source_pooled(
+                router,
+                spec,
+                engine_config(app, args).max_concurrent_checkers,
+            )?,
         };
     }
     if let Some(getter) = &app.row_getter {
@@ -323,7 +327,27 @@ fn cycle_handler(
     }
 }
 
-/// The engine `once` and `run` share: the App's purger, `--tz` as the default zone.
+/// The engine settings of `once`, `run` and `serve`: the App's ([`App::engine_config`]), with
+/// what the command line or config file gives (`--tz`, `--delivery-give-up`,
+/// `--fetch-timeout`, `--concurrency`) over them.
+fn engine_config(app: &App, args: &CycleArgs) -> EngineConfig {
+    let base = app.engine_config.clone();
+    EngineConfig {
+        default_zone: args.zone.tz.unwrap_or(base.default_zone),
+        delivery_give_up_seconds: match args.delivery_give_up {
+            None => base.delivery_give_up_seconds,
+            Some(Keep::For(seconds)) => seconds,
+            // 0: never give up.
+            Some(Keep::Forever) => 0,
+        },
+        fetch_timeout: args.fetch_timeout.unwrap_or(base.fetch_timeout),
+        max_concurrent_checkers: args.concurrency.unwrap_or(base.max_concurrent_checkers),
+        ..base
+    }
+}
+
+/// The engine `once` and `run` share: the App's purger and engine settings, the command
+/// line's over them.
 fn engine_for(
     app: &App,
     args: &CycleArgs,
@@ -331,17 +355,7 @@ fn engine_for(
     getter: Arc<dyn RowGetter>,
     handler: Arc<dyn CheckHandler>,
 ) -> Result<Engine> {
-    let defaults = EngineConfig::default();
-    let config = EngineConfig {
-        default_zone: args.zone.zone(),
-        delivery_give_up_seconds: match args.delivery_give_up {
-            None => defaults.delivery_give_up_seconds,
-            Some(Keep::For(seconds)) => seconds,
-            // 0: never give up.
-            Some(Keep::Forever) => 0,
-        },
-        ..defaults
-    };
+    let config = engine_config(app, args);
     dwmon_core::monitor::validate_all(&app.monitors).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Engine::new(getter, store, handler)
         .with_config(config)

@@ -8,6 +8,8 @@
 //! alerts = "alerts.json"           # --alerts
 //! allow_command_sources = false    # --allow-command-sources
 //! delivery_give_up = "24h"         # --delivery-give-up
+//! fetch_timeout = "60s"            # --fetch-timeout
+//! concurrency = 8                  # --concurrency
 //!
 //! [sources]                        # --source NAME=URL, one line per name
 //! default = "sqlite:data.sqlite"
@@ -93,6 +95,10 @@ pub struct Config {
     pub listen: Option<std::net::SocketAddr>,
     /// `delivery_give_up` (as `--delivery-give-up`).
     pub delivery_give_up: Option<dwmon_core::retention::Keep>,
+    /// `fetch_timeout` (as `--fetch-timeout`).
+    pub fetch_timeout: Option<std::time::Duration>,
+    /// `concurrency` (as `--concurrency`).
+    pub concurrency: Option<usize>,
 }
 
 /// The `[server]` table.
@@ -124,6 +130,8 @@ struct RawConfig {
     retention: Option<RawRetention>,
     server: Option<RawServer>,
     delivery_give_up: Option<Spanned<String>>,
+    fetch_timeout: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
 }
 
 impl Config {
@@ -203,6 +211,20 @@ impl Config {
                 Some(dwmon_core::retention::parse_keep(&text).map_err(|message| {
                     at(spanned.span().start, format!("delivery_give_up: {message}"))
                 })?);
+        }
+        if let Some(spanned) = &raw.fetch_timeout {
+            let text = value("fetch_timeout", spanned)?;
+            config.fetch_timeout =
+                Some(crate::args::parse_fetch_timeout(&text).map_err(|message| {
+                    at(spanned.span().start, format!("fetch_timeout: {message}"))
+                })?);
+        }
+        if let Some(spanned) = &raw.concurrency {
+            config.concurrency = Some(
+                crate::args::parse_concurrency(&spanned.get_ref().to_string()).map_err(
+                    |message| at(spanned.span().start, format!("concurrency: {message}")),
+                )?,
+            );
         }
         if let Some(retention) = &raw.retention {
             let keep = |key: &str, spanned: &Option<Spanned<String>>| {
@@ -329,6 +351,8 @@ pub(crate) fn apply(config: &Config, command: &mut crate::cli::Command) {
             cycle.keep_rows = cycle.keep_rows.or(config.retention.rows);
             cycle.keep_checks = cycle.keep_checks.or(config.retention.checks);
             cycle.delivery_give_up = cycle.delivery_give_up.or(config.delivery_give_up);
+            cycle.fetch_timeout = cycle.fetch_timeout.or(config.fetch_timeout);
+            cycle.concurrency = cycle.concurrency.or(config.concurrency);
         }
         Command::Status(args) => {
             fill(&mut args.store, &config.store);
@@ -553,12 +577,44 @@ warehouse = "postgres://dwmon:${DWMON_PG_PASSWORD}@db/prod"
     }
 
     #[test]
+    fn the_fetch_timeout_and_concurrency_are_read_and_checked() {
+        let env = |name: &str| (name == "FETCH").then(|| "2m".to_string());
+        let text = "fetch_timeout = \"${FETCH}\"\nconcurrency = 16\n";
+        let config = Config::parse("c.toml", text, "/".as_ref(), &env).unwrap();
+        assert_eq!(
+            config.fetch_timeout,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(config.concurrency, Some(16));
+        let message = error("fetch_timeout = \"0s\"\n");
+        assert!(
+            message.starts_with("/etc/dwmon/dwmon.toml:1:17: fetch_timeout: \"0s\" would abandon"),
+            "{message}"
+        );
+        let message = error("fetch_timeout = \"3d\"\n");
+        assert!(message.contains("longer than 24h"), "{message}");
+        let message = error("\nconcurrency = 0\n");
+        assert!(
+            message
+                .starts_with("/etc/dwmon/dwmon.toml:2:15: concurrency: 0 would fetch no checker"),
+            "{message}"
+        );
+        let message = error("concurrency = 5000\n");
+        assert!(message.contains("more than 1024"), "{message}");
+        let message = error("concurrency = \"8\"\n");
+        assert!(
+            message.starts_with("/etc/dwmon/dwmon.toml:1:15: "),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_name_the_file_line_and_column() {
         assert_eq!(
             error("store = \"s.sqlite\"\nchekers = \"c\"\n"),
             "/etc/dwmon/dwmon.toml:2:1: unknown field `chekers`, expected one of `checkers`, \
              `store`, `time_zone`, `alerts`, `sources`, `allow_command_sources`, `retention`, \
-             `server`, `delivery_give_up`"
+             `server`, `delivery_give_up`, `fetch_timeout`, `concurrency`"
         );
         let message = error("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n");
         assert!(

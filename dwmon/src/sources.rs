@@ -91,6 +91,32 @@ impl RowGetter for Router {
 /// When a PostgreSQL or MySQL URL is invalid or its pool cannot be set up, or an HTTP base
 /// URL is invalid.
 pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Error> {
+    add_source_sized(router, spec, None)
+}
+
+/// [`add_source`] with `pool_size` connections for a PostgreSQL or MySQL source (the engine's
+/// concurrent fetches per source, `EngineConfig::max_concurrent_checkers`; 0 acts as 1) instead
+/// of their default 8.
+///
+/// # Errors
+/// As [`add_source`].
+pub fn add_source_pooled(
+    router: Router,
+    spec: &SourceSpec,
+    pool_size: usize,
+) -> Result<Router, crate::Error> {
+    add_source_sized(router, spec, Some(pool_size.max(1)))
+}
+
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "mysql")),
+    allow(unused_variables)
+)]
+fn add_source_sized(
+    router: Router,
+    spec: &SourceSpec,
+    pool_size: Option<usize>,
+) -> Result<Router, crate::Error> {
     match &spec.url {
         SourceUrl::Sqlite(path) => Ok(router.route_as(
             spec.name.clone(),
@@ -101,7 +127,10 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
         SourceUrl::Postgres(url) => {
             let source = dwmon_postgres_source::PostgresSource::builder()
                 .source(spec.name.clone(), url)
-                .and_then(|builder| builder.build())
+                .and_then(|builder| match pool_size {
+                    Some(size) => builder.pool_size(size).build(),
+                    None => builder.build(),
+                })
                 .map_err(|e| crate::Error::Source {
                     name: spec.name.clone(),
                     message: e.to_string(),
@@ -123,7 +152,10 @@ pub fn add_source(router: Router, spec: &SourceSpec) -> Result<Router, crate::Er
         SourceUrl::Mysql(url) => {
             let source = dwmon_mysql_source::MysqlSource::builder()
                 .source(spec.name.clone(), url)
-                .and_then(|builder| builder.build())
+                .and_then(|builder| match pool_size {
+                    Some(size) => builder.pool_size(size).build(),
+                    None => builder.build(),
+                })
                 .map_err(|e| crate::Error::Source {
                     name: spec.name.clone(),
                     message: e.to_string(),

@@ -162,3 +162,105 @@ fn block_on<F: std::future::Future<Output = Result<T, E>>, T, E: std::fmt::Debug
         .block_on(future)
         .unwrap()
 }
+
+/// Counts the fetches in flight at once and the most seen; each fetch yields many times, so
+/// every fetch the engine allows at once is in flight together.
+#[derive(Default)]
+struct Crowd {
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl RowGetter for Crowd {
+    async fn get_rows(&self, _request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(Fetched::from_rows(Vec::new()))
+    }
+}
+
+/// A fetch that never ends.
+struct Hung;
+
+#[async_trait]
+impl RowGetter for Hung {
+    async fn get_rows(&self, _request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        std::future::pending().await
+    }
+}
+
+/// Runs `once` on `checkers` copies of one checker with `app`, `extra` flags after the rest.
+fn once_with(app: App, checkers: usize, extra: &[&str]) -> Vec<Event> {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..checkers {
+        std::fs::write(
+            dir.path().join(format!("c{i}.dwmon")),
+            "__QUERY__\nq\n__SOURCE__\nwarehouse\n__REQUIREMENTS__\n\
+             CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM3 LOOKBACKSECONDS60\n",
+        )
+        .unwrap();
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let app = app
+        .store(MemoryStore::new())
+        .handler(dwmon::handler_fn(move |event: &Event| {
+            sink.lock().unwrap().push(event.clone());
+            Ok(())
+        }))
+        .print_events(false);
+    let checkers = dir.path().display().to_string();
+    let now = T0.to_string();
+    let mut args = vec!["dwmon", "once", "--checkers", &checkers, "--now", &now];
+    args.extend_from_slice(extra);
+    assert_eq!(app.run_with_args(args), ExitCode::SUCCESS);
+    let events = events.lock().unwrap().clone();
+    events
+}
+
+#[test]
+fn engine_config_sets_the_concurrency_and_the_flag_overrides_it() {
+    let most = |config: Option<dwmon::EngineConfig>, extra: &[&str]| {
+        let crowd = Arc::new(Crowd::default());
+        let mut app = App::new().row_getter(Arc::clone(&crowd));
+        if let Some(config) = config {
+            app = app.engine_config(config);
+        }
+        let events = once_with(app, 6, extra);
+        assert_eq!(events.len(), 6, "{events:?}");
+        crowd.most.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let two = dwmon::EngineConfig {
+        max_concurrent_checkers: 2,
+        ..dwmon::EngineConfig::default()
+    };
+    assert_eq!(
+        most(None, &[]),
+        6,
+        "the default (8) fetches all six at once"
+    );
+    assert_eq!(most(Some(two.clone()), &[]), 2, "the App's engine config");
+    assert_eq!(most(Some(two), &["--concurrency", "1"]), 1, "the flag wins");
+    assert_eq!(most(None, &["--concurrency", "3"]), 3, "the flag alone");
+}
+
+#[test]
+fn engine_config_sets_the_fetch_timeout() {
+    let config = dwmon::EngineConfig {
+        fetch_timeout: std::time::Duration::from_millis(50),
+        ..dwmon::EngineConfig::default()
+    };
+    let events = once_with(App::new().row_getter(Hung).engine_config(config), 1, &[]);
+    match events.as_slice() {
+        [Event::Error(error)] => {
+            assert!(error.error.contains("timed out after 50 ms"), "{error:?}")
+        }
+        other => panic!("expected one ERROR event, got {other:?}"),
+    }
+}

@@ -16,6 +16,8 @@ pub fn dwmon() -> Command {
         .env_remove("DWMON_TZ")
         .env_remove("DWMON_CONFIG")
         .env_remove("DWMON_LOG_FORMAT")
+        .env_remove("DWMON_FETCH_TIMEOUT")
+        .env_remove("DWMON_CONCURRENCY")
         .stdin(Stdio::null());
     command
 }
