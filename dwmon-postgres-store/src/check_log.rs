@@ -61,26 +61,21 @@ impl PostgresStore {
         names.dedup();
         let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
-        let before = crate::store::local_millis();
-        // The heartbeat, the database clock and the runners alive within a lease (others
-        // counted before this one's row is written).
+        // The heartbeat and the runners alive within a lease (others counted before this
+        // one's row is written).
         let row = tx
             .query_typed_one(
                 "WITH beat AS (
                      INSERT INTO dwmon_runners (owner, seen) VALUES ($1, now())
                      ON CONFLICT (owner) DO UPDATE SET seen = now()
                  )
-                 SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
-                        (SELECT count(*) FROM dwmon_runners
+                 SELECT (SELECT count(*) FROM dwmon_runners
                          WHERE owner <> $1 AND seen > now() - make_interval(secs => $2)) + 1",
                 &[(&owner, Type::TEXT), (&lease, Type::FLOAT8)],
             )
             .await
             .store_err(location)?;
-        let after = crate::store::local_millis();
-        let database_millis: i64 = row.try_get(0).store_err(location)?;
-        let runners: i64 = row.try_get(1).store_err(location)?;
-        self.note_skew(database_millis, before, after);
+        let runners: i64 = row.try_get(0).store_err(location)?;
         let count = to_i64(names.len(), "checker count")?;
         let share = (count + runners - 1) / runners.max(1);
         tx.query_typed(

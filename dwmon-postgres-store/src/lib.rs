@@ -49,7 +49,7 @@
 //! key, never a lost one.
 //!
 //! Lease ends and the cycle's clock are the database's (`now()`): a runner whose own clock is
-//! off changes nothing ([`PostgresStore::corrected_now`]; a record of a minute ahead of the
+//! off changes nothing ([`DatabaseClock`]; a record of a minute ahead of the
 //! database's clock is refused). Locks are transaction-scoped (row locks, `pg_advisory_xact_lock`)
 //! and no statement is prepared outside its transaction, so the store works through PgBouncer
 //! in transaction-pooling mode; no LISTEN/NOTIFY.
@@ -63,10 +63,12 @@
 
 mod alert_state;
 mod check_log;
+mod clock;
 mod error;
 mod rows;
 mod schema;
 mod store;
 mod view;
 
+pub use clock::{DatabaseClock, HostClock};
 pub use store::{PostgresStore, PostgresStoreOptions};

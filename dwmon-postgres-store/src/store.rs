@@ -7,7 +7,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use dwmon_core::store::Cause;
 use dwmon_core::StoreError;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_postgres::types::Type;
@@ -84,8 +83,6 @@ pub(crate) struct Inner {
     pub(crate) ids: Mutex<HashMap<String, i64>>,
     /// Outbox key -> the lease fence this handle got for it from `claim_deliveries`.
     pub(crate) delivery_fences: Mutex<HashMap<String, i64>>,
-    /// The database clock minus this host's, in milliseconds, as last measured.
-    pub(crate) skew_ms: AtomicI64,
 }
 
 /// The PostgreSQL [`Store`](dwmon_core::Store): first-seen rows, the check log, the delivery
@@ -216,7 +213,6 @@ impl PostgresStore {
                 timeout_ms,
                 ids: Mutex::new(HashMap::new()),
                 delivery_fences: Mutex::new(HashMap::new()),
-                skew_ms: AtomicI64::new(0),
             }),
         };
         let mut client = store.client().await.map_err(|e| match e {
@@ -231,7 +227,6 @@ impl PostgresStore {
         )
         .await?;
         drop(client);
-        store.measure_skew().await?;
         Ok(store)
     }
 
@@ -250,38 +245,12 @@ impl PostgresStore {
         schema::SCHEMA_VERSION
     }
 
-    /// The database's clock (`now()`), epoch seconds: the one clock several runners agree on.
-    /// Also updates [`PostgresStore::skew`].
+    /// The database's clock (`clock_timestamp()`), epoch milliseconds: the one clock several
+    /// runners agree on ([`DatabaseClock`](crate::DatabaseClock) follows it).
     ///
     /// # Errors
     /// Any backend failure.
-    pub async fn database_now(&self) -> Result<i64, StoreError> {
-        let millis = self.measure_skew().await?;
-        Ok(millis.div_euclid(1000))
-    }
-
-    /// The database clock minus this host's, as last measured (by
-    /// [`PostgresStore::database_now`] and every [`claim`](dwmon_core::CheckLog::claim)).
-    pub fn skew(&self) -> Duration {
-        Duration::from_millis(self.inner.skew_ms.load(Ordering::Relaxed).unsigned_abs())
-    }
-
-    /// The database clock minus this host's in milliseconds (negative: the database is behind).
-    pub fn skew_millis(&self) -> i64 {
-        self.inner.skew_ms.load(Ordering::Relaxed)
-    }
-
-    /// This host's clock corrected by the last measured skew: the database's clock without a
-    /// round trip (what a runner's cycle uses as `now`).
-    pub fn corrected_now(&self) -> i64 {
-        local_millis()
-            .saturating_add(self.inner.skew_ms.load(Ordering::Relaxed))
-            .div_euclid(1000)
-    }
-
-    /// Reads `now()` and remembers the skew; returns the database time in milliseconds.
-    async fn measure_skew(&self) -> Result<i64, StoreError> {
-        let before = local_millis();
+    pub async fn database_millis(&self) -> Result<i64, StoreError> {
         let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let millis: i64 = tx
@@ -294,23 +263,7 @@ impl PostgresStore {
             .try_get(0)
             .store_err(self.location())?;
         tx.commit().await.store_err(self.location())?;
-        let after = local_millis();
-        self.note_skew(millis, before, after);
         Ok(millis)
-    }
-
-    /// Remembers the skew of a database time read between the local `before` and `after`.
-    pub(crate) fn note_skew(&self, database_millis: i64, before: i64, after: i64) {
-        let local = before + (after - before) / 2;
-        let skew = database_millis - local;
-        let previous = self.inner.skew_ms.swap(skew, Ordering::Relaxed);
-        if skew.abs() > 2_000 && (skew - previous).abs() > 1_000 {
-            tracing::warn!(
-                store = %self.inner.location,
-                skew_ms = skew,
-                "this host's clock differs from the database's; dwmon uses the database's"
-            );
-        }
     }
 
     /// A pooled connection.
@@ -405,12 +358,4 @@ impl PostgresStore {
             ))
         })
     }
-}
-
-/// This host's clock in epoch milliseconds.
-pub(crate) fn local_millis() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
