@@ -239,6 +239,12 @@ impl AlertHandler {
         &self.store
     }
 
+    /// Notification deliveries by channel and result since the start (for `/metrics`): what
+    /// its channels sent, and the targets given up with an outbox entry.
+    pub fn delivery_counts(&self) -> Arc<crate::DeliveryCounts> {
+        self.channels.delivery_counts()
+    }
+
     /// Routes and repeat interval for a checker's `extra`. An invalid `"alert"` key is logged
     /// and the default routes are used, so a typo never silences a checker.
     fn routes(&self, checker: &str, extra: &serde_json::Value) -> (Routes, u64) {
@@ -720,12 +726,16 @@ impl CheckHandler for AlertHandler {
                 return;
             }
         };
+        let counts = self.channels.delivery_counts();
         for mut entry in pending {
-            let owed: Vec<String> = entry
+            let owed: Vec<&Target> = entry
                 .remaining()
                 .filter(|t| target_name(t) == target)
-                .map(Target::id)
                 .collect();
+            for t in &owed {
+                counts.count(t.channel, crate::DeliveryResult::GaveUp);
+            }
+            let owed: Vec<String> = owed.into_iter().map(Target::id).collect();
             if owed.is_empty() {
                 continue;
             }
@@ -767,6 +777,46 @@ mod tests {
             extra: serde_json::json!({}),
             monitor: None,
         })
+    }
+
+    /// A channel that fails for now, every time.
+    struct Down;
+
+    #[async_trait]
+    impl crate::Notifier for Down {
+        async fn notify(&self, _: &Notification, address: &str) -> Result<(), ChannelError> {
+            Err(ChannelError::new(crate::ChannelKind::Slack, address, "503"))
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_and_a_target_given_up_are_counted_by_channel(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use crate::{ChannelKind, DeliveryResult};
+        let channels = Channels::new().with(ChannelKind::Slack, Down);
+        let handler = AlertHandler::new(Arc::new(crate::MemoryAlertStore::new()), channels)
+            .with_default_routes(Routes {
+                targets: vec![crate::Target::new(ChannelKind::Slack, "#ops")],
+                repeat_seconds: None,
+            });
+        let event = record();
+        assert!(handler.handle(&event).await.is_err(), "slack is down");
+        let slot = |result: DeliveryResult| {
+            let position = DeliveryResult::ALL.iter().position(|r| *r == result);
+            handler
+                .delivery_counts()
+                .snapshot()
+                .iter()
+                .find(|(kind, _)| *kind == ChannelKind::Slack)
+                .and_then(|(_, counts)| position.map(|p| counts[p]))
+        };
+        assert_eq!(slot(DeliveryResult::Retry), Some(1));
+        assert_eq!(slot(DeliveryResult::GaveUp), Some(0));
+        // The outbox gives the target up: the notification it was owed counts as given up.
+        handler.gave_up("slack:#ops", &event).await;
+        assert_eq!(slot(DeliveryResult::GaveUp), Some(1));
+        assert!(handler.store().pending("orders").await?.is_empty());
+        Ok(())
     }
 
     #[tokio::test]

@@ -49,6 +49,7 @@
 
 pub mod channels;
 pub mod config;
+pub mod deliveries;
 pub mod handler;
 pub mod notification;
 pub mod policy;
@@ -60,6 +61,7 @@ pub mod store;
 
 pub use channels::{ChannelError, Channels, Notifier};
 pub use config::{AlertsConfig, ConfigError, Secret, TlsCa};
+pub use deliveries::{DeliveryCounts, DeliveryResult};
 pub use handler::{AlertError, AlertHandler, AlertOutcome, FanoutHandler, TargetCheckFn};
 pub use notification::{Notification, NotificationKind};
 pub use policy::AlertPolicy;

@@ -425,6 +425,24 @@ fn runner_series(out: &mut String, stats: &StatsSnapshot, now: i64) {
     ] {
         let _ = writeln!(out, "dwmon_deliveries_total{{result=\"{result}\"}} {n}");
     }
+    if !stats.notification_deliveries.is_empty() {
+        family(
+            out,
+            "dwmon_notification_deliveries_total",
+            "counter",
+            "Alert notification deliveries, by channel and result (delivered, retry, gave_up).",
+        );
+        for (channel, counts) in &stats.notification_deliveries {
+            for (result, n) in dwmon_alert::DeliveryResult::ALL.iter().zip(counts) {
+                let _ = writeln!(
+                    out,
+                    "dwmon_notification_deliveries_total{{channel=\"{}\",result=\"{}\"}} {n}",
+                    channel.as_str(),
+                    result.as_str()
+                );
+            }
+        }
+    }
     if !stats.pings.is_empty() {
         family(
             out,

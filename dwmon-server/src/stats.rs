@@ -97,6 +97,10 @@ pub struct StatsSnapshot {
     pub last_good: HashMap<(String, usize), i64>,
     /// Counted pings by `(kind, answer)` (see [`RunnerStats::count_ping`]).
     pub pings: BTreeMap<(String, String), u64>,
+    /// Notification deliveries per alert channel, in the order of
+    /// [`DeliveryResult::ALL`](dwmon_alert::DeliveryResult::ALL); empty while alerting is
+    /// off (see [`RunnerStats::set_notification_deliveries`]).
+    pub notification_deliveries: Vec<(dwmon_alert::ChannelKind, [u64; 3])>,
 }
 
 impl StatsSnapshot {
@@ -130,6 +134,7 @@ struct Inner {
     deliveries: DeliveryStats,
     last_good: HashMap<(String, usize), i64>,
     pings: BTreeMap<(String, String), u64>,
+    notifications: Option<Arc<dwmon_alert::DeliveryCounts>>,
 }
 
 /// The runner's in-process statistics, shared between the cycle loop and the server.
@@ -236,6 +241,12 @@ impl RunnerStats {
         }
     }
 
+    /// Reads notification deliveries from `counts` (the alert handler's
+    /// [`delivery_counts`](dwmon_alert::AlertHandler::delivery_counts)) in every snapshot.
+    pub fn set_notification_deliveries(&self, counts: Arc<dwmon_alert::DeliveryCounts>) {
+        self.lock().notifications = Some(counts);
+    }
+
     /// Counts a ping of `kind` answered with `answer` (e.g. `("success", "ok")`), for
     /// `dwmon_pings_total`. Both must come from a fixed set, never from request text.
     pub fn count_ping(&self, kind: &str, answer: &str) {
@@ -271,6 +282,11 @@ impl RunnerStats {
             deliveries: inner.deliveries,
             last_good: inner.last_good.clone(),
             pings: inner.pings.clone(),
+            notification_deliveries: inner
+                .notifications
+                .as_ref()
+                .map(|counts| counts.snapshot())
+                .unwrap_or_default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `/metrics` over a real loopback socket: a real engine cycle over a `MemoryStore`, the
 //! runner statistics it publishes, and `promtool check metrics` on the answer.
 
+use dwmon_alert::ChannelKind;
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource, Step};
 use dwmon_core::{
     CheckLog, CheckRecord, Engine, MemoryStore, Row, SourceError, Store, StoreError, StoreView,
@@ -21,6 +22,32 @@ async fn record_checks<S: CheckLog + ?Sized>(
         .next()
         .expect("a single-runner store grants every claim");
     Ok(store.record(&claim, records).await?.inserted.len() as u64)
+}
+
+/// A notifier that always answers the same: `Ok`, or an error, permanent when `true`.
+struct Answering(Result<(), bool>);
+
+#[async_trait::async_trait]
+impl dwmon_alert::Notifier for Answering {
+    async fn notify(
+        &self,
+        _: &dwmon_alert::Notification,
+        address: &str,
+    ) -> Result<(), dwmon_alert::ChannelError> {
+        match self.0 {
+            Ok(()) => Ok(()),
+            Err(true) => Err(dwmon_alert::ChannelError::permanent(
+                ChannelKind::Email,
+                address,
+                "550 no such mailbox",
+            )),
+            Err(false) => Err(dwmon_alert::ChannelError::new(
+                ChannelKind::Slack,
+                address,
+                "503 try later",
+            )),
+        }
+    }
 }
 
 /// 2023-11-14 22:13:00 UTC, a minute boundary.
@@ -91,6 +118,30 @@ async fn fixture() -> Fixture {
     stats.set_checkers(engine.checkers(), chrono_tz::UTC);
     let report = engine.run_cycle(T0 + 5).await;
     stats.record_cycle(&report);
+    // payments' BAD check fires an alert to three channels: one takes it, one fails for now,
+    // one refuses it for good.
+    let channels = dwmon_alert::Channels::new()
+        .with(ChannelKind::Webhook, Answering(Ok(())))
+        .with(ChannelKind::Slack, Answering(Err(false)))
+        .with(ChannelKind::Email, Answering(Err(true)));
+    let alerts =
+        dwmon_alert::AlertHandler::new(Arc::new(dwmon_alert::MemoryAlertStore::new()), channels)
+            .with_default_routes(dwmon_alert::Routes {
+                targets: [ChannelKind::Webhook, ChannelKind::Slack, ChannelKind::Email]
+                    .into_iter()
+                    .map(|kind| dwmon_alert::Target::new(kind, "ops"))
+                    .collect(),
+                repeat_seconds: None,
+            });
+    let bad = store.recent_checks("payments", 1).await.unwrap();
+    let event = dwmon_core::Event::Check(bad[0].clone());
+    assert!(
+        dwmon_core::CheckHandler::handle(&alerts, &event)
+            .await
+            .is_err(),
+        "two channels failed"
+    );
+    stats.set_notification_deliveries(alerts.delivery_counts());
 
     let store: Arc<dyn Store> = store;
     let router = ServerBuilder::new(store)
@@ -151,6 +202,11 @@ async fn metrics_show_states_bands_checks_fetches_outbox_and_lag() {
         r#"dwmon_fetch_duration_seconds_bucket{source="default",le="+Inf"} 1"#.into(),
         r#"dwmon_deliveries_total{result="failed"} 2"#.into(),
         r#"dwmon_deliveries_total{result="delivered"} 0"#.into(),
+        r#"dwmon_notification_deliveries_total{channel="webhook",result="delivered"} 1"#.into(),
+        r#"dwmon_notification_deliveries_total{channel="webhook",result="retry"} 0"#.into(),
+        r#"dwmon_notification_deliveries_total{channel="slack",result="retry"} 1"#.into(),
+        r#"dwmon_notification_deliveries_total{channel="slack",result="delivered"} 0"#.into(),
+        r#"dwmon_notification_deliveries_total{channel="email",result="gave_up"} 1"#.into(),
         "dwmon_outbox_pending 2".into(),
         "dwmon_outbox_oldest_age_seconds 5".into(),
         "dwmon_cycles_total 1".into(),
@@ -163,6 +219,10 @@ async fn metrics_show_states_bands_checks_fetches_outbox_and_lag() {
     ] {
         has_line(&body, &line);
     }
+    assert!(
+        !body.contains(r#"channel="pagerduty""#),
+        "only the channels the alerting has:\n{body}"
+    );
     assert!(
         !body.contains(r#"checker="broken",requirement="0",state"#),
         "a requirement never checked has no state series:\n{body}"

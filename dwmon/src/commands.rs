@@ -690,6 +690,9 @@ async fn run_loop(
         })))
     };
     stats.set_checkers(loaded.checkers.clone().into(), cycle.zone.zone());
+    if let Some(alerts) = &alerts {
+        stats.set_notification_deliveries(alerts.delivery_counts());
+    }
     let stop_server = Arc::new(tokio::sync::Notify::new());
     let stop_udp = Arc::new(tokio::sync::Notify::new());
     let server = match listener {

@@ -16,6 +16,7 @@ pub use stdout::StdoutNotifier;
 pub use webhook::WebhookNotifier;
 
 use crate::config::{redact, AlertsConfig, ConfigError};
+use crate::deliveries::{DeliveryCounts, DeliveryResult};
 use crate::notification::Notification;
 use crate::route::{ChannelKind, Target};
 use async_trait::async_trait;
@@ -116,6 +117,7 @@ impl<T: Notifier + ?Sized> Notifier for Box<T> {
 pub struct Channels {
     notifiers: BTreeMap<ChannelKind, Arc<dyn Notifier>>,
     secrets: Vec<String>,
+    counts: Arc<DeliveryCounts>,
 }
 
 impl std::fmt::Debug for Channels {
@@ -194,7 +196,14 @@ impl Channels {
     /// Sets (or replaces) the notifier of `kind`.
     pub fn with(mut self, kind: ChannelKind, notifier: impl Notifier + 'static) -> Self {
         self.notifiers.insert(kind, Arc::new(notifier));
+        self.counts.add_channel(kind);
         self
+    }
+
+    /// The deliveries [`Channels::send`] counted (shared: clones of these channels count
+    /// into the same).
+    pub fn delivery_counts(&self) -> Arc<DeliveryCounts> {
+        Arc::clone(&self.counts)
     }
 
     /// Adds secret values to redact from channel errors.
@@ -211,7 +220,9 @@ impl Channels {
         self.notifiers.contains_key(&kind)
     }
 
-    /// Sends `notification` to `target` through its channel's notifier.
+    /// Sends `notification` to `target` through its channel's notifier, and counts the
+    /// result in [`Channels::delivery_counts`]: delivered, retry (a transient error) or
+    /// gave up (a permanent one, or a channel without a notifier).
     ///
     /// # Errors
     /// The channel's error (secrets redacted), or a "not configured" error.
@@ -221,6 +232,7 @@ impl Channels {
         target: &Target,
     ) -> Result<(), ChannelError> {
         let Some(notifier) = self.notifiers.get(&target.channel) else {
+            self.counts.count(target.channel, DeliveryResult::GaveUp);
             return Err(ChannelError::permanent(
                 target.channel,
                 &target.address,
@@ -230,14 +242,21 @@ impl Channels {
                 ),
             ));
         };
-        notifier
+        let result = notifier
             .notify(notification, &target.address)
             .await
             .map_err(|e| ChannelError {
                 target: redact(&e.target, &self.secrets),
                 message: redact(&e.message, &self.secrets),
                 ..e
-            })
+            });
+        let counted = match &result {
+            Ok(()) => DeliveryResult::Delivered,
+            Err(e) if e.permanent => DeliveryResult::GaveUp,
+            Err(_) => DeliveryResult::Retry,
+        };
+        self.counts.count(target.channel, counted);
+        result
     }
 }
 
