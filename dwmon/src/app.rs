@@ -39,7 +39,8 @@ use std::sync::Arc;
 ///
 /// `once` and `run` alert when given `--alerts FILE` (or [`App::alerts`]): an
 /// [`AlertHandler`](dwmon_alert::AlertHandler) runs next to the printer and the
-/// [`App::handler`], with its states in the `--store` file (or [`App::alert_store`]). An
+/// [`App::handler`], with its states in the store (the `--store` file, the [`App::store`],
+/// or [`App::alert_store`]). An
 /// organisation can bring its own channel, e.g. its paging system as the `webhook` or
 /// `pagerduty` channel:
 ///
@@ -158,8 +159,8 @@ impl App {
         self
     }
 
-    /// Keeps alert states and pauses in `store` instead of the `--store` SQLite file (needed
-    /// for alerting with an own [`App::store`] and no `--store`).
+    /// Keeps alert states and pauses in `store` instead of the [`App::store`] (every
+    /// [`Store`] keeps alert state too) or the `--store` SQLite file.
     pub fn alert_store(mut self, store: impl AlertStateStore + 'static) -> Self {
         self.alert_store = Some(Arc::new(store));
         self
@@ -244,7 +245,8 @@ impl App {
         self
     }
 
-    /// Uses `store` instead of an SQLite file from `--store` (which then becomes optional).
+    /// Uses `store` instead of an SQLite file from `--store` (which then becomes optional)
+    /// for rows, checks, deliveries and alert state (unless [`App::alert_store`] is set).
     /// `dwmon serve` then commits pings' rows to it and keeps their history in memory.
     pub fn store(mut self, store: impl Store + 'static) -> Self {
         self.store = Some(Arc::new(store));

@@ -197,8 +197,8 @@ pub(crate) fn open_sqlite_store(path: &Path) -> Result<Arc<dyn Store>> {
 pub(crate) struct OpenStore {
     /// Rows, checks and the outbox.
     pub(crate) store: Arc<dyn Store>,
-    /// The same file's alert state; `None` for the application's own store (then
-    /// [`App::alert_store`], or the `--store` file, holds it: see [`crate::alerts`]).
+    /// The alert state: the same file's, or the application's own store (unless
+    /// [`App::alert_store`] is set, which wins: see [`crate::alerts`]).
     pub(crate) alerts: Option<Arc<dyn AlertStateStore>>,
     /// Where `dwmon serve` commits pings: the SQLite store itself (a ping's row and history
     /// entry in one transaction, the history durable), or a
@@ -249,7 +249,8 @@ pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Res
         };
         return Ok(OpenStore {
             store: Arc::clone(store),
-            alerts: None,
+            // Every Store keeps alert state too (App::alert_store, if set, still wins).
+            alerts: Some(Arc::new(Arc::clone(store)) as Arc<dyn AlertStateStore>),
             ping_log,
         });
     }
@@ -575,8 +576,12 @@ impl ServerParts {
         // Read-write: the API and the page pause and unpause (as `dwmon pause` does). A
         // connection of its own, so alert reads never queue behind the cycle's writes.
         let alerts = match (&app.alert_store, cycle.store.as_deref()) {
-            (None, None) => None,
             (Some(store), _) => Some(Arc::clone(store)),
+            // The application's own store keeps its alert state.
+            (None, _) if app.store.is_some() => {
+                Some(Arc::new(Arc::clone(&cycle_store)) as Arc<dyn AlertStateStore>)
+            }
+            (None, None) => None,
             (None, Some(path)) => {
                 let options = dwmon_sqlite::SqliteStoreOptions {
                     seen_cache_capacity: 0,

@@ -264,3 +264,42 @@ fn engine_config_sets_the_fetch_timeout() {
         other => panic!("expected one ERROR event, got {other:?}"),
     }
 }
+
+/// The App's own store keeps the alert state too: alerting needs no `--store` file and no
+/// separate alert store, and `pause` writes the same store.
+#[test]
+fn an_apps_own_store_keeps_its_alert_state() {
+    use dwmon::alert::AlertStateStore;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.dwmon"),
+        "__QUERY__\nSELECT id, ts FROM orders\n__SOURCE__\nwarehouse\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM5 MAXNUM9 LOOKBACKSECONDS60\n",
+    )
+    .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let app = App::new()
+        .row_getter(Warehouse)
+        .store(Arc::clone(&store))
+        .alerts(dwmon::alert::AlertsConfig::default())
+        .print_events(false);
+    let checkers = dir.path().display().to_string();
+    let now = T0.to_string();
+    let code = app
+        .clone()
+        .run_with_args(["dwmon", "once", "--checkers", &checkers, "--now", &now]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    let states = block(store.alert_states("orders")).unwrap();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].1.consecutive_bad, 1, "{states:?}");
+    let code = app.run_with_args(["dwmon", "pause", "orders", "--now", &now]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert!(block(store.pause("orders")).unwrap().is_some());
+}
+
+fn block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
