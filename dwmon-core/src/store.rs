@@ -3,7 +3,8 @@
 //! [`CheckLog`], [`StoreView`] and [`AlertStateStore`] — and [`Store`], which every type
 //! implementing all four is.
 //!
-//! A new store implements the four traits and runs the conformance suite
+//! A new store implements the four traits (docs/STORES.md in the repository is the guide,
+//! `examples/custom-store` a store written from it) and runs the conformance suite
 //! (`dwmon_core::store_conformance`, feature `test-suite`) in its tests; see
 //! `dwmon-core/tests/store_conformance.rs` (`MemoryStore`) and
 //! `dwmon-sqlite/tests/store_conformance.rs` (`SqliteStore`) for stores that pass it.
