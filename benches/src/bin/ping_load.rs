@@ -25,7 +25,9 @@
 //! status (200, 429, 503, other, broken connections, answers slower than `--timeout-ms`),
 //! latency percentiles of the 200s, and the server's peak RSS (VmHWM and the largest VmRSS
 //! sampled every 50 ms). The pings of connection i use token i mod `--tokens`; when the
-//! binary has `--ping-rate`, the per-token rate limit is raised out of the way.
+//! binary has `--ping-rate`, the per-token rate limit is raised out of the way. A paced run
+//! stops sending 2 s after its `--seconds`: a server that fell behind is reported with the
+//! pings it never got (`unsent`), not waited for.
 
 use dwmon_core::checker_file::parse_checker;
 use dwmon_core::ping_log::PingLog;
@@ -230,6 +232,8 @@ struct Tally {
     by_status: std::collections::BTreeMap<u16, u64>,
     broken: u64,
     slow: u64,
+    /// Due pings not sent because the paced run's time was up (the server fell behind).
+    unsent: u64,
 }
 
 /// A keep-alive HTTP/1.1 connection that sends `GET`s and reads whole answers.
@@ -398,6 +402,7 @@ async fn serve_mode(args: &[String]) {
     };
     let timeout = options.timeout;
     let started = Instant::now();
+    let stop_at = interval.map(|_| started + Duration::from_secs_f64(options.seconds + 2.0));
     let mut tasks = Vec::new();
     for task in 0..connections {
         let path = format!("/ping/{}", tokens[task % tokens.len()]);
@@ -411,6 +416,10 @@ async fn serve_mode(args: &[String]) {
             let begin = Instant::now() + offset;
             let mut url = String::new();
             for i in 0..per_connection {
+                if stop_at.is_some_and(|stop| Instant::now() >= stop) {
+                    tally.unsent += (per_connection - i) as u64;
+                    break;
+                }
                 let due = match interval {
                     Some(interval) => {
                         let due = begin + interval.mul_f64(i as f64);
@@ -466,6 +475,7 @@ async fn serve_mode(args: &[String]) {
         }
         all.broken += tally.broken;
         all.slow += tally.slow;
+        all.unsent += tally.unsent;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let hwm = status_kib(&status_path, "VmHWM:").unwrap_or(0);
@@ -487,7 +497,7 @@ async fn serve_mode(args: &[String]) {
     println!(
         "ping_load serve: {ok} committed pings in {elapsed:.2} s = {:.0}/s; {connections} \
          connections, {} tokens{}; 429: {}, 503: {}, other: {others}, broken: {}, slower than \
-         {} ms: {}; latency of 200s p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; rows stored \
+         {} ms: {}, unsent (time up): {}; latency of 200s p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; rows stored \
          {stored}; server RSS idle {:.0} MiB, peak sampled {:.0} MiB, VmHWM {:.0} MiB",
         ok as f64 / elapsed,
         tokens.len(),
@@ -500,6 +510,7 @@ async fn serve_mode(args: &[String]) {
         all.broken,
         timeout.as_millis(),
         all.slow,
+        all.unsent,
         percentile(&all.latencies, 0.5),
         percentile(&all.latencies, 0.99),
         percentile(&all.latencies, 1.0),
