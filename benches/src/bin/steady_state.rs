@@ -16,8 +16,18 @@
 //! ```text
 //! /usr/bin/time -v target/release/steady_state --checkers 1000 --rows 10000 --cycles 120
 //! ```
+//!
+//! `--store postgres://...` runs the same cycles on the PostgreSQL store instead, in a schema
+//! of its own (`dwmon_bench_<pid>`, dropped at the end), so both stores are measured by one
+//! binary in one run:
+//!
+//! ```text
+//! target/release/steady_state --checkers 1000 --rows 10000 --store postgres://postgres@127.0.0.1:5432/test
+//! ```
 
 use dwmon_benches::{arg, cpu_seconds, describe, median, peak_rss_mib, spread, Fixture, START};
+use dwmon_core::Store;
+use dwmon_postgres_store::PostgresStore;
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::sync::Arc;
 
@@ -38,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "--page-cache-kib",
         SqliteStoreOptions::default().page_cache_kib,
     );
+    let postgres: String = arg("--store", String::new());
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("steady.sqlite");
     let options = SqliteStoreOptions {
@@ -46,11 +57,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         page_cache_kib,
         ..SqliteStoreOptions::default()
     };
-    let store = SqliteStore::open_with(&path, &options)?;
-    let fixture = Fixture::new(Arc::new(store.clone()), checkers, rows, rate);
+    let sqlite = SqliteStore::open_with(&path, &options)?;
+    let schema = format!("dwmon_bench_{}", std::process::id());
+    let (store, label): (Arc<dyn Store>, String) = if postgres.is_empty() {
+        (
+            Arc::new(sqlite.clone()),
+            format!("SQLite store, cache capacity {cache}"),
+        )
+    } else {
+        admin(&postgres, &format!("CREATE SCHEMA {schema}")).await?;
+        let separator = if postgres.contains('?') { '&' } else { '?' };
+        let url = format!("{postgres}{separator}options=-csearch_path%3D{schema}");
+        let store = PostgresStore::connect(&url).await?;
+        (
+            Arc::new(store),
+            format!("PostgreSQL store, schema {schema}"),
+        )
+    };
+    let fixture = Fixture::new(Arc::clone(&store), checkers, rows, rate);
     println!(
         "steady_state: {checkers} checkers x {rows} rows/fetch, {rate} new events/min \
-         ({:.1}% new per cycle), cache capacity {cache}",
+         ({:.1}% new per cycle), {label}",
         100.0 * rate as f64 / rows as f64
     );
 
@@ -82,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "cycle {i}: {:.3} s, cpu {used:.2} s, {} keys cached ({})",
             elapsed.as_secs_f64(),
-            store.cached_keys(),
+            sqlite.cached_keys(),
             describe(&report)
         );
     }
@@ -99,15 +126,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let max = times.iter().copied().fold(0.0, f64::max);
     let size = std::fs::metadata(&path)?.len() as f64 / (1024.0 * 1024.0);
-    let status = dwmon_core::StoreView::status(&store).await?;
+    let status = store.status().await?;
     let stored: u64 = status.iter().map(|s| s.stored_rows).sum();
     println!(
         "steady state: median {:.3} s (cpu {:.2} s), max {max:.3} s over {cycles} cycles; \
-         {stored} rows stored ({size:.0} MiB file), {} keys cached, peak RSS {:.0} MiB",
+         {stored} rows stored ({size:.0} MiB SQLite file), {} keys cached, peak RSS {:.0} MiB \
+         (cpu: this process only, not the database server's)",
         median(&mut times),
         median(&mut cpu),
-        store.cached_keys(),
+        sqlite.cached_keys(),
         peak_rss_mib().unwrap_or(f64::NAN),
     );
+    if !postgres.is_empty() {
+        drop(fixture);
+        drop(store);
+        admin(&postgres, &format!("DROP SCHEMA {schema} CASCADE")).await?;
+    }
+    Ok(())
+}
+
+/// Runs `sql` on the PostgreSQL server at `url` over a connection of its own.
+async fn admin(url: &str, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client.batch_execute(sql).await?;
+    drop(client);
+    let _ = driver.await;
     Ok(())
 }
