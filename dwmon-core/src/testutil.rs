@@ -1,6 +1,7 @@
 //! Test helpers for dwmon's own tests and for organisations testing their setup: a scripted
 //! [`RowGetter`], a recording [`CheckHandler`], a [`Store`] wrapper that fails on demand, a
-//! [`Clock`] following Tokio's (pausable) time, and builders for checkers and requirements.
+//! [`Clock`] following Tokio's (pausable) time, builders for checkers and requirements, and
+//! [`record_checks`] / [`pending_deliveries`] to write and read a store's check log directly.
 //!
 //! ```
 //! use dwmon_core::testutil::{checker, every_minute, ScriptedSource, Step};
@@ -202,6 +203,63 @@ impl CheckHandler for RecordingHandler {
         log.delivered.push(event.clone());
         Ok(())
     }
+}
+
+/// Records `records` of `checker` under a fresh claim (granted at 0) and returns how many
+/// were new: [`CheckLog::claim`] then [`CheckLog::record`], for tests that write a store's
+/// check log directly.
+///
+/// # Errors
+/// The store's error, or a backend error when the store granted no claim on `checker` (a
+/// multi-runner store whose claim another runner holds).
+///
+/// ```
+/// use dwmon_core::testutil::{pending_deliveries, record_checks};
+/// use dwmon_core::store_conformance::record;
+/// use dwmon_core::MemoryStore;
+///
+/// # futures::executor::block_on(async {
+/// let store = MemoryStore::new();
+/// assert_eq!(record_checks(&store, "c", &[record("c", 0, 120, 1)]).await?, 1);
+/// assert_eq!(record_checks(&store, "c", &[record("c", 0, 120, 1)]).await?, 0);
+/// assert!(pending_deliveries(&store, 60, 10).await?.is_empty()); // due at 120
+/// assert_eq!(pending_deliveries(&store, 120, 10).await?.len(), 1);
+/// # Ok::<(), dwmon_core::StoreError>(())
+/// # }).unwrap();
+/// ```
+pub async fn record_checks<S: CheckLog + ?Sized>(
+    store: &S,
+    checker: &str,
+    records: &[CheckRecord],
+) -> Result<u64, StoreError> {
+    let claims = store.claim(&[checker.to_string()], 0).await?;
+    let Some(claim) = claims.into_iter().find(|c| c.checker == checker) else {
+        return Err(StoreError::backend(format!(
+            "the store granted no claim on {checker}"
+        )));
+    };
+    Ok(store.record(&claim, records).await?.inserted.len() as u64)
+}
+
+/// The outbox entries due at `now` (`next_attempt_at <= now`), in the outbox's order, at most
+/// `limit`; `i64::MAX` gives every entry. Claimed with a lease that ends at `now`, so nothing
+/// stays hidden from the engine under test.
+///
+/// # Errors
+/// The store's error.
+pub async fn pending_deliveries<S: CheckLog + ?Sized>(
+    store: &S,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<PendingDelivery>, StoreError> {
+    let all = store
+        .claim_deliveries(usize::MAX, Lease::new(now, 0))
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|p| p.next_attempt_at <= now)
+        .take(limit)
+        .collect())
 }
 
 /// A [`MemoryStore`] whose operations fail for chosen checkers (every row, check log and view

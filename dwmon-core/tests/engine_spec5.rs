@@ -583,10 +583,7 @@ mod step6_delivery {
         // Minute 0: first attempt fails; retry due at T+5+90.
         r.engine.run_cycle(T + 5).await;
         assert_eq!(r.handler.attempts(), vec![key(0)]);
-        let pending = r
-            .store
-            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
-            .await?;
+        let pending = dwmon_core::testutil::pending_deliveries(&*r.store, i64::MAX, 10).await?;
         assert_eq!(
             (pending[0].attempts, pending[0].next_attempt_at),
             (1, T + 95)
@@ -600,10 +597,7 @@ mod step6_delivery {
         // Minute 2: retried, fails again; the next delay doubles to 180 s.
         r.engine.run_cycle(T + 2 * MIN + 5).await;
         assert_eq!(r.handler.attempts(), vec![key(0), key(0)]);
-        let pending = r
-            .store
-            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
-            .await?;
+        let pending = dwmon_core::testutil::pending_deliveries(&*r.store, i64::MAX, 10).await?;
         assert_eq!(
             (pending[0].attempts, pending[0].next_attempt_at),
             (2, T + 125 + 180)
@@ -629,11 +623,11 @@ mod step6_delivery {
         );
         assert_eq!(rel_minutes(&r.handler.checks()), vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(report.outcome("orders").map(|o| o.delivered), Some(6));
-        assert!(r
-            .store
-            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
-            .await?
-            .is_empty());
+        assert!(
+            dwmon_core::testutil::pending_deliveries(&*r.store, i64::MAX, 10)
+                .await?
+                .is_empty()
+        );
         Ok(())
     }
 
@@ -703,9 +697,7 @@ mod step6_delivery {
         assert_eq!(report.checks().count(), 5);
         // The outbox holds 5 > limit entries: each cycle delivers what it read.
         let mut cycles = 0;
-        while !r
-            .store
-            .claim_deliveries(10, dwmon_core::store::Lease::new(0, 0))
+        while !dwmon_core::testutil::pending_deliveries(&*r.store, i64::MAX, 10)
             .await?
             .is_empty()
         {

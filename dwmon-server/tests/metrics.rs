@@ -2,27 +2,13 @@
 //! runner statistics it publishes, and `promtool check metrics` on the answer.
 
 use dwmon_alert::ChannelKind;
-use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource, Step};
-use dwmon_core::{
-    CheckLog, CheckRecord, Engine, MemoryStore, Row, SourceError, Store, StoreError, StoreView,
+use dwmon_core::testutil::{
+    checker, every_minute, record_checks, RecordingHandler, ScriptedSource, Step,
 };
+use dwmon_core::{Engine, MemoryStore, Row, SourceError, Store, StoreView};
 use dwmon_server::{metrics, RunnerStats, ServerBuilder};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-
-/// Records `records` of `checker` under a fresh claim; how many were new.
-async fn record_checks<S: CheckLog + ?Sized>(
-    store: &S,
-    checker: &str,
-    records: &[CheckRecord],
-) -> Result<u64, StoreError> {
-    let claims = store.claim(&[checker.to_string()], 0).await?;
-    let claim = claims
-        .into_iter()
-        .next()
-        .expect("a single-runner store grants every claim");
-    Ok(store.record(&claim, records).await?.inserted.len() as u64)
-}
 
 /// A notifier that always answers the same: `Ok`, or an error, permanent when `true`.
 struct Answering(Result<(), bool>);

@@ -12,8 +12,8 @@
 
 #![cfg(unix)]
 
-use dwmon_core::store::Lease;
-use dwmon_core::{schedule, CheckLog, CheckRecord, PendingDelivery, StoreError, StoreView};
+use dwmon_core::testutil::pending_deliveries;
+use dwmon_core::{schedule, CheckRecord, StoreView};
 use dwmon_sqlite::SqliteStore;
 use dwmon_tests::crash::{checkers, parse_deliveries, Stream, CYCLE_OFFSET, START};
 use std::collections::{BTreeMap, HashMap};
@@ -21,22 +21,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// The outbox entries due at `now`, at most `limit`.
-async fn pending_deliveries<S: CheckLog + ?Sized>(
-    store: &S,
-    now: i64,
-    limit: usize,
-) -> Result<Vec<PendingDelivery>, StoreError> {
-    let all = store
-        .claim_deliveries(usize::MAX, Lease::new(now, 0))
-        .await?;
-    Ok(all
-        .into_iter()
-        .filter(|p| p.next_attempt_at <= now)
-        .take(limit)
-        .collect())
-}
 
 /// Kills to inflict (at least 50).
 const KILLS: u32 = 60;

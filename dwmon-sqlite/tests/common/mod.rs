@@ -1,8 +1,7 @@
 //! Helpers shared by the SqliteStore integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use dwmon_core::store::Lease;
-use dwmon_core::{CheckLog, CheckRecord, PendingDelivery, Status, StoreError};
+use dwmon_core::{CheckRecord, Status};
 
 /// A check record of `checker` for requirement `index` at `minute` with `count`.
 pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckRecord {
@@ -25,32 +24,5 @@ pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckReco
     }
 }
 
-/// Records `records` of `checker` under a fresh claim; how many were new.
-pub async fn record_checks<S: CheckLog + ?Sized>(
-    store: &S,
-    checker: &str,
-    records: &[CheckRecord],
-) -> Result<u64, StoreError> {
-    let claims = store.claim(&[checker.to_string()], 0).await?;
-    let claim = claims
-        .into_iter()
-        .next()
-        .expect("a single-runner store grants every claim");
-    Ok(store.record(&claim, records).await?.inserted.len() as u64)
-}
-
-/// The outbox entries due at `now`, at most `limit`.
-pub async fn pending_deliveries<S: CheckLog + ?Sized>(
-    store: &S,
-    now: i64,
-    limit: usize,
-) -> Result<Vec<PendingDelivery>, StoreError> {
-    let all = store
-        .claim_deliveries(usize::MAX, Lease::new(now, 0))
-        .await?;
-    Ok(all
-        .into_iter()
-        .filter(|p| p.next_attempt_at <= now)
-        .take(limit)
-        .collect())
-}
+// Each test file uses some of these.
+pub use dwmon_core::testutil::{pending_deliveries, record_checks};
