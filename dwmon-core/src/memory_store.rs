@@ -8,7 +8,7 @@
 //! crash-safety guarantees hold only within a process.
 
 use crate::alert_state::MemoryAlertStore;
-use crate::record::CheckRecord;
+use crate::record::{CheckRecord, Status};
 use crate::source::Row;
 use crate::store::{
     CheckLog, CheckerClaim, CheckerStatus, Lease, LocalFences, OutboxSummary, PendingDelivery,
@@ -346,6 +346,30 @@ impl StoreView for MemoryStore {
                 .pending_deliveries = n;
         }
         Ok(crate::ping::fold_series(out.into_values().collect()))
+    }
+
+    async fn last_good_minutes(
+        &self,
+        checkers: &[String],
+    ) -> Result<Vec<(String, usize, i64)>, StoreError> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for checker in checkers {
+            let Some(data) = inner.checkers.get(checker) else {
+                continue;
+            };
+            let mut lines: BTreeMap<usize, i64> = BTreeMap::new();
+            // By ascending minute: the last GOOD one written per line wins.
+            for record in data.checks.values().filter(|r| r.status == Status::Good) {
+                lines.insert(record.requirement_index, record.minute);
+            }
+            out.extend(
+                lines
+                    .into_iter()
+                    .map(|(index, minute)| (checker.clone(), index, minute)),
+            );
+        }
+        Ok(out)
     }
 
     async fn checks_before(

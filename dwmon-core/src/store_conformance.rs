@@ -97,6 +97,7 @@ pub async fn run_all<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failur
     stale_claims_are_refused(factory).await?;
     purge_boundaries(factory).await?;
     status_views(factory).await?;
+    last_good_minutes(factory).await?;
     alert_state_round_trips(factory).await?;
     alert_history_order_and_limit(factory).await?;
     alert_state_survives_reopen(factory).await?;
@@ -188,6 +189,45 @@ async fn record_all(
 
 fn keys(entries: &[PendingDelivery]) -> Vec<&str> {
     entries.iter().map(|e| e.key.as_str()).collect()
+}
+
+async fn last_good_minutes<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {
+    const CASE: &str = "last GOOD minutes";
+    let s = create(factory, CASE).await?;
+    // c #0: GOOD, GOOD, BAD; c #1: BAD only; d #0: GOOD. Count 0 is BAD (1..10).
+    record_all(
+        CASE,
+        &s,
+        &[
+            record("c", 0, 60, 5),
+            record("c", 1, 60, 0),
+            record("c", 0, 120, 5),
+            record("c", 0, 180, 0),
+        ],
+    )
+    .await?;
+    record_all(CASE, &s, &[record("d", 0, 60, 3)]).await?;
+    let asked = ["d".to_string(), "c".to_string(), "x".to_string()];
+    let want = vec![("d".to_string(), 0, 60), ("c".to_string(), 0, 120)];
+    expect_eq(
+        CASE,
+        "the newest GOOD minute per line, in the order asked",
+        store(CASE, s.last_good_minutes(&asked).await)?,
+        want.clone(),
+    )?;
+    expect_eq(
+        CASE,
+        "no checkers asked",
+        store(CASE, s.last_good_minutes(&[]).await)?,
+        Vec::new(),
+    )?;
+    let again = store(CASE, factory.reopen(&s).await)?;
+    expect_eq(
+        CASE,
+        "after reopening",
+        store(CASE, again.last_good_minutes(&asked).await)?,
+        want,
+    )
 }
 
 async fn first_seen<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use dwmon_alert::{AlertOverview, AlertPhase};
 use dwmon_core::{CheckerStatus, OutboxSummary, Status};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// The `Content-Type` of the text format.
@@ -41,6 +41,25 @@ async fn metrics(State(state): State<ServerState>) -> Response {
             None
         }
     };
+    // The last GOOD minutes as stored, so that they survive a restart: one batched read for
+    // every checker the store or the runner knows.
+    let last_good = match &store {
+        Some((statuses, _)) => {
+            let mut names: BTreeSet<&str> = statuses.iter().map(|s| s.checker.as_str()).collect();
+            if let Some(stats) = &snapshot {
+                names.extend(stats.checkers.iter().map(|c| c.name.as_str()));
+            }
+            let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+            match state.store.last_good_minutes(&names).await {
+                Ok(minutes) => minutes,
+                Err(e) => {
+                    tracing::warn!(error = %e, "/metrics: cannot read the last GOOD minutes");
+                    Vec::new()
+                }
+            }
+        }
+        None => Vec::new(),
+    };
     let overview = match &state.alerts {
         Some(alerts) => match alerts.overview().await {
             Ok(overview) => Some(overview),
@@ -56,6 +75,7 @@ async fn metrics(State(state): State<ServerState>) -> Response {
         stats: snapshot.as_ref(),
         store: store.as_ref().map(|(s, o)| (s.as_slice(), *o)),
         alerts: overview.as_ref(),
+        last_good: &last_good,
     };
     (
         StatusCode::OK,
@@ -79,6 +99,10 @@ pub struct MetricsInput<'a> {
     pub store: Option<(&'a [CheckerStatus], OutboxSummary)>,
     /// Alert states and pauses, when alerting is on.
     pub alerts: Option<&'a AlertOverview>,
+    /// The latest GOOD minute of each requirement line as stored
+    /// ([`StoreView::last_good_minutes`](dwmon_core::StoreView::last_good_minutes)); merged
+    /// with the runner's own ([`StatsSnapshot::last_good`]), the later of the two wins.
+    pub last_good: &'a [(String, usize, i64)],
 }
 
 /// A label value in the text format: `\`, `"` and newlines escaped.
@@ -279,22 +303,30 @@ fn requirement_series(out: &mut String, input: &MetricsInput<'_>) {
             }
         }
     }
-    if let Some(stats) = input.stats {
-        family(
-            out,
-            "dwmon_requirement_last_good_timestamp_seconds",
-            "gauge",
-            "The latest minute this runner judged the requirement GOOD, as a Unix time (absent until it does).",
-        );
-        for line in &lines {
-            if let Some(minute) = stats.last_good.get(&(line.checker.to_string(), line.index)) {
-                let _ = writeln!(
-                    out,
-                    "dwmon_requirement_last_good_timestamp_seconds{{checker=\"{}\",requirement=\"{}\"}} {minute}",
-                    label(line.checker),
-                    line.index
-                );
-            }
+    family(
+        out,
+        "dwmon_requirement_last_good_timestamp_seconds",
+        "gauge",
+        "The latest minute the requirement was judged GOOD, as a Unix time (absent until it is).",
+    );
+    let stored: HashMap<(&str, usize), i64> = input
+        .last_good
+        .iter()
+        .map(|(checker, index, minute)| ((checker.as_str(), *index), *minute))
+        .collect();
+    for line in &lines {
+        let recorded = stored.get(&(line.checker, line.index)).copied();
+        let seen = input
+            .stats
+            .and_then(|s| s.last_good.get(&(line.checker.to_string(), line.index)))
+            .copied();
+        if let Some(minute) = recorded.max(seen) {
+            let _ = writeln!(
+                out,
+                "dwmon_requirement_last_good_timestamp_seconds{{checker=\"{}\",requirement=\"{}\"}} {minute}",
+                label(line.checker),
+                line.index
+            );
         }
     }
     if let Some(alerts) = input.alerts {

@@ -296,6 +296,7 @@ async fn a_server_without_runner_shows_the_stored_states_only() {
             store.outbox_summary().await.unwrap(),
         )),
         alerts: None,
+        last_good: &[],
     };
     let body = metrics::render(&input);
     has_line(
@@ -339,5 +340,58 @@ async fn example_alerting_rules_pass_their_tests_and_read_served_metrics() {
         "promtool test rules failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// After a restart the runner has judged nothing yet, but the last GOOD time is the store's:
+/// a fresh server over an existing store file serves it, and a BAD check since does not
+/// move it.
+#[tokio::test]
+async fn the_last_good_time_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dwmon.sqlite");
+    let orders = || checker("orders", vec![every_minute(1, 10, 60)]);
+    {
+        // The first process: orders GOOD at T0, BAD at T0 + 60.
+        let source = Arc::new(ScriptedSource::new());
+        let store = Arc::new(dwmon_sqlite::SqliteStore::open(&path).unwrap());
+        let engine = Engine::new(source.clone(), store, Arc::new(RecordingHandler::new()))
+            .with_checkers(vec![orders()]);
+        source.set_rows("orders", vec![Row::new("o1", T0 - 30)]);
+        engine.run_cycle(T0 + 5).await;
+        source.set_rows("orders", vec![]);
+        engine.run_cycle(T0 + 65).await;
+    }
+    // The second process: a fresh runner (no cycle yet) and server over the same file.
+    let store: Arc<dyn Store> = Arc::new(dwmon_sqlite::SqliteStore::open_read_only(&path).unwrap());
+    let stats = Arc::new(RunnerStats::new(Arc::new(|| T0 + 125)));
+    stats.set_checkers(vec![orders()].into(), chrono_tz::UTC);
+    assert!(stats.snapshot().last_good.is_empty(), "nothing judged yet");
+    let router = ServerBuilder::new(store)
+        .stats(stats)
+        .merge(metrics::router())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(dwmon_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let body = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    has_line(
+        &body,
+        &format!(
+            r#"dwmon_requirement_last_good_timestamp_seconds{{checker="orders",requirement="0"}} {T0}"#
+        ),
+    );
+    has_line(
+        &body,
+        r#"dwmon_requirement_state{checker="orders",requirement="0",state="bad"} 1"#,
     );
 }

@@ -1407,6 +1407,56 @@ impl StoreView for SqliteStore {
         .await
     }
 
+    async fn last_good_minutes(
+        &self,
+        checkers: &[String],
+    ) -> Result<Vec<(String, usize, i64)>, StoreError> {
+        let checkers = checkers.to_vec();
+        self.run(move |inner, state| {
+            let path = inner.path.as_str();
+            // One read transaction (a consistent snapshot that never waits for the cycle's
+            // writes); per line one seek down the index from its newest check.
+            let tx = state.conn.transaction().store_err(path)?;
+            let ids: HashMap<String, i64> = tx
+                .prepare_cached("SELECT name, id FROM checkers")
+                .store_err(path)?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .store_err(path)?
+                .collect::<Result<_, _>>()
+                .store_err(path)?;
+            let mut out = Vec::new();
+            {
+                let mut newest_good = tx
+                    .prepare_cached(
+                        "SELECT minute FROM checks
+                         WHERE checker_id = ?1 AND requirement_index = ?2 AND status = ?3
+                         ORDER BY minute DESC LIMIT 1",
+                    )
+                    .store_err(path)?;
+                for checker in checkers {
+                    let Some(&id) = ids.get(&checker) else {
+                        continue;
+                    };
+                    for index in requirement_indexes(&tx, path, id)? {
+                        let minute = newest_good
+                            .query_row(params![id, index, Status::Good.as_str()], |row| {
+                                row.get::<_, i64>(0)
+                            })
+                            .optional()
+                            .store_err(path)?;
+                        if let Some(minute) = minute {
+                            let index = usize::try_from(index).unwrap_or(usize::MAX);
+                            out.push((checker.clone(), index, minute));
+                        }
+                    }
+                }
+            }
+            tx.commit().store_err(path)?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn checker_status(&self, checker: &str) -> Result<Option<CheckerStatus>, StoreError> {
         let checker = checker.to_owned();
         self.run(move |inner, state| {

@@ -235,6 +235,53 @@ pub trait StoreView: Send + Sync {
         Ok(out)
     }
 
+    /// The minute of the latest GOOD check of each requirement line of the checkers in
+    /// `checkers`: `(checker, requirement_index, minute)`, by checker in the order given,
+    /// then ascending by index. Lines never judged GOOD and checkers the store does not know
+    /// are left out. `/metrics` reads it for every checker at once (its last GOOD time must
+    /// be right after a restart). The default reads each checker's whole check log through
+    /// [`StoreView::checks_before`]; a store overrides it with one read that seeks the newest
+    /// GOOD check of each line.
+    ///
+    /// ```
+    /// use dwmon_core::store::StoreView;
+    /// # use dwmon_core::MemoryStore;
+    /// # async fn example(store: &MemoryStore) -> Result<(), dwmon_core::StoreError> {
+    /// for (checker, index, minute) in store.last_good_minutes(&["orders".into()]).await? {
+    ///     println!("{checker} #{index} last GOOD at {minute}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn last_good_minutes(
+        &self,
+        checkers: &[String],
+    ) -> Result<Vec<(String, usize, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for checker in checkers {
+            let mut lines: std::collections::BTreeMap<usize, i64> =
+                std::collections::BTreeMap::new();
+            let all = self
+                .checks_before(checker, (i64::MAX, usize::MAX), usize::MAX)
+                .await?;
+            for record in all.iter().filter(|r| r.status == Status::Good) {
+                let minute = lines
+                    .entry(record.requirement_index)
+                    .or_insert(record.minute);
+                *minute = (*minute).max(record.minute);
+            }
+            out.extend(
+                lines
+                    .into_iter()
+                    .map(|(index, minute)| (checker.clone(), index, minute)),
+            );
+        }
+        Ok(out)
+    }
+
     /// The [`CheckerStatus`] of `checker` alone (`None`: the store does not know it), for
     /// views of one checker. The default reads [`StoreView::status`] of all checkers; a store
     /// overrides it with a read of that checker only.
@@ -293,6 +340,9 @@ macro_rules! forward_store_view {
             }
             async fn checker_status(&self, checker: &str) -> Result<Option<CheckerStatus>, StoreError> {
                 (**self).checker_status(checker).await
+            }
+            async fn last_good_minutes(&self, checkers: &[String]) -> Result<Vec<(String, usize, i64)>, StoreError> {
+                (**self).last_good_minutes(checkers).await
             }
             async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
                 (**self).outbox_summary().await
