@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) ids: Mutex<HashMap<String, i64>>,
     /// Outbox key -> the lease fence this handle got for it from `claim_deliveries`.
     pub(crate) delivery_fences: Mutex<HashMap<String, i64>>,
+    /// Set once the tables are created or migrated ([`PostgresStore::ready`]).
+    pub(crate) migrated: tokio::sync::OnceCell<()>,
 }
 
 /// The PostgreSQL [`Store`](dwmon_core::Store): first-seen rows, the check log, the delivery
@@ -169,6 +171,20 @@ impl PostgresStore {
         connection: &str,
         options: &PostgresStoreOptions,
     ) -> Result<Self, StoreError> {
+        let store = Self::open_lazily(connection, options)?;
+        store.ready().await?;
+        Ok(store)
+    }
+
+    /// A store on `connection` that connects (and creates or migrates its tables) on first
+    /// use, for callers that cannot wait here; [`PostgresStore::ready`] connects at once.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the connection string or the options are invalid.
+    pub fn open_lazily(
+        connection: &str,
+        options: &PostgresStoreOptions,
+    ) -> Result<Self, StoreError> {
         let location = dwmon_postgres_source::connection::mask_password(connection);
         let open = |source: Cause| StoreError::Open {
             path: location.clone(),
@@ -213,21 +229,42 @@ impl PostgresStore {
                 timeout_ms,
                 ids: Mutex::new(HashMap::new()),
                 delivery_fences: Mutex::new(HashMap::new()),
+                migrated: tokio::sync::OnceCell::new(),
             }),
         };
-        let mut client = store.client().await.map_err(|e| match e {
-            StoreError::Backend { source, .. } => open(source),
-            other => other,
-        })?;
-        schema::migrate(
-            &mut client,
-            &location,
-            schema::MIGRATIONS,
-            &store.inner.timeout_ms,
-        )
-        .await?;
-        drop(client);
         Ok(store)
+    }
+
+    /// Connects and creates or migrates the store's tables, if not done yet (every other
+    /// operation does it first too).
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the server cannot be reached or the schema does not exist;
+    /// [`StoreError::SchemaTooNew`]; [`StoreError::NotAStore`] for a schema holding `dwmon_`
+    /// tables of no known version.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.inner
+            .migrated
+            .get_or_try_init(|| async {
+                let location = self.location();
+                let mut client = self.pooled().await.map_err(|e| match e {
+                    StoreError::Backend { source, .. } => StoreError::Open {
+                        path: location.to_owned(),
+                        source,
+                    },
+                    other => other,
+                })?;
+                schema::migrate(
+                    &mut client,
+                    location,
+                    schema::MIGRATIONS,
+                    &self.inner.timeout_ms,
+                )
+                .await
+                .map(|_| ())
+            })
+            .await
+            .copied()
     }
 
     /// The connection string with its password masked.
@@ -266,8 +303,14 @@ impl PostgresStore {
         Ok(millis)
     }
 
-    /// A pooled connection.
+    /// A pooled connection to a store whose tables are ready.
     pub(crate) async fn client(&self) -> Result<Object, StoreError> {
+        self.ready().await?;
+        self.pooled().await
+    }
+
+    /// A pooled connection.
+    async fn pooled(&self) -> Result<Object, StoreError> {
         self.inner.pool.get().await.map_err(|error| match error {
             deadpool_postgres::PoolError::Backend(e) => crate::error::map_error(self.location(), e),
             other => StoreError::other(self.location(), other),
