@@ -29,8 +29,10 @@ pub struct PostgresStoreOptions {
     pub pool_size: usize,
     /// How long connecting (and waiting for a pooled connection) may take. Default 10 s.
     pub connect_timeout: Duration,
-    /// This runner's name in claims and leases; `None`: the host name, process id and a
-    /// random suffix (unique per handle).
+    /// This runner's name in claims and leases; `None`: the host name, so a runner restarted
+    /// on its host (or the next `dwmon once`) takes its claims back at once. Several runners on
+    /// one host need a name each: handles with one name are one runner to the store (their
+    /// claims are each other's, and the fence still refuses the older one's record).
     pub owner: Option<String>,
 }
 
@@ -136,18 +138,15 @@ pub(crate) fn retryable(error: &StoreError) -> bool {
 /// How many times a transaction rolled back by a deadlock or serialization failure is run.
 pub(crate) const ATTEMPTS: usize = 4;
 
+/// The host name: a runner restarted on the same host takes its claims back at once. Two
+/// runners on one host need owners of their own ([`PostgresStoreOptions::owner`]).
 fn default_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "runner".to_owned());
-    format!(
-        "{host}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "runner".to_owned())
 }
 
 impl PostgresStore {
