@@ -313,10 +313,21 @@ pub struct CycleArgs {
     /// `checkers`).
     #[arg(long, value_name = "DIR")]
     pub checkers: Option<PathBuf>,
-    /// The SQLite store file, created if missing (required unless the program has its own
-    /// store).
-    #[arg(long, value_name = "FILE")]
+    /// The SQLite store file, created if missing, or a PostgreSQL store shared by several
+    /// runners: postgres://USER@HOST/DB (the password from PGPASSWORD or the password file;
+    /// `?options=-csearch_path%3DSCHEMA` picks the schema). Required unless the program has
+    /// its own store.
+    #[arg(long, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
+    /// With a PostgreSQL --store: how long this runner's claim on a checker holds (each cycle
+    /// claims again), on the database's clock; another runner takes over a dead runner's
+    /// checkers after it. Must be longer than --fetch-timeout. Default 2m.
+    #[arg(long, value_name = "DURATION", env = "DWMON_STORE_LEASE", value_parser = parse_fetch_timeout)]
+    pub store_lease: Option<std::time::Duration>,
+    /// With a PostgreSQL --store: this runner's name in its claims (default: the host name).
+    /// Runners on one host need different names.
+    #[arg(long, value_name = "NAME", env = "DWMON_RUNNER")]
+    pub runner: Option<String>,
     /// How many stored keys the --store file's in-process cache may hold (about 9 bytes each;
     /// 0 disables it; default 16777216).
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
@@ -502,8 +513,8 @@ impl ServeArgs {
 /// `dwmon status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The SQLite store file.
-    #[arg(long, value_name = "FILE")]
+    /// The SQLite store file, or a PostgreSQL store URL (postgres://...).
+    #[arg(long, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
     /// One JSON object per checker per line.
     #[arg(long)]
@@ -565,8 +576,8 @@ pub struct PauseArgs {
     /// The checker (its file name without .dwmon).
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// The SQLite store file that `once`/`run --alerts` use.
-    #[arg(long, value_name = "FILE")]
+    /// The store that `once`/`run --alerts` use: an SQLite file or a PostgreSQL URL.
+    #[arg(long, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
     /// End the pause by itself at T (RFC 3339 or epoch seconds); default: until `unpause`.
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]
@@ -588,8 +599,8 @@ pub struct UnpauseArgs {
     /// The checker.
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// The SQLite store file.
-    #[arg(long, value_name = "FILE")]
+    /// The store that `once`/`run --alerts` use: an SQLite file or a PostgreSQL URL.
+    #[arg(long, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
     /// When the pause ends, for the alert history, instead of now (tests).
     #[arg(long, value_name = "T", value_parser = parse_time, allow_negative_numbers = true)]

@@ -204,6 +204,9 @@ pub(crate) struct OpenStore {
     /// entry in one transaction, the history durable), or a
     /// [`MemoryPingLog`](dwmon_core::ping_log::MemoryPingLog) over the application's store.
     pub(crate) ping_log: Arc<dyn dwmon_core::ping_log::PingLog>,
+    /// The PostgreSQL store of `--store postgres://...`, whose clock the cycles use.
+    #[cfg(feature = "postgres-store")]
+    pub(crate) postgres: Option<dwmon_postgres_store::PostgresStore>,
 }
 
 impl OpenStore {
@@ -213,13 +216,126 @@ impl OpenStore {
             alerts: Some(Arc::clone(&store) as Arc<dyn AlertStateStore>),
             ping_log: Arc::clone(&store) as Arc<dyn dwmon_core::ping_log::PingLog>,
             store,
+            #[cfg(feature = "postgres-store")]
+            postgres: None,
         }
     }
+
+    /// A PostgreSQL store: rows, checks, outbox and alert state in its schema; push pings'
+    /// history in memory.
+    #[cfg(feature = "postgres-store")]
+    fn postgres(store: dwmon_postgres_store::PostgresStore) -> Self {
+        let shared = Arc::new(store.clone());
+        OpenStore {
+            alerts: Some(Arc::clone(&shared) as Arc<dyn AlertStateStore>),
+            ping_log: Arc::new(dwmon_core::ping_log::MemoryPingLog::new(
+                Arc::clone(&shared) as Arc<dyn Store>,
+            )),
+            store: shared,
+            postgres: Some(store),
+        }
+    }
+
+    /// Connects a PostgreSQL store now (an unreachable server or a missing schema fails the
+    /// command here, not every checker's cycle); nothing to do for other stores.
+    pub(crate) async fn ready(&self) -> Result<()> {
+        #[cfg(feature = "postgres-store")]
+        if let Some(store) = &self.postgres {
+            store.ready().await?;
+        }
+        Ok(())
+    }
+
+    /// The time a cycle of this store runs at when no `--now` is given: the database's clock
+    /// for a PostgreSQL store (all runners agree on the minute), else this host's.
+    pub(crate) async fn now(&self) -> Result<i64> {
+        #[cfg(feature = "postgres-store")]
+        if let Some(store) = &self.postgres {
+            return Ok(store.database_millis().await?.div_euclid(1000));
+        }
+        Ok(wall_clock())
+    }
+
+    /// The clock of `dwmon run` without `--now`/`--speed`: the database's for a PostgreSQL
+    /// store, else the system clock.
+    async fn clock(&self) -> Result<Arc<dyn Clock>> {
+        #[cfg(feature = "postgres-store")]
+        if let Some(store) = &self.postgres {
+            return Ok(Arc::new(
+                dwmon_postgres_store::DatabaseClock::new(store.clone()).await?,
+            ));
+        }
+        Ok(Arc::new(SystemClock))
+    }
+}
+
+/// `--store-lease` when not given (the PostgreSQL store's own default).
+const DEFAULT_STORE_LEASE_SECONDS: u64 = 120;
+
+/// `--store` as a PostgreSQL store URL (`postgres://` or `postgresql://`), if it is one.
+pub(crate) fn postgres_store_url(path: Option<&Path>) -> Option<&str> {
+    let text = path?.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// `--store` as shown in logs: a PostgreSQL URL with its password masked.
+pub(crate) fn shown_store(path: &Path) -> String {
+    match postgres_store_url(Some(path)) {
+        Some(url) => crate::args::mask_url(url),
+        None => path.display().to_string(),
+    }
+}
+
+/// Opens the PostgreSQL store `url` (connecting on first use, see [`OpenStore::ready`]).
+#[cfg(feature = "postgres-store")]
+fn open_postgres_store(
+    url: &str,
+    lease: Option<std::time::Duration>,
+    runner: Option<&str>,
+) -> Result<OpenStore> {
+    let mut options = dwmon_postgres_store::PostgresStoreOptions::default();
+    if let Some(lease) = lease {
+        options = options.with_lease(lease);
+    }
+    if let Some(runner) = runner {
+        options = options.with_owner(runner);
+    }
+    Ok(OpenStore::postgres(
+        dwmon_postgres_store::PostgresStore::open_lazily(url, &options)?,
+    ))
+}
+
+#[cfg(not(feature = "postgres-store"))]
+fn open_postgres_store(
+    url: &str,
+    _lease: Option<std::time::Duration>,
+    _runner: Option<&str>,
+) -> Result<OpenStore> {
+    Err(Error::Usage(format!(
+        "--store {}: this program was built without the PostgreSQL store (the \
+         `postgres-store` feature of the dwmon crate)",
+        crate::args::mask_url(url)
+    )))
 }
 
 /// The store of `once`/`run`: the application's own, else `--store FILE` opened with the
 /// cache capacity of `--seen-cache-keys`.
 fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
+    if let (None, Some(url)) = (&app.store, postgres_store_url(cycle.store.as_deref())) {
+        let lease = cycle
+            .store_lease
+            .unwrap_or(std::time::Duration::from_secs(DEFAULT_STORE_LEASE_SECONDS));
+        let fetch = engine_config(app, cycle).fetch_timeout;
+        if fetch >= lease {
+            return Err(Error::Usage(format!(
+                "--fetch-timeout ({}s) must be shorter than --store-lease ({}s): a fetch that \
+                 outlives its claim is refused and its work is lost",
+                fetch.as_secs(),
+                lease.as_secs()
+            )));
+        }
+        return open_postgres_store(url, Some(lease), cycle.runner.as_deref());
+    }
     let (Some(capacity), None, Some(path)) =
         (cycle.seen_cache_keys, &app.store, cycle.store.as_deref())
     else {
@@ -252,9 +368,14 @@ pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Res
             // Every Store keeps alert state too (App::alert_store, if set, still wins).
             alerts: Some(Arc::new(Arc::clone(store)) as Arc<dyn AlertStateStore>),
             ping_log,
+            #[cfg(feature = "postgres-store")]
+            postgres: None,
         });
     }
     let path = path.ok_or(Error::NoStore)?;
+    if let Some(url) = postgres_store_url(Some(path)) {
+        return open_postgres_store(url, None, None);
+    }
     if !read_only {
         return Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open(path)?));
     }
@@ -457,6 +578,10 @@ fn host_registry(
 ) -> Result<Arc<dwmon_server::hosts::HostRegistry>> {
     let wanted = serving || loaded.checkers.iter().any(|c| c.per_host());
     Ok(Arc::new(match cycle.store.as_deref() {
+        // Hosts of a PostgreSQL store's runners are known for the process's life only.
+        Some(path) if postgres_store_url(Some(path)).is_some() => {
+            dwmon_server::hosts::HostRegistry::in_memory()
+        }
         Some(path) if wanted => dwmon_server::hosts::HostRegistry::open(path)
             .map_err(|e| Error::Cycle(e.to_string()))?,
         _ => dwmon_server::hosts::HostRegistry::in_memory(),
@@ -470,6 +595,11 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let getter = row_getter_for(app, cycle, &checkers)?;
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let opened = cycle_store(app, cycle)?;
+    opened.ready().await?;
+    let now = match args.now {
+        Some(now) => now,
+        None => opened.now().await?,
+    };
     let hosts = host_registry(cycle, &checkers, false)?;
     // Each host of a per-host push checker is a sub-check of its own.
     let checkers = LoadReport {
@@ -484,7 +614,7 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
     let handler = cycle_handler(app, cycle, alerts.as_ref());
     let engine = engine_for(app, cycle, store, getter, handler)?;
     engine.set_load_report(checkers);
-    let report = engine.run_cycle(args.now.unwrap_or_else(wall_clock)).await;
+    let report = engine.run_cycle(now).await;
     info!("{}", report.summary());
     if report.checks().next().is_none() && report.errors().next().is_none() {
         use std::io::IsTerminal;
@@ -668,6 +798,8 @@ async fn run_loop(
     );
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let opened = cycle_store(app, cycle)?;
+    opened.ready().await?;
+    let store_clock = opened.clock().await?;
     let hosts = host_registry(cycle, &loaded, listener.is_some())?;
     let loaded = LoadReport {
         checkers: dwmon_core::ping::with_hosts(loaded.checkers, &hosts.hosts()),
@@ -686,7 +818,7 @@ async fn run_loop(
             args.speed,
         ))
     } else {
-        Arc::new(SystemClock)
+        store_clock
     };
     let stats = {
         let clock = Arc::clone(&clock);
@@ -784,7 +916,7 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
         sources.push("the program's own RowGetter for other names".into());
     }
     let store = match (&cycle.store, &app.store) {
-        (Some(path), _) => path.display().to_string(),
+        (Some(path), _) => shown_store(path),
         (None, Some(_)) => "the program's own store".into(),
         (None, None) => "none".into(),
     };
@@ -799,6 +931,8 @@ fn watching_summary(app: &App, args: &RunArgs, loaded: &LoadReport) -> String {
             local_rfc3339(args.now.unwrap_or_else(wall_clock), cycle.zone.zone()),
             args.speed
         )
+    } else if postgres_store_url(cycle.store.as_deref()).is_some() {
+        "the database's clock".into()
     } else {
         "wall clock".into()
     };
@@ -858,6 +992,7 @@ fn describe_source(spec: &SourceSpec) -> String {
 pub(crate) async fn status(app: &App, args: &StatusArgs) -> Result<ExitCode> {
     let tz = args.tz.unwrap_or(chrono_tz::UTC);
     let opened = open_store(app, args.store.as_deref(), true)?;
+    opened.ready().await?;
     let store = Arc::clone(&opened.store);
     let mut statuses = store.status().await?;
     let overview = match alerts::alert_store_read_only(app, &opened, args.store.as_deref())? {
@@ -939,13 +1074,14 @@ pub(crate) async fn pause(app: &App, args: &PauseArgs) -> Result<ExitCode> {
     // The dwmon store first: it must exist (or, with --force, is created) before the alert
     // tables are added to its file.
     if let (None, Some(path), false) = (&app.store, args.store.as_deref(), args.force) {
-        if !path.exists() {
+        if postgres_store_url(Some(path)).is_none() && !path.exists() {
             return Err(Error::StoreMissing {
                 path: path.to_path_buf(),
             });
         }
     }
     let opened = open_store(app, args.store.as_deref(), false)?;
+    opened.ready().await?;
     let known = known_names(opened.store.as_ref()).await?;
     if !args.force && !known.contains(&args.name) {
         return Err(Error::Usage(format!(
@@ -980,13 +1116,14 @@ pub(crate) async fn unpause(app: &App, args: &UnpauseArgs) -> Result<ExitCode> {
     // Only an existing dwmon store can hold a pause.
     let path = args.store.as_deref();
     if let (None, Some(path)) = (&app.store, path) {
-        if !path.exists() {
+        if postgres_store_url(Some(path)).is_none() && !path.exists() {
             return Err(Error::StoreMissing {
                 path: path.to_path_buf(),
             });
         }
     }
     let opened = open_store(app, path, false)?;
+    opened.ready().await?;
     let alert_store = alerts::alert_store_for(app, &opened, path, "unpause")?;
     let now = args.now.unwrap_or_else(wall_clock);
     match alert_store

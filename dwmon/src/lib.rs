@@ -3,7 +3,8 @@
 //! Monitor counts of things in a datastore: "did between 5 and 20 model executions happen in
 //! the last 3 minutes?". This facade crate is the one name an organisation puts in its
 //! `Cargo.toml`: it re-exports [`dwmon_core`] (checker files, evaluator, traits, engine), the
-//! SQLite store and source ([`sqlite`]), the PostgreSQL source ([`postgres`]), the MySQL /
+//! SQLite store and source ([`sqlite`]), the PostgreSQL source ([`postgres`]) and store
+//! ([`postgres_store`], shared by several runners), the MySQL /
 //! MariaDB source ([`mysql`]) and the HTTP JSON API source ([`http_source`]), and provides the
 //! reference command line as a library, [`App`];
 //! alerting is [`alert`] (`dwmon-alert`).
@@ -64,6 +65,8 @@ pub use dwmon_sqlite as sqlite;
 /// The PostgreSQL source.
 #[cfg(feature = "postgres")]
 pub use dwmon_postgres_source as postgres;
+#[cfg(feature = "postgres-store")]
+pub use dwmon_postgres_store as postgres_store;
 
 /// The command source: a checker's `__QUERY__` is a program whose stdout holds the rows.
 #[cfg(feature = "cli")]

@@ -1,0 +1,233 @@
+//! `--store postgres://...` end to end: `once`, `run`, `status`, `pause` and `unpause` on a
+//! PostgreSQL store in a schema of its own, on the server named by `DWMON_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`). Under `CI=true`, or when the variable
+//! is set, an unreachable server fails the test; otherwise it prints `SKIPPED:` and returns.
+
+mod common;
+use common::*;
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn server() -> Option<String> {
+    use std::io::Write;
+    let configured = std::env::var("DWMON_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let in_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
+    if configured.is_some() || in_ci {
+        return Some(configured.unwrap_or_else(|| DEFAULT_URL.to_string()));
+    }
+    let timeout = std::time::Duration::from_secs(2);
+    let reachable = "127.0.0.1:5432"
+        .parse()
+        .is_ok_and(|addr| std::net::TcpStream::connect_timeout(&addr, timeout).is_ok());
+    if reachable {
+        return Some(DEFAULT_URL.to_string());
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: the dwmon CLI PostgreSQL store test needs DWMON_TEST_POSTGRES_URL=postgres://..."
+    );
+    None
+}
+
+/// Runs `sql` on `url` (the test's own statements).
+fn execute(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.expect(sql);
+    });
+}
+
+/// A new schema dropped at the end of the test.
+struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Schema {
+    fn new(server: &str, test: &str) -> Self {
+        let name = format!("cli_{test}_{}", std::process::id());
+        execute(
+            server,
+            &format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
+        );
+        Schema {
+            server: server.to_string(),
+            name,
+        }
+    }
+
+    /// The store URL: the server's, with `password` (if any) and this schema.
+    fn url(&self, password: Option<&str>) -> String {
+        let mut url = self.server.clone();
+        if let Some(password) = password {
+            url = url.replacen("postgres@", &format!("postgres:{password}@"), 1);
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-csearch_path%3D{}", self.name)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        execute(
+            &self.server,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+    }
+}
+
+#[test]
+fn once_run_status_and_pause_use_a_postgres_store() {
+    let Some(server) = server() else { return };
+    let schema = Schema::new(&server, "commands");
+    let store = schema.url(None);
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM5 LOOKBACKSECONDS60",
+    );
+    ws.insert(&[("a", T0 - 30), ("b", T0 - 20)]);
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let now = T0.to_string();
+    let base = [
+        "--checkers",
+        checkers.as_str(),
+        "--store",
+        store.as_str(),
+        "--source",
+        source.as_str(),
+    ];
+    let mut once = vec!["once"];
+    once.extend(base);
+    once.extend(["--now", &now, "--json"]);
+    let out = run(&once);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        checks(&json_lines(&out)),
+        vec![("events".into(), T0, "GOOD".into(), 2)]
+    );
+    // The same minute again: recorded once, nothing new to deliver.
+    let out = run(&once);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(checks(&json_lines(&out)).is_empty(), "{}", stdout(&out));
+
+    let out = run(&["status", "--store", &store, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["checker"], "events");
+    assert_eq!(lines[0]["last_minute"], T0, "{:?}", lines[0]);
+
+    let out = run(&[
+        "pause",
+        "events",
+        "--store",
+        &store,
+        "--comment",
+        "migration",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["status", "--store", &store]);
+    assert!(stdout(&out).contains("paused"), "{}", stdout(&out));
+    let out = run(&["unpause", "events", "--store", &store]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("events: unpaused"),
+        "{}",
+        stdout(&out)
+    );
+
+    // `run` with a password in the URL: the start line masks it.
+    let secret = schema.url(Some("hunter2-secret"));
+    let next = (T0 + 60).to_string();
+    let out = run(&[
+        "run",
+        "--checkers",
+        &checkers,
+        "--store",
+        &secret,
+        "--source",
+        &source,
+        "--now",
+        &next,
+        "--cycles",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (printed, logged) = (stdout(&out), stderr(&out));
+    assert!(
+        !printed.contains("hunter2") && !logged.contains("hunter2"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("postgres:***@"),
+        "the start line names the store: {logged}"
+    );
+    assert_eq!(
+        checks(&json_lines(&out)),
+        vec![("events".into(), T0 + 60, "BAD".into(), 0)],
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_postgres_store_that_cannot_be_reached_fails_the_command() {
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60",
+    );
+    let store = "postgres://postgres:hunter2@127.0.0.1:9/test?connect_timeout=2";
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        store,
+        "--source",
+        &source,
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("postgres:***@127.0.0.1:9"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_fetch_timeout_as_long_as_the_lease_is_refused() {
+    let ws = Workspace::new();
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        "postgres://postgres@127.0.0.1:9/test",
+        "--source",
+        &source,
+        "--fetch-timeout",
+        "2m",
+        "--store-lease",
+        "2m",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be shorter than --store-lease"),
+        "{}",
+        stderr(&out)
+    );
+}
