@@ -216,23 +216,54 @@ impl CommandSourceBuilder {
 /// How many characters of the program name an error shows.
 const SHOWN_PROGRAM_CHARS: usize = 200;
 
-/// The program name as shown in messages: escaped and cut.
+/// The program name as shown in messages: escaped and cut, with what may be a secret
+/// hidden — the value of a `NAME=VALUE` word (shell habit: `PGPASSWORD=... psql` makes the
+/// assignment the program, since no shell runs) and the password of a `scheme://user:pass@`.
 fn shown(program: &str) -> String {
-    let mut shown = escape_control(
-        &program
-            .chars()
-            .take(SHOWN_PROGRAM_CHARS)
-            .collect::<String>(),
-    );
-    if program.chars().nth(SHOWN_PROGRAM_CHARS).is_some() {
+    let masked = mask_secrets(program);
+    let mut shown = escape_control(&masked.chars().take(SHOWN_PROGRAM_CHARS).collect::<String>());
+    if masked.chars().nth(SHOWN_PROGRAM_CHARS).is_some() {
         shown.push_str("...");
     }
     shown
 }
 
+/// `word` with everything after its first `=` shown as `***`, and a URL's password too.
+fn mask_secrets(word: &str) -> String {
+    if let Some((name, _)) = word.split_once('=') {
+        return format!("{}=***", mask_secrets(name));
+    }
+    let Some((scheme, rest)) = word.split_once("://") else {
+        return word.to_string();
+    };
+    let (Some(first_at), Some(last_at)) = (rest.find('@'), rest.rfind('@')) else {
+        return word.to_string();
+    };
+    match rest[..first_at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[last_at..]),
+        None => word.to_string(),
+    }
+}
+
+/// `NAME=VALUE` with a name an environment variable can have.
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 fn spawn_message(program: &str, error: &std::io::Error) -> String {
     let program_shown = shown(program);
     match error.kind() {
+        std::io::ErrorKind::NotFound if is_assignment(program) => format!(
+            "cannot run `{program_shown}`: no such program in PATH (no shell runs, so an \
+             environment assignment before the program is taken as the program: set the \
+             variable in dwmon's environment, or run `env NAME=VALUE program ...`)"
+        ),
         std::io::ErrorKind::NotFound if !program.contains('/') => {
             format!("cannot run `{program_shown}`: no such program in PATH")
         }
@@ -349,6 +380,25 @@ mod tests {
             CommandSource::DEFAULT_MAX_OUTPUT_BYTES
         );
         Ok(())
+    }
+
+    #[test]
+    fn program_names_in_messages_hide_what_may_be_a_secret() {
+        for (program, want) in [
+            ("psql", "psql"),
+            ("./bin/rows", "./bin/rows"),
+            ("PGPASSWORD=hunter2", "PGPASSWORD=***"),
+            ("--password=hunter2", "--password=***"),
+            ("https://u:hunter2@host/x", "https://u:***@host/x"),
+            ("https://host/x", "https://host/x"),
+        ] {
+            assert_eq!(shown(program), want, "{program}");
+        }
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let message = spawn_message("PGPASSWORD=hunter2", &missing);
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("env NAME=VALUE program"), "{message}");
+        assert!(!spawn_message("psql", &missing).contains("env NAME"));
     }
 
     #[test]

@@ -608,3 +608,61 @@ fn retention_from_the_flag_and_from_extra_bounds_the_check_log() {
         stderr(&bad_flag)
     );
 }
+
+/// A `command:` source's URL holds only its format and options; the command line, which may
+/// carry secrets (`PGPASSWORD=...`, `--password=...`, `user:pass@` URLs), lives in the
+/// checker's `__QUERY__` and never reaches the start line or any other log line, whether the
+/// command works or fails.
+#[test]
+fn run_never_logs_a_command_sources_command_line() {
+    let ws = Workspace::new();
+    let secrets = "PGPASSWORD=hunter2 --password=hunter2 postgres://u:hunter2@db/x";
+    ws.write_checker(
+        "works",
+        &format!(
+            "__QUERY__\nsh -c 'printf \"dwmon_unique_key,dwmon_timestamp\\n\"' {secrets}\n\
+             __REQUIREMENTS__\n{TWO_TO_THREE}\n"
+        ),
+    );
+    ws.write_checker(
+        "fails",
+        &format!("__QUERY__\nsh -c 'exit 3' {secrets}\n__REQUIREMENTS__\n{TWO_TO_THREE}\n"),
+    );
+    // Shell habit: an assignment before the program. No shell runs, so the first word is
+    // taken as the program, which is not found.
+    ws.write_checker(
+        "habit",
+        &format!(
+            "__QUERY__\nPGPASSWORD=hunter2 psql {secrets}\n__REQUIREMENTS__\n{TWO_TO_THREE}\n"
+        ),
+    );
+    let now = T0.to_string();
+    let out = ws.cycle(
+        "run",
+        "default=command:csv?timeout=5",
+        &[
+            "--allow-command-sources",
+            "--now",
+            &now,
+            "--speed",
+            "600",
+            "--cycles",
+            "1",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    let start = err
+        .lines()
+        .find(|l| l.contains("run: watching"))
+        .unwrap_or_else(|| panic!("no start-up line in {err:?}"));
+    assert!(
+        start.contains("sources: default=command:csv?timeout=5;"),
+        "{start}"
+    );
+    assert!(err.contains("fails"), "the failing fetch is logged: {err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!stdout(&out).contains("hunter2"), "{}", stdout(&out));
+    let status = run(&["status", "--store", &ws.store(), "--json"]);
+    assert!(!stdout(&status).contains("hunter2"), "{}", stdout(&status));
+}
