@@ -163,24 +163,58 @@ fn block_on<F: std::future::Future<Output = Result<T, E>>, T, E: std::fmt::Debug
         .unwrap()
 }
 
-/// Counts the fetches in flight at once and the most seen; each fetch yields many times, so
-/// every fetch the engine allows at once is in flight together.
-#[derive(Default)]
+/// Counts the fetches in flight at once and the most seen. A fetch waits until `wanted`
+/// fetches have been in flight together (or every one of `total` has started), so the most
+/// seen is the engine's limit whatever the scheduling: exactly `wanted` when the limit is
+/// `wanted`, more when the engine lets more through.
 struct Crowd {
-    in_flight: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
+    wanted: usize,
+    total: usize,
+    state: Mutex<(usize, usize, usize)>, // in flight, most, started
+    changed: tokio::sync::Notify,
+}
+
+impl Crowd {
+    fn new(wanted: usize, total: usize) -> Self {
+        Crowd {
+            wanted,
+            total,
+            state: Mutex::new((0, 0, 0)),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn most(&self) -> usize {
+        self.state.lock().unwrap().1
+    }
 }
 
 #[async_trait]
 impl RowGetter for Crowd {
     async fn get_rows(&self, _request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        use std::sync::atomic::Ordering;
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        for _ in 0..200 {
+        {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            state.1 = state.1.max(state.0);
+            state.2 += 1;
+        }
+        self.changed.notify_waiters();
+        loop {
+            let changed = self.changed.notified();
+            {
+                let state = self.state.lock().unwrap();
+                if state.1 >= self.wanted || state.2 >= self.total {
+                    break;
+                }
+            }
+            changed.await;
+        }
+        // Give fetches past the limit (if the engine let them through) the time to start.
+        for _ in 0..50 {
             tokio::task::yield_now().await;
         }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.state.lock().unwrap().0 -= 1;
+        self.changed.notify_waiters();
         Ok(Fetched::from_rows(Vec::new()))
     }
 }
@@ -226,28 +260,37 @@ fn once_with(app: App, checkers: usize, extra: &[&str]) -> Vec<Event> {
 
 #[test]
 fn engine_config_sets_the_concurrency_and_the_flag_overrides_it() {
-    let most = |config: Option<dwmon::EngineConfig>, extra: &[&str]| {
-        let crowd = Arc::new(Crowd::default());
+    // `wanted`: the limit the engine should apply to six checkers of one source.
+    let most = |wanted: usize, config: Option<dwmon::EngineConfig>, extra: &[&str]| {
+        let crowd = Arc::new(Crowd::new(wanted, 6));
         let mut app = App::new().row_getter(Arc::clone(&crowd));
         if let Some(config) = config {
             app = app.engine_config(config);
         }
         let events = once_with(app, 6, extra);
         assert_eq!(events.len(), 6, "{events:?}");
-        crowd.most.load(std::sync::atomic::Ordering::SeqCst)
+        crowd.most()
     };
     let two = dwmon::EngineConfig {
         max_concurrent_checkers: 2,
         ..dwmon::EngineConfig::default()
     };
     assert_eq!(
-        most(None, &[]),
+        most(6, None, &[]),
         6,
         "the default (8) fetches all six at once"
     );
-    assert_eq!(most(Some(two.clone()), &[]), 2, "the App's engine config");
-    assert_eq!(most(Some(two), &["--concurrency", "1"]), 1, "the flag wins");
-    assert_eq!(most(None, &["--concurrency", "3"]), 3, "the flag alone");
+    assert_eq!(
+        most(2, Some(two.clone()), &[]),
+        2,
+        "the App's engine config"
+    );
+    assert_eq!(
+        most(1, Some(two), &["--concurrency", "1"]),
+        1,
+        "the flag wins"
+    );
+    assert_eq!(most(3, None, &["--concurrency", "3"]), 3, "the flag alone");
 }
 
 #[test]
