@@ -776,6 +776,7 @@ mod tests {
             status: dwmon_core::Status::Bad,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         })
     }
 

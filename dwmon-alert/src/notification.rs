@@ -26,6 +26,7 @@ mod tests {
             status,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         }
     }
 
@@ -57,5 +58,36 @@ mod tests {
         );
         assert_eq!(state.failed_checks, 0, "the next incident counts from 0");
         Ok(())
+    }
+
+    #[test]
+    fn a_firing_about_a_run_says_which_run_and_its_duration() {
+        let runs = dwmon_core::runs::judge_runs(
+            &[dwmon_core::runs::Run::new(100, Some(103))],
+            120,
+            60,
+            Some(10),
+            None,
+        );
+        let record = CheckRecord {
+            count: 1,
+            runs,
+            ..record(120, Status::Bad)
+        };
+        let mut state = AlertState::default();
+        let sent =
+            AlertPolicy::new(0).on_check(&mut state, &AlertRule::default(), &record, None, 120);
+        let [firing] = sent.as_slice() else {
+            panic!("expected a firing, got {sent:?}");
+        };
+        assert_eq!(firing.runs, record.runs);
+        assert!(
+            firing.summary().contains(
+                "#0: run started at 1970-01-01T00:01:40Z finished after 3 s, under MINDURATION10 \
+                 (finished too fast); count 1 not in 1..=10"
+            ),
+            "{}",
+            firing.summary()
+        );
     }
 }

@@ -33,7 +33,7 @@ use dwmon_core::{CheckRecord, ErrorEvent, Status};
 /// #     checker: "orders".into(), requirement_index: 0, requirement: String::new(),
 /// #     minute, minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60,
 /// #     count: 0, min: 1, max: 10, status, extra: serde_json::json!({}),
-/// #     monitor: None,
+/// #     monitor: None, runs: None,
 /// # };
 /// use dwmon_core::Status::{Bad, Good};
 ///
@@ -96,7 +96,7 @@ impl AlertPolicy {
     /// #     checker: "orders".into(), requirement_index: 0, requirement: String::new(),
     /// #     minute, minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60,
     /// #     count: 0, min: 1, max: 10, status, extra: serde_json::json!({"parent": "db"}),
-    /// #     monitor: None,
+    /// #     monitor: None, runs: None,
     /// # };
     /// use dwmon_core::Status::Bad;
     /// let policy = AlertPolicy::new(0);
@@ -439,6 +439,7 @@ fn source_notification(
         lookback_seconds: None,
         error,
         monitor: None,
+        runs: None,
         failed_checks: None,
     }
 }
@@ -472,6 +473,7 @@ fn check_notification(
         lookback_seconds: Some(record.lookback_seconds),
         error: None,
         monitor: record.monitor.clone(),
+        runs: record.runs.clone(),
         failed_checks: None,
     }
 }

@@ -25,7 +25,10 @@
 //!    source hands them over ([`RowGetter::get_rows_batched`]): each batch is stored before
 //!    the next is read, so a fetch holds about one batch in memory, whatever its size.
 //! 5. Each candidate `(m, r)` counts the stored rows with `m - L <= ts < m` and is `GOOD`
-//!    when `MINNUM <= count <= MAXNUM`, else `BAD`. Due minutes after `last` that have left
+//!    when `MINNUM <= count <= MAXNUM`, else `BAD`; a push checker's requirement with
+//!    `MINDURATION` / `MAXDURATION` is also `BAD` when a run in its window broke one (the
+//!    runs read from [`Engine::with_ping_log`], judged by [`crate::runs::judge_runs`]).
+//!    Due minutes after `last` that have left
 //!    the horizon are recorded as `MISSED` (count 0, see [`missed_minutes`]).
 //! 6. All the checker's checks are recorded in one store transaction (which also enqueues them
 //!    in the outbox), then delivered in ascending `(minute, requirement)` order, after any
@@ -211,6 +214,9 @@ pub struct Engine {
     /// The checkers of the last cycle, whose reachable window the store was told
     /// ([`Store::set_reachable_from`]); one that leaves the set is forgotten.
     reachable_told: Mutex<HashSet<String>>,
+    /// Where push checkers' runs are read for `MINDURATION` / `MAXDURATION`
+    /// ([`Engine::with_ping_log`]).
+    ping_log: Option<Arc<dyn crate::ping_log::PingLog>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -240,7 +246,17 @@ impl Engine {
             clean: Arc::default(),
             monitors: Arc::new([]),
             reachable_told: Mutex::default(),
+            ping_log: None,
         }
+    }
+
+    /// Reads push checkers' runs from `log` (where `dwmon serve` commits the pings: the same
+    /// SQLite store, or the [`MemoryPingLog`](crate::ping_log::MemoryPingLog) of the server),
+    /// for the `MINDURATION` / `MAXDURATION` bounds ([`crate::runs`]). Without one, a
+    /// requirement with those bounds is an `ERROR` ([`ErrorKind::Store`]) each cycle.
+    pub fn with_ping_log(mut self, log: Arc<dyn crate::ping_log::PingLog>) -> Self {
+        self.ping_log = Some(log);
+        self
     }
 
     /// Judges `monitors` each cycle, after the checkers (see [`crate::monitor`]): their
@@ -397,6 +413,7 @@ impl Engine {
             purger: self.purger.clone(),
             config: self.config.clone(),
             clean: self.clean.clone(),
+            ping_log: self.ping_log.clone(),
             now,
             minute: minute_floor(now),
         }
@@ -766,6 +783,7 @@ struct CycleContext {
     purger: Arc<dyn Purger>,
     config: EngineConfig,
     clean: Arc<Mutex<HashSet<String>>>,
+    ping_log: Option<Arc<dyn crate::ping_log::PingLog>>,
     now: i64,
     minute: i64,
 }

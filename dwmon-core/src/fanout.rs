@@ -209,6 +209,7 @@ mod tests {
             status: crate::Status::Bad,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         })
     }
 

@@ -438,6 +438,7 @@ mod tests {
             status: crate::Status::Bad,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         };
         let error = handler.handle(&Event::Check(record)).await;
         assert!(error.unwrap_err().is_permanent());

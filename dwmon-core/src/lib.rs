@@ -27,6 +27,7 @@ pub mod record;
 pub mod requirement;
 pub mod retention;
 pub mod routing;
+pub mod runs;
 pub mod schedule;
 pub mod source;
 pub mod store;

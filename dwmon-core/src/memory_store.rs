@@ -414,6 +414,7 @@ mod tests {
             status: Status::Good,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         }
     }
 

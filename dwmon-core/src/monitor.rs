@@ -559,6 +559,7 @@ pub(crate) fn verdict_record(
         status,
         extra: monitor.extra(),
         monitor: report,
+        runs: None,
     }
 }
 

@@ -7,8 +7,14 @@
 //! entries of each checker. [`MemoryPingLog`] keeps the history in memory over any
 //! [`Store`]; the SQLite store (`dwmon-sqlite`) commits the rows and the entries of a batch
 //! in one transaction.
+//!
+//! Each log also keeps the checker's *runs* ([`Run`]): every start, and the finish paired
+//! with it as [`run_duration`] pairs them (the latest open start of the same `rid=`), for
+//! the `MINDURATION` / `MAXDURATION` bounds ([`crate::runs`]). Runs are not limited to the
+//! history's `keep` entries: they cover the whole lookback window of the requirements.
 
 use crate::ping::{series, PingKind};
+use crate::runs::Run;
 use crate::source::Row;
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
@@ -148,6 +154,19 @@ pub trait PingLog: Send + Sync {
     /// Any backend failure.
     async fn recent_pings(&self, checker: &str, limit: usize)
         -> Result<Vec<PingEntry>, StoreError>;
+
+    /// `checker`'s runs that started or finished at `from <= t < to`, in the order their
+    /// starts were committed, each with its finish whenever that came (also at `t >= to`).
+    /// A start is paired, when its finish is committed, with that finish: the finish of
+    /// [`PingEntry::is_finish`] kind ends the latest open start of the same `rid` (both
+    /// without one, or both the same), as [`run_duration`] says; a finish with no open start
+    /// is no run. Runs are kept durably by stores whose history is durable, and purged with
+    /// the checker's rows ([`RowStore::purge`](crate::RowStore::purge) of the checker's own
+    /// name deletes the runs that finished, or, still open, started, before its cutoff).
+    ///
+    /// # Errors
+    /// Any backend failure.
+    async fn runs(&self, checker: &str, from: i64, to: i64) -> Result<Vec<Run>, StoreError>;
 }
 
 macro_rules! forward_ping_log {
@@ -160,18 +179,53 @@ macro_rules! forward_ping_log {
             async fn recent_pings(&self, checker: &str, limit: usize) -> Result<Vec<PingEntry>, StoreError> {
                 (**self).recent_pings(checker, limit).await
             }
+            async fn runs(&self, checker: &str, from: i64, to: i64) -> Result<Vec<Run>, StoreError> {
+                (**self).runs(checker, from, to).await
+            }
         }
     )*};
 }
 
 forward_ping_log!(&T, Box<T>, Arc<T>);
 
-/// A [`PingLog`] writing rows to any [`Store`] and keeping the history in memory (lost on
-/// restart; for stores other than SQLite, and tests). Rows are committed first, then the
-/// entries are kept.
+/// A [`PingLog`] writing rows to any [`Store`] and keeping the history and the runs in
+/// memory (lost on restart; for stores other than SQLite, and tests). Rows are committed
+/// first, then the entries are kept. It keeps the newest [`MemoryPingLog::RUNS_KEPT`] runs
+/// of each checker and is never purged.
 pub struct MemoryPingLog {
     store: Arc<dyn Store>,
-    history: Mutex<HashMap<String, VecDeque<PingEntry>>>,
+    history: Mutex<Kept>,
+}
+
+/// What a [`MemoryPingLog`] keeps, by checker.
+#[derive(Default)]
+struct Kept {
+    entries: HashMap<String, VecDeque<PingEntry>>,
+    runs: HashMap<String, VecDeque<Run>>,
+}
+
+/// Pairs `entry` with `runs` (oldest first): a start opens a run, a finish ends the latest
+/// open run of its `rid`. Answers the finish's duration.
+fn pair(runs: &mut VecDeque<Run>, entry: &PingEntry) -> Option<i64> {
+    match entry.kind {
+        PingKind::Start => {
+            runs.push_back(Run {
+                start: entry.time,
+                rid: entry.rid.clone(),
+                finish: None,
+            });
+            None
+        }
+        PingKind::Success | PingKind::Fail => {
+            let open = runs
+                .iter_mut()
+                .rev()
+                .find(|r| r.finish.is_none() && r.rid == entry.rid)?;
+            open.finish = Some(entry.time);
+            open.duration()
+        }
+        PingKind::Log => None,
+    }
 }
 
 impl std::fmt::Debug for MemoryPingLog {
@@ -185,9 +239,12 @@ impl MemoryPingLog {
     pub fn new(store: Arc<dyn Store>) -> Self {
         MemoryPingLog {
             store,
-            history: Mutex::new(HashMap::new()),
+            history: Mutex::new(Kept::default()),
         }
     }
+
+    /// How many runs of each checker the log keeps (the oldest go first).
+    pub const RUNS_KEPT: usize = 100_000;
 }
 
 #[async_trait]
@@ -204,12 +261,16 @@ impl PingLog for MemoryPingLog {
         for (series, rows) in &by_series {
             self.store.insert_first_seen(series, rows).await?;
         }
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = &mut *kept;
         for ping in pings {
-            let entries = history.entry(ping.entry.checker.clone()).or_default();
             let mut entry = ping.entry.clone();
-            let newest_first: Vec<PingEntry> = entries.iter().rev().cloned().collect();
-            entry.duration_seconds = run_duration(&newest_first, &entry);
+            let runs = kept.runs.entry(entry.checker.clone()).or_default();
+            entry.duration_seconds = pair(runs, &entry);
+            while runs.len() > Self::RUNS_KEPT {
+                runs.pop_front();
+            }
+            let entries = kept.entries.entry(entry.checker.clone()).or_default();
             entries.push_back(entry);
             while entries.len() > keep.max(1) {
                 entries.pop_front();
@@ -223,10 +284,26 @@ impl PingLog for MemoryPingLog {
         checker: &str,
         limit: usize,
     ) -> Result<Vec<PingEntry>, StoreError> {
-        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(history
+        let kept = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(kept
+            .entries
             .get(checker)
             .map(|entries| entries.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn runs(&self, checker: &str, from: i64, to: i64) -> Result<Vec<Run>, StoreError> {
+        let kept = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let within = |t: i64| from <= t && t < to;
+        Ok(kept
+            .runs
+            .get(checker)
+            .map(|runs| {
+                runs.iter()
+                    .filter(|r| within(r.start) || r.finish.is_some_and(within))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

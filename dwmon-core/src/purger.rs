@@ -83,7 +83,8 @@ impl<T: Purger + ?Sized> Purger for Arc<T> {
 }
 
 /// The window-safe default: never deletes a row that a check inside any requirement's horizon
-/// could still count. Keeps `max_r(D_r + H_r * 60 + L_r)` seconds before the current minute
+/// could still count, nor a push checker's run it could still judge. Keeps
+/// `max_r(D_r + H_r * 60 + L_r + MAXDURATION_r)` seconds before the current minute
 /// (`D_r` = the requirement's `DELAYSECONDS` in whole minutes, whose windows lag behind the
 /// clock by that much), plus one safety day ([`DefaultPurger::cutoff`]), unless the checker's
 /// `__EXTRA__` `"retention"` keeps more; and 35 days of check records
@@ -102,8 +103,12 @@ impl DefaultPurger {
             .requirements
             .iter()
             .map(|r| {
-                (r.delay_minutes() + r.horizon_minutes()).saturating_mul(60)
-                    + r.lookback_seconds as i64
+                // An open start is judged until MAXDURATION + L after it (crate::runs).
+                let longest = i64::try_from(r.max_duration.unwrap_or(0)).unwrap_or(i64::MAX);
+                (r.delay_minutes() + r.horizon_minutes())
+                    .saturating_mul(60)
+                    .saturating_add(r.lookback_seconds as i64)
+                    .saturating_add(longest)
             })
             .max()
             .unwrap_or(0)

@@ -94,6 +94,11 @@ pub struct CheckRecord {
     /// `max` 0 (see [`crate::monitor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<MonitorReport>,
+    /// Why the requirement's `MINDURATION` / `MAXDURATION` made the check BAD (push
+    /// checkers): the first run that broke a bound, its duration, and how many did. Absent
+    /// when no run broke a bound (the status is then the count's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<crate::runs::RunsReport>,
 }
 
 /// The part of a monitor's [`CheckRecord`] that a checker's check does not have.

@@ -41,7 +41,10 @@ use crate::alert_state::{
     ChannelKind, HistoryState, Notification, NotificationKind, Pause, PendingNotification,
     SourceState, Target, HISTORY_PER_CHECKER,
 };
+use crate::ping::PingKind;
+use crate::ping_log::{Ping, PingEntry, PingLog};
 use crate::record::{CheckRecord, Status};
+use crate::runs::Run;
 use crate::source::Row;
 use crate::store::{
     CheckLog, CheckerClaim, Lease, PendingDelivery, Recorded, Retry, RowStore, Settlement, Store,
@@ -105,6 +108,104 @@ pub async fn run_all<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failur
     Ok(())
 }
 
+/// The [`PingLog`] case: runs pair each finish with the latest open start of its `rid`,
+/// whatever the history's `keep`; [`PingLog::runs`] selects by start or finish in a
+/// half-open range; each finish's history entry carries its run's duration. `log` must
+/// hold no pings of the checkers `job` and `other` yet. (Not part of [`run_all`]: a
+/// [`Store`] need not be a ping log. `MemoryPingLog` and `SqliteStore` run it.)
+///
+/// # Errors
+/// The first broken promise.
+pub async fn ping_log_runs<L: PingLog + ?Sized>(log: &L) -> Result<(), Failure> {
+    const CASE: &str = "ping_log_runs";
+    let err = |e: StoreError| fail(CASE, e.to_string());
+    let ping = |key: &str, kind: PingKind, time: i64, rid: Option<&str>| Ping {
+        row: Row::new(key, time),
+        entry: PingEntry {
+            rid: rid.map(str::to_string),
+            ..PingEntry::new("job", kind, time)
+        },
+    };
+    // keep = 1: pairing must not depend on the history's length.
+    let batches = [
+        vec![
+            ping("s1", PingKind::Start, 100, Some("a")),
+            ping("s2", PingKind::Start, 110, None),
+        ],
+        vec![ping("l1", PingKind::Log, 115, None)],
+        vec![ping("f1", PingKind::Success, 130, None)],
+        vec![ping("f2", PingKind::Fail, 200, Some("a"))],
+        vec![
+            ping("f3", PingKind::Success, 210, Some("b")),
+            ping("s3", PingKind::Start, 300, None),
+        ],
+    ];
+    let durations = [None, None, Some(20), Some(100), None];
+    for (batch, duration) in batches.iter().zip(durations) {
+        log.record_pings(batch, 1).await.map_err(err)?;
+        let newest = log.recent_pings("job", 5).await.map_err(err)?;
+        let last = batch.last().map(|p| p.entry.time);
+        expect_eq(
+            CASE,
+            "the newest entry and its run duration",
+            newest.first().map(|e| (e.time, e.duration_seconds)),
+            last.map(|t| (t, duration)),
+        )?;
+    }
+    let run = |start, rid: Option<&str>, finish| Run {
+        start,
+        rid: rid.map(str::to_string),
+        finish,
+    };
+    let all = vec![
+        run(100, Some("a"), Some(200)),
+        run(110, None, Some(130)),
+        run(300, None, None),
+    ];
+    let runs = |from, to| log.runs("job", from, to);
+    expect_eq(
+        CASE,
+        "every run",
+        runs(0, 1_000).await.map_err(err)?,
+        all.clone(),
+    )?;
+    expect_eq(
+        CASE,
+        "runs started or finished in [130, 131)",
+        runs(130, 131).await.map_err(err)?,
+        vec![all[1].clone()],
+    )?;
+    expect_eq(
+        CASE,
+        "runs started or finished in [131, 300)",
+        runs(131, 300).await.map_err(err)?,
+        vec![all[0].clone()],
+    )?;
+    expect_eq(
+        CASE,
+        "runs started or finished in [300, 301)",
+        runs(300, 301).await.map_err(err)?,
+        vec![all[2].clone()],
+    )?;
+    expect_eq(
+        CASE,
+        "another checker's runs",
+        log.runs("other", 0, 1_000).await.map_err(err)?,
+        Vec::new(),
+    )?;
+    // The open start ends with the next finish without rid.
+    log.record_pings(&[ping("f4", PingKind::Success, 400, None)], 1)
+        .await
+        .map_err(err)?;
+    expect_eq(
+        CASE,
+        "the open run, finished",
+        runs(300, 301).await.map_err(err)?,
+        vec![run(300, None, Some(400))],
+    )?;
+    Ok(())
+}
+
 /// A check record of `checker`, requirement `index`, at `minute`, with `count`.
 pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckRecord {
     CheckRecord {
@@ -121,6 +222,7 @@ pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckReco
         status: Status::judge(count, 1, 10),
         extra: serde_json::json!({"team": "data"}),
         monitor: None,
+        runs: None,
     }
 }
 
@@ -778,6 +880,7 @@ pub fn notification(
         lookback_seconds: None,
         error: None,
         monitor: None,
+        runs: None,
         failed_checks: None,
     }
 }

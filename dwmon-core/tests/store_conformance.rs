@@ -26,3 +26,9 @@ async fn memory_store_passes_the_store_conformance_suite() -> Result<(), store_c
 {
     store_conformance::run_all(&Memory).await
 }
+
+#[tokio::test]
+async fn memory_ping_log_passes_the_ping_log_case() -> Result<(), store_conformance::Failure> {
+    let log = dwmon_core::ping_log::MemoryPingLog::new(Arc::new(MemoryStore::new()));
+    store_conformance::ping_log_runs(&log).await
+}

@@ -1203,6 +1203,7 @@ mod tests {
             status,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         };
         let records = [record(60, 5, Status::Good), record(120, 0, Status::Bad)];
         let refs: Vec<&CheckRecord> = records.iter().collect();

@@ -313,6 +313,7 @@ mod tests {
             status,
             extra: serde_json::json!({}),
             monitor: None,
+            runs: None,
         }
     }
 

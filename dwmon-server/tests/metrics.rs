@@ -286,6 +286,7 @@ async fn a_server_without_runner_shows_the_stored_states_only() {
         status: dwmon_core::Status::Missed,
         extra: serde_json::json!({}),
         monitor: None,
+        runs: None,
     };
     record_checks(&store, "orders", &[record]).await.unwrap();
     let input = metrics::MetricsInput {

@@ -6,17 +6,24 @@
 //! user_agent, body)` with index `pings_by_checker(checker_id, id)`: the newest `keep`
 //! entries of each checker (older ones are deleted in the transaction that adds new ones),
 //! read newest first by one index range scan.
+//!
+//! Table `ping_runs(id, checker_id, start_ts, rid, finish_ts)`: one row per start, its
+//! `finish_ts` set by the finish paired with it (the latest open start of the same `rid`,
+//! found by the partial index `ping_runs_open`), in the transaction of the pings. Read by
+//! start or finish time (`ping_runs_by_start`, `ping_runs_by_finish`) for the run duration
+//! bounds; purged with the checker's rows ([`SqliteStore`]'s `RowStore::purge`). The
+//! history's duration of a finish is its run's.
 
 use crate::error::ResultExt;
 use crate::rows;
 use crate::store::{checker_id_for_write, to_i64, write_tx, SqliteStore};
 use async_trait::async_trait;
 use dwmon_core::ping::PingKind;
-use dwmon_core::ping_log::{run_duration, Ping, PingEntry, PingLog};
+use dwmon_core::ping_log::{Ping, PingEntry, PingLog};
+use dwmon_core::runs::Run;
 use dwmon_core::StoreError;
-use rusqlite::{params, Transaction};
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::BTreeMap;
 
 /// The migration that adds the history table (see the module docs).
 pub(crate) const MIGRATION_SQL: &str = "
@@ -35,49 +42,97 @@ pub(crate) const MIGRATION_SQL: &str = "
     CREATE INDEX pings_by_checker ON pings (checker_id, id);
 ";
 
+/// The migration that adds the runs table (see the module docs).
+pub(crate) const RUNS_MIGRATION_SQL: &str = "
+    CREATE TABLE ping_runs (
+        id INTEGER PRIMARY KEY,
+        checker_id INTEGER NOT NULL,
+        start_ts INTEGER NOT NULL,
+        rid TEXT,
+        finish_ts INTEGER
+    );
+    CREATE INDEX ping_runs_open ON ping_runs (checker_id, rid, id) WHERE finish_ts IS NULL;
+    CREATE INDEX ping_runs_by_start ON ping_runs (checker_id, start_ts);
+    CREATE INDEX ping_runs_by_finish ON ping_runs (checker_id, finish_ts)
+        WHERE finish_ts IS NOT NULL;
+";
+
+/// Deletes checker `id`'s runs that finished before `older_than`, or, still open, started
+/// before it (with its rows: `RowStore::purge`). Returns how many.
+pub(crate) fn purge_runs(
+    tx: &Transaction<'_>,
+    path: &str,
+    id: i64,
+    older_than: i64,
+) -> Result<usize, StoreError> {
+    let finished = tx
+        .prepare_cached("DELETE FROM ping_runs WHERE checker_id = ?1 AND finish_ts < ?2")
+        .store_err(path)?
+        .execute(params![id, older_than])
+        .store_err(path)?;
+    let open = tx
+        .prepare_cached(
+            "DELETE FROM ping_runs
+             WHERE checker_id = ?1 AND finish_ts IS NULL AND start_ts < ?2",
+        )
+        .store_err(path)?
+        .execute(params![id, older_than])
+        .store_err(path)?;
+    Ok(finished + open)
+}
+
+/// Pairs `entry` with checker `id`'s runs inside `tx`: a start opens a run, a finish ends
+/// the latest open run of its `rid`. Answers the finish's duration.
+fn pair(
+    tx: &Transaction<'_>,
+    path: &str,
+    id: i64,
+    entry: &PingEntry,
+) -> Result<Option<i64>, StoreError> {
+    if entry.kind == PingKind::Start {
+        tx.prepare_cached("INSERT INTO ping_runs (checker_id, start_ts, rid) VALUES (?1, ?2, ?3)")
+            .store_err(path)?
+            .execute(params![id, entry.time, entry.rid])
+            .store_err(path)?;
+        return Ok(None);
+    }
+    if !entry.is_finish() {
+        return Ok(None);
+    }
+    let open: Option<(i64, i64)> = tx
+        .prepare_cached(
+            "SELECT id, start_ts FROM ping_runs
+             WHERE checker_id = ?1 AND rid IS ?2 AND finish_ts IS NULL
+             ORDER BY id DESC LIMIT 1",
+        )
+        .store_err(path)?
+        .query_row(params![id, entry.rid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .store_err(path)?;
+    let Some((run, start)) = open else {
+        return Ok(None);
+    };
+    tx.prepare_cached("UPDATE ping_runs SET finish_ts = ?1 WHERE id = ?2")
+        .store_err(path)?
+        .execute(params![entry.time, run])
+        .store_err(path)?;
+    Ok(Some(entry.time.saturating_sub(start)))
+}
+
 fn kind_from(path: &str, text: &str) -> Result<PingKind, StoreError> {
     PingKind::parse(text)
         .ok_or_else(|| StoreError::backend(format!("{path}: unknown ping kind {text:?} stored")))
 }
 
-/// The newest `limit` entries of checker `id` (named `checker`), newest first; with
-/// `bodies` false, only kind, time and rid (for pairing runs).
+/// The newest `limit` entries of checker `id` (named `checker`), newest first.
 fn newest(
     tx: &rusqlite::Connection,
     path: &str,
     id: i64,
     checker: &str,
     limit: usize,
-    bodies: bool,
 ) -> Result<Vec<PingEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    if !bodies {
-        let mut statement = tx
-            .prepare_cached(
-                "SELECT kind, ts, rid FROM pings WHERE checker_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .store_err(path)?;
-        let raw = statement
-            .query_map(params![id, limit], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .store_err(path)?
-            .collect::<Result<Vec<_>, _>>()
-            .store_err(path)?;
-        return raw
-            .into_iter()
-            .map(|(kind, time, rid)| {
-                Ok(PingEntry {
-                    rid,
-                    ..PingEntry::new(checker, kind_from(path, &kind)?, time)
-                })
-            })
-            .collect();
-    }
     let mut statement = tx
         .prepare_cached(
             "SELECT kind, ts, exit_status, rid, duration, remote_addr, user_agent, body
@@ -119,14 +174,14 @@ fn newest(
         .collect()
 }
 
-/// Adds `entry` to checker `id`'s history inside `tx`, with its run `duration`.
+/// Adds `entry` to checker `id`'s history and runs inside `tx`, with its run duration.
 fn insert_entry(
     tx: &Transaction<'_>,
     path: &str,
     id: i64,
     entry: &PingEntry,
-    duration: Option<i64>,
 ) -> Result<(), StoreError> {
+    let duration = pair(tx, path, id, entry)?;
     tx.prepare_cached(
         "INSERT INTO pings (checker_id, kind, ts, exit_status, rid, duration, remote_addr,
                             user_agent, body)
@@ -190,29 +245,11 @@ impl PingLog for SqliteStore {
                         .store_err(path)?;
                     }
                 }
-                // Each checker's history (kind, time, rid) is read once per batch, not once
-                // per ping, and kept up to date in memory as the batch's entries are added:
-                // each finish is paired against the `keep` entries before it, as if read
-                // back from the table.
-                let mut histories: HashMap<i64, VecDeque<PingEntry>> = HashMap::new();
+                // Each finish is paired by one lookup of the open runs' partial index (no
+                // read of the history), each start is one insert.
                 for ping in &pings {
                     let id = checker_ids[&ping.entry.checker];
-                    let history = match histories.entry(id) {
-                        Entry::Occupied(known) => known.into_mut(),
-                        Entry::Vacant(unknown) => unknown
-                            .insert(newest(tx, path, id, &ping.entry.checker, keep, false)?.into()),
-                    };
-                    let duration = if ping.entry.is_finish() {
-                        run_duration(history.make_contiguous(), &ping.entry)
-                    } else {
-                        None
-                    };
-                    insert_entry(tx, path, id, &ping.entry, duration)?;
-                    history.push_front(PingEntry {
-                        rid: ping.entry.rid.clone(),
-                        ..PingEntry::new(String::new(), ping.entry.kind, ping.entry.time)
-                    });
-                    history.truncate(keep);
+                    insert_entry(tx, path, id, &ping.entry)?;
                 }
                 let offset = to_i64(keep, "history length")?;
                 let mut trim = tx
@@ -238,7 +275,34 @@ impl PingLog for SqliteStore {
     ) -> Result<Vec<PingEntry>, StoreError> {
         let name = checker.to_string();
         self.with_checker(checker, Vec::new(), move |conn, path, id| {
-            newest(conn, path, id, &name, limit, true)
+            newest(conn, path, id, &name, limit)
+        })
+        .await
+    }
+
+    async fn runs(&self, checker: &str, from: i64, to: i64) -> Result<Vec<Run>, StoreError> {
+        self.with_checker(checker, Vec::new(), move |conn, path, id| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT start_ts, rid, finish_ts FROM ping_runs
+                     WHERE checker_id = ?1
+                       AND ((start_ts >= ?2 AND start_ts < ?3)
+                            OR (finish_ts >= ?2 AND finish_ts < ?3))
+                     ORDER BY id",
+                )
+                .store_err(path)?;
+            let runs = statement
+                .query_map(params![id, from, to], |r| {
+                    Ok(Run {
+                        start: r.get(0)?,
+                        rid: r.get(1)?,
+                        finish: r.get(2)?,
+                    })
+                })
+                .store_err(path)?
+                .collect::<Result<Vec<_>, _>>()
+                .store_err(path)?;
+            Ok(runs)
         })
         .await
     }

@@ -169,10 +169,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         CREATE INDEX checks_by_minute ON checks (checker_id, minute, requirement_index, status);
     ",
     },
+    Migration {
+        to: 8,
+        // The push checkers' runs, for MINDURATION / MAXDURATION (`ping_log.rs`).
+        sql: crate::ping_log::RUNS_MIGRATION_SQL,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The objects the former alert store (`dwmon_alert::SqliteAlertStore`, schema version 1 of
 /// its `alert_schema` table) created. A file holding only these was first opened by it: it is

@@ -918,6 +918,8 @@ impl RowStore for SqliteStore {
                     .execute(params![to_i64(deleted, "row count")?, id])
                     .store_err(path)?;
                 }
+                // A push checker's runs go with its rows (not counted as rows).
+                crate::ping_log::purge_runs(tx, path, id, older_than)?;
                 Ok(deleted)
             })?;
             if deleted > 0 {

@@ -138,9 +138,9 @@ async fn a_batch_that_cannot_commit_leaves_neither_rows_nor_history() -> Result<
 }
 
 mod pairing {
-    //! Run durations paired inside a batch and across batches: the SQLite log reads each
-    //! checker's history once per batch, and must pair exactly as if every ping were
-    //! committed alone (the memory log is the reference).
+    //! Run durations paired inside a batch and across batches: the SQLite log pairs in
+    //! its runs table inside the batch's transaction, and must pair exactly as if every ping
+    //! were committed alone (the memory log is the reference).
     use super::*;
     use dwmon_core::ping_log::MemoryPingLog;
     use dwmon_core::MemoryStore;
@@ -201,4 +201,41 @@ mod pairing {
             }).expect("store");
         }
     }
+}
+
+#[tokio::test]
+async fn runs_pass_the_ping_log_case_and_survive_a_reopen_until_purged(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("runs.sqlite");
+    {
+        let store = SqliteStore::open(&path)?;
+        dwmon_core::store_conformance::ping_log_runs(&store).await?;
+    }
+    let store = SqliteStore::open(&path)?;
+    let runs = store.runs("job", 0, 1_000).await?;
+    let got: Vec<(i64, Option<i64>)> = runs.iter().map(|r| (r.start, r.finish)).collect();
+    assert_eq!(got, [(100, Some(200)), (110, Some(130)), (300, Some(400))]);
+    // One more start, left open. A purge of the checker's rows takes the runs that
+    // finished before its cutoff, and the open ones that started before it.
+    store
+        .record_pings(&[ping("job", "s9", PingKind::Start, 350, None)], 10)
+        .await?;
+    let starts =
+        |runs: Vec<dwmon_core::runs::Run>| -> Vec<i64> { runs.iter().map(|r| r.start).collect() };
+    // Another series' purge leaves them.
+    store.purge("job~start", 1_000).await?;
+    assert_eq!(
+        starts(store.runs("job", 0, 1_000).await?),
+        [100, 110, 300, 350]
+    );
+    store.purge("job", 200).await?;
+    assert_eq!(starts(store.runs("job", 0, 1_000).await?), [100, 300, 350]);
+    store.purge("job", 350).await?;
+    assert_eq!(starts(store.runs("job", 0, 1_000).await?), [300, 350]);
+    store.purge("job", 351).await?;
+    assert_eq!(starts(store.runs("job", 0, 1_000).await?), [300]);
+    store.purge("job", 401).await?;
+    assert!(store.runs("job", 0, 1_000).await?.is_empty());
+    Ok(())
 }

@@ -692,7 +692,7 @@ mod persistence {
             record_checks(&store, "c", &[record("c", 0, 60, 1)]).await?;
         }
         let store = SqliteStore::open(&path)?;
-        assert_eq!(SqliteStore::schema_version(), 7);
+        assert_eq!(SqliteStore::schema_version(), 8);
         // A fresh process has a cold cache: the stored key is still found (in SQLite).
         assert_eq!(store.cached_keys(), 0);
         assert_eq!(store.insert_first_seen("c", &[Row::new("a", 99)]).await?, 0);

@@ -469,17 +469,18 @@ fn engine_config(app: &App, args: &CycleArgs) -> EngineConfig {
 }
 
 /// The engine `once` and `run` share: the App's purger and engine settings, the command
-/// line's over them.
+/// line's over them, and the store's ping log for push checkers' runs.
 fn engine_for(
     app: &App,
     args: &CycleArgs,
-    store: Arc<dyn Store>,
+    opened: &OpenStore,
     getter: Arc<dyn RowGetter>,
     handler: Arc<dyn CheckHandler>,
 ) -> Result<Engine> {
     let config = engine_config(app, args);
     dwmon_core::monitor::validate_all(&app.monitors).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(Engine::new(getter, store, handler)
+    Ok(Engine::new(getter, Arc::clone(&opened.store), handler)
+        .with_ping_log(Arc::clone(&opened.ping_log))
         .with_config(config)
         .with_purger(purger_for(app, args)?)
         .with_monitors(app.monitors.clone()))
@@ -607,12 +608,11 @@ pub(crate) async fn once(app: &App, args: &OnceArgs) -> Result<ExitCode> {
         ..checkers
     };
     let alerts = alerts::alert_handler(app, cycle, &opened)?;
-    let store = opened.store;
     if let Some(alerts) = &alerts {
         alerts::reconcile(alerts, &checkers).await;
     }
     let handler = cycle_handler(app, cycle, alerts.as_ref());
-    let engine = engine_for(app, cycle, store, getter, handler)?;
+    let engine = engine_for(app, cycle, &opened, getter, handler)?;
     engine.set_load_report(checkers);
     let report = engine.run_cycle(now).await;
     info!("{}", report.summary());
@@ -806,8 +806,8 @@ async fn run_loop(
         ..loaded
     };
     let alerts = alerts::alert_handler(app, cycle, &opened)?;
-    let store = opened.store;
-    let ping_log = opened.ping_log;
+    let store = Arc::clone(&opened.store);
+    let ping_log = Arc::clone(&opened.ping_log);
     let pruner = alerts
         .as_ref()
         .map(|a| alerts::PruneOnReload::new(Arc::clone(a)));
@@ -867,7 +867,7 @@ async fn run_loop(
         }
         None => None,
     };
-    let engine = engine_for(app, cycle, store, getter, handler)?.with_loader(move || {
+    let engine = engine_for(app, cycle, &opened, getter, handler)?.with_loader(move || {
         let mut report = dwmon_core::load_dir(&dir).map_err(|e| {
             std::io::Error::new(
                 e.kind(),

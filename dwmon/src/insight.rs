@@ -119,6 +119,7 @@ pub fn replay(
             status,
             extra: serde_json::Value::Null,
             monitor: None,
+            runs: None,
         };
         let Some(n) = policy.on_check(&mut states[index], &rules[index], &record, None, minute)
         else {

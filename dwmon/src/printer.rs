@@ -287,6 +287,7 @@ mod tests {
             status,
             extra: serde_json::json!({"team": "ml"}),
             monitor: None,
+            runs: None,
         })
     }
 

@@ -112,6 +112,9 @@ impl EmailNotifier {
         if let (Some(count), Some(min), Some(max)) = (n.count, n.min, n.max) {
             body.push(format!("count: {count} (expected {min}..={max})"));
         }
+        if let Some(runs) = &n.runs {
+            body.push(format!("runs: {}", runs.message));
+        }
         if let Some(lookback) = n.lookback_seconds {
             body.push(format!("window: {lookback} s before the checked minute"));
         }

@@ -66,6 +66,9 @@ pub fn slack_body(notification: &Notification, channel: Option<&str>, link: Opti
         )),
         _ => lines.push(format!("at {when}")),
     }
+    if let Some(runs) = &n.runs {
+        lines.push(runs.message.clone());
+    }
     if let Some(error) = &n.error {
         lines.push(format!("error: {error}"));
     }

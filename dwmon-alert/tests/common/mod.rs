@@ -143,6 +143,7 @@ pub fn record(
         status,
         extra,
         monitor: None,
+        runs: None,
     }
 }
 

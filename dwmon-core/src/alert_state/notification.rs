@@ -127,6 +127,10 @@ pub struct Notification {
     /// checker is then `monitor:NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<crate::MonitorReport>,
+    /// Why the run-duration bounds made the check BAD (the check's
+    /// [`CheckRecord::runs`](crate::CheckRecord::runs)), for a check's notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<crate::runs::RunsReport>,
     /// How many checks failed during the incident a `resolved` ends: the BAD checks of the
     /// streak that fired and every BAD check until the recovery (`resolved` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,13 +181,18 @@ impl Notification {
                 } else {
                     "not in"
                 };
-                format!(
-                    "{head} #{index}: count {} {verb} {}..={} over the last {} s {when}",
+                let counted = format!(
+                    "count {} {verb} {}..={} over the last {} s",
                     self.count.unwrap_or(0),
                     self.min.unwrap_or(0),
                     self.max.unwrap_or(0),
                     self.lookback_seconds.unwrap_or(0),
-                )
+                );
+                match &self.runs {
+                    // The count may be fine: the runs say what is wrong.
+                    Some(runs) => format!("{head} #{index}: {}; {counted} {when}", runs.message),
+                    None => format!("{head} #{index}: {counted} {when}"),
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ use super::{clock_behind_text, local_rfc3339, reachable_from, CheckerJob, CycleC
 use crate::checker_file::Checker;
 use crate::purger::Cutoffs;
 use crate::record::{CheckRecord, ErrorKind, Status};
+use crate::runs::{judge_runs, Run};
 use crate::source::{FetchRequest, SourceError};
 use chrono_tz::Tz;
 use std::sync::Arc;
@@ -87,8 +88,9 @@ impl CycleContext {
         };
         let (purge, rejected) = self.fetch(checker, &due, outcome).await?;
         let counts = self.count(checker, &due).await?;
+        let runs = self.runs(checker, &due).await?;
         let zone = checker.zone(self.config.default_zone);
-        let records = judge(checker, zone, due, counts);
+        let records = judge(checker, zone, due, counts, &runs);
         let Some(to_deliver) = self.record(&checker.name, records, outcome).await? else {
             return Ok(None);
         };
@@ -249,6 +251,44 @@ impl CycleContext {
         Ok(counts)
     }
 
+    /// Step 5's runs, for the candidates whose requirement has `MINDURATION` /
+    /// `MAXDURATION` (push checkers only): one read of the ping log covering each such
+    /// window `[m - L, m)` and the starts that can be overdue in it, from `m - L -
+    /// MAXDURATION` (see [`crate::runs`]). Empty when no candidate needs them.
+    async fn runs(&self, checker: &Checker, due: &Due) -> Result<Vec<Run>, Failure> {
+        if !checker.is_push() {
+            return Ok(Vec::new());
+        }
+        let spans = due
+            .candidates
+            .iter()
+            .zip(&due.windows)
+            .filter_map(|(&(_, r), &(from, to))| {
+                let requirement = &checker.requirements[r];
+                requirement.has_duration_bounds().then(|| {
+                    let longest = requirement.max_duration.unwrap_or(0);
+                    (
+                        from.saturating_sub(i64::try_from(longest).unwrap_or(i64::MAX)),
+                        to,
+                    )
+                })
+            });
+        let Some((from, to)) = spans.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
+            return Ok(Vec::new());
+        };
+        let Some(log) = &self.ping_log else {
+            return Err(Failure::new(
+                ErrorKind::Store,
+                "MINDURATION / MAXDURATION judge the runs of the pings `dwmon serve` \
+                 receives; this runner has no ping log to read them from"
+                    .to_string(),
+            ));
+        };
+        log.runs(&checker.name, from, to)
+            .await
+            .map_err(|e| Failure::store("cannot read the runs", e))
+    }
+
     async fn count_pings(
         &self,
         checker: &Checker,
@@ -342,17 +382,37 @@ fn windows(checker: &Checker, candidates: &[(i64, usize)]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// Step 5's verdicts: each candidate's count judged against its requirement's bounds, and a
-/// `MISSED` record (count 0) for each missed pair, ascending `(minute, requirement_index)`.
-fn judge(checker: &Checker, zone: Tz, due: Due, counts: Vec<u64>) -> Vec<CheckRecord> {
+/// Step 5's verdicts: each candidate's count judged against its requirement's bounds (and
+/// its `runs` against its duration bounds: any run that breaks one makes it BAD, and the
+/// record says which), and a `MISSED` record (count 0) for each missed pair, ascending
+/// `(minute, requirement_index)`.
+fn judge(
+    checker: &Checker,
+    zone: Tz,
+    due: Due,
+    counts: Vec<u64>,
+    runs: &[Run],
+) -> Vec<CheckRecord> {
     let mut records: Vec<CheckRecord> = due
         .candidates
         .iter()
         .zip(counts)
         .map(|(&(minute, index), count)| {
             let requirement = &checker.requirements[index];
-            let status = Status::judge(count, requirement.min, requirement.max);
-            check_record(checker, index, minute, zone, count, status)
+            let mut status = Status::judge(count, requirement.min, requirement.max);
+            let report = judge_runs(
+                runs,
+                minute,
+                requirement.lookback_seconds,
+                requirement.min_duration,
+                requirement.max_duration,
+            );
+            if report.is_some() {
+                status = Status::Bad;
+            }
+            let mut record = check_record(checker, index, minute, zone, count, status);
+            record.runs = report;
+            record
         })
         .collect();
     if due.missed.is_empty() {
@@ -391,5 +451,6 @@ fn check_record(
         status,
         extra: checker.extra.clone(),
         monitor: None,
+        runs: None,
     }
 }

@@ -218,6 +218,7 @@ pub struct Retry {
 ///     checker: "backups".into(), requirement_index: 0, requirement: "r".into(), minute: 120,
 ///     minute_local: String::new(), timezone: "UTC".into(), lookback_seconds: 60, count: 1,
 ///     min: 1, max: 9, status: Status::Good, extra: serde_json::json!({}), monitor: None,
+///     runs: None,
 /// };
 /// let claims = store.claim(&["backups".to_string()], 130).await?;
 /// let recorded = store.record(&claims[0], &[record.clone()]).await?;

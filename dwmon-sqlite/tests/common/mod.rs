@@ -21,6 +21,7 @@ pub fn record(checker: &str, index: usize, minute: i64, count: u64) -> CheckReco
         status: Status::judge(count, 1, 5),
         extra: serde_json::json!({ "team": "data" }),
         monitor: None,
+        runs: None,
     }
 }
 
