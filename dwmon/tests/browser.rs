@@ -39,25 +39,12 @@ fn the_status_page_works_in_headless_chromium() {
     );
     // One row in events' first window only: GOOD at T0, BAD a (simulated) minute later.
     ws.insert(&[("a", T0 - 30)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
-    let (read, write) = (token(&store, "read"), token(&store, "write"));
-    let ping = token(&store, "ping:job");
-    let now = T0.to_string();
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--source",
-            &source,
-            "--now",
-            &now,
-            "--speed",
-            "20",
-        ],
-        &[],
+    let (source, now) = (ws.source_arg(), T0.to_string());
+    let (served, tokens) = ws.serve_with_tokens(
+        &["read", "write", "ping:job"],
+        &["--source", &source, "--now", &now, "--speed", "20"],
     );
+    let (read, write, ping) = (&tokens[0], &tokens[1], &tokens[2]);
     let sent = std::process::Command::new("curl")
         .args([
             "-s",

@@ -69,37 +69,23 @@ fn a_canary_goes_good_then_bad_when_pings_stop_then_recovers() {
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM1 LOOKBACKSECONDS120\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM0 LOOKBACKSECONDS120 PINGSFAIL\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    // The store exists before the tokens are added to it.
-    let ping = token(&store, "ping:backup");
-    let read = token(&store, "read");
     let now = T0.to_string();
     // 30 simulated seconds per real second: a minute every 2 s.
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--now",
-            &now,
-            "--speed",
-            "30",
-        ],
-        &[],
-    );
+    let (served, tokens) =
+        ws.serve_with_tokens(&["ping:backup", "read"], &["--now", &now, "--speed", "30"]);
+    let (ping, read) = (&tokens[0], &tokens[1]);
     let url = served.url(&format!("/ping/{ping}"));
     // `curl --retry` with a key: five sends count once (MAXNUM1 stays GOOD).
     for _ in 0..5 {
         assert_eq!(curl(&["--retry", "3"], &format!("{url}?key=run-1")), 200);
     }
-    let first = wait_for(&served, &read, "backup", T0, |c| {
+    let first = wait_for(&served, read, "backup", T0, |c| {
         c["requirement_index"] == 0 && c["count"] == 1
     });
     assert_eq!(first["status"], "GOOD", "{first}");
     // No pings: two minutes later the window is empty, BAD.
     let minute = first["minute"].as_i64().unwrap();
-    let bad = wait_for(&served, &read, "backup", minute, |c| {
+    let bad = wait_for(&served, read, "backup", minute, |c| {
         c["requirement_index"] == 0 && c["count"] == 0
     });
     assert_eq!(bad["status"], "BAD", "{bad}");
@@ -114,7 +100,7 @@ fn a_canary_goes_good_then_bad_when_pings_stop_then_recovers() {
     assert!(wrapped.success());
     let failed = wait_for(
         &served,
-        &read,
+        read,
         "backup",
         bad["minute"].as_i64().unwrap(),
         |c| c["requirement_index"] == 1 && c["count"] == 1,
@@ -125,7 +111,7 @@ fn a_canary_goes_good_then_bad_when_pings_stop_then_recovers() {
     );
     let recovered = wait_for(
         &served,
-        &read,
+        read,
         "backup",
         bad["minute"].as_i64().unwrap(),
         |c| c["requirement_index"] == 0 && c["count"] == 1,
@@ -148,13 +134,13 @@ fn ping_routes_answer_the_documented_statuses() {
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n\
          __EXTRA__\n{\"post_only\": true}\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let job = token(&store, "ping:job");
-    let posted = token(&store, "ping:posted");
-    let key = token(&store, "ping");
-    let read = token(&store, "read");
-    let gone = token(&store, "ping:nosuch");
-    let served = serve(&["--checkers", &checkers, "--store", &store], &[]);
+    let (served, tokens) = ws.serve_with_tokens(
+        &["ping:job", "ping:posted", "ping", "read", "ping:nosuch"],
+        &[],
+    );
+    let [job, posted, key, read, gone] = &tokens[..] else {
+        unreachable!("five scopes, five tokens")
+    };
     let u = |path: &str| served.url(path);
     let big = "x".repeat(10_001);
     let cases: Vec<(Vec<&str>, String, u16)> = vec![
@@ -220,24 +206,11 @@ fn events_over_curl_are_stored_and_bad_lines_named() {
         "__SOURCE__\npush\n__REQUIREMENTS__\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let ping = token(&store, "ping:backup");
-    let read = token(&store, "read");
     let now = T0.to_string();
     // 30 simulated seconds per real second: the next minute's check comes within 2 s.
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--now",
-            &now,
-            "--speed",
-            "30",
-        ],
-        &[],
-    );
+    let (served, tokens) =
+        ws.serve_with_tokens(&["ping:backup", "read"], &["--now", &now, "--speed", "30"]);
+    let (ping, read) = (&tokens[0], &tokens[1]);
     let body = "{\"service\": \"backup\", \"state\": \"ok\", \"key\": \"b-1\"}\n\
                 {\"service\": \"backup\", \"state\": \"bad\"}\n";
     let out = Command::new("curl")
@@ -254,7 +227,7 @@ fn events_over_curl_are_stored_and_bad_lines_named() {
     assert_eq!(answer["accepted"], 1);
     assert_eq!(answer["errors"][0]["line"], 2);
     // The stored event is counted at the next minute's check.
-    let check = wait_for(&served, &read, "backup", T0, |c| c["count"] == 1);
+    let check = wait_for(&served, read, "backup", T0, |c| c["count"] == 1);
     assert_eq!(check["status"], "GOOD", "{check}");
     assert_eq!(served.terminate(), 0);
 }
@@ -317,24 +290,13 @@ fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM1000 LOOKBACKSECONDS120\n\
          __EXTRA__\n{\"per_host\": true}\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let ping = token(&store, "ping:beat");
-    let read = token(&store, "read");
     let now = T0.to_string();
-    let args = [
-        "--checkers",
-        checkers.as_str(),
-        "--store",
-        store.as_str(),
-        "--now",
-        now.as_str(),
-        "--speed",
-        "30",
-    ];
-    let served = serve(&args, &[]);
+    let args = ["--now", now.as_str(), "--speed", "30"];
+    let (served, tokens) = ws.serve_with_tokens(&["ping:beat", "read"], &args);
+    let (ping, read) = (&tokens[0], &tokens[1]);
     let both = "{\"service\": \"beat\", \"host\": \"web1\"}\n{\"service\": \"beat\", \"host\": \"web2\"}\n";
-    assert_eq!(send_events(&served, &ping, both), 200);
-    let first = wait_for(&served, &read, "beat@web2", T0, |c| c["count"] == 1);
+    assert_eq!(send_events(&served, ping, both), 200);
+    let first = wait_for(&served, read, "beat@web2", T0, |c| c["count"] == 1);
     assert_eq!(first["status"], "GOOD", "{first}");
     // web1 beats on (every ~15 simulated seconds); web2 is silent.
     let web1 = "{\"service\": \"beat\", \"host\": \"web1\"}";
@@ -342,9 +304,9 @@ fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while bad.is_none() {
         assert!(Instant::now() < deadline, "web2 never went BAD");
-        assert_eq!(send_events(&served, &ping, web1), 200);
+        assert_eq!(send_events(&served, ping, web1), 200);
         std::thread::sleep(Duration::from_millis(500));
-        bad = checks(&served, &read, "beat@web2")
+        bad = checks(&served, read, "beat@web2")
             .into_iter()
             .find(|c| c["status"] == "BAD");
     }
@@ -352,13 +314,13 @@ fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
     assert_eq!(bad["count"], 0);
     assert_eq!(bad["extra"]["host"], "web2", "the BAD check names its host");
     let minute = bad["minute"].clone();
-    let web1_then = wait_for(&served, &read, "beat@web1", T0, |c| c["minute"] == minute);
+    let web1_then = wait_for(&served, read, "beat@web1", T0, |c| c["minute"] == minute);
     assert_eq!(web1_then["status"], "GOOD", "web1 stays GOOD: {web1_then}");
     assert_eq!(
-        checker_names(&served, &read),
+        checker_names(&served, read),
         ["beat", "beat@web1", "beat@web2"]
     );
-    let states = checker_states(&served, &read);
+    let states = checker_states(&served, read);
     let state = |name: &str| states.iter().find(|s| s.0 == name).map(|s| s.1.as_str());
     assert_eq!(state("beat@web2"), Some("BAD"));
     assert_eq!(
@@ -369,16 +331,16 @@ fn a_host_whose_heartbeats_stop_is_bad_alone_and_a_shutdown_removes_it() {
     assert_eq!(served.terminate(), 0);
 
     // The hosts survive a restart; a graceful shutdown removes web2.
-    let served = serve(&args, &[]);
+    let served = ws.serve(&args);
     assert_eq!(
-        checker_names(&served, &read),
+        checker_names(&served, read),
         ["beat", "beat@web1", "beat@web2"]
     );
     let shutdown = "{\"service\": \"beat\", \"host\": \"web2\", \"tags\": [\"shutdown\"]}";
-    assert_eq!(send_events(&served, &ping, shutdown), 200);
+    assert_eq!(send_events(&served, ping, shutdown), 200);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let names = checker_names(&served, &read);
+        let names = checker_names(&served, read);
         if names == ["beat", "beat@web1"] {
             break;
         }
@@ -396,9 +358,6 @@ fn serve_takes_events_over_udp() {
         "__SOURCE__\npush\n__REQUIREMENTS__\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let ping = token(&store, "ping:backup");
-    let read = token(&store, "read");
     // A free port (another process could take it before serve does; unlikely on loopback).
     let udp = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -406,28 +365,18 @@ fn serve_takes_events_over_udp() {
         .unwrap()
         .to_string();
     let now = T0.to_string();
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--now",
-            &now,
-            "--speed",
-            "30",
-            "--udp",
-            &udp,
-        ],
-        &[],
+    let (served, tokens) = ws.serve_with_tokens(
+        &["ping:backup", "read"],
+        &["--now", &now, "--speed", "30", "--udp", &udp],
     );
+    let (ping, read) = (&tokens[0], &tokens[1]);
     let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let event = format!("{{\"service\": \"backup\", \"token\": \"{ping}\", \"key\": \"u-1\"}}");
     // Lossy by design: resend until a check counts it (the key makes it count once).
     let deadline = Instant::now() + Duration::from_secs(60);
     let check = loop {
         client.send_to(event.as_bytes(), &udp).unwrap();
-        if let Some(check) = checks(&served, &read, "backup")
+        if let Some(check) = checks(&served, read, "backup")
             .into_iter()
             .find(|c| c["count"] == 1)
         {
@@ -477,19 +426,8 @@ fn serve_answers_with_the_configured_body_limit() {
         "__SOURCE__\npush\n__REQUIREMENTS__\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM100 LOOKBACKSECONDS3600\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
-    let job = token(&store, "ping:job");
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--ping-body-limit",
-            "20",
-        ],
-        &[],
-    );
+    let (served, tokens) = ws.serve_with_tokens(&["ping:job"], &["--ping-body-limit", "20"]);
+    let job = &tokens[0];
     let url = served.url(&format!("/ping/{job}"));
     assert_eq!(curl(&["--data-binary", "twenty bytes exactly"], &url), 200);
     assert_eq!(curl(&["--data-binary", "twenty-one bytes, one"], &url), 413);
@@ -511,24 +449,12 @@ fn the_ping_history_survives_a_kill_and_restart_of_serve() {
         "__SOURCE__\npush\n__REQUIREMENTS__\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM100 LOOKBACKSECONDS3600\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let store = ws.store();
     let ping = token(&store, "ping:nightly");
     // A clock that all but stands still: the pings' times are exact.
     let serve_at = |now: i64| {
         let now = now.to_string();
-        serve(
-            &[
-                "--checkers",
-                &checkers,
-                "--store",
-                &store,
-                "--now",
-                &now,
-                "--speed",
-                "0.001",
-            ],
-            &[],
-        )
+        ws.serve(&["--now", &now, "--speed", "0.001"])
     };
     let mut first = serve_at(T0);
     let url = first.url(&format!("/ping/{ping}"));

@@ -67,7 +67,7 @@ fn every_ping_answered_200_survives_kill_9_of_serve() {
         "__SOURCE__\npush\n__REQUIREMENTS__\n\
          CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM100000000 LOOKBACKSECONDS60\n",
     );
-    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let store = ws.store();
     let ping = token(&store, "ping:job");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -77,19 +77,7 @@ fn every_ping_answered_200_survives_kill_9_of_serve() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut unanswered = 0u64;
     for round in 0..kills {
-        let mut served = serve(
-            &[
-                "--checkers",
-                &checkers,
-                "--store",
-                &store,
-                "--ping-rate",
-                "1000000",
-                "--ping-burst",
-                "1000000",
-            ],
-            &[],
-        );
+        let mut served = ws.serve(&["--ping-rate", "1000000", "--ping-burst", "1000000"]);
         let url = served.url(&format!("/ping/{ping}"));
         let stop = Arc::new(AtomicBool::new(false));
         let before = acked.lock().expect("lock").len();

@@ -24,21 +24,8 @@ fn serve_runs_the_cycles_and_answers_http_until_sigterm() {
         "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
     );
     ws.insert(&[("a", T0 - 30)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
-    let now = T0.to_string();
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--source",
-            &source,
-            "--now",
-            &now,
-        ],
-        &[],
-    );
+    let (store, source, now) = (ws.store(), ws.source_arg(), T0.to_string());
+    let served = ws.serve(&["--source", &source, "--now", &now]);
     assert_eq!(get(&served.url("/healthz")), (200, "ok\n".to_string()));
     assert_eq!(get(&served.url("/no-such-page")).0, 404);
     // The runner records beside the server: the first cycle's check reaches the store.
@@ -123,21 +110,8 @@ fn serve_exposes_the_runners_metrics_and_logs_a_heartbeat_per_cycle() {
         "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
     );
     ws.insert(&[("a", T0 - 30)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
-    let now = T0.to_string();
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--source",
-            &source,
-            "--now",
-            &now,
-        ],
-        &[],
-    );
+    let (source, now) = (ws.source_arg(), T0.to_string());
+    let served = ws.serve(&["--source", &source, "--now", &now]);
     // The heartbeat: one info line per cycle with its totals and duration.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let heartbeat = loop {
@@ -213,28 +187,16 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
         "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM1 MAXNUM10 LOOKBACKSECONDS60",
     );
     ws.insert(&[("a", T0 - 30)]);
-    let (checkers, store, source) = (ws.checkers_arg(), ws.store(), ws.source_arg());
-    let (read, write) = (token(&store, "read"), token(&store, "write"));
-    let now = T0.to_string();
-    let served = serve(
-        &[
-            "--checkers",
-            &checkers,
-            "--store",
-            &store,
-            "--source",
-            &source,
-            "--now",
-            &now,
-        ],
-        &[],
-    );
+    let (store, source, now) = (ws.store(), ws.source_arg(), T0.to_string());
+    let (served, tokens) =
+        ws.serve_with_tokens(&["read", "write"], &["--source", &source, "--now", &now]);
+    let (read, write) = (&tokens[0], &tokens[1]);
     let checker = served.url("/api/v1/checkers/events");
     assert_eq!(call("GET", &checker, None).0, 401);
     assert_eq!(call("GET", &checker, Some("wrong")).0, 401);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let (status, body) = call("GET", &checker, Some(&read));
+        let (status, body) = call("GET", &checker, Some(read));
         assert_eq!(status, 200, "{body}");
         if body["last_minute"] == T0 {
             assert_eq!(body["state"], "GOOD", "{body}");
@@ -245,8 +207,8 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pause = served.url("/api/v1/checkers/events/pause");
-    assert_eq!(call("POST", &pause, Some(&read)).0, 403);
-    let (status, body) = call("POST", &pause, Some(&write));
+    assert_eq!(call("POST", &pause, Some(read)).0, 403);
+    let (status, body) = call("POST", &pause, Some(write));
     assert_eq!(status, 200, "{body}");
     // The pause is in the store file, where `dwmon status` (another process) reads it.
     let status = json_lines(&run(&[
@@ -257,7 +219,7 @@ fn serve_answers_the_api_with_tokens_and_pauses_in_the_store_file() {
         "{status:?}"
     );
     assert_eq!(status[0]["alerts"]["paused"]["active"], true, "{status:?}");
-    let (_, body) = call("GET", &served.url("/api/v1/status"), Some(&read));
+    let (_, body) = call("GET", &served.url("/api/v1/status"), Some(read));
     assert_eq!(body["store_ok"], true, "{body}");
     assert_eq!(served.terminate(), 0);
 }

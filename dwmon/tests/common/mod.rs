@@ -154,6 +154,24 @@ impl Workspace {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// `dwmon serve --checkers CHECKERS --store STORE ARGS` over this workspace, listening on
+    /// a loopback port ([`serve`]).
+    pub fn serve(&self, args: &[&str]) -> Served {
+        let (checkers, store) = (self.checkers_arg(), self.store());
+        let mut all = vec!["--checkers", &checkers, "--store", &store];
+        all.extend_from_slice(args);
+        serve(&all, &[])
+    }
+
+    /// A token of each of `scopes` (`read`, `write`, `ping:NAME`, ...) in this workspace's
+    /// store, made before the server starts as an operator would, then
+    /// [`Workspace::serve`] with `args`: the server and the tokens, in the order of `scopes`.
+    pub fn serve_with_tokens(&self, scopes: &[&str], args: &[&str]) -> (Served, Vec<String>) {
+        let store = self.store();
+        let tokens = scopes.iter().map(|scope| token(&store, scope)).collect();
+        (self.serve(args), tokens)
+    }
 }
 
 /// The `(checker, minute, status, count)` of each check line (error events skipped).
