@@ -3,6 +3,8 @@
 //! every documented operation is exercised. Token checks: no token, a malformed header, a
 //! wrong token, a read token on a write.
 
+mod support;
+
 use dwmon_alert::{AlertStateStore, MemoryAlertStore};
 use dwmon_core::store::{CheckerClaim, Lease, Recorded, Settlement};
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource};
@@ -352,13 +354,7 @@ async fn api() -> Api {
         .merge(api::router())
         .merge(events.router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     Api {
         ping,
         stored_read,
@@ -800,13 +796,7 @@ async fn a_store_that_cannot_be_read_answers_503_in_the_error_shape() {
         .authorizer(Arc::new(StaticTokens::new([(READ, Access::Read)])))
         .merge(api::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     let contract = Contract::load();
     for path in ["/api/v1/checkers", "/api/v1/checkers/orders"] {
         let answer = reqwest::Client::new()
@@ -832,13 +822,7 @@ async fn without_an_authorizer_every_token_is_refused() {
         .public(true)
         .merge(api::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     let client = reqwest::Client::new();
     // Public mode opens the page and badges, not the API.
     let anonymous = client
@@ -971,13 +955,7 @@ async fn a_push_checkers_pings_answer_as_docs_openapi_json_says() {
         .push(push)
         .merge(api::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     let api = Api {
         url: url.clone(),
         clock: Arc::clone(&clock),

@@ -1,6 +1,8 @@
 //! `POST /api/v1/events` on a real socket over a real SQLite store, with the runner clock
 //! fixed at `NOW`.
 
+mod support;
+
 use dwmon_core::checker_file::parse_checker;
 use dwmon_core::{RowStore, Store};
 use dwmon_server::events::{Events, EventsConfig};
@@ -90,13 +92,7 @@ async fn start(push: PushConfig, events: EventsConfig) -> Server {
         .merge(Arc::clone(&events).router())
         .merge(dwmon_server::api::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/v1/events", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = format!("{}/api/v1/events", support::serve_url(router).await);
     Server {
         url,
         store,

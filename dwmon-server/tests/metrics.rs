@@ -1,6 +1,8 @@
 //! `/metrics` over a real loopback socket: a real engine cycle over a `MemoryStore`, the
 //! runner statistics it publishes, and `promtool check metrics` on the answer.
 
+mod support;
+
 use dwmon_alert::ChannelKind;
 use dwmon_core::testutil::{
     checker, every_minute, record_checks, RecordingHandler, ScriptedSource, Step,
@@ -372,13 +374,7 @@ async fn the_last_good_time_survives_a_restart() {
         .stats(stats)
         .merge(metrics::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     let body = reqwest::get(format!("{url}/metrics"))
         .await
         .unwrap()

@@ -1,6 +1,8 @@
 //! The status page and badges over a real loopback socket: access (none, public, read and
 //! write sessions), the security headers, escaping of hostile text, pausing from the page.
 
+mod support;
+
 use dwmon_alert::{AlertStateStore, MemoryAlertStore};
 use dwmon_core::testutil::{checker, every_minute, RecordingHandler, ScriptedSource, Step};
 use dwmon_core::{Engine, MemoryStore, Row, SourceError, Store};
@@ -102,13 +104,7 @@ async fn site(public: bool) -> Site {
         .merge(page::router())
         .merge(badge::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     Site {
         url,
         alerts,
@@ -418,13 +414,7 @@ async fn the_overview_bars_show_each_lines_last_checks() {
     assert_eq!(figures[&("two".to_string(), 1)], [Some(0.0); 3]);
     assert_eq!(figures[&("one".to_string(), 0)], [Some(100.0); 3]);
     let router = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = format!("{}/", support::serve_url(router).await);
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
     let rows: Vec<&str> = body.split("<tr class=").skip(1).collect();
     let row = |start: &str| {
@@ -484,13 +474,7 @@ async fn a_push_checkers_page_shows_its_pings_escaped() {
         .push(push)
         .merge(page::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let url = support::serve_url(router).await;
     let site = Site {
         url: url.clone(),
         alerts: Arc::new(MemoryAlertStore::new()),

@@ -1,5 +1,7 @@
 //! The ping routes on a real socket over a real SQLite store.
 
+mod support;
+
 use dwmon_core::checker_file::parse_checker;
 use dwmon_core::{RowStore, Store, StoreView};
 use dwmon_server::push::{Push, PushConfig};
@@ -60,13 +62,7 @@ async fn start(config: PushConfig) -> Server {
         .merge(dwmon_server::metrics::router())
         .merge(dwmon_server::page::router())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(dwmon_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let addr = support::serve_on_loopback(router).await;
     Server {
         addr,
         store,
