@@ -519,3 +519,93 @@ fn the_ping_history_survives_a_kill_and_restart_of_serve() {
         .collect();
     assert_eq!(names, ["nightly"], "{}", stdout(&out));
 }
+
+#[test]
+fn run_durations_through_serve_and_after_a_restart() {
+    let ws = Workspace::new();
+    ws.write_checker(
+        "nightly",
+        "__SOURCE__\npush\n__REQUIREMENTS__\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM100 LOOKBACKSECONDS3600 MINDURATION60\n\
+         CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM100 LOOKBACKSECONDS3600 MAXDURATION30\n",
+    );
+    let (checkers, store) = (ws.checkers_arg(), ws.store());
+    let ping = token(&store, "ping:nightly");
+    let read = token(&store, "read");
+    let now = T0.to_string();
+    // 30 simulated seconds per real second; the pings below are a few real milliseconds
+    // apart, so run a takes about 0 s (under MINDURATION60) and run b, never finished,
+    // passes MAXDURATION30 within about a real second.
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--now",
+            &now,
+            "--speed",
+            "30",
+        ],
+        &[],
+    );
+    let url = served.url(&format!("/ping/{ping}"));
+    assert_eq!(curl(&[], &format!("{url}/start?rid=a")), 200);
+    assert_eq!(curl(&[], &format!("{url}/start?rid=b")), 200);
+    assert_eq!(curl(&["-X", "POST"], &format!("{url}?rid=a")), 200);
+    let fast = wait_for(&served, &read, "nightly", T0 - 60, |c| {
+        c["requirement_index"] == 0 && c["runs"].is_object()
+    });
+    assert_eq!(fast["status"], "BAD", "{fast}");
+    assert_eq!(fast["count"], 1, "the success is counted too: {fast}");
+    let run = &fast["runs"]["run"];
+    assert_eq!(
+        (&run["problem"], &run["rid"]),
+        (&"too_fast".into(), &"a".into()),
+        "{fast}"
+    );
+    assert!(
+        run["duration_seconds"].as_i64().is_some_and(|d| d < 60),
+        "{fast}"
+    );
+    let message = fast["runs"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("run rid=a") && message.contains("under MINDURATION60"),
+        "{message}"
+    );
+    let open = wait_for(&served, &read, "nightly", T0 - 60, |c| {
+        c["requirement_index"] == 1 && c["runs"].is_object()
+    });
+    assert_eq!(open["status"], "BAD", "{open}");
+    assert_eq!(open["runs"]["run"]["problem"], "never_finished", "{open}");
+    assert_eq!(open["runs"]["run"]["rid"], "b", "{open}");
+    assert_eq!(
+        open["runs"]["bad_runs"], 1,
+        "run a (0 s) is within MAXDURATION30: {open}"
+    );
+    assert_eq!(served.terminate(), 0);
+
+    // A new process, at a fixed minute half an hour on: the runs come from the store file.
+    let later = T0 + 1_800;
+    let output = ws.once(later, &[]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let lines = json_lines(&output);
+    let at = |index: u64| {
+        lines
+            .iter()
+            .find(|l| l["minute"] == later && l["requirement_index"] == index)
+            .unwrap_or_else(|| panic!("no check of requirement {index} at {later}: {lines:?}"))
+    };
+    assert_eq!(
+        (&at(0)["status"], &at(0)["runs"]["run"]["problem"]),
+        (&"BAD".into(), &"too_fast".into())
+    );
+    assert_eq!(
+        (&at(1)["status"], &at(1)["runs"]["run"]["problem"]),
+        (&"BAD".into(), &"never_finished".into())
+    );
+    let open_for = at(1)["runs"]["run"]["duration_seconds"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(open_for > 1_700, "open since about T0: {open_for}");
+}
