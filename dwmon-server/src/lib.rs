@@ -23,6 +23,7 @@ pub mod auth;
 pub mod badge;
 pub mod events;
 pub mod hosts;
+pub mod idle;
 pub mod metrics;
 pub mod page;
 pub mod push;
@@ -181,11 +182,31 @@ async fn healthz() -> impl IntoResponse {
 ///
 /// # Errors
 /// When accepting connections fails for good.
+///
+/// A connection idle (no byte either way) for [`idle::DEFAULT_IDLE_TIMEOUT`] is closed; see
+/// [`serve_with_idle_timeout`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_idle_timeout(listener, router, shutdown, idle::DEFAULT_IDLE_TIMEOUT).await
+}
+
+/// [`serve`], closing each connection that moves no byte in either direction for
+/// `idle_timeout` (idle keep-alive sockets cannot pile up; see [`idle`]).
+///
+/// # Errors
+/// When accepting connections fails for good.
+pub async fn serve_with_idle_timeout(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    idle_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // `tap_io` keeps the client's address available to handlers (`ConnectInfo`).
+    let listener = idle::IdleListener::new(listener, idle_timeout).tap_io(|_| {});
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -217,5 +238,46 @@ mod tests {
         assert_eq!(missing.status(), 404);
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed_on_a_real_socket() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = ServerBuilder::new(Arc::new(MemoryStore::new())).build();
+        let idle = std::time::Duration::from_millis(300);
+        let server = tokio::spawn(serve_with_idle_timeout(
+            listener,
+            router,
+            std::future::pending(),
+            idle,
+        ));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Two requests on one keep-alive connection: it stays open while used.
+        for _ in 0..2 {
+            client
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            while !answer.ends_with(b"ok\n") {
+                let mut chunk = [0_u8; 512];
+                let n = client.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&answer));
+                answer.extend_from_slice(&chunk[..n]);
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        }
+        // Then idle: the server closes it (EOF or reset), after the timeout and not much
+        // later (bounded, so a server that never closes fails instead of hanging).
+        let started = std::time::Instant::now();
+        let mut rest = [0_u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), client.read(&mut rest))
+            .await
+            .expect("the idle connection is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(started.elapsed() >= idle / 2, "{:?}", started.elapsed());
+        server.abort();
     }
 }

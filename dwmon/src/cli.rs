@@ -445,6 +445,17 @@ pub struct ServeArgs {
     /// datagrams on ADDR. Lossy: nothing is acknowledged (docs/SERVER.md).
     #[arg(long, value_name = "ADDR", env = "DWMON_UDP", help_heading = "Server")]
     pub udp: Option<std::net::SocketAddr>,
+    /// Close an HTTP connection that sends and receives nothing for this many seconds
+    /// (idle keep-alive connections cannot pile up).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        env = "DWMON_IDLE_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        help_heading = "Server"
+    )]
+    pub idle_timeout: u64,
     /// Public mode: without a token, the status page and badges show checker names and
     /// states (never queries, sources, extras, error texts or ping bodies).
     #[arg(long, env = "DWMON_PUBLIC", help_heading = "Server")]

@@ -859,10 +859,11 @@ async fn run_loop(
                 });
             }
             let stop = Arc::clone(&stop_server);
-            Some(tokio::spawn(dwmon_server::serve(
+            Some(tokio::spawn(dwmon_server::serve_with_idle_timeout(
                 listener,
                 router,
                 async move { stop.notified().await },
+                std::time::Duration::from_secs(serve_args.idle_timeout),
             )))
         }
         None => None,
