@@ -395,6 +395,13 @@ async fn connect(app: &App, args: &CheckArgs, checkers: &[Checker], findings: &m
             Ok(_) => findings.checked.push("store: answers".into()),
             Err(e) => findings.problems.push(format!("store: {e}")),
         },
+        (None, Some(path)) if crate::commands::postgres_store_url(Some(path)).is_some() => {
+            let shown = crate::commands::shown_store(path);
+            match postgres_store_problem(app, path).await {
+                Ok(()) => findings.checked.push(format!("store {shown}: answers")),
+                Err(message) => findings.problems.push(format!("store {shown}: {message}")),
+            }
+        }
         (None, Some(path)) => match store_problem(path) {
             Ok(what) => findings
                 .checked
@@ -446,6 +453,18 @@ async fn probe(spec: &SourceSpec, checkers: &[Checker]) -> std::result::Result<S
         Ok(Err(e)) => Err(crate::status::one_line(&e.to_string())),
         Ok(Ok(_)) => Ok(what),
     }
+}
+
+/// A PostgreSQL store must connect (its tables created or migrated) and answer a status read.
+async fn postgres_store_problem(app: &App, path: &Path) -> std::result::Result<(), String> {
+    let opened = crate::commands::open_store(app, Some(path), true).map_err(|e| e.to_string())?;
+    opened.ready().await.map_err(|e| e.to_string())?;
+    opened
+        .store
+        .status()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// An existing store must open as a dwmon store; a missing one needs an existing directory

@@ -155,3 +155,42 @@ fn a_fetch_timeout_as_long_as_the_lease_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_connect_opens_a_postgres_store_and_reports_one_that_does_not_answer() {
+    let Some(server) = server() else { return };
+    let schema = Schema::new(&server, "check");
+    let store = schema.url(Some("hunter2-secret"));
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60",
+    );
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let check = |store: &str| {
+        run(&[
+            "check",
+            "--checkers",
+            &checkers,
+            "--source",
+            &source,
+            "--store",
+            store,
+            "--connect",
+        ])
+    };
+    let out = check(&store);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(": answers"), "{}", stdout(&out));
+    let down = check("postgres://postgres:hunter2-secret@127.0.0.1:9/test?connect_timeout=2");
+    assert_eq!(code(&down), 1, "{}{}", stdout(&down), stderr(&down));
+    let all = format!(
+        "{}{}{}{}",
+        stdout(&out),
+        stderr(&out),
+        stdout(&down),
+        stderr(&down)
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+    assert!(all.contains("postgres:***@127.0.0.1:9"), "{all}");
+}
