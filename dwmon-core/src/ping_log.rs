@@ -157,6 +157,7 @@ pub trait PingLog: Send + Sync {
 
     /// `checker`'s runs that started or finished at `from <= t < to`, in the order their
     /// starts were committed, each with its finish whenever that came (also at `t >= to`).
+    /// A start whose row key was stored before (a retry with the same `key=`) opens no run.
     /// A start is paired, when its finish is committed, with that finish: the finish of
     /// [`PingEntry::is_finish`] kind ends the latest open start of the same `rid` (both
     /// without one, or both the same), as [`run_duration`] says; a finish with no open start
@@ -251,8 +252,19 @@ impl MemoryPingLog {
 impl PingLog for MemoryPingLog {
     async fn record_pings(&self, pings: &[Ping], keep: usize) -> Result<(), StoreError> {
         let mut by_series: Vec<(String, Vec<Row>)> = Vec::new();
+        // Whether each start's row is new: a start retried with its key opens no second run.
+        let mut new_starts = Vec::with_capacity(pings.len());
         for ping in pings {
             let series = ping.series();
+            if ping.entry.kind == PingKind::Start {
+                let new = self
+                    .store
+                    .insert_first_seen(&series, std::slice::from_ref(&ping.row))
+                    .await?;
+                new_starts.push(new > 0);
+                continue;
+            }
+            new_starts.push(false);
             match by_series.iter_mut().find(|(s, _)| *s == series) {
                 Some((_, rows)) => rows.push(ping.row.clone()),
                 None => by_series.push((series, vec![ping.row.clone()])),
@@ -263,10 +275,12 @@ impl PingLog for MemoryPingLog {
         }
         let mut kept = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let kept = &mut *kept;
-        for ping in pings {
+        for (ping, new_start) in pings.iter().zip(new_starts) {
             let mut entry = ping.entry.clone();
             let runs = kept.runs.entry(entry.checker.clone()).or_default();
-            entry.duration_seconds = pair(runs, &entry);
+            if entry.kind != PingKind::Start || new_start {
+                entry.duration_seconds = pair(runs, &entry);
+            }
             while runs.len() > Self::RUNS_KEPT {
                 runs.pop_front();
             }

@@ -203,6 +203,29 @@ pub async fn ping_log_runs<L: PingLog + ?Sized>(log: &L) -> Result<(), Failure> 
         runs(300, 301).await.map_err(err)?,
         vec![run(300, None, Some(400))],
     )?;
+    // A start retried with its key (`curl --retry` after a lost answer) counts once and
+    // opens one run, in one batch or across batches: no run is left open by the retries.
+    log.record_pings(
+        &[
+            ping("again", PingKind::Start, 500, Some("r")),
+            ping("again", PingKind::Start, 501, Some("r")),
+        ],
+        1,
+    )
+    .await
+    .map_err(err)?;
+    log.record_pings(&[ping("again", PingKind::Start, 502, Some("r"))], 1)
+        .await
+        .map_err(err)?;
+    log.record_pings(&[ping("f5", PingKind::Success, 530, Some("r"))], 1)
+        .await
+        .map_err(err)?;
+    expect_eq(
+        CASE,
+        "a retried start's runs",
+        runs(450, 1_000).await.map_err(err)?,
+        vec![run(500, Some("r"), Some(530))],
+    )?;
     Ok(())
 }
 

@@ -174,14 +174,20 @@ fn newest(
         .collect()
 }
 
-/// Adds `entry` to checker `id`'s history and runs inside `tx`, with its run duration.
+/// Adds `entry` to checker `id`'s history and runs inside `tx`, with its run duration; a
+/// start opens a run only when `new_start` (its row was new).
 fn insert_entry(
     tx: &Transaction<'_>,
     path: &str,
     id: i64,
     entry: &PingEntry,
+    new_start: bool,
 ) -> Result<(), StoreError> {
-    let duration = pair(tx, path, id, entry)?;
+    let duration = if entry.kind == PingKind::Start && !new_start {
+        None
+    } else {
+        pair(tx, path, id, entry)?
+    };
     tx.prepare_cached(
         "INSERT INTO pings (checker_id, kind, ts, exit_status, rid, duration, remote_addr,
                             user_agent, body)
@@ -234,6 +240,26 @@ impl PingLog for SqliteStore {
                 }
             }
             write_tx(inner, &mut state.conn, true, |tx| {
+                // Whether each start's row is new (read before the rows are inserted): a
+                // start retried with its key opens no second run.
+                let mut starts_seen: std::collections::HashSet<(i64, &str)> =
+                    std::collections::HashSet::new();
+                let mut new_starts = Vec::with_capacity(pings.len());
+                for ping in &pings {
+                    if ping.entry.kind != PingKind::Start {
+                        new_starts.push(false);
+                        continue;
+                    }
+                    let series_id = rows_by_series[&ping.series()].0;
+                    let stored = tx
+                        .prepare_cached("SELECT 1 FROM rows WHERE checker_id = ?1 AND key = ?2")
+                        .store_err(path)?
+                        .query_row(params![series_id, ping.row.key], |_| Ok(()))
+                        .optional()
+                        .store_err(path)?
+                        .is_some();
+                    new_starts.push(!stored && starts_seen.insert((series_id, &ping.row.key)));
+                }
                 for (id, batch) in rows_by_series.into_values() {
                     let inserted = rows::insert_first_seen(tx, path, id, batch, false)?;
                     if inserted.new > 0 {
@@ -247,9 +273,9 @@ impl PingLog for SqliteStore {
                 }
                 // Each finish is paired by one lookup of the open runs' partial index (no
                 // read of the history), each start is one insert.
-                for ping in &pings {
+                for (ping, new_start) in pings.iter().zip(new_starts) {
                     let id = checker_ids[&ping.entry.checker];
-                    insert_entry(tx, path, id, &ping.entry)?;
+                    insert_entry(tx, path, id, &ping.entry, new_start)?;
                 }
                 let offset = to_i64(keep, "history length")?;
                 let mut trim = tx
