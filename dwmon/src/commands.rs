@@ -318,8 +318,8 @@ fn open_postgres_store(
     )))
 }
 
-/// The store of `once`/`run`: the application's own, else `--store FILE` opened with the
-/// cache capacity of `--seen-cache-keys`.
+/// The store of `once`/`run`/`serve`: the application's own, else `--store FILE` opened with
+/// the cache sizes of `--seen-cache-keys` and `--store-cache-mib`.
 fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
     if let (None, Some(url)) = (&app.store, postgres_store_url(cycle.store.as_deref())) {
         let lease = cycle
@@ -336,14 +336,19 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
         }
         return open_postgres_store(url, Some(lease), cycle.runner.as_deref());
     }
-    let (Some(capacity), None, Some(path)) =
-        (cycle.seen_cache_keys, &app.store, cycle.store.as_deref())
-    else {
+    let tuned = cycle.seen_cache_keys.is_some() || cycle.store_cache_mib.is_some();
+    let (true, None, Some(path)) = (tuned, &app.store, cycle.store.as_deref()) else {
         return open_store(app, cycle.store.as_deref(), false);
     };
+    let defaults = dwmon_sqlite::SqliteStoreOptions::default();
     let options = dwmon_sqlite::SqliteStoreOptions {
-        seen_cache_capacity: capacity,
-        ..dwmon_sqlite::SqliteStoreOptions::default()
+        seen_cache_capacity: cycle
+            .seen_cache_keys
+            .unwrap_or(defaults.seen_cache_capacity),
+        page_cache_kib: cycle
+            .store_cache_mib
+            .map_or(defaults.page_cache_kib, |mib| mib * 1024),
+        ..defaults
     };
     Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open_with(
         path, &options,

@@ -431,3 +431,26 @@ fn the_key_cache_capacity_is_settable_and_0_disables_it() {
     let out = ws.once(T0 + 2 * M, &["--seen-cache-keys", "many"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
+
+#[test]
+fn the_store_page_cache_is_settable_and_0_is_refused() {
+    let ws = Workspace::new();
+    ws.events_checker("events", TWO_TO_THREE);
+    ws.insert(&[("a", T0 - 50), ("b", T0 - 30)]);
+    let out = ws.once(T0, &["--store-cache-mib", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(checks(&json_lines(&out)).len(), 1);
+    for bad in ["0", "lots", "100000"] {
+        let out = ws.once(T0 + M, &["--store-cache-mib", bad]);
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--store-cache-mib"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Nothing was recorded by the refused runs: the next minute is still due.
+    let out = ws.once(T0 + M, &["--store-cache-mib", "64"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(checks(&json_lines(&out)).len(), 1);
+}
