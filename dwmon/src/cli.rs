@@ -332,7 +332,7 @@ pub struct CycleArgs {
     /// 0 disables it; default 16777216).
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
     pub seen_cache_keys: Option<u64>,
-    /// SQLite page cache of the --store file's connection, MiB (default 32). Smaller bounds
+    /// SQLite page cache of the --store file's connection, MiB (default 16). Smaller bounds
     /// the memory of `serve` under a flood of pings into a growing store; larger keeps more of
     /// a big store's indexes in memory for the cycle.
     #[arg(long, value_name = "MIB", env = "DWMON_STORE_CACHE_MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
