@@ -15,6 +15,10 @@
 //! # assert_eq!(orders.requirements[0].horizon_minutes(), 50);
 //! ```
 
+use crate::alert_state::{
+    AlertPhase, AlertState, AlertStateStore, AlertUpdate, ChannelKind, HistoryState, Notification,
+    Pause, PendingNotification, SourceState, Target,
+};
 use crate::checker_file::Checker;
 use crate::engine::Clock;
 use crate::handler::{CheckHandler, HandlerError};
@@ -27,7 +31,7 @@ use crate::store::{
 };
 use crate::MemoryStore;
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -508,4 +512,198 @@ pub fn checker_from_lines(name: &str, lines: &[&str]) -> Result<Checker, Require
         .map(|line| Requirement::parse(line))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(checker(name, requirements))
+}
+
+/// A firing notification of requirement 1 of `checker` at `minute` (JSON as the alerting
+/// layer writes it).
+///
+/// # Errors
+/// Never for these fields; the JSON is parsed as a stored one would be.
+pub fn firing_notification(checker: &str, minute: i64) -> Result<Notification, serde_json::Error> {
+    serde_json::from_value(serde_json::json!({
+        "version": 1, "idempotency_key": format!("{checker}/1/{minute}/firing"), "kind": "firing",
+        "requirement_index": 1,
+        "incident_key": format!("{checker}/0"), "event_key": format!("{checker}/0/{minute}"),
+        "checker": checker, "severity": "critical", "at": minute, "minute": minute,
+        "minute_local": "1970-01-01T00:01:00+00:00", "timezone": "UTC"
+    }))
+}
+
+/// The state of a requirement that started firing, and was announced, at `minute`.
+pub fn firing_state(minute: i64) -> AlertState {
+    AlertState {
+        phase: AlertPhase::Firing,
+        consecutive_bad: 1,
+        last_minute: Some(minute),
+        firing_since: Some(minute),
+        announced: true,
+        ..AlertState::default()
+    }
+}
+
+/// Round trips every [`AlertStateStore`] must pass (states, sources, notifications and their
+/// progress, history with reasons, pauses set and lifted, pruning), asserting as it goes; the
+/// store must be empty. dwmon runs it on the memory, SQLite and PostgreSQL stores.
+///
+/// # Errors
+/// The store's errors.
+///
+/// # Panics
+/// On any behaviour that differs.
+pub async fn alert_state_round_trips(
+    store: &dyn AlertStateStore,
+) -> Result<(), Box<dyn std::error::Error>> {
+    assert_eq!(store.alert_state("orders", 0).await?, None);
+    assert_eq!(store.pause("orders").await?, None);
+    let target = Target::new(ChannelKind::Log, "");
+    let mut entry =
+        PendingNotification::new(firing_notification("orders", 60)?, vec![target.clone()]);
+    let update = AlertUpdate {
+        checker: "orders".into(),
+        alert: Some((1, firing_state(60))),
+        source: Some(SourceState {
+            failing: true,
+            since: Some(0),
+            last_error: Some("timeout".into()),
+            ..SourceState::default()
+        }),
+        notifications: vec![entry.clone()],
+        at: Some(60),
+    };
+    store.apply(&update).await?;
+    assert_eq!(
+        store.alert_state("orders", 1).await?,
+        Some(firing_state(60))
+    );
+    assert_eq!(store.alert_states("orders").await?, [(1, firing_state(60))]);
+    assert!(store
+        .source_state("orders")
+        .await?
+        .is_some_and(|s| s.failing));
+    // A second enqueue of the same key keeps the first entry and its progress.
+    entry.delivered.push(target.id());
+    entry.attempts = 2;
+    entry.last_error = Some("down".into());
+    store.save_progress(&entry).await?;
+    store.apply(&update).await?;
+    assert_eq!(store.pending("orders").await?, [entry.clone()]);
+    assert!(store.pending("other").await?.is_empty());
+    // The history: the requirement's change with its notification and the source's, once
+    // (the replayed enqueue above added nothing).
+    let history: Vec<_> = store
+        .history("orders", 10)
+        .await?
+        .into_iter()
+        .map(|e| (e.at, e.requirement_index, e.from, e.to, e.idempotency_key))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (
+                60,
+                None,
+                HistoryState::SourceOk,
+                HistoryState::SourceError,
+                None
+            ),
+            (
+                60,
+                Some(1),
+                HistoryState::Ok,
+                HistoryState::Firing,
+                Some("orders/1/60/firing".to_string())
+            ),
+        ],
+        "newest first"
+    );
+    assert_eq!(store.history("orders", 1).await?.len(), 1);
+    assert!(store.history("other", 10).await?.is_empty());
+    store.complete(&entry.notification.idempotency_key).await?;
+    assert!(store.pending("orders").await?.is_empty());
+
+    let pause = Pause {
+        since: 0,
+        until: Some(3600),
+        comment: Some("migration".into()),
+    };
+    store.set_pause("orders", Some(&pause)).await?;
+    assert_eq!(store.pause("orders").await?, Some(pause.clone()));
+    let overview = store.overview().await?;
+    assert_eq!(overview.alerts.len(), 1);
+    assert_eq!(overview.sources.len(), 1);
+    assert_eq!(overview.pauses, [("orders".to_string(), pause.clone())]);
+    store.set_pause("orders", None).await?;
+    assert_eq!(store.pause("orders").await?, None);
+    let newest = store.history("orders", 1).await?;
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.at, e.from, e.to))
+            .collect::<Vec<_>>(),
+        [(0, HistoryState::Active, HistoryState::Paused)]
+    );
+    assert_eq!(
+        newest[0].reason.as_deref(),
+        Some("migration"),
+        "the comment"
+    );
+    // Lifted at a time, by someone: in the history; lifting again changes nothing.
+    store.set_pause("orders", Some(&pause)).await?;
+    assert_eq!(
+        store
+            .lift_pause("orders", 90, Some("dwmon unpause"))
+            .await?,
+        Some(pause.clone())
+    );
+    assert_eq!(store.pause("orders").await?, None);
+    assert_eq!(store.lift_pause("orders", 95, None).await?, None);
+    let newest = store.history("orders", 2).await?;
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.at, e.from, e.to, e.reason.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                90,
+                HistoryState::Paused,
+                HistoryState::Active,
+                Some("dwmon unpause")
+            ),
+            (
+                0,
+                HistoryState::Active,
+                HistoryState::Paused,
+                Some("migration")
+            )
+        ]
+    );
+    let source_error = store
+        .history("orders", 10)
+        .await?
+        .into_iter()
+        .find(|e| e.to == HistoryState::SourceError)
+        .ok_or("no source error in the history")?;
+    assert_eq!(source_error.reason.as_deref(), Some("timeout"));
+
+    for (checker, index) in [("orders", 0), ("orders", 2), ("gone", 0)] {
+        store
+            .apply(&AlertUpdate {
+                checker: checker.into(),
+                alert: Some((index, AlertState::default())),
+                ..AlertUpdate::default()
+            })
+            .await?;
+    }
+    let known = BTreeMap::from([("orders".to_string(), 2)]);
+    assert_eq!(store.prune(&known).await?, 2, "orders #2 and gone #0");
+    let left: Vec<usize> = store
+        .alert_states("orders")
+        .await?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(left, [0, 1]);
+    assert_eq!(store.source_state("gone").await?, None);
+    Ok(())
 }

@@ -4,198 +4,23 @@
 //! orders of first opening.
 
 use dwmon_core::alert_state::{
-    AlertPhase, AlertState, AlertStateStore, AlertStoreError, AlertUpdate, ChannelKind,
-    HistoryState, MemoryAlertStore, Notification, Pause, PendingNotification, SourceState, Target,
-    HISTORY_PER_CHECKER,
+    AlertPhase, AlertState, AlertStateStore, AlertStoreError, AlertUpdate, MemoryAlertStore, Pause,
+    Target, HISTORY_PER_CHECKER,
 };
 use dwmon_core::store::Lease;
+use dwmon_core::testutil::{alert_state_round_trips, firing_state};
 use dwmon_core::{CheckLog, Row, RowStore, StoreError};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn notification(checker: &str, minute: i64) -> Result<Notification, serde_json::Error> {
-    serde_json::from_value(serde_json::json!({
-        "version": 1, "idempotency_key": format!("{checker}/1/{minute}/firing"), "kind": "firing",
-        "requirement_index": 1,
-        "incident_key": format!("{checker}/0"), "event_key": format!("{checker}/0/{minute}"),
-        "checker": checker, "severity": "critical", "at": minute, "minute": minute,
-        "minute_local": "1970-01-01T00:01:00+00:00", "timezone": "UTC"
-    }))
-}
-
-fn firing(minute: i64) -> AlertState {
-    AlertState {
-        phase: AlertPhase::Firing,
-        consecutive_bad: 1,
-        last_minute: Some(minute),
-        firing_since: Some(minute),
-        announced: true,
-        ..AlertState::default()
-    }
-}
-
-/// What every `AlertStateStore` must do; run on memory and on SQLite.
-async fn round_trips(store: &dyn AlertStateStore) -> TestResult {
-    assert_eq!(store.alert_state("orders", 0).await?, None);
-    assert_eq!(store.pause("orders").await?, None);
-    let target = Target::new(ChannelKind::Log, "");
-    let mut entry = PendingNotification::new(notification("orders", 60)?, vec![target.clone()]);
-    let update = AlertUpdate {
-        checker: "orders".into(),
-        alert: Some((1, firing(60))),
-        source: Some(SourceState {
-            failing: true,
-            since: Some(0),
-            last_error: Some("timeout".into()),
-            ..SourceState::default()
-        }),
-        notifications: vec![entry.clone()],
-        at: Some(60),
-    };
-    store.apply(&update).await?;
-    assert_eq!(store.alert_state("orders", 1).await?, Some(firing(60)));
-    assert_eq!(store.alert_states("orders").await?, [(1, firing(60))]);
-    assert!(store
-        .source_state("orders")
-        .await?
-        .is_some_and(|s| s.failing));
-    // A second enqueue of the same key keeps the first entry and its progress.
-    entry.delivered.push(target.id());
-    entry.attempts = 2;
-    entry.last_error = Some("down".into());
-    store.save_progress(&entry).await?;
-    store.apply(&update).await?;
-    assert_eq!(store.pending("orders").await?, [entry.clone()]);
-    assert!(store.pending("other").await?.is_empty());
-    // The history: the requirement's change with its notification and the source's, once
-    // (the replayed enqueue above added nothing).
-    let history: Vec<_> = store
-        .history("orders", 10)
-        .await?
-        .into_iter()
-        .map(|e| (e.at, e.requirement_index, e.from, e.to, e.idempotency_key))
-        .collect();
-    assert_eq!(
-        history,
-        [
-            (
-                60,
-                None,
-                HistoryState::SourceOk,
-                HistoryState::SourceError,
-                None
-            ),
-            (
-                60,
-                Some(1),
-                HistoryState::Ok,
-                HistoryState::Firing,
-                Some("orders/1/60/firing".to_string())
-            ),
-        ],
-        "newest first"
-    );
-    assert_eq!(store.history("orders", 1).await?.len(), 1);
-    assert!(store.history("other", 10).await?.is_empty());
-    store.complete(&entry.notification.idempotency_key).await?;
-    assert!(store.pending("orders").await?.is_empty());
-
-    let pause = Pause {
-        since: 0,
-        until: Some(3600),
-        comment: Some("migration".into()),
-    };
-    store.set_pause("orders", Some(&pause)).await?;
-    assert_eq!(store.pause("orders").await?, Some(pause.clone()));
-    let overview = store.overview().await?;
-    assert_eq!(overview.alerts.len(), 1);
-    assert_eq!(overview.sources.len(), 1);
-    assert_eq!(overview.pauses, [("orders".to_string(), pause.clone())]);
-    store.set_pause("orders", None).await?;
-    assert_eq!(store.pause("orders").await?, None);
-    let newest = store.history("orders", 1).await?;
-    assert_eq!(
-        newest
-            .iter()
-            .map(|e| (e.at, e.from, e.to))
-            .collect::<Vec<_>>(),
-        [(0, HistoryState::Active, HistoryState::Paused)]
-    );
-    assert_eq!(
-        newest[0].reason.as_deref(),
-        Some("migration"),
-        "the comment"
-    );
-    // Lifted at a time, by someone: in the history; lifting again changes nothing.
-    store.set_pause("orders", Some(&pause)).await?;
-    assert_eq!(
-        store
-            .lift_pause("orders", 90, Some("dwmon unpause"))
-            .await?,
-        Some(pause.clone())
-    );
-    assert_eq!(store.pause("orders").await?, None);
-    assert_eq!(store.lift_pause("orders", 95, None).await?, None);
-    let newest = store.history("orders", 2).await?;
-    assert_eq!(
-        newest
-            .iter()
-            .map(|e| (e.at, e.from, e.to, e.reason.as_deref()))
-            .collect::<Vec<_>>(),
-        [
-            (
-                90,
-                HistoryState::Paused,
-                HistoryState::Active,
-                Some("dwmon unpause")
-            ),
-            (
-                0,
-                HistoryState::Active,
-                HistoryState::Paused,
-                Some("migration")
-            )
-        ]
-    );
-    let source_error = store
-        .history("orders", 10)
-        .await?
-        .into_iter()
-        .find(|e| e.to == HistoryState::SourceError)
-        .ok_or("no source error in the history")?;
-    assert_eq!(source_error.reason.as_deref(), Some("timeout"));
-
-    for (checker, index) in [("orders", 0), ("orders", 2), ("gone", 0)] {
-        store
-            .apply(&AlertUpdate {
-                checker: checker.into(),
-                alert: Some((index, AlertState::default())),
-                ..AlertUpdate::default()
-            })
-            .await?;
-    }
-    let known = BTreeMap::from([("orders".to_string(), 2)]);
-    assert_eq!(store.prune(&known).await?, 2, "orders #2 and gone #0");
-    let left: Vec<usize> = store
-        .alert_states("orders")
-        .await?
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(left, [0, 1]);
-    assert_eq!(store.source_state("gone").await?, None);
-    Ok(())
-}
-
 #[tokio::test]
 async fn memory_and_sqlite_alert_stores_behave_alike() -> TestResult {
-    round_trips(&MemoryAlertStore::new()).await?;
-    round_trips(&SqliteStore::open_in_memory()?).await?;
+    alert_state_round_trips(&MemoryAlertStore::new()).await?;
+    alert_state_round_trips(&SqliteStore::open_in_memory()?).await?;
     let dir = tempfile::tempdir()?;
-    round_trips(&SqliteStore::open(dir.path().join("dwmon.sqlite"))?).await
+    alert_state_round_trips(&SqliteStore::open(dir.path().join("dwmon.sqlite"))?).await
 }
 
 #[tokio::test]
@@ -210,14 +35,17 @@ async fn alert_state_survives_reopening_beside_rows_and_checks() -> TestResult {
         store
             .apply(&AlertUpdate {
                 checker: "orders".into(),
-                alert: Some((0, firing(60))),
+                alert: Some((0, firing_state(60))),
                 ..AlertUpdate::default()
             })
             .await?;
     }
     let store = SqliteStore::open_read_only(&path)?;
     assert_eq!(store.count("orders", 0, 60).await?, 1);
-    assert_eq!(store.alert_state("orders", 0).await?, Some(firing(60)));
+    assert_eq!(
+        store.alert_state("orders", 0).await?,
+        Some(firing_state(60))
+    );
     Ok(())
 }
 
@@ -247,7 +75,7 @@ async fn a_locked_store_fails_as_busy() -> TestResult {
     let result = store
         .apply(&AlertUpdate {
             checker: "orders".into(),
-            alert: Some((0, firing(60))),
+            alert: Some((0, firing_state(60))),
             ..AlertUpdate::default()
         })
         .await;
@@ -473,7 +301,7 @@ async fn the_history_is_bounded_per_checker_and_written_with_the_state() -> Test
     other.execute_batch("BEGIN IMMEDIATE")?;
     let update = AlertUpdate {
         checker: "orders".into(),
-        alert: Some((0, firing(60))),
+        alert: Some((0, firing_state(60))),
         at: Some(60),
         ..AlertUpdate::default()
     };
