@@ -6,7 +6,9 @@
 //!   or already this runner's, at most this runner's share (the checkers divided by the
 //!   runners seen within a lease, so several runners split the work); it sets the owner, bumps
 //!   the fence and commits before anything is fetched. Checkers this runner held beyond its
-//!   share are released in the same transaction, for the other runners' next cycle.
+//!   share are released in the same transaction, for the other runners' next cycle. The
+//!   whole transaction is one pipeline, one round trip to the server however many checkers
+//!   it claims (tests/round_trips.rs counts them).
 //! - **Records.** The recording transaction locks the checker's claim row and compares its
 //!   fence with the claim's: another runner's later claim makes it fail with
 //!   [`StoreError::StaleClaim`] before anything is written. Check records (primary key
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 use dwmon_core::store::{CheckLog, CheckerClaim, Lease, Recorded, Settlement};
 use dwmon_core::{CheckRecord, PendingDelivery, StoreError};
 use std::collections::HashMap;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 /// How far past the database's clock a check's minute may be before `record` refuses it: a
 /// runner whose clock runs ahead must not record minutes that have not happened.
@@ -52,6 +54,10 @@ pub(crate) fn parse_record(
 }
 
 impl PostgresStore {
+    /// One claim transaction, sent as one pipeline (one round trip to the server): `BEGIN`,
+    /// the statement timeout, the claim rows of new checkers, then one statement that writes
+    /// the heartbeat, claims this runner's share and releases what it held beyond it, and
+    /// `COMMIT` (which rolls back if a statement before it failed).
     async fn try_claim(&self, checkers: &[String]) -> Result<Vec<CheckerClaim>, StoreError> {
         let location = self.location();
         let owner = self.owner();
@@ -59,54 +65,66 @@ impl PostgresStore {
         let mut names: Vec<&str> = checkers.iter().map(String::as_str).collect();
         names.sort_unstable();
         names.dedup();
-        let mut client = self.client().await?;
-        let tx = self.begin(&mut client).await?;
-        // The heartbeat and the runners alive within a lease (others counted before this
-        // one's row is written).
-        let row = tx
-            .query_typed_one(
-                "WITH beat AS (
-                     INSERT INTO dwmon_runners (owner, seen) VALUES ($1, now())
-                     ON CONFLICT (owner) DO UPDATE SET seen = now()
-                 )
-                 SELECT (SELECT count(*) FROM dwmon_runners
-                         WHERE owner <> $1 AND seen > now() - make_interval(secs => $2)) + 1",
-                &[(&owner, Type::TEXT), (&lease, Type::FLOAT8)],
-            )
-            .await
-            .store_err(location)?;
-        let runners: i64 = row.try_get(0).store_err(location)?;
         let count = to_i64(names.len(), "checker count")?;
-        let share = (count + runners - 1) / runners.max(1);
-        tx.query_typed(
-            "INSERT INTO dwmon_claims (checker) SELECT unnest($1::text[]) ORDER BY 1
-             ON CONFLICT DO NOTHING",
-            &[(&names, Type::TEXT_ARRAY)],
-        )
-        .await
-        .store_err(location)?;
-        let rows = tx
-            .query_typed(
-                "WITH picked AS (
+        let client = self.client().await?;
+        let timeout_params: [(&(dyn ToSql + Sync), Type); 1] =
+            [(&self.inner.timeout_ms, Type::TEXT)];
+        let insert_params: [(&(dyn ToSql + Sync), Type); 1] = [(&names, Type::TEXT_ARRAY)];
+        let claim_params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&names, Type::TEXT_ARRAY),
+            (&owner, Type::TEXT),
+            (&lease, Type::FLOAT8),
+            (&count, Type::INT8),
+        ];
+        // Every request is queued on the connection when first polled, so the five go out
+        // together and are answered in order.
+        let (begin, timeout, inserted, claimed, commit) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.query_typed(
+                "SELECT set_config('statement_timeout', $1, true)",
+                &timeout_params,
+            ),
+            client.query_typed(
+                "INSERT INTO dwmon_claims (checker) SELECT unnest($1::text[]) ORDER BY 1
+                 ON CONFLICT DO NOTHING",
+                &insert_params,
+            ),
+            // The share: the checkers divided by the runners seen within a lease (the others
+            // counted before this one's heartbeat, which the same statement writes). Beyond
+            // it, this runner's checkers are freed for the others' next cycle (the fence
+            // stays, so a record under an older claim is still refused once someone claims
+            // it).
+            client.query_typed(
+                "WITH beat AS (
+                     INSERT INTO dwmon_runners (owner, seen) VALUES ($2, now())
+                     ON CONFLICT (owner) DO UPDATE SET seen = now()
+                 ), runners AS (
+                     SELECT count(*) + 1 AS n FROM dwmon_runners
+                     WHERE owner <> $2 AND seen > now() - make_interval(secs => $3)
+                 ), picked AS (
                      SELECT checker FROM dwmon_claims
                      WHERE checker = ANY($1) AND (owner = $2 OR until <= now())
                      ORDER BY (owner IS NOT DISTINCT FROM $2) DESC, checker
-                     LIMIT $4
+                     LIMIT (SELECT ($4 + n - 1) / n FROM runners)
                      FOR UPDATE SKIP LOCKED
+                 ), released AS (
+                     UPDATE dwmon_claims r SET until = now()
+                     WHERE r.owner = $2 AND r.checker = ANY($1) AND r.until > now()
+                       AND NOT EXISTS (SELECT 1 FROM picked p WHERE p.checker = r.checker)
                  )
                  UPDATE dwmon_claims c
                  SET owner = $2, fence = c.fence + 1, until = now() + make_interval(secs => $3)
                  FROM picked WHERE c.checker = picked.checker
                  RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint",
-                &[
-                    (&names, Type::TEXT_ARRAY),
-                    (&owner, Type::TEXT),
-                    (&lease, Type::FLOAT8),
-                    (&share, Type::INT8),
-                ],
-            )
-            .await
-            .store_err(location)?;
+                &claim_params,
+            ),
+            client.batch_execute("COMMIT"),
+        );
+        begin.store_err(location)?;
+        timeout.store_err(location)?;
+        inserted.store_err(location)?;
+        let rows = claimed.store_err(location)?;
+        commit.store_err(location)?;
         let mut claims = Vec::with_capacity(rows.len());
         for row in &rows {
             let fence: i64 = row.try_get(1).store_err(location)?;
@@ -117,21 +135,6 @@ impl PostgresStore {
             });
         }
         claims.sort_by(|a, b| a.checker.cmp(&b.checker));
-        let granted: Vec<&str> = claims.iter().map(|c| c.checker.as_str()).collect();
-        // Beyond this runner's share: free for the others' next cycle (the fence stays, so a
-        // record under an older claim is still refused once someone claims it).
-        tx.query_typed(
-            "UPDATE dwmon_claims SET until = now()
-             WHERE owner = $1 AND checker = ANY($2) AND checker <> ALL($3) AND until > now()",
-            &[
-                (&owner, Type::TEXT),
-                (&names, Type::TEXT_ARRAY),
-                (&granted, Type::TEXT_ARRAY),
-            ],
-        )
-        .await
-        .store_err(location)?;
-        tx.commit().await.store_err(location)?;
         Ok(claims)
     }
 

@@ -2,6 +2,8 @@
 //! (`DWMON_TEST_POSTGRES_URL`), so tests run in parallel on one database.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use dwmon_postgres_store::{PostgresStore, PostgresStoreOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
