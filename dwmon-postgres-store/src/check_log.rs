@@ -110,7 +110,7 @@ impl PostgresStore {
                  ), released AS (
                      UPDATE dwmon_claims r SET until = now()
                      WHERE r.owner = $2 AND r.checker = ANY($1) AND r.until > now()
-                       AND NOT EXISTS (SELECT 1 FROM picked p WHERE p.checker = r.checker)
+                       AND r.checker NOT IN (SELECT checker FROM picked)
                  )
                  UPDATE dwmon_claims c
                  SET owner = $2, fence = c.fence + 1, until = now() + make_interval(secs => $3)

@@ -43,20 +43,27 @@ async fn a_claim_is_one_round_trip_however_many_checkers() -> TestResult {
         let names = names(count);
         // The first claim of new checkers also creates their claim rows: count both.
         for _ in 0..2 {
-            let before = proxy.counts.round_trips();
+            let (trips, statements) = (proxy.counts.round_trips(), proxy.counts.statements());
             let claims = store.claim(&names, 0).await?;
-            counted.push((count, proxy.counts.round_trips() - before, claims.len()));
+            counted.push((
+                count,
+                proxy.counts.round_trips() - trips,
+                proxy.counts.statements() - statements,
+                claims.len(),
+            ));
         }
     }
     common::drop_schema(&url, &schema).await;
 
-    for &(count, round_trips, granted) in &counted {
+    for &(count, round_trips, statements, granted) in &counted {
         assert_eq!(granted, count, "a lone runner claims all {count} checkers");
         // One pipeline, and the pool's check that the connection is alive.
         assert!(
             round_trips <= 2,
             "claiming {count} checkers took {round_trips} round trips: {counted:?}"
         );
+        // BEGIN, set_config, the new claim rows, the claim, COMMIT.
+        assert_eq!(statements, 5, "statements of a claim: {counted:?}");
     }
     // With the fence check, one statement in the transaction that records the checker, a
     // cycle of a runner with a single checker costs at most 2 + 1 round trips for claiming.

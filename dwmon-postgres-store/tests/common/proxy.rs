@@ -1,7 +1,9 @@
 //! A TCP proxy in front of the PostgreSQL server that counts round trips: every burst of
 //! bytes from the client that follows an answer from the server (or opens the connection) is
 //! one. Pipelined statements sent together are one round trip, as they cost one network
-//! wait. Also used by the benchmark `claims` (benches/src/bin/claims.rs).
+//! wait. It also counts the statements the client sends (each `Parse` message, and each
+//! statement of a simple `Query`). Also used by the benchmark `claims`
+//! (benches/src/bin/claims.rs).
 //!
 //! Exact on a current-thread runtime, where the client writes a whole pipeline before the
 //! proxy runs; on a multi-thread runtime a pipeline may now and then count as more.
@@ -16,12 +18,70 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Default)]
 pub struct Counts {
     round_trips: AtomicU64,
+    statements: AtomicU64,
 }
 
 impl Counts {
     /// Client bursts so far, over every proxied connection.
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::SeqCst)
+    }
+
+    /// Statements sent so far, over every proxied connection.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::SeqCst)
+    }
+}
+
+/// Splits the client's side of the protocol into messages and counts the statements.
+#[derive(Default)]
+struct Messages {
+    pending: Vec<u8>,
+    started: bool,
+}
+
+impl Messages {
+    fn feed(&mut self, bytes: &[u8], counts: &Counts) {
+        self.pending.extend_from_slice(bytes);
+        loop {
+            if !self.started {
+                // SSLRequest / GSSENCRequest (answered with one byte), then the startup
+                // message: a length, no type byte.
+                let Some(head) = self.pending.get(..8) else {
+                    return;
+                };
+                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+                if self.pending.len() < len {
+                    return;
+                }
+                if code != 80_877_103 && code != 80_877_104 {
+                    self.started = true;
+                }
+                self.pending.drain(..len.max(8));
+                continue;
+            }
+            let Some(head) = self.pending.get(..5) else {
+                return;
+            };
+            let kind = head[0];
+            let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            if self.pending.len() < 1 + len {
+                return;
+            }
+            let body = &self.pending[5..1 + len];
+            let statements = match kind {
+                b'P' => 1,
+                b'Q' => String::from_utf8_lossy(body)
+                    .trim_end_matches('\0')
+                    .split(';')
+                    .filter(|s| !s.trim().is_empty())
+                    .count() as u64,
+                _ => 0,
+            };
+            counts.statements.fetch_add(statements, Ordering::SeqCst);
+            self.pending.drain(..1 + len);
+        }
     }
 }
 
@@ -34,7 +94,8 @@ pub struct Proxy {
 }
 
 /// Starts a proxy to the server of `url` (a `postgres://user@host:port/db?...` URL) and
-/// returns it with `url` rewritten to pass through it.
+/// returns it with `url` rewritten to pass through it (`sslmode=disable` added unless `url`
+/// sets one: statements are counted in clear text).
 ///
 /// # Panics
 /// When `url` names no `host:port` or the proxy cannot listen on loopback.
@@ -49,7 +110,12 @@ pub async fn start(url: &str) -> Proxy {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
     let local = listener.local_addr().expect("local address");
-    let proxied = url.replacen(host_port, &local.to_string(), 1);
+    let mut proxied = url.replacen(host_port, &local.to_string(), 1);
+    // In clear text, so the statements can be counted.
+    if !proxied.contains("sslmode=") {
+        let separator = if proxied.contains('?') { '&' } else { '?' };
+        proxied = format!("{proxied}{separator}sslmode=disable");
+    }
     let counts = Arc::new(Counts::default());
     let shared = counts.clone();
     tokio::spawn(async move {
@@ -77,6 +143,7 @@ async fn pipe(client: TcpStream, server: TcpStream, counts: Arc<Counts>) {
     let up_answered = answered.clone();
     let up = async move {
         let mut buf = vec![0_u8; 1 << 18];
+        let mut messages = Messages::default();
         loop {
             let n = match client_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -85,6 +152,7 @@ async fn pipe(client: TcpStream, server: TcpStream, counts: Arc<Counts>) {
             if up_answered.swap(false, Ordering::SeqCst) {
                 counts.round_trips.fetch_add(1, Ordering::SeqCst);
             }
+            messages.feed(&buf[..n], &counts);
             if server_write.write_all(&buf[..n]).await.is_err() {
                 break;
             }
