@@ -1,7 +1,8 @@
 //! Several runners on one PostgreSQL store, each a real `Engine` with a store handle of its
 //! own: every minute is recorded exactly once and delivered at least once, a runner whose
-//! fetch outlives its lease is refused by the fence, and a runner whose clock is an hour off
-//! changes nothing.
+//! fetch outlives its lease is refused by the fence, a runner that dies mid-cycle has its
+//! checkers taken over and its missed minutes checked once, and a runner whose clock is an
+//! hour off changes nothing.
 
 mod common;
 
@@ -263,5 +264,156 @@ async fn a_runner_whose_clock_is_an_hour_off_changes_nothing() -> TestResult {
     assert!(log
         .iter()
         .all(|r| seen.insert((r.requirement_index, r.minute))));
+    Ok(())
+}
+
+/// A source that never answers: the runner holding it is stuck in its fetch until killed.
+struct Hang {
+    fetching: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl RowGetter for Hang {
+    async fn get_rows(&self, _request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        self.fetching.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_runners_checkers_are_taken_over_and_its_missed_minutes_checked_once() -> TestResult
+{
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "takeover").await;
+    let a_store = common::store(&schema_url, "a", 120).await;
+    let b_store = common::store(&schema_url, "b", 120).await;
+    let t0 = past_minute(&a_store).await?;
+    let names: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
+    let source = Arc::new(ScriptedSource::new());
+    for name in &names {
+        source.set_rows(name, vec![Row::new(format!("{name}-k"), t0 - 30)]);
+    }
+    let (ha, hb) = (
+        Arc::new(RecordingHandler::new()),
+        Arc::new(RecordingHandler::new()),
+    );
+    let a = Arc::new(engine(&a_store, source.clone(), ha.clone(), &names));
+    let b = Arc::new(engine(&b_store, source.clone(), hb.clone(), &names));
+    // Both runners alive for three minutes: by then they share the checkers.
+    for i in 0..3 {
+        let now = t0 + i * MIN + 5;
+        let (ea, eb) = (a.clone(), b.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { ea.run_cycle(now).await }),
+            tokio::spawn(async move { eb.run_cycle(now).await })
+        );
+        assert!(ra?.errors().next().is_none() && rb?.errors().next().is_none());
+    }
+    let admin = common::admin(&schema_url).await;
+    let held: Vec<String> = admin
+        .query(
+            "SELECT checker FROM dwmon_claims WHERE owner = 'a' ORDER BY checker",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // A dies in the middle of its next cycle: it has claimed its checkers (new fences) and
+    // is fetching when its task, with every checker task of the cycle, is dropped.
+    let fetching = Arc::new(tokio::sync::Notify::new());
+    let dying = Arc::new(engine(
+        &a_store,
+        Arc::new(Hang {
+            fetching: fetching.clone(),
+        }),
+        ha.clone(),
+        &names,
+    ));
+    let cycle = tokio::spawn(async move { dying.run_cycle(t0 + 3 * MIN + 5).await });
+    fetching.notified().await;
+    cycle.abort();
+    let _ = cycle.await;
+    drop(a);
+    drop(a_store);
+    // Within A's lease B checks its own checkers only: A's minutes wait.
+    let within = b.run_cycle(t0 + 3 * MIN + 5).await;
+    let waiting: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM dwmon_checkers WHERE name = ANY($1) AND last_minute < $2",
+            &[&held, &(t0 + 3 * MIN)],
+        )
+        .await?
+        .get(0);
+    // A's lease runs out: the database's clock is moved past it for A's rows (its claims
+    // and its heartbeat), as if a lease had gone by since A died.
+    admin
+        .batch_execute(
+            "UPDATE dwmon_claims SET until = until - interval '1 hour' WHERE owner = 'a';
+             UPDATE dwmon_runners SET seen = seen - interval '1 hour' WHERE owner = 'a'",
+        )
+        .await?;
+    let mut after = Vec::new();
+    for i in 4..7 {
+        after.push(b.run_cycle(t0 + i * MIN + 5).await);
+    }
+    // The last round only delivers what is left.
+    b.run_cycle(t0 + 6 * MIN + 6).await;
+    let owners: Vec<String> = admin
+        .query("SELECT DISTINCT owner FROM dwmon_claims", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut logged = Vec::new();
+    for name in &names {
+        let log = b_store
+            .checks_before(name, (i64::MAX, usize::MAX), 1000)
+            .await?;
+        logged.push(log.iter().map(|r| r.minute).collect::<Vec<i64>>());
+    }
+    let summary = b_store.outbox_summary().await?;
+    common::drop_schema(&url, &schema).await;
+
+    assert!(
+        !held.is_empty() && held.len() < names.len(),
+        "the runners shared the checkers: A held {held:?}"
+    );
+    assert!(within.errors().next().is_none());
+    assert_eq!(
+        waiting,
+        held.len() as i64,
+        "A's checkers wait for its lease"
+    );
+    for report in &after {
+        let errors: Vec<_> = report.errors().collect();
+        assert!(errors.is_empty(), "B reported no error: {errors:?}");
+    }
+    assert_eq!(owners, ["b"], "B took every checker over");
+    let minutes: Vec<i64> = (0..7).rev().map(|i| t0 + i * MIN).collect();
+    for (name, log) in names.iter().zip(&logged) {
+        assert_eq!(
+            log, &minutes,
+            "{name}: every minute once, the ones A missed caught up"
+        );
+    }
+    // The minute A missed and the later ones of its checkers delivered by B, once each.
+    let mut by_b: BTreeMap<String, usize> = BTreeMap::new();
+    for record in hb.checks() {
+        *by_b.entry(record.idempotency_key()).or_default() += 1;
+    }
+    for name in &held {
+        for minute in (3..7).map(|i| t0 + i * MIN) {
+            let key = format!("{name}/0/{minute}");
+            assert_eq!(
+                by_b.get(&key),
+                Some(&1),
+                "{key} delivered by B once: {by_b:?}"
+            );
+        }
+    }
+    assert_eq!(summary.pending, 0, "the outbox is empty");
     Ok(())
 }
