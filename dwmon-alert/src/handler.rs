@@ -8,10 +8,15 @@
 //! 2. The policy runs with `now` = the event's minute (so replays and catch-up cycles are
 //!    deterministic, and a pause `--until T` covers exactly the checks of minutes before T).
 //!    The new states and the resulting notifications (with their targets) are written to the
-//!    [`AlertStateStore`] in one step.
+//!    [`AlertStateStore`] in one step, only if the states they were decided from are still
+//!    the stored ones ([`AlertStateStore::apply_if_unchanged`]); otherwise (another runner
+//!    judged one of `c`'s events meanwhile) the event is judged again on the new states, so
+//!    a streak is announced once however several runners' work overlaps.
 //! 3. Every pending notification of `c`, oldest first, is sent to each target that has not
-//!    received it yet; targets run concurrently, and a target that accepted a message is
-//!    remembered and never sent it again. A target that fails keeps its later messages of
+//!    received it yet; the notifications are leased to this runner first
+//!    ([`AlertStateStore::claim_pending`]; none while another runner sends them, which then
+//!    sends these too) and released after the send. Targets run concurrently, and a target
+//!    that accepted a message is remembered and never sent it again. A target that fails keeps its later messages of
 //!    `c` waiting, so nobody receives a `Resolved` before its `Firing`.
 //! 4. If any target failed, the handler returns an error naming the failed targets (never
 //!    secrets): the engine keeps the check in its outbox and retries it with backoff; the
@@ -46,7 +51,9 @@ use crate::policy::AlertPolicy;
 use crate::route::{Routes, Target};
 use crate::rule::AlertRule;
 use crate::state::{AlertState, SourceState};
-use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, PendingNotification};
+use crate::store::{
+    AlertStateStore, AlertStoreError, AlertUpdate, DecidedFrom, PendingNotification,
+};
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, ErrorKind, Event, HandlerError};
 use std::collections::{BTreeMap, HashSet};
@@ -311,7 +318,22 @@ impl AlertHandler {
         Ok(AlertOutcome { decided, delivered })
     }
 
+    /// Judges `record` against the stored states and writes the result, deciding again when
+    /// another runner changed the states in between (see [`AlertStateStore::apply_if_unchanged`]).
     async fn observe_check(&self, record: &CheckRecord) -> Result<Vec<Notification>, AlertError> {
+        for _ in 0..DECIDE_ATTEMPTS {
+            if let Some(decided) = self.try_observe_check(record).await? {
+                return Ok(decided);
+            }
+        }
+        Err(changing(&record.checker))
+    }
+
+    /// One try of [`AlertHandler::observe_check`]: `None` when the states changed under it.
+    async fn try_observe_check(
+        &self,
+        record: &CheckRecord,
+    ) -> Result<Option<Vec<Notification>>, AlertError> {
         let checker = record.checker.as_str();
         let (routes, repeat) = self.routes(checker, &record.extra);
         let policy = AlertPolicy::new(repeat);
@@ -350,11 +372,24 @@ impl AlertHandler {
         }
 
         let decided: Vec<Notification> = recovered.into_iter().chain(firing).collect();
+        let decided_from = DecidedFrom {
+            alert: Some((slot, before.clone())),
+            source: Some(source_before.clone()),
+        };
         let alert = changed(before, state).map(|s| (slot, s));
         let source = changed(source_before, source);
-        self.apply(checker, alert, source, &decided, &routes, now)
+        let written = self
+            .apply(
+                checker,
+                alert,
+                source,
+                &decided,
+                &routes,
+                now,
+                &decided_from,
+            )
             .await?;
-        Ok(decided)
+        Ok(written.then_some(decided))
     }
 
     /// Whether a checker with this `__EXTRA__` has its notifications held: it names a
@@ -406,6 +441,10 @@ impl AlertHandler {
                 .release(&mut state, pause.as_ref(), now)
                 .into_iter()
                 .collect();
+            let decided_from = DecidedFrom {
+                alert: Some((entry.requirement_index, Some(entry.state.clone()))),
+                source: None,
+            };
             let alert = changed(Some(entry.state), state).map(|s| (entry.requirement_index, s));
             if alert.is_none() && decided.is_empty() {
                 continue;
@@ -420,7 +459,16 @@ impl AlertHandler {
                     .collect(),
                 at: Some(now),
             };
-            self.store.apply(&update).await?;
+            if !self
+                .store
+                .apply_if_unchanged(&update, &decided_from)
+                .await?
+            {
+                // The child's own runner changed it meanwhile: its next check announces
+                // what is still held.
+                tracing::debug!(checker = %child, parent, "held alert changed; left to its checks");
+                continue;
+            }
             if !decided.is_empty() && !children.contains(&child) {
                 children.push(child);
             }
@@ -463,14 +511,29 @@ impl AlertHandler {
         Ok((index, at_index))
     }
 
+    /// Judges an error event; decides again when the states changed in between, as
+    /// [`AlertHandler::observe_check`].
     async fn observe_error(&self, event: &ErrorEvent) -> Result<Vec<Notification>, AlertError> {
+        for _ in 0..DECIDE_ATTEMPTS {
+            if let Some(decided) = self.try_observe_error(event).await? {
+                return Ok(decided);
+            }
+        }
+        Err(changing(&event.checker))
+    }
+
+    /// One try of [`AlertHandler::observe_error`]: `None` when the states changed under it.
+    async fn try_observe_error(
+        &self,
+        event: &ErrorEvent,
+    ) -> Result<Option<Vec<Notification>>, AlertError> {
         let checker = event.checker.as_str();
         if event.kind == ErrorKind::RejectedRows {
             // The checks of that cycle were made (with the good rows) and alert as usual; a
             // data-quality report is not a broken source, and counting it as one would flip
             // SourceError / SourceRecovered every cycle.
             tracing::debug!(checker, error = %event.error, "rejected rows: not a source error");
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         if event.kind == ErrorKind::DeliveryGivenUp {
             // The engine gave up a target of this checker: tell the default route (the
@@ -481,9 +544,19 @@ impl AlertHandler {
                 .on_delivery_given_up(event, pause.as_ref(), event.minute)
                 .into_iter()
                 .collect();
-            self.apply(checker, None, None, &decided, &routes, event.minute)
-                .await?;
-            return Ok(decided);
+            // No state is read: the notification's key (its event's) keeps it one.
+            let anything = DecidedFrom::default();
+            self.apply(
+                checker,
+                None,
+                None,
+                &decided,
+                &routes,
+                event.minute,
+                &anything,
+            )
+            .await?;
+            return Ok(Some(decided));
         }
         let before = self.store.source_state(checker).await?;
         let mut source = before.clone().unwrap_or_default();
@@ -495,13 +568,29 @@ impl AlertHandler {
             .on_error_held(&mut source, event, pause.as_ref(), held, event.minute)
             .into_iter()
             .collect();
+        let decided_from = DecidedFrom {
+            alert: None,
+            source: Some(before.clone()),
+        };
         let source = changed(before, source);
-        self.apply(checker, None, source, &decided, &routes, event.minute)
+        let written = self
+            .apply(
+                checker,
+                None,
+                source,
+                &decided,
+                &routes,
+                event.minute,
+                &decided_from,
+            )
             .await?;
-        Ok(decided)
+        Ok(written.then_some(decided))
     }
 
-    /// Writes what changed and the decided notifications (with their targets) in one step.
+    /// Writes what changed and the decided notifications (with their targets) in one step,
+    /// if the states they were decided from are still stored (`Ok(false)`: they changed,
+    /// nothing was written).
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         checker: &str,
@@ -510,9 +599,10 @@ impl AlertHandler {
         decided: &[Notification],
         routes: &Routes,
         now: i64,
-    ) -> Result<(), AlertError> {
+        decided_from: &DecidedFrom,
+    ) -> Result<bool, AlertError> {
         if alert.is_none() && source.is_none() && decided.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let update = AlertUpdate {
             checker: checker.to_string(),
@@ -524,8 +614,7 @@ impl AlertHandler {
                 .collect(),
             at: Some(now),
         };
-        self.store.apply(&update).await?;
-        Ok(())
+        Ok(self.store.apply_if_unchanged(&update, decided_from).await?)
     }
 
     /// Delivers `checker`'s pending notifications (oldest first) to the targets still owed
@@ -543,11 +632,27 @@ impl AlertHandler {
         checker: &str,
         only: &(dyn Fn(&Target) -> bool + Send + Sync),
     ) -> Result<Vec<(String, String)>, AlertError> {
+        // Leased to this runner: another runner sending them meanwhile gets none.
+        let leased = self.store.claim_pending(checker).await?;
+        let sent = self.send_leased(checker, leased, only).await;
+        if let Err(e) = self.store.release_pending(checker).await {
+            tracing::debug!(checker, error = %e, "cannot release the notifications' lease");
+        }
+        sent
+    }
+
+    /// Sends the leased notifications of `checker` (see [`AlertHandler::flush_where`]).
+    async fn send_leased(
+        &self,
+        checker: &str,
+        leased: Vec<PendingNotification>,
+        only: &(dyn Fn(&Target) -> bool + Send + Sync),
+    ) -> Result<Vec<(String, String)>, AlertError> {
         let mut delivered = Vec::new();
         let mut failures = Vec::new();
         // Targets that failed this round: their later messages wait, to keep them in order.
         let mut blocked: HashSet<String> = HashSet::new();
-        for mut pending in self.store.pending(checker).await? {
+        for mut pending in leased {
             let due: Vec<crate::Target> = pending
                 .remaining()
                 .filter(|t| only(t) && !blocked.contains(&t.id()))
@@ -618,6 +723,18 @@ impl AlertHandler {
 
 /// The `__EXTRA__` key holding a checker's alert routes.
 const ROUTING_KEY: &str = "alert";
+
+/// How many times an event is judged again when other runners keep changing its checker's
+/// states under it.
+const DECIDE_ATTEMPTS: usize = 8;
+
+/// The error of an event whose checker's states kept changing under it (it is retried).
+fn changing(checker: &str) -> AlertError {
+    AlertError::Store(AlertStoreError::Backend(format!(
+        "alert state of {checker:?} kept changing while it was judged (other runners); \
+         will retry"
+    )))
+}
 
 /// The extra that routes `event`: its own, except for a checker file that failed to load
 /// (its event has no `__EXTRA__`), which keeps the last good routing of `source`, so that

@@ -5,5 +5,5 @@
 
 pub use dwmon_core::alert_state::{
     AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertTransition, AlertUpdate,
-    HistoryState, MemoryAlertStore, PendingNotification,
+    DecidedFrom, HistoryState, MemoryAlertStore, PendingNotification,
 };

@@ -78,6 +78,18 @@ pub struct AlertUpdate {
     pub at: Option<i64>,
 }
 
+/// The stored states an [`AlertUpdate`] was decided from, for
+/// [`AlertStateStore::apply_if_unchanged`]: the update is written only if they are still the
+/// stored ones, so that two runners judging one checker's events at once cannot both act on
+/// the same old state (both announce one streak, or one overwrite the other's change).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecidedFrom {
+    /// The requirement whose state was read, and that state (`None`: none was stored).
+    pub alert: Option<(usize, Option<AlertState>)>,
+    /// The checker's source state read (`Some(None)`: none was stored); `None`: not read.
+    pub source: Option<Option<SourceState>>,
+}
+
 /// Persistence for alerting: alert and source states, pause flags and the notifications not
 /// yet delivered to every target. Object-safe (`Arc<dyn AlertStateStore>`). It is part of the
 /// store seam: every [`Store`](crate::Store) is an `AlertStateStore` too, so one store keeps
@@ -89,8 +101,11 @@ pub struct AlertUpdate {
 /// sees whole updates only. Enqueuing a notification whose idempotency key is already pending
 /// keeps the pending entry (with its delivery progress) as it is, so two runners applying the
 /// same event enqueue it once; a replayed notification adds no history entry. States are
-/// last-writer-wins: the alerting policy applies one checker's events in minute order (an
-/// [`AlertState::last_minute`] at or after an event's minute makes it a replay).
+/// last-writer-wins with [`apply`](AlertStateStore::apply); the alerting policy writes with
+/// [`apply_if_unchanged`](AlertStateStore::apply_if_unchanged), so that of several runners
+/// judging one checker at once each decides on the states the others wrote (an
+/// [`AlertState::last_minute`] at or after an event's minute makes it a replay), and sends
+/// what [`claim_pending`](AlertStateStore::claim_pending) leases it.
 ///
 /// **Crash.** A call that returned `Ok` is durable in a persistent store (the in-memory
 /// stores keep it for the life of the process); one interrupted by a crash wrote nothing. A
@@ -152,6 +167,66 @@ pub trait AlertStateStore: Send + Sync {
     /// # Errors
     /// Backend failure.
     async fn complete(&self, idempotency_key: &str) -> Result<(), AlertStoreError>;
+
+    /// [`apply`](AlertStateStore::apply), only if the stored states are still those of
+    /// `decided_from` (compared in the transaction that writes, under the same lock): `Ok(true)`
+    /// when written, `Ok(false)` (nothing written) when another writer changed them since they
+    /// were read; the caller reads them again and decides anew.
+    ///
+    /// The default reads the states, compares and applies, in three calls: enough for a store
+    /// one process writes ([`MemoryAlertStore`], SQLite). A store several runners share
+    /// (`dwmon_postgres_store::PostgresStore`) compares inside its transaction.
+    ///
+    /// # Errors
+    /// Backend failure; then nothing was written.
+    async fn apply_if_unchanged(
+        &self,
+        update: &AlertUpdate,
+        decided_from: &DecidedFrom,
+    ) -> Result<bool, AlertStoreError> {
+        if let Some((index, expected)) = &decided_from.alert {
+            if self.alert_state(&update.checker, *index).await? != *expected {
+                return Ok(false);
+            }
+        }
+        if let Some(expected) = &decided_from.source {
+            if self.source_state(&update.checker).await? != *expected {
+                return Ok(false);
+            }
+        }
+        self.apply(update).await?;
+        Ok(true)
+    }
+
+    /// `checker`'s pending notifications that this runner may send now, oldest first, leased
+    /// to it: a store shared by several runners hands a checker's notifications to one runner
+    /// at a time (until the lease ends on the store's clock, or
+    /// [`release_pending`](AlertStateStore::release_pending)), and returns none while another
+    /// runner holds them, so no notification is sent by two runners at once. A runner that dies
+    /// holding them is replaced once its lease ends: the next runner re-sends under the same
+    /// idempotency key. [`save_progress`](AlertStateStore::save_progress) of a leased entry is
+    /// written only under the lease it was handed out with.
+    ///
+    /// The default is [`pending`](AlertStateStore::pending) (one process, nothing to share).
+    ///
+    /// # Errors
+    /// Backend failure or an unreadable stored value.
+    async fn claim_pending(
+        &self,
+        checker: &str,
+    ) -> Result<Vec<PendingNotification>, AlertStoreError> {
+        self.pending(checker).await
+    }
+
+    /// Ends this runner's lease on `checker`'s pending notifications (those still pending
+    /// after a send), so another runner may retry them at once. The default does nothing.
+    ///
+    /// # Errors
+    /// Backend failure (the lease then ends on its own).
+    async fn release_pending(&self, checker: &str) -> Result<(), AlertStoreError> {
+        let _ = checker;
+        Ok(())
+    }
 
     /// `checker`'s pause, if set (possibly expired).
     ///
@@ -287,6 +362,15 @@ macro_rules! forward_alert_store {
             async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError> {
                 (**self).pending(checker).await
             }
+            async fn apply_if_unchanged(&self, update: &AlertUpdate, decided_from: &DecidedFrom) -> Result<bool, AlertStoreError> {
+                (**self).apply_if_unchanged(update, decided_from).await
+            }
+            async fn claim_pending(&self, checker: &str) -> Result<Vec<PendingNotification>, AlertStoreError> {
+                (**self).claim_pending(checker).await
+            }
+            async fn release_pending(&self, checker: &str) -> Result<(), AlertStoreError> {
+                (**self).release_pending(checker).await
+            }
             async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
                 (**self).save_progress(pending).await
             }
@@ -393,6 +477,33 @@ macro_rules! delegate_alert_state_store {
                 $crate::alert_state::AlertStoreError,
             > {
                 $crate::alert_state::AlertStateStore::pending(&self.$field, checker).await
+            }
+            async fn apply_if_unchanged(
+                &self,
+                update: &$crate::alert_state::AlertUpdate,
+                decided_from: &$crate::alert_state::DecidedFrom,
+            ) -> ::std::result::Result<bool, $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::apply_if_unchanged(
+                    &self.$field,
+                    update,
+                    decided_from,
+                )
+                .await
+            }
+            async fn claim_pending(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::alert_state::PendingNotification>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::claim_pending(&self.$field, checker).await
+            }
+            async fn release_pending(
+                &self,
+                checker: &str,
+            ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::release_pending(&self.$field, checker).await
             }
             async fn save_progress(
                 &self,

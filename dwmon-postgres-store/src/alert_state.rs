@@ -1,21 +1,39 @@
 //! [`AlertStateStore`] for [`PostgresStore`]: alert and source states, pauses, undelivered
 //! notifications and the alert history in the store's `dwmon_alert_*` tables. Every write is
-//! one transaction; a notification's idempotency key is unique, so two runners enqueueing the
-//! same notification (one streak's firing, say) store it once.
+//! one transaction under a transaction-scoped lock of its checker.
+//!
+//! Several runners judge and send one checker's alerts without sending anything twice:
+//!
+//! - **Decided once.** [`AlertStateStore::apply_if_unchanged`] compares the stored states with
+//!   those the update was decided from inside the locked transaction that writes it, so two
+//!   runners judging the checker at once cannot both act on one old state. A notification's
+//!   key is unique in the outbox, and a key already in the history (enqueued before, maybe
+//!   sent and completed since) is not enqueued again.
+//! - **Sent by one runner.** [`AlertStateStore::claim_pending`] leases a checker's pending
+//!   notifications to one runner (owner, a fence per entry, a lease end on the database's
+//!   clock, the store's lease long); `save_progress` writes only under the fence it leased
+//!   with; the lease is released after the send. A runner that dies while sending is replaced
+//!   once its lease ends: the next runner to handle the checker re-sends under the same key.
 
 use crate::error::ResultExt;
-use crate::store::PostgresStore;
+use crate::store::{lock, PostgresStore};
 use async_trait::async_trait;
 use dwmon_core::alert_state::{
     pause_transition, transitions, AlertOverview, AlertState, AlertStateEntry, AlertStateStore,
-    AlertStoreError, AlertTransition, AlertUpdate, Pause, PendingNotification, SourceState,
-    HISTORY_PER_CHECKER,
+    AlertStoreError, AlertTransition, AlertUpdate, DecidedFrom, Pause, PendingNotification,
+    SourceState, HISTORY_PER_CHECKER,
 };
 use std::collections::BTreeMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 type Result<T> = std::result::Result<T, AlertStoreError>;
+
+/// The key of a pending notification's lease fence in the handle's fence map (shared with
+/// the check outbox's keys, which never start with this).
+fn fence_key(idempotency_key: &str) -> String {
+    format!("alert\u{0}{idempotency_key}")
+}
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| AlertStoreError::Backend(e.to_string()))
@@ -183,14 +201,56 @@ async fn record_history(l: &str, tx: &Transaction<'_>, entries: &[AlertTransitio
     Ok(())
 }
 
-async fn apply_in(l: &str, tx: &Transaction<'_>, update: &AlertUpdate) -> Result<()> {
-    // One writer per checker at a time (two runners applying one checker's events).
+/// Serialises the writers (and the senders, [`PostgresStore::claim_pending`]) of one
+/// checker's alert state until the transaction ends.
+async fn lock_checker(l: &str, tx: &Transaction<'_>, checker: &str) -> Result<()> {
     tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext('dwmon alert ' || current_schema() || $1))",
-        &[(&update.checker, Type::TEXT)],
+        &[(&checker, Type::TEXT)],
     )
     .await
     .alert_err(l)?;
+    Ok(())
+}
+
+/// Whether the stored states are still those `update` was decided from.
+async fn unchanged(
+    l: &str,
+    tx: &Transaction<'_>,
+    checker: &str,
+    decided_from: &DecidedFrom,
+) -> Result<bool> {
+    if let Some((index, expected)) = &decided_from.alert {
+        if alert_state_in(l, tx, checker, *index).await? != *expected {
+            return Ok(false);
+        }
+    }
+    if let Some(expected) = &decided_from.source {
+        if source_state_in(l, tx, checker).await? != *expected {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Writes `update` (see [`AlertStateStore::apply`]); with `decided_from`, only if the stored
+/// states are still those (answers whether it wrote). A notification whose key is already in
+/// the history was enqueued before (and possibly sent and completed since): it is neither
+/// recorded nor enqueued again, so a runner that decided it late sends nothing twice.
+async fn apply_in(
+    l: &str,
+    tx: &Transaction<'_>,
+    update: &AlertUpdate,
+    decided_from: Option<&DecidedFrom>,
+) -> Result<bool> {
+    // One writer per checker at a time (two runners applying one checker's events).
+    lock_checker(l, tx, &update.checker).await?;
+    if let Some(decided_from) = decided_from {
+        if !unchanged(l, tx, &update.checker, decided_from).await? {
+            return Ok(false);
+        }
+    }
+    let mut enqueue: Vec<&PendingNotification> = update.notifications.iter().collect();
     if update.at.is_some() {
         let alert_before = match &update.alert {
             Some((index, _)) => alert_state_in(l, tx, &update.checker, *index).await?,
@@ -216,6 +276,11 @@ async fn apply_in(l: &str, tx: &Transaction<'_>, update: &AlertUpdate) -> Result
                 kept.push(pending);
             }
         }
+        enqueue = update
+            .notifications
+            .iter()
+            .filter(|n| kept.contains(n))
+            .collect();
         fresh.notifications = kept;
         let entries = transitions(&fresh, alert_before.as_ref(), source_before.as_ref());
         record_history(l, tx, &entries).await?;
@@ -252,7 +317,7 @@ async fn apply_in(l: &str, tx: &Transaction<'_>, update: &AlertUpdate) -> Result
         .await
         .alert_err(l)?;
     }
-    for entry in &update.notifications {
+    for entry in enqueue {
         let json = to_json(entry)?;
         tx.query_typed(
             "INSERT INTO dwmon_alert_outbox (idempotency_key, checker, entry) VALUES ($1, $2, $3)
@@ -266,7 +331,7 @@ async fn apply_in(l: &str, tx: &Transaction<'_>, update: &AlertUpdate) -> Result
         .await
         .alert_err(l)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn pending_of(
@@ -400,37 +465,133 @@ impl AlertStateStore for PostgresStore {
     }
 
     async fn apply(&self, update: &AlertUpdate) -> Result<()> {
-        write_tx!(self, |l, tx| apply_in(l, &tx, update).await?)
+        write_tx!(self, |l, tx| {
+            apply_in(l, &tx, update, None).await?;
+        })
+    }
+
+    async fn apply_if_unchanged(
+        &self,
+        update: &AlertUpdate,
+        decided_from: &DecidedFrom,
+    ) -> Result<bool> {
+        write_tx!(self, |l, tx| apply_in(l, &tx, update, Some(decided_from))
+            .await?)
+    }
+
+    /// Leases all of `checker`'s pending notifications to this runner for the store's lease,
+    /// on the database's clock, unless another runner holds a lease on any of them (then
+    /// none: that runner sends them, or they are free again when its lease ends). Taken under
+    /// the checker's lock, so two runners never lease one checker's notifications at once.
+    async fn claim_pending(&self, checker: &str) -> Result<Vec<PendingNotification>> {
+        let owner = self.owner();
+        let lease = self.inner.lease_seconds;
+        let leased: Result<Vec<(PendingNotification, i64)>> = write_tx!(self, |l, tx| {
+            lock_checker(l, &tx, checker).await?;
+            let rows = tx
+                .query_typed(
+                    "UPDATE dwmon_alert_outbox o
+                     SET lease_owner = $2, lease_until = now() + make_interval(secs => $3),
+                         lease_fence = o.lease_fence + 1
+                     WHERE o.checker = $1 AND NOT EXISTS (
+                         SELECT 1 FROM dwmon_alert_outbox p
+                         WHERE p.checker = $1 AND p.lease_until > now()
+                           AND p.lease_owner IS DISTINCT FROM $2)
+                     RETURNING o.seq, o.idempotency_key, o.entry, o.lease_fence",
+                    &[
+                        (&checker, Type::TEXT),
+                        (&owner, Type::TEXT),
+                        (&lease, Type::FLOAT8),
+                    ],
+                )
+                .await
+                .alert_err(l)?;
+            let mut leased = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let seq: i64 = row.try_get(0).alert_err(l)?;
+                let key: String = row.try_get(1).alert_err(l)?;
+                let text: String = row.try_get(2).alert_err(l)?;
+                let fence: i64 = row.try_get(3).alert_err(l)?;
+                leased.push((seq, from_json("pending notification", &key, &text)?, fence));
+            }
+            leased.sort_by_key(|(seq, _, _)| *seq);
+            leased
+                .into_iter()
+                .map(|(_, entry, fence)| (entry, fence))
+                .collect()
+        });
+        let leased = leased?;
+        let mut fences = lock(&self.inner.delivery_fences);
+        Ok(leased
+            .into_iter()
+            .map(|(entry, fence)| {
+                fences.insert(fence_key(&entry.notification.idempotency_key), fence);
+                entry
+            })
+            .collect())
+    }
+
+    async fn release_pending(&self, checker: &str) -> Result<()> {
+        let owner = self.owner();
+        let released: Result<Vec<String>> = write_tx!(self, |l, tx| {
+            let rows = tx
+                .query_typed(
+                    "UPDATE dwmon_alert_outbox SET lease_until = now()
+                     WHERE checker = $1 AND lease_owner = $2 AND lease_until > now()
+                     RETURNING idempotency_key",
+                    &[(&checker, Type::TEXT), (&owner, Type::TEXT)],
+                )
+                .await
+                .alert_err(l)?;
+            rows.iter()
+                .map(|row| row.try_get(0).alert_err(l))
+                .collect::<Result<Vec<String>>>()?
+        });
+        let released = released?;
+        let mut fences = lock(&self.inner.delivery_fences);
+        for key in released {
+            fences.remove(&fence_key(&key));
+        }
+        Ok(())
     }
 
     async fn pending(&self, checker: &str) -> Result<Vec<PendingNotification>> {
         read_tx!(self, |l, tx| pending_of(l, &tx, Some(checker)).await?)
     }
 
+    /// Under the lease fence [`PostgresStore::claim_pending`] handed out (if this handle
+    /// leased the entry): a runner that took the entry over since keeps its own progress.
     async fn save_progress(&self, pending: &PendingNotification) -> Result<()> {
         let text = to_json(pending)?;
+        let key = &pending.notification.idempotency_key;
+        let fence = lock(&self.inner.delivery_fences)
+            .get(&fence_key(key))
+            .copied();
         write_tx!(self, |l, tx| {
             tx.query_typed(
-                "UPDATE dwmon_alert_outbox SET entry = $2 WHERE idempotency_key = $1",
-                &[
-                    (&pending.notification.idempotency_key, Type::TEXT),
-                    (&text, Type::TEXT),
-                ],
+                "UPDATE dwmon_alert_outbox SET entry = $2
+                 WHERE idempotency_key = $1 AND ($3::int8 IS NULL OR lease_fence = $3)",
+                &[(key, Type::TEXT), (&text, Type::TEXT), (&fence, Type::INT8)],
             )
             .await
             .alert_err(l)?;
         })
     }
 
+    /// Every target has it: gone, whoever holds the lease now.
     async fn complete(&self, idempotency_key: &str) -> Result<()> {
-        write_tx!(self, |l, tx| {
+        let done: Result<()> = write_tx!(self, |l, tx| {
             tx.query_typed(
                 "DELETE FROM dwmon_alert_outbox WHERE idempotency_key = $1",
                 &[(&idempotency_key, Type::TEXT)],
             )
             .await
             .alert_err(l)?;
-        })
+        });
+        if done.is_ok() {
+            lock(&self.inner.delivery_fences).remove(&fence_key(idempotency_key));
+        }
+        done
     }
 
     async fn pause(&self, checker: &str) -> Result<Option<Pause>> {

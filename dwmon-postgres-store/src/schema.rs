@@ -22,9 +22,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first. Append new ones; never edit a released one.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    sql: "
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        sql: "
     CREATE TABLE dwmon_checkers (
         id BIGSERIAL PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -116,10 +117,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     CREATE INDEX dwmon_alert_history_by_key ON dwmon_alert_history (idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     ",
-}];
+    },
+    // Pending notifications are leased to one runner at a time, like the check outbox.
+    Migration {
+        to: 2,
+        sql: "
+    ALTER TABLE dwmon_alert_outbox
+        ADD COLUMN lease_owner TEXT,
+        ADD COLUMN lease_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity',
+        ADD COLUMN lease_fence BIGINT NOT NULL DEFAULT 0;
+    ",
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
