@@ -1,6 +1,8 @@
 //! The PostgreSQL test server and a schema per test, for the `--store postgres://` tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub fn server() -> Option<String> {
