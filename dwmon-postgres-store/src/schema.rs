@@ -135,6 +135,91 @@ pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
+/// The schema `client`'s `search_path` names and the version of the store in it (`None`: no
+/// `dwmon_migrations` table, or no version in it), in a read-only transaction.
+pub(crate) async fn stored_version(
+    client: &mut tokio_postgres::Client,
+    location: &str,
+    statement_timeout_ms: &str,
+) -> Result<(String, Option<i64>), StoreError> {
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .store_err(location)?;
+    tx.query_typed(
+        "SELECT set_config('statement_timeout', $1, true)",
+        &[(&statement_timeout_ms, Type::TEXT)],
+    )
+    .await
+    .store_err(location)?;
+    let row = tx
+        .query_typed_one(
+            "SELECT current_schema()::text, to_regclass('dwmon_migrations') IS NOT NULL",
+            &[],
+        )
+        .await
+        .store_err(location)?;
+    let schema: Option<String> = row.try_get(0).store_err(location)?;
+    let Some(schema) = schema else {
+        return Err(no_schema(location));
+    };
+    let has_table: bool = row.try_get(1).store_err(location)?;
+    let version = if has_table {
+        tx.query_typed_one("SELECT max(version) FROM dwmon_migrations", &[])
+            .await
+            .store_err(location)?
+            .try_get(0)
+            .store_err(location)?
+    } else {
+        None
+    };
+    tx.commit().await.store_err(location)?;
+    Ok((schema, version))
+}
+
+/// For a read-only handle: the store must exist, at this build's version, and nothing is
+/// created or migrated.
+pub(crate) async fn check_existing(
+    client: &mut tokio_postgres::Client,
+    location: &str,
+    statement_timeout_ms: &str,
+) -> Result<(), StoreError> {
+    let (schema, version) = stored_version(client, location, statement_timeout_ms).await?;
+    let open = |message: String| StoreError::Open {
+        path: location.to_owned(),
+        source: Cause::text(message),
+    };
+    match version {
+        None => Err(open(format!(
+            "no dwmon store in schema {schema}; run `dwmon run` or `dwmon once` with this \
+             --store first (they create it)"
+        ))),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            path: location.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(found) if found < SCHEMA_VERSION => Err(open(format!(
+            "the dwmon store in schema {schema} has version {found}, this dwmon reads version \
+             {SCHEMA_VERSION}; run `dwmon run` or `dwmon once` of this version first (they \
+             migrate it)"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+fn no_schema(location: &str) -> StoreError {
+    StoreError::Open {
+        path: location.to_owned(),
+        source: Cause::text(
+            "the connection's search_path names no existing schema; create it \
+             (CREATE SCHEMA name) or fix options=-csearch_path%3Dname",
+        ),
+    }
+}
+
 /// Brings the store in `client`'s schema up to the newest of `migrations`; returns the
 /// version it has afterwards.
 pub(crate) async fn migrate(
@@ -158,13 +243,7 @@ pub(crate) async fn migrate(
         .try_get(0)
         .store_err(location)?;
     let Some(schema) = schema else {
-        return Err(StoreError::Open {
-            path: location.to_owned(),
-            source: Cause::text(
-                "the connection's search_path names no existing schema; create it \
-                 (CREATE SCHEMA name) or fix options=-csearch_path%3Dname",
-            ),
-        });
+        return Err(no_schema(location));
     };
     // Serialises migrations of this schema only; released at commit.
     tx.query_typed(

@@ -34,6 +34,11 @@ pub struct PostgresStoreOptions {
     /// one host need a name each: handles with one name are one runner to the store (their
     /// claims are each other's, and the fence still refuses the older one's record).
     pub owner: Option<String>,
+    /// Open an existing store only, and write nothing: no table is created or migrated, and
+    /// every transaction is read-only (for status views, which must not create a store by
+    /// looking at it). Opening a schema without a store of this version fails with
+    /// [`StoreError::Open`] naming the schema. Default `false`.
+    pub read_only: bool,
 }
 
 impl Default for PostgresStoreOptions {
@@ -44,6 +49,7 @@ impl Default for PostgresStoreOptions {
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
             owner: None,
+            read_only: false,
         }
     }
 }
@@ -67,6 +73,12 @@ impl PostgresStoreOptions {
         self
     }
 
+    /// These options for an existing store, read only ([`PostgresStoreOptions::read_only`]).
+    pub fn with_read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// These options with `size` pooled connections.
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
@@ -81,6 +93,8 @@ pub(crate) struct Inner {
     pub(crate) owner: String,
     pub(crate) lease_seconds: f64,
     pub(crate) timeout_ms: String,
+    /// [`PostgresStoreOptions::read_only`].
+    pub(crate) read_only: bool,
     /// Checker name -> id, for checkers known to be committed.
     pub(crate) ids: Mutex<HashMap<String, i64>>,
     /// Outbox key -> the lease fence this handle got for it from `claim_deliveries`.
@@ -226,6 +240,7 @@ impl PostgresStore {
                 owner: options.owner.clone().unwrap_or_else(default_owner),
                 lease_seconds: options.lease.as_secs_f64(),
                 timeout_ms,
+                read_only: options.read_only,
                 ids: Mutex::new(HashMap::new()),
                 delivery_fences: Mutex::new(HashMap::new()),
                 migrated: tokio::sync::OnceCell::new(),
@@ -253,6 +268,10 @@ impl PostgresStore {
                     },
                     other => other,
                 })?;
+                if self.inner.read_only {
+                    return schema::check_existing(&mut client, location, &self.inner.timeout_ms)
+                        .await;
+                }
                 schema::migrate(
                     &mut client,
                     location,
@@ -264,6 +283,23 @@ impl PostgresStore {
             })
             .await
             .copied()
+    }
+
+    /// The schema the connection's `search_path` names and the version of the dwmon store in
+    /// it (`None`: no store there yet), read without creating anything.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the server cannot be reached or the schema does not exist.
+    pub async fn stored_version(&self) -> Result<(String, Option<i64>), StoreError> {
+        let location = self.location();
+        let mut client = self.pooled().await.map_err(|e| match e {
+            StoreError::Backend { source, .. } => StoreError::Open {
+                path: location.to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        schema::stored_version(&mut client, location, &self.inner.timeout_ms).await
     }
 
     /// The connection string with its password masked.
@@ -316,12 +352,18 @@ impl PostgresStore {
         })
     }
 
-    /// Begins a read-write transaction with the store's statement timeout.
+    /// Begins a read-write transaction with the store's statement timeout (read-only for a
+    /// [read-only](PostgresStoreOptions::read_only) handle: it writes nothing).
     pub(crate) async fn begin<'a>(
         &self,
         client: &'a mut Object,
     ) -> Result<deadpool_postgres::Transaction<'a>, StoreError> {
-        let tx = client.transaction().await.store_err(self.location())?;
+        let tx = client
+            .build_transaction()
+            .read_only(self.inner.read_only)
+            .start()
+            .await
+            .store_err(self.location())?;
         self.set_timeout(&tx).await?;
         Ok(tx)
     }

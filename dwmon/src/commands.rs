@@ -287,13 +287,19 @@ pub(crate) fn shown_store(path: &Path) -> String {
 }
 
 /// Opens the PostgreSQL store `url` (connecting on first use, see [`OpenStore::ready`]).
+/// `read_only`: an existing store only, nothing written (status views: a schema without a
+/// store is refused, not given one).
 #[cfg(feature = "postgres-store")]
 fn open_postgres_store(
     url: &str,
     lease: Option<std::time::Duration>,
     runner: Option<&str>,
+    read_only: bool,
 ) -> Result<OpenStore> {
     let mut options = dwmon_postgres_store::PostgresStoreOptions::default();
+    if read_only {
+        options = options.with_read_only();
+    }
     if let Some(lease) = lease {
         options = options.with_lease(lease);
     }
@@ -310,6 +316,7 @@ fn open_postgres_store(
     url: &str,
     _lease: Option<std::time::Duration>,
     _runner: Option<&str>,
+    _read_only: bool,
 ) -> Result<OpenStore> {
     Err(Error::Usage(format!(
         "--store {}: this program was built without the PostgreSQL store (the \
@@ -334,7 +341,7 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
                 lease.as_secs()
             )));
         }
-        return open_postgres_store(url, Some(lease), cycle.runner.as_deref());
+        return open_postgres_store(url, Some(lease), cycle.runner.as_deref(), false);
     }
     let tuned = cycle.seen_cache_keys.is_some() || cycle.store_cache_mib.is_some();
     let (true, None, Some(path)) = (tuned, &app.store, cycle.store.as_deref()) else {
@@ -379,7 +386,7 @@ pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Res
     }
     let path = path.ok_or(Error::NoStore)?;
     if let Some(url) = postgres_store_url(Some(path)) {
-        return open_postgres_store(url, None, None);
+        return open_postgres_store(url, None, None, read_only);
     }
     if !read_only {
         return Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open(path)?));

@@ -398,7 +398,7 @@ async fn connect(app: &App, args: &CheckArgs, checkers: &[Checker], findings: &m
         (None, Some(path)) if crate::commands::postgres_store_url(Some(path)).is_some() => {
             let shown = crate::commands::shown_store(path);
             match postgres_store_problem(app, path).await {
-                Ok(()) => findings.checked.push(format!("store {shown}: answers")),
+                Ok(what) => findings.checked.push(format!("store {shown}: {what}")),
                 Err(message) => findings.problems.push(format!("store {shown}: {message}")),
             }
         }
@@ -455,15 +455,25 @@ async fn probe(spec: &SourceSpec, checkers: &[Checker]) -> std::result::Result<S
     }
 }
 
-/// A PostgreSQL store must connect (its tables created or migrated) and answer a status read.
-async fn postgres_store_problem(app: &App, path: &Path) -> std::result::Result<(), String> {
+/// A PostgreSQL store must connect and answer a status read; a schema without a store yet is
+/// fine (`once`/`run` create it; `check` writes nothing).
+async fn postgres_store_problem(app: &App, path: &Path) -> std::result::Result<String, String> {
     let opened = crate::commands::open_store(app, Some(path), true).map_err(|e| e.to_string())?;
+    #[cfg(feature = "postgres-store")]
+    if let Some(store) = &opened.postgres {
+        let (schema, version) = store.stored_version().await.map_err(|e| e.to_string())?;
+        if version.is_none() {
+            return Ok(format!(
+                "answers; no dwmon store in schema {schema} yet (once/run create it)"
+            ));
+        }
+    }
     opened.ready().await.map_err(|e| e.to_string())?;
     opened
         .store
         .status()
         .await
-        .map(|_| ())
+        .map(|_| "answers".to_string())
         .map_err(|e| e.to_string())
 }
 

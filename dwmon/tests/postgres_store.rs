@@ -194,3 +194,82 @@ fn check_connect_opens_a_postgres_store_and_reports_one_that_does_not_answer() {
     assert!(!all.contains("hunter2"), "{all}");
     assert!(all.contains("postgres:***@127.0.0.1:9"), "{all}");
 }
+
+/// A read-only command pointed at a schema without a store refuses, naming the schema, and
+/// creates nothing there (it used to create the tables); `check --connect` says there is no
+/// store yet, and `once` then creates it.
+#[test]
+fn status_on_an_empty_schema_refuses_and_creates_nothing() {
+    let Some(server) = server() else { return };
+    let schema = Schema::new(&server, "empty");
+    let store = schema.url(None);
+    let tables = || {
+        pg::query(
+            &server,
+            &format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = '{}'",
+                schema.name
+            ),
+        )
+    };
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM1 LOOKBACKSECONDS60",
+    );
+    let checkers = ws.checkers_arg();
+    let read_only: [&[&str]; 3] = [
+        &["status", "--store", &store],
+        &["status", "--store", &store, "--json"],
+        &["histogram", "--store", &store, "--checker", "events"],
+    ];
+    for args in read_only {
+        let out = run(args);
+        assert_ne!(code(&out), 0, "{args:?}: {}", stdout(&out));
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!("no dwmon store in schema {}", schema.name)),
+            "{args:?}: {text}"
+        );
+        assert!(text.contains("dwmon run"), "{args:?}: {text}");
+        assert_eq!(
+            tables(),
+            Vec::<Vec<Option<String>>>::new(),
+            "{args:?} wrote"
+        );
+    }
+    let source = ws.source_arg();
+    let out = run(&[
+        "check",
+        "--checkers",
+        &checkers,
+        "--source",
+        &source,
+        "--store",
+        &store,
+        "--connect",
+    ]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("answers; no dwmon store in schema"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(tables().is_empty(), "check --connect wrote");
+    let now = T0.to_string();
+    let out = run(&[
+        "once",
+        "--checkers",
+        &checkers,
+        "--store",
+        &store,
+        "--source",
+        &source,
+        "--now",
+        &now,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["status", "--store", &store, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out).len(), 1, "{}", stdout(&out));
+}
