@@ -52,7 +52,7 @@ use crate::route::{Routes, Target};
 use crate::rule::AlertRule;
 use crate::state::{AlertState, SourceState};
 use crate::store::{
-    AlertStateStore, AlertStoreError, AlertUpdate, DecidedFrom, PendingNotification,
+    AlertStateStore, AlertStoreError, AlertUpdate, DecidedFrom, PendingNotification, PRUNE_TASK,
 };
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, ErrorKind, Event, HandlerError};
@@ -167,7 +167,9 @@ impl AlertHandler {
     }
 
     /// Applies the reload given to [`AlertHandler::lines_loaded`], if any (also done by the
-    /// next event). Returns (states moved, states forgotten).
+    /// next event). Returns (states moved, states forgotten). The states of removed checkers
+    /// and lines are forgotten only by the runner granted the [`PRUNE_TASK`]
+    /// ([`AlertStateStore::claim_maintenance`]); the others only move states.
     ///
     /// # Errors
     /// The store's; then the reload is tried again with the next event.
@@ -177,8 +179,15 @@ impl AlertHandler {
             return Ok((0, 0));
         };
         let result = async {
+            // Idempotent: every runner moves the states it judges by.
             let moved = crate::reconcile(self.store.as_ref(), &reload.lines).await?;
-            let removed = self.store.prune(&reload.known).await?;
+            // One runner at a time forgets (runners on one store load the same checkers).
+            let removed = if self.store.claim_maintenance(PRUNE_TASK).await? {
+                self.store.prune(&reload.known).await?
+            } else {
+                tracing::debug!("another runner prunes the alert states");
+                0
+            };
             Ok((moved, removed))
         }
         .await;

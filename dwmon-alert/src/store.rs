@@ -5,5 +5,5 @@
 
 pub use dwmon_core::alert_state::{
     AlertOverview, AlertStateEntry, AlertStateStore, AlertStoreError, AlertTransition, AlertUpdate,
-    DecidedFrom, HistoryState, MemoryAlertStore, PendingNotification,
+    DecidedFrom, HistoryState, MemoryAlertStore, PendingNotification, PRUNE_TASK,
 };

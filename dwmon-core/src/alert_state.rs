@@ -29,6 +29,10 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The [maintenance task](AlertStateStore::claim_maintenance) of forgetting the alert states
+/// of removed checkers and lines ([`AlertStateStore::prune`]) after a reload.
+pub const PRUNE_TASK: &str = "alert-prune";
+
 /// An alert store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -228,6 +232,19 @@ pub trait AlertStateStore: Send + Sync {
         Ok(())
     }
 
+    /// Whether this runner does the maintenance `task` (e.g. [`PRUNE_TASK`]) now: a store
+    /// shared by several runners grants it to one runner at a time (a claim with a lease, on
+    /// the store's clock, renewed by the runner that holds it each time it asks), so that work
+    /// every runner would otherwise repeat is done by one, with no leader to elect; a runner
+    /// that dies is replaced once its lease ends. The default grants it (one process).
+    ///
+    /// # Errors
+    /// Backend failure (then the task is not done now).
+    async fn claim_maintenance(&self, task: &str) -> Result<bool, AlertStoreError> {
+        let _ = task;
+        Ok(true)
+    }
+
     /// `checker`'s pause, if set (possibly expired).
     ///
     /// # Errors
@@ -371,6 +388,9 @@ macro_rules! forward_alert_store {
             async fn release_pending(&self, checker: &str) -> Result<(), AlertStoreError> {
                 (**self).release_pending(checker).await
             }
+            async fn claim_maintenance(&self, task: &str) -> Result<bool, AlertStoreError> {
+                (**self).claim_maintenance(task).await
+            }
             async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
                 (**self).save_progress(pending).await
             }
@@ -504,6 +524,12 @@ macro_rules! delegate_alert_state_store {
                 checker: &str,
             ) -> ::std::result::Result<(), $crate::alert_state::AlertStoreError> {
                 $crate::alert_state::AlertStateStore::release_pending(&self.$field, checker).await
+            }
+            async fn claim_maintenance(
+                &self,
+                task: &str,
+            ) -> ::std::result::Result<bool, $crate::alert_state::AlertStoreError> {
+                $crate::alert_state::AlertStateStore::claim_maintenance(&self.$field, task).await
             }
             async fn save_progress(
                 &self,

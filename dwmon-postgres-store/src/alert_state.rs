@@ -594,6 +594,39 @@ impl AlertStateStore for PostgresStore {
         done
     }
 
+    /// A row `maintenance/TASK` of `dwmon_claims` (no checker name has a `/`), taken like a
+    /// checker's claim: granted when free (its lease ended on the database's clock) or already
+    /// this runner's, which renews it for the store's lease and bumps its fence.
+    async fn claim_maintenance(&self, task: &str) -> Result<bool> {
+        let name = format!("maintenance/{task}");
+        let owner = self.owner();
+        let lease = self.inner.lease_seconds;
+        write_tx!(self, |l, tx| {
+            tx.query_typed(
+                "INSERT INTO dwmon_claims (checker) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[(&name, Type::TEXT)],
+            )
+            .await
+            .alert_err(l)?;
+            // Of two runners asking at once, the second waits for the first's row lock and
+            // then finds the claim taken.
+            tx.query_typed_opt(
+                "UPDATE dwmon_claims
+                 SET owner = $2, fence = fence + 1, until = now() + make_interval(secs => $3)
+                 WHERE checker = $1 AND (owner = $2 OR until <= now())
+                 RETURNING fence",
+                &[
+                    (&name, Type::TEXT),
+                    (&owner, Type::TEXT),
+                    (&lease, Type::FLOAT8),
+                ],
+            )
+            .await
+            .alert_err(l)?
+            .is_some()
+        })
+    }
+
     async fn pause(&self, checker: &str) -> Result<Option<Pause>> {
         read_tx!(self, |l, tx| pause_in(l, &tx, checker).await?)
     }

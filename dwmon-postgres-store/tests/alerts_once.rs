@@ -321,3 +321,63 @@ async fn a_runner_killed_while_sending_is_replaced_under_the_same_key() -> TestR
     assert!(pending.is_empty(), "{pending:?}");
     Ok(())
 }
+
+/// Forgetting the states of removed checkers after a reload is maintenance one runner does
+/// (`maintenance/alert-prune` in `dwmon_claims`): the other runner only moves states, and
+/// takes the task over once the first one's lease ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_runner_prunes_the_alert_states_of_removed_checkers() -> TestResult {
+    use dwmon_alert::handler::Reload;
+    use std::collections::BTreeMap;
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "alerts_prune").await;
+    let receiver = Receiver::start().await;
+    let one = handler(common::store(&schema_url, "one", 120).await, &receiver, 0)?;
+    let two = handler(common::store(&schema_url, "two", 120).await, &receiver, 0)?;
+    // A state for `orders` (a firing) to forget.
+    one.handle_event(&check(60, 0)).await?;
+    let only_billing = || Reload {
+        lines: BTreeMap::from([("billing".to_string(), vec![REQUIREMENT.to_string()])]),
+        known: BTreeMap::from([("billing".to_string(), 1)]),
+    };
+    let states = |h: &AlertHandler| {
+        let store = h.store().clone();
+        async move { store.alert_states("orders").await.map(|s| s.len()) }
+    };
+    // `orders` was removed; two reloads first and takes the task.
+    two.lines_loaded(only_billing());
+    assert_eq!(two.apply_reload().await?, (0, 1));
+    assert_eq!(states(&one).await?, 0);
+    // `orders` is back and fires again; removed again: one may not prune while two holds it.
+    one.handle_event(&check(120, 0)).await?;
+    one.lines_loaded(only_billing());
+    assert_eq!(one.apply_reload().await?, (0, 0));
+    assert_eq!(states(&one).await?, 1, "one pruned while two held the task");
+    // Two's lease ends (on the database's clock; set back here, not waited for): one takes
+    // the task over.
+    common::admin(&url)
+        .await
+        .batch_execute(&format!(
+            "UPDATE {schema}.dwmon_claims SET until = now() - interval '1 second'
+             WHERE checker = 'maintenance/alert-prune'"
+        ))
+        .await?;
+    one.lines_loaded(only_billing());
+    let pruned = one.apply_reload().await?;
+    let owner = common::admin(&url)
+        .await
+        .query_one(
+            &format!(
+                "SELECT owner FROM {schema}.dwmon_claims WHERE checker = 'maintenance/alert-prune'"
+            ),
+            &[],
+        )
+        .await?
+        .get::<_, String>(0);
+    common::drop_schema(&url, &schema).await;
+    assert_eq!(pruned, (0, 1));
+    assert_eq!(owner, "one");
+    Ok(())
+}
