@@ -20,7 +20,9 @@
 //!
 //! In the first schema of the connection's `search_path` (`options=-csearch_path%3Dname` in
 //! the URL), created on first connect and migrated forward by later releases
-//! (`dwmon_migrations` holds the applied versions). Every table name starts with `dwmon_`, so
+//! (`dwmon_migrations` holds the applied versions); a
+//! [read-only](PostgresStoreOptions::read_only) handle creates and migrates nothing, and
+//! refuses a schema without a store. Every table name starts with `dwmon_`, so
 //! several dwmon installations share one database, each in a schema of its own.
 //!
 //! | table | key | what for |
@@ -29,9 +31,9 @@
 //! | `dwmon_rows` | `(checker_id, key)` | first-seen rows (`ON CONFLICT DO NOTHING` keeps a key's first timestamp); index `(checker_id, ts)` for windows and purges |
 //! | `dwmon_checks` | `(checker_id, requirement_index, minute)` | the check log: a second record of a minute is impossible by construction |
 //! | `dwmon_outbox` | idempotency key `checker/requirement_index/minute` | deliveries not yet acknowledged, with retry progress and a lease (owner, end, fence) |
-//! | `dwmon_claims` | `checker` | which runner checks a checker: owner, fencing token, lease end |
+//! | `dwmon_claims` | `checker` | which runner checks a checker: owner, fencing token, lease end; rows `maintenance/TASK` say which runner does a maintenance task (`alert-prune`) |
 //! | `dwmon_runners` | `owner` | when each runner last claimed, to share checkers between the live ones |
-//! | `dwmon_alert_*` | | alert and source states, pauses, undelivered notifications, history |
+//! | `dwmon_alert_*` | | alert and source states, pauses, undelivered notifications (leased to one sending runner: owner, end, fence), history |
 //!
 //! ## Several runners
 //!
@@ -46,7 +48,9 @@
 //! `(checker, requirement_index, minute)` with `ON CONFLICT DO NOTHING`. Outbox entries are
 //! leased the same way (a whole checker's entries to one runner, in order) and settled after
 //! the handler took them: a runner dying in between means one more delivery under the same
-//! key, never a lost one.
+//! key, never a lost one. Alert notifications are decided once (an update is written only if
+//! the states it was judged on are still stored) and a checker's pending ones are leased to
+//! one runner while it sends them (see the alert state module).
 //!
 //! Lease ends and the cycle's clock are the database's (`now()`): a runner whose own clock is
 //! off changes nothing ([`DatabaseClock`]; a record of a minute ahead of the
