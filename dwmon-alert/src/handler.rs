@@ -626,6 +626,28 @@ impl AlertHandler {
         Ok(self.store.apply_if_unchanged(&update, decided_from).await?)
     }
 
+    /// Re-sends the notifications a runner was sending when it died (leased, never released,
+    /// the lease ended: [`AlertStateStore::orphaned_pending`]), under their keys, without
+    /// waiting for their checkers' next events. `dwmon run` calls it every minute. Returns
+    /// the (idempotency key, target id) pairs delivered; a failed target is logged and stays
+    /// pending.
+    ///
+    /// # Errors
+    /// [`AlertError::Store`] when the orphans cannot be read.
+    pub async fn retry_orphaned(&self) -> Result<Vec<(String, String)>, AlertError> {
+        let mut delivered = Vec::new();
+        for checker in self.store.orphaned_pending().await? {
+            tracing::info!(checker = %checker, "re-sending the notifications of a runner that died");
+            match self.flush(&checker).await {
+                Ok(sent) => delivered.extend(sent),
+                Err(e) => {
+                    tracing::warn!(checker = %checker, error = %e, "notifications stay pending")
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
     /// Delivers `checker`'s pending notifications (oldest first) to the targets still owed
     /// them. Returns the (idempotency key, target id) pairs delivered.
     ///

@@ -232,6 +232,18 @@ pub trait AlertStateStore: Send + Sync {
         Ok(())
     }
 
+    /// The checkers with pending notifications a runner leased and never released (it died
+    /// while sending, or was cut off), whose lease has ended: what
+    /// `dwmon_alert::AlertHandler::retry_orphaned` re-sends under their keys without waiting
+    /// for the checker's next event. The default has none (one process: its pending
+    /// notifications go out with the checker's next event).
+    ///
+    /// # Errors
+    /// Backend failure.
+    async fn orphaned_pending(&self) -> Result<Vec<String>, AlertStoreError> {
+        Ok(Vec::new())
+    }
+
     /// Whether this runner does the maintenance `task` (e.g. [`PRUNE_TASK`]) now: a store
     /// shared by several runners grants it to one runner at a time (a claim with a lease, on
     /// the store's clock, renewed by the runner that holds it each time it asks), so that work
@@ -391,6 +403,9 @@ macro_rules! forward_alert_store {
             async fn claim_maintenance(&self, task: &str) -> Result<bool, AlertStoreError> {
                 (**self).claim_maintenance(task).await
             }
+            async fn orphaned_pending(&self) -> Result<Vec<String>, AlertStoreError> {
+                (**self).orphaned_pending().await
+            }
             async fn save_progress(&self, pending: &PendingNotification) -> Result<(), AlertStoreError> {
                 (**self).save_progress(pending).await
             }
@@ -530,6 +545,14 @@ macro_rules! delegate_alert_state_store {
                 task: &str,
             ) -> ::std::result::Result<bool, $crate::alert_state::AlertStoreError> {
                 $crate::alert_state::AlertStateStore::claim_maintenance(&self.$field, task).await
+            }
+            async fn orphaned_pending(
+                &self,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                $crate::alert_state::AlertStoreError,
+            > {
+                $crate::alert_state::AlertStateStore::orphaned_pending(&self.$field).await
             }
             async fn save_progress(
                 &self,

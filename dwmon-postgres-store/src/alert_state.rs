@@ -536,8 +536,8 @@ impl AlertStateStore for PostgresStore {
         let released: Result<Vec<String>> = write_tx!(self, |l, tx| {
             let rows = tx
                 .query_typed(
-                    "UPDATE dwmon_alert_outbox SET lease_until = now()
-                     WHERE checker = $1 AND lease_owner = $2 AND lease_until > now()
+                    "UPDATE dwmon_alert_outbox SET lease_until = now(), lease_owner = NULL
+                     WHERE checker = $1 AND lease_owner = $2
                      RETURNING idempotency_key",
                     &[(&checker, Type::TEXT), (&owner, Type::TEXT)],
                 )
@@ -592,6 +592,23 @@ impl AlertStateStore for PostgresStore {
             lock(&self.inner.delivery_fences).remove(&fence_key(idempotency_key));
         }
         done
+    }
+
+    /// Entries still leased (never released) whose lease ended on the database's clock.
+    async fn orphaned_pending(&self) -> Result<Vec<String>> {
+        read_tx!(self, |l, tx| {
+            let rows = tx
+                .query_typed(
+                    "SELECT DISTINCT checker FROM dwmon_alert_outbox
+                     WHERE lease_owner IS NOT NULL AND lease_until <= now() ORDER BY checker",
+                    &[],
+                )
+                .await
+                .alert_err(l)?;
+            rows.iter()
+                .map(|row| row.try_get(0).alert_err(l))
+                .collect::<Result<Vec<String>>>()?
+        })
     }
 
     /// A row `maintenance/TASK` of `dwmon_claims` (no checker name has a `/`), taken like a

@@ -278,7 +278,7 @@ async fn two_runners_judging_the_same_checks_notify_once_per_streak() -> TestRes
 
 /// Runner one dies while its firing is on the wire: nothing is lost. Runner two sends
 /// nothing of it while one's lease holds, and once the lease ended re-sends it under the
-/// same key.
+/// same key ([`AlertHandler::retry_orphaned`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_killed_while_sending_is_replaced_under_the_same_key() -> TestResult {
     let Some(url) = common::server().await else {
@@ -308,9 +308,13 @@ async fn a_runner_killed_while_sending_is_replaced_under_the_same_key() -> TestR
             "UPDATE {schema}.dwmon_alert_outbox SET lease_until = now() - interval '1 second'"
         ))
         .await?;
+    // Two re-sends it at its next sweep for orphans, not waiting for the checker's next
+    // check (a daily checker's would be a day later); that check then sends nothing more.
+    let resent = two.retry_orphaned().await?;
     two.handle_event(&check(180, 0)).await?;
     let got = receiver.got();
     let pending = two.store().overview().await?.pending;
+    assert_eq!(resent.len(), 1, "{resent:?}");
     common::drop_schema(&url, &schema).await;
     let key = "orders/0/60/firing".to_string();
     assert_eq!(

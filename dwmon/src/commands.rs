@@ -896,6 +896,9 @@ async fn run_loop(
     });
     let enough = Arc::new(tokio::sync::Notify::new());
     let shutdown = crate::shutdown::on_signal_or(Arc::clone(&enough)).map_err(Error::Runtime)?;
+    let orphans = alerts
+        .as_ref()
+        .map(|alerts| tokio::spawn(retry_orphaned(Arc::clone(alerts))));
     let mut cycles = 0u64;
     engine
         .run_with(clock.as_ref(), shutdown, |report| {
@@ -907,6 +910,9 @@ async fn run_loop(
             }
         })
         .await;
+    if let Some(orphans) = orphans {
+        orphans.abort();
+    }
     stop_udp.notify_one();
     if let Some(server) = server {
         stop_server.notify_one();
@@ -918,6 +924,20 @@ async fn run_loop(
     }
     info!(cycles, "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every minute, the notifications another runner on the store was sending when it died
+/// (their lease ended): re-sent under their keys without waiting for their checkers' next
+/// checks ([`dwmon_alert::AlertHandler::retry_orphaned`]; leased, so one runner sends each).
+async fn retry_orphaned(alerts: Arc<dwmon_alert::AlertHandler>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = alerts.retry_orphaned().await {
+            warn!(error = %e, "cannot read the notifications left by runners that died");
+        }
+    }
 }
 
 /// What `run` watches, in one line for the log at start: checkers, sources (passwords
