@@ -370,9 +370,30 @@ impl Engine {
             (set.checkers.clone(), set.load_errors_with_extra())
         };
         let claims = self.claim(&checkers, now).await;
+        let expiring: Vec<CheckerClaim> = match &claims {
+            Ok(claims) => claims
+                .values()
+                .filter(|c| c.until < i64::MAX)
+                .cloned()
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let context = Arc::new(self.context(now, claims));
+        let work = self.run_claimed(&context, checkers, load_errors, now, started);
+        self.while_renewing(&context, expiring, work).await
+    }
+
+    /// The cycle's work once its checkers are claimed.
+    async fn run_claimed(
+        &self,
+        context: &Arc<CycleContext>,
+        checkers: Arc<[Checker]>,
+        load_errors: Vec<(CheckerFileError, serde_json::Value)>,
+        now: i64,
+        started: std::time::Instant,
+    ) -> CycleReport {
         let (mut backlog, outbox) = context.read_outbox().await;
-        let plan = plan(&context, &checkers, &mut backlog, &outbox);
+        let plan = plan(context, &checkers, &mut backlog, &outbox);
         let mut cycle = Cycle::new(context.clone(), self.config.max_concurrent_checkers);
         let mut waves = plan.waves.into_iter();
         if let Some(first) = waves.next() {
@@ -399,6 +420,28 @@ impl Engine {
         cycle.report(now, started)
     }
 
+    /// Runs `work` while renewing `claims` every [`EngineConfig::claim_renew_interval`]
+    /// (first one interval after the start), each time those whose checker's task has not
+    /// finished yet ([`CheckLog::renew`](crate::store::CheckLog::renew)); stops with `work`.
+    async fn while_renewing<T>(
+        &self,
+        context: &CycleContext,
+        claims: Vec<CheckerClaim>,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let interval = self.config.claim_renew_interval;
+        if claims.is_empty() || interval.is_zero() {
+            return work.await;
+        }
+        let renewing = renew_claims(self.store.as_ref(), context, claims, interval).fuse();
+        let work = work.fuse();
+        futures::pin_mut!(work, renewing);
+        futures::select_biased! {
+            out = work => out,
+            never = renewing => match never {},
+        }
+    }
+
     /// What the checker tasks of the cycle at `now` share.
     fn context(
         &self,
@@ -416,6 +459,7 @@ impl Engine {
             ping_log: self.ping_log.clone(),
             now,
             minute: minute_floor(now),
+            finished: Mutex::default(),
         }
     }
 
@@ -506,6 +550,50 @@ impl Engine {
             }
         }
         info!("engine stopped");
+    }
+}
+
+/// Renews `held` every `interval` until dropped: each time the claims whose checker has not
+/// finished ([`CycleContext::finished`]); a claim the store reports lost is renewed no more
+/// (its record will be refused by the fence: another runner checks those minutes).
+async fn renew_claims(
+    store: &dyn Store,
+    context: &CycleContext,
+    mut held: Vec<CheckerClaim>,
+    interval: std::time::Duration,
+) -> std::convert::Infallible {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        {
+            let finished = context.lock_finished();
+            held.retain(|claim| !finished.contains(&claim.checker));
+        }
+        if held.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        match store.renew(&held).await {
+            Ok(renewed) => {
+                for lost in held
+                    .iter()
+                    .filter(|c| !renewed.iter().any(|r| r.checker == c.checker))
+                {
+                    warn!(
+                        checker = %lost.checker,
+                        fence = lost.fence,
+                        "lost the claim while checking (another runner took the checker \
+                         over); its checks will be refused, the other runner records them"
+                    );
+                }
+                held = renewed;
+            }
+            Err(e) => warn!(
+                error = %e,
+                claims = held.len(),
+                "cannot renew the claims; trying again at the next renewal"
+            ),
+        }
     }
 }
 
@@ -750,17 +838,19 @@ fn spawn_guarded<F>(
     tasks.spawn(async move {
         // The semaphore is never closed, so acquiring only fails if it were; run anyway.
         let _permit = permits.acquire_owned().await.ok();
-        match AssertUnwindSafe(work).catch_unwind().await {
+        let outcome = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(_) => {
                 warn!(checker = %checker, "checker task panicked");
                 let text =
                     "internal error: checking panicked (a bug in the source, store or handler)";
                 context
-                    .report_panic(checker, ErrorKind::Internal, text)
+                    .report_panic(checker.clone(), ErrorKind::Internal, text)
                     .await
             }
-        }
+        };
+        context.lock_finished().insert(checker);
+        outcome
     });
 }
 
@@ -786,6 +876,16 @@ struct CycleContext {
     ping_log: Option<Arc<dyn crate::ping_log::PingLog>>,
     now: i64,
     minute: i64,
+    /// The checkers whose task of this cycle has finished: their claims need no renewal.
+    finished: Mutex<HashSet<String>>,
+}
+
+impl CycleContext {
+    fn lock_finished(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The start of the oldest window any requirement of `checker` can reach from the cycle at

@@ -168,6 +168,10 @@ impl CheckLog for MemoryStore {
         Ok(self.fences.claim(checkers, now))
     }
 
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.fences.renew(claims))
+    }
+
     async fn record(
         &self,
         claim: &CheckerClaim,

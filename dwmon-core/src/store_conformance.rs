@@ -3,8 +3,8 @@
 //! semantics, half-open windows, `record` idempotent per `(checker, requirement_index, minute)`
 //! and returning the stored versions, the outbox order, settlements and retry times, the
 //! outbox and check log surviving a reopen, two handles recording one minute at once, fencing
-//! of stale claims, purge boundaries, the status views, and the alert state (round trips, its
-//! history's order and limit, surviving a reopen, two handles at once).
+//! of stale claims and their renewal, purge boundaries, the status views, and the alert state
+//! (round trips, its history's order and limit, surviving a reopen, two handles at once).
 //!
 //! A store's test implements [`StoreFactory`] (a new empty store; the same store opened again)
 //! and calls [`run_all`]:
@@ -98,6 +98,7 @@ pub async fn run_all<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failur
     outbox_survives_reopen(factory).await?;
     concurrent_handles(factory).await?;
     stale_claims_are_refused(factory).await?;
+    renewed_claims_keep_their_fence(factory).await?;
     purge_boundaries(factory).await?;
     status_views(factory).await?;
     last_good_minutes(factory).await?;
@@ -730,6 +731,57 @@ async fn stale_claims_are_refused<F: StoreFactory + ?Sized>(factory: &F) -> Resu
         recorded.inserted.len(),
         1,
     )
+}
+
+async fn renewed_claims_keep_their_fence<F: StoreFactory + ?Sized>(
+    factory: &F,
+) -> Result<(), Failure> {
+    const CASE: &str = "a renewed claim keeps its fence and records";
+    let s = create(factory, CASE).await?;
+    let old = claim_one(CASE, &s, "c", LEASE.now).await?;
+    let new = claim_one(CASE, &s, "c", LEASE.now + 60).await?;
+    let renewed = store(CASE, s.renew(&[old.clone(), new.clone()]).await)?;
+    let Some(held) = renewed.iter().find(|c| c.fence == new.fence) else {
+        return Err(fail(
+            CASE,
+            format!("the current claim was not renewed: {renewed:?}"),
+        ));
+    };
+    expect_eq(
+        CASE,
+        "the renewed claim's checker",
+        held.checker.as_str(),
+        "c",
+    )?;
+    if held.until < new.until {
+        return Err(fail(
+            CASE,
+            format!(
+                "renewal shortened the lease: {} < {}",
+                held.until, new.until
+            ),
+        ));
+    }
+    let recorded = store(CASE, s.record(held, &[record("c", 0, 120, 1)]).await)?;
+    expect_eq(
+        CASE,
+        "the renewed claim records",
+        recorded.inserted.len(),
+        1,
+    )?;
+    // Renewing a superseded claim may report it held or lost, but it never records.
+    match s.record(&old, &[record("c", 0, 180, 1)]).await {
+        Err(StoreError::StaleClaim { .. }) => {}
+        Err(e) => return Err(fail(CASE, format!("want StaleClaim, got {e}"))),
+        Ok(_) => {
+            return Err(fail(
+                CASE,
+                "a record under a renewed superseded claim was stored",
+            ))
+        }
+    }
+    let nothing = store(CASE, s.renew(&[]).await)?;
+    expect_eq(CASE, "renewing no claims", nothing.len(), 0)
 }
 
 async fn purge_boundaries<F: StoreFactory + ?Sized>(factory: &F) -> Result<(), Failure> {

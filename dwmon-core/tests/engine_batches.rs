@@ -72,6 +72,9 @@ impl CheckLog for CountingStore {
     async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
         self.inner.claim(checkers, now).await
     }
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        self.inner.renew(claims).await
+    }
     async fn record(
         &self,
         claim: &CheckerClaim,

@@ -88,6 +88,9 @@ impl CheckLog for OwnProcess {
     async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
         Ok(self.1.claim(checkers, now))
     }
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.1.renew(claims))
+    }
     async fn record(
         &self,
         claim: &CheckerClaim,

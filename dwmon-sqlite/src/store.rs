@@ -1005,6 +1005,10 @@ impl CheckLog for SqliteStore {
         Ok(self.inner.fences.claim(checkers, now))
     }
 
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.inner.fences.renew(claims))
+    }
+
     async fn record(
         &self,
         claim: &CheckerClaim,

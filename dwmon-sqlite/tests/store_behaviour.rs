@@ -469,6 +469,9 @@ mod spec_5_step_6_check_log {
         async fn claim(&self, c: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
             self.0.claim(c, now).await
         }
+        async fn renew(&self, c: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+            self.0.renew(c).await
+        }
         async fn record(
             &self,
             claim: &CheckerClaim,

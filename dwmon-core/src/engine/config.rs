@@ -24,6 +24,12 @@ pub struct EngineConfig {
     pub max_concurrent_checkers: usize,
     /// A fetch taking longer is abandoned and reported as an `ERROR` event (default 60 s).
     pub fetch_timeout: Duration,
+    /// How often the cycle renews its claims while its checkers are still at work
+    /// ([`CheckLog::renew`](crate::store::CheckLog::renew)), so a fetch longer than the
+    /// store's lease keeps its checker. Only claims that expire are renewed (a single-runner
+    /// store's never do); `Duration::ZERO` never renews. Default 40 s, a third of the
+    /// PostgreSQL store's default lease of 120 s: keep it well below the lease.
+    pub claim_renew_interval: Duration,
     /// Fetches slower than this are logged as warnings (default 10 s).
     pub slow_fetch_warning: Duration,
     /// A handler call taking longer counts as a failed delivery (default 30 s).
@@ -66,6 +72,7 @@ impl Default for EngineConfig {
             default_zone: chrono_tz::UTC,
             max_concurrent_checkers: 8,
             fetch_timeout: Duration::from_secs(60),
+            claim_renew_interval: Duration::from_secs(40),
             slow_fetch_warning: Duration::from_secs(10),
             delivery_timeout: Duration::from_secs(30),
             retry_base_seconds: 30,

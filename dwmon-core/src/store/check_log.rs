@@ -57,6 +57,16 @@ impl LocalFences {
         claims
     }
 
+    /// The claims of `claims` that are still the latest of their checker (their `until`
+    /// stays: these claims never expire), in the order given; the others are lost.
+    pub fn renew(&self, claims: &[CheckerClaim]) -> Vec<CheckerClaim> {
+        claims
+            .iter()
+            .filter(|claim| self.check(claim).is_ok())
+            .cloned()
+            .collect()
+    }
+
     /// `Ok` if `claim` is the latest claim of its checker.
     ///
     /// # Errors
@@ -191,7 +201,7 @@ pub struct Retry {
 ///
 /// A cycle goes: [`claim`](CheckLog::claim) the due checkers → for each, read
 /// [`last_checked_minute`](CheckLog::last_checked_minute), check, [`record`](CheckLog::record)
-/// under the claim → [`claim_deliveries`](CheckLog::claim_deliveries) and
+/// under the claim, [`renew`](CheckLog::renew)ing the claims while checks take long → [`claim_deliveries`](CheckLog::claim_deliveries) and
 /// [`settle`](CheckLog::settle) each after handing it to the handler.
 ///
 /// **Concurrency.** `record` is atomic and idempotent per `(checker, requirement_index,
@@ -258,6 +268,27 @@ pub trait CheckLog: Send + Sync {
     /// # Errors
     /// Any backend failure; no claim was granted then.
     async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError>;
+
+    /// Renews this runner's `claims` while their checkers are still being fetched: each
+    /// claim's lease is extended (to the store's lease length from now) if the checker is
+    /// still this runner's under that claim's fence. The fence stays the same, so a renewed
+    /// claim still records. Returns the claims still held, with their new `until`, in the
+    /// order given; a claim left out is lost (another runner claimed the checker since), and
+    /// [`record`](CheckLog::record) under it fails with [`StoreError::StaleClaim`]. A claim
+    /// returned can still turn out stale when recording: the fence decides.
+    ///
+    /// The engine calls it every [`EngineConfig::claim_renew_interval`](crate::EngineConfig::claim_renew_interval)
+    /// for the claims whose checkers are still at work, and only for claims that expire
+    /// (`until < i64::MAX`). The default, for stores whose claims never expire, returns
+    /// `claims` unchanged; a single-runner store with [`LocalFences`] returns
+    /// [`LocalFences::renew`].
+    ///
+    /// # Errors
+    /// Any backend failure; the leases are as they were (the engine tries again at its next
+    /// renewal).
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(claims.to_vec())
+    }
 
     /// Records one checker's checks atomically under `claim` and enqueues each new one for
     /// delivery; a record whose `(checker, requirement_index, minute)` exists is not written
@@ -346,6 +377,9 @@ macro_rules! forward_check_log {
             async fn claim(&self, checkers: &[String], now: i64) -> Result<Vec<CheckerClaim>, StoreError> {
                 (**self).claim(checkers, now).await
             }
+            async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+                (**self).renew(claims).await
+            }
             async fn record(&self, claim: &CheckerClaim, records: &[CheckRecord]) -> Result<Recorded, StoreError> {
                 (**self).record(claim, records).await
             }
@@ -389,6 +423,11 @@ mod tests {
         ));
         assert!(fences.check(&second[0]).is_ok());
         assert!(fences.check(&first[1]).is_ok(), "b was not claimed again");
+        assert_eq!(
+            fences.renew(&[first[0].clone(), first[1].clone(), second[0].clone()]),
+            vec![first[1].clone(), second[0].clone()],
+            "the superseded claim of a is lost; renewing keeps the fence"
+        );
         let never = CheckerClaim {
             checker: "c".into(),
             fence: 0,

@@ -201,6 +201,10 @@ impl CheckLog for BTreeStore {
         Ok(self.fences.claim(checkers, now))
     }
 
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        Ok(self.fences.renew(claims))
+    }
+
     async fn record(
         &self,
         claim: &CheckerClaim,
