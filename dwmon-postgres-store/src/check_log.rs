@@ -9,6 +9,13 @@
 //!   share are released in the same transaction, for the other runners' next cycle. The
 //!   whole transaction is one pipeline, one round trip to the server however many checkers
 //!   it claims (tests/round_trips.rs counts them).
+//! - **Renewals.** `renew` extends the leases of a batch of claims in one statement (one round
+//!   trip, its own transaction): only rows whose owner and fence are still the claim's, and
+//!   the fence stays, so the holder's own record is still accepted. It never waits for a row
+//!   lock (`SKIP LOCKED`: a row locked by this runner's record in flight, or by a claimer
+//!   bumping its fence, is not renewed this time), so it needs no statement timeout. It also
+//!   beats this runner's heartbeat, so a runner busy with a long cycle still counts for the
+//!   share.
 //! - **Records.** The recording transaction locks the checker's claim row and compares its
 //!   fence with the claim's: another runner's later claim makes it fail with
 //!   [`StoreError::StaleClaim`] before anything is written. Check records (primary key
@@ -136,6 +143,70 @@ impl PostgresStore {
         }
         claims.sort_by(|a, b| a.checker.cmp(&b.checker));
         Ok(claims)
+    }
+
+    async fn try_renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        let location = self.location();
+        let owner = self.owner();
+        let lease = self.inner.lease_seconds;
+        let names: Vec<&str> = claims.iter().map(|c| c.checker.as_str()).collect();
+        let fences: Vec<i64> = claims
+            .iter()
+            .map(|c| i64::try_from(c.fence).unwrap_or(i64::MAX))
+            .collect();
+        let client = self.client().await?;
+        // One statement in its own (implicit) transaction. Rows are locked in checker order
+        // and never waited for.
+        let rows = client
+            .query_typed(
+                "WITH asked AS (
+                     SELECT * FROM unnest($1::text[], $2::int8[]) AS u(checker, fence)
+                 ), mine AS (
+                     SELECT c.checker FROM dwmon_claims c
+                     JOIN asked a ON a.checker = c.checker AND a.fence = c.fence
+                     WHERE c.owner = $3
+                     ORDER BY c.checker
+                     FOR UPDATE OF c SKIP LOCKED
+                 ), renewed AS (
+                     UPDATE dwmon_claims c
+                     SET until = greatest(c.until, now() + make_interval(secs => $4))
+                     FROM mine WHERE c.checker = mine.checker
+                     RETURNING c.checker, c.until
+                 ), beat AS (
+                     UPDATE dwmon_runners SET seen = now()
+                     WHERE owner IN (SELECT owner FROM dwmon_runners WHERE owner = $3
+                                     FOR UPDATE SKIP LOCKED)
+                 )
+                 SELECT a.checker, floor(extract(epoch FROM coalesce(r.until, c.until)))::bigint
+                 FROM asked a
+                 JOIN dwmon_claims c ON c.checker = a.checker AND c.fence = a.fence
+                                    AND c.owner = $3
+                 LEFT JOIN renewed r ON r.checker = a.checker",
+                &[
+                    (&names, Type::TEXT_ARRAY),
+                    (&fences, Type::INT8_ARRAY),
+                    (&owner, Type::TEXT),
+                    (&lease, Type::FLOAT8),
+                ],
+            )
+            .await
+            .store_err(location)?;
+        let mut until: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            until.insert(
+                row.try_get(0).store_err(location)?,
+                row.try_get(1).store_err(location)?,
+            );
+        }
+        Ok(claims
+            .iter()
+            .filter_map(|claim| {
+                until.get(&claim.checker).map(|&until| CheckerClaim {
+                    until,
+                    ..claim.clone()
+                })
+            })
+            .collect())
     }
 
     async fn try_record(
@@ -354,6 +425,21 @@ impl CheckLog for PostgresStore {
         let mut attempt = 1;
         loop {
             match self.try_claim(checkers).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// Extends the leases still this runner's under the claims' fences (see the module docs);
+    /// the others are left out.
+    async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempt = 1;
+        loop {
+            match self.try_renew(claims).await {
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
                 result => return result,
             }
