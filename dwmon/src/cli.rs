@@ -324,6 +324,13 @@ pub struct CycleArgs {
     /// checkers after it. Must be longer than --fetch-timeout. Default 2m.
     #[arg(long, value_name = "DURATION", env = "DWMON_STORE_LEASE", value_parser = parse_fetch_timeout)]
     pub store_lease: Option<std::time::Duration>,
+    /// With a PostgreSQL --store: how often a cycle renews the claims of its checkers still
+    /// fetching, so a fetch longer than --store-lease keeps its checker (a renewal keeps the
+    /// claim's fencing token; one refused because another runner took the checker over is
+    /// logged, and that checker's checks are then refused). Must be shorter than
+    /// --store-lease. Default: a third of --store-lease.
+    #[arg(long, value_name = "DURATION", env = "DWMON_STORE_RENEW", value_parser = parse_fetch_timeout)]
+    pub store_renew: Option<std::time::Duration>,
     /// With a PostgreSQL --store: this runner's name in its claims (default: the host name).
     /// Runners on one host need different names.
     #[arg(long, value_name = "NAME", env = "DWMON_RUNNER")]

@@ -272,6 +272,26 @@ impl OpenStore {
 /// `--store-lease` when not given (the PostgreSQL store's own default).
 const DEFAULT_STORE_LEASE_SECONDS: u64 = 120;
 
+/// `--store-lease`, or its default.
+fn store_lease(cycle: &CycleArgs) -> std::time::Duration {
+    cycle
+        .store_lease
+        .unwrap_or(std::time::Duration::from_secs(DEFAULT_STORE_LEASE_SECONDS))
+}
+
+/// `--store-renew`, or a third of the lease (at least a second), for a PostgreSQL `--store`;
+/// `None` for other stores.
+fn store_renew(app: &App, cycle: &CycleArgs) -> Option<std::time::Duration> {
+    if app.store.is_some() || postgres_store_url(cycle.store.as_deref()).is_none() {
+        return None;
+    }
+    Some(
+        cycle
+            .store_renew
+            .unwrap_or_else(|| (store_lease(cycle) / 3).max(std::time::Duration::from_secs(1))),
+    )
+}
+
 /// `--store` as a PostgreSQL store URL (`postgres://` or `postgresql://`), if it is one.
 pub(crate) fn postgres_store_url(path: Option<&Path>) -> Option<&str> {
     let text = path?.to_str()?;
@@ -329,15 +349,23 @@ fn open_postgres_store(
 /// the cache sizes of `--seen-cache-keys` and `--store-cache-mib`.
 fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
     if let (None, Some(url)) = (&app.store, postgres_store_url(cycle.store.as_deref())) {
-        let lease = cycle
-            .store_lease
-            .unwrap_or(std::time::Duration::from_secs(DEFAULT_STORE_LEASE_SECONDS));
-        let fetch = engine_config(app, cycle).fetch_timeout;
+        let lease = store_lease(cycle);
+        let config = engine_config(app, cycle);
+        let fetch = config.fetch_timeout;
         if fetch >= lease {
             return Err(Error::Usage(format!(
                 "--fetch-timeout ({}s) must be shorter than --store-lease ({}s): a fetch that \
                  outlives its claim is refused and its work is lost",
                 fetch.as_secs(),
+                lease.as_secs()
+            )));
+        }
+        let renew = config.claim_renew_interval;
+        if renew >= lease {
+            return Err(Error::Usage(format!(
+                "--store-renew ({}s) must be shorter than --store-lease ({}s): a claim must be \
+                 renewed before its lease ends",
+                renew.as_secs(),
                 lease.as_secs()
             )));
         }
@@ -463,7 +491,7 @@ fn cycle_handler(
 
 /// The engine settings of `once`, `run` and `serve`: the App's ([`App::engine_config`]), with
 /// what the command line or config file gives (`--tz`, `--delivery-give-up`,
-/// `--fetch-timeout`, `--concurrency`) over them.
+/// `--fetch-timeout`, `--concurrency`, `--store-renew`) over them.
 fn engine_config(app: &App, args: &CycleArgs) -> EngineConfig {
     let base = app.engine_config.clone();
     EngineConfig {
@@ -476,6 +504,7 @@ fn engine_config(app: &App, args: &CycleArgs) -> EngineConfig {
         },
         fetch_timeout: args.fetch_timeout.unwrap_or(base.fetch_timeout),
         max_concurrent_checkers: args.concurrency.unwrap_or(base.max_concurrent_checkers),
+        claim_renew_interval: store_renew(app, args).unwrap_or(base.claim_renew_interval),
         ..base
     }
 }

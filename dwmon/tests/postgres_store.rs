@@ -157,6 +157,43 @@ fn a_fetch_timeout_as_long_as_the_lease_is_refused() {
 }
 
 #[test]
+fn a_renewal_interval_as_long_as_the_lease_is_refused() {
+    let ws = Workspace::new();
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let once = |extra: &[&str]| {
+        let mut args = vec![
+            "once",
+            "--checkers",
+            &checkers,
+            "--store",
+            "postgres://postgres@127.0.0.1:9/test",
+            "--source",
+            &source,
+            "--fetch-timeout",
+            "10s",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = once(&["--store-lease", "30s", "--store-renew", "30s"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--store-renew (30s) must be shorter than --store-lease (30s)"),
+        "{}",
+        stderr(&out)
+    );
+    // The default renewal is a third of the lease: accepted, the run gets as far as the
+    // (unreachable) database.
+    let out = once(&["--store-lease", "30s"]);
+    assert!(
+        !stderr(&out).contains("must be shorter"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("127.0.0.1:9"), "{}", stderr(&out));
+}
+
+#[test]
 fn check_connect_opens_a_postgres_store_and_reports_one_that_does_not_answer() {
     let Some(server) = server() else { return };
     let schema = Schema::new(&server, "check");
