@@ -738,6 +738,23 @@ impl ServerParts {
         ping_log: Arc<dyn dwmon_core::ping_log::PingLog>,
     ) -> Result<Self> {
         let cycle = &args.run.cycle;
+        if app.store.is_none() && postgres_store_url(cycle.store.as_deref()).is_some() {
+            // A PostgreSQL store: views, pauses and alert states through the cycle's pooled
+            // handle; tokens (kept in SQLite store files) only in memory, so with no token
+            // the API and pings need --public or the program's authorizer.
+            return Ok(ServerParts {
+                store: Arc::clone(&cycle_store),
+                stats,
+                alerts: Some(Arc::new(Arc::clone(&cycle_store)) as Arc<dyn AlertStateStore>),
+                authorizer: app.authorizer.clone(),
+                tokens: None,
+                cycle_store,
+                hosts,
+                ping_log,
+                public: args.public,
+                push: args.push_config(),
+            });
+        }
         let store = match (&app.store, cycle.store.as_deref()) {
             (None, Some(path)) => {
                 Arc::new(dwmon_sqlite::SqliteStore::open_read_only(path)?) as Arc<dyn Store>

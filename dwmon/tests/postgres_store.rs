@@ -156,6 +156,46 @@ fn a_fetch_timeout_as_long_as_the_lease_is_refused() {
     );
 }
 
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answer = reqwest::get(url).await.expect("the server answers");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("a body"))
+    })
+}
+
+#[test]
+fn serve_on_a_postgres_store_serves_its_views() {
+    let Some(server) = server() else { return };
+    let schema = Schema::new(&server, "skew");
+    let store = schema.url(None);
+    let ws = Workspace::new();
+    ws.events_checker(
+        "events",
+        "CHECKHOURS* CHECKMINUTES* WEEKDAYS WEEKENDS MINNUM0 MAXNUM5 LOOKBACKSECONDS60",
+    );
+    let (checkers, source) = (ws.checkers_arg(), ws.source_arg());
+    let served = serve(
+        &[
+            "--checkers",
+            &checkers,
+            "--store",
+            &store,
+            "--source",
+            &source,
+        ],
+        &[],
+    );
+    let (status, body) = get(&served.url("/metrics"));
+    let _ = served.terminate();
+    assert_eq!(status, 200);
+    assert!(body.lines().any(|l| l == "dwmon_store_up 1"), "{body}");
+}
+
 #[test]
 fn a_renewal_interval_as_long_as_the_lease_is_refused() {
     let ws = Workspace::new();
