@@ -17,8 +17,10 @@ const WARN_SKEW_MILLIS: i64 = 2_000;
 
 /// A [`Clock`] reading the database's time: this host's clock corrected by the skew measured
 /// against the database (`clock_timestamp()`, halfway through the round trip), measured again
-/// before every sleep of the runner's loop. A skew of more than 2 s is logged; it is also
-/// [`DatabaseClock::skew_millis`] for metrics.
+/// before every sleep of the runner's loop (once a cycle). A skew of more than 2 s is logged
+/// as a warning when first measured and again whenever it changes by more than a second
+/// (every measurement is logged at debug level); the last one is
+/// [`DatabaseClock::skew_millis`], which `dwmon serve` exports as `dwmon_clock_skew_seconds`.
 ///
 /// ```no_run
 /// # async fn run(store: dwmon_postgres_store::PostgresStore) -> Result<(), dwmon_core::StoreError> {
@@ -86,12 +88,16 @@ impl DatabaseClock {
         let after = (self.host)();
         let skew = database - (before + (after - before) / 2);
         let previous = self.skew_ms.swap(skew, Ordering::Relaxed);
+        let seconds = skew as f64 / 1000.0;
         if skew.abs() > WARN_SKEW_MILLIS && (skew - previous).abs() > WARN_SKEW_MILLIS / 2 {
             tracing::warn!(
                 store = %self.store.location(),
                 skew_ms = skew,
-                "this host's clock differs from the database's; the database's is used"
+                "this host's clock differs from the database's by {seconds:+.3} s; the \
+                 database's is used"
             );
+        } else {
+            tracing::debug!(skew_ms = skew, "clock skew against the database measured");
         }
         Ok(skew)
     }

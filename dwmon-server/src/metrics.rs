@@ -537,4 +537,13 @@ fn runner_series(out: &mut String, stats: &StatsSnapshot, now: i64) {
     );
     let lag = stats.lag_at(now);
     let _ = writeln!(out, "dwmon_cycle_lag_seconds {lag}");
+    if let Some(skew) = stats.clock_skew_seconds {
+        family(
+            out,
+            "dwmon_clock_skew_seconds",
+            "gauge",
+            "The database's clock minus this host's, as last measured (a runner on a PostgreSQL store runs on the database's clock).",
+        );
+        let _ = writeln!(out, "dwmon_clock_skew_seconds {}", number(skew));
+    }
 }

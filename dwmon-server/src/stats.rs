@@ -23,6 +23,10 @@ pub const STATUSES: [Status; 4] = [Status::Good, Status::Bad, Status::Error, Sta
 /// `dwmon run --now T --speed N`, so lag is measured against the time the runner uses.
 pub type NowFn = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Reads the measured skew of the runner's clock, milliseconds: the clock it runs on (the
+/// database's, for a PostgreSQL store) minus this host's.
+pub type SkewFn = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// The last finished cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastCycle {
@@ -101,6 +105,9 @@ pub struct StatsSnapshot {
     /// [`DeliveryResult::ALL`](dwmon_alert::DeliveryResult::ALL); empty while alerting is
     /// off (see [`RunnerStats::set_notification_deliveries`]).
     pub notification_deliveries: Vec<(dwmon_alert::ChannelKind, [u64; 3])>,
+    /// The clock skew last measured, seconds (the database's clock minus this host's); `None`
+    /// when the runner runs on this host's clock (see [`RunnerStats::set_clock_skew`]).
+    pub clock_skew_seconds: Option<f64>,
 }
 
 impl StatsSnapshot {
@@ -135,6 +142,16 @@ struct Inner {
     last_good: HashMap<(String, usize), i64>,
     pings: BTreeMap<(String, String), u64>,
     notifications: Option<Arc<dwmon_alert::DeliveryCounts>>,
+    skew: Option<Skew>,
+}
+
+/// A [`SkewFn`] in [`Inner`] (which is `Debug`).
+struct Skew(SkewFn);
+
+impl std::fmt::Debug for Skew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Skew").field(&(self.0)()).finish()
+    }
 }
 
 /// The runner's in-process statistics, shared between the cycle loop and the server.
@@ -247,6 +264,13 @@ impl RunnerStats {
         self.lock().notifications = Some(counts);
     }
 
+    /// Reads the clock skew from `skew` in every snapshot (for `dwmon_clock_skew_seconds`):
+    /// set when the runner runs on the database's clock (`dwmon_postgres_store::DatabaseClock`,
+    /// its `skew_millis`).
+    pub fn set_clock_skew(&self, skew: SkewFn) {
+        self.lock().skew = Some(Skew(skew));
+    }
+
     /// Counts a ping of `kind` answered with `answer` (e.g. `("success", "ok")`), for
     /// `dwmon_pings_total`. Both must come from a fixed set, never from request text.
     pub fn count_ping(&self, kind: &str, answer: &str) {
@@ -287,6 +311,7 @@ impl RunnerStats {
                 .as_ref()
                 .map(|counts| counts.snapshot())
                 .unwrap_or_default(),
+            clock_skew_seconds: inner.skew.as_ref().map(|skew| (skew.0)() as f64 / 1000.0),
         }
     }
 }

@@ -130,6 +130,8 @@ async fn fixture() -> Fixture {
         "two channels failed"
     );
     stats.set_notification_deliveries(alerts.delivery_counts());
+    // The runner's host clock runs an hour and a quarter second ahead of the database's.
+    stats.set_clock_skew(Arc::new(|| -3_600_250));
 
     let store: Arc<dyn Store> = store;
     let router = ServerBuilder::new(store)
@@ -200,6 +202,7 @@ async fn metrics_show_states_bands_checks_fetches_outbox_and_lag() {
         "dwmon_cycles_total 1".into(),
         format!("dwmon_last_cycle_timestamp_seconds {}", T0 + 5),
         "dwmon_cycle_lag_seconds 0".into(),
+        "dwmon_clock_skew_seconds -3600.25".into(),
         format!(
             r#"dwmon_build_info{{version="{}"}} 1"#,
             env!("CARGO_PKG_VERSION")
@@ -390,5 +393,9 @@ async fn the_last_good_time_survives_a_restart() {
     has_line(
         &body,
         r#"dwmon_requirement_state{checker="orders",requirement="0",state="bad"} 1"#,
+    );
+    assert!(
+        !body.contains("dwmon_clock_skew_seconds"),
+        "a runner on this host's clock has no skew:\n{body}"
     );
 }

@@ -315,8 +315,9 @@ pub struct CycleArgs {
     pub checkers: Option<PathBuf>,
     /// The SQLite store file, created if missing, or a PostgreSQL store shared by several
     /// runners: postgres://USER@HOST/DB (the password from PGPASSWORD or the password file;
-    /// `?options=-csearch_path%3DSCHEMA` picks the schema). Required unless the program has
-    /// its own store.
+    /// `?options=-csearch_path%3DSCHEMA` picks the schema; the runners then run on the
+    /// database's clock, and this host's skew is logged and, under `serve`, exported as
+    /// dwmon_clock_skew_seconds). Required unless the program has its own store.
     #[arg(long, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
     /// With a PostgreSQL --store: how long this runner's claim on a checker holds (each cycle

@@ -257,15 +257,19 @@ impl OpenStore {
     }
 
     /// The clock of `dwmon run` without `--now`/`--speed`: the database's for a PostgreSQL
-    /// store, else the system clock.
-    async fn clock(&self) -> Result<Arc<dyn Clock>> {
+    /// store, with a reader of its measured skew (database minus host, milliseconds;
+    /// measured again every cycle), else the system clock.
+    async fn clock(&self) -> Result<(Arc<dyn Clock>, Option<dwmon_server::stats::SkewFn>)> {
         #[cfg(feature = "postgres-store")]
         if let Some(store) = &self.postgres {
-            return Ok(Arc::new(
-                dwmon_postgres_store::DatabaseClock::new(store.clone()).await?,
-            ));
+            let clock = Arc::new(dwmon_postgres_store::DatabaseClock::new(store.clone()).await?);
+            let skew: dwmon_server::stats::SkewFn = {
+                let clock = Arc::clone(&clock);
+                Arc::new(move || clock.skew_millis())
+            };
+            return Ok((clock, Some(skew)));
         }
-        Ok(Arc::new(SystemClock))
+        Ok((Arc::new(SystemClock), None))
     }
 }
 
@@ -857,7 +861,7 @@ async fn run_loop(
     warn_if_far_ahead(args.now, cycle.store.as_deref());
     let opened = cycle_store(app, cycle)?;
     opened.ready().await?;
-    let store_clock = opened.clock().await?;
+    let (store_clock, skew) = opened.clock().await?;
     let hosts = host_registry(cycle, &loaded, listener.is_some())?;
     let loaded = LoadReport {
         checkers: dwmon_core::ping::with_hosts(loaded.checkers, &hosts.hosts()),
@@ -876,6 +880,13 @@ async fn run_loop(
             args.speed,
         ))
     } else {
+        if let Some(skew) = &skew {
+            info!(
+                target: crate::app::STARTUP_TARGET,
+                "clock: the database's, this host's differs by {:+.3} s",
+                skew() as f64 / 1000.0
+            );
+        }
         store_clock
     };
     let stats = {
@@ -884,6 +895,10 @@ async fn run_loop(
             clock.now()
         })))
     };
+    // The skew of the clock in use, for /metrics (a simulated clock has none).
+    if let (Some(skew), false) = (skew, args.now.is_some() || args.speed != 1.0) {
+        stats.set_clock_skew(skew);
+    }
     stats.set_checkers(loaded.checkers.clone().into(), cycle.zone.zone());
     if let Some(alerts) = &alerts {
         stats.set_notification_deliveries(alerts.delivery_counts());

@@ -169,7 +169,7 @@ fn get(url: &str) -> (u16, String) {
 }
 
 #[test]
-fn serve_on_a_postgres_store_serves_its_views() {
+fn serve_on_a_postgres_store_serves_its_views_and_exports_the_clock_skew() {
     let Some(server) = server() else { return };
     let schema = Schema::new(&server, "skew");
     let store = schema.url(None);
@@ -194,6 +194,18 @@ fn serve_on_a_postgres_store_serves_its_views() {
     let _ = served.terminate();
     assert_eq!(status, 200);
     assert!(body.lines().any(|l| l == "dwmon_store_up 1"), "{body}");
+    let skew: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("dwmon_clock_skew_seconds "))
+        .unwrap_or_else(|| panic!("no dwmon_clock_skew_seconds in:\n{body}"))
+        .parse()
+        .expect("a number");
+    // The database runs on this machine: its clock is this host's.
+    assert!(skew.abs() < 5.0, "skew {skew}");
+    assert!(
+        body.contains("# TYPE dwmon_clock_skew_seconds gauge"),
+        "{body}"
+    );
 }
 
 #[test]
