@@ -9,13 +9,12 @@
 //!   share are released in the same transaction, for the other runners' next cycle. The
 //!   whole transaction is one pipeline, one round trip to the server however many checkers
 //!   it claims (tests/round_trips.rs counts them).
-//! - **Renewals.** `renew` extends the leases of a batch of claims in one statement (one round
-//!   trip, its own transaction): only rows whose owner and fence are still the claim's, and
-//!   the fence stays, so the holder's own record is still accepted. It never waits for a row
-//!   lock (`SKIP LOCKED`: a row locked by this runner's record in flight, or by a claimer
-//!   bumping its fence, is not renewed this time), so it needs no statement timeout. It also
-//!   beats this runner's heartbeat, so a runner busy with a long cycle still counts for the
-//!   share.
+//! - **Renewals.** `renew` extends the leases of a batch of claims in one statement, in a
+//!   transaction that is one pipeline as a claim's: only rows whose owner and fence are still
+//!   the claim's, and the fence stays, so the holder's own record is still accepted. It never
+//!   waits for a row lock (`SKIP LOCKED`: a row locked by this runner's record in flight, or by
+//!   a claimer bumping its fence, is not renewed this time). It also beats this runner's
+//!   heartbeat, so a runner busy with a long cycle still counts for the share.
 //! - **Records.** The recording transaction locks the checker's claim row and compares its
 //!   fence with the claim's: another runner's later claim makes it fail with
 //!   [`StoreError::StaleClaim`] before anything is written. Check records (primary key
@@ -155,10 +154,25 @@ impl PostgresStore {
             .map(|c| i64::try_from(c.fence).unwrap_or(i64::MAX))
             .collect();
         let client = self.client().await?;
-        // One statement in its own (implicit) transaction. Rows are locked in checker order
-        // and never waited for.
-        let rows = client
-            .query_typed(
+        let timeout_params: [(&(dyn ToSql + Sync), Type); 1] =
+            [(&self.inner.timeout_ms, Type::TEXT)];
+        let renew_params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&names, Type::TEXT_ARRAY),
+            (&fences, Type::INT8_ARRAY),
+            (&owner, Type::TEXT),
+            (&lease, Type::FLOAT8),
+        ];
+        // One pipeline, as a claim's: the four requests go out together. The renewal locks
+        // only rows it can lock at once (SKIP LOCKED), so it never waits behind this runner's
+        // record of a checker or another runner's claim; a row it skips is reported held
+        // (with its lease as it was) if its owner and fence are still the claim's.
+        let (begin, timeout, renewed, commit) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.query_typed(
+                "SELECT set_config('statement_timeout', $1, true)",
+                &timeout_params,
+            ),
+            client.query_typed(
                 "WITH asked AS (
                      SELECT * FROM unnest($1::text[], $2::int8[]) AS u(checker, fence)
                  ), mine AS (
@@ -182,15 +196,14 @@ impl PostgresStore {
                  JOIN dwmon_claims c ON c.checker = a.checker AND c.fence = a.fence
                                     AND c.owner = $3
                  LEFT JOIN renewed r ON r.checker = a.checker",
-                &[
-                    (&names, Type::TEXT_ARRAY),
-                    (&fences, Type::INT8_ARRAY),
-                    (&owner, Type::TEXT),
-                    (&lease, Type::FLOAT8),
-                ],
-            )
-            .await
-            .store_err(location)?;
+                &renew_params,
+            ),
+            client.batch_execute("COMMIT"),
+        );
+        begin.store_err(location)?;
+        timeout.store_err(location)?;
+        let rows = renewed.store_err(location)?;
+        commit.store_err(location)?;
         let mut until: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         for row in &rows {
             until.insert(

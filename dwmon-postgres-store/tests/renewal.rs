@@ -1,8 +1,9 @@
 //! Claim renewal on a real PostgreSQL store (issue 11, "renew while fetching"): a renewal
 //! extends the lease on the database's clock and keeps the fence, so the holder still
-//! records; a stale holder's renewal is refused and its record stays refused; and a runner
-//! whose fetch outlives its lease keeps the checker when it renews, where without renewal
-//! another runner takes the checker over.
+//! records; a stale holder's renewal is refused and its record stays refused; a runner whose
+//! fetch outlives its lease keeps the checker when it renews, where without renewal another
+//! runner takes the checker over; and a renewal is one round trip for the whole batch, under
+//! the store's statement timeout.
 //!
 //! "The lease has run out" is set in the database (`until = now()`), not waited for: the
 //! lease is a parameter, so no test sleeps through one.
@@ -282,5 +283,78 @@ async fn without_renewal_the_outlived_fetch_loses_the_checker() -> TestResult {
     assert_eq!(slow, 0, "the stale runner's record was refused");
     assert_eq!(other, 1, "the other runner took the checker over");
     assert_eq!(counts, [2], "the other runner's count (rows a and b), once");
+    Ok(())
+}
+
+/// One pooled connection, so every call reuses it (and the pool checks it each time).
+async fn single_connection(url: &str, owner: &str, timeout: Duration) -> PostgresStore {
+    let options = dwmon_postgres_store::PostgresStoreOptions::default()
+        .with_owner(owner)
+        .with_pool_size(1)
+        .with_statement_timeout(timeout);
+    PostgresStore::connect_with(url, &options)
+        .await
+        .expect("connect the store")
+}
+
+// Current-thread: the client writes a whole pipeline before the proxy reads it, so the count
+// is exact.
+#[tokio::test(flavor = "current_thread")]
+async fn a_renewal_is_one_round_trip_however_many_claims() -> TestResult {
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "renew_trips").await;
+    let proxy = common::proxy::start(&schema_url).await;
+    let store = single_connection(&proxy.url, "solo", Duration::from_secs(30)).await;
+    let mut counted = Vec::new();
+    for count in [1, 1000] {
+        let names: Vec<String> = (0..count).map(|i| format!("c{i:04}")).collect();
+        let claims = store.claim(&names, 0).await?;
+        let (trips, statements) = (proxy.counts.round_trips(), proxy.counts.statements());
+        let renewed = store.renew(&claims).await?;
+        counted.push((
+            count,
+            proxy.counts.round_trips() - trips,
+            proxy.counts.statements() - statements,
+            renewed.len(),
+        ));
+    }
+    common::drop_schema(&url, &schema).await;
+
+    for &(count, round_trips, statements, renewed) in &counted {
+        assert_eq!(renewed, count, "all {count} claims held: {counted:?}");
+        // One pipeline, and the pool's check that the connection is alive.
+        assert!(round_trips <= 2, "renewing {count}: {counted:?}");
+        // BEGIN, set_config, the renewal, COMMIT.
+        assert_eq!(statements, 4, "statements of a renewal: {counted:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_renewal_that_times_out_leaves_no_transaction_open() -> TestResult {
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "renew_fails").await;
+    let store = single_connection(&schema_url, "solo", Duration::from_millis(300)).await;
+    let claims = claim(&store, "orders").await?;
+    // Another session holds the claims table: the renewal's statement times out.
+    let admin = common::admin(&schema_url).await;
+    admin
+        .batch_execute("BEGIN; LOCK TABLE dwmon_claims IN ACCESS EXCLUSIVE MODE")
+        .await?;
+    let failed = store.renew(&claims).await;
+    admin.batch_execute("ROLLBACK").await?;
+    // The same (only) pooled connection renews again: it was left outside any transaction.
+    let again = store.renew(&claims).await;
+    common::drop_schema(&url, &schema).await;
+
+    assert!(
+        matches!(failed, Err(StoreError::Busy { .. })),
+        "the locked renewal times out: {failed:?}"
+    );
+    assert_eq!(again?.len(), 1, "the next renewal on the connection works");
     Ok(())
 }
