@@ -103,6 +103,103 @@ impl RowGetter for SyntheticSource {
     }
 }
 
+/// A source that answers like `inner` after waiting `latency`: a remote query's time, so
+/// fetching dominates a cycle as it does against real databases (the wait costs no CPU).
+#[derive(Debug)]
+pub struct Delayed<S> {
+    /// The source answering.
+    pub inner: Arc<S>,
+    /// How long each fetch waits before it answers.
+    pub latency: Duration,
+}
+
+#[async_trait]
+impl<S: RowGetter + 'static> RowGetter for Delayed<S> {
+    async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.get_rows(request).await
+    }
+}
+
+/// CPU time (user + system) the PostgreSQL backends serving connections whose
+/// `application_name` is `application` have used so far, seconds, read from `/proc` (the
+/// server must run on this machine). Backends that ended are not counted, so read it while
+/// the connections are open.
+///
+/// # Errors
+/// When `pg_stat_activity` cannot be read.
+pub async fn backend_cpu_seconds(
+    admin: &tokio_postgres::Client,
+    application: &str,
+) -> Result<f64, tokio_postgres::Error> {
+    let rows = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await?;
+    let mut total = 0.0;
+    for row in rows {
+        let pid: i32 = row.get(0);
+        if let Some(seconds) = process_cpu_seconds(&format!("/proc/{pid}/stat")) {
+            total += seconds;
+        }
+    }
+    Ok(total)
+}
+
+/// User + system CPU time of the process whose `/proc/PID/stat` is at `stat_path`, seconds.
+fn process_cpu_seconds(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux platform dwmon runs on.
+    Some((utime + stime) / 100.0)
+}
+
+/// Runs `sql` on the PostgreSQL server at `url` over a connection of its own.
+///
+/// # Errors
+/// When the server cannot be reached or the statement fails.
+pub async fn admin_sql(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client.batch_execute(sql).await?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// A connection to `url` for a driver's own queries (its connection task spawned).
+///
+/// # Errors
+/// When the server cannot be reached.
+pub async fn admin_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// `url` with `key=value` added to its query string.
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
+}
+
+/// Reads `--name a,b,c` from the command line, or `default`.
+pub fn list_arg<T: std::str::FromStr + Clone>(name: &str, default: &[T]) -> Vec<T> {
+    let text: String = arg(name, String::new());
+    if text.is_empty() {
+        return default.to_vec();
+    }
+    text.split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
+}
+
 /// A handler that counts what it receives and does nothing else.
 #[derive(Debug, Default)]
 pub struct CountingHandler {
@@ -232,14 +329,7 @@ pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// `/proc/self/stat`, 10 ms resolution). Unlike wall time it hardly depends on what else the
 /// machine runs, so a long run's drift shows in it even on a loaded machine.
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at state (field 3).
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on every Linux platform dwmon runs on.
-    Some((utime + stime) / 100.0)
+    process_cpu_seconds("/proc/self/stat")
 }
 
 /// `min / median / max` of `values`, e.g. `1.10 / 1.17 / 1.24`.
