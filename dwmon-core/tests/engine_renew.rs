@@ -91,7 +91,8 @@ impl CheckLog for LeasedStore {
     }
     async fn renew(&self, claims: &[CheckerClaim]) -> Result<Vec<CheckerClaim>, StoreError> {
         let at = self.start.elapsed().as_secs();
-        let names = claims.iter().map(|c| c.checker.clone()).collect();
+        let mut names: Vec<String> = claims.iter().map(|c| c.checker.clone()).collect();
+        names.sort();
         self.renewals.lock().unwrap().push((at, names));
         let stolen: Vec<String> = {
             let mut steal = self.steal.lock().unwrap();
@@ -155,7 +156,8 @@ impl StoreView for LeasedStore {
     }
 }
 
-/// Answers `slow` after `seconds` on Tokio's clock, every other checker at once; one row each.
+/// Answers checkers named `slow...` after `seconds` on Tokio's clock, every other checker at
+/// once; one row each.
 struct SlowSource {
     seconds: u64,
     rows: ScriptedSource,
@@ -164,7 +166,7 @@ struct SlowSource {
 #[async_trait]
 impl RowGetter for SlowSource {
     async fn get_rows(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        if request.checker == "slow" {
+        if request.checker.starts_with("slow") {
             tokio::time::sleep(Duration::from_secs(self.seconds)).await;
         }
         self.rows.get_rows(request).await
@@ -254,4 +256,44 @@ async fn a_zero_interval_never_renews() {
 
     assert_eq!(checked(&report), ["quick", "slow"]);
     assert!(store.renewals().is_empty(), "{:?}", store.renewals());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checker_waiting_for_a_slot_has_its_claim_renewed_too() {
+    let store = Arc::new(LeasedStore::new(Some(90)));
+    let rows = ScriptedSource::new();
+    for name in ["slow-a", "slow-b"] {
+        rows.set_rows(name, vec![Row::new(format!("{name}-1"), T - 30)]);
+    }
+    let source = Arc::new(SlowSource { seconds: 100, rows });
+    // One fetch at a time: slow-b waits 100 s for slow-a's slot, then fetches for 100 s.
+    let engine = Engine::new(source, store.clone(), Arc::new(RecordingHandler::new()))
+        .with_config(EngineConfig {
+            fetch_timeout: Duration::from_secs(600),
+            claim_renew_interval: Duration::from_secs(30),
+            max_concurrent_checkers: 1,
+            ..EngineConfig::default()
+        })
+        .with_checkers(vec![
+            checker("slow-a", vec![every_minute(1, 5, 60)]),
+            checker("slow-b", vec![every_minute(1, 5, 60)]),
+        ]);
+    let report = engine.run_cycle(T + 5).await;
+
+    assert_eq!(checked(&report), ["slow-a", "slow-b"]);
+    let both = vec!["slow-a".to_string(), "slow-b".to_string()];
+    let second = vec!["slow-b".to_string()];
+    let renewals = store.renewals();
+    assert_eq!(
+        renewals,
+        [
+            (30, both.clone()),
+            (60, both.clone()),
+            (90, both),
+            (120, second.clone()),
+            (150, second.clone()),
+            (180, second)
+        ],
+        "the waiting checker's claim is renewed from the start, the first one's until done"
+    );
 }

@@ -325,10 +325,11 @@ pub struct CycleArgs {
     /// checkers after it. Must be longer than --fetch-timeout. Default 2m.
     #[arg(long, value_name = "DURATION", env = "DWMON_STORE_LEASE", value_parser = parse_fetch_timeout)]
     pub store_lease: Option<std::time::Duration>,
-    /// With a PostgreSQL --store: how often a cycle renews the claims of its checkers still
-    /// fetching, so a fetch longer than --store-lease keeps its checker (a renewal keeps the
+    /// With a PostgreSQL --store: how often a cycle renews the claims of its checkers not done
+    /// yet, so a cycle longer than --store-lease (checkers waiting for a --concurrency slot or
+    /// their parent, slow fetches and stores) keeps all its checkers. A renewal keeps the
     /// claim's fencing token; one refused because another runner took the checker over is
-    /// logged, and that checker's checks are then refused). Must be shorter than
+    /// logged, and that checker's checks are then refused. Must be shorter than
     /// --store-lease. Default: a third of --store-lease.
     #[arg(long, value_name = "DURATION", env = "DWMON_STORE_RENEW", value_parser = parse_fetch_timeout)]
     pub store_renew: Option<std::time::Duration>,

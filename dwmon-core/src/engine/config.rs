@@ -25,8 +25,9 @@ pub struct EngineConfig {
     /// A fetch taking longer is abandoned and reported as an `ERROR` event (default 60 s).
     pub fetch_timeout: Duration,
     /// How often the cycle renews its claims while its checkers are still at work
-    /// ([`CheckLog::renew`](crate::store::CheckLog::renew)), so a fetch longer than the
-    /// store's lease keeps its checker. Only claims that expire are renewed (a single-runner
+    /// ([`CheckLog::renew`](crate::store::CheckLog::renew)), so a checker whose work ends
+    /// after the store's lease (it waited for a slot or its parent, or its fetch was slow)
+    /// keeps its claim. Only claims that expire are renewed (a single-runner
     /// store's never do); `Duration::ZERO` never renews. Default 40 s, a third of the
     /// PostgreSQL store's default lease of 120 s: keep it well below the lease.
     pub claim_renew_interval: Duration,
