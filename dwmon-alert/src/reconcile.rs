@@ -11,7 +11,7 @@
 
 use crate::policy::alert_key;
 use crate::state::AlertState;
-use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate};
+use crate::store::{AlertStateStore, AlertStoreError, AlertUpdate, DecidedFrom};
 use std::collections::BTreeMap;
 
 /// What identifies a requirement line across edits: `key:<ALERTKEY>` or its canonical text.
@@ -87,8 +87,15 @@ pub async fn reconcile(
                 alert: Some((index, state)),
                 ..AlertUpdate::default()
             };
-            store.apply(&update).await?;
-            written += 1;
+            // Only over the state this placement was read with: another runner that judged
+            // the line meanwhile (finding its state by identity) or moved it already wins.
+            let decided_from = DecidedFrom {
+                alert: Some((index, states.get(&index).cloned())),
+                source: None,
+            };
+            if store.apply_if_unchanged(&update, &decided_from).await? {
+                written += 1;
+            }
         }
     }
     Ok(written)
