@@ -6,12 +6,15 @@
 //!   or already this runner's, at most this runner's share (the checkers divided by the
 //!   runners seen within a lease, so several runners split the work); it sets the owner, bumps
 //!   the fence and commits before anything is fetched. Checkers this runner held beyond its
-//!   share are released in the same transaction, for the other runners' next cycle. The
+//!   share it claims for this cycle without an owner: it checks them once more, and another
+//!   runner claims them from its next claim on (so no minute waits for a cycle while the
+//!   runners settle their shares; the fence refuses a record still in flight). The
 //!   whole transaction is one pipeline, one round trip to the server however many checkers
 //!   it claims (tests/round_trips.rs counts them).
 //! - **Renewals.** `renew` extends the leases of a batch of claims in one statement, in a
 //!   transaction that is one pipeline as a claim's: only rows whose owner and fence are still
-//!   the claim's, and the fence stays, so the holder's own record is still accepted. It never
+//!   the claim's, and the fence stays, so the holder's own record is still accepted (a claim
+//!   given away beyond the share is reported held, not renewed, while its fence stands). It never
 //!   waits for a row lock (`SKIP LOCKED`: a row locked by this runner's record in flight, or by
 //!   a claimer bumping its fence, is not renewed this time). It also beats this runner's
 //!   heartbeat, so a runner busy with a long cycle still counts for the share.
@@ -62,7 +65,7 @@ pub(crate) fn parse_record(
 impl PostgresStore {
     /// One claim transaction, sent as one pipeline (one round trip to the server): `BEGIN`,
     /// the statement timeout, the claim rows of new checkers, then one statement that writes
-    /// the heartbeat, claims this runner's share and releases what it held beyond it, and
+    /// the heartbeat, claims this runner's share and gives away what it held beyond it, and
     /// `COMMIT` (which rolls back if a statement before it failed).
     async fn try_claim(&self, checkers: &[String]) -> Result<Vec<CheckerClaim>, StoreError> {
         let location = self.location();
@@ -96,30 +99,40 @@ impl PostgresStore {
                 &insert_params,
             ),
             // The share: the checkers divided by the runners seen within a lease (the others
-            // counted before this one's heartbeat, which the same statement writes). Beyond
-            // it, this runner's checkers are freed for the others' next cycle (the fence
-            // stays, so a record under an older claim is still refused once someone claims
-            // it).
+            // counted before this one's heartbeat, which the same statement writes). This
+            // runner claims all it holds and free checkers up to its share; what it holds
+            // beyond the share it still checks this cycle but gives away (no owner), so
+            // another runner claims it from its next claim on (the fence then refuses this
+            // one's record if it is still in flight) and no minute waits for a cycle.
             client.query_typed(
                 "WITH beat AS (
                      INSERT INTO dwmon_runners (owner, seen) VALUES ($2, now())
                      ON CONFLICT (owner) DO UPDATE SET seen = now()
-                 ), runners AS (
-                     SELECT count(*) + 1 AS n FROM dwmon_runners
+                 ), share AS (
+                     SELECT ($4 + count(*)) / (count(*) + 1) AS k FROM dwmon_runners
                      WHERE owner <> $2 AND seen > now() - make_interval(secs => $3)
-                 ), picked AS (
+                 ), mine AS (
                      SELECT checker FROM dwmon_claims
-                     WHERE checker = ANY($1) AND (owner = $2 OR until <= now())
-                     ORDER BY (owner IS NOT DISTINCT FROM $2) DESC, checker
-                     LIMIT (SELECT ($4 + n - 1) / n FROM runners)
+                     WHERE checker = ANY($1) AND owner = $2
+                     ORDER BY checker
                      FOR UPDATE SKIP LOCKED
-                 ), released AS (
-                     UPDATE dwmon_claims r SET until = now()
-                     WHERE r.owner = $2 AND r.checker = ANY($1) AND r.until > now()
-                       AND r.checker NOT IN (SELECT checker FROM picked)
+                 ), free AS (
+                     SELECT checker FROM dwmon_claims
+                     WHERE checker = ANY($1) AND owner IS DISTINCT FROM $2
+                       AND (owner IS NULL OR until <= now())
+                     ORDER BY checker
+                     LIMIT greatest((SELECT k FROM share) - (SELECT count(*) FROM mine), 0)
+                     FOR UPDATE SKIP LOCKED
+                 ), picked AS (
+                     SELECT checker, row_number() OVER (ORDER BY checker)
+                                     <= (SELECT k FROM share) AS kept
+                     FROM mine
+                     UNION ALL
+                     SELECT checker, true FROM free
                  )
                  UPDATE dwmon_claims c
-                 SET owner = $2, fence = c.fence + 1, until = now() + make_interval(secs => $3)
+                 SET owner = CASE WHEN picked.kept THEN $2 END, fence = c.fence + 1,
+                     until = now() + make_interval(secs => $3)
                  FROM picked WHERE c.checker = picked.checker
                  RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint",
                 &claim_params,
@@ -194,7 +207,7 @@ impl PostgresStore {
                  SELECT a.checker, floor(extract(epoch FROM coalesce(r.until, c.until)))::bigint
                  FROM asked a
                  JOIN dwmon_claims c ON c.checker = a.checker AND c.fence = a.fence
-                                    AND c.owner = $3
+                                    AND (c.owner = $3 OR c.owner IS NULL)
                  LEFT JOIN renewed r ON r.checker = a.checker",
                 &renew_params,
             ),

@@ -417,3 +417,83 @@ async fn a_dead_runners_checkers_are_taken_over_and_its_missed_minutes_checked_o
     assert_eq!(summary.pending, 0, "the outbox is empty");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_joining_takes_its_share_without_a_minute_left_for_later() -> TestResult {
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "joining").await;
+    let a_store = common::store(&schema_url, "a", 120).await;
+    let b_store = common::store(&schema_url, "b", 120).await;
+    let t0 = past_minute(&a_store).await?;
+    let names: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
+    let source = Arc::new(ScriptedSource::new());
+    for name in &names {
+        source.set_rows(name, vec![Row::new(format!("{name}-k"), t0 - 30)]);
+    }
+    let (ha, hb) = (
+        Arc::new(RecordingHandler::new()),
+        Arc::new(RecordingHandler::new()),
+    );
+    let a = engine(&a_store, source.clone(), ha.clone(), &names);
+    let b = engine(&b_store, source.clone(), hb.clone(), &names);
+    let admin = common::admin(&schema_url).await;
+    // Each round's checkers at that round's minute, and the claims each runner then holds.
+    let mut rounds = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..4 {
+        let now = t0 + i * MIN + 5;
+        // A alone first; from then on B claims first each minute, while A holds every
+        // checker (the order in which B would otherwise get none this minute, and A would
+        // let half of them wait for the next).
+        if i > 0 {
+            errors.extend(b.run_cycle(now).await.errors().map(|e| e.error.clone()));
+        }
+        errors.extend(a.run_cycle(now).await.errors().map(|e| e.error.clone()));
+        let at_minute: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM dwmon_checkers WHERE last_minute = $1",
+                &[&(t0 + i * MIN)],
+            )
+            .await?
+            .get(0);
+        let held: Vec<(String, i64)> = admin
+            .query(
+                "SELECT coalesce(owner, '-'), count(*) FROM dwmon_claims
+                 GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        rounds.push((at_minute, held));
+    }
+    let mut logged = Vec::new();
+    for name in &names {
+        let log = a_store
+            .checks_before(name, (i64::MAX, usize::MAX), 100)
+            .await?;
+        logged.push(log.iter().map(|r| r.minute).collect::<Vec<i64>>());
+    }
+    common::drop_schema(&url, &schema).await;
+
+    assert!(errors.is_empty(), "no runner reported an error: {errors:?}");
+    for (i, (at_minute, _)) in rounds.iter().enumerate() {
+        assert_eq!(
+            *at_minute, 6,
+            "round {i}: every checker's minute recorded in its own cycle: {rounds:?}"
+        );
+    }
+    let shared = vec![("a".to_string(), 3), ("b".to_string(), 3)];
+    assert_eq!(
+        rounds[3].1, shared,
+        "the runners share the checkers: {rounds:?}"
+    );
+    let minutes: Vec<i64> = (0..4).rev().map(|i| t0 + i * MIN).collect();
+    for (name, log) in names.iter().zip(&logged) {
+        assert_eq!(log, &minutes, "{name}: every minute once");
+    }
+    Ok(())
+}
