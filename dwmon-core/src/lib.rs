@@ -29,6 +29,7 @@ pub mod retention;
 pub mod routing;
 pub mod runs;
 pub mod schedule;
+pub mod seen_cache;
 pub mod source;
 pub mod store;
 #[cfg(feature = "test-suite")]

@@ -92,15 +92,15 @@
 //! [`SqliteStoreOptions::seen_cache_capacity`]). A row whose hash is cached is skipped
 //! without touching SQLite; every other row goes through `INSERT OR IGNORE`. A cache miss is
 //! therefore always safe; a hit is exact except for a 64-bit hash collision (random
-//! per-process SipHash keys: about `n / 2^64` per new key, see `seen_cache.rs` for the
-//! argument, including purges and changes made by other connections).
+//! per-process SipHash keys: about `n / 2^64` per new key, see
+//! [`dwmon_core::seen_cache`] for the argument, including purges and changes made by other
+//! connections).
 
 mod alert_state;
 mod error;
 mod ping_log;
 mod rows;
 mod schema;
-mod seen_cache;
 mod store;
 
 pub mod source;

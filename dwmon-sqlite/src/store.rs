@@ -3,8 +3,8 @@
 use crate::error::{map_error, ResultExt};
 use crate::rows;
 use crate::schema;
-use crate::seen_cache::SeenCache;
 use async_trait::async_trait;
+use dwmon_core::seen_cache::SeenCache;
 use dwmon_core::store::{
     Cause, CheckLog, CheckerClaim, Lease, LocalFences, Recorded, RequirementStatus, Retry,
     RowStore, Settlement, StoreView,

@@ -1,33 +1,38 @@
-//! The in-process cache of keys known to be stored, so the steady state barely touches SQLite.
+//! An in-process cache of the keys a store knows to be stored, so a steady-state cycle
+//! (the same rows fetched again and again, a few new ones) barely touches the database.
 //!
 //! A checker's query typically returns the same rows cycle after cycle with a few new ones
-//! (README "Performance": 10,000 rows, 99% seen before). Asking SQLite about each of them costs a B-tree
-//! lookup per row; this cache answers "certainly stored" for most of them from memory, so
-//! only the misses go to SQLite.
+//! (10,000 rows, 99% seen before). Asking the database about each of them costs a lookup per
+//! row; [`SeenCache`] answers "certainly stored" for most of them from memory, so only the
+//! misses go to the database. The SQLite store and the PostgreSQL store use it; a store of
+//! your own can too.
 //!
 //! # Correctness
 //!
-//! Invariant: a hash `h` is in bucket `b` of checker `c` only if `c` has a committed stored
-//! row whose key hashes to `h` and whose *stored* timestamp lies in bucket `b`.
+//! Invariant, which the store using the cache must keep: a hash `h` is in bucket `b` of
+//! checker `c` only if `c` has a committed stored row whose key hashes to `h` and whose
+//! *stored* timestamp lies in bucket `b`.
 //!
 //! - A lookup uses the fetched row's timestamp to pick the bucket. A hit therefore means the
-//!   key is stored, so `INSERT OR IGNORE` would have been a no-op: skipping it is exact. A
-//!   miss (including a key whose timestamp changed since it was stored) falls back to SQLite.
-//! - Entries are added only after the transaction that stored (or found) the row committed,
-//!   under the connection lock, with the timestamp SQLite actually holds.
-//! - `purge(c, t)` deletes rows with `ts < t`; after it, every bucket that starts before `t`
-//!   is dropped whole (entries of a straddling bucket that survived only become misses).
-//! - Another connection that commits (another process, `sqlite3` by hand) is detected with
-//!   `PRAGMA data_version`; the whole cache is then cleared and the batch redone without it.
+//!   key is stored, so the first-seen insert would have been a no-op: skipping it is exact. A
+//!   miss (including a key whose timestamp changed since it was stored) falls back to the
+//!   database.
+//! - Entries are added ([`SeenCache::learn`]) only after the transaction that stored (or
+//!   found) the row committed, with the timestamp the database actually holds.
+//! - A purge of `ts < t` is followed by [`SeenCache::forget_older_than`]: every bucket that
+//!   starts before `t` is dropped whole (entries of a straddling bucket that survived only
+//!   become misses).
+//! - When rows may have been deleted by someone else (another connection to an SQLite file,
+//!   another runner on a shared PostgreSQL store), the store calls [`SeenCache::clear`] or
+//!   [`SeenCache::forget`] before the next lookup.
 //!
 //! The one residual risk is a 64-bit hash collision: a new key whose hash equals that of a
 //! stored key in the same checker and bucket would be taken as seen and not counted. Hashes
 //! are SipHash-1-3 with random keys chosen per process, so input cannot provoke collisions;
 //! by chance the probability is about `n / 2^64` per new key for `n` cached keys in the
 //! bucket (10^4 keys: 5 * 10^-16 per new key, i.e. about one miscount in 10^5 years at
-//! 10^5 new keys a minute). Disable the cache with
-//! [`SqliteStoreOptions::seen_cache_capacity`](crate::SqliteStoreOptions) set to 0 if even
-//! that is too much.
+//! 10^5 new keys a minute). The stores can disable the cache (capacity 0) if even that is
+//! too much.
 //!
 //! # Memory
 //!
@@ -35,15 +40,28 @@
 //! 9 bytes per cached key (10^7 keys = 90 MB), and a lookup reads one directory entry and
 //! about four hashes. Only keys a later fetch can still look up are cached: the engine tells
 //! the store, every cycle, from which timestamp on a checker's rows can still be handed over
-//! ([`dwmon_core::RowStore::set_reachable_from`]: its horizon plus its longest window; rows older
-//! than that are dropped before they reach the store). Keys older than that are not learned
-//! (a first cycle's history is stored but not cached), and buckets wholly before it are
-//! dropped, so a checker holds at most its reachable window plus one bucket
-//! ([`BUCKET_SECONDS`]) of keys whether or not it fetches anything; a checker no longer
-//! loaded holds none. The total is also capped by the configured capacity; beyond it, keys
-//! are simply not cached. Evicting never changes a result: a miss asks SQLite.
+//! ([`RowStore::set_reachable_from`](crate::RowStore::set_reachable_from): its horizon plus
+//! its longest window; rows older than that are dropped before they reach the store). Keys
+//! older than that are not learned (a first cycle's history is stored but not cached), and
+//! buckets wholly before it are dropped, so a checker holds at most its reachable window
+//! plus one bucket ([`BUCKET_SECONDS`]) of keys whether or not it fetches anything; a checker
+//! no longer loaded holds none. The total is also capped by the configured capacity; beyond
+//! it, keys are simply not cached. Evicting never changes a result: a miss asks the database.
+//!
+//! ```
+//! use dwmon_core::seen_cache::SeenCache;
+//! use dwmon_core::Row;
+//!
+//! let cache = SeenCache::new(1_000);
+//! let rows = [Row::new("b1", 100), Row::new("b2", 160)];
+//! assert_eq!(cache.misses("backups", &rows).indices, [0, 1]);
+//! // ... the store inserted both and committed; it learns their stored timestamps:
+//! let mut stored: Vec<(i64, u64)> = rows.iter().map(|r| (r.timestamp, cache.hash(&r.key))).collect();
+//! cache.learn("backups", &mut stored);
+//! assert!(cache.misses("backups", &rows).indices.is_empty());
+//! ```
 
-use dwmon_core::Row;
+use crate::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +69,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Width of a timestamp bucket, seconds: how far past a checker's reachable window its
 /// cached keys may reach (eviction drops whole buckets).
-const BUCKET_SECONDS: i64 = 600;
+pub const BUCKET_SECONDS: i64 = 600;
 
 /// The bucket of a stored timestamp.
 fn bucket_of(ts: i64) -> i64 {
@@ -158,7 +176,7 @@ impl CheckerSeen {
 
 /// Which rows of a batch the cache could not vouch for.
 #[derive(Debug)]
-pub(crate) struct Misses {
+pub struct Misses {
     /// Indices into the batch, ascending (so first occurrences stay first).
     pub indices: Vec<usize>,
     /// The key hash of every row of the batch, by index.
@@ -167,7 +185,7 @@ pub(crate) struct Misses {
 
 /// Keys known to be stored, per checker. See the module docs for the invariant.
 #[derive(Debug)]
-pub(crate) struct SeenCache {
+pub struct SeenCache {
     hasher: RandomState,
     capacity: u64,
     entries: AtomicU64,
@@ -176,7 +194,7 @@ pub(crate) struct SeenCache {
 
 impl SeenCache {
     /// An empty cache holding at most `capacity` keys in total.
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub fn new(capacity: u64) -> Self {
         SeenCache {
             hasher: RandomState::new(),
             capacity,
@@ -186,13 +204,18 @@ impl SeenCache {
     }
 
     /// The cache key of a row key.
-    pub(crate) fn hash(&self, key: &str) -> u64 {
+    pub fn hash(&self, key: &str) -> u64 {
         self.hasher.hash_one(key)
     }
 
     /// How many keys are cached.
-    pub(crate) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Whether no key is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn checker(&self, name: &str) -> Arc<Mutex<CheckerSeen>> {
@@ -206,7 +229,7 @@ impl SeenCache {
     }
 
     /// The rows of `rows` not certainly stored for `checker`.
-    pub(crate) fn misses(&self, checker: &str, rows: &[Row]) -> Misses {
+    pub fn misses(&self, checker: &str, rows: &[Row]) -> Misses {
         let hashes: Vec<u64> = rows.iter().map(|row| self.hash(&row.key)).collect();
         let seen = self.checker(checker);
         let seen = lock(&seen);
@@ -232,7 +255,7 @@ impl SeenCache {
 
     /// Records that `checker` has committed rows `(stored timestamp, key hash)`; rows before
     /// the checker's reachable window are left out (they can never be looked up again).
-    pub(crate) fn learn(&self, checker: &str, learned: &mut Vec<(i64, u64)>) {
+    pub fn learn(&self, checker: &str, learned: &mut Vec<(i64, u64)>) {
         if learned.is_empty() {
             return;
         }
@@ -267,7 +290,7 @@ impl SeenCache {
     /// `from`, so its keys before `from` are forgotten (whole buckets: those of the bucket
     /// holding `from` stay until it is passed) and no longer learned. `i64::MAX` forgets the
     /// checker (no longer loaded).
-    pub(crate) fn set_reachable_from(&self, checker: &str, from: i64) {
+    pub fn set_reachable_from(&self, checker: &str, from: i64) {
         if from == i64::MAX {
             let removed = lock(&self.checkers).remove(checker);
             if let Some(seen) = removed {
@@ -284,7 +307,7 @@ impl SeenCache {
     }
 
     /// Forgets `checker`'s keys that may have been purged (`ts < older_than`).
-    pub(crate) fn forget_older_than(&self, checker: &str, older_than: i64) {
+    pub fn forget_older_than(&self, checker: &str, older_than: i64) {
         let seen = self.checker(checker);
         let mut seen = lock(&seen);
         // Buckets starting before `older_than` hold (possibly only some) purged keys.
@@ -294,9 +317,19 @@ impl SeenCache {
         self.entries.fetch_sub(removed, Ordering::Relaxed);
     }
 
+    /// Forgets `checker`'s keys (someone else may have deleted some of its rows); its
+    /// reachable window stays.
+    pub fn forget(&self, checker: &str) {
+        let seen = lock(&self.checkers).get(checker).cloned();
+        if let Some(seen) = seen {
+            let removed = lock(&seen).drop_buckets_before(i64::MAX);
+            self.entries.fetch_sub(removed, Ordering::Relaxed);
+        }
+    }
+
     /// Forgets every key (another connection changed the store); the checkers' reachable
     /// windows stay.
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         let checkers = lock(&self.checkers);
         for seen in checkers.values() {
             let removed = lock(seen).drop_buckets_before(i64::MAX);
@@ -400,6 +433,26 @@ mod tests {
             cache.misses("y", &rows(&[("a", 0)])).indices,
             Vec::<usize>::new()
         );
+    }
+
+    #[test]
+    fn forgetting_a_checker_keeps_the_others_and_its_window() {
+        const B: i64 = BUCKET_SECONDS;
+        let cache = SeenCache::new(100);
+        let batch = rows(&[("a", 0), ("b", 3 * B)]);
+        cache.set_reachable_from("x", 2 * B);
+        learn_rows(&cache, "x", &batch);
+        learn_rows(&cache, "y", &batch);
+        assert_eq!(cache.len(), 3);
+        cache.forget("x");
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0, 1]);
+        assert!(cache.misses("y", &batch).indices.is_empty());
+        // The window stays: "a" is still not learned.
+        learn_rows(&cache, "x", &batch);
+        assert_eq!(cache.misses("x", &batch).indices, vec![0]);
+        cache.forget("unknown");
+        assert_eq!(cache.len(), 3);
     }
 
     #[test]
