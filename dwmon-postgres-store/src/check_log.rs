@@ -134,7 +134,9 @@ impl PostgresStore {
                  SET owner = CASE WHEN picked.kept THEN $2 END, fence = c.fence + 1,
                      until = now() + make_interval(secs => $3)
                  FROM picked WHERE c.checker = picked.checker
-                 RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint",
+                 RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint,
+                           coalesce((SELECT k.rows_epoch FROM dwmon_checkers k
+                                     WHERE k.name = c.checker), 0)",
                 &claim_params,
             ),
             client.batch_execute("COMMIT"),
@@ -145,15 +147,30 @@ impl PostgresStore {
         let rows = claimed.store_err(location)?;
         commit.store_err(location)?;
         let mut claims = Vec::with_capacity(rows.len());
+        let mut epochs = Vec::with_capacity(rows.len());
         for row in &rows {
             let fence: i64 = row.try_get(1).store_err(location)?;
+            epochs.push((fence, row.try_get::<_, i64>(3).store_err(location)?));
             claims.push(CheckerClaim {
                 checker: row.try_get(0).store_err(location)?,
                 fence: u64::try_from(fence).unwrap_or(0),
                 until: row.try_get(2).store_err(location)?,
             });
         }
+        let tokens: HashMap<String, (i64, i64)> = claims
+            .iter()
+            .zip(epochs)
+            .map(|(claim, tokens)| (claim.checker.clone(), tokens))
+            .collect();
         claims.sort_by(|a, b| a.checker.cmp(&b.checker));
+        if let Some(seen) = &self.inner.seen {
+            for name in &names {
+                match tokens.get(*name) {
+                    Some(&(fence, epoch)) => seen.claimed(name, fence, epoch),
+                    None => seen.not_claimed(name),
+                }
+            }
+        }
         Ok(claims)
     }
 
@@ -452,6 +469,13 @@ impl CheckLog for PostgresStore {
         loop {
             match self.try_claim(checkers).await {
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                Err(e) => {
+                    // No claim this cycle: no cached key may be trusted until the next one.
+                    if let Some(seen) = &self.inner.seen {
+                        seen.invalidate();
+                    }
+                    return Err(e);
+                }
                 result => return result,
             }
         }

@@ -1,6 +1,7 @@
 //! [`RowStore`] for [`PostgresStore`]: first-seen rows in bulk (`unnest` arrays, each key's
-//! first occurrence, `INSERT .. ON CONFLICT DO NOTHING` in key order), windowed counts and
-//! purges as index range scans of one checker.
+//! first occurrence, `INSERT .. ON CONFLICT DO NOTHING` in key order) after the cache of
+//! stored keys took out the rows it knows (`seen.rs`), windowed counts and purges as index
+//! range scans of one checker.
 
 use crate::error::ResultExt;
 use crate::store::{retryable, to_i64, to_u64, PostgresStore, ATTEMPTS};
@@ -13,37 +14,53 @@ use tokio_postgres::types::Type;
 const CHUNK: usize = 20_000;
 
 impl PostgresStore {
-    async fn try_insert(&self, id: i64, rows: &[Row]) -> Result<u64, StoreError> {
+    /// Inserts `rows` first-seen for checker `id`; returns how many were new and, with
+    /// `hashes` (the key hash of each row), the `(stored timestamp, hash)` of every row the
+    /// transaction inserted or found stored, to be learned by the cache once committed.
+    async fn try_insert(
+        &self,
+        id: i64,
+        rows: &[&Row],
+        hashes: Option<&[u64]>,
+    ) -> Result<(u64, Vec<(i64, u64)>), StoreError> {
         let location = self.location();
         let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let mut new = 0_i64;
-        for chunk in rows.chunks(CHUNK) {
+        let mut learned = Vec::new();
+        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
             let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
             let stamps: Vec<i64> = chunk.iter().map(|r| r.timestamp).collect();
-            // Each key's first occurrence in the batch, inserted in key order (two inserts of
-            // overlapping keys then lock them in the same order: no deadlock).
-            let row = tx
-                .query_typed_one(
-                    "WITH input AS (
-                         SELECT k, t, o FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS u(k, t, o)
-                     ), first AS (
-                         SELECT DISTINCT ON (k) k, t FROM input ORDER BY k, o
-                     ), inserted AS (
-                         INSERT INTO dwmon_rows (checker_id, key, ts)
-                         SELECT $1, k, t FROM first ORDER BY k
-                         ON CONFLICT DO NOTHING RETURNING 1
-                     )
-                     SELECT count(*) FROM inserted",
-                    &[
-                        (&id, Type::INT8),
-                        (&keys, Type::TEXT_ARRAY),
-                        (&stamps, Type::INT8_ARRAY),
-                    ],
-                )
+            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] = [
+                (&id, Type::INT8),
+                (&keys, Type::TEXT_ARRAY),
+                (&stamps, Type::INT8_ARRAY),
+            ];
+            let Some(hashes) = hashes else {
+                let row = tx
+                    .query_typed_one(INSERT_COUNTING, &params)
+                    .await
+                    .store_err(location)?;
+                new += row.try_get::<_, i64>(0).store_err(location)?;
+                continue;
+            };
+            let offset = chunk_index * CHUNK;
+            for row in tx
+                .query_typed(INSERT_LEARNING, &params)
                 .await
-                .store_err(location)?;
-            new += row.try_get::<_, i64>(0).store_err(location)?;
+                .store_err(location)?
+            {
+                let ordinal: i64 = row.try_get(0).store_err(location)?;
+                let ts: i64 = row.try_get(1).store_err(location)?;
+                let inserted: bool = row.try_get(2).store_err(location)?;
+                new += i64::from(inserted);
+                let index = usize::try_from(ordinal - 1)
+                    .ok()
+                    .and_then(|i| hashes.get(offset + i));
+                if let Some(&hash) = index {
+                    learned.push((ts, hash));
+                }
+            }
         }
         if new > 0 {
             tx.query_typed(
@@ -54,9 +71,55 @@ impl PostgresStore {
             .store_err(location)?;
         }
         tx.commit().await.store_err(location)?;
-        to_u64(new, "row count")
+        Ok((to_u64(new, "row count")?, learned))
+    }
+
+    /// [`PostgresStore::try_insert`], run again after a deadlock or serialization failure.
+    async fn insert(
+        &self,
+        id: i64,
+        rows: &[&Row],
+        hashes: Option<&[u64]>,
+    ) -> Result<(u64, Vec<(i64, u64)>), StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_insert(id, rows, hashes).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                result => return result,
+            }
+        }
     }
 }
+
+/// Each key's first occurrence in the batch, inserted in key order (two inserts of
+/// overlapping keys then lock them in the same order: no deadlock); answers how many were new.
+const INSERT_COUNTING: &str = "WITH input AS (
+         SELECT k, t, o FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS u(k, t, o)
+     ), first AS (
+         SELECT DISTINCT ON (k) k, t FROM input ORDER BY k, o
+     ), inserted AS (
+         INSERT INTO dwmon_rows (checker_id, key, ts)
+         SELECT $1, k, t FROM first ORDER BY k
+         ON CONFLICT DO NOTHING RETURNING 1
+     )
+     SELECT count(*) FROM inserted";
+
+/// [`INSERT_COUNTING`], answering `(ordinal in the batch, stored timestamp, inserted?)` for
+/// every distinct key: the inserted ones with their timestamp, the ones already stored with
+/// theirs (the main query's snapshot does not see this statement's inserts).
+const INSERT_LEARNING: &str = "WITH input AS (
+         SELECT k, t, o FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS u(k, t, o)
+     ), first AS (
+         SELECT DISTINCT ON (k) k, t, o FROM input ORDER BY k, o
+     ), inserted AS (
+         INSERT INTO dwmon_rows (checker_id, key, ts)
+         SELECT $1, k, t FROM first ORDER BY k
+         ON CONFLICT DO NOTHING RETURNING key, ts
+     )
+     SELECT f.o, i.ts, true FROM inserted i JOIN first f ON f.k = i.key
+     UNION ALL
+     SELECT f.o, r.ts, false FROM first f
+     JOIN dwmon_rows r ON r.checker_id = $1 AND r.key = f.k";
 
 #[async_trait]
 impl RowStore for PostgresStore {
@@ -64,13 +127,30 @@ impl RowStore for PostgresStore {
         if rows.is_empty() {
             return Ok(0);
         }
+        let seen = self.inner.seen.as_ref().filter(|s| s.usable(checker));
+        let Some(seen) = seen else {
+            let id = self.checker_id_for_write(checker).await?;
+            let rows: Vec<&Row> = rows.iter().collect();
+            return Ok(self.insert(id, &rows, None).await?.0);
+        };
+        // Only the rows the cache cannot vouch for go to the server.
+        let misses = seen.cache.misses(checker, rows);
+        if misses.indices.is_empty() {
+            return Ok(0);
+        }
         let id = self.checker_id_for_write(checker).await?;
-        let mut attempt = 1;
-        loop {
-            match self.try_insert(id, rows).await {
-                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
-                result => return result,
-            }
+        let batch: Vec<&Row> = misses.indices.iter().map(|&i| &rows[i]).collect();
+        let hashes: Vec<u64> = misses.indices.iter().map(|&i| misses.hashes[i]).collect();
+        let (new, mut learned) = self.insert(id, &batch, Some(&hashes)).await?;
+        seen.cache.learn(checker, &mut learned);
+        Ok(new)
+    }
+
+    /// Evicts the checker's cached keys before `from` and stops caching such keys (see
+    /// `dwmon_core::seen_cache`).
+    fn set_reachable_from(&self, checker: &str, from: i64) {
+        if let Some(seen) = &self.inner.seen {
+            seen.cache.set_reachable_from(checker, from);
         }
     }
 
@@ -150,17 +230,24 @@ impl RowStore for PostgresStore {
             )
             .await
             .store_err(location)?;
+        let mut epoch = None;
         if deleted > 0 {
             let n = to_i64(deleted, "row count")?;
-            tx.query_typed(
-                "UPDATE dwmon_checkers SET stored_rows = greatest(stored_rows - $2, 0)
-                 WHERE id = $1",
-                &[(&id, Type::INT8), (&n, Type::INT8)],
-            )
-            .await
-            .store_err(location)?;
+            // The rows epoch after this purge's trigger bumped it.
+            let row = tx
+                .query_typed_one(
+                    "UPDATE dwmon_checkers SET stored_rows = greatest(stored_rows - $2, 0)
+                     WHERE id = $1 RETURNING rows_epoch",
+                    &[(&id, Type::INT8), (&n, Type::INT8)],
+                )
+                .await
+                .store_err(location)?;
+            epoch = Some(row.try_get::<_, i64>(0).store_err(location)?);
         }
         tx.commit().await.store_err(location)?;
+        if let (Some(seen), Some(epoch)) = (&self.inner.seen, epoch) {
+            seen.purged(checker, older_than, epoch);
+        }
         Ok(deleted)
     }
 }

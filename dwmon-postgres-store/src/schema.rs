@@ -128,10 +128,41 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ADD COLUMN lease_fence BIGINT NOT NULL DEFAULT 0;
     ",
     },
+    // A checker's rows epoch counts the statements that deleted or changed any of its stored
+    // rows (whoever ran them: another runner's purge, an operator by hand), so a runner's cache
+    // of stored keys notices when it may hold keys that are gone (see `seen.rs`).
+    Migration {
+        to: 3,
+        sql: "
+    ALTER TABLE dwmon_checkers ADD COLUMN rows_epoch BIGINT NOT NULL DEFAULT 0;
+    CREATE FUNCTION dwmon_rows_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        -- The table's own schema, whatever the deleting session's search_path.
+        EXECUTE format('UPDATE %I.dwmon_checkers SET rows_epoch = rows_epoch + 1
+                        WHERE id IN (SELECT DISTINCT checker_id FROM old_rows)',
+                       TG_TABLE_SCHEMA);
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION dwmon_rows_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        EXECUTE format('UPDATE %I.dwmon_checkers SET rows_epoch = rows_epoch + 1',
+                       TG_TABLE_SCHEMA);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER dwmon_rows_deleted AFTER DELETE ON dwmon_rows
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION dwmon_rows_changed();
+    CREATE TRIGGER dwmon_rows_updated AFTER UPDATE ON dwmon_rows
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION dwmon_rows_changed();
+    CREATE TRIGGER dwmon_rows_truncated AFTER TRUNCATE ON dwmon_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION dwmon_rows_truncated();
+    ",
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
 
@@ -312,4 +343,64 @@ pub(crate) async fn migrate(
     }
     tx.commit().await.store_err(location)?;
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn epoch(client: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
+        Ok(client
+            .query_one("SELECT rows_epoch FROM dwmon_checkers", &[])
+            .await?
+            .get(0))
+    }
+
+    /// A store written by the first release (schema 1) is migrated to this one's in place:
+    /// its rows stay and its rows epochs start counting.
+    #[tokio::test]
+    async fn a_first_release_store_is_migrated_forward() -> Result<(), Box<dyn std::error::Error>> {
+        let url = std::env::var("DWMON_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let (mut client, connection) =
+            match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                Ok(pair) => pair,
+                Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("CI=true and the test PostgreSQL server at {url} is unreachable: {e}")
+                }
+                Err(e) => {
+                    eprintln!("skipped: no PostgreSQL at {url}: {e}");
+                    return Ok(());
+                }
+            };
+        tokio::spawn(connection);
+        let schema = format!("t_migrate_{}", std::process::id());
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+                 SET search_path = {schema}"
+            ))
+            .await?;
+        assert_eq!(
+            migrate(&mut client, "test", &MIGRATIONS[..1], "5000").await?,
+            1
+        );
+        client
+            .batch_execute(
+                "INSERT INTO dwmon_checkers (name) VALUES ('x');
+                 INSERT INTO dwmon_rows SELECT id, 'k', 5 FROM dwmon_checkers",
+            )
+            .await?;
+        assert_eq!(migrate(&mut client, "test", MIGRATIONS, "5000").await?, SCHEMA_VERSION);
+        assert_eq!(migrate(&mut client, "test", MIGRATIONS, "5000").await?, SCHEMA_VERSION);
+        assert_eq!(epoch(&client).await?, 0);
+        client.batch_execute("DELETE FROM dwmon_rows").await?;
+        assert_eq!(epoch(&client).await?, 1);
+        client.batch_execute("TRUNCATE dwmon_rows").await?;
+        assert_eq!(epoch(&client).await?, 2);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::error::{is_retryable, ResultExt};
 use crate::schema;
+use crate::seen::SharedSeen;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use dwmon_core::store::Cause;
 use dwmon_core::StoreError;
@@ -39,6 +40,11 @@ pub struct PostgresStoreOptions {
     /// looking at it). Opening a schema without a store of this version fails with
     /// [`StoreError::Open`] naming the schema. Default `false`.
     pub read_only: bool,
+    /// How many key hashes the in-process cache of stored keys may hold (about 9 bytes each);
+    /// 0 disables it. A checker's cached keys are used only while this runner holds its claim
+    /// and nobody else has deleted its rows since (see the crate docs). Default 16 M (about
+    /// 150 MiB at most).
+    pub seen_cache_capacity: u64,
 }
 
 impl Default for PostgresStoreOptions {
@@ -50,6 +56,7 @@ impl Default for PostgresStoreOptions {
             connect_timeout: Duration::from_secs(10),
             owner: None,
             read_only: false,
+            seen_cache_capacity: 16 * 1024 * 1024,
         }
     }
 }
@@ -79,6 +86,12 @@ impl PostgresStoreOptions {
         self
     }
 
+    /// These options with a cache of at most `keys` stored keys (0: none).
+    pub fn with_seen_cache_capacity(mut self, keys: u64) -> Self {
+        self.seen_cache_capacity = keys;
+        self
+    }
+
     /// These options with `size` pooled connections.
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
@@ -99,6 +112,8 @@ pub(crate) struct Inner {
     pub(crate) ids: Mutex<HashMap<String, i64>>,
     /// Outbox key -> the lease fence this handle got for it from `claim_deliveries`.
     pub(crate) delivery_fences: Mutex<HashMap<String, i64>>,
+    /// The cache of stored keys, with the claims it is valid under (`None`: disabled).
+    pub(crate) seen: Option<SharedSeen>,
     /// Set once the tables are created or migrated ([`PostgresStore::ready`]).
     pub(crate) migrated: tokio::sync::OnceCell<()>,
 }
@@ -243,6 +258,8 @@ impl PostgresStore {
                 read_only: options.read_only,
                 ids: Mutex::new(HashMap::new()),
                 delivery_fences: Mutex::new(HashMap::new()),
+                seen: (options.seen_cache_capacity > 0)
+                    .then(|| SharedSeen::new(options.seen_cache_capacity)),
                 migrated: tokio::sync::OnceCell::new(),
             }),
         };
@@ -310,6 +327,11 @@ impl PostgresStore {
     /// This handle's name in claims and leases.
     pub fn owner(&self) -> &str {
         &self.inner.owner
+    }
+
+    /// How many stored keys the in-process cache holds now.
+    pub fn cached_keys(&self) -> u64 {
+        self.inner.seen.as_ref().map_or(0, |s| s.cache.len())
     }
 
     /// The schema version this build reads and writes.

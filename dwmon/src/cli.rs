@@ -337,8 +337,8 @@ pub struct CycleArgs {
     /// Runners on one host need different names.
     #[arg(long, value_name = "NAME", env = "DWMON_RUNNER")]
     pub runner: Option<String>,
-    /// How many stored keys the --store file's in-process cache may hold (about 9 bytes each;
-    /// 0 disables it; default 16777216).
+    /// How many stored keys the store's in-process cache may hold (about 9 bytes each;
+    /// 0 disables it; default 16777216). A file store and a PostgreSQL store alike.
     #[arg(long, value_name = "N", env = "DWMON_SEEN_CACHE_KEYS")]
     pub seen_cache_keys: Option<u64>,
     /// SQLite page cache of the --store file's connection, MiB (default 16). Smaller bounds

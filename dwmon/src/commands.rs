@@ -319,10 +319,14 @@ fn open_postgres_store(
     lease: Option<std::time::Duration>,
     runner: Option<&str>,
     read_only: bool,
+    seen_cache_keys: Option<u64>,
 ) -> Result<OpenStore> {
     let mut options = dwmon_postgres_store::PostgresStoreOptions::default();
     if read_only {
         options = options.with_read_only();
+    }
+    if let Some(keys) = seen_cache_keys {
+        options = options.with_seen_cache_capacity(keys);
     }
     if let Some(lease) = lease {
         options = options.with_lease(lease);
@@ -341,6 +345,7 @@ fn open_postgres_store(
     _lease: Option<std::time::Duration>,
     _runner: Option<&str>,
     _read_only: bool,
+    _seen_cache_keys: Option<u64>,
 ) -> Result<OpenStore> {
     Err(Error::Usage(format!(
         "--store {}: this program was built without the PostgreSQL store (the \
@@ -373,7 +378,13 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
                 lease.as_secs()
             )));
         }
-        return open_postgres_store(url, Some(lease), cycle.runner.as_deref(), false);
+        return open_postgres_store(
+            url,
+            Some(lease),
+            cycle.runner.as_deref(),
+            false,
+            cycle.seen_cache_keys,
+        );
     }
     let tuned = cycle.seen_cache_keys.is_some() || cycle.store_cache_mib.is_some();
     let (true, None, Some(path)) = (tuned, &app.store, cycle.store.as_deref()) else {
@@ -418,7 +429,7 @@ pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Res
     }
     let path = path.ok_or(Error::NoStore)?;
     if let Some(url) = postgres_store_url(Some(path)) {
-        return open_postgres_store(url, None, None, read_only);
+        return open_postgres_store(url, None, None, read_only, None);
     }
     if !read_only {
         return Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open(path)?));
