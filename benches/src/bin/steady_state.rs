@@ -27,7 +27,7 @@
 
 use dwmon_benches::{arg, cpu_seconds, describe, median, peak_rss_mib, spread, Fixture, START};
 use dwmon_core::Store;
-use dwmon_postgres_store::PostgresStore;
+use dwmon_postgres_store::{PostgresStore, PostgresStoreOptions};
 use dwmon_sqlite::{SqliteStore, SqliteStoreOptions};
 use std::sync::Arc;
 
@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let sqlite = SqliteStore::open_with(&path, &options)?;
     let schema = format!("dwmon_bench_{}", std::process::id());
+    let mut pg = None;
     let (store, label): (Arc<dyn Store>, String) = if postgres.is_empty() {
         (
             Arc::new(sqlite.clone()),
@@ -68,11 +69,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         admin(&postgres, &format!("CREATE SCHEMA {schema}")).await?;
         let separator = if postgres.contains('?') { '&' } else { '?' };
         let url = format!("{postgres}{separator}options=-csearch_path%3D{schema}");
-        let store = PostgresStore::connect(&url).await?;
+        let options = PostgresStoreOptions::default().with_seen_cache_capacity(cache);
+        let store = PostgresStore::connect_with(&url, &options).await?;
+        pg = Some(store.clone());
         (
             Arc::new(store),
-            format!("PostgreSQL store, schema {schema}"),
+            format!("PostgreSQL store, schema {schema}, cache capacity {cache}"),
         )
+    };
+    let cached_keys = || {
+        pg.as_ref()
+            .map_or(sqlite.cached_keys(), |p| p.cached_keys())
     };
     let fixture = Fixture::new(Arc::clone(&store), checkers, rows, rate);
     println!(
@@ -109,7 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "cycle {i}: {:.3} s, cpu {used:.2} s, {} keys cached ({})",
             elapsed.as_secs_f64(),
-            sqlite.cached_keys(),
+            cached_keys(),
             describe(&report)
         );
     }
@@ -134,12 +141,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          (cpu: this process only, not the database server's)",
         median(&mut times),
         median(&mut cpu),
-        sqlite.cached_keys(),
+        cached_keys(),
         peak_rss_mib().unwrap_or(f64::NAN),
     );
     if !postgres.is_empty() {
         drop(fixture);
         drop(store);
+        drop(pg);
         admin(&postgres, &format!("DROP SCHEMA {schema} CASCADE")).await?;
     }
     Ok(())
