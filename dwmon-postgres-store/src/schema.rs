@@ -391,8 +391,14 @@ mod tests {
                  INSERT INTO dwmon_rows SELECT id, 'k', 5 FROM dwmon_checkers",
             )
             .await?;
-        assert_eq!(migrate(&mut client, "test", MIGRATIONS, "5000").await?, SCHEMA_VERSION);
-        assert_eq!(migrate(&mut client, "test", MIGRATIONS, "5000").await?, SCHEMA_VERSION);
+        assert_eq!(
+            migrate(&mut client, "test", MIGRATIONS, "5000").await?,
+            SCHEMA_VERSION
+        );
+        assert_eq!(
+            migrate(&mut client, "test", MIGRATIONS, "5000").await?,
+            SCHEMA_VERSION
+        );
         assert_eq!(epoch(&client).await?, 0);
         client.batch_execute("DELETE FROM dwmon_rows").await?;
         assert_eq!(epoch(&client).await?, 1);

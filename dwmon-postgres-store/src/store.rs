@@ -406,13 +406,22 @@ impl PostgresStore {
         Ok(tx)
     }
 
+    /// Sets the transaction's `statement_timeout` without a round trip of its own: the
+    /// statement is sent at once (tokio-postgres queues it on the first poll) and its answer
+    /// is not awaited, so it reaches the server ahead of the transaction's next statement,
+    /// in whose round trip its answer arrives (and is dropped). Should it fail, the
+    /// transaction is aborted and that next statement fails.
     async fn set_timeout(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
-        tx.query_typed(
-            "SELECT set_config('statement_timeout', $1, true)",
-            &[(&self.inner.timeout_ms, Type::TEXT)],
-        )
-        .await
-        .store_err(self.location())?;
+        use futures::FutureExt;
+        let sent = tx
+            .query_typed(
+                "SELECT set_config('statement_timeout', $1, true)",
+                &[(&self.inner.timeout_ms, Type::TEXT)],
+            )
+            .now_or_never();
+        if let Some(Err(error)) = sent {
+            return Err(error).store_err(self.location());
+        }
         Ok(())
     }
 
