@@ -623,6 +623,30 @@ pub async fn alert_state_round_trips(
     assert!(store.history("other", 10).await?.is_empty());
     store.complete(&entry.notification.idempotency_key).await?;
     assert!(store.pending("orders").await?.is_empty());
+    // Decided from a state that is no longer the stored one: nothing is written.
+    let rewrite = AlertUpdate {
+        checker: "orders".into(),
+        alert: Some((1, firing_state(60))),
+        ..AlertUpdate::default()
+    };
+    let stale = crate::alert_state::DecidedFrom {
+        alert: Some((1, None)),
+        source: None,
+    };
+    let reset = AlertUpdate {
+        alert: Some((1, AlertState::default())),
+        ..rewrite.clone()
+    };
+    assert!(!store.apply_if_unchanged(&reset, &stale).await?);
+    assert_eq!(
+        store.alert_state("orders", 1).await?,
+        Some(firing_state(60))
+    );
+    let current = crate::alert_state::DecidedFrom {
+        alert: Some((1, Some(firing_state(60)))),
+        source: Some(store.source_state("orders").await?),
+    };
+    assert!(store.apply_if_unchanged(&rewrite, &current).await?);
 
     let pause = Pause {
         since: 0,
