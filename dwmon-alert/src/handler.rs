@@ -665,6 +665,9 @@ impl AlertHandler {
     ) -> Result<Vec<(String, String)>, AlertError> {
         // Leased to this runner: another runner sending them meanwhile gets none.
         let leased = self.store.claim_pending(checker).await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
         let sent = self.send_leased(checker, leased, only).await;
         if let Err(e) = self.store.release_pending(checker).await {
             tracing::debug!(checker, error = %e, "cannot release the notifications' lease");
