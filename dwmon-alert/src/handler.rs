@@ -14,8 +14,10 @@
 //!    a streak is announced once however several runners' work overlaps.
 //! 3. Every pending notification of `c`, oldest first, is sent to each target that has not
 //!    received it yet; the notifications are leased to this runner first
-//!    ([`AlertStateStore::claim_pending`]; none while another runner sends them, which then
-//!    sends these too) and released after the send. Targets run concurrently, and a target
+//!    ([`AlertStateStore::claim_pending`]; none while another runner sends them) and
+//!    released after the send, then leased again for any enqueued meanwhile (by another
+//!    runner that found them leased, or another task of this one, which waits): each goes
+//!    out once, soon, and in order. Targets run concurrently, and a target
 //!    that accepted a message is remembered and never sent it again. A target that fails keeps its later messages of
 //!    `c` waiting, so nobody receives a `Resolved` before its `Firing`.
 //! 4. If any target failed, the handler returns an error naming the failed targets (never
@@ -56,7 +58,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use dwmon_core::{CheckHandler, CheckRecord, ErrorEvent, ErrorKind, Event, HandlerError};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Chooses the [`AlertRule`] of a check record.
@@ -114,6 +116,10 @@ pub struct AlertHandler {
     reloading: futures::lock::Mutex<()>,
     /// Rejects targets that can never be delivered ([`AlertHandler::with_target_check`]).
     target_check: Option<Arc<TargetCheckFn>>,
+    /// Per checker, held while a task of this handler sends its notifications: another task
+    /// (the sweep for orphans, a parent's release) waits for it (the store's lease keeps
+    /// other runners out; a handler's tasks share one owner).
+    flushing: std::sync::Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
 }
 
 /// The requirement lines of a checker reload: what [`crate::reconcile`] and
@@ -155,6 +161,7 @@ impl AlertHandler {
             reload: std::sync::Mutex::new(None),
             reloading: futures::lock::Mutex::new(()),
             target_check: None,
+            flushing: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -663,29 +670,70 @@ impl AlertHandler {
         checker: &str,
         only: &(dyn Fn(&Target) -> bool + Send + Sync),
     ) -> Result<Vec<(String, String)>, AlertError> {
-        // Leased to this runner: another runner sending them meanwhile gets none.
-        let leased = self.store.claim_pending(checker).await?;
-        if leased.is_empty() {
-            return Ok(Vec::new());
+        let lock = Arc::clone(
+            self.flushing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(checker.to_string())
+                .or_default(),
+        );
+        let _flushing = lock.lock().await;
+        let mut round = Round::default();
+        for _ in 0..FLUSH_ROUNDS {
+            // Leased to this runner: another runner sending them meanwhile gets none, and
+            // sends what this one enqueued too (its next round, after its release, sees it).
+            let leased = self.store.claim_pending(checker).await?;
+            let fresh: Vec<PendingNotification> = leased
+                .into_iter()
+                .filter(|p| !round.seen.contains(&p.notification.idempotency_key))
+                .collect();
+            if fresh.is_empty() {
+                if !round.seen.is_empty() {
+                    self.release(checker).await;
+                }
+                break;
+            }
+            round
+                .seen
+                .extend(fresh.iter().map(|p| p.notification.idempotency_key.clone()));
+            let sent = self.send_leased(checker, fresh, only, &mut round).await;
+            self.release(checker).await;
+            sent?;
         }
-        let sent = self.send_leased(checker, leased, only).await;
+        if round.failures.is_empty() {
+            Ok(round.delivered)
+        } else {
+            Err(AlertError::Delivery {
+                failures: round.failures,
+            })
+        }
+    }
+
+    /// Ends this runner's lease on `checker`'s notifications (it ends on its own otherwise).
+    async fn release(&self, checker: &str) {
         if let Err(e) = self.store.release_pending(checker).await {
             tracing::debug!(checker, error = %e, "cannot release the notifications' lease");
         }
-        sent
     }
 
-    /// Sends the leased notifications of `checker` (see [`AlertHandler::flush_where`]).
+    /// Sends the leased notifications of `checker` (see [`AlertHandler::flush_where`]),
+    /// recording in `round` what was delivered and what failed.
+    ///
+    /// # Errors
+    /// [`AlertError::Store`] when progress cannot be saved.
     async fn send_leased(
         &self,
         checker: &str,
         leased: Vec<PendingNotification>,
         only: &(dyn Fn(&Target) -> bool + Send + Sync),
-    ) -> Result<Vec<(String, String)>, AlertError> {
-        let mut delivered = Vec::new();
-        let mut failures = Vec::new();
-        // Targets that failed this round: their later messages wait, to keep them in order.
-        let mut blocked: HashSet<String> = HashSet::new();
+        round: &mut Round,
+    ) -> Result<(), AlertError> {
+        let Round {
+            delivered,
+            failures,
+            blocked,
+            ..
+        } = round;
         for mut pending in leased {
             let due: Vec<crate::Target> = pending
                 .remaining()
@@ -747,12 +795,25 @@ impl AlertHandler {
             }
             failures.extend(errors);
         }
-        if failures.is_empty() {
-            Ok(delivered)
-        } else {
-            Err(AlertError::Delivery { failures })
-        }
+        Ok(())
     }
+}
+
+/// How many times one flush leases a checker's notifications again for those enqueued while
+/// it sent (by this runner's other tasks or another runner, which left them to it).
+const FLUSH_ROUNDS: usize = 4;
+
+/// What one flush did over its rounds.
+#[derive(Default)]
+struct Round {
+    /// Idempotency keys leased so far (each is sent once per flush).
+    seen: HashSet<String>,
+    /// (idempotency key, target id) pairs delivered.
+    delivered: Vec<(String, String)>,
+    /// One error per failed (notification, target).
+    failures: Vec<ChannelError>,
+    /// Targets that failed: their later messages wait, to keep them in order.
+    blocked: HashSet<String>,
 }
 
 /// The `__EXTRA__` key holding a checker's alert routes.

@@ -228,6 +228,47 @@ impl Receiver {
     }
 }
 
+/// While runner one sends the firing, runner two judges the recovery: two leaves its
+/// resolved to one (which holds the checker's notifications), and one sends it right after
+/// the firing, in order, without waiting for another check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_enqueued_during_another_runners_send_goes_out_with_it() -> TestResult {
+    let Some(url) = common::server().await else {
+        return Ok(());
+    };
+    let (schema_url, schema) = common::fresh_schema(&url, "alerts_after").await;
+    let receiver = Receiver::start().await;
+    let one = handler(common::store(&schema_url, "one", 120).await, &receiver, 0)?;
+    let two = handler(common::store(&schema_url, "two", 120).await, &receiver, 0)?;
+
+    receiver.hold();
+    let sending = tokio::spawn({
+        let one = one.clone();
+        async move { one.handle_event(&check(60, 0)).await }
+    });
+    receiver.wait_for(1).await;
+    let outcome = two.handle_event(&check(120, 5)).await;
+    let during = receiver.got().len();
+    receiver.release();
+    sending.await??;
+    let got = receiver.got();
+    let pending = one.store().overview().await?.pending;
+    common::drop_schema(&url, &schema).await;
+    let decided = outcome?;
+    assert_eq!(decided.decided.len(), 1, "two decided the resolved");
+    assert!(decided.delivered.is_empty(), "and left it to one");
+    assert_eq!(during, 1, "nothing sent beside one's firing");
+    assert_eq!(
+        got,
+        [
+            ("orders/0/60/firing".to_string(), "firing".to_string()),
+            ("orders/0/120/resolved".to_string(), "resolved".to_string()),
+        ]
+    );
+    assert!(pending.is_empty(), "{pending:?}");
+    Ok(())
+}
+
 /// Both runners judge every check of several streaks at the same time (as two runners
 /// delivering one checker's checks from the outbox would): each firing, reminder and
 /// resolved arrives once.
