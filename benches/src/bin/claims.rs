@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The store runs in a schema of its own (`dwmon_bench_claims_<pid>`, dropped at the end),
-//! through the proxy, without TLS. `--checkers 1,100,1000` and `--repeat 50` (claims timed
+//! counted through the proxy without TLS and timed over a handle of the same runner straight
+//! to the server. `--checkers 1,100,1000` and `--repeat 50` (claims timed
 //! per size) change the sizes.
 
 #[path = "../../../dwmon-postgres-store/tests/common/proxy.rs"]
@@ -42,6 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proxy = proxy::start(&schema_url).await;
     let options = PostgresStoreOptions::default().with_owner("bench");
     let store = PostgresStore::connect_with(&proxy.url, &options).await?;
+    // The same runner straight to the server, for the times (the proxy adds its own hops).
+    let direct = PostgresStore::connect_with(&schema_url, &options).await?;
     let admin = admin_client(&with_param(&schema_url, "sslmode", "disable")).await?;
     println!(
         "claims: one runner, claim calls timed {repeat} times per size, through a counting \
@@ -80,6 +83,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         assert_eq!(claims.len(), count, "a lone runner claims every checker");
         let per_call = trips as f64 / repeat as f64;
+        let proxied = median(&mut times);
+        times.clear();
+        for _ in 0..repeat {
+            let started = Instant::now();
+            direct.claim(&names, 0).await?;
+            times.push(started.elapsed().as_secs_f64());
+        }
         let time = median(&mut times);
         // The fence check: the statement the recording transaction runs first (it locks the
         // claim row and reads its fence), timed on its own inside a transaction.
@@ -99,12 +109,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         fence = median(&mut checks);
         println!(
-            "{count:>5} checkers: claim {} ({} per checker; first claim, creating the rows: {}), \
-             {per_call:.1} round trips and {:.1} statements per claim call; \
+            "{count:>5} checkers: claim {} ({} per checker; through the proxy {}; first claim, \
+             creating the rows: {}), {per_call:.1} round trips and {:.1} statements per claim \
+             call; \
              claim overhead per checker-cycle {:.2} round trips, {} (the claim's share + the \
              fence check, 1 round trip, {})",
             ms(time),
             ms(time / count as f64),
+            ms(proxied),
             ms(first),
             statements as f64 / repeat as f64,
             per_call / count as f64 + 1.0,
@@ -153,6 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(fence),
     );
     drop(store);
+    drop(direct);
     admin_sql(&url, &format!("DROP SCHEMA {schema} CASCADE")).await?;
     Ok(())
 }
