@@ -29,7 +29,7 @@
 //!   under the fence it was leased with.
 
 use crate::error::ResultExt;
-use crate::store::{lock, retryable, to_i64, PostgresStore, ATTEMPTS};
+use crate::store::{lock, retryable, to_i64, Access, PostgresStore, ATTEMPTS};
 use async_trait::async_trait;
 use dwmon_core::store::{CheckLog, CheckerClaim, Lease, Recorded, Settlement};
 use dwmon_core::{CheckRecord, PendingDelivery, StoreError};
@@ -415,19 +415,15 @@ impl PostgresStore {
 #[async_trait]
 impl CheckLog for PostgresStore {
     async fn last_checked_minute(&self, checker: &str) -> Result<Option<i64>, StoreError> {
-        let location = self.location();
-        let mut client = self.client().await?;
-        let tx = self.begin_read(&mut client).await?;
-        let row = tx
-            .query_typed_opt(
+        let rows = self
+            .one_statement(
+                Access::Read,
                 "SELECT last_minute FROM dwmon_checkers WHERE name = $1",
                 &[(&checker, Type::TEXT)],
             )
-            .await
-            .store_err(location)?;
-        tx.commit().await.store_err(location)?;
-        match row {
-            Some(row) => row.try_get(0).store_err(location),
+            .await?;
+        match rows.first() {
+            Some(row) => row.try_get(0).store_err(self.location()),
             None => Ok(None),
         }
     }
@@ -632,49 +628,40 @@ impl CheckLog for PostgresStore {
     }
 
     async fn settle(&self, key: &str, settlement: &Settlement) -> Result<(), StoreError> {
-        let location = self.location();
-        let fence = lock(&self.inner.delivery_fences).get(key).copied();
-        let mut client = self.client().await?;
-        let tx = self.begin(&mut client).await?;
-        match settlement {
+        let Settlement::RetryAt(retry) = settlement else {
             // Every target has it (or was given up): gone, whoever holds the lease now.
-            Settlement::Delivered | Settlement::GaveUp(_) => {
-                tx.query_typed(
-                    "DELETE FROM dwmon_outbox WHERE key = $1",
-                    &[(&key, Type::TEXT)],
-                )
-                .await
-                .store_err(location)?;
-            }
-            // Progress only under the lease this handle was given: a runner that took the
-            // entry over since keeps its own.
-            Settlement::RetryAt(retry) => {
-                let delivered = serde_json::to_string(&retry.delivered_to)
-                    .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
-                tx.query_typed(
-                    "UPDATE dwmon_outbox SET delivered_to = $2,
-                         first_attempt_at = coalesce(first_attempt_at, $3),
-                         attempts = attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
-                         last_error = coalesce($5, last_error),
-                         next_attempt_at = $4
-                     WHERE key = $1 AND ($6::int8 IS NULL OR lease_fence = $6)",
-                    &[
-                        (&key, Type::TEXT),
-                        (&delivered, Type::TEXT),
-                        (&retry.first_attempt_at, Type::INT8),
-                        (&retry.at, Type::INT8),
-                        (&retry.error, Type::TEXT),
-                        (&fence, Type::INT8),
-                    ],
-                )
-                .await
-                .store_err(location)?;
-            }
-        }
-        tx.commit().await.store_err(location)?;
-        if !matches!(settlement, Settlement::RetryAt(_)) {
+            self.one_statement(
+                Access::Write,
+                "DELETE FROM dwmon_outbox WHERE key = $1",
+                &[(&key, Type::TEXT)],
+            )
+            .await?;
             lock(&self.inner.delivery_fences).remove(key);
-        }
+            return Ok(());
+        };
+        // Progress only under the lease this handle was given: a runner that took the entry
+        // over since keeps its own.
+        let fence = lock(&self.inner.delivery_fences).get(key).copied();
+        let delivered = serde_json::to_string(&retry.delivered_to)
+            .map_err(|e| StoreError::other("cannot serialise delivered_to", e))?;
+        self.one_statement(
+            Access::Write,
+            "UPDATE dwmon_outbox SET delivered_to = $2,
+                 first_attempt_at = coalesce(first_attempt_at, $3),
+                 attempts = attempts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
+                 last_error = coalesce($5, last_error),
+                 next_attempt_at = $4
+             WHERE key = $1 AND ($6::int8 IS NULL OR lease_fence = $6)",
+            &[
+                (&key, Type::TEXT),
+                (&delivered, Type::TEXT),
+                (&retry.first_attempt_at, Type::INT8),
+                (&retry.at, Type::INT8),
+                (&retry.error, Type::TEXT),
+                (&fence, Type::INT8),
+            ],
+        )
+        .await?;
         Ok(())
     }
 

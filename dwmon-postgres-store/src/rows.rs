@@ -4,10 +4,10 @@
 //! range scans of one checker.
 
 use crate::error::ResultExt;
-use crate::store::{retryable, to_i64, to_u64, PostgresStore, ATTEMPTS};
+use crate::store::{retryable, to_i64, to_u64, Access, Params, PostgresStore, ATTEMPTS};
 use async_trait::async_trait;
 use dwmon_core::{Row, RowStore, StoreError};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 /// Rows per insert statement: large enough that a batch costs few round trips, small enough
 /// that one statement's arrays stay a few MB.
@@ -24,32 +24,44 @@ impl PostgresStore {
         hashes: Option<&[u64]>,
     ) -> Result<(u64, Vec<(i64, u64)>), StoreError> {
         let location = self.location();
-        let mut client = self.client().await?;
-        let tx = self.begin(&mut client).await?;
+        let chunks: Vec<(Vec<&str>, Vec<i64>)> = rows
+            .chunks(CHUNK)
+            .map(|chunk| {
+                (
+                    chunk.iter().map(|r| r.key.as_str()).collect(),
+                    chunk.iter().map(|r| r.timestamp).collect(),
+                )
+            })
+            .collect();
+        let params: Vec<[(&(dyn ToSql + Sync), Type); 3]> = chunks
+            .iter()
+            .map(|(keys, stamps)| {
+                [
+                    (&id as &(dyn ToSql + Sync), Type::INT8),
+                    (keys as &(dyn ToSql + Sync), Type::TEXT_ARRAY),
+                    (stamps as &(dyn ToSql + Sync), Type::INT8_ARRAY),
+                ]
+            })
+            .collect();
+        let sql = if hashes.is_some() {
+            INSERT_LEARNING
+        } else {
+            INSERT_COUNTING
+        };
+        let statements: Vec<(&str, &Params<'_>)> = params.iter().map(|p| (sql, &p[..])).collect();
+        // Every chunk in one transaction of one round trip.
+        let answers = self.pipelined(Access::Write, &statements).await?;
         let mut new = 0_i64;
         let mut learned = Vec::new();
-        for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-            let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
-            let stamps: Vec<i64> = chunk.iter().map(|r| r.timestamp).collect();
-            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] = [
-                (&id, Type::INT8),
-                (&keys, Type::TEXT_ARRAY),
-                (&stamps, Type::INT8_ARRAY),
-            ];
+        for (chunk_index, answer) in answers.iter().enumerate() {
             let Some(hashes) = hashes else {
-                let row = tx
-                    .query_typed_one(INSERT_COUNTING, &params)
-                    .await
-                    .store_err(location)?;
-                new += row.try_get::<_, i64>(0).store_err(location)?;
+                for row in answer {
+                    new += row.try_get::<_, i64>(0).store_err(location)?;
+                }
                 continue;
             };
             let offset = chunk_index * CHUNK;
-            for row in tx
-                .query_typed(INSERT_LEARNING, &params)
-                .await
-                .store_err(location)?
-            {
+            for row in answer {
                 let ordinal: i64 = row.try_get(0).store_err(location)?;
                 let ts: i64 = row.try_get(1).store_err(location)?;
                 let inserted: bool = row.try_get(2).store_err(location)?;
@@ -62,15 +74,6 @@ impl PostgresStore {
                 }
             }
         }
-        if new > 0 {
-            tx.query_typed(
-                "UPDATE dwmon_checkers SET stored_rows = stored_rows + $2 WHERE id = $1",
-                &[(&id, Type::INT8), (&new, Type::INT8)],
-            )
-            .await
-            .store_err(location)?;
-        }
-        tx.commit().await.store_err(location)?;
         Ok((to_u64(new, "row count")?, learned))
     }
 
@@ -92,7 +95,8 @@ impl PostgresStore {
 }
 
 /// Each key's first occurrence in the batch, inserted in key order (two inserts of
-/// overlapping keys then lock them in the same order: no deadlock); answers how many were new.
+/// overlapping keys then lock them in the same order: no deadlock), and the checker's stored
+/// row count moved by as many; answers how many were new.
 const INSERT_COUNTING: &str = "WITH input AS (
          SELECT k, t, o FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS u(k, t, o)
      ), first AS (
@@ -101,6 +105,9 @@ const INSERT_COUNTING: &str = "WITH input AS (
          INSERT INTO dwmon_rows (checker_id, key, ts)
          SELECT $1, k, t FROM first ORDER BY k
          ON CONFLICT DO NOTHING RETURNING 1
+     ), counted AS (
+         UPDATE dwmon_checkers SET stored_rows = stored_rows + (SELECT count(*) FROM inserted)
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
      )
      SELECT count(*) FROM inserted";
 
@@ -115,6 +122,9 @@ const INSERT_LEARNING: &str = "WITH input AS (
          INSERT INTO dwmon_rows (checker_id, key, ts)
          SELECT $1, k, t FROM first ORDER BY k
          ON CONFLICT DO NOTHING RETURNING key, ts
+     ), counted AS (
+         UPDATE dwmon_checkers SET stored_rows = stored_rows + (SELECT count(*) FROM inserted)
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
      )
      SELECT f.o, i.ts, true FROM inserted i JOIN first f ON f.k = i.key
      UNION ALL
@@ -159,34 +169,28 @@ impl RowStore for PostgresStore {
         checker: &str,
         windows: &[(i64, i64)],
     ) -> Result<Vec<u64>, StoreError> {
-        let location = self.location();
-        let mut client = self.client().await?;
-        let tx = self.begin_read(&mut client).await?;
-        let Some(id) = self.checker_id(&tx, checker).await? else {
-            return Ok(vec![0; windows.len()]);
-        };
         let froms: Vec<i64> = windows.iter().map(|w| w.0).collect();
         let tos: Vec<i64> = windows.iter().map(|w| w.1).collect();
-        // One statement: an index range count per window.
-        let rows = tx
-            .query_typed(
+        // One statement: an index range count per window (0 for a checker never stored).
+        let rows = self
+            .one_statement(
+                Access::Read,
                 "SELECT w.o, CASE WHEN w.f < w.t THEN
                      (SELECT count(*) FROM dwmon_rows r
-                      WHERE r.checker_id = $1 AND r.ts >= w.f AND r.ts < w.t)
+                      WHERE r.checker_id = (SELECT id FROM dwmon_checkers WHERE name = $1)
+                        AND r.ts >= w.f AND r.ts < w.t)
                    ELSE 0 END
                  FROM unnest($2::int8[], $3::int8[]) WITH ORDINALITY AS w(f, t, o)
                  ORDER BY w.o",
                 &[
-                    (&id, Type::INT8),
+                    (&checker, Type::TEXT),
                     (&froms, Type::INT8_ARRAY),
                     (&tos, Type::INT8_ARRAY),
                 ],
             )
-            .await
-            .store_err(location)?;
-        tx.commit().await.store_err(location)?;
+            .await?;
         rows.iter()
-            .map(|row| to_u64(row.try_get(1).store_err(location)?, "count"))
+            .map(|row| to_u64(row.try_get(1).store_err(self.location())?, "count"))
             .collect()
     }
 

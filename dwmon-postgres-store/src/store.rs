@@ -10,7 +10,7 @@ use dwmon_core::StoreError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 /// How to open a [`PostgresStore`]; `PostgresStoreOptions::default()` is what
 /// [`PostgresStore::connect`] uses.
@@ -162,6 +162,16 @@ pub(crate) fn retryable(error: &StoreError) -> bool {
     std::error::Error::source(error)
         .and_then(|source| source.downcast_ref::<tokio_postgres::Error>())
         .is_some_and(is_retryable)
+}
+
+/// A statement's parameters with their types (`query_typed`).
+pub(crate) type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
+
+/// What a [`PostgresStore::pipelined`] transaction does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
 }
 
 /// How many times a transaction rolled back by a deadlock or serialization failure is run.
@@ -388,6 +398,56 @@ impl PostgresStore {
             .store_err(self.location())?;
         self.set_timeout(&tx).await?;
         Ok(tx)
+    }
+
+    /// Runs `statements` (in order) as one transaction in one round trip: `BEGIN` (read-only
+    /// for [`Access::Read`] or a read-only handle), the statement timeout, the statements and
+    /// `COMMIT` are queued on the connection together (tokio-postgres sends a request when it
+    /// is first polled) and answered in order. A failed statement aborts the transaction and
+    /// its `COMMIT` rolls back; the first error is returned. For transactions whose statements
+    /// do not depend on each other's answers.
+    pub(crate) async fn pipelined(
+        &self,
+        access: Access,
+        statements: &[(&str, &Params<'_>)],
+    ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+        let location = self.location();
+        let client = self.client().await?;
+        let begin = if access == Access::Read || self.inner.read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        let timeout: [(&(dyn ToSql + Sync), Type); 1] = [(&self.inner.timeout_ms, Type::TEXT)];
+        let (begin, timeout, answers, commit) = tokio::join!(
+            client.batch_execute(begin),
+            client.query_typed("SELECT set_config('statement_timeout', $1, true)", &timeout),
+            futures::future::join_all(
+                statements
+                    .iter()
+                    .map(|(sql, params)| client.query_typed(sql, params))
+            ),
+            client.batch_execute("COMMIT"),
+        );
+        begin.store_err(location)?;
+        timeout.store_err(location)?;
+        let answers = answers
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .store_err(location)?;
+        commit.store_err(location)?;
+        Ok(answers)
+    }
+
+    /// [`PostgresStore::pipelined`] of one statement: its rows.
+    pub(crate) async fn one_statement(
+        &self,
+        access: Access,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let mut answers = self.pipelined(access, &[(sql, params)]).await?;
+        Ok(answers.pop().unwrap_or_default())
     }
 
     /// Begins a read-only transaction seeing one snapshot (repeatable read).
