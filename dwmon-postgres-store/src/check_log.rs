@@ -62,6 +62,41 @@ pub(crate) fn parse_record(
     })
 }
 
+/// The checks of one `record` call, their outbox entries and the checker's last minute,
+/// written only if the claim row (locked by the statement before, in the same transaction)
+/// still has the caller's fence and no check is of a minute ahead of the database's clock;
+/// answers the `(requirement_index, minute)` of the checks inserted.
+const RECORD: &str = "WITH allowed AS (
+         SELECT 1 FROM dwmon_claims
+         WHERE checker = $8 AND fence = $9 AND fence <> 0
+           AND $10 <= floor(extract(epoch FROM now()))::bigint + $11
+     ), input AS (
+         SELECT * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[],
+                              $6::text[], $7::text[])
+             AS u(key, idx, minute, count, status, record)
+         WHERE EXISTS (SELECT 1 FROM allowed)
+     ), inserted AS (
+         INSERT INTO dwmon_checks
+             (checker_id, requirement_index, minute, count, status, record)
+         SELECT $1, idx, minute, count, status, record FROM input
+         ORDER BY idx, minute
+         ON CONFLICT DO NOTHING
+         RETURNING requirement_index, minute
+     ), queued AS (
+         INSERT INTO dwmon_outbox
+             (key, checker, checker_id, requirement_index, minute, record,
+              next_attempt_at)
+         SELECT i.key, $8, $1, i.idx, i.minute, i.record, i.minute
+         FROM input i JOIN inserted n
+           ON n.requirement_index = i.idx AND n.minute = i.minute
+         ON CONFLICT (key) DO NOTHING
+     ), last AS (
+         UPDATE dwmon_checkers
+         SET last_minute = greatest(last_minute, (SELECT max(minute) FROM inserted))
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
+     )
+     SELECT requirement_index, minute FROM inserted";
+
 impl PostgresStore {
     /// One claim transaction, sent as one pipeline (one round trip to the server): `BEGIN`,
     /// the statement timeout, the claim rows of new checkers, then one statement that writes
@@ -252,6 +287,11 @@ impl PostgresStore {
             .collect())
     }
 
+    /// Records `records` under `claim` in one transaction of one round trip: the claim row
+    /// is locked and read, and the insert of the checks, their outbox entries and the last
+    /// minute is guarded by the same condition the answer is then checked against (the
+    /// fence is the claim's, no minute is ahead of the database's clock), so a stale claim
+    /// writes nothing.
     async fn try_record(
         &self,
         id: i64,
@@ -259,17 +299,50 @@ impl PostgresStore {
         records: &[CheckRecord],
     ) -> Result<Recorded, StoreError> {
         let location = self.location();
-        let mut client = self.client().await?;
-        let tx = self.begin(&mut client).await?;
-        let row = tx
-            .query_typed_opt(
-                "SELECT fence, floor(extract(epoch FROM now()))::bigint FROM dwmon_claims
-                 WHERE checker = $1 FOR UPDATE",
-                &[(&claim.checker, Type::TEXT)],
+        let mut keys = Vec::with_capacity(records.len());
+        let mut indexes = Vec::with_capacity(records.len());
+        let mut minutes = Vec::with_capacity(records.len());
+        let mut counts = Vec::with_capacity(records.len());
+        let mut statuses = Vec::with_capacity(records.len());
+        let mut jsons = Vec::with_capacity(records.len());
+        for record in records {
+            keys.push(record.idempotency_key());
+            indexes.push(to_i64(record.requirement_index, "requirement_index")?);
+            minutes.push(record.minute);
+            counts.push(to_i64(record.count, "count")?);
+            statuses.push(record.status.as_str());
+            jsons.push(record_json(record)?);
+        }
+        let fence = to_i64(claim.fence, "fence")?;
+        let newest = minutes.iter().copied().max().unwrap_or(i64::MIN);
+        let lock_params: [(&(dyn ToSql + Sync), Type); 1] = [(&claim.checker, Type::TEXT)];
+        let insert_params: [(&(dyn ToSql + Sync), Type); 11] = [
+            (&id, Type::INT8),
+            (&keys, Type::TEXT_ARRAY),
+            (&indexes, Type::INT8_ARRAY),
+            (&minutes, Type::INT8_ARRAY),
+            (&counts, Type::INT8_ARRAY),
+            (&statuses, Type::TEXT_ARRAY),
+            (&jsons, Type::TEXT_ARRAY),
+            (&claim.checker, Type::TEXT),
+            (&fence, Type::INT8),
+            (&newest, Type::INT8),
+            (&FUTURE_SLACK_SECONDS, Type::INT8),
+        ];
+        let answers = self
+            .pipelined(
+                Access::Write,
+                &[
+                    (
+                        "SELECT fence, floor(extract(epoch FROM now()))::bigint FROM dwmon_claims
+                         WHERE checker = $1 FOR UPDATE",
+                        &lock_params,
+                    ),
+                    (RECORD, &insert_params),
+                ],
             )
-            .await
-            .store_err(location)?;
-        let (current, database_now) = match row {
+            .await?;
+        let (current, database_now) = match answers.first().and_then(|rows| rows.first()) {
             Some(row) => (
                 row.try_get::<_, i64>(0).store_err(location)?,
                 row.try_get::<_, i64>(1).store_err(location)?,
@@ -296,71 +369,19 @@ impl PostgresStore {
                 database_now
             )));
         }
-        let mut keys = Vec::with_capacity(records.len());
-        let mut indexes = Vec::with_capacity(records.len());
-        let mut minutes = Vec::with_capacity(records.len());
-        let mut counts = Vec::with_capacity(records.len());
-        let mut statuses = Vec::with_capacity(records.len());
-        let mut jsons = Vec::with_capacity(records.len());
-        for record in records {
-            keys.push(record.idempotency_key());
-            indexes.push(to_i64(record.requirement_index, "requirement_index")?);
-            minutes.push(record.minute);
-            counts.push(to_i64(record.count, "count")?);
-            statuses.push(record.status.as_str());
-            jsons.push(record_json(record)?);
-        }
-        let inserted_rows = tx
-            .query_typed(
-                "WITH input AS (
-                     SELECT * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[],
-                                          $6::text[], $7::text[])
-                         AS u(key, idx, minute, count, status, record)
-                 ), inserted AS (
-                     INSERT INTO dwmon_checks
-                         (checker_id, requirement_index, minute, count, status, record)
-                     SELECT $1, idx, minute, count, status, record FROM input
-                     ORDER BY idx, minute
-                     ON CONFLICT DO NOTHING
-                     RETURNING requirement_index, minute
-                 ), queued AS (
-                     INSERT INTO dwmon_outbox
-                         (key, checker, checker_id, requirement_index, minute, record,
-                          next_attempt_at)
-                     SELECT i.key, $8, $1, i.idx, i.minute, i.record, i.minute
-                     FROM input i JOIN inserted n
-                       ON n.requirement_index = i.idx AND n.minute = i.minute
-                     ON CONFLICT (key) DO NOTHING
-                 ), last AS (
-                     UPDATE dwmon_checkers
-                     SET last_minute = greatest(last_minute, (SELECT max(minute) FROM inserted))
-                     WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
-                 )
-                 SELECT requirement_index, minute FROM inserted",
-                &[
-                    (&id, Type::INT8),
-                    (&keys, Type::TEXT_ARRAY),
-                    (&indexes, Type::INT8_ARRAY),
-                    (&minutes, Type::INT8_ARRAY),
-                    (&counts, Type::INT8_ARRAY),
-                    (&statuses, Type::TEXT_ARRAY),
-                    (&jsons, Type::TEXT_ARRAY),
-                    (&claim.checker, Type::TEXT),
-                ],
-            )
-            .await
-            .store_err(location)?;
-        let mut inserted = std::collections::HashSet::with_capacity(inserted_rows.len());
-        for row in &inserted_rows {
+        let mut inserted = std::collections::HashSet::new();
+        for row in answers.get(1).into_iter().flatten() {
             let index: i64 = row.try_get(0).store_err(location)?;
             let minute: i64 = row.try_get(1).store_err(location)?;
             inserted.insert((index, minute));
         }
         let mut stored: HashMap<(i64, i64), CheckRecord> = HashMap::new();
         if inserted.len() < records.len() {
-            // Recorded before (by another runner, or an earlier cycle): their stored versions.
-            let rows = tx
-                .query_typed(
+            // Recorded before (by another runner, or an earlier cycle): their stored versions
+            // (a check record is never changed once written).
+            let rows = self
+                .one_statement(
+                    Access::Read,
                     "SELECT k.requirement_index, k.minute, k.record
                      FROM dwmon_checks k
                      JOIN unnest($2::int8[], $3::int8[]) AS u(idx, minute)
@@ -372,8 +393,7 @@ impl PostgresStore {
                         (&minutes, Type::INT8_ARRAY),
                     ],
                 )
-                .await
-                .store_err(location)?;
+                .await?;
             for row in &rows {
                 let index: i64 = row.try_get(0).store_err(location)?;
                 let minute: i64 = row.try_get(1).store_err(location)?;
@@ -382,7 +402,6 @@ impl PostgresStore {
                 stored.insert((index, minute), parse_record(location, &key, &json)?);
             }
         }
-        tx.commit().await.store_err(location)?;
         let mut recorded = Recorded::default();
         for (record, (&index, &minute)) in records.iter().zip(indexes.iter().zip(&minutes)) {
             if inserted.remove(&(index, minute)) {
