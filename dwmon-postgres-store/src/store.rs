@@ -45,6 +45,12 @@ pub struct PostgresStoreOptions {
     /// and nobody else has deleted its rows since (see the crate docs). Default 16 M (about
     /// 150 MiB at most).
     pub seen_cache_capacity: u64,
+    /// Whether the frequent statements are prepared once per connection (named prepared
+    /// statements, cached) instead of parsed and planned on every call. Turn it off behind a
+    /// connection pooler in transaction mode that does not track prepared statements
+    /// (PgBouncer before 1.21, or without `max_prepared_statements`): there a named statement
+    /// may not exist on the server connection a transaction gets. Default `true`.
+    pub prepared_statements: bool,
 }
 
 impl Default for PostgresStoreOptions {
@@ -57,6 +63,7 @@ impl Default for PostgresStoreOptions {
             owner: None,
             read_only: false,
             seen_cache_capacity: 16 * 1024 * 1024,
+            prepared_statements: true,
         }
     }
 }
@@ -92,6 +99,13 @@ impl PostgresStoreOptions {
         self
     }
 
+    /// These options with named prepared statements on or off
+    /// ([`PostgresStoreOptions::prepared_statements`]).
+    pub fn with_prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared_statements = prepared;
+        self
+    }
+
     /// These options with `size` pooled connections.
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
@@ -114,6 +128,8 @@ pub(crate) struct Inner {
     pub(crate) delivery_fences: Mutex<HashMap<String, i64>>,
     /// The cache of stored keys, with the claims it is valid under (`None`: disabled).
     pub(crate) seen: Option<SharedSeen>,
+    /// [`PostgresStoreOptions::prepared_statements`].
+    pub(crate) prepared: bool,
     /// Set once the tables are created or migrated ([`PostgresStore::ready`]).
     pub(crate) migrated: tokio::sync::OnceCell<()>,
 }
@@ -270,6 +286,7 @@ impl PostgresStore {
                 delivery_fences: Mutex::new(HashMap::new()),
                 seen: (options.seen_cache_capacity > 0)
                     .then(|| SharedSeen::new(options.seen_cache_capacity)),
+                prepared: options.prepared_statements,
                 migrated: tokio::sync::OnceCell::new(),
             }),
         };
@@ -402,15 +419,17 @@ impl PostgresStore {
 
     /// Runs `statements` (in order) as one transaction in one round trip: `BEGIN` (read-only
     /// for [`Access::Read`] or a read-only handle), the statement timeout, the statements and
-    /// `COMMIT` are queued on the connection together (tokio-postgres sends a request when it
-    /// is first polled) and answered in order. A failed statement aborts the transaction and
-    /// its `COMMIT` rolls back; the first error is returned. For transactions whose statements
-    /// do not depend on each other's answers.
+    /// `COMMIT` are queued on the connection together and answered in order. A failed
+    /// statement aborts the transaction and its `COMMIT` rolls back; the first error is
+    /// returned. For transactions whose statements do not depend on each other's answers.
+    /// With [`PostgresStoreOptions::prepared_statements`] each statement is prepared once per
+    /// connection (a round trip each, the first time only).
     pub(crate) async fn pipelined(
         &self,
         access: Access,
         statements: &[(&str, &Params<'_>)],
     ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+        use futures::future::{maybe_done, BoxFuture, FutureExt};
         let location = self.location();
         let client = self.client().await?;
         let begin = if access == Access::Read || self.inner.read_only {
@@ -418,23 +437,82 @@ impl PostgresStore {
         } else {
             "BEGIN"
         };
+        // Declared before the requests that borrow them.
+        let values: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+            .iter()
+            .map(|(_, params)| params.iter().map(|(v, _)| *v).collect())
+            .collect();
+        let mut prepared = Vec::with_capacity(statements.len());
+        let connection: &tokio_postgres::Client = &client;
+        type Answer<'a> = futures::future::MaybeDone<
+            BoxFuture<'a, Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>,
+        >;
+        // tokio-postgres queues a request on its future's first poll: one poll each, in
+        // order, sends them in this order before any answer is awaited.
+        fn send(parts: &mut [Answer<'_>]) {
+            let mut context = std::task::Context::from_waker(futures::task::noop_waker_ref());
+            for part in parts {
+                let _ = part.poll_unpin(&mut context);
+            }
+        }
         let timeout: [(&(dyn ToSql + Sync), Type); 1] = [(&self.inner.timeout_ms, Type::TEXT)];
-        let (begin, timeout, answers, commit) = tokio::join!(
-            client.batch_execute(begin),
-            client.query_typed("SELECT set_config('statement_timeout', $1, true)", &timeout),
-            futures::future::join_all(
-                statements
-                    .iter()
-                    .map(|(sql, params)| client.query_typed(sql, params))
-            ),
-            client.batch_execute("COMMIT"),
-        );
-        begin.store_err(location)?;
-        timeout.store_err(location)?;
-        let answers = answers
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .store_err(location)?;
+        let mut parts: Vec<Answer<'_>> = Vec::with_capacity(statements.len() + 3);
+        parts.push(maybe_done(
+            connection
+                .batch_execute(begin)
+                .map(|r| r.map(|()| Vec::new()))
+                .boxed(),
+        ));
+        parts.push(maybe_done(
+            connection
+                .query_typed("SELECT set_config('statement_timeout', $1, true)", &timeout)
+                .boxed(),
+        ));
+        send(&mut parts);
+        // Prepared once per connection, inside the transaction (so under its timeout): a
+        // round trip each the first time, none once cached.
+        for (sql, params) in statements {
+            prepared.push(if self.inner.prepared {
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                match client.prepare_typed_cached(sql, &types).await {
+                    Ok(statement) => Some(statement),
+                    Err(error) => {
+                        // The transaction is open: end it before the connection goes back.
+                        let _ = connection.batch_execute("ROLLBACK").await;
+                        return Err(error).store_err(location);
+                    }
+                }
+            } else {
+                None
+            });
+        }
+        let first = parts.len();
+        for (((sql, params), prepared), values) in statements.iter().zip(&prepared).zip(&values) {
+            parts.push(maybe_done(match prepared {
+                Some(statement) => connection.query(statement, values).boxed(),
+                None => connection.query_typed(sql, params).boxed(),
+            }));
+        }
+        parts.push(maybe_done(
+            connection
+                .batch_execute("COMMIT")
+                .map(|r| r.map(|()| Vec::new()))
+                .boxed(),
+        ));
+        send(&mut parts[first..]);
+        let mut answers = Vec::with_capacity(parts.len());
+        for mut part in parts {
+            (&mut part).await;
+            let answer = std::pin::Pin::new(&mut part).take_output();
+            answers.push(answer.unwrap_or_else(|| Ok(Vec::new())));
+        }
+        // BEGIN, the timeout, the statements, COMMIT: the first error wins.
+        let commit = answers.pop().unwrap_or_else(|| Ok(Vec::new()));
+        let mut answers = answers.into_iter();
+        for _ in 0..2 {
+            answers.next().transpose().store_err(location)?;
+        }
+        let answers = answers.collect::<Result<Vec<_>, _>>().store_err(location)?;
         commit.store_err(location)?;
         Ok(answers)
     }

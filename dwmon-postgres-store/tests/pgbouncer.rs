@@ -120,15 +120,21 @@ impl StoreFactory for ThroughBouncer {
             "more conformance cases than PgBouncer databases"
         );
         let url = format!("postgres://postgres@127.0.0.1:{}/s{n}", self.port);
-        PostgresStore::connect_with(&url, &PostgresStoreOptions::default().with_pool_size(4)).await
+        PostgresStore::connect_with(&url, &options()).await
     }
 
     async fn reopen(&self, store: &Self::Store) -> Result<Self::Store, StoreError> {
-        let options = PostgresStoreOptions::default()
-            .with_pool_size(4)
-            .with_owner(store.owner());
+        let options = options().with_owner(store.owner());
         PostgresStore::connect_with(store.location(), &options).await
     }
+}
+
+/// The store's options behind PgBouncer 1.18 in transaction mode: no named prepared statements
+/// (it does not track them; a transaction may get a server connection without them).
+fn options() -> PostgresStoreOptions {
+    PostgresStoreOptions::default()
+        .with_pool_size(4)
+        .with_prepared_statements(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
