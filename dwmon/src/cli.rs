@@ -333,6 +333,12 @@ pub struct CycleArgs {
     /// --store-lease. Default: a third of --store-lease.
     #[arg(long, value_name = "DURATION", env = "DWMON_STORE_RENEW", value_parser = parse_fetch_timeout)]
     pub store_renew: Option<std::time::Duration>,
+    /// With a PostgreSQL --store reached through a connection pooler in transaction mode that
+    /// does not keep prepared statements (PgBouncer before 1.21, or without
+    /// max_prepared_statements): every statement is parsed and planned on each call instead of
+    /// prepared once per connection.
+    #[arg(long, env = "DWMON_STORE_POOLER")]
+    pub store_pooler: bool,
     /// With a PostgreSQL --store: this runner's name in its claims (default: the host name).
     /// Runners on one host need different names.
     #[arg(long, value_name = "NAME", env = "DWMON_RUNNER")]

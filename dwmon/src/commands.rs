@@ -310,28 +310,37 @@ pub(crate) fn shown_store(path: &Path) -> String {
     }
 }
 
-/// Opens the PostgreSQL store `url` (connecting on first use, see [`OpenStore::ready`]).
-/// `read_only`: an existing store only, nothing written (status views: a schema without a
-/// store is refused, not given one).
-#[cfg(feature = "postgres-store")]
-fn open_postgres_store(
-    url: &str,
+/// How `once`/`run`/`serve` and the status views open a PostgreSQL store.
+#[derive(Debug, Default, Clone, Copy)]
+struct PostgresOpen<'a> {
+    /// `--store-lease`.
     lease: Option<std::time::Duration>,
-    runner: Option<&str>,
+    /// `--runner`.
+    runner: Option<&'a str>,
+    /// An existing store only, nothing written (status views: a schema without a store is
+    /// refused, not given one).
     read_only: bool,
+    /// `--seen-cache-keys`.
     seen_cache_keys: Option<u64>,
-) -> Result<OpenStore> {
-    let mut options = dwmon_postgres_store::PostgresStoreOptions::default();
-    if read_only {
+    /// `--store-pooler`: no named prepared statements.
+    pooler: bool,
+}
+
+/// Opens the PostgreSQL store `url` (connecting on first use, see [`OpenStore::ready`]).
+#[cfg(feature = "postgres-store")]
+fn open_postgres_store(url: &str, open: PostgresOpen<'_>) -> Result<OpenStore> {
+    let mut options = dwmon_postgres_store::PostgresStoreOptions::default()
+        .with_prepared_statements(!open.pooler);
+    if open.read_only {
         options = options.with_read_only();
     }
-    if let Some(keys) = seen_cache_keys {
+    if let Some(keys) = open.seen_cache_keys {
         options = options.with_seen_cache_capacity(keys);
     }
-    if let Some(lease) = lease {
+    if let Some(lease) = open.lease {
         options = options.with_lease(lease);
     }
-    if let Some(runner) = runner {
+    if let Some(runner) = open.runner {
         options = options.with_owner(runner);
     }
     Ok(OpenStore::postgres(
@@ -340,13 +349,7 @@ fn open_postgres_store(
 }
 
 #[cfg(not(feature = "postgres-store"))]
-fn open_postgres_store(
-    url: &str,
-    _lease: Option<std::time::Duration>,
-    _runner: Option<&str>,
-    _read_only: bool,
-    _seen_cache_keys: Option<u64>,
-) -> Result<OpenStore> {
+fn open_postgres_store(url: &str, _open: PostgresOpen<'_>) -> Result<OpenStore> {
     Err(Error::Usage(format!(
         "--store {}: this program was built without the PostgreSQL store (the \
          `postgres-store` feature of the dwmon crate)",
@@ -378,13 +381,14 @@ fn cycle_store(app: &App, cycle: &CycleArgs) -> Result<OpenStore> {
                 lease.as_secs()
             )));
         }
-        return open_postgres_store(
-            url,
-            Some(lease),
-            cycle.runner.as_deref(),
-            false,
-            cycle.seen_cache_keys,
-        );
+        let open = PostgresOpen {
+            lease: Some(lease),
+            runner: cycle.runner.as_deref(),
+            seen_cache_keys: cycle.seen_cache_keys,
+            pooler: cycle.store_pooler,
+            ..PostgresOpen::default()
+        };
+        return open_postgres_store(url, open);
     }
     let tuned = cycle.seen_cache_keys.is_some() || cycle.store_cache_mib.is_some();
     let (true, None, Some(path)) = (tuned, &app.store, cycle.store.as_deref()) else {
@@ -429,7 +433,11 @@ pub(crate) fn open_store(app: &App, path: Option<&Path>, read_only: bool) -> Res
     }
     let path = path.ok_or(Error::NoStore)?;
     if let Some(url) = postgres_store_url(Some(path)) {
-        return open_postgres_store(url, None, None, read_only, None);
+        let open = PostgresOpen {
+            read_only,
+            ..PostgresOpen::default()
+        };
+        return open_postgres_store(url, open);
     }
     if !read_only {
         return Ok(OpenStore::sqlite(dwmon_sqlite::SqliteStore::open(path)?));
