@@ -69,8 +69,14 @@
 //! Lease ends and the cycle's clock are the database's (`now()`): a runner whose own clock is
 //! off changes nothing ([`DatabaseClock`]; a record of a minute ahead of the
 //! database's clock is refused). Locks are transaction-scoped (row locks, `pg_advisory_xact_lock`)
-//! and no statement is prepared outside its transaction, so the store works through PgBouncer
-//! in transaction-pooling mode; no LISTEN/NOTIFY.
+//! and settings transaction-local, so the store works through PgBouncer in transaction-pooling
+//! mode; no LISTEN/NOTIFY. The frequent statements are prepared once per pooled connection
+//! ([`PostgresStoreOptions::prepared_statements`]); a pooler that does not keep prepared
+//! statements (PgBouncer before 1.21, or without `max_prepared_statements`) needs them off.
+//!
+//! Most transactions cost one round trip: `BEGIN`, the statement timeout, their statements and
+//! `COMMIT` are sent together and answered in order (a failed statement aborts the
+//! transaction, and its `COMMIT` rolls back).
 //!
 //! Every statement is parameterized; every transaction sets its own `statement_timeout`
 //! (transaction-local). Errors are typed: a full disk is
