@@ -286,17 +286,6 @@ async fn without_renewal_the_outlived_fetch_loses_the_checker() -> TestResult {
     Ok(())
 }
 
-/// One pooled connection, so every call reuses it (and the pool checks it each time).
-async fn single_connection(url: &str, owner: &str, timeout: Duration) -> PostgresStore {
-    let options = dwmon_postgres_store::PostgresStoreOptions::default()
-        .with_owner(owner)
-        .with_pool_size(1)
-        .with_statement_timeout(timeout);
-    PostgresStore::connect_with(url, &options)
-        .await
-        .expect("connect the store")
-}
-
 // Current-thread: the client writes a whole pipeline before the proxy reads it, so the count
 // is exact.
 #[tokio::test(flavor = "current_thread")]
@@ -306,7 +295,7 @@ async fn a_renewal_is_one_round_trip_however_many_claims() -> TestResult {
     };
     let (schema_url, schema) = common::fresh_schema(&url, "renew_trips").await;
     let proxy = common::proxy::start(&schema_url).await;
-    let store = single_connection(&proxy.url, "solo", Duration::from_secs(30)).await;
+    let store = common::single_connection(&proxy.url, "solo", Duration::from_secs(30)).await;
     let mut counted = Vec::new();
     for count in [1, 1000] {
         let names: Vec<String> = (0..count).map(|i| format!("c{i:04}")).collect();
@@ -341,7 +330,7 @@ async fn a_renewal_that_times_out_leaves_no_transaction_open() -> TestResult {
         return Ok(());
     };
     let (schema_url, schema) = common::fresh_schema(&url, "renew_fails").await;
-    let store = single_connection(&schema_url, "solo", Duration::from_millis(300)).await;
+    let store = common::single_connection(&schema_url, "solo", Duration::from_millis(300)).await;
     let claims = claim(&store, "orders").await?;
     // Another session holds the claims table: the renewal's statement times out.
     let admin = common::admin(&schema_url).await;

@@ -8,24 +8,12 @@ mod common;
 
 use common::proxy;
 use dwmon_core::store::CheckLog;
-use dwmon_postgres_store::{PostgresStore, PostgresStoreOptions};
 use std::time::Duration;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn names(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("c{i:04}")).collect()
-}
-
-/// One pooled connection, so every call reuses it (and the pool checks it each time).
-async fn store(url: &str, owner: &str, timeout: Duration) -> PostgresStore {
-    let options = PostgresStoreOptions::default()
-        .with_owner(owner)
-        .with_pool_size(1)
-        .with_statement_timeout(timeout);
-    PostgresStore::connect_with(url, &options)
-        .await
-        .expect("connect the store")
 }
 
 // Current-thread: the client writes a whole pipeline before the proxy reads it, so the count
@@ -37,7 +25,7 @@ async fn a_claim_is_one_round_trip_however_many_checkers() -> TestResult {
     };
     let (schema_url, schema) = common::fresh_schema(&url, "round_trips").await;
     let proxy = proxy::start(&schema_url).await;
-    let store = store(&proxy.url, "solo", Duration::from_secs(30)).await;
+    let store = common::single_connection(&proxy.url, "solo", Duration::from_secs(30)).await;
     let mut counted = Vec::new();
     for count in [1, 100, 1000] {
         let names = names(count);
@@ -79,7 +67,7 @@ async fn a_failed_claim_pipeline_leaves_no_transaction_open() -> TestResult {
         return Ok(());
     };
     let (schema_url, schema) = common::fresh_schema(&url, "claim_fails").await;
-    let store = store(&schema_url, "solo", Duration::from_millis(300)).await;
+    let store = common::single_connection(&schema_url, "solo", Duration::from_millis(300)).await;
     let names = names(3);
     store.claim(&names, 0).await?;
     // Another session holds the runners table: the claim's statement times out.

@@ -71,3 +71,19 @@ pub async fn store(schema_url: &str, owner: &str, lease_seconds: u64) -> Postgre
         .await
         .expect("connect the store")
 }
+
+/// A store on `url` with one pooled connection, so every call reuses it (and the pool checks
+/// it each time): what the round-trip counts through the proxy assume.
+pub async fn single_connection(
+    url: &str,
+    owner: &str,
+    timeout: std::time::Duration,
+) -> PostgresStore {
+    let options = PostgresStoreOptions::default()
+        .with_owner(owner)
+        .with_pool_size(1)
+        .with_statement_timeout(timeout);
+    PostgresStore::connect_with(url, &options)
+        .await
+        .expect("connect the store")
+}
