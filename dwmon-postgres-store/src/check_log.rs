@@ -97,6 +97,74 @@ const RECORD: &str = "WITH allowed AS (
      )
      SELECT requirement_index, minute FROM inserted";
 
+/// A runner's claim of its share of `$1` (owner `$2`, lease `$3` seconds, `$4` checkers):
+/// the share is the checkers divided by the runners seen within a lease (the others counted
+/// before this one's heartbeat, which the same statement writes). This runner claims all it
+/// holds and free checkers up to its share; what it holds beyond the share it still checks
+/// this cycle but gives away (no owner), so another runner claims it from its next claim on
+/// (the fence then refuses this one's record if it is still in flight) and no minute waits
+/// for a cycle. Answers each claim's checker, fence, lease end and the checker's rows epoch.
+const CLAIM: &str = "WITH beat AS (
+         INSERT INTO dwmon_runners (owner, seen) VALUES ($2, now())
+         ON CONFLICT (owner) DO UPDATE SET seen = now()
+     ), share AS (
+         SELECT ($4 + count(*)) / (count(*) + 1) AS k FROM dwmon_runners
+         WHERE owner <> $2 AND seen > now() - make_interval(secs => $3)
+     ), mine AS (
+         SELECT checker FROM dwmon_claims
+         WHERE checker = ANY($1) AND owner = $2
+         ORDER BY checker
+         FOR UPDATE SKIP LOCKED
+     ), free AS (
+         SELECT checker FROM dwmon_claims
+         WHERE checker = ANY($1) AND owner IS DISTINCT FROM $2
+           AND (owner IS NULL OR until <= now())
+         ORDER BY checker
+         LIMIT greatest((SELECT k FROM share) - (SELECT count(*) FROM mine), 0)
+         FOR UPDATE SKIP LOCKED
+     ), picked AS (
+         SELECT checker, row_number() OVER (ORDER BY checker)
+                         <= (SELECT k FROM share) AS kept
+         FROM mine
+         UNION ALL
+         SELECT checker, true FROM free
+     )
+     UPDATE dwmon_claims c
+     SET owner = CASE WHEN picked.kept THEN $2 END, fence = c.fence + 1,
+         until = now() + make_interval(secs => $3)
+     FROM picked WHERE c.checker = picked.checker
+     RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint,
+               coalesce((SELECT k.rows_epoch FROM dwmon_checkers k
+                         WHERE k.name = c.checker), 0)";
+
+/// The renewal of the claims `$1` with fences `$2` of owner `$3` for `$4` seconds. It locks
+/// only rows it can lock at once (SKIP LOCKED), so it never waits behind this runner's record
+/// of a checker or another runner's claim; a row it skips is reported held (with its lease as
+/// it was) if its owner and fence are still the claim's.
+const RENEW: &str = "WITH asked AS (
+         SELECT * FROM unnest($1::text[], $2::int8[]) AS u(checker, fence)
+     ), mine AS (
+         SELECT c.checker FROM dwmon_claims c
+         JOIN asked a ON a.checker = c.checker AND a.fence = c.fence
+         WHERE c.owner = $3
+         ORDER BY c.checker
+         FOR UPDATE OF c SKIP LOCKED
+     ), renewed AS (
+         UPDATE dwmon_claims c
+         SET until = greatest(c.until, now() + make_interval(secs => $4))
+         FROM mine WHERE c.checker = mine.checker
+         RETURNING c.checker, c.until
+     ), beat AS (
+         UPDATE dwmon_runners SET seen = now()
+         WHERE owner IN (SELECT owner FROM dwmon_runners WHERE owner = $3
+                         FOR UPDATE SKIP LOCKED)
+     )
+     SELECT a.checker, floor(extract(epoch FROM coalesce(r.until, c.until)))::bigint
+     FROM asked a
+     JOIN dwmon_claims c ON c.checker = a.checker AND c.fence = a.fence
+                        AND (c.owner = $3 OR c.owner IS NULL)
+     LEFT JOIN renewed r ON r.checker = a.checker";
+
 impl PostgresStore {
     /// One claim transaction, sent as one pipeline (one round trip to the server): `BEGIN`,
     /// the statement timeout, the claim rows of new checkers, then one statement that writes
@@ -110,9 +178,6 @@ impl PostgresStore {
         names.sort_unstable();
         names.dedup();
         let count = to_i64(names.len(), "checker count")?;
-        let client = self.client().await?;
-        let timeout_params: [(&(dyn ToSql + Sync), Type); 1] =
-            [(&self.inner.timeout_ms, Type::TEXT)];
         let insert_params: [(&(dyn ToSql + Sync), Type); 1] = [(&names, Type::TEXT_ARRAY)];
         let claim_params: [(&(dyn ToSql + Sync), Type); 4] = [
             (&names, Type::TEXT_ARRAY),
@@ -120,67 +185,20 @@ impl PostgresStore {
             (&lease, Type::FLOAT8),
             (&count, Type::INT8),
         ];
-        // Every request is queued on the connection when first polled, so the five go out
-        // together and are answered in order.
-        let (begin, timeout, inserted, claimed, commit) = tokio::join!(
-            client.batch_execute("BEGIN"),
-            client.query_typed(
-                "SELECT set_config('statement_timeout', $1, true)",
-                &timeout_params,
-            ),
-            client.query_typed(
-                "INSERT INTO dwmon_claims (checker) SELECT unnest($1::text[]) ORDER BY 1
-                 ON CONFLICT DO NOTHING",
-                &insert_params,
-            ),
-            // The share: the checkers divided by the runners seen within a lease (the others
-            // counted before this one's heartbeat, which the same statement writes). This
-            // runner claims all it holds and free checkers up to its share; what it holds
-            // beyond the share it still checks this cycle but gives away (no owner), so
-            // another runner claims it from its next claim on (the fence then refuses this
-            // one's record if it is still in flight) and no minute waits for a cycle.
-            client.query_typed(
-                "WITH beat AS (
-                     INSERT INTO dwmon_runners (owner, seen) VALUES ($2, now())
-                     ON CONFLICT (owner) DO UPDATE SET seen = now()
-                 ), share AS (
-                     SELECT ($4 + count(*)) / (count(*) + 1) AS k FROM dwmon_runners
-                     WHERE owner <> $2 AND seen > now() - make_interval(secs => $3)
-                 ), mine AS (
-                     SELECT checker FROM dwmon_claims
-                     WHERE checker = ANY($1) AND owner = $2
-                     ORDER BY checker
-                     FOR UPDATE SKIP LOCKED
-                 ), free AS (
-                     SELECT checker FROM dwmon_claims
-                     WHERE checker = ANY($1) AND owner IS DISTINCT FROM $2
-                       AND (owner IS NULL OR until <= now())
-                     ORDER BY checker
-                     LIMIT greatest((SELECT k FROM share) - (SELECT count(*) FROM mine), 0)
-                     FOR UPDATE SKIP LOCKED
-                 ), picked AS (
-                     SELECT checker, row_number() OVER (ORDER BY checker)
-                                     <= (SELECT k FROM share) AS kept
-                     FROM mine
-                     UNION ALL
-                     SELECT checker, true FROM free
-                 )
-                 UPDATE dwmon_claims c
-                 SET owner = CASE WHEN picked.kept THEN $2 END, fence = c.fence + 1,
-                     until = now() + make_interval(secs => $3)
-                 FROM picked WHERE c.checker = picked.checker
-                 RETURNING c.checker, c.fence, floor(extract(epoch FROM c.until))::bigint,
-                           coalesce((SELECT k.rows_epoch FROM dwmon_checkers k
-                                     WHERE k.name = c.checker), 0)",
-                &claim_params,
-            ),
-            client.batch_execute("COMMIT"),
-        );
-        begin.store_err(location)?;
-        timeout.store_err(location)?;
-        inserted.store_err(location)?;
-        let rows = claimed.store_err(location)?;
-        commit.store_err(location)?;
+        let mut answers = self
+            .pipelined_unprepared(
+                Access::Write,
+                &[
+                    (
+                        "INSERT INTO dwmon_claims (checker) SELECT unnest($1::text[]) ORDER BY 1
+                         ON CONFLICT DO NOTHING",
+                        &insert_params,
+                    ),
+                    (CLAIM, &claim_params),
+                ],
+            )
+            .await?;
+        let rows = answers.pop().unwrap_or_default();
         let mut claims = Vec::with_capacity(rows.len());
         let mut epochs = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -218,57 +236,17 @@ impl PostgresStore {
             .iter()
             .map(|c| i64::try_from(c.fence).unwrap_or(i64::MAX))
             .collect();
-        let client = self.client().await?;
-        let timeout_params: [(&(dyn ToSql + Sync), Type); 1] =
-            [(&self.inner.timeout_ms, Type::TEXT)];
         let renew_params: [(&(dyn ToSql + Sync), Type); 4] = [
             (&names, Type::TEXT_ARRAY),
             (&fences, Type::INT8_ARRAY),
             (&owner, Type::TEXT),
             (&lease, Type::FLOAT8),
         ];
-        // One pipeline, as a claim's: the four requests go out together. The renewal locks
-        // only rows it can lock at once (SKIP LOCKED), so it never waits behind this runner's
-        // record of a checker or another runner's claim; a row it skips is reported held
-        // (with its lease as it was) if its owner and fence are still the claim's.
-        let (begin, timeout, renewed, commit) = tokio::join!(
-            client.batch_execute("BEGIN"),
-            client.query_typed(
-                "SELECT set_config('statement_timeout', $1, true)",
-                &timeout_params,
-            ),
-            client.query_typed(
-                "WITH asked AS (
-                     SELECT * FROM unnest($1::text[], $2::int8[]) AS u(checker, fence)
-                 ), mine AS (
-                     SELECT c.checker FROM dwmon_claims c
-                     JOIN asked a ON a.checker = c.checker AND a.fence = c.fence
-                     WHERE c.owner = $3
-                     ORDER BY c.checker
-                     FOR UPDATE OF c SKIP LOCKED
-                 ), renewed AS (
-                     UPDATE dwmon_claims c
-                     SET until = greatest(c.until, now() + make_interval(secs => $4))
-                     FROM mine WHERE c.checker = mine.checker
-                     RETURNING c.checker, c.until
-                 ), beat AS (
-                     UPDATE dwmon_runners SET seen = now()
-                     WHERE owner IN (SELECT owner FROM dwmon_runners WHERE owner = $3
-                                     FOR UPDATE SKIP LOCKED)
-                 )
-                 SELECT a.checker, floor(extract(epoch FROM coalesce(r.until, c.until)))::bigint
-                 FROM asked a
-                 JOIN dwmon_claims c ON c.checker = a.checker AND c.fence = a.fence
-                                    AND (c.owner = $3 OR c.owner IS NULL)
-                 LEFT JOIN renewed r ON r.checker = a.checker",
-                &renew_params,
-            ),
-            client.batch_execute("COMMIT"),
-        );
-        begin.store_err(location)?;
-        timeout.store_err(location)?;
-        let rows = renewed.store_err(location)?;
-        commit.store_err(location)?;
+        let rows = self
+            .pipelined_unprepared(Access::Write, &[(RENEW, &renew_params)])
+            .await?
+            .pop()
+            .unwrap_or_default();
         let mut until: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         for row in &rows {
             until.insert(

@@ -429,6 +429,26 @@ impl PostgresStore {
         access: Access,
         statements: &[(&str, &Params<'_>)],
     ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+        self.pipeline(access, self.inner.prepared, statements).await
+    }
+
+    /// [`PostgresStore::pipelined`] with its statements parsed on the call, never prepared:
+    /// for transactions of once a cycle (claims, renewals), where a prepared statement per
+    /// pooled connection saves next to nothing.
+    pub(crate) async fn pipelined_unprepared(
+        &self,
+        access: Access,
+        statements: &[(&str, &Params<'_>)],
+    ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+        self.pipeline(access, false, statements).await
+    }
+
+    async fn pipeline(
+        &self,
+        access: Access,
+        prepare: bool,
+        statements: &[(&str, &Params<'_>)],
+    ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
         use futures::future::{maybe_done, BoxFuture, FutureExt};
         let location = self.location();
         let client = self.client().await?;
@@ -472,7 +492,7 @@ impl PostgresStore {
         // Prepared once per connection, inside the transaction (so under its timeout): a
         // round trip each the first time, none once cached.
         for (sql, params) in statements {
-            prepared.push(if self.inner.prepared {
+            prepared.push(if prepare {
                 let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
                 match client.prepare_typed_cached(sql, &types).await {
                     Ok(statement) => Some(statement),
